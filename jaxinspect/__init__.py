@@ -1,0 +1,28 @@
+"""jaxinspect: see what JAX does behind ``jit`` from a Jupyter notebook.
+
+In IPython or Jupyter: ``%load_ext jaxinspect``, then ``%jaxinspect help``.
+"""
+
+from ._version import __version__
+from .api import status
+
+
+def load_ipython_extension(ip):
+    """Called by ``%load_ext jaxinspect``."""
+    from .glue import extension
+
+    extension.load(ip)
+
+
+def unload_ipython_extension(ip):
+    """Called by ``%unload_ext jaxinspect``."""
+    from .glue import extension
+
+    extension.unload(ip)
+
+
+def _jupyter_labextension_paths():
+    return [{"src": "labextension", "dest": "jaxinspect"}]
+
+
+__all__ = ["__version__", "status", "load_ipython_extension", "unload_ipython_extension"]

@@ -1,0 +1,1 @@
+"""Glue layer: IPython magics, display objects and extension load/unload."""

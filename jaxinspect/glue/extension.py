@@ -1,0 +1,74 @@
+"""``%load_ext jaxinspect`` / ``%unload_ext jaxinspect``: add and remove every hook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors
+from .inspector import Inspector
+
+_inspector: Inspector | None = None
+_shell: Any = None
+_hooks: list[tuple[str, Any]] = []
+_magic_names: dict[str, list[str]] = {}
+
+
+def current() -> Inspector | None:
+    """The loaded inspector, or None."""
+    return _inspector
+
+
+def load(ip: Any) -> None:
+    """Register magics and event hooks and start the inspector. Loading twice is harmless."""
+    global _inspector, _shell
+    if _inspector is not None:
+        if _shell is ip:
+            return
+        unload(_shell)
+    from .magics import JaxInspectMagics
+
+    inspector = Inspector()
+    magics = JaxInspectMagics(ip)
+    before = {k: set(v) for k, v in ip.magics_manager.magics.items()}
+    ip.register_magics(magics)
+    for kind, table in ip.magics_manager.magics.items():
+        _magic_names[kind] = sorted(set(table) - before.get(kind, set()))
+
+    def pre_run_cell(info: Any = None) -> None:
+        with errors.guard("hooks.pre_run_cell"):
+            inspector.kernel.cell_started(getattr(ip, "execution_count", None))
+
+    def post_run_cell(result: Any = None) -> None:
+        with errors.guard("hooks.post_run_cell"):
+            inspector.kernel.cell_finished()
+            inspector.refresh_env()
+
+    for event, cb in (("pre_run_cell", pre_run_cell), ("post_run_cell", post_run_cell)):
+        ip.events.register(event, cb)
+        _hooks.append((event, cb))
+    _inspector, _shell = inspector, ip
+    inspector.kernel.execution_count = int(getattr(ip, "execution_count", 0) or 0)
+    inspector.start()
+
+
+def unload(ip: Any) -> None:
+    """Remove every magic, event hook, thread and comm target that ``load`` added. Idempotent."""
+    global _inspector, _shell
+    if _inspector is None:
+        return
+    shell = _shell or ip
+    for event, cb in _hooks:
+        try:
+            shell.events.unregister(event, cb)
+        except ValueError:
+            pass
+    _hooks.clear()
+    for kind, names in _magic_names.items():
+        table = shell.magics_manager.magics.get(kind, {})
+        for name in names:
+            table.pop(name, None)
+    _magic_names.clear()
+    shell.magics_manager.registry.pop("JaxInspectMagics", None)
+    inspector, _inspector, _shell = _inspector, None, None
+    inspector.close()
+    errors.reset()

@@ -1,0 +1,75 @@
+"""The composition root: one Inspector per loaded IPython shell wires collectors to the live layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors, protocol
+from .._version import __version__
+from ..collect import compat, envlib
+from ..live.hub import Hub
+from ..live.kernelstate import KernelState
+from ..live.sampler import Sampler
+from ..live.transport import CommTransport
+
+
+class Inspector:
+    """Owns the hub, the heartbeat, the sampler and the comm transport of one kernel."""
+
+    def __init__(self, comm_manager: Any = None, create_comm: Any = None) -> None:
+        self.hub = Hub()
+        self.kernel = KernelState(self.hub)
+        self.sampler = Sampler(interval=0.5)
+        self.env: dict[str, Any] = {}
+        self.transport = CommTransport(
+            self.hub,
+            hello=self.hello,
+            comm_manager=comm_manager,
+            create_comm=create_comm,
+            on_subscribers_changed=self._subscribers_changed,
+        )
+        self.sampler.add_task("heartbeat", self.kernel.publish_status)
+        self.sampler.add_task("env", self.refresh_env)
+        errors.add_sink(self._on_internal_error)
+
+    def start(self) -> None:
+        self.refresh_env(force=True)
+        self.kernel.publish_status()
+        self.transport.start()
+
+    def close(self) -> None:
+        """Stop everything this inspector started. Idempotent."""
+        errors.remove_sink(self._on_internal_error)
+        self.transport.stop()
+        self.sampler.stop()
+        self.hub.close()
+
+    # -- data ------------------------------------------------------------------------------
+    def refresh_env(self, force: bool = False) -> None:
+        """Publish a new env record when the backend has started since the last one."""
+        if force or (not self.env.get("backend_initialized") and compat.backends_initialized()):
+            self.env = envlib.collect_env().to_json()
+            self.hub.publish(self.env)
+
+    def hello(self) -> dict[str, Any]:
+        """The payload of ``hello``: current env and status (snapshots only)."""
+        return {"env": self.env, "status": self.kernel.status().to_json()}
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "protocol": protocol.PROTOCOL_VERSION,
+            "loaded": True,
+            "sidebars": self.transport.push_comm_count,
+            "sampler_running": self.sampler.running,
+        }
+
+    # -- callbacks -------------------------------------------------------------------------
+    def _subscribers_changed(self, n: int) -> None:
+        if n > 0:
+            self.sampler.start()
+        else:
+            self.sampler.stop()
+
+    def _on_internal_error(self, rec) -> None:
+        self.hub.publish(rec.to_json())

@@ -1,0 +1,1 @@
+"""Live layer: the in-kernel hub, the sampler thread and the comm transport."""

@@ -1,0 +1,127 @@
+"""The kernel ⇄ sidebar wire protocol, written once here and once in ``labextension/src/protocol.ts``.
+
+``SCHEMA`` is the single description both sides must agree on; ``tests/test_protocol.py`` loads the
+compiled TypeScript module and checks that its ``SCHEMA`` equals this one, so a change on one side
+without the other fails the suite.
+
+Two comm targets, both opened by the frontend:
+
+- ``jaxinspect`` (push): the kernel answers the open with ``hello`` and then sends coalesced
+  ``batch`` messages (at most ~10/s) from any thread. The frontend never sends on it.
+- ``jaxinspect.rpc`` (requests): the frontend sends ``request``; the kernel answers ``response``.
+  With ipykernel >= 7 and JupyterLab >= 4.4 these are handled on a subshell thread while a cell
+  runs, so every method answers from snapshots and never touches live device state.
+
+When ``%load_ext jaxinspect`` runs, the kernel opens a short-lived comm on target ``jaxinspect``
+carrying ``announce`` and closes it at once; a frontend that sees it (re)opens its two comms.
+Every message carries ``{"v": PROTOCOL_VERSION, "type": ...}``. A peer with another ``v`` gets an
+``error`` with code ``version_mismatch`` and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROTOCOL_VERSION = 1
+PUSH_TARGET = "jaxinspect"
+RPC_TARGET = "jaxinspect.rpc"
+
+# Field types are small strings: "int", "float", "str", "bool", "any", "T|null", "list[T]",
+# "dict[str,T]" where T is a scalar type or a record name below.
+SCHEMA: dict[str, Any] = {
+    "version": PROTOCOL_VERSION,
+    "targets": {"push": PUSH_TARGET, "rpc": RPC_TARGET},
+    "messages": {
+        # frontend -> kernel: comm_open data for both targets
+        "open": {"client": "str"},
+        # kernel -> frontend (push comm)
+        "announce": {"jaxinspect_version": "str"},
+        "hello": {"session": "Session", "env": "env", "status": "status"},
+        "batch": {"seq": "int", "records": "list[any]", "dropped": "dict[str,int]"},
+        "goodbye": {"reason": "str"},
+        "error": {"code": "str", "message": "str"},
+        # rpc comm
+        "request": {"id": "int", "method": "str", "params": "any"},
+        "response": {"id": "int", "ok": "bool", "result": "any", "error": "str|null"},
+    },
+    "methods": ["hello", "ping", "snapshot"],
+    "records": {
+        "Session": {
+            "jaxinspect_version": "str",
+            "protocol": "int",
+            "pid": "int",
+            "python_version": "str",
+        },
+        "Device": {
+            "id": "int",
+            "platform": "str",
+            "device_kind": "str",
+            "process_index": "int",
+            "label": "str",
+        },
+        "env": {
+            "kind": "str",
+            "jax_version": "str|null",
+            "jaxlib_version": "str|null",
+            "flax_version": "str|null",
+            "python_version": "str",
+            "backend": "str|null",
+            "backend_initialized": "bool",
+            "process_index": "int",
+            "process_count": "int",
+            "devices": "list[Device]",
+            "device_count": "int",
+            "note": "str|null",
+        },
+        "status": {
+            "kind": "str",
+            "seq": "int",
+            "time": "float",
+            "busy": "bool",
+            "execution_count": "int",
+            "cell_elapsed_s": "float|null",
+            "events_total": "int",
+            "events_by_kind": "dict[str,int]",
+            "subscribers": "int",
+            "internal_errors": "int",
+        },
+        "internal_error": {
+            "kind": "str",
+            "where": "str",
+            "message": "str",
+            "count": "int",
+        },
+    },
+}
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow ``SCHEMA``."""
+
+
+def message(type_: str, **fields: Any) -> dict[str, Any]:
+    """Build a wire message of ``type_``; raises ProtocolError on unknown types or missing fields."""
+    spec = SCHEMA["messages"].get(type_)
+    if spec is None:
+        raise ProtocolError(f"unknown message type {type_!r}")
+    missing = [k for k in spec if k not in fields]
+    if missing:
+        raise ProtocolError(f"message {type_!r} is missing {', '.join(missing)}")
+    return {"v": PROTOCOL_VERSION, "type": type_, **fields}
+
+
+def check_version(data: Any) -> str | None:
+    """Return None when ``data`` speaks our protocol version, else a message saying what to do."""
+    if not isinstance(data, dict) or "v" not in data:
+        return (
+            "jaxinspect: the frontend sent a message without a protocol version; "
+            "update the jaxinspect JupyterLab extension (pip install -U jaxinspect) and reload the page."
+        )
+    v = data.get("v")
+    if v != PROTOCOL_VERSION:
+        return (
+            f"jaxinspect: the JupyterLab extension speaks protocol v{v} but this kernel's "
+            f"jaxinspect speaks v{PROTOCOL_VERSION}; install the same jaxinspect version in the "
+            "kernel's environment and in JupyterLab's, then restart the kernel and reload the page."
+        )
+    return None

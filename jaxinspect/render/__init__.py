@@ -1,0 +1,1 @@
+"""Render layer: records (JSON dicts) -> text and HTML. Never imports jax."""

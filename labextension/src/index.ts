@@ -1,0 +1,115 @@
+/** Plugin wiring: the jaxinspect sidebar follows the current notebook. */
+
+import {
+  ILabShell,
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+
+import { KernelConnector } from './connector';
+import { jaxinspectIcon } from './icon';
+import { SessionModel } from './model';
+import { createDefaultTabs } from './views/builtin';
+import { Panel } from './views/Panel';
+
+export const PANEL_ID = 'jaxinspect-sidebar';
+
+namespace CommandIDs {
+  export const show = 'jaxinspect:show';
+}
+
+interface IEntry {
+  model: SessionModel;
+  connector: KernelConnector;
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'jaxinspect:plugin',
+  description: 'A sidebar showing what JAX is doing in the current notebook’s kernel.',
+  autoStart: true,
+  requires: [INotebookTracker, ILabShell],
+  optional: [ICommandPalette, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    labShell: ILabShell,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const entries = new Map<NotebookPanel, IEntry>();
+
+    const current = (): IEntry | null => {
+      const nb = tracker.currentWidget;
+      return nb ? (entries.get(nb) ?? null) : null;
+    };
+
+    const panel = new Panel({
+      tabs: createDefaultTabs(),
+      actions: {
+        loadExtension: () => {
+          current()
+            ?.connector.loadExtension()
+            .catch(err => console.error('jaxinspect: %load_ext failed', err));
+        },
+        reconnect: () => current()?.connector.connect()
+      }
+    });
+    panel.id = PANEL_ID;
+    panel.title.icon = jaxinspectIcon;
+    panel.title.caption = 'jaxinspect';
+    labShell.add(panel, 'right', { rank: 600 });
+    if (restorer) {
+      restorer.add(panel, PANEL_ID);
+    }
+
+    const entryFor = (nb: NotebookPanel): IEntry => {
+      let entry = entries.get(nb);
+      if (!entry) {
+        const sessionContext = nb.sessionContext;
+        const model = new SessionModel({ name: nb.title.label || sessionContext.path });
+        const connector = new KernelConnector({ sessionContext, model });
+        entry = { model, connector };
+        entries.set(nb, entry);
+        const onTitle = () => {
+          model.name = nb.title.label || sessionContext.path;
+          model.touch();
+        };
+        nb.title.changed.connect(onTitle);
+        nb.disposed.connect(() => {
+          nb.title.changed.disconnect(onTitle);
+          entries.delete(nb);
+          if (panel.model === model) {
+            panel.model = null;
+          }
+          connector.dispose();
+          model.dispose();
+        });
+      }
+      return entry;
+    };
+
+    const follow = () => {
+      const nb = tracker.currentWidget;
+      panel.model = nb && !nb.isDisposed ? entryFor(nb).model : null;
+    };
+    tracker.currentChanged.connect(follow);
+    follow();
+
+    app.commands.addCommand(CommandIDs.show, {
+      label: 'Show jaxinspect',
+      caption: 'Show the jaxinspect sidebar',
+      icon: jaxinspectIcon,
+      execute: () => {
+        labShell.activateById(PANEL_ID);
+      }
+    });
+    if (palette) {
+      palette.addItem({ command: CommandIDs.show, category: 'jaxinspect' });
+    }
+  }
+};
+
+export default plugin;

@@ -1,0 +1,276 @@
+/**
+ * The per-notebook session model: what the sidebar knows about one kernel.
+ *
+ * Only `@lumino/signaling` is imported so the model can be tested without JupyterLab.
+ */
+
+import { ISignal, Signal } from '@lumino/signaling';
+
+import type {
+  IBatchMessage,
+  IEnvRecord,
+  IHelloMessage,
+  IInternalErrorRecord,
+  IRecord,
+  ISession,
+  IStatusRecord
+} from './protocol';
+
+/** Connection state of a session, shown verbatim in the panel header. */
+export type ConnectionState =
+  | 'no-kernel'
+  | 'connecting'
+  | 'not-loaded'
+  | 'ready'
+  | 'version-mismatch'
+  | 'dead'
+  | 'error';
+
+/** A bounded FIFO buffer: pushing beyond `capacity` drops the oldest items. */
+export class RingBuffer<T> {
+  constructor(readonly capacity: number) {
+    if (capacity < 1) {
+      throw new Error('RingBuffer capacity must be at least 1');
+    }
+  }
+
+  /** Items currently held, oldest first. */
+  get length(): number {
+    return this._items.length;
+  }
+
+  /** Items dropped because the buffer was full (plus any reported by the kernel). */
+  get dropped(): number {
+    return this._dropped;
+  }
+
+  push(item: T): void {
+    this._items.push(item);
+    if (this._items.length > this.capacity) {
+      const over = this._items.length - this.capacity;
+      this._items.splice(0, over);
+      this._dropped += over;
+    }
+  }
+
+  /** Count items the kernel dropped before sending them. */
+  addDropped(n: number): void {
+    this._dropped += n;
+  }
+
+  /** A copy of the held items, oldest first. */
+  toArray(): T[] {
+    return this._items.slice();
+  }
+
+  clear(): void {
+    this._items = [];
+    this._dropped = 0;
+  }
+
+  private _items: T[] = [];
+  private _dropped = 0;
+}
+
+/** Everything the sidebar knows about one notebook's kernel. */
+export class SessionModel {
+  constructor(options: SessionModel.IOptions = {}) {
+    this.name = options.name ?? '';
+    this.ringCapacity = options.ringCapacity ?? SessionModel.DEFAULT_RING_CAPACITY;
+    this._now = options.now ?? (() => Date.now());
+  }
+
+  /** Display name of the notebook (its path or title). */
+  name: string;
+  readonly ringCapacity: number;
+
+  get stateChanged(): ISignal<this, void> {
+    return this._stateChanged;
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  /** A message for the user (mismatch, error, dead kernel); null when there is none. */
+  get message(): string | null {
+    return this._message;
+  }
+
+  get session(): ISession | null {
+    return this._session;
+  }
+
+  get env(): IEnvRecord | null {
+    return this._env;
+  }
+
+  get status(): IStatusRecord | null {
+    return this._status;
+  }
+
+  /** `Date.now()` of the last message from the kernel; null before the first. */
+  get lastUpdate(): number | null {
+    return this._lastUpdate;
+  }
+
+  /** Sequence number of the last batch applied; null before the first. */
+  get batchSeq(): number | null {
+    return this._batchSeq;
+  }
+
+  /** Internal errors reported by the kernel (latest per `where`). */
+  get internalErrors(): IInternalErrorRecord[] {
+    return Array.from(this._internalErrors.values());
+  }
+
+  /** Internal error count: the kernel's total when known, else what we have seen. */
+  get internalErrorCount(): number {
+    if (this._status) {
+      return this._status.internal_errors;
+    }
+    return this.internalErrors.reduce((n, e) => n + e.count, 0);
+  }
+
+  /** Records of `kind` held in its ring buffer, oldest first. */
+  records(kind: string): IRecord[] {
+    return this._rings.get(kind)?.toArray() ?? [];
+  }
+
+  /** Records of `kind` dropped (by the ring or by the kernel). */
+  dropped(kind: string): number {
+    return this._rings.get(kind)?.dropped ?? 0;
+  }
+
+  /** Kinds that have a ring buffer. */
+  get kinds(): string[] {
+    return Array.from(this._rings.keys());
+  }
+
+  /** Set the connection state (and message); clears kernel data unless `ready`. */
+  setState(state: ConnectionState, message: string | null = null): void {
+    if (state !== 'ready') {
+      this._clearData();
+    }
+    this._state = state;
+    this._message = message;
+    this._stateChanged.emit();
+  }
+
+  /** Apply the kernel's `hello`: the session becomes ready with a fresh env and status. */
+  applyHello(msg: IHelloMessage): void {
+    this._clearData();
+    this._session = msg.session;
+    this._env = msg.env;
+    this._status = msg.status;
+    this._state = 'ready';
+    this._message = null;
+    this._lastUpdate = this._now();
+    this._stateChanged.emit();
+  }
+
+  /** Apply a `batch`: `env`/`status` replace the latest, other kinds append to their ring. */
+  applyBatch(msg: IBatchMessage): void {
+    for (const record of msg.records ?? []) {
+      if (!record || typeof record !== 'object' || typeof record.kind !== 'string') {
+        continue;
+      }
+      switch (record.kind) {
+        case 'env':
+          this._env = record as unknown as IEnvRecord;
+          break;
+        case 'status': {
+          const status = record as unknown as IStatusRecord;
+          if (!this._status || status.seq >= this._status.seq) {
+            this._status = status;
+          }
+          break;
+        }
+        case 'internal_error': {
+          const err = record as unknown as IInternalErrorRecord;
+          this._internalErrors.set(err.where, err);
+          this._ring(record.kind).push(record as IRecord);
+          break;
+        }
+        default:
+          this._ring(record.kind).push(record as IRecord);
+      }
+    }
+    for (const [kind, n] of Object.entries(msg.dropped ?? {})) {
+      if (typeof n === 'number' && n > 0) {
+        this._ring(kind).addDropped(n);
+      }
+    }
+    this._batchSeq = msg.seq;
+    this._lastUpdate = this._now();
+    this._stateChanged.emit();
+  }
+
+  /** Apply the kernel's `goodbye` (`%unload_ext jaxinspect`). */
+  applyGoodbye(reason: string): void {
+    this.setState('not-loaded', reason || null);
+  }
+
+  /** Emit `stateChanged` without changing anything (e.g. to refresh derived text). */
+  touch(): void {
+    this._stateChanged.emit();
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._clearData();
+    Signal.clearData(this);
+  }
+
+  private _ring(kind: string): RingBuffer<IRecord> {
+    let ring = this._rings.get(kind);
+    if (!ring) {
+      ring = new RingBuffer<IRecord>(this.ringCapacity);
+      this._rings.set(kind, ring);
+    }
+    return ring;
+  }
+
+  private _clearData(): void {
+    this._session = null;
+    this._env = null;
+    this._status = null;
+    this._lastUpdate = null;
+    this._batchSeq = null;
+    this._rings.clear();
+    this._internalErrors.clear();
+  }
+
+  private _state: ConnectionState = 'no-kernel';
+  private _message: string | null = null;
+  private _session: ISession | null = null;
+  private _env: IEnvRecord | null = null;
+  private _status: IStatusRecord | null = null;
+  private _lastUpdate: number | null = null;
+  private _batchSeq: number | null = null;
+  private _rings = new Map<string, RingBuffer<IRecord>>();
+  private _internalErrors = new Map<string, IInternalErrorRecord>();
+  private _now: () => number;
+  private _isDisposed = false;
+  private _stateChanged = new Signal<this, void>(this);
+}
+
+export namespace SessionModel {
+  export const DEFAULT_RING_CAPACITY = 1000;
+
+  export interface IOptions {
+    /** Display name of the notebook. */
+    name?: string;
+    /** Records kept per kind (default 1000). */
+    ringCapacity?: number;
+    /** Clock, for tests. */
+    now?: () => number;
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * The kernel ⇄ sidebar wire protocol: a typed mirror of `jaxinspect/protocol.py`.
+ *
+ * `SCHEMA` must stay deep-equal (as JSON) to Python's `SCHEMA`; `tests/test_protocol.py`
+ * loads the compiled `lib/protocol.js` with bare Node and compares them. Keep this module
+ * free of imports so that Node can load it on its own.
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const PUSH_TARGET = 'jaxinspect';
+export const RPC_TARGET = 'jaxinspect.rpc';
+/** The `client` name this extension sends in its comm_open data. */
+export const CLIENT_NAME = 'jupyterlab-sidebar';
+
+/**
+ * Field types are small strings: "int", "float", "str", "bool", "any", "T|null", "list[T]",
+ * "dict[str,T]" where T is a scalar type or a record name below.
+ */
+export const SCHEMA = {
+  version: PROTOCOL_VERSION,
+  targets: { push: PUSH_TARGET, rpc: RPC_TARGET },
+  messages: {
+    // frontend -> kernel: comm_open data for both targets
+    open: { client: 'str' },
+    // kernel -> frontend (push comm)
+    announce: { jaxinspect_version: 'str' },
+    hello: { session: 'Session', env: 'env', status: 'status' },
+    batch: { seq: 'int', records: 'list[any]', dropped: 'dict[str,int]' },
+    goodbye: { reason: 'str' },
+    error: { code: 'str', message: 'str' },
+    // rpc comm
+    request: { id: 'int', method: 'str', params: 'any' },
+    response: { id: 'int', ok: 'bool', result: 'any', error: 'str|null' }
+  },
+  methods: ['hello', 'ping', 'snapshot'],
+  records: {
+    Session: {
+      jaxinspect_version: 'str',
+      protocol: 'int',
+      pid: 'int',
+      python_version: 'str'
+    },
+    Device: {
+      id: 'int',
+      platform: 'str',
+      device_kind: 'str',
+      process_index: 'int',
+      label: 'str'
+    },
+    env: {
+      kind: 'str',
+      jax_version: 'str|null',
+      jaxlib_version: 'str|null',
+      flax_version: 'str|null',
+      python_version: 'str',
+      backend: 'str|null',
+      backend_initialized: 'bool',
+      process_index: 'int',
+      process_count: 'int',
+      devices: 'list[Device]',
+      device_count: 'int',
+      note: 'str|null'
+    },
+    status: {
+      kind: 'str',
+      seq: 'int',
+      time: 'float',
+      busy: 'bool',
+      execution_count: 'int',
+      cell_elapsed_s: 'float|null',
+      events_total: 'int',
+      events_by_kind: 'dict[str,int]',
+      subscribers: 'int',
+      internal_errors: 'int'
+    },
+    internal_error: {
+      kind: 'str',
+      where: 'str',
+      message: 'str',
+      count: 'int'
+    }
+  }
+} as const;
+
+/** Every message type named in `SCHEMA.messages`. */
+export type MessageType = keyof typeof SCHEMA.messages;
+/** RPC methods the kernel answers. */
+export type Method = (typeof SCHEMA.methods)[number];
+
+// ---------------------------------------------------------------- records
+
+export interface ISession {
+  jaxinspect_version: string;
+  protocol: number;
+  pid: number;
+  python_version: string;
+}
+
+export interface IDevice {
+  id: number;
+  platform: string;
+  device_kind: string;
+  process_index: number;
+  label: string;
+}
+
+export interface IEnvRecord {
+  kind: 'env';
+  jax_version: string | null;
+  jaxlib_version: string | null;
+  flax_version: string | null;
+  python_version: string;
+  backend: string | null;
+  backend_initialized: boolean;
+  process_index: number;
+  process_count: number;
+  devices: IDevice[];
+  device_count: number;
+  note: string | null;
+}
+
+export interface IStatusRecord {
+  kind: 'status';
+  seq: number;
+  time: number;
+  busy: boolean;
+  execution_count: number;
+  cell_elapsed_s: number | null;
+  events_total: number;
+  events_by_kind: { [kind: string]: number };
+  subscribers: number;
+  internal_errors: number;
+}
+
+export interface IInternalErrorRecord {
+  kind: 'internal_error';
+  where: string;
+  message: string;
+  count: number;
+}
+
+/** Any record pushed in a batch; kinds not listed in `SCHEMA.records` are kept as-is. */
+export interface IRecord {
+  kind: string;
+  [field: string]: unknown;
+}
+
+/** A record in a batch: one of the kinds in `SCHEMA.records`, or any other kind. */
+export type AnyRecord = IEnvRecord | IStatusRecord | IInternalErrorRecord | IRecord;
+
+// ---------------------------------------------------------------- messages
+
+export interface IMessageBase {
+  v: number;
+  type: MessageType;
+}
+
+export interface IOpenMessage extends IMessageBase {
+  type: 'open';
+  client: string;
+}
+
+export interface IAnnounceMessage extends IMessageBase {
+  type: 'announce';
+  jaxinspect_version: string;
+}
+
+export interface IHelloMessage extends IMessageBase {
+  type: 'hello';
+  session: ISession;
+  env: IEnvRecord;
+  status: IStatusRecord;
+}
+
+export interface IBatchMessage extends IMessageBase {
+  type: 'batch';
+  seq: number;
+  records: AnyRecord[];
+  dropped: { [kind: string]: number };
+}
+
+export interface IGoodbyeMessage extends IMessageBase {
+  type: 'goodbye';
+  reason: string;
+}
+
+export interface IErrorMessage extends IMessageBase {
+  type: 'error';
+  code: string;
+  message: string;
+}
+
+export interface IRequest extends IMessageBase {
+  type: 'request';
+  id: number;
+  method: string;
+  params: unknown;
+}
+
+export interface IResponse extends IMessageBase {
+  type: 'response';
+  id: number;
+  ok: boolean;
+  result: unknown;
+  error: string | null;
+}
+
+export type Message =
+  | IOpenMessage
+  | IAnnounceMessage
+  | IHelloMessage
+  | IBatchMessage
+  | IGoodbyeMessage
+  | IErrorMessage
+  | IRequest
+  | IResponse;
+
+/** The error code the kernel sends when the versions disagree. */
+export const VERSION_MISMATCH = 'version_mismatch';
+
+/** Result of `parseMessage`. */
+export type ParseResult =
+  | { ok: true; msg: Message }
+  | { ok: false; error: string; versionMismatch: boolean };
+
+/** The message shown when the kernel speaks protocol `kernelVersion`. */
+export function versionMismatchMessage(kernelVersion: unknown): string {
+  return (
+    `jaxinspect: this kernel's jaxinspect speaks protocol v${String(kernelVersion)} ` +
+    `but the JupyterLab extension speaks v${PROTOCOL_VERSION}; install the same jaxinspect ` +
+    "version in the kernel's environment and in JupyterLab's, then restart the kernel " +
+    'and reload the page.'
+  );
+}
+
+/**
+ * Check the envelope of a message from the kernel: an object with our `v` and a known `type`
+ * whose fields are present. Field values are not type-checked beyond that.
+ */
+export function parseMessage(data: unknown): ParseResult {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return {
+      ok: false,
+      error: 'jaxinspect: the kernel sent a message that is not an object.',
+      versionMismatch: false
+    };
+  }
+  const obj = data as { [key: string]: unknown };
+  if (!('v' in obj)) {
+    return {
+      ok: false,
+      error:
+        'jaxinspect: the kernel sent a message without a protocol version; ' +
+        "update jaxinspect in the kernel's environment and restart the kernel.",
+      versionMismatch: true
+    };
+  }
+  if (obj.v !== PROTOCOL_VERSION) {
+    return {
+      ok: false,
+      error: versionMismatchMessage(obj.v),
+      versionMismatch: true
+    };
+  }
+  const type = obj.type;
+  if (
+    typeof type !== 'string' ||
+    !Object.prototype.hasOwnProperty.call(SCHEMA.messages, type)
+  ) {
+    return {
+      ok: false,
+      error: `jaxinspect: unknown message type ${JSON.stringify(type)}.`,
+      versionMismatch: false
+    };
+  }
+  const spec = SCHEMA.messages[type as MessageType];
+  const missing = Object.keys(spec).filter(k => !(k in obj));
+  if (missing.length) {
+    return {
+      ok: false,
+      error: `jaxinspect: message ${JSON.stringify(type)} is missing ${missing.join(', ')}.`,
+      versionMismatch: false
+    };
+  }
+  return { ok: true, msg: obj as unknown as Message };
+}
+
+/** Build a frontend → kernel message of `type` with the protocol version set. */
+export function makeMessage<T extends Message>(
+  type: T['type'],
+  fields: Omit<T, 'v' | 'type'>
+): T {
+  return { v: PROTOCOL_VERSION, type, ...fields } as T;
+}

@@ -1,0 +1,56 @@
+/**
+ * The tab registry: each sidebar tab is an id, a label and a React component. Later tabs
+ * (Compiles, Buffers, Params, Keys) register here without touching the panel.
+ */
+
+import type * as React from 'react';
+
+import type { SessionModel } from '../model';
+
+/** What the panel gives each tab. Tabs read the model; they never talk to the kernel. */
+export interface ITabProps {
+  /** The current notebook's model, or null when no notebook is open. */
+  model: SessionModel | null;
+  /** `Date.now()` at render time, so "N s ago" text refreshes on the panel's timer. */
+  now: number;
+  /** User actions the panel forwards to the connector. */
+  actions: IPanelActions;
+}
+
+/** Actions a view may request; the plugin wires them to the current connector. */
+export interface IPanelActions {
+  /** Run `%load_ext jaxinspect` in the current kernel. */
+  loadExtension(): void;
+  /** Re-open the connection to the current kernel. */
+  reconnect(): void;
+}
+
+export interface ITab {
+  /** Stable id, used in `data-testid="jaxinspect-tab-<id>"`. */
+  id: string;
+  label: string;
+  /** Lower ranks come first (default 100). */
+  rank?: number;
+  component: React.ComponentType<ITabProps>;
+}
+
+/** An ordered set of tabs. */
+export class TabRegistry {
+  /** Add a tab; replaces a tab with the same id. */
+  add(tab: ITab): void {
+    this._tabs = this._tabs.filter(t => t.id !== tab.id);
+    this._tabs.push(tab);
+    this._tabs.sort((a, b) => (a.rank ?? 100) - (b.rank ?? 100));
+  }
+
+  get(id: string): ITab | undefined {
+    return this._tabs.find(t => t.id === id);
+  }
+
+  /** Tabs in display order. */
+  get tabs(): readonly ITab[] {
+    return this._tabs;
+  }
+
+  private _tabs: ITab[] = [];
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  PROTOCOL_VERSION,
+  PUSH_TARGET,
+  RPC_TARGET,
+  SCHEMA,
+  parseMessage
+} from '../src/protocol';
+import { hello } from './fixtures';
+
+describe('protocol constants', () => {
+  it('names the targets and version consistently', () => {
+    expect(PROTOCOL_VERSION).toBe(1);
+    expect(SCHEMA.version).toBe(PROTOCOL_VERSION);
+    expect(SCHEMA.targets).toEqual({ push: PUSH_TARGET, rpc: RPC_TARGET });
+    expect(PUSH_TARGET).toBe('jaxinspect');
+    expect(RPC_TARGET).toBe('jaxinspect.rpc');
+  });
+
+  it('is plain JSON', () => {
+    expect(JSON.parse(JSON.stringify(SCHEMA))).toEqual(SCHEMA);
+  });
+});
+
+describe('parseMessage', () => {
+  it('accepts a well-formed hello', () => {
+    const r = parseMessage(hello());
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.msg.type).toBe('hello');
+    }
+  });
+
+  it('explains a version mismatch and how to fix it', () => {
+    const r = parseMessage({ ...hello(), v: 2 });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.versionMismatch).toBe(true);
+      expect(r.error).toContain('v2');
+      expect(r.error).toContain(`v${PROTOCOL_VERSION}`);
+      expect(r.error).toContain('install the same jaxinspect version');
+      expect(r.error).toContain('restart the kernel');
+      expect(r.error).toContain('reload the page');
+    }
+  });
+
+  it('treats a missing version as a mismatch', () => {
+    const r = parseMessage({ type: 'hello' });
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.versionMismatch).toBe(true);
+  });
+
+  it('rejects unknown types without calling them a mismatch', () => {
+    const r = parseMessage({ v: PROTOCOL_VERSION, type: 'frobnicate' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.versionMismatch).toBe(false);
+      expect(r.error).toContain('unknown message type "frobnicate"');
+    }
+  });
+
+  it('rejects non-objects and missing fields', () => {
+    for (const bad of [null, 3, 'x', [1]]) {
+      expect(parseMessage(bad).ok).toBe(false);
+    }
+    const r = parseMessage({ v: PROTOCOL_VERSION, type: 'batch', seq: 1 });
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error).toContain('records, dropped');
+  });
+});

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Set up everything jaxinspect needs, idempotently: a Python >= 3.12 virtualenv in .venv with jax,
+# flax and JupyterLab, the TypeScript extension built, jaxinspect installed (editable) and its
+# labextension linked into the venv. Re-running is cheap.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+find_python() {
+  local candidates=("${JAXINSPECT_PYTHON:-}")
+  if command -v pyenv >/dev/null 2>&1; then
+    for v in $(pyenv versions --bare 2>/dev/null | sort -rV); do
+      candidates+=("$(PYENV_VERSION="$v" pyenv which python 2>/dev/null || true)")
+    done
+  fi
+  candidates+=(python3.14 python3.13 python3.12 python3)
+  for c in "${candidates[@]}"; do
+    [ -n "$c" ] || continue
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+      command -v "$c"
+      return 0
+    fi
+  done
+  echo "jaxinspect setup: no Python >= 3.12 found (JAX >= 0.11 needs it). Install one, or set JAXINSPECT_PYTHON=/path/to/python3.12." >&2
+  return 1
+}
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "jaxinspect setup: Node.js >= 20 is needed to build the JupyterLab extension (apt-get install nodejs)." >&2
+  exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  PY="$(find_python)"
+  echo "==> creating .venv with $PY"
+  "$PY" -m venv .venv
+fi
+# shellcheck disable=SC1091
+source .venv/bin/activate
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+echo "==> installing Python dependencies"
+python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+python -m pip install -q -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
+python -c "import jax, jupyterlab, jupyter_builder" || { echo "jaxinspect setup: Python dependencies failed to install" >&2; exit 1; }
+
+echo "==> building the JupyterLab extension"
+jlpm install
+jlpm build:prod
+
+echo "==> installing jaxinspect (editable) and linking its labextension"
+python -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
+jupyter labextension develop --overwrite . >/dev/null
+jupyter labextension list 2>&1 | grep -q "jaxinspect.*enabled.*OK" || {
+  jupyter labextension list >&2
+  echo "jaxinspect setup: the labextension is not enabled/OK" >&2
+  exit 1
+}
+echo "==> setup done: $(python -c 'import jax, jaxinspect; print(f"jax {jax.__version__}, jaxinspect {jaxinspect.__version__}")')"

@@ -1,0 +1,154 @@
+"""A real JupyterLab server and Debian Chromium (through Playwright) for the browser tests.
+
+With JAXINSPECT_REQUIRE_BROWSER=1 (set by scripts/test.sh) a missing browser fails the run instead
+of skipping, so CI can never count a skipped browser test as a pass.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _require(what, ok):
+    if ok:
+        return
+    if os.environ.get("JAXINSPECT_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser tests required but {what} is missing (scripts/test.sh installs it)")
+    pytest.skip(f"{what} is missing")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DEMO_CELLS = [
+    "%load_ext jaxinspect",
+    "import jax, jax.numpy as jnp\nx = jnp.arange(8.0).sum()\nprint('devices:', jax.devices())",
+    "import time\nfor step in range(10):\n    time.sleep(0.5)\nprint('slow cell done')",
+]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    _require(
+        "the built labextension", (ROOT / "jaxinspect" / "labextension" / "package.json").exists()
+    )
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in DEMO_CELLS]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.write(nb, root / "demo.ipynb")
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(root / ".config"),
+        JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
+        PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    )
+    log = open(root / "jupyterlab.log", "w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            f"--ServerApp.port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.workspaces_dir={root / '.workspaces'}",
+            "--LabApp.news_url=",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=root,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/api/status", timeout=2)
+            break
+        except Exception:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.5)
+    else:
+        proc.kill()
+    if proc.poll() is not None:
+        pytest.fail("JupyterLab did not start:\n" + (root / "jupyterlab.log").read_text()[-3000:])
+    try:
+        yield {"base": base, "root": root, "log": root / "jupyterlab.log"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = _chromium()
+    _require("Debian chromium", chromium)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _require("the playwright Python package", False)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    out = ROOT / "test-results"
+    out.mkdir(exist_ok=True)
+    try:
+        pg.screenshot(path=str(out / f"{request.node.name}.png"))
+    except Exception:
+        pass
+    context.close()

@@ -1,0 +1,105 @@
+"""End to end: JupyterLab + Debian Chromium. The sidebar follows the notebook's kernel, loads
+jaxinspect on request, shows versions and devices, updates while a cell runs, and recovers after a
+kernel restart."""
+
+import time
+
+import jax
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SIDEBAR = "#jaxinspect-sidebar"
+
+
+def tid(name):
+    return f'{SIDEBAR} [data-testid="{name}"]'
+
+
+def text(page, name):
+    return page.locator(tid(name)).first.inner_text().strip()
+
+
+def wait_state(page, state, timeout=60_000):
+    page.wait_for_function(
+        "([sel, want]) => { const el = document.querySelector(sel); return el && el.textContent.trim() === want; }",
+        arg=[tid("jaxinspect-state"), state],
+        timeout=timeout,
+    )
+
+
+def run_cell(page, index):
+    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    return cell
+
+
+def run_command(page, label):
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".jp-CommandPalette input, #command-palette input").first
+    palette.wait_for(state="visible")
+    palette.fill(label)
+    page.locator(".lm-CommandPalette-item", has_text=label).first.click()
+
+
+def open_notebook(page, lab):
+    page.goto(f"{lab['base']}/lab/tree/demo.ipynb")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    # the kernel is up when the toolbar's kernel status says idle
+    page.wait_for_selector(
+        ".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
+    )
+
+
+def test_sidebar_live_status_and_restart(page, lab):
+    open_notebook(page, lab)
+    run_command(page, "Show jaxinspect")
+    page.locator(SIDEBAR).wait_for(state="visible")
+
+    # not loaded yet: a clear hint and a button that loads it
+    wait_state(page, "not-loaded")
+    assert "%load_ext jaxinspect" in page.locator(SIDEBAR).inner_text()
+    page.locator(tid("jaxinspect-load-button")).click()
+    wait_state(page, "ready")
+    versions = text(page, "jaxinspect-versions")
+    assert f"jax {jax.__version__}" in versions and "jaxlib" in versions
+
+    # the first computation starts the backend; the device list appears without a refresh
+    run_cell(page, 1)
+    page.locator(tid("jaxinspect-device")).first.wait_for(timeout=30_000)
+    devices = text(page, "jaxinspect-devices")
+    assert "cpu" in devices.lower()
+    wait_busy = lambda want: page.wait_for_function(  # noqa: E731
+        "([sel, want]) => { const el = document.querySelector(sel); return el && el.textContent.trim() === want; }",
+        arg=[tid("jaxinspect-busy"), want],
+        timeout=30_000,
+    )
+    wait_busy("idle")
+
+    # a 5 s cell: the panel updates while it is still running
+    slow = run_cell(page, 2)
+    wait_busy("busy")
+    seen = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3.0:
+        seen.append((int(text(page, "jaxinspect-status-seq")), text(page, "jaxinspect-busy")))
+        time.sleep(0.25)
+    still_running = "slow cell done" not in slow.locator(".jp-OutputArea").inner_text()
+    assert still_running, "the cell finished before the observations ended; the test proves nothing"
+    seqs = sorted({s for s, _ in seen})
+    assert len(seqs) >= 3, seen  # several heartbeats arrived during the cell
+    assert all(b == "busy" for _, b in seen), seen
+    slow.locator(".jp-OutputArea-output", has_text="slow cell done").wait_for(timeout=30_000)
+    wait_busy("idle")
+    before_restart = int(text(page, "jaxinspect-status-seq"))
+    assert before_restart >= seqs[-1]
+
+    # restart the kernel: the panel notices, shows the new kernel is not loaded, then recovers
+    run_command(page, "Restart Kernel")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    wait_state(page, "not-loaded")
+    run_cell(page, 0)  # %load_ext jaxinspect in the new kernel: its announce reconnects the panel
+    wait_state(page, "ready")
+    wait_busy("idle")
+    assert f"jax {jax.__version__}" in text(page, "jaxinspect-versions")

@@ -1,0 +1,107 @@
+from conftest import wait_for
+
+from jaxinspect import protocol
+from jaxinspect.glue.inspector import Inspector
+
+OPEN = {"v": protocol.PROTOCOL_VERSION, "type": "open", "client": "test"}
+
+
+def make(comm_manager):
+    insp = Inspector(comm_manager=comm_manager, create_comm=comm_manager.create_comm)
+    insp.start()
+    return insp
+
+
+def test_start_registers_both_targets_and_announces(comm_manager):
+    insp = make(comm_manager)
+    try:
+        assert set(comm_manager.targets) == {"jaxinspect", "jaxinspect.rpc"}
+        (announce,) = comm_manager.created
+        assert announce.target_name == "jaxinspect"
+        assert announce.open_data["type"] == "announce"
+        assert announce.open_data["v"] == protocol.PROTOCOL_VERSION
+        assert announce.closed
+    finally:
+        insp.close()
+
+
+def test_push_comm_gets_hello_then_live_status_batches(comm_manager):
+    insp = make(comm_manager)
+    try:
+        comm = comm_manager.frontend_open("jaxinspect", OPEN)
+        hello = comm.messages()[0]
+        assert hello["type"] == "hello" and hello["v"] == protocol.PROTOCOL_VERSION
+        assert hello["session"]["protocol"] == protocol.PROTOCOL_VERSION
+        assert hello["env"]["kind"] == "env" and hello["env"]["python_version"]
+        assert hello["status"]["kind"] == "status"
+        # the sampler runs while a sidebar is subscribed: heartbeats arrive on their own
+        assert insp.sampler.running
+
+        def statuses():
+            return [
+                r for b in comm.messages("batch") for r in b["records"] if r["kind"] == "status"
+            ]
+
+        assert wait_for(lambda: len(statuses()) >= 2, timeout=5)
+        seqs = [s["seq"] for s in statuses()]
+        assert seqs == sorted(seqs)
+        insp.kernel.cell_started(7)
+        assert wait_for(lambda: statuses()[-1]["busy"] and statuses()[-1]["execution_count"] == 7)
+        insp.kernel.cell_finished()
+        assert wait_for(lambda: not statuses()[-1]["busy"])
+        # frontend closes: the sampler stops, the subscription is gone
+        comm.frontend_close()
+        assert not insp.sampler.running
+        assert insp.hub.subscriber_count == 0
+    finally:
+        insp.close()
+
+
+def test_version_mismatch_gets_one_clear_error_and_a_close(comm_manager):
+    insp = make(comm_manager)
+    try:
+        comm = comm_manager.frontend_open("jaxinspect", {"v": 999, "type": "open", "client": "x"})
+        (err,) = comm.messages()
+        assert err["type"] == "error" and err["code"] == "version_mismatch"
+        assert "v999" in err["message"] and f"v{protocol.PROTOCOL_VERSION}" in err["message"]
+        assert comm.closed
+        assert insp.hub.subscriber_count == 0
+        rpc = comm_manager.frontend_open("jaxinspect.rpc", {"type": "open"})
+        assert rpc.messages()[0]["code"] == "version_mismatch" and rpc.closed
+    finally:
+        insp.close()
+
+
+def test_rpc_methods_answer_and_errors_come_back_as_responses(comm_manager):
+    insp = make(comm_manager)
+    try:
+        rpc = comm_manager.frontend_open("jaxinspect.rpc", OPEN)
+        req = lambda i, m: {"v": 1, "type": "request", "id": i, "method": m, "params": None}  # noqa: E731
+        rpc.frontend_send(req(1, "ping"))
+        rpc.frontend_send(req(2, "hello"))
+        rpc.frontend_send(req(3, "snapshot"))
+        rpc.frontend_send(req(4, "nope"))
+        r1, r2, r3, r4 = rpc.messages("response")
+        assert (r1["id"], r1["ok"]) == (1, True) and "time" in r1["result"]
+        assert r2["result"]["env"]["kind"] == "env"
+        assert "env" in r3["result"]["records"]
+        assert (
+            r4["ok"] is False and "unknown method 'nope'" in r4["error"] and "ping" in r4["error"]
+        )
+        rpc.frontend_send({"v": 0, "type": "request", "id": 5, "method": "ping"})
+        assert rpc.messages()[-1]["code"] == "version_mismatch"
+    finally:
+        insp.close()
+
+
+def test_stop_says_goodbye_closes_comms_and_removes_only_our_targets(comm_manager):
+    other = object()
+    comm_manager.register_target("someone.else", other)
+    insp = make(comm_manager)
+    push = comm_manager.frontend_open("jaxinspect", OPEN)
+    rpc = comm_manager.frontend_open("jaxinspect.rpc", OPEN)
+    insp.close()
+    assert push.messages()[-1]["type"] == "goodbye"
+    assert push.closed and rpc.closed
+    assert comm_manager.targets == {"someone.else": other}
+    insp.close()  # idempotent
