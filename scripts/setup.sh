@@ -7,13 +7,18 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 find_python() {
+  # Prefer 3.12 (what jax 0.12 and the rest of the stack are verified on), then newer ones.
   local candidates=("${JAXINSPECT_PYTHON:-}")
-  if command -v pyenv >/dev/null 2>&1; then
-    for v in $(pyenv versions --bare 2>/dev/null | sort -rV); do
-      candidates+=("$(PYENV_VERSION="$v" pyenv which python 2>/dev/null || true)")
-    done
-  fi
-  candidates+=(python3.14 python3.13 python3.12 python3)
+  local minor v
+  for minor in 12 13 14; do
+    if command -v pyenv >/dev/null 2>&1; then
+      for v in $(pyenv versions --bare 2>/dev/null | grep -E "^3\.${minor}(\.|$)" | sort -rV); do
+        candidates+=("$(PYENV_VERSION="$v" pyenv which python 2>/dev/null || true)")
+      done
+    fi
+    candidates+=("python3.${minor}")
+  done
+  candidates+=(python3)
   for c in "${candidates[@]}"; do
     [ -n "$c" ] || continue
     if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
