@@ -54,6 +54,15 @@ DEMO_CELLS = [
     "import jax, jax.numpy as jnp\nx = jnp.arange(8.0).sum()\nprint('devices:', jax.devices())",
     "import time\nfor step in range(10):\n    time.sleep(0.5)\nprint('slow cell done')",
 ]
+NOTEBOOKS = {
+    "demo.ipynb": DEMO_CELLS,
+    "first.ipynb": ["%load_ext jaxinspect", "x = 1"],
+    # a kernel whose jaxinspect speaks another protocol version
+    "future.ipynb": [
+        "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",
+        "%load_ext jaxinspect",
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +71,15 @@ def lab(tmp_path_factory):
         "the built labextension", (ROOT / "jaxinspect" / "labextension" / "package.json").exists()
     )
     root = tmp_path_factory.mktemp("lab")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in DEMO_CELLS]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nbformat.write(nb, root / "demo.ipynb")
+    for name, cells in NOTEBOOKS.items():
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+        }
+        nbformat.write(nb, root / name)
     port = _free_port()
     env = dict(os.environ)
     env.update(

@@ -103,3 +103,53 @@ def test_sidebar_live_status_and_restart(page, lab):
     wait_state(page, "ready")
     wait_busy("idle")
     assert f"jax {jax.__version__}" in text(page, "jaxinspect-versions")
+
+
+def open_from_browser(page, name):
+    page.locator(".jp-DirListing-itemName", has_text=name).first.dblclick()
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", has_text=name).wait_for()
+    page.wait_for_selector(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']",
+        timeout=90_000,
+    )
+
+
+def header(page):
+    return page.locator(f"{SIDEBAR}").inner_text()
+
+
+def test_sidebar_follows_the_active_notebook_kernel_changes_and_version_mismatch(page, lab):
+    page.goto(f"{lab['base']}/lab")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    run_command(page, "Show jaxinspect")
+    page.locator(SIDEBAR).wait_for(state="visible")
+    wait_state(page, "no-notebook")
+
+    open_from_browser(page, "first.ipynb")
+    wait_state(page, "not-loaded")
+    run_cell(page, 0)  # %load_ext jaxinspect
+    wait_state(page, "ready")
+    assert "first.ipynb" in header(page)
+
+    # another notebook, another kernel: the panel follows it, and its jaxinspect is too new
+    open_from_browser(page, "future.ipynb")
+    wait_state(page, "not-loaded")
+    assert "future.ipynb" in header(page)
+    run_cell(page, 0)
+    run_cell(page, 1)
+    wait_state(page, "version-mismatch")
+    message = text(page, "jaxinspect-message")
+    assert "99" in message and "1" in message, message
+
+    # back to the first notebook: its kernel is still connected
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="first.ipynb").click()
+    wait_state(page, "ready")
+
+    # change the kernel of the first notebook: a new kernel without jaxinspect
+    run_command(page, "Change Kernel")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("select").select_option(label="Python 3 (ipykernel)")
+    dialog.locator(".jp-mod-accept").click()
+    wait_state(page, "not-loaded")
+    run_cell(page, 0)
+    wait_state(page, "ready")
