@@ -89,8 +89,8 @@ def main() -> None:
             )
 
     results = {m: [] for m in ("baseline", "loaded", "watched")}
-    for _ in range(args.rounds):
-        for mode in results:
+    for r in range(args.rounds):
+        for mode in list(results) if r % 2 == 0 else reversed(list(results)):  # alternate order
             configure(mode)
             results[mode].append(time_steps(step, w, x, y, args.steps))
     configure("baseline")

@@ -4,7 +4,8 @@ In IPython or Jupyter: ``%load_ext jaxinspect``, then ``%jaxinspect help``.
 """
 
 from ._version import __version__
-from .api import status
+from .api import assert_max_compiles, compile_log, profile, status
+from .config import config
 
 
 def load_ipython_extension(ip):
@@ -25,4 +26,13 @@ def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jaxinspect"}]
 
 
-__all__ = ["__version__", "status", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "__version__",
+    "assert_max_compiles",
+    "compile_log",
+    "config",
+    "load_ipython_extension",
+    "profile",
+    "status",
+    "unload_ipython_extension",
+]

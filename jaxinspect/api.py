@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import protocol
 from ._version import __version__
 from .collect import envlib
 from .glue import extension
-from .glue.display import StatusView
+from .glue.display import CompileReport, Message, StatusView
 from .live.hub import Hub
 from .live.kernelstate import KernelState
 
@@ -27,3 +29,92 @@ def status() -> StatusView:
         "sampler_running": False,
     }
     return StatusView(env, idle, info)
+
+
+class profile(CompileReport):  # noqa: N801 - used as `with jaxinspect.profile() as p:`
+    """Record every compile inside a ``with`` block (works with or without ``%load_ext``).
+
+    >>> with jaxinspect.profile() as p:          # doctest: +SKIP
+    ...     train_step(state, batch)
+    >>> p.functions[0].compiles                    # doctest: +SKIP
+    1
+    """
+
+    title = "jit_profile"
+
+    def __init__(self, all: bool = False) -> None:  # noqa: A002 - mirrors %jit_profile --all
+        from .collect import compilelib
+        from .compilestats import CompileLog
+        from .config import config
+
+        super().__init__(CompileLog(config.storm_threshold), include_internal=all)
+        self._collector = compilelib.collector()
+        self._active = False
+
+    def _sink(self, event) -> None:
+        self._log.add(event)
+
+    def __enter__(self) -> profile:
+        self._collector.attach(self._sink)
+        self._active = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._active:
+            self._collector.flush()
+            self._collector.detach(self._sink)
+            self._active = False
+
+
+def compile_log(all: bool = False) -> CompileReport | Message:  # noqa: A002
+    """Every compile recorded since ``%load_ext jaxinspect`` (internal ones with ``all=True``)."""
+    inspector = extension.current()
+    if inspector is None:
+        return Message(
+            "jaxinspect is not loaded, so no compiles were recorded. Run %load_ext jaxinspect "
+            "(compiles are recorded from then on), or wrap code in `with jaxinspect.profile():`.",
+            level="error",
+        )
+    return CompileReport(inspector.compile_log, include_internal=all, title="compiles this session")
+
+
+class assert_max_compiles:  # noqa: N801 - reads as a statement in tests
+    """Fail if ``fn`` compiles more than ``n`` times inside the ``with`` block.
+
+    >>> with jaxinspect.assert_max_compiles(train_step, 1):   # doctest: +SKIP
+    ...     for batch in batches:
+    ...         state = train_step(state, batch)
+    AssertionError: `train_step` compiled 2 times (allowed 1): `batch` changed shape (32, 784) → (16, 784)
+    """
+
+    def __init__(self, fn: Any, n: int) -> None:
+        from .collect import compilelib
+
+        self.fn = fn
+        self.n = n
+        self._key = compilelib.function_identity(compilelib.base_function(fn))[0]
+        self._profile = profile()
+        self.events: list = []
+
+    def __enter__(self) -> assert_max_compiles:
+        self._profile.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._profile.__exit__(exc_type, exc, tb)
+        self.events = [
+            e for e in self._profile.events if e.fun_key == self._key and e.api == "call"
+        ]
+        if exc_type is None and len(self.events) > self.n:
+            extra = self.events[self.n]
+            why = "; ".join(r.message for r in extra.reasons) or "no reason recorded"
+            raise AssertionError(
+                f"`{extra.fun_name}` compiled {len(self.events)} times (allowed {self.n}): {why}"
+                + (
+                    f" [at cell [{extra.cell}] line {extra.call_site.rsplit(':', 1)[-1]}]"
+                    if extra.cell is not None and extra.call_site
+                    else f" [at {extra.call_site}]"
+                    if extra.call_site
+                    else ""
+                )
+            )

@@ -102,3 +102,81 @@ class InternalErrorRecord(Record):
     where: str
     message: str
     count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Reason:
+    """Why a call missed jit's cache: which argument (``path``) and what changed.
+
+    ``kind`` is one of: first_call, redefined, rewrapped, shape, dtype, weak_type, structure,
+    static, sharding, context, unknown, more.
+    """
+
+    kind: str
+    path: str | None
+    before: str | None
+    after: str | None
+    message: str
+    recreated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileEvent(Record):
+    """One jitted call that missed the cache: its trace / lowering / backend-compile phases."""
+
+    kind: ClassVar[str] = "compile"
+    id: int
+    fun_key: str
+    fun_name: str
+    defined_at: str | None
+    call_site: str | None
+    cell: int | None
+    trace_s: float | None
+    lower_s: float | None
+    compile_s: float | None
+    total_s: float
+    persistent_cache: str | None  # "hit", "miss", or None when the persistent cache is off
+    time: float
+    thread: str
+    process_index: int
+    internal: bool
+    parent: str | None  # traced while tracing this function (nested jit)
+    api: str  # "call" (a call that compiled), "trace" (jit(f).trace/lower/eval_shape)
+    signature: str
+    reasons: tuple[Reason, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionCompileStats(Record):
+    """Exact per-function aggregates over the whole session (or one profile)."""
+
+    kind: ClassVar[str] = "compile_stats"
+    fun_key: str
+    fun_name: str
+    defined_at: str | None
+    internal: bool
+    compiles: int
+    trace_s: float
+    lower_s: float
+    compile_s: float
+    total_s: float
+    reasons: dict[str, int]
+    last_reasons: tuple[Reason, ...]
+    last_time: float
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileAlert(Record):
+    """A function that keeps recompiling, with the one-line fix for its dominant reason."""
+
+    kind: ClassVar[str] = "compile_alert"
+    fun_key: str
+    fun_name: str
+    compiles: int
+    reason_kind: str
+    message: str
+    hint: str
+    time: float

@@ -53,6 +53,11 @@ jlpm install
 jlpm build:prod
 
 echo "==> installing jaxinspect (editable) and linking its labextension"
+# An editable install writes the shared data (the labextension) into the venv; if that path is
+# already our `develop` symlink it would write through it into the source tree: unlink it first.
+LINK=.venv/share/jupyter/labextensions/jaxinspect
+[ -L "$LINK" ] && rm "$LINK"
+rm -f jaxinspect/labextension/install.json
 python -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
 jupyter labextension develop --overwrite . >/dev/null
 jupyter labextension list 2>&1 | grep -q "jaxinspect.*enabled.*OK" || {

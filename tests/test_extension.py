@@ -11,7 +11,14 @@ from jaxinspect.glue import extension
 def footprint(ip):
     """Everything jaxinspect could leave behind in a shell."""
     manager = comm.get_comm_manager()
+    from jax._src import monitoring, pjit
+
     return {
+        "jax_duration_listeners": len(monitoring.get_event_duration_listeners()),
+        "jax_event_listeners": len(monitoring.get_event_listeners()),
+        "jit_hooks": tuple(
+            f.__qualname__ for f in (pjit._infer_params, pjit._run_python_pjit, pjit._trace_for_jit)
+        ),
         "events": {k: len(v) for k, v in ip.events.callbacks.items()},
         "line_magics": set(ip.magics_manager.magics["line"]),
         "cell_magics": set(ip.magics_manager.magics["cell"]),
@@ -27,7 +34,10 @@ def test_load_then_unload_leaves_nothing_behind(ip):
     before = footprint(ip)
     ip.run_line_magic("load_ext", "jaxinspect")
     loaded = footprint(ip)
-    assert "jaxinspect" in loaded["line_magics"]
+    assert "jaxinspect" in loaded["line_magics"] and "jit_profile" in loaded["line_magics"]
+    assert "jit_profile" in loaded["cell_magics"]
+    assert loaded["jax_duration_listeners"] == before["jax_duration_listeners"] + 1
+    assert loaded["jit_hooks"] != before["jit_hooks"]
     assert {"jaxinspect", "jaxinspect.rpc"} <= loaded["comm_targets"]
     assert loaded["events"]["pre_run_cell"] == before["events"]["pre_run_cell"] + 1
     assert loaded["events"]["post_run_cell"] == before["events"]["post_run_cell"] + 1
@@ -96,7 +106,7 @@ def test_help_and_bad_subcommands_are_one_clear_message(ip):
     assert "%jaxinspect status" in repr(ip.run_line_magic("jaxinspect", "help"))
     assert "%jaxinspect status" in repr(ip.run_line_magic("jaxinspect", ""))
     bad = repr(ip.run_line_magic("jaxinspect", "frobnicate --x"))
-    assert "unknown subcommand 'frobnicate'" in bad and "status, help" in bad
+    assert "unknown subcommand 'frobnicate'" in bad and "status, compiles, help" in bad
     assert "could not parse" in repr(ip.run_line_magic("jaxinspect", 'status "unclosed'))
 
 

@@ -39,3 +39,109 @@ def backends_initialized() -> bool:
     if callable(probe):
         return bool(probe())
     return bool(getattr(xla_bridge, "_backends", None))
+
+
+def current_mesh_text() -> str | None:
+    """The mesh set by ``jax.sharding.use_mesh`` / ``with mesh:`` as text, or None."""
+    mesh_lib = loaded_module("jax._src.mesh")
+    if mesh_lib is None:
+        return None
+    for getter in ("get_concrete_mesh", "get_abstract_mesh"):
+        fn = getattr(mesh_lib, getter, None)
+        if fn is None:
+            continue
+        try:
+            mesh = fn()
+        except Exception:  # noqa: BLE001
+            continue
+        if mesh is not None and not getattr(mesh, "empty", True):
+            return f"{getattr(mesh, 'axis_names', '?')}:{getattr(mesh, 'axis_sizes', '?')}"
+    try:
+        env = mesh_lib.thread_resources.env.physical_mesh
+        if not env.empty:
+            return f"{env.axis_names}:{tuple(env.shape.values())}"
+    except Exception:  # noqa: BLE001
+        pass
+    return None
+
+
+PJIT_HOOK_NAMES = ("_infer_params", "_run_python_pjit", "_trace_for_jit")
+
+
+def install_pjit_hooks(on_infer, on_run, on_trace=None):
+    """Wrap jit's Python cache-miss path, which runs only when the C++ dispatch cache misses
+    (jax 0.10 – 0.12): ``pjit._infer_params`` (finds or traces the jaxpr), ``pjit._trace_for_jit``
+    (the trace itself; JAX reports its duration only for top-level traces) and
+    ``pjit._run_python_pjit`` (lowers, compiles and runs).
+
+    ``on_infer(fun, jit_info, args, kwargs)``, ``on_trace(fun)`` and ``on_run(fun, args, kwargs)``
+    are context managers entered around the originals. Returns an ``uninstall()`` that restores the
+    originals only where nobody replaced our wrappers since (and says whether all were restored),
+    or None when this JAX lacks the hook points.
+    """
+    pjit = loaded_module("jax._src.pjit")
+    if pjit is None:
+        import jax._src.pjit as pjit  # noqa: PLC0415 - main thread, at load time
+    originals = {name: getattr(pjit, name, None) for name in PJIT_HOOK_NAMES}
+    if not (callable(originals["_infer_params"]) and callable(originals["_run_python_pjit"])):
+        return None
+    orig_infer, orig_run = originals["_infer_params"], originals["_run_python_pjit"]
+    orig_trace = originals["_trace_for_jit"]
+
+    def _infer_params(fun, ji, args, kwargs):
+        with on_infer(fun, ji, args, kwargs):
+            return orig_infer(fun, ji, args, kwargs)
+
+    def _run_python_pjit(p, args_flat, fun, args, kwargs):
+        with on_run(fun, args, kwargs):
+            return orig_run(p, args_flat, fun, args, kwargs)
+
+    def _trace_for_jit(fun, *rest, **kw):
+        with on_trace(fun):
+            return orig_trace(fun, *rest, **kw)
+
+    ours = {"_infer_params": _infer_params, "_run_python_pjit": _run_python_pjit}
+    if on_trace is not None and callable(orig_trace):
+        ours["_trace_for_jit"] = _trace_for_jit
+    for name, wrapper in ours.items():
+        wrapper.__wrapped__ = originals[name]
+        setattr(pjit, name, wrapper)
+
+    def uninstall() -> bool:
+        clean = True
+        for name, wrapper in ours.items():
+            if getattr(pjit, name, None) is wrapper:
+                setattr(pjit, name, originals[name])
+            else:
+                clean = False
+        return clean
+
+    return uninstall
+
+
+def monitoring_module():
+    """``jax._src.monitoring`` (imported on the calling thread; call from the main thread)."""
+    mod = loaded_module("jax._src.monitoring")
+    if mod is None:
+        import jax._src.monitoring as mod  # noqa: PLC0415
+    return mod
+
+
+def unregister_listener(kind: str, callback) -> None:
+    """Remove only our own monitoring listener (never ``clear_event_listeners``)."""
+    mon = monitoring_module()
+    public = {
+        "duration": "unregister_event_duration_listener",
+        "event": "unregister_event_listener",
+    }[kind]
+    private = {
+        "duration": "_unregister_event_duration_listener_by_callback",
+        "event": "_unregister_event_listener_by_callback",
+    }[kind]
+    fn = getattr(mon, public, None) or getattr(mon, private, None)
+    if fn is not None:
+        fn(callback)
+        return
+    registry = {"duration": "_event_duration_secs_listeners", "event": "_event_listeners"}[kind]
+    listeners = getattr(mon, registry)
+    listeners.remove(callback)

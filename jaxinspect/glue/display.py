@@ -49,3 +49,78 @@ class Message:
             "text/plain": self.text,
             "text/html": f'<pre class="{cls}" style="white-space:pre-wrap">{esc(self.text)}</pre>',
         }
+
+
+class CompileReport:
+    """Compile events + per-function stats + alerts: what ``%jit_profile`` and
+    ``%jaxinspect compiles`` show. ``.events``, ``.functions`` and ``.alerts`` are records."""
+
+    title = "compiles"
+
+    def __init__(
+        self, log: Any = None, include_internal: bool = False, title: str | None = None
+    ) -> None:
+        self._log = log
+        self.include_internal = include_internal
+        if title is not None:
+            self.title = title
+
+    @property
+    def events(self) -> list:
+        return self._log.event_list(self.include_internal) if self._log else []
+
+    @property
+    def functions(self) -> list:
+        return self._log.functions(self.include_internal) if self._log else []
+
+    @property
+    def alerts(self) -> list:
+        return list(self._log.alerts) if self._log else []
+
+    @property
+    def hidden_internal(self) -> int:
+        return self._log.hidden_internal() if self._log else 0
+
+    def compiles(self, fun_name: str) -> int:
+        """Number of compiles of the function named ``fun_name``."""
+        return sum(f.compiles for f in self.functions if f.fun_name == fun_name)
+
+    def _parts(self) -> tuple:
+        return (
+            [e.to_json() for e in self.events],
+            [f.to_json() for f in self.functions],
+            [a.to_json() for a in self.alerts],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        events, functions, alerts = self._parts()
+        return {
+            "title": self.title,
+            "events": events,
+            "functions": functions,
+            "alerts": alerts,
+            "hidden_internal": self.hidden_internal,
+        }
+
+    def timeline(self):
+        """A plotly figure of the compile events over time."""
+        from ..render import compileslib
+
+        return compileslib.timeline_figure(self._parts()[0])
+
+    def __repr__(self) -> str:
+        from ..render import compileslib
+
+        events, functions, alerts = self._parts()
+        return compileslib.report_text(
+            self.title, events, functions, alerts, self.hidden_internal, self.include_internal
+        )
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        from ..render import compileslib
+
+        events, functions, alerts = self._parts()
+        html = compileslib.report_html(
+            self.title, events, functions, alerts, self.hidden_internal, self.include_internal
+        )
+        return {"text/plain": repr(self), "text/html": html}

@@ -48,7 +48,9 @@ def load(ip: Any) -> None:
         _hooks.append((event, cb))
     _inspector, _shell = inspector, ip
     inspector.kernel.execution_count = int(getattr(ip, "execution_count", 0) or 0)
-    inspector.start()
+    filename_map = getattr(getattr(ip, "compile", None), "_filename_map", None)
+    cell_of = filename_map.get if isinstance(filename_map, dict) else None
+    inspector.start(cell_of=cell_of)
 
 
 def unload(ip: Any) -> None:

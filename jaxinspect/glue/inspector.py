@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from .. import errors, protocol
 from .._version import __version__
-from ..collect import compat, envlib
+from ..collect import compat, compilelib, envlib
+from ..compilestats import CompileLog
+from ..config import config
 from ..live.hub import Hub
 from ..live.kernelstate import KernelState
 from ..live.sampler import Sampler
 from ..live.transport import CommTransport
+from ..records import CompileEvent
 
 
 class Inspector:
     """Owns the hub, the heartbeat, the sampler and the comm transport of one kernel."""
 
     def __init__(self, comm_manager: Any = None, create_comm: Any = None) -> None:
-        self.hub = Hub()
+        self.hub = Hub(capacities={"compile": config.compile_capacity})
+        self.compile_log = CompileLog(config.storm_threshold, config.compile_capacity)
+        self.compiles = compilelib.collector()
         self.kernel = KernelState(self.hub)
         self.sampler = Sampler(interval=0.5)
         self.env: dict[str, Any] = {}
@@ -32,14 +38,18 @@ class Inspector:
         self.sampler.add_task("env", self.refresh_env)
         errors.add_sink(self._on_internal_error)
 
-    def start(self) -> None:
+    def start(self, cell_of: Any = None) -> None:
         self.refresh_env(force=True)
         self.kernel.publish_status()
+        self.compiles.cell_of = cell_of
+        with errors.guard("inspector.attach_compiles"):  # e.g. jax not installed
+            self.compiles.attach(self._on_compile)
         self.transport.start()
 
     def close(self) -> None:
         """Stop everything this inspector started. Idempotent."""
         errors.remove_sink(self._on_internal_error)
+        self.compiles.detach(self._on_compile)
         self.transport.stop()
         self.sampler.stop()
         self.hub.close()
@@ -70,6 +80,17 @@ class Inspector:
             self.sampler.start()
         else:
             self.sampler.stop()
+
+    def _on_compile(self, event: CompileEvent) -> None:
+        """Runs inline in JAX's compile path: bookkeeping only, then hand records to the hub."""
+        self.compile_log.storm_threshold = config.storm_threshold
+        stats, alert = self.compile_log.add(event)
+        self.hub.publish(event.to_json())
+        self.hub.publish(stats.to_json())
+        if alert is not None:
+            self.hub.publish(alert.to_json())
+            if config.print_alerts:
+                print(f"jaxinspect: {alert.message}. Fix: {alert.hint}", file=sys.stderr)
 
     def _on_internal_error(self, rec) -> None:
         self.hub.publish(rec.to_json())

@@ -27,10 +27,12 @@ class Hub:
         self,
         capacity: int = 1000,
         max_rate: float = 10.0,
+        capacities: dict[str, int] | None = None,
         max_pending: int = 5000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.capacity = capacity
+        self.capacities = dict(capacities or {})
         self.min_interval = 1.0 / max_rate
         self._clock = clock
         self._lock = threading.Lock()
@@ -55,7 +57,9 @@ class Hub:
             with self._lock:
                 ring = self._rings.get(kind)
                 if ring is None:
-                    ring = self._rings[kind] = deque(maxlen=self.capacity)
+                    ring = self._rings[kind] = deque(
+                        maxlen=self.capacities.get(kind, self.capacity)
+                    )
                 ring.append(record)
                 self._counts[kind] += 1
                 if self._subscribers:

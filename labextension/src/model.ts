@@ -8,6 +8,9 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import type {
   IBatchMessage,
+  ICompileAlert,
+  ICompileEvent,
+  ICompileStats,
   IEnvRecord,
   IHelloMessage,
   IInternalErrorRecord,
@@ -36,7 +39,7 @@ export class RingBuffer<T> {
 
   /** Items currently held, oldest first. */
   get length(): number {
-    return this._items.length;
+    return this._items.length - this._start;
   }
 
   /** Items dropped because the buffer was full (plus any reported by the kernel). */
@@ -46,10 +49,14 @@ export class RingBuffer<T> {
 
   push(item: T): void {
     this._items.push(item);
-    if (this._items.length > this.capacity) {
-      const over = this._items.length - this.capacity;
-      this._items.splice(0, over);
-      this._dropped += over;
+    if (this._items.length - this._start > this.capacity) {
+      // Drop the oldest lazily; compact once a capacity's worth is dead (amortized O(1)).
+      this._start++;
+      this._dropped++;
+      if (this._start >= this.capacity) {
+        this._items = this._items.slice(this._start);
+        this._start = 0;
+      }
     }
   }
 
@@ -60,15 +67,17 @@ export class RingBuffer<T> {
 
   /** A copy of the held items, oldest first. */
   toArray(): T[] {
-    return this._items.slice();
+    return this._items.slice(this._start);
   }
 
   clear(): void {
     this._items = [];
+    this._start = 0;
     this._dropped = 0;
   }
 
   private _items: T[] = [];
+  private _start = 0;
   private _dropped = 0;
 }
 
@@ -77,12 +86,15 @@ export class SessionModel {
   constructor(options: SessionModel.IOptions = {}) {
     this.name = options.name ?? '';
     this.ringCapacity = options.ringCapacity ?? SessionModel.DEFAULT_RING_CAPACITY;
+    this.capacities = { ...SessionModel.DEFAULT_CAPACITIES, ...(options.capacities ?? {}) };
     this._now = options.now ?? (() => Date.now());
   }
 
   /** Display name of the notebook (its path or title). */
   name: string;
   readonly ringCapacity: number;
+  /** Per-kind ring capacities; kinds not listed keep `ringCapacity` records. */
+  readonly capacities: Readonly<{ [kind: string]: number }>;
 
   get stateChanged(): ISignal<this, void> {
     return this._stateChanged;
@@ -132,6 +144,21 @@ export class SessionModel {
     return this.internalErrors.reduce((n, e) => n + e.count, 0);
   }
 
+  /** Compile events held (the newest `capacities.compile`), oldest first. */
+  get compileEvents(): ICompileEvent[] {
+    return this.records('compile') as unknown as ICompileEvent[];
+  }
+
+  /** Exact per-function compile aggregates, one per `fun_key` (the latest received). */
+  get compileStats(): ICompileStats[] {
+    return Array.from(this._compileStats.values());
+  }
+
+  /** Recompile-storm alerts held (the newest `capacities.compile_alert`), oldest first. */
+  get compileAlerts(): ICompileAlert[] {
+    return this.records('compile_alert') as unknown as ICompileAlert[];
+  }
+
   /** Records of `kind` held in its ring buffer, oldest first. */
   records(kind: string): IRecord[] {
     return this._rings.get(kind)?.toArray() ?? [];
@@ -169,7 +196,10 @@ export class SessionModel {
     this._stateChanged.emit();
   }
 
-  /** Apply a `batch`: `env`/`status` replace the latest, other kinds append to their ring. */
+  /**
+   * Apply a `batch`: `env`/`status` replace the latest, `compile_stats` replace the previous one
+   * for their function, other kinds append to their ring.
+   */
   applyBatch(msg: IBatchMessage): void {
     for (const record of msg.records ?? []) {
       if (!record || typeof record !== 'object' || typeof record.kind !== 'string') {
@@ -183,6 +213,14 @@ export class SessionModel {
           const status = record as unknown as IStatusRecord;
           if (!this._status || status.seq >= this._status.seq) {
             this._status = status;
+          }
+          break;
+        }
+        case 'compile_stats': {
+          // Exact aggregates: keyed by function, the latest replaces the previous one.
+          const stats = record as unknown as ICompileStats;
+          if (typeof stats.fun_key === 'string') {
+            this._compileStats.set(stats.fun_key, stats);
           }
           break;
         }
@@ -232,7 +270,7 @@ export class SessionModel {
   private _ring(kind: string): RingBuffer<IRecord> {
     let ring = this._rings.get(kind);
     if (!ring) {
-      ring = new RingBuffer<IRecord>(this.ringCapacity);
+      ring = new RingBuffer<IRecord>(this.capacities[kind] ?? this.ringCapacity);
       this._rings.set(kind, ring);
     }
     return ring;
@@ -246,6 +284,7 @@ export class SessionModel {
     this._batchSeq = null;
     this._rings.clear();
     this._internalErrors.clear();
+    this._compileStats.clear();
   }
 
   private _state: ConnectionState = 'no-kernel';
@@ -257,6 +296,7 @@ export class SessionModel {
   private _batchSeq: number | null = null;
   private _rings = new Map<string, RingBuffer<IRecord>>();
   private _internalErrors = new Map<string, IInternalErrorRecord>();
+  private _compileStats = new Map<string, ICompileStats>();
   private _now: () => number;
   private _isDisposed = false;
   private _stateChanged = new Signal<this, void>(this);
@@ -265,11 +305,19 @@ export class SessionModel {
 export namespace SessionModel {
   export const DEFAULT_RING_CAPACITY = 1000;
 
+  /** Kinds that keep more (or fewer) records than `DEFAULT_RING_CAPACITY`. */
+  export const DEFAULT_CAPACITIES: Readonly<{ [kind: string]: number }> = {
+    compile: 2000,
+    compile_alert: 100
+  };
+
   export interface IOptions {
     /** Display name of the notebook. */
     name?: string;
     /** Records kept per kind (default 1000). */
     ringCapacity?: number;
+    /** Records kept for particular kinds, over `DEFAULT_CAPACITIES` and `ringCapacity`. */
+    capacities?: { [kind: string]: number };
     /** Clock, for tests. */
     now?: () => number;
   }

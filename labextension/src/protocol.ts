@@ -78,6 +78,61 @@ export const SCHEMA = {
       where: 'str',
       message: 'str',
       count: 'int'
+    },
+    Reason: {
+      kind: 'str',
+      path: 'str|null',
+      before: 'str|null',
+      after: 'str|null',
+      message: 'str',
+      recreated: 'bool'
+    },
+    compile: {
+      kind: 'str',
+      id: 'int',
+      fun_key: 'str',
+      fun_name: 'str',
+      defined_at: 'str|null',
+      call_site: 'str|null',
+      cell: 'int|null',
+      trace_s: 'float|null',
+      lower_s: 'float|null',
+      compile_s: 'float|null',
+      total_s: 'float',
+      persistent_cache: 'str|null',
+      time: 'float',
+      thread: 'str',
+      process_index: 'int',
+      internal: 'bool',
+      parent: 'str|null',
+      api: 'str',
+      signature: 'str',
+      reasons: 'list[Reason]'
+    },
+    compile_stats: {
+      kind: 'str',
+      fun_key: 'str',
+      fun_name: 'str',
+      defined_at: 'str|null',
+      internal: 'bool',
+      compiles: 'int',
+      trace_s: 'float',
+      lower_s: 'float',
+      compile_s: 'float',
+      total_s: 'float',
+      reasons: 'dict[str,int]',
+      last_reasons: 'list[Reason]',
+      last_time: 'float'
+    },
+    compile_alert: {
+      kind: 'str',
+      fun_key: 'str',
+      fun_name: 'str',
+      compiles: 'int',
+      reason_kind: 'str',
+      message: 'str',
+      hint: 'str',
+      time: 'float'
     }
   }
 } as const;
@@ -139,6 +194,85 @@ export interface IInternalErrorRecord {
   count: number;
 }
 
+/**
+ * Why a call missed jit's cache. `kind` is one of first_call, redefined, rewrapped, shape, dtype,
+ * weak_type, structure, static, sharding, context, unknown, more; `path` names the argument
+ * (e.g. "x" or "params['w']").
+ */
+export interface IReason {
+  kind: string;
+  path: string | null;
+  before: string | null;
+  after: string | null;
+  /** Human-readable, e.g. "`x` changed shape (3,) → (8,)". */
+  message: string;
+  recreated: boolean;
+}
+
+/** One jitted call that missed jit's cache. Times are seconds; null when not measured. */
+export interface ICompileEvent {
+  kind: 'compile';
+  id: number;
+  /** Stable per function; keys `compile_stats`. */
+  fun_key: string;
+  fun_name: string;
+  /** "file:line" of the function's definition. */
+  defined_at: string | null;
+  /** "file:line" of the call that compiled. */
+  call_site: string | null;
+  /** Notebook execution count of the cell that made the call, or null. */
+  cell: number | null;
+  trace_s: number | null;
+  lower_s: number | null;
+  compile_s: number | null;
+  total_s: number;
+  /** "hit", "miss", or null when the persistent cache is off. */
+  persistent_cache: string | null;
+  /** Unix seconds. */
+  time: number;
+  thread: string;
+  process_index: number;
+  /** A JAX-internal eager compile (e.g. `broadcast_in_dim`); hidden by default. */
+  internal: boolean;
+  /** The outer function when traced nested inside another. */
+  parent: string | null;
+  /** "call" or "trace". */
+  api: string;
+  /** Short text of the argument types. */
+  signature: string;
+  reasons: IReason[];
+}
+
+/** Exact per-function aggregate; a newer one with the same `fun_key` replaces the older. */
+export interface ICompileStats {
+  kind: 'compile_stats';
+  fun_key: string;
+  fun_name: string;
+  defined_at: string | null;
+  internal: boolean;
+  compiles: number;
+  trace_s: number;
+  lower_s: number;
+  compile_s: number;
+  total_s: number;
+  /** Compile counts by reason kind. */
+  reasons: { [kind: string]: number };
+  last_reasons: IReason[];
+  last_time: number;
+}
+
+/** A recompile storm: a function that keeps recompiling, with a one-line fix. */
+export interface ICompileAlert {
+  kind: 'compile_alert';
+  fun_key: string;
+  fun_name: string;
+  compiles: number;
+  reason_kind: string;
+  message: string;
+  hint: string;
+  time: number;
+}
+
 /** Any record pushed in a batch; kinds not listed in `SCHEMA.records` are kept as-is. */
 export interface IRecord {
   kind: string;
@@ -146,7 +280,14 @@ export interface IRecord {
 }
 
 /** A record in a batch: one of the kinds in `SCHEMA.records`, or any other kind. */
-export type AnyRecord = IEnvRecord | IStatusRecord | IInternalErrorRecord | IRecord;
+export type AnyRecord =
+  | IEnvRecord
+  | IStatusRecord
+  | IInternalErrorRecord
+  | ICompileEvent
+  | ICompileStats
+  | ICompileAlert
+  | IRecord;
 
 // ---------------------------------------------------------------- messages
 

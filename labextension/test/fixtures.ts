@@ -3,7 +3,11 @@
 import { PROTOCOL_VERSION } from '../src/protocol';
 import type {
   IBatchMessage,
+  ICompileAlert,
+  ICompileEvent,
+  ICompileStats,
   IEnvRecord,
+  IReason,
   IHelloMessage,
   IStatusRecord
 } from '../src/protocol';
@@ -67,4 +71,84 @@ export function batch(
   dropped: IBatchMessage['dropped'] = {}
 ): IBatchMessage {
   return { v: PROTOCOL_VERSION, type: 'batch', seq, records, dropped };
+}
+
+export function reason(overrides: Partial<IReason> = {}): IReason {
+  return {
+    kind: 'shape',
+    path: 'x',
+    before: '(3,)',
+    after: '(4,)',
+    message: '`x` changed shape (3,) → (4,)',
+    recreated: false,
+    ...overrides
+  };
+}
+
+export const FIRST_CALL: IReason = {
+  kind: 'first_call',
+  path: null,
+  before: null,
+  after: null,
+  message: 'first call',
+  recreated: false
+};
+
+export function compileEvent(overrides: Partial<ICompileEvent> = {}): ICompileEvent {
+  return {
+    kind: 'compile',
+    id: 1,
+    fun_key: 'k:f',
+    fun_name: 'f',
+    defined_at: '/tmp/ipykernel_1/123.py:2',
+    call_site: '/tmp/ipykernel_1/123.py:6',
+    cell: 5,
+    trace_s: 0.002,
+    lower_s: 0.003,
+    compile_s: 0.0153,
+    total_s: 0.0203,
+    persistent_cache: null,
+    time: 1700000001.0,
+    thread: 'MainThread',
+    process_index: 0,
+    internal: false,
+    parent: null,
+    api: 'call',
+    signature: 'x: f32[3]',
+    reasons: [FIRST_CALL],
+    ...overrides
+  };
+}
+
+export function compileStats(overrides: Partial<ICompileStats> = {}): ICompileStats {
+  return {
+    kind: 'compile_stats',
+    fun_key: 'k:f',
+    fun_name: 'f',
+    defined_at: '/tmp/ipykernel_1/123.py:2',
+    internal: false,
+    compiles: 1,
+    trace_s: 0.002,
+    lower_s: 0.003,
+    compile_s: 0.0153,
+    total_s: 0.0203,
+    reasons: { first_call: 1 },
+    last_reasons: [FIRST_CALL],
+    last_time: 1700000001.0,
+    ...overrides
+  };
+}
+
+export function compileAlert(overrides: Partial<ICompileAlert> = {}): ICompileAlert {
+  return {
+    kind: 'compile_alert',
+    fun_key: 'k:f',
+    fun_name: 'f',
+    compiles: 5,
+    reason_kind: 'shape',
+    message: '`f` recompiled 5 times: `x` changed shape (3,) → (8,)',
+    hint: 'pad `x` to a fixed size or mark it static',
+    time: 1700000002.0,
+    ...overrides
+  };
 }

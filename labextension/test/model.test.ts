@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 
 import { RingBuffer, SessionModel } from '../src/model';
-import { batch, env, hello, status } from './fixtures';
+import {
+  batch,
+  compileAlert,
+  compileEvent,
+  compileStats,
+  env,
+  hello,
+  status
+} from './fixtures';
 
 function makeModel(capacity = 1000) {
   let t = 1000;
@@ -136,5 +144,88 @@ describe('SessionModel', () => {
     model.setState('connecting');
     expect(changes()).toBe(0);
     expect(model.isDisposed).toBe(true);
+  });
+});
+
+describe('SessionModel compile records', () => {
+  it('keeps at least 2000 compile events by default, per-kind capacity configurable', () => {
+    const model = new SessionModel();
+    expect(model.capacities.compile).toBeGreaterThanOrEqual(2000);
+    model.applyHello(hello());
+    model.applyBatch(
+      batch(
+        1,
+        Array.from({ length: 2500 }, (_, i) => compileEvent({ id: i + 1 })),
+        { compile: 7 }
+      )
+    );
+    const ids = model.compileEvents.map(e => e.id);
+    expect(ids).toHaveLength(model.capacities.compile);
+    expect(ids[ids.length - 1]).toBe(2500);
+    expect(ids[0]).toBe(2500 - model.capacities.compile + 1);
+    expect(model.dropped('compile')).toBe(2500 - model.capacities.compile + 7);
+
+    const small = new SessionModel({ ringCapacity: 3, capacities: { compile: 5 } });
+    small.applyHello(hello());
+    small.applyBatch(
+      batch(1, [
+        ...Array.from({ length: 8 }, (_, i) => compileEvent({ id: i })),
+        ...Array.from({ length: 8 }, (_, i) => ({ kind: 'buffer', i }))
+      ])
+    );
+    expect(small.compileEvents.map(e => e.id)).toEqual([3, 4, 5, 6, 7]);
+    expect(small.records('buffer')).toHaveLength(3);
+  });
+
+  it('keeps compile_stats by function, the latest winning, with exact counts', () => {
+    const { model } = makeModel(2);
+    model.applyHello(hello());
+    // Many more stats records than any ring holds: none may be lost.
+    const records = [];
+    for (let n = 1; n <= 50; n++) {
+      records.push(compileStats({ fun_key: 'k:f', fun_name: 'f', compiles: n }));
+      records.push(compileStats({ fun_key: 'k:g', fun_name: 'g', compiles: 2 * n }));
+    }
+    records.push(compileStats({ fun_key: 'k:h', fun_name: 'h', compiles: 1 }));
+    model.applyBatch(batch(1, records));
+    model.applyBatch(batch(2, [compileStats({ fun_key: 'k:h', fun_name: 'h', compiles: 2 })]));
+    const byName = Object.fromEntries(model.compileStats.map(s => [s.fun_name, s.compiles]));
+    expect(byName).toEqual({ f: 50, g: 100, h: 2 });
+    expect(model.records('compile_stats')).toEqual([]);
+  });
+
+  it('keeps alerts bounded, and forgets compile data on a new hello', () => {
+    const model = new SessionModel();
+    model.applyHello(hello());
+    model.applyBatch(
+      batch(1, [
+        ...Array.from({ length: 150 }, (_, i) => compileAlert({ compiles: i })),
+        compileEvent(),
+        compileStats()
+      ])
+    );
+    expect(model.compileAlerts).toHaveLength(model.capacities.compile_alert);
+    expect(model.capacities.compile_alert).toBeLessThanOrEqual(100);
+    expect(model.compileAlerts[model.compileAlerts.length - 1].compiles).toBe(149);
+    model.applyHello(hello());
+    expect(model.compileEvents).toEqual([]);
+    expect(model.compileStats).toEqual([]);
+    expect(model.compileAlerts).toEqual([]);
+  });
+});
+
+describe('RingBuffer (compaction)', () => {
+  it('stays correct across many wraps', () => {
+    const r = new RingBuffer<number>(4);
+    for (let i = 0; i < 103; i++) {
+      r.push(i);
+      expect(r.length).toBe(Math.min(i + 1, 4));
+    }
+    expect(r.toArray()).toEqual([99, 100, 101, 102]);
+    expect(r.dropped).toBe(99);
+    r.clear();
+    r.push(7);
+    expect(r.toArray()).toEqual([7]);
+    expect(r.dropped).toBe(0);
   });
 });

@@ -58,6 +58,18 @@ NOTEBOOKS = {
     "demo.ipynb": DEMO_CELLS,
     "first.ipynb": ["%load_ext jaxinspect", "x = 1"],
     # a kernel whose jaxinspect speaks another protocol version
+    "compiles.ipynb": [
+        "%load_ext jaxinspect",
+        "import time, jax, jax.numpy as jnp\n"
+        "@jax.jit\n"
+        "def ragged_step(x):\n"
+        "    return (x * 2).sum()\n"
+        "for n in (3, 4):\n"
+        "    ragged_step(jnp.ones(n))\n"
+        "    time.sleep(0.5)\n"
+        "time.sleep(8)\n"
+        "print('compile cell done')",
+    ],
     "future.ipynb": [
         "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",
         "%load_ext jaxinspect",

@@ -29,10 +29,24 @@ def wait_state(page, state, timeout=60_000):
 
 
 def run_cell(page, index):
+    """Run cell ``index`` of the visible notebook, retrying if the keypress was swallowed
+    (e.g. while JupyterLab was still settling focus on a freshly opened notebook)."""
     cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-    return cell
+    prompt = cell.locator(".jp-InputPrompt")
+    before = prompt.inner_text().strip()
+    for _attempt in range(3):
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            page.wait_for_function(
+                "([el, before]) => el.textContent.trim() !== before",
+                arg=[prompt.element_handle(), before],
+                timeout=10_000,
+            )
+            return cell
+        except Exception:
+            continue
+    raise AssertionError(f"cell {index} did not start running")
 
 
 def run_command(page, label):
@@ -118,8 +132,13 @@ def header(page):
     return page.locator(f"{SIDEBAR}").inner_text()
 
 
+def fresh_lab(page, lab, workspace):
+    """JupyterLab with an empty workspace (no notebooks restored from an earlier test)."""
+    page.goto(f"{lab['base']}/lab/workspaces/{workspace}?reset")
+
+
 def test_sidebar_follows_the_active_notebook_kernel_changes_and_version_mismatch(page, lab):
-    page.goto(f"{lab['base']}/lab")
+    fresh_lab(page, lab, "follow")
     page.locator(".jp-DirListing-itemName").first.wait_for()
     run_command(page, "Show jaxinspect")
     page.locator(SIDEBAR).wait_for(state="visible")
@@ -153,3 +172,44 @@ def test_sidebar_follows_the_active_notebook_kernel_changes_and_version_mismatch
     wait_state(page, "not-loaded")
     run_cell(page, 0)
     wait_state(page, "ready")
+
+
+def test_compiles_tab_shows_an_event_and_its_reason_while_the_cell_runs(page, lab):
+    fresh_lab(page, lab, "compiles")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    run_command(page, "Show jaxinspect")
+    open_from_browser(page, "compiles.ipynb")
+    run_cell(page, 0)
+    wait_state(page, "ready")
+    page.locator(f'{SIDEBAR} [data-testid="jaxinspect-tab-compiles"]').click()
+
+    cell = run_cell(page, 1)
+    recompile = page.locator(
+        f'{SIDEBAR} [data-testid="jaxinspect-compile-event"][data-fun-name="ragged_step"]',
+        has_text="changed shape (3,) → (4,)",
+    )
+    recompile.wait_for(timeout=30_000)
+    # seen while the cell is still sleeping: the tab is live, not refreshed after the fact
+    assert "compile cell done" not in cell.locator(".jp-OutputArea").inner_text()
+    first = page.locator(
+        f'{SIDEBAR} [data-testid="jaxinspect-compile-event"][data-fun-name="ragged_step"]',
+        has_text="first call",
+    )
+    assert first.count() == 1
+    function_row = page.locator(
+        f'{SIDEBAR} [data-testid="jaxinspect-compile-function"][data-fun-name="ragged_step"]'
+    )
+    assert "2" in function_row.inner_text()
+    # JAX-internal eager compiles (jnp.ones) are hidden by default
+    assert (
+        page.locator(
+            f'{SIDEBAR} [data-testid="jaxinspect-compile-event"][data-fun-name="broadcast_in_dim"]'
+        ).count()
+        == 0
+    )
+    recompile.click()
+    details = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-compile-details"]')
+    details.wait_for()
+    text = details.inner_text()
+    assert "shape" in text and "(3,)" in text and "(4,)" in text
+    cell.locator(".jp-OutputArea-output", has_text="compile cell done").wait_for(timeout=30_000)

@@ -100,20 +100,31 @@ export class Panel extends ReactWidget {
           </div>
         )}
         <nav className="jp-JaxInspect-tabbar" role="tablist">
-          {this.tabs.tabs.map(t => (
-            <button
-              key={t.id}
-              role="tab"
-              aria-selected={t.id === tab?.id}
-              className={
-                'jp-JaxInspect-tab' + (t.id === tab?.id ? ' jp-mod-current' : '')
-              }
-              data-testid={`jaxinspect-tab-${t.id}`}
-              onClick={() => this.select(t.id)}
-            >
-              {t.label}
-            </button>
-          ))}
+          {this.tabs.tabs.map(t => {
+            const badge = t.badge?.(model);
+            return (
+              <button
+                key={t.id}
+                role="tab"
+                aria-selected={t.id === tab?.id}
+                className={
+                  'jp-JaxInspect-tab' + (t.id === tab?.id ? ' jp-mod-current' : '')
+                }
+                data-testid={`jaxinspect-tab-${t.id}`}
+                onClick={() => this.select(t.id)}
+              >
+                {t.label}
+                {badge ? (
+                  <span
+                    className="jp-JaxInspect-badge"
+                    data-testid={`jaxinspect-tab-badge-${t.id}`}
+                  >
+                    {badge}
+                  </span>
+                ) : null}
+              </button>
+            );
+          })}
         </nav>
         <div className="jp-JaxInspect-body" role="tabpanel">
           {Body && <Body model={model} now={Date.now()} actions={this._actions} />}

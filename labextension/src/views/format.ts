@@ -36,3 +36,48 @@ export function bounded<T>(items: readonly T[], limit: number): { shown: T[]; mo
   const shown = items.slice(0, limit);
   return { shown, more: Math.max(0, items.length - shown.length) };
 }
+
+/** A duration: "12.3 ms" under a second, "1.23 s" above; "–" when unknown. */
+export function formatDuration(s: number | null | undefined): string {
+  if (s === null || s === undefined || !Number.isFinite(s)) {
+    return '–';
+  }
+  if (s >= 1) {
+    return `${s.toFixed(2)} s`;
+  }
+  return `${(s * 1e3).toFixed(1)} ms`;
+}
+
+/** The last path component of "dir/file.py:12" (either slash), keeping the ":line". */
+export function basename(where: string): string {
+  const i = Math.max(where.lastIndexOf('/'), where.lastIndexOf('\\'));
+  return i >= 0 ? where.slice(i + 1) : where;
+}
+
+/** Where a compiling call was made: "cell [5] line 3" in a notebook, else "file.py:12". */
+export function formatCallSite(callSite: string | null, cell: number | null): string {
+  if (cell !== null && cell !== undefined) {
+    const line = callSite ? callSite.slice(callSite.lastIndexOf(':') + 1) : '?';
+    return `cell [${cell}] line ${line}`;
+  }
+  return callSite ? basename(callSite) : '?';
+}
+
+/** Display names of reason kinds that are not plain words. */
+const REASON_NAMES: { [kind: string]: string } = {
+  first_call: 'first call',
+  weak_type: 'weak type',
+  static_recreated: 'static re-created'
+};
+
+/** A reason kind as shown to users ("first_call" → "first call"). */
+export function reasonName(kind: string): string {
+  return REASON_NAMES[kind] ?? kind;
+}
+
+/** "shape ×4, first call ×1": reason counts, most frequent first; "–" when there are none. */
+export function reasonsSummary(counts: { [kind: string]: number } | null | undefined): string {
+  const entries = Object.entries(counts ?? {}).filter(([, n]) => n > 0);
+  entries.sort((a, b) => b[1] - a[1]);
+  return entries.map(([k, n]) => `${reasonName(k)} ×${n}`).join(', ') || '–';
+}

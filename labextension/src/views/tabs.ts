@@ -32,6 +32,8 @@ export interface ITab {
   /** Lower ranks come first (default 100). */
   rank?: number;
   component: React.ComponentType<ITabProps>;
+  /** Short text shown next to the label (e.g. a count); null or '' shows none. */
+  badge?: (model: SessionModel | null) => string | null;
 }
 
 /** An ordered set of tabs. */

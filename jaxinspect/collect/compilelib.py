@@ -1,0 +1,487 @@
+"""Compile events: every trace / lowering / backend compile, joined per jitted call, with reasons.
+
+Two sources, both silent on cache hits:
+- ``jax.monitoring`` duration listeners give the phases (trace, MLIR lowering, backend compile)
+  and persistent-cache events; they run inline in the compile path, so they only add numbers to a
+  thread-local frame.
+- jit's Python cache-miss path (``compat.install_pjit_hooks``) tells which function and which
+  arguments; a call's signature is computed only when that call really traced or compiled.
+
+A frame opens when jit starts inferring a call's parameters and closes after the call ran (or,
+for ``jit(f).trace/lower``, when the next call starts or on ``flush``). Frames that collected any
+phase become one ``CompileEvent``. Nested jits traced inside an outer trace become their own
+events with ``parent`` set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .. import errors
+from ..records import CompileEvent, Reason
+from . import compat, signaturelib
+
+TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
+LOWER_EVENT = "/jax/core/compile/jaxpr_to_mlir_module_duration"
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+PHASES = {TRACE_EVENT: "trace", LOWER_EVENT: "lower", COMPILE_EVENT: "compile"}
+CACHE_HIT = "/jax/compilation_cache/cache_hits"
+CACHE_MISS = "/jax/compilation_cache/cache_misses"
+
+HISTORY_PER_FUNCTION = 32
+_JAX_DIR = None
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SKIP_FRAMES = ("/contextlib.py", "/functools.py", "/threading.py")
+
+
+def _jax_dir() -> str:
+    global _JAX_DIR
+    if _JAX_DIR is None:
+        jax = compat.loaded_module("jax")
+        _JAX_DIR = os.path.dirname(os.path.abspath(jax.__file__)) if jax else "\0"
+    return _JAX_DIR
+
+
+def _code(fun: Any):
+    seen = 0
+    while seen < 10:
+        seen += 1
+        code = getattr(fun, "__code__", None)
+        if code is not None:
+            return code
+        inner = getattr(fun, "__wrapped__", None) or getattr(fun, "func", None)
+        if inner is None:
+            call = type(fun).__dict__.get("__call__")  # a callable class instance
+            return getattr(call, "__code__", None)
+        fun = inner
+    return None
+
+
+def base_function(fun: Any) -> Any:
+    """Follow ``__wrapped__`` (functools.wraps, jax.jit) to the user's own function object."""
+    for _ in range(10):
+        inner = getattr(fun, "__wrapped__", None)
+        if inner is None:
+            return fun
+        fun = inner
+    return fun
+
+
+def function_identity(fun: Any) -> tuple[str, str, str | None, bool]:
+    """(key, display name, "file:line" where defined, internal?) for a jitted function."""
+    qualname = getattr(fun, "__qualname__", None) or getattr(fun, "__name__", None)
+    if qualname is None:
+        inner = getattr(fun, "func", None)  # functools.partial
+        qualname = getattr(inner, "__qualname__", None) or type(fun).__name__
+    name = getattr(fun, "__name__", None) or qualname.rsplit(".", 1)[-1]
+    module = getattr(fun, "__module__", None) or ""
+    code = _code(fun)
+    if code is not None:
+        where = f"{code.co_filename}:{code.co_firstlineno}"
+        filename = os.path.abspath(code.co_filename)
+        internal = filename.startswith(_jax_dir()) or filename.startswith(_OWN_DIR)
+    else:
+        where = None
+        internal = module.startswith(("jax.", "jaxlib", "jaxinspect"))
+    if code is not None and is_cell_file(code.co_filename):
+        # a notebook cell's file name changes every time the cell runs: key re-runs together;
+        # lambdas on the same line of different cells are told apart by their code
+        key = f"{module}.{qualname}@cell:{code.co_firstlineno}"
+        if name == "<lambda>":
+            key += f"#{hash((code.co_code, code.co_consts)) & 0xFFFFFFFF:08x}"
+    else:
+        key = f"{module}.{qualname}@{where}" if where else f"{module}.{qualname}"
+    return key, str(name), where, internal
+
+
+def is_cell_file(filename: str) -> bool:
+    """True for the pseudo-files IPython / ipykernel compile notebook cells into."""
+    return filename.startswith("<ipython-input-") or "/ipykernel_" in filename
+
+
+def call_site(cell_of: Callable[[str], int | None] | None) -> tuple[str | None, int | None]:
+    """The first stack frame outside JAX and jaxinspect: ("file:line", notebook cell or None)."""
+    frame = sys._getframe(1)
+    jax_dir = _jax_dir()
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        absname = os.path.abspath(filename) if not filename.startswith("<") else filename
+        if not (
+            absname.startswith(jax_dir)
+            or absname.startswith(_OWN_DIR)
+            or filename.endswith(_SKIP_FRAMES)
+            or "/jaxlib/" in absname
+        ):
+            cell = None
+            if cell_of is not None:
+                with errors.guard("compilelib.cell_of"):
+                    cell = cell_of(filename)
+            return f"{filename}:{frame.f_lineno}", cell
+        frame = frame.f_back
+    return None, None
+
+
+class _Frame:
+    __slots__ = ("fun", "ji", "args", "kwargs", "sig", "start", "phases", "cache", "parent", "api")
+
+    def __init__(self, fun, ji, args, kwargs, parent=None, api="call"):
+        self.fun, self.ji, self.args, self.kwargs = fun, ji, args, kwargs
+        self.sig: signaturelib.Signature | None = None
+        self.start = time.time()
+        self.phases: dict[str, float] = {}
+        self.cache: str | None = None
+        self.parent = parent
+        self.api = api
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.infer: list[_Frame] = []
+        self.runs: list[_Frame] = []
+        self.pending: _Frame | None = None
+
+
+class _History:
+    """The last few signatures per function, for finding the closest previous call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[str, deque] = {}
+
+    def reasons(
+        self, key: str, fun: Any, ji: Any, sig: signaturelib.Signature, where: str | None
+    ) -> tuple[Reason, ...]:
+        with self._lock:
+            entries = list(self._by_key.get(key, ()))
+        fun = base_function(fun)
+        try:
+            ref = weakref.ref(fun)
+        except TypeError:
+            ref = (lambda f: lambda: f)(fun)
+        entry = (ref, id(ji), sig)
+        with self._lock:
+            self._by_key.setdefault(key, deque(maxlen=HISTORY_PER_FUNCTION)).append(entry)
+        if not entries:
+            return (Reason("first_call", None, None, None, "first call"),)
+        same_fun = [e for e in entries if e[0]() is fun]
+        if not same_fun:
+            closest = min((signaturelib.diff(e[2], sig) for e in reversed(entries)), key=len)
+            msg = (
+                "function re-defined (same source line; e.g. a re-run cell): jit caches per "
+                "function object, so each new definition compiles again"
+            )
+            return (Reason("redefined", None, None, None, msg), *closest)
+        diffs = [(signaturelib.diff(e[2], sig), e) for e in reversed(same_fun)]  # newest wins ties
+        closest, entry_ = min(diffs, key=lambda d: len(d[0]))
+        if closest:
+            return tuple(closest)
+        if all(e[1] != id(ji) for e in same_fun) and ji is not None:
+            return (
+                Reason(
+                    "rewrapped",
+                    None,
+                    None,
+                    None,
+                    "a new jax.jit(...) wrapper of the same function was called: jit it once, "
+                    "outside the loop, and reuse the jitted function",
+                ),
+            )
+        return (
+            Reason(
+                "unknown",
+                None,
+                None,
+                None,
+                "no argument changed: the compiled entry was evicted or cleared "
+                "(jax.clear_caches(), or the cache size limit)",
+            ),
+        )
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_key.clear()
+
+
+class CompileCollector:
+    """Installs the listeners and hooks while at least one sink is attached."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._sinks: list[Callable[[CompileEvent], None]] = []
+        self._tls = _ThreadState()
+        self._ids = itertools.count(1)
+        self._uninstall: Callable[[], bool] | None = None
+        self._installed = False
+        self.history = _History()
+        self.cell_of: Callable[[str], int | None] | None = None
+        self.available = True
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def attach(self, sink: Callable[[CompileEvent], None]) -> None:
+        with self._lock:
+            self._sinks.append(sink)
+            if not self._installed:
+                self._install()
+
+    def detach(self, sink: Callable[[CompileEvent], None]) -> None:
+        with self._lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+            if not self._sinks and self._installed:
+                self._uninstall_all()
+
+    @property
+    def installed(self) -> bool:
+        return self._installed
+
+    def _install(self) -> None:
+        mon = compat.monitoring_module()
+        mon.register_event_duration_secs_listener(self._on_duration)
+        mon.register_event_listener(self._on_event)
+        self._uninstall = compat.install_pjit_hooks(
+            self._infer_frame, self._run_frame, self._trace_frame
+        )
+        self.available = self._uninstall is not None
+        self._installed = True
+
+    def _uninstall_all(self) -> None:
+        for kind, cb in (("duration", self._on_duration), ("event", self._on_event)):
+            with errors.guard("compilelib.unregister"):
+                compat.unregister_listener(kind, cb)
+        if self._uninstall is not None:
+            if not self._uninstall():
+                errors.record(
+                    "compilelib.uninstall",
+                    RuntimeError(
+                        "another tool wrapped jit's cache-miss path after jaxinspect; left it in place"
+                    ),
+                )
+            self._uninstall = None
+        self._installed = False
+
+    # -- hooks (user's thread, inside jit; must never raise) ----------------------------
+    @contextlib.contextmanager
+    def _infer_frame(self, fun, ji, args, kwargs) -> Iterator[None]:
+        tls = self._tls
+        frame = None
+        try:
+            if not tls.infer and tls.pending is not None:
+                self._finish(tls.pending)  # a jit(f).trace() whose result was never run
+                tls.pending = None
+            parent = tls.infer[-1].fun if tls.infer else None
+            frame = _Frame(fun, ji, args, kwargs, parent=parent, api="trace")
+            tls.infer.append(frame)
+        except Exception as exc:  # noqa: BLE001
+            errors.record("compilelib.infer_enter", exc)
+        try:
+            yield
+        finally:
+            if frame is not None:
+                try:
+                    if tls.infer and tls.infer[-1] is frame:
+                        tls.infer.pop()
+                    if tls.pending is not None and tls.pending is not frame:
+                        self._finish(tls.pending)
+                    if frame.phases and frame.fun is not None:
+                        _signature(frame)  # traced: don't keep the user's arrays while pending
+                    tls.pending = frame
+                except Exception as exc:  # noqa: BLE001
+                    errors.record("compilelib.infer_exit", exc)
+
+    @contextlib.contextmanager
+    def _trace_frame(self, fun) -> Iterator[None]:
+        """Times traces JAX does not report (nested jits traced inside an outer trace)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            try:
+                tls = self._tls
+                frame = tls.infer[-1] if tls.infer else None
+                if frame is not None and "trace" not in frame.phases:
+                    frame.phases["trace"] = time.perf_counter() - start
+            except Exception as exc:  # noqa: BLE001
+                errors.record("compilelib.trace_exit", exc)
+
+    @contextlib.contextmanager
+    def _run_frame(self, fun, args, kwargs) -> Iterator[None]:
+        tls = self._tls
+        frame = None
+        try:
+            pending = tls.pending
+            if pending is not None and pending.fun is fun:
+                frame, tls.pending = pending, None
+                frame.api = "call"
+            else:
+                if pending is not None:
+                    self._finish(pending)
+                    tls.pending = None
+                frame = _Frame(fun, None, args, kwargs, api="call")
+            tls.runs.append(frame)
+        except Exception as exc:  # noqa: BLE001
+            errors.record("compilelib.run_enter", exc)
+        try:
+            yield
+        finally:
+            if frame is not None:
+                try:
+                    if tls.runs and tls.runs[-1] is frame:
+                        tls.runs.pop()
+                    self._finish(frame)
+                except Exception as exc:  # noqa: BLE001
+                    errors.record("compilelib.run_exit", exc)
+
+    def _on_duration(self, event: str, duration: float, **kwargs: Any) -> None:
+        try:
+            phase = PHASES.get(event)
+            if phase is None:
+                return
+            tls = self._tls
+            if phase == "trace":
+                frame = tls.infer[-1] if tls.infer else None
+            else:
+                frame = tls.runs[-1] if tls.runs else tls.pending
+            if frame is None:
+                # a compile outside jit's Python path (e.g. an AOT .compile() of a stale trace)
+                frame = _Frame(None, None, (), {}, api="call")
+                frame.phases[phase] = duration
+                frame.parent = kwargs.get("fun_name")
+                self._finish(frame)
+                return
+            frame.phases[phase] = frame.phases.get(phase, 0.0) + duration
+        except Exception as exc:  # noqa: BLE001
+            errors.record("compilelib.on_duration", exc)
+
+    def _on_event(self, event: str, **kwargs: Any) -> None:
+        try:
+            if event not in (CACHE_HIT, CACHE_MISS):
+                return
+            tls = self._tls
+            frame = tls.runs[-1] if tls.runs else tls.pending
+            if frame is not None:
+                frame.cache = "hit" if event == CACHE_HIT else "miss"
+        except Exception as exc:  # noqa: BLE001
+            errors.record("compilelib.on_event", exc)
+
+    def flush(self) -> None:
+        """Emit a pending ``jit(f).trace()`` frame of the calling thread."""
+        tls = self._tls
+        if tls.pending is not None and not tls.infer:
+            pending, tls.pending = tls.pending, None
+            self._finish(pending)
+
+    # -- building the event -----------------------------------------------------------------
+    def _finish(self, frame: _Frame) -> None:
+        if not frame.phases:
+            return
+        try:
+            event = self._build(frame)
+        except Exception as exc:  # noqa: BLE001
+            errors.record("compilelib.build", exc)
+            return
+        with self._lock:
+            sinks = list(self._sinks)
+        for sink in sinks:
+            with errors.guard("compilelib.sink"):
+                sink(event)
+
+    def _build(self, frame: _Frame) -> CompileEvent:
+        fun = frame.fun
+        site, cell = call_site(self.cell_of)
+        if fun is None:
+            name = frame.parent or "?"
+            key, where, internal = f"<untracked>.{name}", None, False
+            reasons: tuple[Reason, ...] = (
+                Reason(
+                    "unknown",
+                    None,
+                    None,
+                    None,
+                    "compiled outside jit's call path (AOT lower/compile)",
+                ),
+            )
+            sig_text, parent = "", None
+        else:
+            key, name, where, internal = function_identity(fun)
+            ji = frame.ji
+            sig = frame.sig or _signature(frame)
+            reasons = self.history.reasons(key, fun, ji, sig, where) if not internal else ()
+            sig_text = describe_signature(sig)
+            parent = function_identity(frame.parent)[1] if frame.parent is not None else None
+        phases = frame.phases
+        return CompileEvent(
+            id=next(self._ids),
+            fun_key=key,
+            fun_name=name,
+            defined_at=where,
+            call_site=site,
+            cell=cell,
+            trace_s=phases.get("trace"),
+            lower_s=phases.get("lower"),
+            compile_s=phases.get("compile"),
+            total_s=sum(phases.values()),
+            persistent_cache=frame.cache,
+            time=frame.start,
+            thread=threading.current_thread().name,
+            process_index=_process_index(),
+            internal=internal,
+            parent=parent,
+            api=frame.api,
+            signature=sig_text,
+            reasons=tuple(reasons),
+        )
+
+
+def _signature(frame: _Frame) -> signaturelib.Signature:
+    """The frame's call signature; afterwards the frame holds no reference to the arguments."""
+    ji = frame.ji
+    sig = signaturelib.signature(
+        frame.fun,
+        frame.args,
+        frame.kwargs,
+        getattr(ji, "static_argnums", ()),
+        getattr(ji, "static_argnames", ()),
+        getattr(ji, "fun_signature", None),
+    )
+    frame.sig, frame.args, frame.kwargs = sig, (), {}
+    return sig
+
+
+def _process_index() -> int:
+    if not compat.backends_initialized():
+        return 0
+    jax = compat.loaded_module("jax")
+    try:
+        return int(jax.process_index())
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def describe_signature(sig: signaturelib.Signature, limit: int = 6) -> str:
+    parts = [f"{leaf.path}: {leaf.describe()}" for leaf in sig.leaves[:limit]]
+    if len(sig.leaves) > limit:
+        parts.append(f"… {len(sig.leaves) - limit} more")
+    parts += [f"{name}={signaturelib.short_repr(v, 30)} (static)" for name, v in sig.static[:3]]
+    return ", ".join(parts)
+
+
+_collector: CompileCollector | None = None
+_collector_lock = threading.Lock()
+
+
+def collector() -> CompileCollector:
+    """The process-wide collector (hooks are installed only while it has sinks)."""
+    global _collector
+    with _collector_lock:
+        if _collector is None:
+            _collector = CompileCollector()
+        return _collector

@@ -1,0 +1,377 @@
+/**
+ * The Compiles tab: every jitted call that missed the cache, live, with the reason.
+ *
+ * Recompile-storm alerts on top, then exact per-function totals (`compile_stats`), then the event
+ * list, newest first; clicking an event shows its reasons and phases. JAX-internal eager compiles
+ * are hidden unless asked for. Kernel strings are rendered as React text only.
+ */
+
+import * as React from 'react';
+
+import type { SessionModel } from '../model';
+import type { ICompileAlert, ICompileEvent, ICompileStats, IReason } from '../protocol';
+import type { ITabProps } from './tabs';
+import {
+  bounded,
+  formatCallSite,
+  formatDuration,
+  reasonName,
+  reasonsSummary
+} from './format';
+
+/** Most event rows shown; older ones are summarized as "N more". */
+export const MAX_EVENT_ROWS = 200;
+/** Most function rows shown. */
+export const MAX_FUNCTION_ROWS = 200;
+/** Most alerts shown (one per function, the latest). */
+export const MAX_ALERT_ROWS = 20;
+
+export const EMPTY_TEXT =
+  'No compiles yet. Every jitted call that misses the cache appears here, with the reason.';
+
+/** What the tab shows for one model, derived from its records (pure). */
+export interface ICompilesData {
+  /** The latest alert per function, newest first. */
+  alerts: ICompileAlert[];
+  /** Functions shown, most total compile time first. */
+  functions: ICompileStats[];
+  /** Events shown, newest first. */
+  events: ICompileEvent[];
+  /** JAX-internal events held but hidden (0 when they are shown). */
+  hiddenEvents: number;
+  /** Events the sidebar or the kernel dropped (older than the ring holds). */
+  droppedEvents: number;
+}
+
+export function compilesData(model: SessionModel, showInternal: boolean): ICompilesData {
+  const held = model.compileEvents;
+  const events: ICompileEvent[] = [];
+  let hiddenEvents = 0;
+  for (let i = held.length - 1; i >= 0; i--) {
+    const e = held[i];
+    if (e.internal && !showInternal) {
+      hiddenEvents++;
+    } else {
+      events.push(e);
+    }
+  }
+  const functions = model.compileStats
+    .filter(s => showInternal || !s.internal)
+    .sort((a, b) => (b.total_s ?? 0) - (a.total_s ?? 0));
+  const latest = new Map<string, ICompileAlert>();
+  for (const a of model.compileAlerts) {
+    latest.delete(a.fun_key);
+    latest.set(a.fun_key, a);
+  }
+  const alerts = Array.from(latest.values()).reverse();
+  return { alerts, functions, events, hiddenEvents, droppedEvents: model.dropped('compile') };
+}
+
+/** The tab badge: how many user (non-internal) compiles the kernel reported; null for none. */
+export function compilesBadge(model: SessionModel | null): string | null {
+  if (!model) {
+    return null;
+  }
+  let exact = 0;
+  for (const s of model.compileStats) {
+    if (!s.internal) {
+      exact += s.compiles ?? 0;
+    }
+  }
+  // Events may arrive before their stats; never show fewer than we hold.
+  const held = model.compileEvents.filter(e => !e.internal).length;
+  const n = Math.max(exact, held);
+  return n > 0 ? String(n) : null;
+}
+
+/** The tab: keeps the selection and the internal toggle, renders `CompilesView`. */
+export function Compiles(props: ITabProps): React.ReactElement {
+  const { model } = props;
+  const [showInternal, setShowInternal] = React.useState(false);
+  const [selection, setSelection] = React.useState<{
+    model: SessionModel | null;
+    id: number;
+  } | null>(null);
+  // A selection belongs to the notebook it was made in.
+  const selectedId = selection && selection.model === model ? selection.id : null;
+  return (
+    <CompilesView
+      model={model}
+      showInternal={showInternal}
+      selectedId={selectedId}
+      onSelect={id => setSelection(id === null ? null : { model, id })}
+      onToggleInternal={setShowInternal}
+    />
+  );
+}
+
+export interface ICompilesViewProps {
+  model: SessionModel | null;
+  showInternal: boolean;
+  /** `id` of the event whose details are open, or null. */
+  selectedId: number | null;
+  onSelect(id: number | null): void;
+  onToggleInternal(show: boolean): void;
+}
+
+/** The tab's content for given view state (no hooks, so tests can call it directly). */
+export function CompilesView(props: ICompilesViewProps): React.ReactElement {
+  const { model, showInternal, selectedId, onSelect, onToggleInternal } = props;
+  if (!model) {
+    return (
+      <div className="jp-JaxInspect-compiles">
+        <p className="jp-JaxInspect-hint">Open a notebook to inspect its kernel</p>
+      </div>
+    );
+  }
+  const data = compilesData(model, showInternal);
+  const nothing = data.events.length === 0 && data.functions.length === 0;
+  if (nothing && model.state !== 'ready') {
+    return (
+      <div className="jp-JaxInspect-compiles">
+        <p className="jp-JaxInspect-hint">
+          Not connected to jaxinspect in this kernel; see the Overview tab.
+        </p>
+      </div>
+    );
+  }
+  return (
+    <div className="jp-JaxInspect-compiles">
+      <label className="jp-JaxInspect-toggle">
+        <input
+          type="checkbox"
+          data-testid="jaxinspect-show-internal"
+          checked={showInternal}
+          onChange={ev => onToggleInternal(ev.currentTarget.checked)}
+        />
+        {' show JAX-internal compiles'}
+        {!showInternal && data.hiddenEvents > 0 && (
+          <span className="jp-JaxInspect-dim" data-testid="jaxinspect-hidden-count">
+            {` (${data.hiddenEvents} hidden)`}
+          </span>
+        )}
+      </label>
+      {data.alerts.length > 0 && <Alerts alerts={data.alerts} />}
+      {nothing ? (
+        <p className="jp-JaxInspect-hint" data-testid="jaxinspect-compiles-empty">
+          {EMPTY_TEXT}
+        </p>
+      ) : (
+        <>
+          <Functions functions={data.functions} />
+          <Events
+            events={data.events}
+            dropped={data.droppedEvents}
+            selectedId={selectedId}
+            onSelect={onSelect}
+          />
+        </>
+      )}
+    </div>
+  );
+}
+
+function Alerts(props: { alerts: ICompileAlert[] }): React.ReactElement {
+  const { shown, more } = bounded(props.alerts, MAX_ALERT_ROWS);
+  return (
+    <section className="jp-JaxInspect-section">
+      {shown.map(a => (
+        <div
+          key={a.fun_key}
+          className="jp-JaxInspect-alert"
+          data-testid="jaxinspect-compile-alert"
+          data-fun-name={a.fun_name}
+        >
+          <div className="jp-JaxInspect-alertMessage">{a.message}</div>
+          <div className="jp-JaxInspect-alertHint">{`fix: ${a.hint}`}</div>
+        </div>
+      ))}
+      {more > 0 && <div className="jp-JaxInspect-more">{`${more} more alerts`}</div>}
+    </section>
+  );
+}
+
+function Functions(props: { functions: ICompileStats[] }): React.ReactElement | null {
+  if (props.functions.length === 0) {
+    return null;
+  }
+  const { shown, more } = bounded(props.functions, MAX_FUNCTION_ROWS);
+  return (
+    <section className="jp-JaxInspect-section">
+      <h3 className="jp-JaxInspect-sectionTitle">Functions</h3>
+      <table className="jp-JaxInspect-table jp-JaxInspect-compileFunctions">
+        <thead>
+          <tr>
+            <th>function</th>
+            <th className="jp-JaxInspect-num">compiles</th>
+            <th className="jp-JaxInspect-num">total</th>
+            <th>reasons</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map(s => (
+            <tr
+              key={s.fun_key}
+              data-testid="jaxinspect-compile-function"
+              data-fun-name={s.fun_name}
+              title={s.defined_at ?? ''}
+              className={s.internal ? 'jp-JaxInspect-internal' : undefined}
+            >
+              <td className="jp-JaxInspect-code">{s.fun_name}</td>
+              <td className="jp-JaxInspect-num">{String(s.compiles)}</td>
+              <td className="jp-JaxInspect-num">{formatDuration(s.total_s)}</td>
+              <td>{reasonsSummary(s.reasons)}</td>
+            </tr>
+          ))}
+          {more > 0 && (
+            <tr className="jp-JaxInspect-more">
+              <td colSpan={4}>{`${more} more`}</td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+/** The first reason's message, or what stands in for it. */
+export function eventReason(e: ICompileEvent): string {
+  const first = e.reasons?.[0];
+  if (first) {
+    return first.message;
+  }
+  return e.internal ? 'JAX-internal' : '–';
+}
+
+function Events(props: {
+  events: ICompileEvent[];
+  dropped: number;
+  selectedId: number | null;
+  onSelect(id: number | null): void;
+}): React.ReactElement | null {
+  const { events, dropped, selectedId, onSelect } = props;
+  if (events.length === 0) {
+    return null;
+  }
+  const { shown, more } = bounded(events, MAX_EVENT_ROWS);
+  const rows: React.ReactElement[] = [];
+  for (const e of shown) {
+    const selected = e.id === selectedId;
+    const toggle = () => onSelect(selected ? null : e.id);
+    const extra = (e.reasons?.length ?? 0) - 1;
+    rows.push(
+      <li
+        key={`e${e.id}`}
+        className={
+          'jp-JaxInspect-compileEvent' +
+          (selected ? ' jp-mod-selected' : '') +
+          (e.internal ? ' jp-JaxInspect-internal' : '')
+        }
+        data-testid="jaxinspect-compile-event"
+        data-fun-name={e.fun_name}
+        data-compile-id={String(e.id)}
+        role="button"
+        tabIndex={0}
+        aria-expanded={selected}
+        onClick={toggle}
+        onKeyDown={ev => {
+          if (ev.key === 'Enter' || ev.key === ' ') {
+            ev.preventDefault();
+            toggle();
+          }
+        }}
+      >
+        <div className="jp-JaxInspect-compileHead">
+          <span className="jp-JaxInspect-dim">{`#${e.id}`}</span>
+          <span className="jp-JaxInspect-code jp-JaxInspect-compileName">{e.fun_name}</span>
+          <span className="jp-JaxInspect-dim jp-JaxInspect-compileSite" title={e.call_site ?? ''}>
+            {formatCallSite(e.call_site, e.cell)}
+          </span>
+          <span className="jp-JaxInspect-compileTime">{formatDuration(e.total_s)}</span>
+        </div>
+        <div className="jp-JaxInspect-compileReason">
+          {eventReason(e)}
+          {extra > 0 && <span className="jp-JaxInspect-dim">{` +${extra} more`}</span>}
+        </div>
+      </li>
+    );
+    if (selected) {
+      rows.push(<Details key={`d${e.id}`} event={e} />);
+    }
+  }
+  return (
+    <section className="jp-JaxInspect-section">
+      <h3 className="jp-JaxInspect-sectionTitle">Compiles, newest first</h3>
+      <ul className="jp-JaxInspect-compileEvents">{rows}</ul>
+      {more > 0 && (
+        <div className="jp-JaxInspect-more" data-testid="jaxinspect-compile-more">
+          {`${more} more`}
+        </div>
+      )}
+      {dropped > 0 && (
+        <div className="jp-JaxInspect-more">{`${dropped} older compiles not kept`}</div>
+      )}
+    </section>
+  );
+}
+
+function KV(props: { label: string; value: string }): React.ReactElement {
+  return (
+    <tr>
+      <th scope="row">{props.label}</th>
+      <td>{props.value}</td>
+    </tr>
+  );
+}
+
+function ReasonItem(props: { reason: IReason }): React.ReactElement {
+  const r = props.reason;
+  const changed = r.before !== null || r.after !== null;
+  return (
+    <li className="jp-JaxInspect-reason">
+      <span className="jp-JaxInspect-reasonKind">{reasonName(r.kind)}</span>
+      {r.path !== null && <span className="jp-JaxInspect-code">{` ${r.path}`}</span>}
+      {changed && (
+        <span className="jp-JaxInspect-code">{` ${r.before ?? '?'} → ${r.after ?? '?'}`}</span>
+      )}
+      {r.recreated && <span className="jp-JaxInspect-dim"> (re-created)</span>}
+      <div>{r.message}</div>
+    </li>
+  );
+}
+
+function Details(props: { event: ICompileEvent }): React.ReactElement {
+  const e = props.event;
+  const reasons = e.reasons ?? [];
+  return (
+    <li className="jp-JaxInspect-compileDetails" data-testid="jaxinspect-compile-details">
+      <div className="jp-JaxInspect-detailsLabel">reasons</div>
+      {reasons.length ? (
+        <ul className="jp-JaxInspect-reasons">
+          {reasons.map((r, i) => (
+            <ReasonItem key={i} reason={r} />
+          ))}
+        </ul>
+      ) : (
+        <div className="jp-JaxInspect-dim">{eventReason(e)}</div>
+      )}
+      <table className="jp-JaxInspect-kv">
+        <tbody>
+          <KV label="trace" value={formatDuration(e.trace_s)} />
+          <KV label="lower" value={formatDuration(e.lower_s)} />
+          <KV label="compile" value={formatDuration(e.compile_s)} />
+          <KV label="total" value={formatDuration(e.total_s)} />
+          <KV label="persistent cache" value={e.persistent_cache ?? 'off'} />
+          <KV label="signature" value={e.signature || '–'} />
+          <KV label="defined at" value={e.defined_at ?? '?'} />
+          <KV label="call site" value={e.call_site ?? '?'} />
+          {e.cell !== null && <KV label="cell" value={`[${e.cell}]`} />}
+          <KV label="thread" value={e.thread} />
+          <KV label="process" value={String(e.process_index)} />
+          <KV label="api" value={e.api} />
+          <KV label="inside" value={e.parent ?? '–'} />
+        </tbody>
+      </table>
+    </li>
+  );
+}
