@@ -434,7 +434,9 @@ def test_persistent_cache_hit_and_miss_are_recorded(tmp_path):
     import os
 
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
     assert out.stdout.strip().endswith("OK"), out.stderr[-3000:]
 
 

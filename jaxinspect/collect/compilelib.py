@@ -38,6 +38,7 @@ CACHE_HIT = "/jax/compilation_cache/cache_hits"
 CACHE_MISS = "/jax/compilation_cache/cache_misses"
 
 HISTORY_PER_FUNCTION = 32
+CLOSEST_SEARCH = 12  # how many recent signatures a new one is diffed against
 _JAX_DIR = None
 _OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SKIP_FRAMES = ("/contextlib.py", "/functools.py", "/threading.py")
@@ -64,6 +65,13 @@ def _code(fun: Any):
             return getattr(call, "__code__", None)
         fun = inner
     return None
+
+
+def _is_internal(fun: Any) -> bool:
+    code = _code(fun)
+    if code is None:
+        return False
+    return os.path.abspath(code.co_filename).startswith((_jax_dir(), _OWN_DIR))
 
 
 def base_function(fun: Any) -> Any:
@@ -174,13 +182,17 @@ class _History:
             return (Reason("first_call", None, None, None, "first call"),)
         same_fun = [e for e in entries if e[0]() is fun]
         if not same_fun:
-            closest = min((signaturelib.diff(e[2], sig) for e in reversed(entries)), key=len)
+            recent = list(reversed(entries))[:CLOSEST_SEARCH]
+            closest = min((signaturelib.diff(e[2], sig) for e in recent), key=len)
             msg = (
                 "function re-defined (same source line; e.g. a re-run cell): jit caches per "
                 "function object, so each new definition compiles again"
             )
             return (Reason("redefined", None, None, None, msg), *closest)
-        diffs = [(signaturelib.diff(e[2], sig), e) for e in reversed(same_fun)]  # newest wins ties
+        # the closest of the most recent calls; the newest wins ties
+        diffs = [
+            (signaturelib.diff(e[2], sig), e) for e in list(reversed(same_fun))[:CLOSEST_SEARCH]
+        ]
         closest, entry_ = min(diffs, key=lambda d: len(d[0]))
         if closest:
             return tuple(closest)
@@ -383,6 +395,8 @@ class CompileCollector:
     def _finish(self, frame: _Frame) -> None:
         if not frame.phases:
             return
+        if frame.parent is not None and _is_internal(frame.fun):
+            return  # jnp's own jitted helpers traced inside a user's trace: noise, and not free
         try:
             event = self._build(frame)
         except Exception as exc:  # noqa: BLE001
