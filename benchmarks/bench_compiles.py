@@ -25,6 +25,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+from _common import subscribe_sidebar
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
 
@@ -79,22 +80,6 @@ def time_recompiles(n, offset):
     return (time.perf_counter() - t0) / n
 
 
-class _SinkComm:
-    comm_id = "bench"
-
-    def send(self, data=None, **kw):
-        pass
-
-    def close(self, *a, **kw):
-        pass
-
-    def on_msg(self, cb):
-        pass
-
-    def on_close(self, cb):
-        pass
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
@@ -113,9 +98,7 @@ def main() -> None:
             ip.run_line_magic("unload_ext", "jaxinspect")
         if loaded:
             ip.run_line_magic("load_ext", "jaxinspect")
-            extension.current().transport._on_push_open(
-                _SinkComm(), {"content": {"data": {"v": 1, "type": "open", "client": "bench"}}}
-            )
+            subscribe_sidebar(extension.current())
 
     step, state, x, y = make_train_step()
     _, state = time_steps(step, state, x, y, 20)  # compile + warm up

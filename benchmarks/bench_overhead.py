@@ -22,23 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import jax  # noqa: E402
 import jax.numpy as jnp
+from _common import subscribe_sidebar
 from IPython.core.interactiveshell import InteractiveShell
-
-
-class _SinkComm:
-    comm_id = "bench"
-
-    def send(self, data=None, **kw):
-        pass
-
-    def close(self, *a, **kw):
-        pass
-
-    def on_msg(self, cb):
-        pass
-
-    def on_close(self, cb):
-        pass
 
 
 def make_step():
@@ -84,9 +69,7 @@ def main() -> None:
         if mode in ("loaded", "watched"):
             ip.run_line_magic("load_ext", "jaxinspect")
         if mode == "watched":
-            extension.current().transport._on_push_open(
-                _SinkComm(), {"content": {"data": {"v": 1, "type": "open", "client": "bench"}}}
-            )
+            subscribe_sidebar(extension.current())
 
     results = {m: [] for m in ("baseline", "loaded", "watched")}
     for r in range(args.rounds):

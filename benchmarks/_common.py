@@ -1,0 +1,28 @@
+"""Shared by the benchmarks: stand in for one subscribed sidebar."""
+
+from __future__ import annotations
+
+
+class _SinkComm:
+    """A comm that drops what it is sent, as if a sidebar were listening."""
+
+    comm_id = "bench"
+
+    def send(self, data=None, **kw):
+        pass
+
+    def close(self, *a, **kw):
+        pass
+
+    def on_msg(self, cb):
+        pass
+
+    def on_close(self, cb):
+        pass
+
+
+def subscribe_sidebar(inspector) -> None:
+    """Open a push comm on ``inspector`` so the hub flusher and the sampler thread run."""
+    inspector.transport._on_push_open(
+        _SinkComm(), {"content": {"data": {"v": 1, "type": "open", "client": "bench"}}}
+    )
