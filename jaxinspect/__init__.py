@@ -4,7 +4,7 @@ In IPython or Jupyter: ``%load_ext jaxinspect``, then ``%jaxinspect help``.
 """
 
 from ._version import __version__
-from .api import assert_max_compiles, compile_log, profile, status
+from .api import assert_max_compiles, compile_log, jaxpr, profile, status
 from .config import config
 
 
@@ -31,6 +31,7 @@ __all__ = [
     "assert_max_compiles",
     "compile_log",
     "config",
+    "jaxpr",
     "load_ipython_extension",
     "profile",
     "status",

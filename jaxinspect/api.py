@@ -118,3 +118,43 @@ class assert_max_compiles:  # noqa: N801 - reads as a statement in tests
                     else ""
                 )
             )
+
+
+def trace_view(
+    fn: Any,
+    args: tuple,
+    kwargs: dict,
+    label: str | None = None,
+    sections: tuple[str, ...] = ("jaxpr",),
+    source: bool = False,
+    title: str | None = None,
+):
+    """Trace ``fn(*args, **kwargs)`` and wrap it as a ``JaxprView`` (or a ``Message`` saying
+    what failed). Shared by ``jaxinspect.jaxpr`` and ``%jaxpr``."""
+    from .collect import compilelib, jaxprlib
+    from .glue.jaxprdisplay import JaxprView
+
+    try:
+        traced = jaxprlib.trace_call(fn, args, kwargs, label=label)
+        doc = jaxprlib.build_doc(
+            traced.jaxpr,
+            title=title or label or traced.label,
+            source=True,
+            cell_of=compilelib.collector().cell_of,
+            in_labels=traced.labels,
+        )
+    except jaxprlib.TraceFailure as exc:
+        return Message(str(exc), level="error")
+    return JaxprView(traced, doc, sections, source)
+
+
+def jaxpr(fn: Any, /, *args: Any, **kwargs: Any):
+    """The jaxpr of ``fn(*args, **kwargs)`` as ``jit`` would trace it, without running it.
+
+    ``fn`` may be any callable: a plain or ``jax.jit``-ed function (its static arguments are
+    honoured), ``jax.grad(loss)``, a bound method, an NNX module. Arguments may be arrays or
+    ``jax.ShapeDtypeStruct``. Returns a ``JaxprView`` (``.jaxpr``, ``.stats``, ``.to_json()``,
+    ``.stablehlo()``, ``.hlo()``, ``.cost()``, ``.diff(other)``, ``.graph()``, ``.text()``), or a
+    ``Message`` naming what failed.
+    """
+    return trace_view(fn, args, kwargs)

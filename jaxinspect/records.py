@@ -180,3 +180,171 @@ class CompileAlert(Record):
     message: str
     hint: str
     time: float
+
+
+# -- jaxprs (``%jaxpr``) ---------------------------------------------------------------------
+# Variables are (name, type) pairs; operands are (text, type, is_literal). Names are assigned by
+# jaxinspect (a, b, ..., z, ba, ...) in binding order and are unique across one JaxprDoc, so a
+# name identifies one variable everywhere in the view (search, hover, diff).
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JaxprEqn:
+    """One equation: ``outs = prim[params] ins``, with nested bodies as indices into the doc."""
+
+    prim: str
+    outs: tuple[tuple[str, str], ...]
+    ins: tuple[tuple[str, str, bool], ...]
+    params: tuple[tuple[str, str], ...]
+    subs: tuple[tuple[str, int], ...]  # (param label, e.g. "branches[1]", index of the body)
+    scope: tuple[str, ...]  # name stack, e.g. ("jvp(MLP)", "Dense_0")
+    source: str | None  # "cell [3]:5 (loss)" / "model.py:12 (apply)" when asked for
+    tag: str | None  # "random" | "callback" | "convert" | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prim": self.prim,
+            "outs": [list(o) for o in self.outs],
+            "ins": [list(i) for i in self.ins],
+            "params": dict(self.params),
+            "subs": [list(s) for s in self.subs],
+            "scope": list(self.scope),
+            "source": self.source,
+            "tag": self.tag,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JaxprBody:
+    """One jaxpr (the top level or a nested one). ``uses`` > 1: shared, shown once as a ``let``."""
+
+    index: int
+    name: str  # the jit name for a nested pjit, else the owning primitive, e.g. "scan.jaxpr"
+    consts: tuple[tuple[str, str], ...]
+    invars: tuple[tuple[str, str], ...]
+    outvars: tuple[tuple[str, str, bool], ...]
+    eqns: tuple[JaxprEqn, ...]
+    uses: int
+    depth: int
+    total: int  # equations inside, nested bodies included (each body counted once)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "consts": [list(c) for c in self.consts],
+            "invars": [list(v) for v in self.invars],
+            "outvars": [list(v) for v in self.outvars],
+            "eqns": [e.to_json() for e in self.eqns],
+            "uses": self.uses,
+            "depth": self.depth,
+            "total": self.total,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class JaxprStats(Record):
+    """The summary header of a jaxpr view."""
+
+    kind: ClassVar[str] = "jaxpr_stats"
+    equations: int  # every body counted once
+    top_level: int
+    by_primitive: tuple[tuple[str, int], ...]  # most frequent first
+    bodies: int  # nested jaxprs (shared ones once)
+    shared: int  # nested jaxprs used more than once
+    max_depth: int
+    inputs: tuple[tuple[str, str], ...]  # (label, type) of the top-level inputs
+    outputs: tuple[tuple[str, str], ...]
+    consts: tuple[tuple[str, str, int], ...]  # (name, type, bytes) of closed-over constants
+    flagged: tuple[tuple[str, int], ...]  # ("random", 3), ("callback", 1), ("convert", 7)
+
+    def count(self, prim: str) -> int:
+        """How many equations of primitive ``prim`` (nested ones included)."""
+        return dict(self.by_primitive).get(prim, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class JaxprDoc(Record):
+    """A traced program as jaxinspect shows it: bodies[0] is the top level."""
+
+    kind: ClassVar[str] = "jaxpr"
+    title: str
+    bodies: tuple[JaxprBody, ...]
+    stats: JaxprStats
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "bodies": [b.to_json() for b in self.bodies],
+            "stats": self.stats.to_json(),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class CostRecord(Record):
+    """XLA's cost and memory analysis of one compiled program; None where XLA gave nothing."""
+
+    kind: ClassVar[str] = "jaxpr_cost"
+    flops: float | None
+    transcendentals: float | None
+    bytes_accessed: float | None
+    optimal_seconds: float | None
+    argument_bytes: int | None
+    output_bytes: int | None
+    temp_bytes: int | None
+    alias_bytes: int | None
+    generated_code_bytes: int | None
+    backend: str | None
+    note: str | None  # why something is unavailable
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JaxprDiffRow:
+    """One aligned row: equation ``a`` of the first program vs ``b`` of the second (top level).
+    ``status``: same | changed | added | removed; ``what`` says what changed (types, params,
+    literals, nested)."""
+
+    status: str
+    a: int | None
+    b: int | None
+    what: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JaxprIODiff:
+    """An input or output slot of both programs: label and type on each side (None: absent)."""
+
+    status: str
+    label: str
+    a: str | None
+    b: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class JaxprDiff(Record):
+    kind: ClassVar[str] = "jaxpr_diff"
+    a: JaxprDoc
+    b: JaxprDoc
+    inputs: tuple[JaxprIODiff, ...]
+    outputs: tuple[JaxprIODiff, ...]
+    rows: tuple[JaxprDiffRow, ...]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.rows if r.status == status)
+
+    @property
+    def identical(self) -> bool:
+        return all(r.status == "same" for r in self.rows) and all(
+            io.status == "same" for io in (*self.inputs, *self.outputs)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "a": self.a.to_json(),
+            "b": self.b.to_json(),
+            "inputs": [_jsonify(i) for i in self.inputs],
+            "outputs": [_jsonify(o) for o in self.outputs],
+            "rows": [_jsonify(r) for r in self.rows],
+        }

@@ -145,3 +145,23 @@ def unregister_listener(kind: str, callback) -> None:
     registry = {"duration": "_event_duration_secs_listeners", "event": "_event_listeners"}[kind]
     listeners = getattr(mon, registry)
     listeners.remove(callback)
+
+
+def jaxpr_api() -> dict:
+    """Jaxpr internals by role (user thread only: this may import). jax 0.12 folded
+    ``ClosedJaxpr`` into ``Jaxpr``; 0.10 has both."""
+    from jax._src import core, source_info_util
+
+    types = tuple(t for t in (getattr(core, "Jaxpr", None), getattr(core, "ClosedJaxpr", None)) if t)
+    return {
+        "jaxpr_types": types,
+        "literal": getattr(core, "Literal", ()),
+        "dropvar": getattr(core, "DropVar", ()),
+        "user_frame": getattr(source_info_util, "user_frame", None),
+    }
+
+
+def open_jaxpr(j):
+    """(inner jaxpr with eqns/invars/outvars/constvars, const values) of a closed or open jaxpr."""
+    inner = getattr(j, "jaxpr", j)
+    return inner, tuple(getattr(j, "consts", ()) or ())

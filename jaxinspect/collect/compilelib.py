@@ -156,6 +156,7 @@ class _ThreadState(threading.local):
         self.infer: list[_Frame] = []
         self.runs: list[_Frame] = []
         self.pending: _Frame | None = None
+        self.quiet = 0
 
 
 class _History:
@@ -254,6 +255,21 @@ class CompileCollector:
     @property
     def installed(self) -> bool:
         return self._installed
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """jaxinspect's own traces/lowerings (``%jaxpr``) on this thread are not user compiles:
+        they are neither reported nor remembered as a function's previous signature."""
+        tls = self._tls
+        self.flush()
+        tls.quiet += 1
+        try:
+            yield
+        finally:
+            try:
+                self.flush()
+            finally:
+                tls.quiet -= 1
 
     def _install(self) -> None:
         mon = compat.monitoring_module()
@@ -393,7 +409,7 @@ class CompileCollector:
 
     # -- building the event -----------------------------------------------------------------
     def _finish(self, frame: _Frame) -> None:
-        if not frame.phases:
+        if not frame.phases or self._tls.quiet:
             return
         if frame.parent is not None and _is_internal(frame.fun):
             return  # jnp's own jitted helpers traced inside a user's trace: noise, and not free

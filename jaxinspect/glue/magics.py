@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -20,12 +21,27 @@ HELP = """\
                                alerts (= jaxinspect.compile_log(all=...))
   %jaxinspect help             this text
 
+  %jaxpr [--source] [--stablehlo] [--hlo] [--cost] [--graph] [--text] [--diff CALL2] [-o] CALL
+                               the jaxpr of CALL as jit traces it, without running it
+                               (= jaxinspect.jaxpr(fn, *args, **kwargs)); %jaxpr alone: options
+
   %jit_profile [-o] [-q] [--all] STATEMENT   run STATEMENT, report each trace/lower/compile
   %%jit_profile [-o] [-q] [--all]            ... for the whole cell
                                (= `with jaxinspect.profile(all=...) as p: ...`)
 
 The sidebar (command palette: "Show jaxinspect") follows the active notebook and updates while
 cells run. %unload_ext jaxinspect removes every hook jaxinspect added."""
+
+JAXPR_USAGE = """\
+usage: %jaxpr [options] CALL          e.g. %jaxpr f(x, y)   %jaxpr jax.grad(loss)(params, batch)
+       %%jaxpr [options]              setup lines, then the call expression as the last line
+options:
+  --source        show each equation's source line        --text    plain text only
+  --stablehlo     the lowered program (StableHLO)          --hlo     compiled, optimized HLO
+  --cost          flops, bytes accessed, memory analysis   --graph   dataflow graph
+  --diff CALL2    compare CALL (before) with CALL2 (after), equation by equation
+  -o              return the view object (.jaxpr, .stats, .to_json(), .diff(), .text())
+(= jaxinspect.jaxpr(fn, *args, **kwargs))"""
 
 JIT_PROFILE_USAGE = "usage: %jit_profile [-o] [-q] [--all] STATEMENT   (or %%jit_profile [-o] [-q] [--all] on a cell)"
 
@@ -81,6 +97,172 @@ class JaxInspectMagics(Magics):
                 except ImportError:
                     pass
         return prof if "o" in flags else None
+
+
+    @line_cell_magic
+    def jaxpr(self, line: str, cell: str | None = None) -> Any:
+        """%jaxpr [options] CALL — the jaxpr of CALL as jit would trace it, without running it.
+
+        Run ``%jaxpr`` alone for the options. Same as ``jaxinspect.jaxpr(fn, *args, **kwargs)``.
+        """
+        from IPython.display import display
+
+        opts, rest = _jaxpr_options(line)
+        if opts is None:
+            return Message(f"%jaxpr: {rest}\n{JAXPR_USAGE}", level="error")
+        ns = self.shell.user_ns
+        if cell is not None:
+            try:
+                module = ast.parse(cell)
+            except SyntaxError as exc:
+                return Message(f"%%jaxpr: syntax error in the cell, line {exc.lineno}: {exc.msg}", level="error")
+            if not module.body or not isinstance(module.body[-1], ast.Expr):
+                return Message(
+                    "%%jaxpr: the last line of the cell must be the call to trace, e.g. `f(x, y)`.\n"
+                    + JAXPR_USAGE,
+                    level="error",
+                )
+            setup = ast.Module(body=module.body[:-1], type_ignores=[])
+            try:
+                exec(compile(setup, "<%%jaxpr setup>", "exec"), ns)  # noqa: S102 - the user's own cell
+            except Exception as exc:  # noqa: BLE001
+                return Message(f"%%jaxpr: the setup lines raised {type(exc).__name__}: {exc}", level="error")
+            rest = ast.get_source_segment(cell, module.body[-1]) or ast.unparse(module.body[-1])
+        if not rest.strip():
+            return Message(JAXPR_USAGE)
+        traced = _trace_expression(rest, ns, opts)
+        if isinstance(traced, Message):
+            return traced
+        view = traced
+        if opts.get("diff"):
+            other = _trace_expression(opts["diff"], ns, opts)
+            if isinstance(other, Message):
+                return other
+            view = traced.diff(other)
+        if opts.get("text"):
+            text = Message(view.text())
+            if "o" in opts:
+                display(text)
+                return view
+            return text
+        if "o" in opts:
+            return view
+        display(view)
+        return None
+
+
+_JAXPR_FLAGS = {
+    "--source": "source",
+    "--stablehlo": "stablehlo",
+    "--hlo": "hlo",
+    "--cost": "cost",
+    "--graph": "graph",
+    "--text": "text",
+    "-o": "o",
+}
+
+
+def _first_call(text: str) -> tuple[str, str] | None:
+    """Split ``text`` into (the shortest leading call expression, the rest)."""
+    positions = [i for i, ch in enumerate(text) if ch.isspace()] + [len(text)]
+    for pos in positions:
+        head = text[:pos]
+        try:
+            node = ast.parse(head.strip(), mode="eval")
+        except SyntaxError:
+            continue
+        if isinstance(node.body, ast.Call):
+            return head.strip(), text[pos:].strip()
+    return None
+
+
+def _jaxpr_options(line: str) -> tuple[dict[str, Any] | None, str]:
+    """Leading options, then the call; ``--diff CALL2`` may also follow the call."""
+    opts: dict[str, Any] = {}
+    rest = line.strip()
+    while rest.startswith("-"):
+        word, _, tail = rest.partition(" ")
+        tail = tail.strip()
+        if word == "--":
+            rest = tail
+            break
+        if word == "--diff":
+            split = _first_call(tail)
+            if split is None:
+                return None, "--diff needs a call expression, e.g. --diff f(x16)"
+            opts["diff"], rest = split
+            continue
+        if word not in _JAXPR_FLAGS:
+            return None, f"unknown option {word!r}"
+        opts[_JAXPR_FLAGS[word]] = True
+        rest = tail
+    if " --diff " in f" {rest} " and "diff" not in opts:
+        split = _first_call(rest)
+        if split is not None and split[1].startswith("--diff"):
+            call2 = split[1][len("--diff") :].strip()
+            if not call2:
+                return None, "--diff needs a call expression, e.g. --diff f(x16)"
+            opts["diff"], rest = call2, split[0]
+    return opts, rest
+
+
+def _trace_expression(text: str, ns: dict, opts: dict[str, Any]) -> Any:
+    """Evaluate the callee and arguments of the call ``text`` in the user's namespace (the call
+    itself is traced, never run) and return a ``JaxprView`` or a ``Message``."""
+    text = text.strip()
+    try:
+        node = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        return Message(
+            f"%jaxpr: `{text}` is not valid Python ({exc.msg}). Give a call, e.g. %jaxpr f(x, y).",
+            level="error",
+        )
+    call = node.body
+    if not isinstance(call, ast.Call):
+        return Message(
+            f"%jaxpr: `{text}` is not a call. Give the call to trace, e.g. %jaxpr {text}(x) "
+            "(arguments are evaluated, the call is traced, not run).",
+            level="error",
+        )
+
+    def value(expr: ast.expr) -> Any:
+        code = compile(ast.Expression(expr), "<%jaxpr>", "eval")
+        return eval(code, ns)  # noqa: S307 - the user's own expression, in their namespace
+
+    part = call.func
+    try:
+        fn = value(call.func)
+        args: list[Any] = []
+        for arg in call.args:
+            part = arg
+            if isinstance(arg, ast.Starred):
+                args.extend(value(arg.value))
+            else:
+                args.append(value(arg))
+        kwargs: dict[str, Any] = {}
+        for kw in call.keywords:
+            part = kw.value
+            if kw.arg is None:
+                kwargs.update(value(kw.value))
+            else:
+                kwargs[kw.arg] = value(kw.value)
+    except Exception as exc:  # noqa: BLE001
+        what = ast.unparse(part)
+        return Message(
+            f"%jaxpr: evaluating `{what}` raised {type(exc).__name__}: {exc}", level="error"
+        )
+    sections = tuple(s for s in ("stablehlo", "hlo", "cost", "graph") if opts.get(s))
+    if not sections or opts.get("source"):
+        sections = ("jaxpr", *sections)
+    return api.trace_view(
+        fn,
+        tuple(args),
+        kwargs,
+        label=ast.unparse(call.func),
+        title=text,
+        sections=sections,
+        source=bool(opts.get("source")),
+    )
 
 
 def _split_flags(line: str) -> tuple[set[str] | None, str]:

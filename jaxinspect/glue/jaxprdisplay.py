@@ -1,0 +1,224 @@
+"""``JaxprView`` / ``JaxprDiffView``: what ``%jaxpr`` and ``jaxinspect.jaxpr`` return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..render import jaxprview
+
+SECTIONS = ("jaxpr", "stablehlo", "hlo", "cost", "graph")
+
+
+class JaxprView:
+    """A traced program. ``.jaxpr`` is JAX's own jaxpr object, ``.doc`` / ``.stats`` are records,
+    ``.stablehlo()``, ``.hlo()``, ``.cost()`` lower and compile on demand (once), ``.diff(other)``
+    compares two programs, ``.graph()`` draws the dataflow, ``.text()`` is the plain twin."""
+
+    def __init__(
+        self,
+        traced: Any,
+        doc: Any,
+        sections: tuple[str, ...] = ("jaxpr",),
+        source: bool = False,
+        root: int = 0,
+    ) -> None:
+        unknown = [s for s in sections if s not in SECTIONS]
+        if unknown:
+            raise ValueError(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
+        self._traced = traced
+        self.doc = doc
+        self.sections = tuple(sections) or ("jaxpr",)
+        self.source = source
+        self.root = root
+        self._cache: dict[str, Any] = {}
+
+    # -- data --------------------------------------------------------------------------------
+    @property
+    def jaxpr(self) -> Any:
+        """JAX's (closed) jaxpr object."""
+        return self._traced.jaxpr if self._traced is not None else None
+
+    @property
+    def stats(self):
+        """Summary record: equations, by primitive, inputs/outputs, constants, flagged."""
+        return self.doc.stats
+
+    @property
+    def title(self) -> str:
+        return self.doc.title
+
+    def _get(self, what: str) -> Any:
+        """Lowered / compiled results, computed once; a failure is kept as its message."""
+        if what not in self._cache:
+            from ..collect import jaxprlib
+
+            fn = {"stablehlo": jaxprlib.stablehlo_text, "hlo": jaxprlib.hlo_text, "cost": jaxprlib.cost}[
+                what
+            ]
+            try:
+                self._cache[what] = fn(self._traced)
+            except jaxprlib.TraceFailure as exc:
+                self._cache[what] = _Failure(str(exc))
+            except Exception as exc:  # noqa: BLE001
+                self._cache[what] = _Failure(
+                    f"%jaxpr: {what} unavailable: {type(exc).__name__}: {exc}"
+                )
+        return self._cache[what]
+
+    def stablehlo(self) -> str:
+        """The lowered program (StableHLO text)."""
+        return str(self._get("stablehlo"))
+
+    def hlo(self) -> str:
+        """The compiled, optimized HLO text."""
+        return str(self._get("hlo"))
+
+    def cost(self):
+        """``CostRecord``: flops, transcendentals, bytes accessed, memory analysis (None where
+        XLA gives nothing). Compiles the program once."""
+        value = self._get("cost")
+        if isinstance(value, _Failure):
+            raise RuntimeError(value.message)
+        return value
+
+    # -- other views ---------------------------------------------------------------------------
+    def with_sections(self, *sections: str, source: bool | None = None) -> JaxprView:
+        view = JaxprView(
+            self._traced, self.doc, sections, self.source if source is None else source, self.root
+        )
+        view._cache = self._cache
+        return view
+
+    def graph(self) -> JaxprView:
+        """The dataflow graph of the top-level equations (SVG; nested calls fold below it)."""
+        return self.with_sections("graph")
+
+    def section(self, which: int | str) -> JaxprView:
+        """One nested jaxpr on its own, by index or name (e.g. ``"scan.jaxpr"``, a jit name):
+        how to read a part that the output budget folded away."""
+        bodies = self.doc.bodies
+        if isinstance(which, int):
+            if not 0 <= which < len(bodies):
+                raise IndexError(f"no nested jaxpr #{which}; this program has {len(bodies) - 1}")
+            index = which
+        else:
+            matches = [b.index for b in bodies if b.name == which]
+            if not matches:
+                names = sorted({b.name for b in bodies[1:]})
+                raise KeyError(
+                    f"no nested jaxpr named {which!r}; names: {', '.join(names[:20]) or 'none'}"
+                )
+            index = matches[0]
+        view = JaxprView(self._traced, self.doc, ("jaxpr",), self.source, index)
+        view._cache = self._cache
+        return view
+
+    def diff(self, other: JaxprView) -> JaxprDiffView:
+        """This program (before) against ``other`` (after), equation by equation."""
+        from .. import jaxprdiff
+
+        return JaxprDiffView(jaxprdiff.diff(self.doc, other.doc))
+
+    # -- output ----------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"doc": self.doc.to_json(), "sections": list(self.sections)}
+        for what in ("stablehlo", "hlo", "cost"):
+            value = self._cache.get(what)
+            if value is None:
+                continue
+            out[what] = (
+                {"error": value.message}
+                if isinstance(value, _Failure)
+                else value.to_json()
+                if hasattr(value, "to_json")
+                else value
+            )
+        return out
+
+    def text(self, limit: int | None = jaxprview.OUTPUT_BUDGET) -> str:
+        """The plain-text twin of the selected sections (``limit=None``: unbounded)."""
+        parts = []
+        if "jaxpr" in self.sections:
+            parts.append(
+                jaxprview.jaxpr_text(self.doc, source=self.source, limit=limit, root=self.root)
+            )
+        else:
+            parts.append("\n".join(jaxprview.summary_lines(self.doc.stats, self.doc.title)))
+        for what in self.sections:
+            if what in ("stablehlo", "hlo"):
+                value = self._get(what)
+                title = "StableHLO (lowered)" if what == "stablehlo" else "HLO (compiled, optimized)"
+                parts.append(f"{title}:\n" + jaxprview.code_text(what, str(value), limit=limit or 1 << 62))
+            elif what == "cost":
+                value = self._get("cost")
+                parts.append(
+                    value.message if isinstance(value, _Failure) else jaxprview.cost_text(value)
+                )
+            elif what == "graph":
+                parts.append(jaxprview.graph_text(self.doc))
+        return "\n\n".join(parts)
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        extra = []
+        for what in self.sections:
+            if what in ("stablehlo", "hlo"):
+                value = self._get(what)
+                title = "StableHLO (lowered)" if what == "stablehlo" else "HLO (compiled, optimized)"
+                extra.append(
+                    _failure_html(value) if isinstance(value, _Failure) else jaxprview.code_html(title, value)
+                )
+            elif what == "cost":
+                value = self._get("cost")
+                extra.append(
+                    _failure_html(value) if isinstance(value, _Failure) else jaxprview.cost_html(value)
+                )
+            elif what == "graph":
+                extra.append(jaxprview.graph_html(self.doc))
+        html = jaxprview.jaxpr_html(
+            self.doc,
+            source=self.source,
+            sections="".join(extra),
+            root=self.root,
+            code="jaxpr" in self.sections,
+        )
+        return {"text/plain": self.text(), "text/html": html}
+
+
+class JaxprDiffView:
+    """Two programs aligned equation by equation (``.diff`` is the record)."""
+
+    def __init__(self, diff: Any) -> None:
+        self.diff = diff
+
+    @property
+    def identical(self) -> bool:
+        return self.diff.identical
+
+    def to_json(self) -> dict[str, Any]:
+        return self.diff.to_json()
+
+    def text(self) -> str:
+        return jaxprview.diff_text(self.diff)
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        return {"text/plain": self.text(), "text/html": jaxprview.diff_html(self.diff)}
+
+
+class _Failure:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _failure_html(value: _Failure) -> str:
+    from ..render.htmllib import esc
+
+    return f'<pre class="ji-warn" style="white-space:pre-wrap">{esc(value.message)}</pre>'

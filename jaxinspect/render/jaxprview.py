@@ -1,0 +1,789 @@
+"""``%jaxpr`` views from ``JaxprDoc`` records: text twin, HTML, diff, dataflow graph, cost.
+
+The HTML is usable without scripts (``<details>`` folds nested jaxprs and name-stack groups); a
+small script, when the frontend runs it, adds search and highlights a variable's definition and
+uses on hover. Every view is bounded by a byte budget with explicit "N more" markers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from ..records import CostRecord, JaxprBody, JaxprDiff, JaxprDoc, JaxprEqn, JaxprStats
+from .htmllib import CSS, esc
+
+OUTPUT_BUDGET = 2_000_000  # bytes of HTML/text one view may produce
+BODY_OPEN_LIMIT = 8  # nested jaxprs with at most this many equations start unfolded
+PRIM_CHIPS = 24
+INPUT_ROWS = 40
+CODE_LINES = 20_000
+GRAPH_MAX_NODES = 300
+GRAPH_MAX_NESTED = 12
+_uid = itertools.count(1)
+
+JAXPR_CSS = """
+<style>
+.jx .jx-code{font-family:var(--jp-code-font-family,monospace);font-size:12px;line-height:1.45;
+ white-space:pre;overflow-x:auto}
+.jx .jx-code div{white-space:pre}
+.jx .p{color:var(--jp-mirror-editor-keyword-color,#008000);font-weight:600}
+.jx .v{color:var(--jp-mirror-editor-variable-color,#212121)}
+.jx .t{color:var(--jp-mirror-editor-number-color,#7a5c00);opacity:.85}
+.jx .l{color:var(--jp-mirror-editor-number-color,#080)}
+.jx .k{color:var(--jp-mirror-editor-attribute-color,#00c)}
+.jx .s{color:var(--jp-ui-font-color2,#888)}
+.jx .jx-random{background:rgba(180,120,255,.14)}
+.jx .jx-callback{background:rgba(255,160,0,.16)}
+.jx .jx-convert{background:rgba(0,160,255,.10)}
+.jx .hl{background:rgba(255,220,0,.55);border-radius:2px}
+.jx details{margin-left:2ch}
+.jx details>summary{font-weight:400;color:var(--jp-ui-font-color2,#555)}
+.jx .jx-more{color:var(--jp-warn-color0,#b26b00)}
+.jx .chip{display:inline-block;padding:0 6px;margin:1px 3px 1px 0;border-radius:8px;
+ background:var(--jp-layout-color2,#eee);font-family:var(--jp-code-font-family,monospace);font-size:11px}
+.jx .flag-random{background:rgba(180,120,255,.25)}.jx .flag-callback{background:rgba(255,160,0,.3)}
+.jx .flag-convert{background:rgba(0,160,255,.2)}
+.jx table.jx-diff td{font-family:var(--jp-code-font-family,monospace);font-size:12px;white-space:pre}
+.jx tr.d-added td.b,.jx tr.d-added td.m{background:rgba(0,200,0,.15)}
+.jx tr.d-removed td.a,.jx tr.d-removed td.m{background:rgba(255,0,0,.13)}
+.jx tr.d-changed td{background:rgba(255,200,0,.18)}
+</style>
+"""
+
+_SCRIPT = """<script>(function(){var r=document.getElementById('%s');if(!r||r.dataset.ready)return;
+r.dataset.ready='1';var last=null;r.addEventListener('mouseover',function(e){var t=e.target;
+if(!t.classList||!t.classList.contains('v'))return;var n=t.textContent;if(n===last)return;last=n;
+r.querySelectorAll('.hl').forEach(function(x){x.classList.remove('hl')});
+r.querySelectorAll('.v').forEach(function(x){if(x.textContent===n)x.classList.add('hl')})});
+var c=r.querySelector('.jx-code');if(!c)return;var i=document.createElement('input');
+i.placeholder='search: primitive, variable or text';i.style.cssText='margin:4px 0;width:22em';
+i.addEventListener('input',function(){var q=i.value.trim();
+c.querySelectorAll('.jx-e').forEach(function(e){var hit=!q||e.textContent.indexOf(q)>=0;
+e.style.display=hit?'':'none';if(hit&&q){var d=e.parentElement;while(d&&d!==c){
+if(d.tagName==='DETAILS')d.open=true;d=d.parentElement}}})});c.parentElement.insertBefore(i,c)})();</script>"""
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "unavailable"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def human_count(n: float | None) -> str:
+    if n is None:
+        return "unavailable"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n:.0f}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def body_labels(doc: JaxprDoc) -> dict[int, str]:
+    """Display names of shared (hoisted) bodies, unique within the doc."""
+    labels: dict[int, str] = {}
+    seen: set[str] = set()
+    for body in doc.bodies[1:]:
+        if body.uses > 1:
+            name = body.name if body.name not in seen else f"{body.name}_{body.index}"
+            seen.add(name)
+            labels[body.index] = name
+    return labels
+
+
+# -- summary -------------------------------------------------------------------------------------
+
+
+def summary_lines(stats: JaxprStats, title: str) -> list[str]:
+    prims = ", ".join(f"{n} {p}" for p, n in stats.by_primitive[:8])
+    if len(stats.by_primitive) > 8:
+        prims += f", … {len(stats.by_primitive) - 8} more primitives"
+    lines = [
+        f"jaxpr of {title}: {_plural(stats.equations, 'equation')} "
+        f"({stats.top_level} top-level, {_plural(stats.bodies, 'nested jaxpr')}"
+        + (f", {stats.shared} shared" if stats.shared else "")
+        + f", depth {stats.max_depth})",
+    ]
+    if prims:
+        lines.append(f"  by primitive: {prims}")
+    ins = ", ".join(f"{label}: {typ}" for label, typ in stats.inputs[:INPUT_ROWS])
+    if len(stats.inputs) > INPUT_ROWS:
+        ins += f", … {len(stats.inputs) - INPUT_ROWS} more"
+    lines.append(f"  inputs ({len(stats.inputs)}): {ins or '–'}")
+    outs = ", ".join(f"{label}: {typ}" for label, typ in stats.outputs[:INPUT_ROWS])
+    if len(stats.outputs) > INPUT_ROWS:
+        outs += f", … {len(stats.outputs) - INPUT_ROWS} more"
+    lines.append(f"  outputs ({len(stats.outputs)}): {outs or '–'}")
+    if stats.consts:
+        total = sum(c[2] for c in stats.consts)
+        lines.append(
+            f"  constants ({len(stats.consts)}, {human_bytes(total)}): "
+            + ", ".join(f"{n}: {t}" for n, t, _ in stats.consts[:8])
+            + (f", … {len(stats.consts) - 8} more" if len(stats.consts) > 8 else "")
+        )
+        if total >= 1 << 20:
+            lines.append(
+                "  ⚠ large closed-over constants are baked into the program: pass them as arguments"
+            )
+    if stats.flagged:
+        lines.append(
+            "  highlighted: " + ", ".join(f"{n} {_FLAG_WORDS[k]}" for k, n in stats.flagged)
+        )
+    return lines
+
+
+_FLAG_WORDS = {"random": "random", "callback": "host callback", "convert": "dtype conversion"}
+
+
+# -- text twin -----------------------------------------------------------------------------------
+
+
+def _operand_text(op: tuple[str, str, bool]) -> str:
+    return f"{op[0]}:{op[1]}" if op[2] else op[0]
+
+
+def eqn_text(eqn: JaxprEqn, labels: dict[int, str] | None = None) -> str:
+    """``c:f32[3] = mul a b`` with params in brackets; nested bodies as ``jaxpr=…``."""
+    outs = " ".join(f"{n}:{t}" for n, t in eqn.outs)
+    params = [f"{k}={v}" for k, v in eqn.params]
+    for key, index in eqn.subs:
+        if labels and index in labels:
+            params.append(f"{key}={labels[index]}")
+    head = eqn.prim + (f"[{' '.join(params)}]" if params else "")
+    ins = " ".join(_operand_text(op) for op in eqn.ins)
+    return f"{outs} = {head} {ins}".rstrip() if outs else f"{head} {ins}".rstrip()
+
+
+class _Budget:
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.used = 0
+        self.skipped = 0
+
+    def take(self, n: int) -> bool:
+        if self.limit is not None and self.used + n > self.limit:
+            return False
+        self.used += n
+        return True
+
+
+def _lambda_head(body: JaxprBody) -> str:
+    consts = " ".join(f"{n}:{t}" for n, t in body.consts)
+    invars = " ".join(f"{n}:{t}" for n, t in body.invars)
+    return f"{{ lambda {consts}; {invars}. let" if consts else f"{{ lambda ; {invars}. let"
+
+
+def _outs_text(body: JaxprBody) -> str:
+    outs = ", ".join(_operand_text(o) for o in body.outvars)
+    return f"in ({outs},) }}" if len(body.outvars) == 1 else f"in ({outs}) }}"
+
+
+def jaxpr_text(
+    doc: JaxprDoc,
+    *,
+    source: bool = False,
+    limit: int | None = OUTPUT_BUDGET,
+    header: bool = True,
+    root: int = 0,
+) -> str:
+    """The plain-text twin: summary, shared ``let`` bodies, then the program with nested bodies
+    inline. ``limit`` (characters) bounds it, with a marker saying how much was left out."""
+    labels = body_labels(doc)
+    budget = _Budget(limit)
+    out: list[str] = summary_lines(doc.stats, doc.title) if header and root == 0 else []
+    if root:
+        labels.pop(root, None)
+        main = doc.bodies[root]
+        out.append(f"{main.name} (nested jaxpr #{root} of {doc.title}, {_plural(main.total, 'equation')})")
+    for index, name in labels.items() if root == 0 else ():
+        out.append(f"let {name} = {_lambda_head(doc.bodies[index])}")
+        _body_text(doc, doc.bodies[index], 2, labels, source, budget, out)
+        out.append(f"  {_outs_text(doc.bodies[index])} in")
+    out.append(_lambda_head(doc.bodies[root]))
+    _body_text(doc, doc.bodies[root], 2, labels, source, budget, out)
+    out.append(f"  {_outs_text(doc.bodies[root])}")
+    if budget.skipped:
+        out.append(
+            f"… {budget.skipped} more equations not shown (output budget {human_bytes(limit)}); "
+            "view.text(limit=None) prints everything"
+        )
+    return "\n".join(out)
+
+
+def _body_text(
+    doc: JaxprDoc,
+    body: JaxprBody,
+    indent: int,
+    labels: dict[int, str],
+    source: bool,
+    budget: _Budget,
+    out: list[str],
+) -> None:
+    pad = " " * indent
+    scope: tuple[str, ...] = ()
+    for i, eqn in enumerate(body.eqns):
+        if budget.limit is not None and budget.used > budget.limit:
+            budget.skipped += sum(1 + _nested_total(doc, e, labels) for e in body.eqns[i:])
+            return
+        if eqn.scope != scope:
+            scope = eqn.scope
+            if scope:
+                out.append(f"{pad}# {'/'.join(scope)}")
+        line = pad + eqn_text(eqn, labels)
+        if source and eqn.source:
+            line = f"{line:<72}  # {eqn.source}"
+        if not budget.take(len(line) + 1):
+            budget.skipped += sum(1 + _nested_total(doc, e, labels) for e in body.eqns[i:])
+            return
+        out.append(line)
+        for key, index in eqn.subs:
+            if index in labels:
+                continue
+            sub = doc.bodies[index]
+            out.append(f"{pad}  {key}={_lambda_head(sub)}")
+            _body_text(doc, sub, indent + 4, labels, source, budget, out)
+            out.append(f"{pad}    {_outs_text(sub)}")
+
+
+def _nested_total(doc: JaxprDoc, eqn: JaxprEqn, labels: dict[int, str]) -> int:
+    return sum(doc.bodies[i].total for _k, i in eqn.subs if i not in labels)
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+
+def _var(name: str, typ: str) -> str:
+    return f'<span class="v">{esc(name)}</span><span class="t">:{esc(typ)}</span>'
+
+
+def _operand_html(op: tuple[str, str, bool]) -> str:
+    if op[2]:
+        return f'<span class="l">{esc(op[0])}</span><span class="t">:{esc(op[1])}</span>'
+    return f'<span class="v">{esc(op[0])}</span>'
+
+
+def _eqn_html(eqn: JaxprEqn, labels: dict[int, str], uid: str, source: bool) -> str:
+    outs = " ".join(_var(n, t) for n, t in eqn.outs)
+    params = [f'<span class="k">{esc(k)}</span>={esc(v)}' for k, v in eqn.params]
+    for key, index in eqn.subs:
+        if index in labels:
+            params.append(
+                f'<span class="k">{esc(key)}</span>=<a href="#{uid}-b{index}">{esc(labels[index])}</a>'
+            )
+    head = f'<span class="p">{esc(eqn.prim)}</span>' + (f"[{' '.join(params)}]" if params else "")
+    ins = " ".join(_operand_html(op) for op in eqn.ins)
+    cls = f"jx-e jx-{eqn.tag}" if eqn.tag else "jx-e"
+    src = f'  <span class="s"># {esc(eqn.source)}</span>' if source and eqn.source else ""
+    title = f' title="{esc(eqn.source)}"' if eqn.source and not source else ""
+    return f'<div class="{cls}"{title}>{outs}{" = " if outs else ""}{head} {ins}{src}</div>'
+
+
+def _head_html(body: JaxprBody) -> str:
+    consts = " ".join(_var(n, t) for n, t in body.consts)
+    invars = " ".join(_var(n, t) for n, t in body.invars)
+    return f"{{ lambda {consts}; {invars}. let"
+
+
+def _outs_html(body: JaxprBody) -> str:
+    outs = ", ".join(_operand_html(o) for o in body.outvars)
+    return f"in ({outs}{',' if len(body.outvars) == 1 else ''}) }}"
+
+
+def _prims_summary(doc: JaxprDoc, body: JaxprBody, limit: int = 4) -> str:
+    counts: dict[str, int] = {}
+    for e in body.eqns:
+        counts[e.prim] = counts.get(e.prim, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
+    text = ", ".join(f"{n} {p}" for p, n in top)
+    return text + (", …" if len(counts) > limit else "")
+
+
+class _Html:
+    def __init__(self, doc: JaxprDoc, uid: str, source: bool, budget: int | None) -> None:
+        self.doc = doc
+        self.uid = uid
+        self.source = source
+        self.labels = body_labels(doc)
+        self.budget = _Budget(budget)
+        self.out: list[str] = []
+
+    def body(self, body: JaxprBody) -> None:
+        self._group(body, body.eqns, 0, len(body.eqns), 0)
+
+    def _group(self, body: JaxprBody, eqns: tuple, start: int, stop: int, level: int) -> None:
+        """Equations [start, stop) whose scopes agree up to ``level``: runs sharing a deeper
+        scope component fold into a ``<details>`` named after it (Flax modules, named_scope)."""
+        i = start
+        out = self.out
+        while i < stop:
+            eqn = eqns[i]
+            if len(eqn.scope) > level:
+                name = eqn.scope[level]
+                j = i + 1
+                while j < stop and len(eqns[j].scope) > level and eqns[j].scope[level] == name:
+                    j += 1
+                if self._over(eqns, i, stop):
+                    return
+                out.append(
+                    f'<details open class="jx-scope"><summary>{esc(name)} · '
+                    f"{_plural(j - i, 'equation')}</summary>"
+                )
+                self._group(body, eqns, i, j, level + 1)
+                out.append("</details>")
+                i = j
+                continue
+            if self._over(eqns, i, stop):
+                return
+            line = _eqn_html(eqn, self.labels, self.uid, self.source)
+            self.budget.take(len(line))
+            out.append(line)
+            for key, index in eqn.subs:
+                if index not in self.labels:
+                    self.nested(key, self.doc.bodies[index])
+            i += 1
+
+    def _over(self, eqns: tuple, i: int, stop: int) -> bool:
+        if self.budget.limit is None or self.budget.used <= self.budget.limit:
+            return False
+        left = sum(1 + _nested_total(self.doc, e, self.labels) for e in eqns[i:stop])
+        self.budget.skipped += left
+        self.out.append(
+            f'<div class="jx-more">… {left} more equations not shown (output budget '
+            f"{human_bytes(self.budget.limit)}): <code>view.text(limit=None)</code>, "
+            "<code>%jaxpr --text</code> or <code>view.section(name)</code> show them</div>"
+        )
+        return True
+
+    def nested(self, key: str, body: JaxprBody) -> None:
+        opened = " open" if body.total <= BODY_OPEN_LIMIT else ""
+        self.out.append(
+            f'<details{opened} class="jx-sub" id="{self.uid}-b{body.index}"><summary>'
+            f'<span class="k">{esc(key)}</span>={_head_html(body)} '
+            f'<span class="s">· {esc(body.name)} · {_plural(body.total, "equation")}'
+            f"{': ' + esc(_prims_summary(self.doc, body)) if body.eqns else ''}</span></summary>"
+        )
+        self.body(body)
+        self.out.append(f"<div>{_outs_html(body)}</div></details>")
+
+
+def summary_html(stats: JaxprStats, title: str) -> str:
+    parts = [
+        f"<div><b>jaxpr of <code>{esc(title)}</code></b> · {_plural(stats.equations, 'equation')} "
+        f"({stats.top_level} top-level, {_plural(stats.bodies, 'nested jaxpr')}"
+        + (f", {stats.shared} shared" if stats.shared else "")
+        + f", depth {stats.max_depth})</div>"
+    ]
+    chips = "".join(
+        f'<span class="chip">{esc(p)} ×{n}</span>' for p, n in stats.by_primitive[:PRIM_CHIPS]
+    )
+    if len(stats.by_primitive) > PRIM_CHIPS:
+        chips += f'<span class="ji-muted">… {len(stats.by_primitive) - PRIM_CHIPS} more</span>'
+    if chips:
+        parts.append(f"<div>{chips}</div>")
+    if stats.flagged:
+        parts.append(
+            "<div>"
+            + "".join(
+                f'<span class="chip flag-{esc(k)}">{n} {esc(_FLAG_WORDS.get(k, k))}</span>'
+                for k, n in stats.flagged
+            )
+            + "</div>"
+        )
+    rows = []
+    for what, items in (("in", stats.inputs), ("out", stats.outputs)):
+        for label, typ in items[:INPUT_ROWS]:
+            rows.append(f"<tr><td>{what}</td><td><code>{esc(label)}</code></td><td><code>{esc(typ)}</code></td></tr>")
+        if len(items) > INPUT_ROWS:
+            rows.append(f'<tr><td>{what}</td><td colspan="2" class="ji-muted">… {len(items) - INPUT_ROWS} more</td></tr>')
+    for name, typ, nbytes in stats.consts[:INPUT_ROWS]:
+        rows.append(
+            f"<tr><td>const</td><td><code>{esc(name)}</code></td><td><code>{esc(typ)}</code> "
+            f'<span class="ji-muted">{esc(human_bytes(nbytes))}</span></td></tr>'
+        )
+    if len(stats.consts) > INPUT_ROWS:
+        rows.append(f'<tr><td>const</td><td colspan="2" class="ji-muted">… {len(stats.consts) - INPUT_ROWS} more</td></tr>')
+    folded = " open" if len(rows) <= 12 else ""
+    parts.append(
+        f"<details{folded}><summary>{len(stats.inputs)} inputs, {len(stats.outputs)} outputs, "
+        f"{len(stats.consts)} constants</summary><table>{''.join(rows)}</table></details>"
+    )
+    if sum(c[2] for c in stats.consts) >= 1 << 20:
+        parts.append(
+            '<div class="ji-warn">⚠ large closed-over constants are baked into the program: '
+            "pass them as arguments</div>"
+        )
+    return "".join(parts)
+
+
+def jaxpr_html(
+    doc: JaxprDoc, *, source: bool = False, budget: int | None = OUTPUT_BUDGET - 100_000,
+    sections: str = "", script: bool = True, root: int = 0, code: bool = True,
+) -> str:  # fmt: skip
+    """The rich view: summary header, then the program (shared bodies first, as ``let``)."""
+    uid = f"jx{next(_uid)}"
+    html = _Html(doc, uid, source, budget)
+    out = html.out
+    out.append(f'{CSS}{JAXPR_CSS}<div class="jaxinspect-view jx" id="{uid}">')
+    if root:
+        html.labels.pop(root, None)
+        main = doc.bodies[root]
+        out.append(
+            f"<div><b>{esc(main.name)}</b> · nested jaxpr #{root} of <code>{esc(doc.title)}</code> · "
+            f"{_plural(main.total, 'equation')}</div>"
+        )
+    else:
+        out.append(summary_html(doc.stats, doc.title))
+    out.append(sections)
+    if not code:
+        out.append("</div>")
+        return "".join(out)
+    out.append('<div class="jx-code">')
+    for index, name in html.labels.items() if root == 0 else ():
+        body = doc.bodies[index]
+        out.append(
+            f'<details class="jx-let" id="{uid}-b{index}"><summary>let <b>{esc(name)}</b> = '
+            f'{_head_html(body)} <span class="s">· used {body.uses}× · '
+            f"{_plural(body.total, 'equation')}</span></summary>"
+        )
+        html.body(body)
+        out.append(f"<div>{_outs_html(body)} in</div></details>")
+    out.append(f"<div>{_head_html(doc.bodies[root])}</div>")
+    html.body(doc.bodies[root])
+    out.append(f"<div>{_outs_html(doc.bodies[root])}</div>")
+    out.append("</div>")
+    if script:
+        out.append(_SCRIPT % uid)
+    out.append("</div>")
+    return "".join(out)
+
+
+def code_text(title: str, text: str, limit_lines: int = CODE_LINES, limit: int = OUTPUT_BUDGET) -> str:
+    """A bounded dump of StableHLO / HLO text."""
+    lines = text.splitlines()
+    kept: list[str] = []
+    size = 0
+    for line in lines[:limit_lines]:
+        if size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    more = len(lines) - len(kept)
+    tail = f"\n… {more} more lines (output budget); .{title.split()[0].lower()}() returns all" if more else ""
+    return "\n".join(kept) + tail
+
+
+def code_html(title: str, text: str, limit: int = OUTPUT_BUDGET // 2) -> str:
+    body = code_text(title, text, limit=limit)
+    n = text.count("\n") + 1
+    return (
+        f'<details open><summary>{esc(title)} · {_plural(n, "line")}</summary>'
+        f'<pre class="jx-code" style="max-height:40em;overflow:auto">{esc(body)}</pre></details>'
+    )
+
+
+# -- cost ----------------------------------------------------------------------------------------
+
+
+def cost_rows(cost: CostRecord) -> list[tuple[str, str]]:
+    return [
+        ("flops", human_count(cost.flops)),
+        ("transcendentals", human_count(cost.transcendentals)),
+        ("bytes accessed", human_bytes(cost.bytes_accessed)),
+        ("arguments", human_bytes(cost.argument_bytes)),
+        ("outputs", human_bytes(cost.output_bytes)),
+        ("temporaries", human_bytes(cost.temp_bytes)),
+        ("aliased (donated)", human_bytes(cost.alias_bytes)),
+        ("generated code", human_bytes(cost.generated_code_bytes)),
+    ]
+
+
+def cost_text(cost: CostRecord) -> str:
+    lines = [f"cost analysis (XLA{', ' + cost.backend if cost.backend else ''}):"]
+    lines += [f"  {k:<18} {v}" for k, v in cost_rows(cost)]
+    if cost.note:
+        lines.append(f"  note: {cost.note}")
+    return "\n".join(lines)
+
+
+def cost_html(cost: CostRecord) -> str:
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in cost_rows(cost))
+    note = f'<div class="ji-muted">{esc(cost.note)}</div>' if cost.note else ""
+    backend = f" ({esc(cost.backend)})" if cost.backend else ""
+    return f"<details open><summary>cost analysis{backend}</summary><table>{rows}</table>{note}</details>"
+
+
+def wrap(inner: str, title: str) -> str:
+    """A standalone view (diff, graph) in the jaxpr styling."""
+    return f'{CSS}{JAXPR_CSS}<div class="jaxinspect-view jx"><div><b>{esc(title)}</b></div>{inner}</div>'
+
+
+# -- diff ----------------------------------------------------------------------------------------
+
+DIFF_CONTEXT = 2
+DIFF_MAX_ROWS = 2000
+_MARK = {"same": " ", "changed": "~", "added": "+", "removed": "-"}
+
+
+def diff_headline(d: JaxprDiff) -> str:
+    if d.identical:
+        return f"jaxpr diff {d.a.title} → {d.b.title}: identical programs"
+    io = [r for r in (*d.inputs, *d.outputs) if r.status != "same"]
+    return (
+        f"jaxpr diff {d.a.title} → {d.b.title}: {d.count('changed')} changed, "
+        f"{d.count('added')} added, {d.count('removed')} removed, {d.count('same')} same equations"
+        + (f"; {_plural(len(io), 'input/output')} differ" if io else "")
+    )
+
+
+def _diff_runs(d: JaxprDiff) -> list[tuple[str, list]]:
+    """Rows grouped as ("show", rows) and ("fold", rows of unchanged equations)."""
+    rows = list(d.rows)
+    changed = [i for i, r in enumerate(rows) if r.status != "same"]
+    near = set()
+    for i in changed:
+        near.update(range(i - DIFF_CONTEXT, i + DIFF_CONTEXT + 1))
+    runs: list[tuple[str, list]] = []
+    for i, row in enumerate(rows):
+        kind = "show" if (row.status != "same" or i in near) else "fold"
+        if runs and runs[-1][0] == kind:
+            runs[-1][1].append(row)
+        else:
+            runs.append((kind, [row]))
+    return runs
+
+
+def _io_text(rows: tuple, what: str) -> list[str]:
+    out = []
+    for r in rows:
+        if r.status == "same":
+            continue
+        out.append(f"  {_MARK[r.status]} {what} {r.label}: {r.a or '–'} → {r.b or '–'}")
+    return out
+
+
+def diff_text(d: JaxprDiff, limit_rows: int = DIFF_MAX_ROWS) -> str:
+    lines = [diff_headline(d)]
+    lines += _io_text(d.inputs, "in")
+    lines += _io_text(d.outputs, "out")
+    ea, eb = d.a.bodies[0].eqns, d.b.bodies[0].eqns
+    la, lb = body_labels(d.a), body_labels(d.b)
+    shown = 0
+    for kind, rows in _diff_runs(d):
+        if kind == "fold":
+            lines.append(f"    … {_plural(len(rows), 'unchanged equation')}")
+            continue
+        for r in rows:
+            if shown >= limit_rows:
+                lines.append(f"    … {len(d.rows) - shown} more rows (output budget)")
+                return "\n".join(lines)
+            shown += 1
+            left = eqn_text(ea[r.a], la) if r.a is not None else ""
+            right = eqn_text(eb[r.b], lb) if r.b is not None else ""
+            if r.status == "same":
+                lines.append(f"    {left}")
+            elif r.status == "changed":
+                lines.append(f"  ~ {left}")
+                lines.append(f"    → {right}   [{', '.join(r.what)}]")
+            elif r.status == "removed":
+                lines.append(f"  - {left}")
+            else:
+                lines.append(f"  + {right}")
+    return "\n".join(lines)
+
+
+def diff_html(d: JaxprDiff, limit_rows: int = DIFF_MAX_ROWS) -> str:
+    uid = f"jx{next(_uid)}"
+    ea, eb = d.a.bodies[0].eqns, d.b.bodies[0].eqns
+    la, lb = body_labels(d.a), body_labels(d.b)
+    out = [f'{CSS}{JAXPR_CSS}<div class="jaxinspect-view jx" id="{uid}"><div><b>{esc(diff_headline(d))}</b></div>']
+    io_rows = [r for r in (*d.inputs, *d.outputs) if r.status != "same"]
+    if io_rows:
+        out.append("<table><thead><tr><th></th><th>slot</th><th>before</th><th>after</th></tr></thead><tbody>")
+        for r in io_rows:
+            out.append(
+                f'<tr class="d-{r.status}"><td class="m">{_MARK[r.status]}</td><td><code>{esc(r.label)}</code></td>'
+                f"<td class=\"a\"><code>{esc(r.a or '–')}</code></td><td class=\"b\"><code>{esc(r.b or '–')}</code></td></tr>"
+            )
+        out.append("</tbody></table>")
+    out.append(
+        f'<table class="jx-diff jx-code"><thead><tr><th></th><th>{esc(d.a.title)}</th>'
+        f"<th>{esc(d.b.title)}</th><th>what changed</th></tr></thead><tbody>"
+    )
+    shown = 0
+
+    def row_html(r) -> str:
+        left = _eqn_html(ea[r.a], la, uid, False) if r.a is not None else ""
+        right = _eqn_html(eb[r.b], lb, uid, False) if r.b is not None else ""
+        return (
+            f'<tr class="d-{r.status}" data-status="{r.status}"><td class="m">{_MARK[r.status]}</td>'
+            f'<td class="a">{left}</td><td class="b">{right}</td><td>{esc(", ".join(r.what))}</td></tr>'
+        )
+
+    for kind, rows in _diff_runs(d):
+        if kind == "fold":
+            inner = "".join(row_html(r) for r in rows[:200])
+            more = f"<tr><td></td><td colspan=3>… {len(rows) - 200} more</td></tr>" if len(rows) > 200 else ""
+            out.append(
+                f'<tr><td></td><td colspan="3"><details><summary>{_plural(len(rows), "unchanged equation")}</summary>'
+                f'<table class="jx-diff">{inner}{more}</table></details></td></tr>'
+            )
+            continue
+        for r in rows:
+            if shown >= limit_rows:
+                out.append(f'<tr><td></td><td colspan="3" class="jx-more">… {len(d.rows) - shown} more rows (output budget)</td></tr>')
+                break
+            shown += 1
+            out.append(row_html(r))
+    out.append("</tbody></table>")
+    out.append(_SCRIPT % uid)
+    out.append("</div>")
+    return "".join(out)
+
+
+# -- dataflow graph ---------------------------------------------------------------------------------
+
+_NODE_W, _NODE_H, _GAP_X, _GAP_Y = 132, 34, 18, 30
+
+
+def graph_layout(body: JaxprBody, max_nodes: int = GRAPH_MAX_NODES) -> dict[str, Any]:
+    """Nodes (inputs, equations, outputs) in layers by longest path from the inputs, and edges."""
+    producer: dict[str, str] = {}
+    layer: dict[str, int] = {}
+    nodes: list[dict[str, Any]] = []
+    for name, typ in body.invars + body.consts:
+        node_id = f"in:{name}"
+        producer[name] = node_id
+        layer[node_id] = 0
+        nodes.append({"id": node_id, "label": name, "sub": typ, "kind": "input"})
+    edges: list[tuple[str, str, str]] = []
+    eqns = body.eqns[:max_nodes]
+    for i, eqn in enumerate(eqns):
+        node_id = f"e{i}"
+        used = [(producer[n], t) for n, t, lit in eqn.ins if not lit and n in producer]
+        layer[node_id] = 1 + max((layer[src] for src, _t in used), default=0)
+        for src, t in used:
+            edges.append((src, node_id, t))
+        for n, _t in eqn.outs:
+            if n != "_":
+                producer[n] = node_id
+        outs = ", ".join(t for _n, t in eqn.outs)
+        nodes.append(
+            {"id": node_id, "label": eqn.prim, "sub": outs, "kind": eqn.tag or ("call" if eqn.subs else "eqn"),
+             "index": i, "subs": eqn.subs}
+        )
+    last = 1 + max(layer.values(), default=0)
+    for k, (n, t, lit) in enumerate(body.outvars):
+        node_id = f"out{k}"
+        layer[node_id] = last
+        nodes.append({"id": node_id, "label": n if lit else f"out {k}", "sub": t, "kind": "output"})
+        if not lit and n in producer:
+            edges.append((producer[n], node_id, t))
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for node in nodes:
+        rows.setdefault(layer[node["id"]], []).append(node)
+    width = max(len(r) for r in rows.values()) if rows else 1
+    for depth, row in rows.items():
+        offset = (width - len(row)) * (_NODE_W + _GAP_X) / 2
+        for k, node in enumerate(row):
+            node["x"] = 10 + offset + k * (_NODE_W + _GAP_X)
+            node["y"] = 10 + depth * (_NODE_H + _GAP_Y)
+    return {
+        "nodes": nodes,
+        "edges": edges,
+        "width": 20 + width * (_NODE_W + _GAP_X),
+        "height": 20 + (last + 1) * (_NODE_H + _GAP_Y),
+        "omitted": max(0, len(body.eqns) - max_nodes),
+    }
+
+
+_NODE_FILL = {
+    "input": "#e8f1fb", "output": "#e8f6ea", "eqn": "#f5f5f5", "call": "#fff4d6",
+    "random": "#efe3ff", "callback": "#ffe7c2", "convert": "#e0f3ff",
+}  # fmt: skip
+
+
+def _short(text: str, n: int = 20) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def graph_svg(body: JaxprBody, max_nodes: int = GRAPH_MAX_NODES) -> str:
+    g = graph_layout(body, max_nodes)
+    pos = {n["id"]: n for n in g["nodes"]}
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{g["width"]:.0f}" height="{g["height"]:.0f}" '
+        f'font-family="monospace" font-size="11" role="img">'
+    ]
+    for src, dst, typ in g["edges"]:
+        a, b = pos[src], pos[dst]
+        x1, y1 = a["x"] + _NODE_W / 2, a["y"] + _NODE_H
+        x2, y2 = b["x"] + _NODE_W / 2, b["y"]
+        my = (y1 + y2) / 2
+        parts.append(
+            f'<path d="M{x1:.0f},{y1:.0f} C{x1:.0f},{my:.0f} {x2:.0f},{my:.0f} {x2:.0f},{y2:.0f}" '
+            f'fill="none" stroke="#999" stroke-width="1"><title>{esc(typ)}</title></path>'
+        )
+    for n in g["nodes"]:
+        fill = _NODE_FILL.get(n["kind"], "#f5f5f5")
+        title = f"{n['label']} → {n['sub']}"
+        marker = " ▸" if n.get("subs") else ""
+        parts.append(
+            f'<g class="jx-node" data-kind="{esc(n["kind"])}"><title>{esc(title)}</title>'
+            f'<rect x="{n["x"]:.0f}" y="{n["y"]:.0f}" width="{_NODE_W}" height="{_NODE_H}" rx="5" '
+            f'fill="{fill}" stroke="#888"/>'
+            f'<text x="{n["x"] + 6:.0f}" y="{n["y"] + 14:.0f}" font-weight="bold">{esc(_short(n["label"] + marker))}</text>'
+            f'<text x="{n["x"] + 6:.0f}" y="{n["y"] + 27:.0f}" fill="#666">{esc(_short(n["sub"], 21))}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def graph_html(doc: JaxprDoc, max_nodes: int = GRAPH_MAX_NODES, max_nested: int = GRAPH_MAX_NESTED) -> str:
+    """The top-level dataflow graph; each nested call below it as a foldable graph of its own."""
+    top = doc.bodies[0]
+    omitted = max(0, len(top.eqns) - max_nodes)
+    out = [f'<div style="overflow:auto;max-height:48em">{graph_svg(top, max_nodes)}</div>']
+    if omitted:
+        out.append(f'<div class="jx-more">… {omitted} more equations not drawn (graph budget {max_nodes} nodes)</div>')
+    seen: set[int] = set()
+    queue = [(f"{top.eqns[i].prim} #{i}", k, idx) for i, e in enumerate(top.eqns[:max_nodes]) for k, idx in e.subs]
+    shown = 0
+    for label, key, index in queue:
+        if index in seen:
+            continue
+        seen.add(index)
+        if shown >= max_nested:
+            out.append(f'<div class="jx-more">… {len(queue) - shown} more nested graphs not drawn</div>')
+            break
+        shown += 1
+        body = doc.bodies[index]
+        out.append(
+            f"<details><summary>{esc(label)} · {esc(key)} = {esc(body.name)} · "
+            f"{_plural(body.total, 'equation')}</summary>"
+            f'<div style="overflow:auto;max-height:36em">{graph_svg(body, max_nodes)}</div></details>'
+        )
+    return "".join(out)
+
+
+def graph_text(doc: JaxprDoc, max_nodes: int = GRAPH_MAX_NODES) -> str:
+    g = graph_layout(doc.bodies[0], max_nodes)
+    labels = {n["id"]: n["label"] for n in g["nodes"]}
+    preds: dict[str, list[str]] = {}
+    for src, dst, _t in g["edges"]:
+        preds.setdefault(dst, []).append(labels[src] + ("" if src.startswith("in:") else f"#{src[1:]}"))
+    lines = [f"dataflow of {doc.title}: {len(g['nodes'])} nodes, {len(g['edges'])} edges"]
+    for n in g["nodes"]:
+        if n["kind"] == "input":
+            continue
+        name = n["label"] + (f"#{n['index']}" if "index" in n else "")
+        lines.append(f"  {name} ← {', '.join(preds.get(n['id'], [])) or '–'}")
+    if g["omitted"]:
+        lines.append(f"  … {g['omitted']} more equations not drawn")
+    return "\n".join(lines)
