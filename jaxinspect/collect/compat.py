@@ -157,7 +157,7 @@ def jaxpr_api() -> dict:
         "jaxpr_types": types,
         "literal": getattr(core, "Literal", ()),
         "dropvar": getattr(core, "DropVar", ()),
-        "user_frame": getattr(source_info_util, "user_frame", None),
+        "user_frames": getattr(source_info_util, "user_frames", None),
     }
 
 

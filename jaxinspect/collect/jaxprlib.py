@@ -80,6 +80,9 @@ def _param_text(value: Any) -> str:
 
 
 def _literal_text(value: Any) -> str:
+    for kind in (bool, int, float, complex):  # TypedInt / TypedFloat subclasses print noisily
+        if isinstance(value, kind):
+            return repr(kind(value))
     try:
         if getattr(value, "shape", None) == () and hasattr(value, "item"):
             return repr(value.item())
@@ -96,7 +99,8 @@ class _Builder:
         self.jaxpr_types = api["jaxpr_types"]
         self.literal = api["literal"]
         self.dropvar = api["dropvar"]
-        self.user_frame = api["user_frame"] if source else None
+        self.user_frames = api["user_frames"] if source else None
+        self.frame_cache: dict[int, Any] = {}
         self.cell_of = cell_of
         self.names: dict[int, str] = {}
         self.count = 0
@@ -163,12 +167,26 @@ class _Builder:
         return cached
 
     def source(self, source_info: Any) -> str | None:
-        if self.user_frame is None:
+        if self.user_frames is None:
             return None
-        try:
-            frame = self.user_frame(source_info.traceback)
-        except Exception:  # noqa: BLE001
+        tb = getattr(source_info, "traceback", None)
+        if tb is None:
             return None
+        key = id(tb)
+        if key in self.frame_cache:
+            frame = self.frame_cache[key]
+        else:
+            frame = None
+            try:
+                for candidate in self.user_frames(tb):
+                    # JAX skips its own frames; skip jaxinspect's hooks as well
+                    if not os.path.abspath(candidate.file_name).startswith(compilelib._OWN_DIR):
+                        frame = candidate
+                        break
+            except Exception:  # noqa: BLE001
+                frame = None
+            self.frame_cache[key] = frame
+            self.keep.append(tb)
         if frame is None:
             return None
         key = (frame.file_name, frame.start_line, frame.function_name)
@@ -183,7 +201,7 @@ class _Builder:
             if cell is not None
             else f"{_short_path(frame.file_name)}:{frame.start_line}"
         )
-        text = f"{where} ({frame.function_name})"
+        text = f"{where} ({str(frame.function_name).rsplit('<locals>.', 1)[-1]})"
         self.sources[key] = text
         return text
 
@@ -538,7 +556,7 @@ def _callable_name(fn: Any) -> str:
     for attr in ("__qualname__", "__name__"):
         name = getattr(fn, attr, None)
         if isinstance(name, str):
-            return name
+            return name.rsplit("<locals>.", 1)[-1]
     inner = getattr(fn, "func", None)
     if inner is not None:
         return _callable_name(inner)

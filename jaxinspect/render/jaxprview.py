@@ -343,7 +343,7 @@ class _Html:
             if self._over(eqns, i, stop):
                 return
             line = _eqn_html(eqn, self.labels, self.uid, self.source)
-            self.budget.take(len(line))
+            self.budget.used += len(line)
             out.append(line)
             for key, index in eqn.subs:
                 if index not in self.labels:
@@ -710,7 +710,7 @@ _NODE_FILL = {
 }  # fmt: skip
 
 
-def _short(text: str, n: int = 20) -> str:
+def _short(text: str, n: int = 18) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -739,7 +739,7 @@ def graph_svg(body: JaxprBody, max_nodes: int = GRAPH_MAX_NODES) -> str:
             f'<rect x="{n["x"]:.0f}" y="{n["y"]:.0f}" width="{_NODE_W}" height="{_NODE_H}" rx="5" '
             f'fill="{fill}" stroke="#888"/>'
             f'<text x="{n["x"] + 6:.0f}" y="{n["y"] + 14:.0f}" font-weight="bold">{esc(_short(n["label"] + marker))}</text>'
-            f'<text x="{n["x"] + 6:.0f}" y="{n["y"] + 27:.0f}" fill="#666">{esc(_short(n["sub"], 21))}</text></g>'
+            f'<text x="{n["x"] + 6:.0f}" y="{n["y"] + 27:.0f}" fill="#666">{esc(_short(n["sub"], 19))}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)
