@@ -158,3 +158,28 @@ def jaxpr(fn: Any, /, *args: Any, **kwargs: Any):
     ``Message`` naming what failed.
     """
     return trace_view(fn, args, kwargs)
+
+
+def compile_diff(event: Any):
+    """The jaxpr diff behind a recompile: the closest previous call of that function against the
+    call that recompiled, both re-traced from their recorded signatures (arrays become
+    ``ShapeDtypeStruct``; static values are the remembered ones). ``event`` is a compile event
+    record (``profile().events[i]``) or its id. Returns a ``JaxprDiffView`` or a ``Message``."""
+    from . import jaxprdiff
+    from .collect import compilelib, jaxprlib
+    from .glue.jaxprdisplay import JaxprDiffView
+
+    event_id = getattr(event, "id", event)
+    name = getattr(event, "fun_name", None)
+    if not isinstance(event_id, int):
+        return Message(f"compile_diff: expected a compile event or its id, got {event_id!r}", "error")
+    try:
+        before, after = jaxprlib.retrace_event(event_id, name)
+        cell_of = compilelib.collector().cell_of
+        docs = [
+            jaxprlib.build_doc(t.jaxpr, title=t.label, cell_of=cell_of, in_labels=t.labels)
+            for t in (before, after)
+        ]
+    except jaxprlib.TraceFailure as exc:
+        return Message(str(exc).replace("%jaxpr: ", "compile diff: "), level="error")
+    return JaxprDiffView(jaxprdiff.diff(*docs))

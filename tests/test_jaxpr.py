@@ -543,3 +543,64 @@ def test_builder_handles_literals_and_dropvars_directly():
     doc = jaxprlib.build_doc(cj, "scan")
     assert doc.bodies[0].eqns[0].ins[0][2] is True  # the 0.0 init is a literal
     assert jaxprlib.alpha_name(0) == "a" and jaxprlib.alpha_name(26) == "ba"
+
+
+# -- the jaxpr diff behind a recompile ----------------------------------------------------------
+
+
+def test_compile_diff_retraces_both_calls():
+    @jax.jit
+    def step(params, batch):
+        return jnp.tanh(batch @ params["w"]).sum()
+
+    from functools import partial
+
+    @partial(jax.jit, static_argnames="mode")
+    def run(x, mode="train"):
+        return x.sum() if mode == "train" else x.mean()
+
+    p = {"w": jnp.ones((3, 4))}
+    with jaxinspect.profile() as prof:
+        step(p, jnp.ones((8, 3)))
+        step(p, jnp.ones((5, 3)))
+        run(jnp.ones(4))
+        run(jnp.ones(4), mode="eval")
+    first, shape, _run1, static = prof.events
+    out = prof.diff(first)
+    assert isinstance(out, Message) and "only recompiles" in out.text
+    d = prof.diff(shape)
+    assert isinstance(d, JaxprDiffView)
+    assert [(i.label, i.a, i.b) for i in d.diff.inputs if i.status == "changed"] == [
+        ("batch", "f32[8,3]", "f32[5,3]")
+    ]
+    assert "step (before) → step (after)" in d.text()
+    s = jaxinspect.compile_diff(static.id)
+    assert [d_.status for d_ in s.diff.inputs] == ["same"]
+    added = [s.diff.b.bodies[0].eqns[r.b].prim for r in s.diff.rows if r.status == "added"]
+    assert "div" in added  # mean = sum / n: the static mode changed the program
+
+
+def test_compile_diff_magic_and_rpc(ip):
+    from jaxinspect.glue import extension
+
+    ip.run_line_magic("load_ext", "jaxinspect")
+    try:
+        ip.run_cell(
+            "import jax, jax.numpy as jnp\n"
+            "@jax.jit\ndef ragged(x):\n    return (x * 2).sum()\n"
+            "ragged(jnp.ones(3)); ragged(jnp.ones(4))\n"
+        )
+        log = jaxinspect.compile_log()
+        recompile = [e for e in log.events if e.fun_name == "ragged"][-1]
+        out = ip.run_line_magic("jaxinspect", f"compiles --diff {recompile.id}")
+        assert isinstance(out, JaxprDiffView) and "~ in x: f32[3] → f32[4]" in out.text()
+        bad = ip.run_line_magic("jaxinspect", "compiles --diff")
+        assert isinstance(bad, Message) and "needs one event id" in bad.text
+        inspector = extension.current()
+        result = inspector.transport._methods["compile_diff"]({"event_id": recompile.id})
+        assert result["ok"] and "~ in x: f32[3] → f32[4]" in result["text"]
+        json.dumps(result)
+        missing = inspector.transport._methods["compile_diff"]({"event_id": 10**6})
+        assert not missing["ok"] and "no jaxpr diff" in missing["text"]
+    finally:
+        ip.run_line_magic("unload_ext", "jaxinspect")

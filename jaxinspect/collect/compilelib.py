@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,7 +38,8 @@ CACHE_HIT = "/jax/compilation_cache/cache_hits"
 CACHE_MISS = "/jax/compilation_cache/cache_misses"
 
 HISTORY_PER_FUNCTION = 32
-CLOSEST_SEARCH = 12  # how many recent signatures a new one is diffed against
+CLOSEST_SEARCH = 12
+PAIRS_KEPT = 512  # recompile events whose jaxpr diff can still be asked for  # how many recent signatures a new one is diffed against
 _JAX_DIR = None
 _OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SKIP_FRAMES = ("/contextlib.py", "/functools.py", "/threading.py")
@@ -159,6 +160,13 @@ class _ThreadState(threading.local):
         self.quiet = 0
 
 
+def _weak(obj: Any) -> Callable[[], Any]:
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return (lambda o: lambda: o)(obj)
+
+
 class _History:
     """The last few signatures per function, for finding the closest previous call."""
 
@@ -169,34 +177,43 @@ class _History:
     def reasons(
         self, key: str, fun: Any, ji: Any, sig: signaturelib.Signature, where: str | None
     ) -> tuple[Reason, ...]:
+        return self.reasons_and_pair(key, fun, ji, sig, where)[0]
+
+    def reasons_and_pair(
+        self, key: str, fun: Any, ji: Any, sig: signaturelib.Signature, where: str | None
+    ) -> tuple[tuple[Reason, ...], tuple | None]:
+        """Reasons for this compile, and (previous entry, this entry) for re-tracing both:
+        an entry is (weakref to the base function, id(jit info), signature, (static_argnums,
+        static_argnames), weakref to the function jit wrapped)."""
         with self._lock:
             entries = list(self._by_key.get(key, ()))
-        fun = base_function(fun)
-        try:
-            ref = weakref.ref(fun)
-        except TypeError:
-            ref = (lambda f: lambda: f)(fun)
-        entry = (ref, id(ji), sig)
+        original, fun = fun, base_function(fun)
+        statics = (
+            tuple(getattr(ji, "static_argnums", ()) or ()),
+            tuple(getattr(ji, "static_argnames", ()) or ()),
+        )
+        entry = (_weak(fun), id(ji), sig, statics, _weak(original))
         with self._lock:
             self._by_key.setdefault(key, deque(maxlen=HISTORY_PER_FUNCTION)).append(entry)
         if not entries:
-            return (Reason("first_call", None, None, None, "first call"),)
+            return (Reason("first_call", None, None, None, "first call"),), None
         same_fun = [e for e in entries if e[0]() is fun]
         if not same_fun:
             recent = list(reversed(entries))[:CLOSEST_SEARCH]
-            closest = min((signaturelib.diff(e[2], sig) for e in recent), key=len)
+            closest, prev = min(((signaturelib.diff(e[2], sig), e) for e in recent), key=lambda d: len(d[0]))
             msg = (
                 "function re-defined (same source line; e.g. a re-run cell): jit caches per "
                 "function object, so each new definition compiles again"
             )
-            return (Reason("redefined", None, None, None, msg), *closest)
+            return (Reason("redefined", None, None, None, msg), *closest), (prev, entry)
         # the closest of the most recent calls; the newest wins ties
         diffs = [
             (signaturelib.diff(e[2], sig), e) for e in list(reversed(same_fun))[:CLOSEST_SEARCH]
         ]
-        closest, entry_ = min(diffs, key=lambda d: len(d[0]))
+        closest, prev = min(diffs, key=lambda d: len(d[0]))
+        pair = (prev, entry)
         if closest:
-            return tuple(closest)
+            return tuple(closest), pair
         if all(e[1] != id(ji) for e in same_fun) and ji is not None:
             return (
                 Reason(
@@ -207,7 +224,7 @@ class _History:
                     "a new jax.jit(...) wrapper of the same function was called: jit it once, "
                     "outside the loop, and reuse the jitted function",
                 ),
-            )
+            ), pair
         return (
             Reason(
                 "unknown",
@@ -217,7 +234,7 @@ class _History:
                 "no argument changed: the compiled entry was evicted or cleared "
                 "(jax.clear_caches(), or the cache size limit)",
             ),
-        )
+        ), pair
 
     def clear(self) -> None:
         with self._lock:
@@ -237,6 +254,7 @@ class CompileCollector:
         self.history = _History()
         self.cell_of: Callable[[str], int | None] | None = None
         self.available = True
+        self._pairs: OrderedDict[int, tuple] = OrderedDict()
 
     # -- lifecycle -------------------------------------------------------------------------
     def attach(self, sink: Callable[[CompileEvent], None]) -> None:
@@ -439,16 +457,20 @@ class CompileCollector:
                     "compiled outside jit's call path (AOT lower/compile)",
                 ),
             )
-            sig_text, parent = "", None
+            sig_text, parent, pair = "", None, None
         else:
             key, name, where, internal = function_identity(fun)
             ji = frame.ji
             sig = frame.sig or _signature(frame)
-            reasons = self.history.reasons(key, fun, ji, sig, where) if not internal else ()
+            reasons, pair = (
+                self.history.reasons_and_pair(key, fun, ji, sig, where)
+                if not internal
+                else ((), None)
+            )
             sig_text = describe_signature(sig)
             parent = function_identity(frame.parent)[1] if frame.parent is not None else None
         phases = frame.phases
-        return CompileEvent(
+        event = CompileEvent(
             id=next(self._ids),
             fun_key=key,
             fun_name=name,
@@ -469,6 +491,17 @@ class CompileCollector:
             signature=sig_text,
             reasons=tuple(reasons),
         )
+        if pair is not None:
+            with self._lock:
+                self._pairs[event.id] = pair
+                while len(self._pairs) > PAIRS_KEPT:
+                    self._pairs.popitem(last=False)
+        return event
+
+    def pair_for(self, event_id: int) -> tuple | None:
+        """(previous, this) history entries of a recompile event, for re-tracing both."""
+        with self._lock:
+            return self._pairs.get(event_id)
 
 
 def _signature(frame: _Frame) -> signaturelib.Signature:

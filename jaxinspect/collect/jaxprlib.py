@@ -709,3 +709,72 @@ def stablehlo_text(traced: TracedCall) -> str:
 def hlo_text(traced: TracedCall) -> str:
     text = traced.compiled().as_text()
     return text if isinstance(text, str) else "(unavailable: this backend gives no compiled HLO text)"
+
+
+# -- re-tracing a recompile: the jaxpr diff behind a compile event ------------------------------
+
+
+def _abstract_leaf(leaf: Any) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    if leaf.shape is None:
+        raise TraceFailure(
+            f"`{leaf.path}` was a {leaf.python_type}, which cannot be rebuilt without the call's values"
+        )
+    if leaf.python_type is not None:
+        dtype = {"bool": jnp.bool_, "int": jnp.int32, "float": jnp.float32, "complex": jnp.complex64}
+        return jax.ShapeDtypeStruct((), dtype.get(leaf.python_type, jnp.float32), weak_type=True)
+    return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, weak_type=leaf.weak_type)
+
+
+def abstract_call(sig: Any) -> tuple[tuple, dict]:
+    """The call a signature describes, with ``ShapeDtypeStruct`` for every traced leaf and the
+    remembered value of every static argument."""
+    import re
+
+    if sig.truncated or not sig.layout:
+        raise TraceFailure("this call's signature was not fully recorded (too many leaves)")
+    leaves = iter(sig.leaves)
+    treedefs = iter(sig.treedefs)
+    statics = dict(sig.static)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for name, positional, static in sig.layout:
+        if static:
+            value = statics[name]
+        else:
+            _n, treedef = next(treedefs)
+            value = treedef.unflatten([_abstract_leaf(next(leaves)) for _ in range(treedef.num_leaves)])
+        if positional:
+            args.append(value)
+        else:
+            m = re.fullmatch(r"\w+\['(.+)'\]", name)  # a **kwargs entry
+            kwargs[m.group(1) if m else name] = value
+    return tuple(args), kwargs
+
+
+def retrace_event(event_id: int, fun_name: str | None = None) -> tuple[TracedCall, TracedCall]:
+    """Re-trace the previous call and this call of a recompile event, from their recorded
+    signatures (shapes, dtypes, weak types, static values; shardings are not rebuilt)."""
+    import jax
+
+    pair = compilelib.collector().pair_for(event_id)
+    if pair is None:
+        raise TraceFailure(
+            f"no jaxpr diff for compile #{event_id}: only recompiles (not first calls or "
+            f"JAX-internal compiles) of the last {compilelib.PAIRS_KEPT} events can be diffed"
+        )
+    traced = []
+    for entry, when in zip(pair, ("before", "after"), strict=True):
+        fun = entry[4]()
+        if fun is None:
+            raise TraceFailure(
+                f"`{fun_name or 'the function'}` no longer exists (it was deleted or redefined)"
+            )
+        fun_name = fun_name or _callable_name(entry[0]() or fun)
+        static_argnums, static_argnames = entry[3]
+        args, kwargs = abstract_call(entry[2])
+        jitted = jax.jit(fun, static_argnums=static_argnums, static_argnames=static_argnames)
+        traced.append(trace_call(jitted, args, kwargs, label=f"{fun_name} ({when})"))
+    return traced[0], traced[1]

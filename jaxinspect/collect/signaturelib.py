@@ -74,6 +74,9 @@ class Signature:
     context: tuple[tuple[str, str], ...]
     truncated: bool = False
     treedefs: tuple[tuple[str, Any], ...] = ()  # per dynamic argument: its PyTreeDef
+    # per argument in call order: (name, passed positionally?, static?) — enough to rebuild an
+    # abstract call (ShapeDtypeStructs + static values) and re-trace it for a jaxpr diff
+    layout: tuple[tuple[str, bool, bool], ...] = ()
 
     def leaf_map(self) -> dict[str, Leaf]:
         return {leaf.path: leaf for leaf in self.leaves}
@@ -187,12 +190,14 @@ def signature(
     leaves: list[Leaf] = []
     treedefs: list[tuple[str, Any]] = []
     truncated = False
+    layout: list[tuple[str, bool, bool]] = []
     for i, (name, value) in enumerate(named):
         is_static = (i < len(args) and i in static_nums) or name in static_names
         if i >= len(args) and name in kwargs and name in static_names:
             is_static = True
         if i < len(args) and positional_names[i] in static_names:
             is_static = True
+        layout.append((name, i < len(args), is_static))
         if is_static:
             static.append((name, value))
             continue
@@ -203,7 +208,9 @@ def signature(
                 truncated = True
                 break
             leaves.append(_leaf(name + tree_util.keystr(path), leaf))
-    return Signature(id(fun), tuple(leaves), tuple(static), _context(), truncated, tuple(treedefs))
+    return Signature(
+        id(fun), tuple(leaves), tuple(static), _context(), truncated, tuple(treedefs), tuple(layout)
+    )
 
 
 # ---------------------------------------------------------------------------------------------

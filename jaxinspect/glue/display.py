@@ -81,6 +81,13 @@ class CompileReport:
     def hidden_internal(self) -> int:
         return self._log.hidden_internal() if self._log else 0
 
+    def diff(self, event: Any):
+        """The jaxpr diff of a recompile (event record or id) against the closest previous
+        call of that function: ``p.diff(p.events[-1])``."""
+        from ..api import compile_diff
+
+        return compile_diff(event)
+
     def compiles(self, fun_name: str) -> int:
         """Number of compiles of the function named ``fun_name``."""
         return sum(f.compiles for f in self.functions if f.fun_name == fun_name)

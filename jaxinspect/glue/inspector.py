@@ -15,6 +15,7 @@ from ..live.kernelstate import KernelState
 from ..live.sampler import Sampler
 from ..live.transport import CommTransport
 from ..records import CompileEvent
+from .display import Message
 
 
 class Inspector:
@@ -34,6 +35,7 @@ class Inspector:
             create_comm=create_comm,
             on_subscribers_changed=self._subscribers_changed,
         )
+        self.transport.register_method("compile_diff", self._compile_diff)
         self.sampler.add_task("heartbeat", self.kernel.publish_status)
         self.sampler.add_task("env", self.refresh_env)
         errors.add_sink(self._on_internal_error)
@@ -91,6 +93,26 @@ class Inspector:
             self.hub.publish(alert.to_json())
             if config.print_alerts:
                 print(f"jaxinspect: {alert.message}. Fix: {alert.hint}", file=sys.stderr)
+
+    def _compile_diff(self, params: Any) -> dict[str, Any]:
+        """RPC from the Compiles tab: the jaxpr diff of one recompile, as text. Re-traces with
+        abstract values only (no device buffers are touched), on the RPC thread."""
+        from ..api import compile_diff
+
+        event_id = params.get("event_id") if isinstance(params, dict) else None
+        if not isinstance(event_id, int):
+            raise ValueError("compile_diff needs {'event_id': int}")
+        view = compile_diff(event_id)
+        if isinstance(view, Message):
+            return {"event_id": event_id, "ok": False, "text": view.text, "headline": view.text}
+        from ..render import jaxprview
+
+        return {
+            "event_id": event_id,
+            "ok": True,
+            "text": view.text(),
+            "headline": jaxprview.diff_headline(view.diff),
+        }
 
     def _on_internal_error(self, rec) -> None:
         self.hub.publish(rec.to_json())

@@ -19,6 +19,8 @@ HELP = """\
                                (= jaxinspect.status())
   %jaxinspect compiles [--all] every compile since %load_ext, per function, with reasons and
                                alerts (= jaxinspect.compile_log(all=...))
+  %jaxinspect compiles --diff ID   the jaxpr diff of recompile #ID against the closest
+                               previous call (= jaxinspect.compile_diff(ID))
   %jaxinspect help             this text
 
   %jaxpr [--source] [--stablehlo] [--hlo] [--cost] [--graph] [--text] [--diff CALL2] [-o] CALL
@@ -284,11 +286,18 @@ def _split_flags(line: str) -> tuple[set[str] | None, str]:
     return flags, rest
 
 
+COMPILES_USAGE = "usage: %jaxinspect compiles [--all] [--diff EVENT_ID]"
+
+
 def _compiles(args: list[str]) -> Any:
+    if args[:1] == ["--diff"]:
+        if len(args) != 2 or not args[1].lstrip("#").isdigit():
+            return Message(f"%jaxinspect compiles: --diff needs one event id (the # column).\n{COMPILES_USAGE}", level="error")
+        return api.compile_diff(int(args[1].lstrip("#")))
     unknown = [a for a in args if a != "--all"]
     if unknown:
         return Message(
-            f"%jaxinspect compiles: unknown option {unknown[0]!r}; usage: %jaxinspect compiles [--all]",
+            f"%jaxinspect compiles: unknown option {unknown[0]!r}; {COMPILES_USAGE}",
             level="error",
         )
     return api.compile_log(all="--all" in args)

@@ -14,6 +14,7 @@ import { jaxinspectIcon } from './icon';
 import { SessionModel } from './model';
 import { createDefaultTabs } from './views/builtin';
 import { Panel } from './views/Panel';
+import type { ICompileDiff } from './views/tabs';
 
 export const PANEL_ID = 'jaxinspect-sidebar';
 
@@ -54,7 +55,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
             ?.connector.loadExtension()
             .catch(err => console.error('jaxinspect: %load_ext failed', err));
         },
-        reconnect: () => current()?.connector.connect()
+        reconnect: () => current()?.connector.connect(),
+        compileDiff: async (eventId: number) => {
+          const entry = current();
+          if (!entry) {
+            throw new Error('no notebook is open');
+          }
+          const result = (await entry.connector.request(
+            'compile_diff',
+            { event_id: eventId },
+            60000
+          )) as ICompileDiff;
+          return result;
+        }
       }
     });
     panel.id = PANEL_ID;

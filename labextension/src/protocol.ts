@@ -32,7 +32,7 @@ export const SCHEMA = {
     request: { id: 'int', method: 'str', params: 'any' },
     response: { id: 'int', ok: 'bool', result: 'any', error: 'str|null' }
   },
-  methods: ['hello', 'ping', 'snapshot'],
+  methods: ['hello', 'ping', 'snapshot', 'compile_diff'],
   records: {
     Session: {
       jaxinspect_version: 'str',

@@ -268,6 +268,55 @@ describe('Compiles tab', () => {
     expect(html.indexOf('jaxinspect-compile-alert')).toBeLessThan(html.indexOf('jaxinspect-compile-event'));
   });
 
+  it('offers the jaxpr diff for recompiles only, and shows the kernel text as text', () => {
+    const model = modelWith([
+      compileEvent({ id: 1 }),
+      compileEvent({ id: 2, reasons: [reason()] }),
+      compileEvent({ id: 3, internal: true, reasons: [reason()] })
+    ]);
+    const onDiff = vi.fn();
+    // no action wired (e.g. a frontend without RPC): no button
+    expect(render(model, { selectedId: 2 })).not.toContain('jaxinspect-compile-diff-button');
+    // a first call has nothing to diff against
+    expect(render(model, { selectedId: 1, onDiff })).not.toContain('jaxinspect-compile-diff-button');
+    const buttons = findAll(
+      <CompilesView {...viewProps(model, { selectedId: 2, onDiff })} />,
+      byTestId('jaxinspect-compile-diff-button')
+    );
+    expect(buttons).toHaveLength(1);
+    buttons[0].props.onClick({ stopPropagation: () => undefined });
+    expect(onDiff).toHaveBeenCalledWith(2);
+
+    const loading = render(model, {
+      selectedId: 2,
+      onDiff,
+      diff: { eventId: 2, status: 'loading', text: '' }
+    });
+    expect(loading).toContain('Tracing both calls…');
+    expect(loading).not.toContain('data-testid="jaxinspect-compile-diff"');
+
+    const evil = '~ in x: f32[3] → f32[4]\n<img src=x onerror=alert(1)>';
+    const done = render(model, {
+      selectedId: 2,
+      onDiff,
+      diff: { eventId: 2, status: 'done', text: evil }
+    });
+    expect(done).toContain('data-testid="jaxinspect-compile-diff" data-status="done"');
+    expect(done).toContain('~ in x: f32[3] → f32[4]');
+    expect(done).not.toContain('<img');
+    // a diff belongs to its event: another selection does not show it
+    expect(
+      render(model, { selectedId: 1, onDiff, diff: { eventId: 2, status: 'done', text: 'X' } })
+    ).not.toContain('jaxinspect-compile-diff"');
+    const failed = render(model, {
+      selectedId: 2,
+      onDiff,
+      diff: { eventId: 2, status: 'error', text: 'no jaxpr diff for compile #2' }
+    });
+    expect(failed).toContain('data-status="error"');
+    expect(failed).toContain('no jaxpr diff for compile #2');
+  });
+
   it('escapes kernel strings', () => {
     const evil = '<img src=x onerror=alert(1)>';
     const model = modelWith([

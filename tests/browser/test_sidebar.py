@@ -28,9 +28,11 @@ def wait_state(page, state, timeout=60_000):
     )
 
 
-def run_cell(page, index):
+def run_cell(page, index, wait_done=False):
     """Run cell ``index`` of the visible notebook, retrying if the keypress was swallowed
-    (e.g. while JupyterLab was still settling focus on a freshly opened notebook)."""
+    (e.g. while JupyterLab was still settling focus on a freshly opened notebook) or the
+    request was lost on a just-started kernel (the prompt falls back to ``[ ]``).
+    ``wait_done``: also wait until the cell finished (its prompt shows a number)."""
     cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
     prompt = cell.locator(".jp-InputPrompt")
     before = prompt.inner_text().strip()
@@ -43,10 +45,16 @@ def run_cell(page, index):
                 arg=[prompt.element_handle(), before],
                 timeout=10_000,
             )
+            if wait_done:
+                page.wait_for_function(
+                    "(el) => /^\\[\\d+\\]/.test(el.textContent.trim())",
+                    arg=prompt.element_handle(),
+                    timeout=30_000,
+                )
             return cell
         except Exception:
             continue
-    raise AssertionError(f"cell {index} did not start running")
+    raise AssertionError(f"cell {index} did not {'finish' if wait_done else 'start running'}")
 
 
 def run_command(page, label):
@@ -113,7 +121,7 @@ def test_sidebar_live_status_and_restart(page, lab):
     run_command(page, "Restart Kernel")
     page.locator(".jp-Dialog .jp-mod-accept").click()
     wait_state(page, "not-loaded")
-    run_cell(page, 0)  # %load_ext jaxinspect in the new kernel: its announce reconnects the panel
+    run_cell(page, 0, wait_done=True)  # %load_ext jaxinspect in the new kernel: its announce reconnects the panel
     wait_state(page, "ready")
     wait_busy("idle")
     assert f"jax {jax.__version__}" in text(page, "jaxinspect-versions")
@@ -146,7 +154,7 @@ def test_sidebar_follows_the_active_notebook_kernel_changes_and_version_mismatch
 
     open_from_browser(page, "first.ipynb")
     wait_state(page, "not-loaded")
-    run_cell(page, 0)  # %load_ext jaxinspect
+    run_cell(page, 0, wait_done=True)  # %load_ext jaxinspect
     wait_state(page, "ready")
     assert "first.ipynb" in header(page)
 
@@ -170,7 +178,7 @@ def test_sidebar_follows_the_active_notebook_kernel_changes_and_version_mismatch
     dialog.locator("select").select_option(label="Python 3 (ipykernel)")
     dialog.locator(".jp-mod-accept").click()
     wait_state(page, "not-loaded")
-    run_cell(page, 0)
+    run_cell(page, 0, wait_done=True)
     wait_state(page, "ready")
 
 
@@ -179,7 +187,7 @@ def test_compiles_tab_shows_an_event_and_its_reason_while_the_cell_runs(page, la
     page.locator(".jp-DirListing-itemName").first.wait_for()
     run_command(page, "Show jaxinspect")
     open_from_browser(page, "compiles.ipynb")
-    run_cell(page, 0)
+    run_cell(page, 0, wait_done=True)
     wait_state(page, "ready")
     page.locator(f'{SIDEBAR} [data-testid="jaxinspect-tab-compiles"]').click()
 
@@ -212,4 +220,12 @@ def test_compiles_tab_shows_an_event_and_its_reason_while_the_cell_runs(page, la
     details.wait_for()
     text = details.inner_text()
     assert "shape" in text and "(3,)" in text and "(4,)" in text
+    # the jaxpr diff behind the recompile, re-traced by the kernel while the cell still runs
+    details.locator('[data-testid="jaxinspect-compile-diff-button"]').click()
+    diff = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-compile-diff"]')
+    diff.wait_for(timeout=20_000)
+    diff_text = diff.inner_text()
+    assert diff.get_attribute("data-status") == "done", diff_text
+    assert "~ in x: f32[3] → f32[4]" in diff_text and "ragged_step (before)" in diff_text
+    assert "compile cell done" not in cell.locator(".jp-OutputArea").inner_text()
     cell.locator(".jp-OutputArea-output", has_text="compile cell done").wait_for(timeout=30_000)

@@ -86,14 +86,51 @@ export function compilesBadge(model: SessionModel | null): string | null {
 
 /** The tab: keeps the selection and the internal toggle, renders `CompilesView`. */
 export function Compiles(props: ITabProps): React.ReactElement {
-  const { model } = props;
+  const { model, actions } = props;
   const [showInternal, setShowInternal] = React.useState(false);
   const [selection, setSelection] = React.useState<{
     model: SessionModel | null;
     id: number;
   } | null>(null);
-  // A selection belongs to the notebook it was made in.
+  const [diff, setDiff] = React.useState<{ model: SessionModel | null; state: IDiffState } | null>(
+    null
+  );
+  // A selection (and a diff) belongs to the notebook it was made in.
   const selectedId = selection && selection.model === model ? selection.id : null;
+  const diffState = diff && diff.model === model ? diff.state : null;
+  const requestDiff = actions.compileDiff
+    ? (id: number) => {
+        setDiff({ model, state: { eventId: id, status: 'loading', text: '' } });
+        actions.compileDiff!(id).then(
+          result =>
+            setDiff(current =>
+              current && current.state.eventId === id
+                ? {
+                    model,
+                    state: {
+                      eventId: id,
+                      status: result.ok ? 'done' : 'error',
+                      text: result.text
+                    }
+                  }
+                : current
+            ),
+          (err: unknown) =>
+            setDiff(current =>
+              current && current.state.eventId === id
+                ? {
+                    model,
+                    state: {
+                      eventId: id,
+                      status: 'error',
+                      text: err instanceof Error ? err.message : String(err)
+                    }
+                  }
+                : current
+            )
+        );
+      }
+    : undefined;
   return (
     <CompilesView
       model={model}
@@ -101,8 +138,23 @@ export function Compiles(props: ITabProps): React.ReactElement {
       selectedId={selectedId}
       onSelect={id => setSelection(id === null ? null : { model, id })}
       onToggleInternal={setShowInternal}
+      diff={diffState}
+      onDiff={requestDiff}
     />
   );
+}
+
+/** The jaxpr diff requested for one event: loading, or the kernel's text (or error). */
+export interface IDiffState {
+  eventId: number;
+  status: 'loading' | 'done' | 'error';
+  text: string;
+}
+
+/** A recompile (not a first call, not JAX-internal) has a previous trace to diff against. */
+export function canDiff(e: ICompileEvent): boolean {
+  const reasons = e.reasons ?? [];
+  return !e.internal && reasons.length > 0 && reasons.every(r => r.kind !== 'first_call');
 }
 
 export interface ICompilesViewProps {
@@ -112,11 +164,15 @@ export interface ICompilesViewProps {
   selectedId: number | null;
   onSelect(id: number | null): void;
   onToggleInternal(show: boolean): void;
+  /** The diff shown under the selected event, if one was requested. */
+  diff?: IDiffState | null;
+  /** Ask the kernel for the jaxpr diff of a recompile; absent: no diff button. */
+  onDiff?(id: number): void;
 }
 
 /** The tab's content for given view state (no hooks, so tests can call it directly). */
 export function CompilesView(props: ICompilesViewProps): React.ReactElement {
-  const { model, showInternal, selectedId, onSelect, onToggleInternal } = props;
+  const { model, showInternal, selectedId, onSelect, onToggleInternal, diff, onDiff } = props;
   if (!model) {
     return (
       <div className="jp-JaxInspect-compiles">
@@ -164,6 +220,8 @@ export function CompilesView(props: ICompilesViewProps): React.ReactElement {
             dropped={data.droppedEvents}
             selectedId={selectedId}
             onSelect={onSelect}
+            diff={diff ?? null}
+            onDiff={onDiff}
           />
         </>
       )}
@@ -248,8 +306,10 @@ function Events(props: {
   dropped: number;
   selectedId: number | null;
   onSelect(id: number | null): void;
+  diff: IDiffState | null;
+  onDiff?(id: number): void;
 }): React.ReactElement | null {
-  const { events, dropped, selectedId, onSelect } = props;
+  const { events, dropped, selectedId, onSelect, diff, onDiff } = props;
   if (events.length === 0) {
     return null;
   }
@@ -296,7 +356,14 @@ function Events(props: {
       </li>
     );
     if (selected) {
-      rows.push(<Details key={`d${e.id}`} event={e} />);
+      rows.push(
+        <Details
+          key={`d${e.id}`}
+          event={e}
+          diff={diff && diff.eventId === e.id ? diff : null}
+          onDiff={onDiff && canDiff(e) ? () => onDiff(e.id) : undefined}
+        />
+      );
     }
   }
   return (
@@ -340,8 +407,12 @@ function ReasonItem(props: { reason: IReason }): React.ReactElement {
   );
 }
 
-function Details(props: { event: ICompileEvent }): React.ReactElement {
-  const e = props.event;
+function Details(props: {
+  event: ICompileEvent;
+  diff: IDiffState | null;
+  onDiff?: () => void;
+}): React.ReactElement {
+  const { event: e, diff, onDiff } = props;
   const reasons = e.reasons ?? [];
   return (
     <li className="jp-JaxInspect-compileDetails" data-testid="jaxinspect-compile-details">
@@ -372,6 +443,30 @@ function Details(props: { event: ICompileEvent }): React.ReactElement {
           <KV label="inside" value={e.parent ?? '–'} />
         </tbody>
       </table>
+      {onDiff && (
+        <button
+          className="jp-JaxInspect-button"
+          data-testid="jaxinspect-compile-diff-button"
+          disabled={diff?.status === 'loading'}
+          onClick={ev => {
+            ev.stopPropagation();
+            onDiff();
+          }}
+        >
+          {diff?.status === 'loading' ? 'Tracing both calls…' : 'jaxpr diff vs. previous call'}
+        </button>
+      )}
+      {diff && diff.status !== 'loading' && (
+        <pre
+          className={
+            'jp-JaxInspect-diff' + (diff.status === 'error' ? ' jp-JaxInspect-warnText' : '')
+          }
+          data-testid="jaxinspect-compile-diff"
+          data-status={diff.status}
+        >
+          {diff.text}
+        </pre>
+      )}
     </li>
   );
 }

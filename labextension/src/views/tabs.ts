@@ -23,6 +23,19 @@ export interface IPanelActions {
   loadExtension(): void;
   /** Re-open the connection to the current kernel. */
   reconnect(): void;
+  /**
+   * The jaxpr diff of recompile `eventId` against the closest previous call of its function,
+   * re-traced by the kernel (`compile_diff` RPC). Optional: frontends without it hide the button.
+   */
+  compileDiff?(eventId: number): Promise<ICompileDiff>;
+}
+
+/** What the kernel answers to `compile_diff` (plain text, rendered as text). */
+export interface ICompileDiff {
+  event_id: number;
+  ok: boolean;
+  headline: string;
+  text: string;
 }
 
 export interface ITab {
