@@ -604,3 +604,17 @@ def test_compile_diff_magic_and_rpc(ip):
         assert not missing["ok"] and "no jaxpr diff" in missing["text"]
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
+
+
+def test_thousands_of_inputs_stay_bounded():
+    params = {f"layer{i}": {"w": jnp.ones((2,)), "b": jnp.ones(())} for i in range(3000)}
+
+    def total(p):
+        return sum(jnp.sum(v["w"]) + v["b"] for v in p.values())
+
+    v = jaxinspect.jaxpr(total, params)
+    assert len(v.stats.inputs) == 6000
+    html = html_of(v)
+    assert f"… {6000 - jaxprview.VARS_SHOWN} more" in html
+    assert len(html.encode()) <= 2_000_000
+    assert "… 5960 more" in v.text()  # the summary lists 40 inputs

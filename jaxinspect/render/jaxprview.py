@@ -18,6 +18,7 @@ BODY_OPEN_LIMIT = 8  # nested jaxprs with at most this many equations start unfo
 PRIM_CHIPS = 24
 INPUT_ROWS = 40
 CODE_LINES = 20_000
+VARS_SHOWN = 200  # binders / operands shown per equation or lambda head in HTML
 GRAPH_MAX_NODES = 300
 GRAPH_MAX_NESTED = 12
 _uid = itertools.count(1)
@@ -270,8 +271,16 @@ def _operand_html(op: tuple[str, str, bool]) -> str:
     return f'<span class="v">{esc(op[0])}</span>'
 
 
+def _more(items: tuple, render, sep: str = " ") -> str:
+    """At most VARS_SHOWN items (a 10 000-parameter model has 10 000 inputs), then a count."""
+    if len(items) <= VARS_SHOWN:
+        return sep.join(render(x) for x in items)
+    shown = sep.join(render(x) for x in items[:VARS_SHOWN])
+    return f'{shown}{sep}<span class="jx-more">… {len(items) - VARS_SHOWN} more</span>'
+
+
 def _eqn_html(eqn: JaxprEqn, labels: dict[int, str], uid: str, source: bool) -> str:
-    outs = " ".join(_var(n, t) for n, t in eqn.outs)
+    outs = _more(eqn.outs, lambda o: _var(*o))
     params = [f'<span class="k">{esc(k)}</span>={esc(v)}' for k, v in eqn.params]
     for key, index in eqn.subs:
         if index in labels:
@@ -279,7 +288,7 @@ def _eqn_html(eqn: JaxprEqn, labels: dict[int, str], uid: str, source: bool) -> 
                 f'<span class="k">{esc(key)}</span>=<a href="#{uid}-b{index}">{esc(labels[index])}</a>'
             )
     head = f'<span class="p">{esc(eqn.prim)}</span>' + (f"[{' '.join(params)}]" if params else "")
-    ins = " ".join(_operand_html(op) for op in eqn.ins)
+    ins = _more(eqn.ins, _operand_html)
     cls = f"jx-e jx-{eqn.tag}" if eqn.tag else "jx-e"
     src = f'  <span class="s"># {esc(eqn.source)}</span>' if source and eqn.source else ""
     title = f' title="{esc(eqn.source)}"' if eqn.source and not source else ""
@@ -287,13 +296,13 @@ def _eqn_html(eqn: JaxprEqn, labels: dict[int, str], uid: str, source: bool) -> 
 
 
 def _head_html(body: JaxprBody) -> str:
-    consts = " ".join(_var(n, t) for n, t in body.consts)
-    invars = " ".join(_var(n, t) for n, t in body.invars)
+    consts = _more(body.consts, lambda v: _var(*v))
+    invars = _more(body.invars, lambda v: _var(*v))
     return f"{{ lambda {consts}; {invars}. let"
 
 
 def _outs_html(body: JaxprBody) -> str:
-    outs = ", ".join(_operand_html(o) for o in body.outvars)
+    outs = _more(body.outvars, _operand_html, ", ")
     return f"in ({outs}{',' if len(body.outvars) == 1 else ''}) }}"
 
 
