@@ -592,6 +592,7 @@ def test_compile_diff_magic_and_rpc(ip):
         )
         log = jaxinspect.compile_log()
         recompile = [e for e in log.events if e.fun_name == "ragged"][-1]
+        assert f"%jaxinspect compiles --diff {recompile.id}" in repr(log)
         out = ip.run_line_magic("jaxinspect", f"compiles --diff {recompile.id}")
         assert isinstance(out, JaxprDiffView) and "~ in x: f32[3] → f32[4]" in out.text()
         bad = ip.run_line_magic("jaxinspect", "compiles --diff")

@@ -105,7 +105,18 @@ def report_text(
         lines.append(
             f"  #{e['id']} {e['fun_name']}{nested}{api} at {site(e)}: {ms(e['total_s'])} — {event_reason(e)}"
         )
+    recompiles = [e for e in shown if _is_recompile(e)]
+    if recompiles:
+        lines.append(
+            f"  what changed in the program: %jaxinspect compiles --diff {recompiles[-1]['id']} "
+            "(or jaxinspect.compile_diff(event))"
+        )
     return "\n".join(lines)
+
+
+def _is_recompile(e: dict[str, Any]) -> bool:
+    reasons = e.get("reasons") or []
+    return bool(reasons) and not e.get("internal") and all(r["kind"] != "first_call" for r in reasons)
 
 
 def timeline_svg(events: list[dict[str, Any]], width: int = 720) -> str:
