@@ -4,7 +4,16 @@ In IPython or Jupyter: ``%load_ext jaxinspect``, then ``%jaxinspect help``.
 """
 
 from ._version import __version__
-from .api import assert_max_compiles, compile_diff, compile_log, jaxpr, profile, status
+from .api import (
+    assert_max_compiles,
+    buffers,
+    compile_diff,
+    compile_log,
+    jaxpr,
+    profile,
+    sharding,
+    status,
+)
 from .config import config
 
 
@@ -29,12 +38,14 @@ def _jupyter_labextension_paths():
 __all__ = [
     "__version__",
     "assert_max_compiles",
+    "buffers",
     "compile_diff",
     "compile_log",
     "config",
     "jaxpr",
     "load_ipython_extension",
     "profile",
+    "sharding",
     "status",
     "unload_ipython_extension",
 ]

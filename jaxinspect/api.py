@@ -183,3 +183,72 @@ def compile_diff(event: Any):
     except jaxprlib.TraceFailure as exc:
         return Message(str(exc).replace("%jaxpr: ", "compile diff: "), level="error")
     return JaxprDiffView(jaxprdiff.diff(*docs))
+
+
+_buffer_tracker = None
+
+
+def _user_namespace(depth: int = 2) -> dict[str, Any] | None:
+    shell = extension.current_shell()
+    if shell is None:
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+    if shell is not None and isinstance(getattr(shell, "user_ns", None), dict):
+        return shell.user_ns
+    import sys
+
+    try:
+        return sys._getframe(depth).f_globals  # a script: its module globals
+    except ValueError:
+        return None
+
+
+def buffers(limit: int | None = 50, owners: bool = True):
+    """A snapshot of every live ``jax.Array``: shape, dtype, bytes per device, sharding, which
+    variable holds it (a bounded walk of your namespace) and where it was created; totals per
+    device, holder, creation site and dtype; and growth alerts from comparing with earlier
+    snapshots. Metadata only: nothing is copied to the host and no array is kept alive.
+    ``limit`` bounds the arrays listed (None: all)."""
+    global _buffer_tracker
+    from . import bufferstats
+    from .collect import bufferlib, compilelib
+    from .glue.bufferdisplay import BuffersView
+
+    inspector = extension.current()
+    if inspector is not None:
+        tracker = inspector.buffer_tracker
+    else:
+        if _buffer_tracker is None:
+            _buffer_tracker = bufferstats.BufferTracker()
+        tracker = _buffer_tracker
+    ns = _user_namespace()
+    snap = bufferlib.take_snapshot(
+        ns, cell_of=compilelib.collector().cell_of, attribute=owners, shard_details=8
+    )
+    record, _new = tracker.add(snap, "api")
+    if inspector is not None:
+        inspector.publish_buffers(record, _new)
+    rows = bufferstats.rows(snap.arrays, None)
+    shards = snap.extra.get("shards", {})
+    return BuffersView(record, rows, list(tracker.alerts), shards, list(tracker.timeline), limit)
+
+
+def sharding(x: Any):
+    """Which block of array ``x`` lives on which device (any rank; a grid for 1–2 D)."""
+    from .collect import bufferlib
+    from .glue.bufferdisplay import ShardingView
+
+    if not hasattr(x, "sharding") or not hasattr(x, "shape"):
+        return Message(
+            f"jaxinspect.sharding: expected a jax.Array, got {type(x).__name__}", level="error"
+        )
+    try:
+        shards = bufferlib.shards(x)
+        text = bufferlib._sharding_text(x.sharding)
+    except Exception as exc:  # noqa: BLE001 - deleted / donated arrays
+        return Message(f"jaxinspect.sharding: {type(exc).__name__}: {exc}", level="error")
+    return ShardingView(bufferlib.type_str(tuple(x.shape), x.dtype), text, shards)

@@ -348,3 +348,113 @@ class JaxprDiff(Record):
             "outputs": [_jsonify(o) for o in self.outputs],
             "rows": [_jsonify(r) for r in self.rows],
         }
+
+
+# -- device buffers --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeviceMemory:
+    """One device's share of the live arrays, and what its allocator says (None on CPU)."""
+
+    device: str
+    id: int
+    platform: str
+    arrays: int
+    bytes: int
+    bytes_in_use: int | None
+    peak_bytes_in_use: int | None
+    bytes_limit: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BufferGroup:
+    """Arrays grouped by holder, creation site or dtype."""
+
+    name: str
+    arrays: int
+    bytes: int
+    example: str
+    site: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ArrayRow:
+    """One live array: metadata only (the array itself is never referenced)."""
+
+    id: int
+    type: str  # "f32[1024,1024]"
+    dtype: str
+    shape: tuple[int, ...]
+    bytes: int  # logical
+    device_bytes: int  # summed over the devices holding a shard (replicas count)
+    devices: tuple[str, ...]
+    n_devices: int
+    sharding: str
+    committed: bool
+    deleted: bool
+    owner: str | None
+    site: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShardRecord:
+    """One block of an array on one device; ``replica`` > 0 for copies of the same block."""
+
+    device: str
+    device_id: int
+    bounds: tuple[tuple[int, int], ...]
+    shape: tuple[int, ...]
+    bytes: int
+    replica: int
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class BuffersRecord(Record):
+    """A summary of one snapshot of the live arrays (what the sidebar's Buffers tab shows)."""
+
+    kind: ClassVar[str] = "buffers"
+    seq: int
+    time: float
+    trigger: str  # sampler | cell | api
+    arrays: int
+    bytes: int
+    device_bytes: int
+    deleted: int
+    devices: tuple[DeviceMemory, ...]
+    dtypes: tuple[BufferGroup, ...]
+    owners: tuple[BufferGroup, ...]
+    sites: tuple[BufferGroup, ...]
+    unowned: BufferGroup
+    attributed: bool
+    partial: bool
+    took_s: float
+    interval_s: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class BufferAlert(Record):
+    """A holder or creation site whose arrays kept growing over several snapshots."""
+
+    kind: ClassVar[str] = "buffer_alert"
+    id: int
+    time: float
+    group: str  # owner | site
+    name: str
+    arrays_delta: int
+    bytes_delta: int
+    snapshots: int
+    message: str
+    hint: str

@@ -18,6 +18,11 @@ def current() -> Inspector | None:
     return _inspector
 
 
+def current_shell() -> Any:
+    """The IPython shell jaxinspect is loaded into, or None."""
+    return _shell
+
+
 def load(ip: Any) -> None:
     """Register magics and event hooks and start the inspector. Loading twice is harmless."""
     global _inspector, _shell
@@ -42,6 +47,8 @@ def load(ip: Any) -> None:
         with errors.guard("hooks.post_run_cell"):
             inspector.kernel.cell_finished()
             inspector.refresh_env()
+        with errors.guard("hooks.post_run_cell.buffers"):
+            inspector.cell_finished_buffers()
 
     for event, cb in (("pre_run_cell", pre_run_cell), ("post_run_cell", post_run_cell)):
         ip.events.register(event, cb)
@@ -50,7 +57,7 @@ def load(ip: Any) -> None:
     inspector.kernel.execution_count = int(getattr(ip, "execution_count", 0) or 0)
     filename_map = getattr(getattr(ip, "compile", None), "_filename_map", None)
     cell_of = filename_map.get if isinstance(filename_map, dict) else None
-    inspector.start(cell_of=cell_of)
+    inspector.start(cell_of=cell_of, namespace=lambda: ip.user_ns)
 
 
 def unload(ip: Any) -> None:

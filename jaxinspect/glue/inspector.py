@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from typing import Any
 
 from .. import errors, protocol
 from .._version import __version__
+from ..bufferstats import BufferTracker
 from ..collect import compat, compilelib, envlib
 from ..compilestats import CompileLog
 from ..config import config
@@ -17,12 +20,22 @@ from ..live.transport import CommTransport
 from ..records import CompileEvent
 from .display import Message
 
+BUFFER_MIN_INTERVAL = 0.25
+BUFFER_DUTY = 33  # wait at least 33× a snapshot's cost before the next (≤ ~3% of the time)
+
 
 class Inspector:
     """Owns the hub, the heartbeat, the sampler and the comm transport of one kernel."""
 
     def __init__(self, comm_manager: Any = None, create_comm: Any = None) -> None:
-        self.hub = Hub(capacities={"compile": config.compile_capacity})
+        self.hub = Hub(
+            capacities={"compile": config.compile_capacity, "buffers": 60, "buffer_alert": 100}
+        )
+        self.buffer_tracker = BufferTracker()
+        self.buffer_interval = 0.0  # seconds between buffer snapshots while someone watches
+        self._buffer_due = 0.0
+        self._buffer_lock = threading.Lock()
+        self.namespace: Any = None
         self.compile_log = CompileLog(config.storm_threshold, config.compile_capacity)
         self.compiles = compilelib.collector()
         self.kernel = KernelState(self.hub)
@@ -36,11 +49,14 @@ class Inspector:
             on_subscribers_changed=self._subscribers_changed,
         )
         self.transport.register_method("compile_diff", self._compile_diff)
+        self.transport.register_method("interest", self._interest)
         self.sampler.add_task("heartbeat", self.kernel.publish_status)
         self.sampler.add_task("env", self.refresh_env)
+        self.sampler.add_task("buffers", lambda: self.sample_buffers("sampler"))
         errors.add_sink(self._on_internal_error)
 
-    def start(self, cell_of: Any = None) -> None:
+    def start(self, cell_of: Any = None, namespace: Any = None) -> None:
+        self.namespace = namespace
         self.refresh_env(force=True)
         self.kernel.publish_status()
         self.compiles.cell_of = cell_of
@@ -81,7 +97,55 @@ class Inspector:
         if n > 0:
             self.sampler.start()
         else:
+            self.buffer_interval = 0.0  # nobody left to watch the Buffers tab
             self.sampler.stop()
+
+    # -- buffers ---------------------------------------------------------------------------
+    def _interest(self, params: Any) -> dict[str, Any]:
+        """RPC: what the frontend is looking at. ``{"buffers": seconds}`` samples the live arrays
+        every ``seconds`` (0: stop) while a sidebar is subscribed."""
+        if not isinstance(params, dict):
+            raise ValueError("interest needs {'buffers': seconds}")
+        seconds = params.get("buffers", 0) or 0
+        if not isinstance(seconds, (int, float)) or seconds < 0:
+            raise ValueError(f"interest: 'buffers' must be a number of seconds >= 0, got {seconds!r}")
+        self.buffer_interval = 0.0 if seconds == 0 else min(max(float(seconds), BUFFER_MIN_INTERVAL), 60.0)
+        self._buffer_due = 0.0  # a first snapshot right away
+        return {"buffers": self.buffer_interval}
+
+    def sample_buffers(self, trigger: str) -> None:
+        """Take a snapshot if someone watches and it is due. The gap after a snapshot is at
+        least ``BUFFER_DUTY`` × its cost, so sampling never takes more than ~3% of the time."""
+        interval = self.buffer_interval
+        if interval <= 0:
+            return
+        now = time.monotonic()
+        if trigger == "sampler" and now < self._buffer_due:
+            return
+        if not self._buffer_lock.acquire(blocking=False):
+            return  # the main thread (post_run_cell) is taking one
+        try:
+            from ..collect import bufferlib
+
+            ns = self.namespace() if callable(self.namespace) else None
+            snap = bufferlib.take_snapshot(ns, cell_of=self.compiles.cell_of)
+            record, alerts = self.buffer_tracker.add(snap, trigger, interval)
+            del snap
+            self._buffer_due = time.monotonic() + max(interval, BUFFER_DUTY * record.took_s)
+            self.publish_buffers(record, alerts)
+        finally:
+            self._buffer_lock.release()
+
+    def cell_finished_buffers(self) -> None:
+        """Between cells: one snapshot, so growth from cell to cell is seen too."""
+        self.sample_buffers("cell")
+
+    def publish_buffers(self, record: Any, alerts: list) -> None:
+        self.hub.publish(record.to_json())
+        for alert in alerts:
+            self.hub.publish(alert.to_json())
+            if config.print_alerts:
+                print(f"jaxinspect: {alert.message}. Fix: {alert.hint}", file=sys.stderr)
 
     def _on_compile(self, event: CompileEvent) -> None:
         """Runs inline in JAX's compile path: bookkeeping only, then hand records to the hub."""

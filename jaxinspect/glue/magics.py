@@ -21,6 +21,11 @@ HELP = """\
                                alerts (= jaxinspect.compile_log(all=...))
   %jaxinspect compiles --diff ID   the jaxpr diff of recompile #ID against the closest
                                previous call (= jaxinspect.compile_diff(ID))
+  %jaxinspect buffers [--limit N | --all] [--no-owners]
+                               every live device array: bytes per device, which variable holds
+                               it, where it was created, growth alerts (= jaxinspect.buffers())
+  %jaxinspect sharding EXPR    which block of an array lives on which device
+                               (= jaxinspect.sharding(x))
   %jaxinspect help             this text
 
   %jaxpr [--source] [--stablehlo] [--hlo] [--cost] [--graph] [--text] [--diff CALL2] [-o] CALL
@@ -55,6 +60,9 @@ class JaxInspectMagics(Magics):
     @line_magic
     def jaxinspect(self, line: str) -> Any:
         """%jaxinspect SUBCOMMAND — run ``%jaxinspect help`` for the list."""
+        head, _, raw = line.strip().partition(" ")
+        if head in RAW_SUBCOMMANDS:  # takes a Python expression: no shell-style quote removal
+            return RAW_SUBCOMMANDS[head](raw)
         try:
             words = shlex.split(line)
         except ValueError as exc:
@@ -64,7 +72,7 @@ class JaxInspectMagics(Magics):
         sub, rest = words[0], words[1:]
         handler = SUBCOMMANDS.get(sub)
         if handler is None:
-            known = ", ".join(SUBCOMMANDS)
+            known = ", ".join([*SUBCOMMANDS, *RAW_SUBCOMMANDS])
             return Message(
                 f"%jaxinspect: unknown subcommand {sub!r}. Available: {known}. "
                 "Run %jaxinspect help for details.",
@@ -303,8 +311,52 @@ def _compiles(args: list[str]) -> Any:
     return api.compile_log(all="--all" in args)
 
 
+BUFFERS_USAGE = "usage: %jaxinspect buffers [--limit N | --all] [--no-owners]"
+
+
+def _buffers(args: list[str]) -> Any:
+    limit: int | None = 50
+    owners = True
+    rest = list(args)
+    while rest:
+        word = rest.pop(0)
+        if word == "--all":
+            limit = None
+        elif word == "--no-owners":
+            owners = False
+        elif word == "--limit" and rest and rest[0].isdigit():
+            limit = int(rest.pop(0))
+        else:
+            return Message(f"%jaxinspect buffers: unexpected {word!r}; {BUFFERS_USAGE}", level="error")
+    return api.buffers(limit=limit, owners=owners)
+
+
+def _sharding(raw: str) -> Any:
+    from IPython import get_ipython
+
+    expr = raw.strip()
+    if not expr:
+        return Message("usage: %jaxinspect sharding EXPR   (an expression giving a jax.Array)", level="error")
+    shell = get_ipython()
+    try:
+        value = eval(expr, shell.user_ns if shell is not None else {})  # noqa: S307 - the user's own expression
+    except Exception as exc:  # noqa: BLE001
+        return Message(f"%jaxinspect sharding: evaluating `{expr}` raised {type(exc).__name__}: {exc}", level="error")
+    view = api.sharding(value)
+    if isinstance(view, Message):
+        return view
+    view.title = expr
+    return view
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = {
     "status": lambda args: api.status(),
     "compiles": _compiles,
+    "buffers": _buffers,
     "help": lambda args: Message(HELP),
+}
+
+
+RAW_SUBCOMMANDS: dict[str, Callable[[str], Any]] = {
+    "sharding": _sharding,
 }

@@ -14,7 +14,7 @@ import { jaxinspectIcon } from './icon';
 import { SessionModel } from './model';
 import { createDefaultTabs } from './views/builtin';
 import { Panel } from './views/Panel';
-import type { ICompileDiff } from './views/tabs';
+import type { ICompileDiff, IInterest } from './views/tabs';
 
 export const PANEL_ID = 'jaxinspect-sidebar';
 
@@ -47,6 +47,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return nb ? (entries.get(nb) ?? null) : null;
     };
 
+    const entryOf = (model: SessionModel): IEntry | null => {
+      for (const entry of entries.values()) {
+        if (entry.model === model) {
+          return entry;
+        }
+      }
+      return null;
+    };
+
     const panel = new Panel({
       tabs: createDefaultTabs(),
       actions: {
@@ -67,6 +76,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
             60000
           )) as ICompileDiff;
           return result;
+        },
+        setInterest: (interest: IInterest, model?: SessionModel | null) => {
+          // A model's own kernel (e.g. the notebook the user just left), else the current one.
+          const entry = model ? entryOf(model) : current();
+          if (!entry) {
+            return;
+          }
+          entry.connector
+            .request('interest', { buffers: interest.buffers })
+            .catch(err =>
+              // e.g. a kernel whose jaxinspect predates `interest`: it just never samples.
+              console.warn('jaxinspect: interest request failed', err)
+            );
         }
       }
     });

@@ -8,6 +8,8 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import type {
   IBatchMessage,
+  IBufferAlert,
+  IBuffersRecord,
   ICompileAlert,
   ICompileEvent,
   ICompileStats,
@@ -159,6 +161,21 @@ export class SessionModel {
     return this.records('compile_alert') as unknown as ICompileAlert[];
   }
 
+  /** The latest `buffers` snapshot of the kernel's live arrays; null before the first. */
+  get buffers(): IBuffersRecord | null {
+    return this._buffers;
+  }
+
+  /** Totals of the newest `BUFFER_HISTORY` snapshots, oldest first (for the sparkline). */
+  get bufferHistory(): SessionModel.IBufferPoint[] {
+    return this._bufferHistory.toArray();
+  }
+
+  /** Growth alerts held (the newest `capacities.buffer_alert`), oldest first. */
+  get bufferAlerts(): IBufferAlert[] {
+    return this.records('buffer_alert') as unknown as IBufferAlert[];
+  }
+
   /** Records of `kind` held in its ring buffer, oldest first. */
   records(kind: string): IRecord[] {
     return this._rings.get(kind)?.toArray() ?? [];
@@ -197,8 +214,8 @@ export class SessionModel {
   }
 
   /**
-   * Apply a `batch`: `env`/`status` replace the latest, `compile_stats` replace the previous one
-   * for their function, other kinds append to their ring.
+   * Apply a `batch`: `env`/`status`/`buffers` replace the latest, `compile_stats` replace the
+   * previous one for their function, other kinds append to their ring.
    */
   applyBatch(msg: IBatchMessage): void {
     for (const record of msg.records ?? []) {
@@ -221,6 +238,20 @@ export class SessionModel {
           const stats = record as unknown as ICompileStats;
           if (typeof stats.fun_key === 'string') {
             this._compileStats.set(stats.fun_key, stats);
+          }
+          break;
+        }
+        case 'buffers': {
+          // Only the latest snapshot is kept; its totals feed the history.
+          const snap = record as unknown as IBuffersRecord;
+          if (!this._buffers || !(snap.seq < this._buffers.seq)) {
+            this._buffers = snap;
+            this._bufferHistory.push({
+              seq: snap.seq,
+              time: snap.time,
+              device_bytes: snap.device_bytes,
+              arrays: snap.arrays
+            });
           }
           break;
         }
@@ -285,6 +316,8 @@ export class SessionModel {
     this._rings.clear();
     this._internalErrors.clear();
     this._compileStats.clear();
+    this._buffers = null;
+    this._bufferHistory.clear();
   }
 
   private _state: ConnectionState = 'no-kernel';
@@ -297,6 +330,10 @@ export class SessionModel {
   private _rings = new Map<string, RingBuffer<IRecord>>();
   private _internalErrors = new Map<string, IInternalErrorRecord>();
   private _compileStats = new Map<string, ICompileStats>();
+  private _buffers: IBuffersRecord | null = null;
+  private _bufferHistory = new RingBuffer<SessionModel.IBufferPoint>(
+    SessionModel.BUFFER_HISTORY
+  );
   private _now: () => number;
   private _isDisposed = false;
   private _stateChanged = new Signal<this, void>(this);
@@ -308,8 +345,21 @@ export namespace SessionModel {
   /** Kinds that keep more (or fewer) records than `DEFAULT_RING_CAPACITY`. */
   export const DEFAULT_CAPACITIES: Readonly<{ [kind: string]: number }> = {
     compile: 2000,
-    compile_alert: 100
+    compile_alert: 100,
+    buffer_alert: 100
   };
+
+  /** Snapshots whose totals `bufferHistory` keeps. */
+  export const BUFFER_HISTORY = 120;
+
+  /** The totals of one `buffers` snapshot. */
+  export interface IBufferPoint {
+    seq: number;
+    /** Unix seconds. */
+    time: number;
+    device_bytes: number;
+    arrays: number;
+  }
 
   export interface IOptions {
     /** Display name of the notebook. */

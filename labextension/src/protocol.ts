@@ -32,7 +32,7 @@ export const SCHEMA = {
     request: { id: 'int', method: 'str', params: 'any' },
     response: { id: 'int', ok: 'bool', result: 'any', error: 'str|null' }
   },
-  methods: ['hello', 'ping', 'snapshot', 'compile_diff'],
+  methods: ['hello', 'ping', 'snapshot', 'compile_diff', 'interest'],
   records: {
     Session: {
       jaxinspect_version: 'str',
@@ -133,6 +133,56 @@ export const SCHEMA = {
       message: 'str',
       hint: 'str',
       time: 'float'
+    },
+    // one device's share of the live arrays, plus what the allocator says (null on CPU)
+    DeviceMemory: {
+      device: 'str',
+      id: 'int',
+      platform: 'str',
+      arrays: 'int',
+      bytes: 'int',
+      bytes_in_use: 'int|null',
+      peak_bytes_in_use: 'int|null',
+      bytes_limit: 'int|null'
+    },
+    // arrays grouped by who holds them (owner) or where they were created (site)
+    BufferGroup: {
+      name: 'str',
+      arrays: 'int',
+      bytes: 'int',
+      example: 'str',
+      site: 'str|null'
+    },
+    buffers: {
+      kind: 'str',
+      seq: 'int',
+      time: 'float',
+      trigger: 'str',
+      arrays: 'int',
+      bytes: 'int',
+      device_bytes: 'int',
+      deleted: 'int',
+      devices: 'list[DeviceMemory]',
+      dtypes: 'list[BufferGroup]',
+      owners: 'list[BufferGroup]',
+      sites: 'list[BufferGroup]',
+      unowned: 'BufferGroup',
+      attributed: 'bool',
+      partial: 'bool',
+      took_s: 'float',
+      interval_s: 'float|null'
+    },
+    buffer_alert: {
+      kind: 'str',
+      id: 'int',
+      time: 'float',
+      group: 'str',
+      name: 'str',
+      arrays_delta: 'int',
+      bytes_delta: 'int',
+      snapshots: 'int',
+      message: 'str',
+      hint: 'str'
     }
   }
 } as const;
@@ -273,6 +323,82 @@ export interface ICompileAlert {
   time: number;
 }
 
+/** One device's share of the live arrays, plus the allocator's numbers (null on CPU). */
+export interface IDeviceMemory {
+  /** A label such as "cpu:0" or "cuda:0". */
+  device: string;
+  id: number;
+  platform: string;
+  /** Live arrays with a shard on this device. */
+  arrays: number;
+  /** Bytes of live arrays on this device. */
+  bytes: number;
+  bytes_in_use: number | null;
+  peak_bytes_in_use: number | null;
+  bytes_limit: number | null;
+}
+
+/**
+ * Live arrays grouped by who holds them (an owner path such as "state.params['Dense_0']['kernel']"
+ * or "losses"), where they were created ("cell [5] line 3 (train)") or by dtype ("float32").
+ */
+export interface IBufferGroup {
+  name: string;
+  arrays: number;
+  bytes: number;
+  /** One array of the group, e.g. "f32[1024,1024]". */
+  example: string;
+  /** Creation site, or null when unknown. */
+  site: string | null;
+}
+
+/** One snapshot of the kernel's live device arrays. */
+export interface IBuffersRecord {
+  kind: 'buffers';
+  seq: number;
+  /** Unix seconds. */
+  time: number;
+  /** "sampler", "cell" or "api". */
+  trigger: string;
+  arrays: number;
+  /** Logical bytes of all live arrays. */
+  bytes: number;
+  /** Bytes held on devices (every shard counted). */
+  device_bytes: number;
+  /** Arrays deleted but still referenced. */
+  deleted: number;
+  devices: IDeviceMemory[];
+  /** Largest first, bounded by the kernel. */
+  dtypes: IBufferGroup[];
+  owners: IBufferGroup[];
+  sites: IBufferGroup[];
+  /** Arrays no variable holds. */
+  unowned: IBufferGroup;
+  /** Whether the owner walk ran for this snapshot. */
+  attributed: boolean;
+  /** Whether the owner walk stopped at its budget. */
+  partial: boolean;
+  took_s: number;
+  /** The sampler's interval, or null when it is off. */
+  interval_s: number | null;
+}
+
+/** A group of arrays that keeps growing, with a one-line fix. */
+export interface IBufferAlert {
+  kind: 'buffer_alert';
+  id: number;
+  time: number;
+  /** "owner" or "site". */
+  group: string;
+  name: string;
+  arrays_delta: number;
+  bytes_delta: number;
+  /** Over how many snapshots it grew. */
+  snapshots: number;
+  message: string;
+  hint: string;
+}
+
 /** Any record pushed in a batch; kinds not listed in `SCHEMA.records` are kept as-is. */
 export interface IRecord {
   kind: string;
@@ -287,6 +413,8 @@ export type AnyRecord =
   | ICompileEvent
   | ICompileStats
   | ICompileAlert
+  | IBuffersRecord
+  | IBufferAlert
   | IRecord;
 
 // ---------------------------------------------------------------- messages

@@ -3,6 +3,10 @@
 import { PROTOCOL_VERSION } from '../src/protocol';
 import type {
   IBatchMessage,
+  IBufferAlert,
+  IBufferGroup,
+  IBuffersRecord,
+  IDeviceMemory,
   ICompileAlert,
   ICompileEvent,
   ICompileStats,
@@ -149,6 +153,78 @@ export function compileAlert(overrides: Partial<ICompileAlert> = {}): ICompileAl
     message: '`f` recompiled 5 times: `x` changed shape (3,) → (8,)',
     hint: 'pad `x` to a fixed size or mark it static',
     time: 1700000002.0,
+    ...overrides
+  };
+}
+
+export function deviceMemory(overrides: Partial<IDeviceMemory> = {}): IDeviceMemory {
+  return {
+    device: 'cpu:0',
+    id: 0,
+    platform: 'cpu',
+    arrays: 3,
+    bytes: 4 * 1024 * 1024 + 8,
+    bytes_in_use: null,
+    peak_bytes_in_use: null,
+    bytes_limit: null,
+    ...overrides
+  };
+}
+
+export function bufferGroup(overrides: Partial<IBufferGroup> = {}): IBufferGroup {
+  return {
+    name: "state.params['Dense_0']['kernel']",
+    arrays: 1,
+    bytes: 4 * 1024 * 1024,
+    example: 'f32[1024,1024]',
+    site: 'cell [5] line 3 (train)',
+    ...overrides
+  };
+}
+
+export function buffersRecord(overrides: Partial<IBuffersRecord> = {}): IBuffersRecord {
+  return {
+    kind: 'buffers',
+    seq: 1,
+    time: 1700000010.0,
+    trigger: 'sampler',
+    arrays: 3,
+    bytes: 4 * 1024 * 1024 + 8,
+    device_bytes: 4 * 1024 * 1024 + 8,
+    deleted: 0,
+    devices: [deviceMemory()],
+    dtypes: [
+      bufferGroup({ name: 'float32', arrays: 3, bytes: 4 * 1024 * 1024 + 8, site: null })
+    ],
+    owners: [
+      bufferGroup(),
+      bufferGroup({ name: 'losses', arrays: 2, bytes: 8, example: 'f32[]', site: 'cell [6] line 4' })
+    ],
+    sites: [
+      bufferGroup({ name: 'cell [5] line 3 (train)', site: 'cell [5] line 3 (train)' }),
+      bufferGroup({ name: 'cell [6] line 4', arrays: 2, bytes: 8, example: 'f32[]', site: 'cell [6] line 4' })
+    ],
+    unowned: bufferGroup({ name: '', arrays: 0, bytes: 0, example: '', site: null }),
+    attributed: true,
+    partial: false,
+    took_s: 0.0042,
+    interval_s: 1,
+    ...overrides
+  };
+}
+
+export function bufferAlert(overrides: Partial<IBufferAlert> = {}): IBufferAlert {
+  return {
+    kind: 'buffer_alert',
+    id: 1,
+    time: 1700000020.0,
+    group: 'owner',
+    name: 'losses',
+    arrays_delta: 30,
+    bytes_delta: 120,
+    snapshots: 3,
+    message: '`losses` gained 30 f32[] device arrays over the last 3 snapshots',
+    hint: 'store float(loss) or jax.device_get(loss) instead of the device array',
     ...overrides
   };
 }

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { RingBuffer, SessionModel } from '../src/model';
 import {
   batch,
+  bufferAlert,
+  buffersRecord,
   compileAlert,
   compileEvent,
   compileStats,
@@ -227,5 +229,80 @@ describe('RingBuffer (compaction)', () => {
     r.push(7);
     expect(r.toArray()).toEqual([7]);
     expect(r.dropped).toBe(0);
+  });
+});
+
+describe('SessionModel buffer records', () => {
+  it('keeps the latest buffers snapshot and a bounded history of its totals', () => {
+    const { model } = makeModel(5);
+    model.applyHello(hello());
+    expect(model.buffers).toBeNull();
+    expect(model.bufferHistory).toEqual([]);
+    const n = SessionModel.BUFFER_HISTORY + 30;
+    for (let i = 1; i <= n; i++) {
+      model.applyBatch(
+        batch(i, [buffersRecord({ seq: i, time: 100 + i, device_bytes: 10 * i, arrays: i })])
+      );
+    }
+    expect(model.buffers?.seq).toBe(n);
+    const history = model.bufferHistory;
+    expect(history).toHaveLength(SessionModel.BUFFER_HISTORY);
+    expect(SessionModel.BUFFER_HISTORY).toBe(120);
+    expect(history[0]).toEqual({ seq: 31, time: 131, device_bytes: 310, arrays: 31 });
+    expect(history[history.length - 1]).toEqual({
+      seq: n,
+      time: 100 + n,
+      device_bytes: 10 * n,
+      arrays: n
+    });
+    // snapshots are not kept in a ring (the ring capacity here is 5)
+    expect(model.records('buffers')).toEqual([]);
+  });
+
+  it('ignores an older snapshot arriving late', () => {
+    const { model } = makeModel();
+    model.applyHello(hello());
+    model.applyBatch(batch(1, [buffersRecord({ seq: 4, arrays: 7 })]));
+    model.applyBatch(batch(2, [buffersRecord({ seq: 3, arrays: 1 })]));
+    expect(model.buffers?.arrays).toBe(7);
+    expect(model.bufferHistory.map(p => p.seq)).toEqual([4]);
+  });
+
+  it('keeps buffer alerts in a ring of 100', () => {
+    const model = new SessionModel();
+    model.applyHello(hello());
+    expect(model.capacities.buffer_alert).toBe(100);
+    model.applyBatch(
+      batch(1, Array.from({ length: 130 }, (_, i) => bufferAlert({ id: i + 1 })))
+    );
+    const ids = model.bufferAlerts.map(a => a.id);
+    expect(ids).toHaveLength(100);
+    expect(ids[0]).toBe(31);
+    expect(ids[99]).toBe(130);
+  });
+
+  it('forgets buffer data on restart, goodbye and a new hello', () => {
+    const { model } = makeModel();
+    const fill = () => {
+      model.applyHello(hello());
+      model.applyBatch(batch(1, [buffersRecord(), bufferAlert()]));
+      expect(model.buffers).not.toBeNull();
+      expect(model.bufferHistory).toHaveLength(1);
+      expect(model.bufferAlerts).toHaveLength(1);
+    };
+    const empty = () => {
+      expect(model.buffers).toBeNull();
+      expect(model.bufferHistory).toEqual([]);
+      expect(model.bufferAlerts).toEqual([]);
+    };
+    fill();
+    model.setState('connecting', 'The kernel is restarting.');
+    empty();
+    fill();
+    model.applyGoodbye('unloaded');
+    empty();
+    fill();
+    model.applyHello(hello());
+    empty();
   });
 });

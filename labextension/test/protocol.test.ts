@@ -7,7 +7,7 @@ import {
   SCHEMA,
   parseMessage
 } from '../src/protocol';
-import { hello } from './fixtures';
+import { batch, bufferAlert, buffersRecord, hello } from './fixtures';
 
 describe('protocol constants', () => {
   it('names the targets and version consistently', () => {
@@ -16,6 +16,23 @@ describe('protocol constants', () => {
     expect(SCHEMA.targets).toEqual({ push: PUSH_TARGET, rpc: RPC_TARGET });
     expect(PUSH_TARGET).toBe('jaxinspect');
     expect(RPC_TARGET).toBe('jaxinspect.rpc');
+  });
+
+  it('names the buffer records and the interest method', () => {
+    expect(SCHEMA.methods).toContain('interest');
+    // the fixtures carry exactly the fields the schema names
+    expect(Object.keys(buffersRecord()).sort()).toEqual(Object.keys(SCHEMA.records.buffers).sort());
+    expect(Object.keys(bufferAlert()).sort()).toEqual(
+      Object.keys(SCHEMA.records.buffer_alert).sort()
+    );
+    expect(Object.keys(buffersRecord().devices[0]).sort()).toEqual(
+      Object.keys(SCHEMA.records.DeviceMemory).sort()
+    );
+    expect(Object.keys(buffersRecord().unowned).sort()).toEqual(
+      Object.keys(SCHEMA.records.BufferGroup).sort()
+    );
+    expect(SCHEMA.records.buffers.unowned).toBe('BufferGroup');
+    expect(SCHEMA.records.buffers.devices).toBe('list[DeviceMemory]');
   });
 
   it('is plain JSON', () => {
@@ -29,6 +46,14 @@ describe('parseMessage', () => {
     expect(r.ok).toBe(true);
     if (r.ok) {
       expect(r.msg.type).toBe('hello');
+    }
+  });
+
+  it('accepts a batch carrying buffers records', () => {
+    const r = parseMessage(JSON.parse(JSON.stringify(batch(3, [buffersRecord(), bufferAlert()]))));
+    expect(r.ok).toBe(true);
+    if (r.ok && r.msg.type === 'batch') {
+      expect(r.msg.records.map(rec => rec.kind)).toEqual(['buffers', 'buffer_alert']);
     }
   });
 

@@ -70,6 +70,17 @@ NOTEBOOKS = {
         "time.sleep(8)\n"
         "print('compile cell done')",
     ],
+    "buffers.ipynb": [
+        "%load_ext jaxinspect",
+        "import time, jax, jax.numpy as jnp\n"
+        "w = jnp.ones((256, 256))\n"
+        "losses = []\n"
+        "for i in range(48):\n"
+        "    w = w * 0.99\n"
+        "    losses.append(w.sum())  # a device scalar per step: the classic leak\n"
+        "    time.sleep(0.25)\n"
+        "print('buffers cell done')",
+    ],
     "future.ipynb": [
         "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",
         "%load_ext jaxinspect",

@@ -229,3 +229,33 @@ def test_compiles_tab_shows_an_event_and_its_reason_while_the_cell_runs(page, la
     assert "~ in x: f32[3] → f32[4]" in diff_text and "ragged_step (before)" in diff_text
     assert "compile cell done" not in cell.locator(".jp-OutputArea").inner_text()
     cell.locator(".jp-OutputArea-output", has_text="compile cell done").wait_for(timeout=30_000)
+
+
+def test_buffers_tab_shows_growth_while_the_cell_runs(page, lab):
+    fresh_lab(page, lab, "buffers")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    run_command(page, "Show jaxinspect")
+    open_from_browser(page, "buffers.ipynb")
+    run_cell(page, 0, wait_done=True)
+    wait_state(page, "ready")
+    page.locator(tid("jaxinspect-tab-buffers")).click()
+
+    cell = run_cell(page, 1)
+    owner = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-buffers-owner"][data-owner="losses"]')
+    owner.wait_for(timeout=30_000)
+    first_seq = int(text(page, "jaxinspect-buffers-seq"))
+    alert = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-buffers-alert"][data-name="losses"]')
+    alert.wait_for(timeout=30_000)
+    alert_text = alert.inner_text()
+    assert "f32[]" in alert_text and "float(" in alert_text
+    # live: the snapshot number keeps moving and `losses` keeps growing while the cell sleeps
+    page.wait_for_function(
+        "([sel, n]) => { const el = document.querySelector(sel); return el && Number(el.textContent.trim()) > n + 1; }",
+        arg=[tid("jaxinspect-buffers-seq"), first_seq],
+        timeout=20_000,
+    )
+    assert "buffers cell done" not in cell.locator(".jp-OutputArea").inner_text()
+    device = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-buffers-device"][data-device="cpu:0"]')
+    assert "KiB" in device.inner_text() or "MiB" in device.inner_text()
+    assert page.locator(tid("jaxinspect-buffers-sparkline")).count() == 1
+    cell.locator(".jp-OutputArea-output", has_text="buffers cell done").wait_for(timeout=30_000)

@@ -71,6 +71,12 @@ export class Panel extends ReactWidget {
     this._stopTimer();
   }
 
+  protected onAfterHide(msg: any): void {
+    super.onAfterHide(msg);
+    // Re-render so that tabs see `visible: false` (e.g. Buffers stops the kernel's sampler).
+    this.update();
+  }
+
   protected onBeforeDetach(msg: any): void {
     this._stopTimer();
     super.onBeforeDetach(msg);
@@ -127,7 +133,14 @@ export class Panel extends ReactWidget {
           })}
         </nav>
         <div className="jp-JaxInspect-body" role="tabpanel">
-          {Body && <Body model={model} now={Date.now()} actions={this._actions} />}
+          {Body && (
+            <Body
+              model={model}
+              now={Date.now()}
+              actions={this._actions}
+              visible={this.isVisible}
+            />
+          )}
         </div>
       </div>
     );

@@ -1,5 +1,6 @@
-/** The built-in tabs, in order. Later tabs (Compiles, Buffers, Params, Keys) add a line here. */
+/** The built-in tabs, in order. Later tabs (Params, Keys) add a line here. */
 
+import { Buffers, buffersBadge } from './Buffers';
 import { Compiles, compilesBadge } from './Compiles';
 import { Overview } from './Overview';
 import { TabRegistry } from './tabs';
@@ -13,6 +14,13 @@ export function createDefaultTabs(): TabRegistry {
     rank: 10,
     component: Compiles,
     badge: compilesBadge
+  });
+  tabs.add({
+    id: 'buffers',
+    label: 'Buffers',
+    rank: 20,
+    component: Buffers,
+    badge: buffersBadge
   });
   return tabs;
 }

@@ -81,3 +81,29 @@ export function reasonsSummary(counts: { [kind: string]: number } | null | undef
   entries.sort((a, b) => b[1] - a[1]);
   return entries.map(([k, n]) => `${reasonName(k)} ×${n}`).join(', ') || '–';
 }
+
+const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/**
+ * Bytes in binary units: "0 B", "512 B", "12.0 KiB", "3.4 MiB", "1.20 GiB" (two decimals from
+ * GiB up); negative amounts get a "-"; "–" when unknown.
+ */
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) {
+    return '–';
+  }
+  if (n < 0) {
+    return `-${formatBytes(-n)}`;
+  }
+  if (n < 1024) {
+    return `${Math.round(n)} B`;
+  }
+  let value = n / 1024;
+  let unit = 0;
+  // Move up a unit when the rounded text would read 1024 or more.
+  while (unit < BYTE_UNITS.length - 1 && Number(value.toFixed(unit >= 2 ? 2 : 1)) >= 1024) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit >= 2 ? 2 : 1)} ${BYTE_UNITS[unit]}`;
+}

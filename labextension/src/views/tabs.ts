@@ -1,6 +1,6 @@
 /**
  * The tab registry: each sidebar tab is an id, a label and a React component. Later tabs
- * (Compiles, Buffers, Params, Keys) register here without touching the panel.
+ * (Params, Keys) register here without touching the panel.
  */
 
 import type * as React from 'react';
@@ -15,6 +15,17 @@ export interface ITabProps {
   now: number;
   /** User actions the panel forwards to the connector. */
   actions: IPanelActions;
+  /**
+   * Whether the panel is shown (false while the sidebar is collapsed or another sidebar panel is
+   * on top). Absent means shown.
+   */
+  visible?: boolean;
+}
+
+/** What the sidebar asks the kernel to sample (`interest` RPC); 0 turns a sampler off. */
+export interface IInterest {
+  /** Seconds between `buffers` snapshots; 0 = off. */
+  buffers: number;
 }
 
 /** Actions a view may request; the plugin wires them to the current connector. */
@@ -28,6 +39,12 @@ export interface IPanelActions {
    * re-traced by the kernel (`compile_diff` RPC). Optional: frontends without it hide the button.
    */
   compileDiff?(eventId: number): Promise<ICompileDiff>;
+  /**
+   * Tell a kernel what to sample (`interest` RPC with params `{buffers: seconds}`), the kernel of
+   * `model` when given, else the current notebook's. Errors are logged, never thrown. Optional:
+   * frontends without it never turn the sampler on.
+   */
+  setInterest?(interest: IInterest, model?: SessionModel | null): void;
 }
 
 /** What the kernel answers to `compile_diff` (plain text, rendered as text). */

@@ -1,0 +1,613 @@
+"""Device buffers: a metadata-only snapshot of every live ``jax.Array`` — shape, dtype, bytes per
+device, sharding, creation site — and which variable of the user's namespace holds it.
+
+Never copies array contents to the host and never keeps an array alive: the list from
+``jax.live_arrays()`` lives only inside ``take_snapshot``; records carry ids and text.
+May run on the sampler thread: it never imports (``compat.loaded_module``) and reads user
+containers through ``list(...)`` copies.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import errors
+from ..records import DeviceMemory, ShardRecord
+from . import compat, compilelib
+
+OWNER_NODE_BUDGET = 400_000  # objects visited by the owner walk
+OWNER_TIME_BUDGET = 0.5  # seconds
+OWNER_MAX_DEPTH = 12
+MAX_SEQ_ITEMS = 100_000  # elements read from one list / tuple / dict
+_SKIP_MODULES = (
+    "IPython", "ipykernel", "jupyter", "traitlets", "zmq", "tornado", "asyncio", "jaxinspect",
+    "matplotlib", "pandas", "plotly", "ipywidgets", "anywidget", "logging", "threading",
+    "concurrent", "socket", "ssl", "comm", "_pytest", "pytest", "nbclient", "jax.", "jaxlib",
+    "numpy", "builtins", "typing", "inspect", "importlib", "weakref", "collections.abc",
+)  # fmt: skip
+_SLOT_NAMES = {"_raw_value": "value"}  # nnx.Variable keeps its array in a slot
+_IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+_OUT_ALIAS = re.compile(r"^_{1,3}$|^_\d+$|^_i{1,3}$|^_i\d+$|^_[iod]h$")
+
+
+def device_label(device: Any) -> str:
+    return f"{getattr(device, 'platform', '?')}:{getattr(device, 'id', '?')}"
+
+
+def type_str(shape: tuple, dtype: Any) -> str:
+    name = getattr(dtype, "name", str(dtype))
+    short = _SHORT_DTYPES.get(name, name)
+    return f"{short}[{','.join(str(d) for d in shape)}]"
+
+
+_SHORT_DTYPES = {
+    "float32": "f32", "float16": "f16", "bfloat16": "bf16", "float64": "f64", "int32": "i32",
+    "int64": "i64", "int8": "i8", "int16": "i16", "uint8": "u8", "uint32": "u32", "uint64": "u64",
+    "bool": "bool", "complex64": "c64", "complex128": "c128", "uint16": "u16",
+}  # fmt: skip
+
+
+class _Info:
+    """One live array while a snapshot is being taken (no reference to the array)."""
+
+    __slots__ = (
+        "id", "shape", "dtype", "type", "nbytes", "per_device", "sharding", "committed",
+        "deleted", "site", "owner", "holder",
+    )  # fmt: skip
+
+    def __init__(self, id, shape, dtype, type, nbytes, per_device, sharding, committed, deleted, site):  # noqa: A002, PLR0913
+        self.id = id
+        self.shape = shape
+        self.dtype = dtype
+        self.type = type
+        self.nbytes = nbytes
+        self.per_device = per_device
+        self.sharding = sharding
+        self.committed = committed
+        self.deleted = deleted
+        self.site = site
+        self.owner: str | None = None
+        self.holder: str | None = None
+
+
+@dataclass
+class Snapshot:
+    """Every live array of one moment, as plain data."""
+
+    time: float
+    arrays: list[_Info]
+    devices: list[DeviceMemory]
+    attributed: bool
+    partial: bool
+    took_s: float
+    deleted: int = 0
+    errors: int = 0
+    owner_nodes: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- per-array metadata ---------------------------------------------------------------------------
+
+
+class _Sites:
+    """Creation site of an array from ``Array.traceback``: the innermost frame in user code
+    (a notebook cell or a file outside site-packages / JAX / jaxinspect). Cached per traceback."""
+
+    def __init__(self, cell_of: Any) -> None:
+        self.cell_of = cell_of
+        self.cache: dict[Any, str | None] = {}
+        self.jax_dir = compilelib._jax_dir()
+        self.own = compilelib._OWN_DIR
+
+    def site(self, arr: Any) -> str | None:
+        try:
+            tb = arr.traceback
+        except Exception:  # noqa: BLE001
+            return None
+        if tb is None:
+            return None
+        try:
+            cached = self.cache.get(tb, _MISSING)
+        except TypeError:
+            cached = _MISSING
+        if cached is not _MISSING:
+            return cached
+        text = None
+        try:
+            for frame in tb.frames:
+                filename = frame.file_name
+                if filename.startswith("<") and not compilelib.is_cell_file(filename):
+                    if filename.startswith(("<frozen", "<string")):
+                        continue
+                absname = filename if filename.startswith("<") else os.path.abspath(filename)
+                if (
+                    absname.startswith((self.jax_dir, self.own))
+                    or "site-packages" in absname
+                    or "/jaxlib/" in absname
+                    or absname.endswith(("/contextlib.py", "/functools.py", "/threading.py"))
+                ):
+                    continue
+                text = self._format(filename, frame.line_num, frame.function_name)
+                break
+        except Exception:  # noqa: BLE001
+            text = None
+        try:
+            self.cache[tb] = text
+        except TypeError:
+            pass
+        return text
+
+    def _format(self, filename: str, line: int, func: str) -> str:
+        cell = None
+        if self.cell_of is not None:
+            with errors.guard("bufferlib.cell_of"):
+                cell = self.cell_of(filename)
+        func = str(func).rsplit("<locals>.", 1)[-1]
+        if cell is not None:
+            return f"cell [{cell}] line {line}" + (f" ({func})" if func != "<module>" else "")
+        parts = filename.replace("\\", "/").split("/")
+        short = "/".join(parts[-2:]) if len(parts) > 2 else filename
+        return f"{short}:{line}" + (f" ({func})" if func != "<module>" else "")
+
+
+_MISSING = object()
+
+
+def _sharding_text(sharding: Any) -> str:
+    name = type(sharding).__name__
+    spec = getattr(sharding, "spec", None)
+    mesh = getattr(sharding, "mesh", None)
+    if spec is not None and mesh is not None:
+        axes = ",".join(
+            f"{n}={s}"
+            for n, s in zip(getattr(mesh, "axis_names", ()), getattr(mesh, "axis_sizes", ()), strict=False)
+        )
+        return f"{name}(mesh[{axes}], {spec})"
+    devices = getattr(sharding, "_device_assignment", None) or ()
+    if name == "SingleDeviceSharding":
+        dev = next(iter(sharding.device_set))
+        return f"single device {device_label(dev)}"
+    return f"{name}({len(devices) or len(sharding.device_set)} devices)"
+
+
+class _Devices:
+    """Per-array metadata with caches per dtype and per sharding object (10 000 arrays share a
+    handful of each): bytes per device come from the shard shape × itemsize, never shard data."""
+
+    def __init__(self) -> None:
+        self.labels: dict[int, str] = {}
+        self.dtypes: dict[Any, tuple[str, str, int]] = {}
+        self.shardings: dict[int, tuple] = {}  # id → (sharding kept alive, text, labels or None)
+        self.shard_bytes: dict[tuple, int] = {}
+        self.types: dict[tuple, str] = {}
+
+    def type_of(self, short: str, shape: tuple) -> str:
+        key = (short, shape)
+        text = self.types.get(key)
+        if text is None:
+            text = self.types[key] = f"{short}[{','.join(map(str, shape))}]"
+        return text
+
+    def label(self, device: Any) -> str:
+        key = id(device)
+        text = self.labels.get(key)
+        if text is None:
+            text = self.labels[key] = device_label(device)
+        return text
+
+    def dtype(self, dtype: Any) -> tuple[str, str, int]:
+        cached = self.dtypes.get(dtype)
+        if cached is None:
+            name = getattr(dtype, "name", str(dtype))
+            cached = (name, _SHORT_DTYPES.get(name, name), int(getattr(dtype, "itemsize", 0)))
+            self.dtypes[dtype] = cached
+        return cached
+
+    def sharding(self, sharding: Any) -> tuple:
+        cached = self.shardings.get(id(sharding))
+        if cached is None:
+            devices = sharding.device_set
+            if len(devices) == 1:
+                labels: tuple[str, ...] | None = (self.label(next(iter(devices))),)
+            else:
+                addressable = getattr(sharding, "addressable_devices", devices)
+                labels = tuple(self.label(d) for d in addressable)
+            cached = (sharding, _sharding_text(sharding), labels, len(devices) == 1)
+            self.shardings[id(sharding)] = cached
+        return cached
+
+    def per_device(self, sharding: Any, shape: tuple, itemsize: int, nbytes: int, info: tuple) -> dict[str, int]:
+        _keep, _text, labels, single = info
+        if single:
+            return {labels[0]: nbytes}
+        key = (id(sharding), shape)
+        shard_bytes = self.shard_bytes.get(key)
+        if shard_bytes is None:
+            shard_bytes = int(math.prod(sharding.shard_shape(shape))) * itemsize
+            self.shard_bytes[key] = shard_bytes
+        return dict.fromkeys(labels, shard_bytes)
+
+
+def _info(arr: Any, devices: _Devices, sites: _Sites | None) -> _Info:
+    shape = arr.shape
+    name, short, itemsize = devices.dtype(arr.dtype)
+    deleted = arr.is_deleted()
+    nbytes = math.prod(shape) * itemsize
+    sharding = arr.sharding
+    sh = devices.sharding(sharding)
+    return _Info(
+        id(arr),
+        shape,
+        name,
+        devices.type_of(short, shape),
+        nbytes,
+        {} if deleted else devices.per_device(sharding, shape, itemsize, nbytes, sh),
+        sh[1],
+        arr.committed,
+        deleted,
+        sites.site(arr) if sites is not None else None,
+    )
+
+
+# -- owners: a bounded walk of the user's namespace ------------------------------------------------
+
+
+class _OwnerWalk:
+    """Breadth-first over the user's namespace: the first (shortest) path to each live array.
+
+    Paths are linked (parent, suffix, is-list-index) tuples, turned into text only for arrays
+    that are found (parents memoized); array children are matched without being queued.
+    Bounded by nodes, depth and time (``partial`` when cut)."""
+
+    def __init__(self, targets: dict[int, _Info], array_types: set, budget_nodes: int, budget_s: float) -> None:
+        self.targets = targets
+        self.array_types = array_types
+        self.budget_nodes = budget_nodes
+        self.deadline = time.perf_counter() + budget_s
+        self.seen: set[int] = set()
+        self.found = 0
+        self.nodes = 0
+        self.partial = False
+        self._paths: dict[int, tuple] = {}  # id(node) → (node kept alive, path, holder)
+
+    def _text(self, node: tuple) -> tuple[str, str]:
+        """(path, holder) of a path node; memoized for parents shared by many arrays."""
+        cached = self._paths.get(id(node))
+        if cached is not None:
+            return cached[1], cached[2]
+        parent, suffix, is_index = node
+        if parent is None:
+            path = suffix
+            holder = "Out" if suffix.startswith("Out[") else suffix
+        else:
+            ppath, pholder = self._text(parent)
+            path = ppath + suffix
+            if parent[0] is None and not is_index and pholder != "Out":
+                holder = path  # root + first component: `state.params`, `params['dense']`
+            else:
+                holder = pholder
+        self._paths[id(node)] = (node, path, holder)
+        return path, holder
+
+    def _hit(self, obj: Any, parent: tuple, suffix: str, is_index: bool) -> None:
+        info = self.targets.get(id(obj))
+        if info is not None and info.owner is None:
+            ppath, pholder = self._text(parent)
+            info.owner = ppath + suffix
+            if parent[0] is None and not is_index and pholder != "Out":
+                info.holder = info.owner
+            else:
+                info.holder = pholder
+            self.found += 1
+
+    def run(self, roots: list[tuple[str, Any]]) -> None:
+        array_types = self.array_types
+        targets = self.targets
+        queue: collections.deque = collections.deque()
+        for name, obj in roots:
+            if type(obj) in array_types:
+                info = targets.get(id(obj))
+                if info is not None and info.owner is None:
+                    info.owner = name
+                    info.holder = "Out" if name.startswith("Out[") else name
+                    self.found += 1
+            elif not _atomic(obj):
+                queue.append((obj, (None, name, False), 0))
+        seen = self.seen
+        total = len(targets)
+        atomic_types = _ATOMIC_TYPES
+        while queue:
+            if self.found >= total:
+                return
+            obj, node, depth = queue.popleft()
+            key = id(obj)
+            if key in seen:
+                continue
+            seen.add(key)
+            self.nodes += 1
+            if self.nodes > self.budget_nodes or (
+                self.nodes % 1024 == 0 and time.perf_counter() > self.deadline
+            ):
+                self.partial = True
+                return
+            if depth >= OWNER_MAX_DEPTH:
+                continue
+            mode, data = self.children(obj)
+            depth += 1
+            if mode == "seq":
+                for i, child in enumerate(data):
+                    t = type(child)
+                    if t in array_types:
+                        self._hit(child, node, f"[{i}]", True)
+                    elif t in atomic_types or id(child) in seen or _atomic(child):
+                        continue
+                    else:
+                        queue.append((child, (node, f"[{i}]", True), depth))
+            elif mode == "map":
+                for k, child in data:
+                    t = type(child)
+                    if t in array_types:
+                        self._hit(child, node, f"[{k!r}]", False)
+                    elif t in atomic_types or id(child) in seen or _atomic(child):
+                        continue
+                    else:
+                        queue.append((child, (node, f"[{k!r}]", False), depth))
+            else:
+                for suffix, child, is_index in data:
+                    t = type(child)
+                    if t in array_types:
+                        self._hit(child, node, suffix, is_index)
+                    elif t in atomic_types or id(child) in seen or _atomic(child):
+                        continue
+                    else:
+                        queue.append((child, (node, suffix, is_index), depth))
+
+    def children(self, obj: Any) -> tuple[str, Any]:
+        """("map", [(key, child)]), ("seq", [child]) or ("pairs", [(suffix, child, is_index)])."""
+        try:
+            if isinstance(obj, dict) or _is_mapping(obj):
+                return "map", list(obj.items())[:MAX_SEQ_ITEMS]
+            if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+                return "pairs", [(f".{n}", getattr(obj, n, None), False) for n in obj._fields]
+            if isinstance(obj, (list, tuple, collections.deque)):
+                return "seq", list(obj)[:MAX_SEQ_ITEMS]
+            if isinstance(obj, (set, frozenset)):
+                return "pairs", [("{…}", v, True) for v in list(obj)[:MAX_SEQ_ITEMS]]
+            if _is_function_like(obj):
+                return "pairs", self.function_children(obj)
+            module = type(obj).__module__ or ""
+            if module.startswith(_SKIP_MODULES) or isinstance(obj, type):
+                return "pairs", ()
+            out = []
+            d = getattr(obj, "__dict__", None)
+            if isinstance(d, dict):
+                out += [
+                    (f"[{k}]", v, True) if k.isdigit() else (f".{k}", v, False)  # nnx.List: "0", "1"
+                    for k, v in list(d.items())[:MAX_SEQ_ITEMS]
+                    if isinstance(k, str) and not k.startswith("__")
+                ]
+            for cls in type(obj).__mro__:
+                slots = cls.__dict__.get("__slots__")
+                if isinstance(slots, str):
+                    slots = (slots,)
+                for slot in slots or ():
+                    if slot in ("__dict__", "__weakref__"):
+                        continue
+                    try:
+                        value = object.__getattribute__(obj, slot)
+                    except AttributeError:
+                        continue
+                    out.append((f".{_SLOT_NAMES.get(slot, slot)}", value, False))
+            return "pairs", out
+        except Exception:  # noqa: BLE001 - user containers can be odd; skip them
+            return "pairs", ()
+
+    @staticmethod
+    def function_children(fn: Any):
+        owner = getattr(fn, "__self__", None)
+        if owner is not None and hasattr(fn, "__func__"):  # a bound method: its object
+            return [(".__self__", owner, False)]
+        out = []
+        wrapped = getattr(fn, "__wrapped__", None)
+        if wrapped is not None:
+            out.append(("", wrapped, False))
+        inner = getattr(fn, "func", None)  # functools.partial
+        if inner is not None and callable(inner):
+            out += [(f".args[{i}]", a, False) for i, a in enumerate(getattr(fn, "args", ()) or ())]
+            out += [(f".keywords[{k!r}]", v, False) for k, v in (getattr(fn, "keywords", {}) or {}).items()]
+            out.append(("", inner, False))
+        code = getattr(fn, "__code__", None)
+        closure = getattr(fn, "__closure__", None)
+        if code is not None and closure:
+            for name, cell in zip(code.co_freevars, closure, strict=False):
+                try:
+                    out.append((f".<closure {name}>", cell.cell_contents, False))
+                except ValueError:  # an empty cell
+                    continue
+        defaults = getattr(fn, "__defaults__", None)
+        if defaults:
+            out += [(f".<default {i}>", v, False) for i, v in enumerate(defaults)]
+        return out
+
+
+def _is_function_like(obj: Any) -> bool:
+    if hasattr(obj, "__code__") or isinstance(obj, functools.partial):
+        return True
+    if hasattr(obj, "__func__") and hasattr(obj, "__self__"):
+        return True
+    module = type(obj).__module__ or ""
+    return module.startswith(("jax", "jaxlib")) and hasattr(obj, "__wrapped__")
+
+
+def _is_mapping(obj: Any) -> bool:
+    return hasattr(obj, "items") and hasattr(obj, "keys") and hasattr(obj, "__getitem__") and not isinstance(obj, type)
+
+
+_ATOMIC = (str, bytes, bytearray, int, float, complex, bool, type(None), range)
+_ATOMIC_TYPES = frozenset(_ATOMIC)
+
+
+def _atomic(obj: Any) -> bool:
+    if isinstance(obj, _ATOMIC):
+        return True
+    module = type(obj).__module__ or ""
+    return module == "numpy" or type(obj).__name__ == "module"
+
+
+def namespace_roots(ns: dict[str, Any]) -> list[tuple[str, Any]]:
+    """User variables first (so they win over output-history aliases), then ``Out``."""
+    users, history = [], []
+    for name, value in list(ns.items()):
+        if name in _IPYTHON_NAMES or name.startswith("__"):
+            if name == "Out" and isinstance(value, dict):
+                history += [(f"Out[{k}]", v) for k, v in list(value.items())]
+            continue
+        if _OUT_ALIAS.match(name):
+            continue  # `_`, `__`, `_12`: aliases of Out entries, reported as Out[n]
+        if type(value).__name__ == "module":
+            continue
+        users.append((name, value))
+    return users + history
+
+
+# -- the snapshot -----------------------------------------------------------------------------------
+
+
+def take_snapshot(
+    namespace: dict[str, Any] | None,
+    *,
+    cell_of: Any = None,
+    attribute: bool = True,
+    sites: bool = True,
+    budget_nodes: int = OWNER_NODE_BUDGET,
+    budget_s: float = OWNER_TIME_BUDGET,
+    shard_details: int = 0,
+) -> Snapshot:
+    """Every live array now: metadata, bytes per device, creation site, owner (bounded walk)."""
+    start = time.perf_counter()
+    jax = compat.loaded_module("jax")
+    if jax is None or not compat.backends_initialized():
+        return Snapshot(time.time(), [], [], False, False, 0.0, extra={"shards": {}})
+    live = jax.live_arrays()
+    infos: list[_Info] = []
+    try:
+        devices = _Devices()
+        site_finder = _Sites(cell_of) if sites else None
+        n_errors = 0
+        for arr in live:
+            try:
+                infos.append(_info(arr, devices, site_finder))
+            except Exception:  # noqa: BLE001 - deleted / donated mid-snapshot, odd array types
+                n_errors += 1
+        shard_map: dict[int, list[ShardRecord]] = {}
+        if shard_details:
+            multi = sorted((i for i in infos if len(i.per_device) > 1), key=lambda i: -i.nbytes)
+            wanted = {i.id for i in multi[:shard_details]}
+            for arr in live:
+                if id(arr) in wanted:
+                    with errors.guard("bufferlib.shards"):
+                        shard_map[id(arr)] = shards(arr)
+        partial = False
+        nodes = 0
+        attributed = bool(attribute and namespace is not None)
+        if attributed:
+            walk = _OwnerWalk({i.id: i for i in infos}, {type(a) for a in live}, budget_nodes, budget_s)
+            walk.run(namespace_roots(namespace))
+            partial, nodes = walk.partial, walk.nodes
+    finally:
+        del live  # never keep the user's arrays alive past the snapshot
+    memory = device_memory(jax, infos)
+    return Snapshot(
+        time=time.time(),
+        arrays=infos,
+        devices=memory,
+        attributed=attributed,
+        partial=partial,
+        took_s=time.perf_counter() - start,
+        deleted=sum(1 for i in infos if i.deleted) + n_errors,
+        errors=n_errors,
+        owner_nodes=nodes,
+        extra={"shards": shard_map},
+    )
+
+
+def device_memory(jax: Any, infos: list[_Info]) -> list[DeviceMemory]:
+    counts: dict[str, list[int]] = {}
+    for info in infos:
+        for label, nbytes in info.per_device.items():
+            entry = counts.setdefault(label, [0, 0])
+            entry[0] += 1
+            entry[1] += nbytes
+    out = []
+    try:
+        devices = jax.local_devices()
+    except Exception:  # noqa: BLE001
+        devices = []
+    for d in devices:
+        label = device_label(d)
+        stats = None
+        try:
+            stats = d.memory_stats()
+        except Exception:  # noqa: BLE001 - not implemented on this backend
+            stats = None
+        stats = stats or {}
+        arrays, nbytes = counts.pop(label, [0, 0])
+        out.append(
+            DeviceMemory(
+                device=label,
+                id=int(getattr(d, "id", 0)),
+                platform=str(getattr(d, "platform", "?")),
+                arrays=arrays,
+                bytes=nbytes,
+                bytes_in_use=_int(stats.get("bytes_in_use")),
+                peak_bytes_in_use=_int(stats.get("peak_bytes_in_use")),
+                bytes_limit=_int(stats.get("bytes_limit")),
+            )
+        )
+    for label, (arrays, nbytes) in counts.items():  # devices of other processes
+        out.append(DeviceMemory(label, -1, label.split(":")[0], arrays, nbytes, None, None, None))
+    return out
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+# -- shards of one array ------------------------------------------------------------------------------
+
+
+def shards(arr: Any) -> list[ShardRecord]:
+    """Which block of ``arr`` lives on which device (metadata only), any rank."""
+    sharding = arr.sharding
+    shape = tuple(arr.shape)
+    itemsize = arr.dtype.itemsize
+    index_map = sharding.devices_indices_map(shape)
+    seen: dict[tuple, int] = {}
+    out = []
+    for device, index in sorted(index_map.items(), key=lambda kv: getattr(kv[0], "id", 0)):
+        bounds = []
+        for dim, sl in zip(shape, index, strict=False):
+            start, stop, _step = sl.indices(dim) if isinstance(sl, slice) else (sl, sl + 1, 1)
+            bounds.append((start, stop))
+        key = tuple(bounds)
+        replica = seen.get(key, 0)
+        seen[key] = replica + 1
+        block = tuple(b - a for a, b in bounds)
+        out.append(
+            ShardRecord(
+                device=device_label(device),
+                device_id=int(getattr(device, "id", 0)),
+                bounds=key,
+                shape=block,
+                bytes=int(math.prod(block)) * itemsize,
+                replica=replica,
+            )
+        )
+    return out

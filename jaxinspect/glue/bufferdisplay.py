@@ -1,0 +1,97 @@
+"""``BuffersView`` (``jaxinspect.buffers()``) and ``ShardingView`` (``jaxinspect.sharding(x)``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..render import bufferview
+
+
+class BuffersView:
+    """One snapshot of the live arrays. ``.record`` is the summary record, ``.arrays`` every
+    array (largest first, metadata only), ``.by_owner`` / ``.by_site`` / ``.by_device`` the
+    groups, ``.alerts`` the growth alerts raised so far, ``.timeline()`` memory over snapshots."""
+
+    def __init__(
+        self,
+        record: Any,
+        arrays: list,
+        alerts: list,
+        shards: dict[int, list],
+        timeline: list,
+        limit: int | None = bufferview.ARRAY_ROWS,
+    ) -> None:
+        self.record = record
+        self.arrays = arrays
+        self.alerts = alerts
+        self.shards = shards
+        self._timeline = timeline
+        self.limit = limit
+
+    @property
+    def by_owner(self) -> list:
+        return [*self.record.owners, *([self.record.unowned] if self.record.unowned.arrays else [])]
+
+    @property
+    def by_site(self) -> list:
+        return list(self.record.sites)
+
+    @property
+    def by_device(self) -> list:
+        return list(self.record.devices)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.record.device_bytes
+
+    def owner_of(self, path_part: str) -> list:
+        """Arrays whose owner path contains ``path_part``."""
+        return [a for a in self.arrays if a.owner and path_part in a.owner]
+
+    def timeline(self):
+        """A plotly figure of the bytes on each device over the snapshots taken so far."""
+        return bufferview.timeline_figure(self._timeline)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "record": self.record.to_json(),
+            "arrays": [a.to_json() for a in self.arrays],
+            "alerts": [a.to_json() for a in self.alerts],
+            "shards": {str(k): [s.to_json() for s in v] for k, v in self.shards.items()},
+        }
+
+    def __repr__(self) -> str:
+        return bufferview.buffers_text(
+            self.record, self.arrays, self.alerts, self.shards, self.limit or len(self.arrays)
+        )
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        html = bufferview.buffers_html(
+            self.record, self.arrays, self.alerts, self.shards, self.limit or len(self.arrays)
+        )
+        return {"text/plain": repr(self), "text/html": html}
+
+
+class ShardingView:
+    """Which block of one array lives on which device."""
+
+    def __init__(self, title: str, sharding: str, shards: list) -> None:
+        self.title = title
+        self.sharding = sharding
+        self.shards = shards
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "sharding": self.sharding,
+            "shards": [s.to_json() for s in self.shards],
+        }
+
+    def __repr__(self) -> str:
+        return bufferview.sharding_text(self.title, self.sharding, self.shards)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        return {
+            "text/plain": repr(self),
+            "text/html": bufferview.sharding_html(self.title, self.sharding, self.shards),
+        }

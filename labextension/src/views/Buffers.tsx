@@ -1,0 +1,574 @@
+/**
+ * The Buffers tab: the kernel's live device arrays, who holds them and where they were made.
+ *
+ * The kernel samples live arrays only while someone looks: this tab asks for snapshots
+ * (`interest` RPC, `{buffers: seconds}`) while it is shown and the kernel is ready, and turns
+ * the sampler off (`{buffers: 0}`) when it is switched away, hidden or unmounted. Growth alerts on
+ * top, then per-device totals, the biggest holders, creation sites and dtypes. Kernel strings are
+ * rendered as React text only.
+ */
+
+import * as React from 'react';
+
+import type { SessionModel } from '../model';
+import type {
+  IBufferAlert,
+  IBufferGroup,
+  IBuffersRecord,
+  IDeviceMemory,
+  ISession
+} from '../protocol';
+import type { IPanelActions, ITabProps } from './tabs';
+import { bounded, formatBytes, formatDuration } from './format';
+
+/** Sampling intervals offered, in seconds. */
+export const INTERVALS: readonly number[] = [0.5, 1, 2, 5];
+/** The interval used until the user picks another. */
+export const DEFAULT_INTERVAL = 1;
+/** Most alerts shown (one per group name, the latest). */
+export const MAX_ALERT_ROWS = 20;
+/** Most device rows shown. */
+export const MAX_DEVICE_ROWS = 64;
+/** Most owner / site rows shown (the kernel already sends only the largest ~20). */
+export const MAX_GROUP_ROWS = 50;
+/** Most dtypes shown. */
+export const MAX_DTYPE_ROWS = 20;
+
+export const EMPTY_TEXT =
+  'Waiting for the first snapshot… (the kernel samples live arrays while this tab is visible)';
+export const NOT_CONNECTED_TEXT =
+  'Not connected to jaxinspect in this kernel; see the Overview tab.';
+export const UNOWNED_LABEL = '(no variable holds these)';
+export const NOT_ATTRIBUTED_TEXT = 'owners not computed for this snapshot';
+export const PARTIAL_TEXT =
+  'owner search stopped at its budget; some arrays may show as unowned';
+
+/** The tab badge: live arrays in the latest snapshot; null before the first. */
+export function buffersBadge(model: SessionModel | null): string | null {
+  const snap = model?.buffers;
+  return snap ? String(snap.arrays) : null;
+}
+
+/** The latest alert per group and name, newest first. */
+export function latestBufferAlerts(alerts: readonly IBufferAlert[]): IBufferAlert[] {
+  const latest = new Map<string, IBufferAlert>();
+  for (const a of alerts) {
+    const key = `${a.group}\u0000${a.name}`;
+    latest.delete(key);
+    latest.set(key, a);
+  }
+  return Array.from(latest.values()).reverse();
+}
+
+// ---------------------------------------------------------------- interest (pure)
+
+/** Seconds between snapshots the tab wants from `model`'s kernel now; 0 = none. */
+export function interestFor(
+  model: SessionModel | null,
+  visible: boolean,
+  interval: number
+): number {
+  if (!model || model.isDisposed || model.state !== 'ready' || !visible) {
+    return 0;
+  }
+  return interval > 0 ? interval : 0;
+}
+
+/** What the tab last asked of a kernel. */
+export interface IInterestSent {
+  model: SessionModel;
+  /** The `hello` session it was asked in; a new hello means a fresh kernel-side state. */
+  session: ISession | null;
+  seconds: number;
+}
+
+/** One `interest` request to send: `{buffers: seconds}` to `model`'s kernel. */
+export interface IInterestSend {
+  model: SessionModel;
+  seconds: number;
+}
+
+/** A kernel that can still be told something. */
+function reachable(model: SessionModel): boolean {
+  return !model.isDisposed && model.state === 'ready';
+}
+
+/**
+ * The requests to send when the wanted interest becomes (`model`, `session`, `seconds`), given
+ * what was sent before; and what counts as sent afterwards. Nothing is resent while nothing
+ * changed, a notebook left behind gets a 0 (if its kernel is still connected), and a kernel that
+ * said hello again (restart, reload) is asked again.
+ */
+export function interestChanges(
+  prev: IInterestSent | null,
+  model: SessionModel | null,
+  session: ISession | null,
+  seconds: number
+): { sends: IInterestSend[]; next: IInterestSent | null } {
+  const sends: IInterestSend[] = [];
+  if (prev && prev.seconds > 0 && prev.model !== model && reachable(prev.model)) {
+    sends.push({ model: prev.model, seconds: 0 });
+  }
+  if (model) {
+    const same = prev !== null && prev.model === model;
+    if (seconds > 0) {
+      if (!same || prev!.session !== session || prev!.seconds !== seconds) {
+        sends.push({ model, seconds });
+      }
+    } else if (same && prev!.seconds > 0 && prev!.session === session && reachable(model)) {
+      sends.push({ model, seconds: 0 });
+    }
+  }
+  return { sends, next: model ? { model, session, seconds } : null };
+}
+
+/** The requests to send when the tab goes away: a 0 to a kernel still sampling for it. */
+export function interestOnUnmount(prev: IInterestSent | null): IInterestSend[] {
+  return prev && prev.seconds > 0 && reachable(prev.model)
+    ? [{ model: prev.model, seconds: 0 }]
+    : [];
+}
+
+function sendInterest(actions: IPanelActions, sends: IInterestSend[]): void {
+  for (const s of sends) {
+    actions.setInterest?.({ buffers: s.seconds }, s.model);
+  }
+}
+
+// ---------------------------------------------------------------- the tab
+
+/** The interval picked last, kept while the tab is switched away. */
+let lastInterval = DEFAULT_INTERVAL;
+
+/** The tab: keeps the interval and the kernel's sampler in step with what is shown. */
+export function Buffers(props: ITabProps): React.ReactElement {
+  const { model, actions } = props;
+  const visible = props.visible ?? true;
+  const [interval, setIntervalS] = React.useState(lastInterval);
+  const seconds = interestFor(model, visible, interval);
+  const session = model?.session ?? null;
+
+  const actionsRef = React.useRef(actions);
+  actionsRef.current = actions;
+  const sent = React.useRef<IInterestSent | null>(null);
+  // Runs only when the notebook, its kernel session or the wanted interval changes: the panel's
+  // timer and every batch re-render the tab without touching these.
+  React.useEffect(() => {
+    const { sends, next } = interestChanges(sent.current, model, session, seconds);
+    sent.current = next;
+    sendInterest(actionsRef.current, sends);
+  }, [model, session, seconds]);
+  React.useEffect(
+    () => () => {
+      sendInterest(actionsRef.current, interestOnUnmount(sent.current));
+      sent.current = null;
+    },
+    []
+  );
+
+  return (
+    <BuffersView
+      model={model}
+      interval={interval}
+      onInterval={s => {
+        lastInterval = s;
+        setIntervalS(s);
+      }}
+    />
+  );
+}
+
+export interface IBuffersViewProps {
+  model: SessionModel | null;
+  /** Seconds between snapshots picked in the footer. */
+  interval: number;
+  onInterval(seconds: number): void;
+}
+
+/** The tab's content for given view state (no hooks, so tests can call it directly). */
+export function BuffersView(props: IBuffersViewProps): React.ReactElement {
+  const { model, interval, onInterval } = props;
+  if (!model) {
+    return (
+      <div className="jp-JaxInspect-buffers">
+        <p className="jp-JaxInspect-hint">Open a notebook to inspect its kernel</p>
+      </div>
+    );
+  }
+  if (model.state !== 'ready') {
+    return (
+      <div className="jp-JaxInspect-buffers">
+        <p className="jp-JaxInspect-hint">{NOT_CONNECTED_TEXT}</p>
+      </div>
+    );
+  }
+  const snap = model.buffers;
+  if (!snap) {
+    return (
+      <div className="jp-JaxInspect-buffers">
+        <p className="jp-JaxInspect-hint" data-testid="jaxinspect-buffers-empty">
+          {EMPTY_TEXT}
+        </p>
+        <Footer snap={null} interval={interval} onInterval={onInterval} />
+      </div>
+    );
+  }
+  const alerts = latestBufferAlerts(model.bufferAlerts);
+  return (
+    <div className="jp-JaxInspect-buffers">
+      <Totals snap={snap} history={model.bufferHistory} />
+      {alerts.length > 0 && <Alerts alerts={alerts} />}
+      <Devices devices={snap.devices ?? []} />
+      <Owners snap={snap} />
+      <Sites sites={snap.sites ?? []} />
+      <Dtypes dtypes={snap.dtypes ?? []} />
+      <Footer snap={snap} interval={interval} onInterval={onInterval} />
+    </div>
+  );
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function Totals(props: {
+  snap: IBuffersRecord;
+  history: SessionModel.IBufferPoint[];
+}): React.ReactElement {
+  const { snap, history } = props;
+  return (
+    <section className="jp-JaxInspect-section">
+      <div className="jp-JaxInspect-buffersTotal" data-testid="jaxinspect-buffers-total">
+        <span className="jp-JaxInspect-buffersBig">{formatBytes(snap.device_bytes)}</span>
+        {` on devices · ${plural(snap.arrays, 'array')}`}
+        {snap.bytes !== snap.device_bytes && ` · ${formatBytes(snap.bytes)} logical`}
+        {snap.deleted > 0 && (
+          <span className="jp-JaxInspect-dim">{` · ${snap.deleted} deleted`}</span>
+        )}
+      </div>
+      <Sparkline history={history} />
+    </section>
+  );
+}
+
+/** Sparkline size in SVG user units (the SVG stretches to the sidebar's width). */
+export const SPARK_WIDTH = 200;
+export const SPARK_HEIGHT = 32;
+const SPARK_PAD = 2;
+
+/**
+ * The polyline `points` of device bytes over `history` (x by time, or by index when the times
+ * do not spread), or null with fewer than 2 points.
+ */
+export function sparklinePoints(
+  history: readonly SessionModel.IBufferPoint[],
+  width = SPARK_WIDTH,
+  height = SPARK_HEIGHT
+): string | null {
+  if (history.length < 2) {
+    return null;
+  }
+  const values = history.map(p => p.device_bytes);
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const t0 = history[0].time;
+  const span = history[history.length - 1].time - t0;
+  const byTime = Number.isFinite(span) && span > 0;
+  const inner = height - 2 * SPARK_PAD;
+  return history
+    .map((p, i) => {
+      const fx = byTime ? (p.time - t0) / span : i / (history.length - 1);
+      const fy = max > min ? (p.device_bytes - min) / (max - min) : 0.5;
+      const x = Math.min(width, Math.max(0, fx * width));
+      const y = SPARK_PAD + (1 - fy) * inner;
+      return `${x.toFixed(1)},${y.toFixed(1)}`;
+    })
+    .join(' ');
+}
+
+function Sparkline(props: { history: SessionModel.IBufferPoint[] }): React.ReactElement | null {
+  const { history } = props;
+  const points = sparklinePoints(history);
+  if (points === null) {
+    return null;
+  }
+  const values = history.map(p => p.device_bytes);
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  return (
+    <div className="jp-JaxInspect-sparkline">
+      <svg
+        data-testid="jaxinspect-buffers-sparkline"
+        viewBox={`0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}`}
+        preserveAspectRatio="none"
+        width="100%"
+        height={SPARK_HEIGHT}
+        role="img"
+        aria-label={`device bytes over the last ${history.length} snapshots`}
+      >
+        <polyline
+          className="jp-JaxInspect-sparklineLine"
+          points={points}
+          fill="none"
+          vectorEffect="non-scaling-stroke"
+        />
+      </svg>
+      <div className="jp-JaxInspect-sparklineLabels jp-JaxInspect-dim">
+        <span data-testid="jaxinspect-buffers-min">{`min ${formatBytes(min)}`}</span>
+        <span data-testid="jaxinspect-buffers-max">{`max ${formatBytes(max)}`}</span>
+      </div>
+    </div>
+  );
+}
+
+function Alerts(props: { alerts: IBufferAlert[] }): React.ReactElement {
+  const { shown, more } = bounded(props.alerts, MAX_ALERT_ROWS);
+  return (
+    <section className="jp-JaxInspect-section">
+      {shown.map(a => (
+        <div
+          key={`${a.group}\u0000${a.name}`}
+          className="jp-JaxInspect-alert"
+          data-testid="jaxinspect-buffers-alert"
+          data-name={a.name}
+          data-group={a.group}
+        >
+          <div className="jp-JaxInspect-alertMessage">{a.message}</div>
+          <div className="jp-JaxInspect-alertHint">{`fix: ${a.hint}`}</div>
+        </div>
+      ))}
+      {more > 0 && (
+        <div className="jp-JaxInspect-more" data-testid="jaxinspect-buffers-alert-more">
+          {`${more} more alerts`}
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** "in use / peak / limit" from the allocator, or "–" when it gives none (CPU). */
+export function allocatorText(d: IDeviceMemory): string {
+  if (d.bytes_in_use === null && d.peak_bytes_in_use === null && d.bytes_limit === null) {
+    return '–';
+  }
+  return [d.bytes_in_use, d.peak_bytes_in_use, d.bytes_limit].map(formatBytes).join(' / ');
+}
+
+function Devices(props: { devices: IDeviceMemory[] }): React.ReactElement | null {
+  if (props.devices.length === 0) {
+    return null;
+  }
+  const { shown, more } = bounded(props.devices, MAX_DEVICE_ROWS);
+  return (
+    <section className="jp-JaxInspect-section">
+      <h3 className="jp-JaxInspect-sectionTitle">Devices</h3>
+      <table className="jp-JaxInspect-table jp-JaxInspect-bufferDevices">
+        <thead>
+          <tr>
+            <th>device</th>
+            <th className="jp-JaxInspect-num">arrays</th>
+            <th className="jp-JaxInspect-num">bytes</th>
+            <th className="jp-JaxInspect-num">in use / peak / limit</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map(d => (
+            <tr
+              key={`${d.device}:${d.id}`}
+              data-testid="jaxinspect-buffers-device"
+              data-device={d.device}
+              title={`${d.platform} device ${d.id}`}
+            >
+              <td className="jp-JaxInspect-code">{d.device}</td>
+              <td className="jp-JaxInspect-num">{String(d.arrays)}</td>
+              <td className="jp-JaxInspect-num">{formatBytes(d.bytes)}</td>
+              <td className="jp-JaxInspect-num">{allocatorText(d)}</td>
+            </tr>
+          ))}
+          {more > 0 && (
+            <tr className="jp-JaxInspect-more">
+              <td colSpan={4}>{`${more} more`}</td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+/** A table of groups (owners or sites), largest first as the kernel sent them. */
+function GroupRows(props: {
+  groups: IBufferGroup[];
+  testid: string;
+  attr: 'data-owner' | 'data-site';
+}): React.ReactElement {
+  const { shown, more } = bounded(props.groups, MAX_GROUP_ROWS);
+  return (
+    <>
+      {shown.map((g, i) => (
+        <tr
+          key={`${i}:${g.name}`}
+          data-testid={props.testid}
+          {...{ [props.attr]: g.name }}
+          title={g.site ?? ''}
+        >
+          <td className="jp-JaxInspect-code jp-JaxInspect-groupName">{g.name}</td>
+          <td className="jp-JaxInspect-num">{String(g.arrays)}</td>
+          <td className="jp-JaxInspect-num">{formatBytes(g.bytes)}</td>
+          <td className="jp-JaxInspect-code jp-JaxInspect-dim">{g.example}</td>
+        </tr>
+      ))}
+      {more > 0 && (
+        <tr className="jp-JaxInspect-more" data-testid={`${props.testid}-more`}>
+          <td colSpan={4}>{`${more} more`}</td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+function GroupHead(props: { label: string }): React.ReactElement {
+  return (
+    <thead>
+      <tr>
+        <th>{props.label}</th>
+        <th className="jp-JaxInspect-num">arrays</th>
+        <th className="jp-JaxInspect-num">bytes</th>
+        <th>e.g.</th>
+      </tr>
+    </thead>
+  );
+}
+
+function Owners(props: { snap: IBuffersRecord }): React.ReactElement | null {
+  const { snap } = props;
+  const owners = snap.owners ?? [];
+  const unowned = snap.unowned;
+  const showUnowned = !!unowned && unowned.arrays > 0;
+  const notes: string[] = [];
+  if (!snap.attributed) {
+    notes.push(NOT_ATTRIBUTED_TEXT);
+  } else if (snap.partial) {
+    notes.push(PARTIAL_TEXT);
+  }
+  if (owners.length === 0 && !showUnowned && notes.length === 0) {
+    return null;
+  }
+  return (
+    <section className="jp-JaxInspect-section">
+      <h3 className="jp-JaxInspect-sectionTitle">Top holders</h3>
+      {notes.map(n => (
+        <p key={n} className="jp-JaxInspect-note" data-testid="jaxinspect-buffers-owners-note">
+          {n}
+        </p>
+      ))}
+      {(owners.length > 0 || showUnowned) && (
+        <table className="jp-JaxInspect-table jp-JaxInspect-bufferGroups">
+          <GroupHead label="held by" />
+          <tbody>
+            <GroupRows groups={owners} testid="jaxinspect-buffers-owner" attr="data-owner" />
+            {showUnowned && (
+              <tr
+                className="jp-JaxInspect-unowned"
+                data-testid="jaxinspect-buffers-unowned"
+                title={unowned.site ?? ''}
+              >
+                <td className="jp-JaxInspect-dim">{UNOWNED_LABEL}</td>
+                <td className="jp-JaxInspect-num">{String(unowned.arrays)}</td>
+                <td className="jp-JaxInspect-num">{formatBytes(unowned.bytes)}</td>
+                <td className="jp-JaxInspect-code jp-JaxInspect-dim">{unowned.example}</td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function Sites(props: { sites: IBufferGroup[] }): React.ReactElement | null {
+  if (props.sites.length === 0) {
+    return null;
+  }
+  return (
+    <section className="jp-JaxInspect-section">
+      <h3 className="jp-JaxInspect-sectionTitle">Top creation sites</h3>
+      <table className="jp-JaxInspect-table jp-JaxInspect-bufferGroups">
+        <GroupHead label="created at" />
+        <tbody>
+          <GroupRows groups={props.sites} testid="jaxinspect-buffers-site" attr="data-site" />
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function Dtypes(props: { dtypes: IBufferGroup[] }): React.ReactElement | null {
+  if (props.dtypes.length === 0) {
+    return null;
+  }
+  const { shown, more } = bounded(props.dtypes, MAX_DTYPE_ROWS);
+  return (
+    <section className="jp-JaxInspect-section">
+      <h3 className="jp-JaxInspect-sectionTitle">By dtype</h3>
+      <ul className="jp-JaxInspect-dtypes">
+        {shown.map((g, i) => (
+          <li
+            key={`${i}:${g.name}`}
+            data-testid="jaxinspect-buffers-dtype"
+            data-dtype={g.name}
+            title={g.example}
+          >
+            <span className="jp-JaxInspect-code">{g.name}</span>
+            {` ${formatBytes(g.bytes)}`}
+            <span className="jp-JaxInspect-dim">{` (${plural(g.arrays, 'array')})`}</span>
+          </li>
+        ))}
+        {more > 0 && <li className="jp-JaxInspect-dim">{`${more} more`}</li>}
+      </ul>
+    </section>
+  );
+}
+
+/** "every 0.5 s" for a sampler interval; "sampler off" without one. */
+export function samplerText(intervalS: number | null | undefined): string {
+  return intervalS !== null && intervalS !== undefined && intervalS > 0
+    ? `every ${intervalS} s`
+    : 'sampler off';
+}
+
+function Footer(props: {
+  snap: IBuffersRecord | null;
+  interval: number;
+  onInterval(seconds: number): void;
+}): React.ReactElement {
+  const { snap, interval, onInterval } = props;
+  const options = INTERVALS.includes(interval) ? INTERVALS : [...INTERVALS, interval];
+  return (
+    <footer className="jp-JaxInspect-buffersFooter">
+      {snap && (
+        <span className="jp-JaxInspect-dim">
+          {'snapshot #'}
+          <span data-testid="jaxinspect-buffers-seq">{String(snap.seq)}</span>
+          {` · ${snap.trigger} · took ${formatDuration(snap.took_s)} · ${samplerText(
+            snap.interval_s
+          )}`}
+        </span>
+      )}
+      <label className="jp-JaxInspect-buffersInterval">
+        {'sample every '}
+        <select
+          data-testid="jaxinspect-buffers-interval"
+          value={String(interval)}
+          onChange={ev => onInterval(Number(ev.currentTarget.value))}
+        >
+          {options.map(s => (
+            <option key={s} value={String(s)}>
+              {`${s} s`}
+            </option>
+          ))}
+        </select>
+      </label>
+    </footer>
+  );
+}
