@@ -232,9 +232,10 @@ def buffers(limit: int | None = 50, owners: bool = True):
     record, _new = tracker.add(snap, "api")
     if inspector is not None:
         inspector.publish_buffers(record, _new)
-    rows = bufferstats.rows(snap.arrays, None)
     shards = snap.extra.get("shards", {})
-    return BuffersView(record, rows, list(tracker.alerts), shards, list(tracker.timeline), limit)
+    return BuffersView(
+        record, snap.arrays, list(tracker.alerts), shards, list(tracker.timeline), limit
+    )
 
 
 def sharding(x: Any):

@@ -8,6 +8,7 @@ of the last few snapshots is a leak suspect and raises one alert, with the usual
 
 from __future__ import annotations
 
+import heapq
 import re
 import threading
 import time
@@ -71,9 +72,13 @@ def site_key(info: Any) -> str | None:
 
 def rows(infos: list, limit: int | None) -> list[ArrayRow]:
     """The largest arrays first (all of them when ``limit`` is None)."""
-    biggest = sorted(infos, key=lambda i: (-i.nbytes, i.owner or "\uffff", i.id))
-    if limit is not None:
-        biggest = biggest[:limit]
+    def order(i: Any) -> tuple:
+        return (-i.nbytes, i.owner or "\uffff", i.id)
+
+    if limit is None:
+        biggest = sorted(infos, key=order)
+    else:
+        biggest = heapq.nsmallest(limit, infos, key=order)
     return [
         ArrayRow(
             id=i.id,
@@ -95,31 +100,64 @@ def rows(infos: list, limit: int | None) -> list[ArrayRow]:
 
 
 def summarize(snap: Any, seq: int, trigger: str, interval_s: float | None) -> BuffersRecord:
-    infos = snap.arrays
-    owned = [i for i in infos if i.owner]
-    unowned = [i for i in infos if not i.owner]
-    owners, _ = group(owned, owner_key)
-    sites, _ = group(infos, site_key)
-    dtypes, _ = group(infos, lambda i: i.dtype)
-    biggest = max(unowned, key=lambda i: i.nbytes, default=None)
+    """The wire record of a snapshot: totals, and the top groups by holder, site and dtype
+    (one pass over the arrays)."""
+    owners: dict[str, list] = {}
+    sites: dict[str, list] = {}
+    dtypes: dict[str, list] = {}
+    total = device_total = 0
+    unowned_n = unowned_b = 0
+    unowned_big = None
+    for info in snap.arrays:
+        nbytes = info.nbytes
+        total += nbytes
+        device_total += sum(info.per_device.values())
+        for acc, name in (
+            (owners, info.holder or (holder(info.owner) if info.owner else None)),
+            (sites, info.site or "(creation site unknown)"),
+            (dtypes, info.dtype),
+        ):
+            if name is None:
+                continue
+            entry = acc.get(name)
+            if entry is None:
+                acc[name] = [1, nbytes, info]
+            else:
+                entry[0] += 1
+                entry[1] += nbytes
+                if nbytes > entry[2].nbytes:
+                    entry[2] = info
+        if not info.owner:
+            unowned_n += 1
+            unowned_b += nbytes
+            if unowned_big is None or nbytes > unowned_big.nbytes:
+                unowned_big = info
+
+    def top(acc: dict[str, list]) -> tuple[BufferGroup, ...]:
+        ordered = sorted(acc.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))[:GROUP_ROWS]
+        return tuple(
+            BufferGroup(name=name, arrays=n, bytes=b, example=ex.type, site=ex.site)
+            for name, (n, b, ex) in ordered
+        )
+
     return BuffersRecord(
         seq=seq,
         time=snap.time,
         trigger=trigger,
-        arrays=len(infos),
-        bytes=sum(i.nbytes for i in infos),
-        device_bytes=sum(sum(i.per_device.values()) for i in infos),
+        arrays=len(snap.arrays),
+        bytes=total,
+        device_bytes=device_total,
         deleted=snap.deleted,
         devices=tuple(snap.devices),
-        dtypes=tuple(dtypes),
-        owners=tuple(owners),
-        sites=tuple(sites),
+        dtypes=top(dtypes),
+        owners=top(owners),
+        sites=top(sites),
         unowned=BufferGroup(
             name="(no variable holds these)",
-            arrays=len(unowned),
-            bytes=sum(i.nbytes for i in unowned),
-            example=biggest.type if biggest else "",
-            site=biggest.site if biggest else None,
+            arrays=unowned_n,
+            bytes=unowned_b,
+            example=unowned_big.type if unowned_big else "",
+            site=unowned_big.site if unowned_big else None,
         ),
         attributed=snap.attributed,
         partial=snap.partial,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import gc
 import math
 import os
 import re
@@ -25,6 +26,7 @@ from . import compat, compilelib
 OWNER_NODE_BUDGET = 400_000  # objects visited by the owner walk
 OWNER_TIME_BUDGET = 0.5  # seconds
 OWNER_MAX_DEPTH = 12
+YIELD_EVERY = 256  # arrays read between GIL yields on the sampler thread
 MAX_SEQ_ITEMS = 100_000  # elements read from one list / tuple / dict
 _SKIP_MODULES = (
     "IPython", "ipykernel", "jupyter", "traitlets", "zmq", "tornado", "asyncio", "jaxinspect",
@@ -236,24 +238,42 @@ class _Devices:
 
 
 def _info(arr: Any, devices: _Devices, sites: _Sites | None) -> _Info:
-    shape = arr.shape
-    name, short, itemsize = devices.dtype(arr.dtype)
-    deleted = arr.is_deleted()
+    """Metadata of one array; the hot loop of a snapshot (10 000 arrays), so caches are read
+    directly and the slow paths are only taken once per dtype / sharding / shape."""
+    aval = arr.aval
+    shape = aval.shape
+    dtype = aval.dtype
+    d = devices.dtypes.get(dtype)
+    if d is None:
+        d = devices.dtype(dtype)
+    name, short, itemsize = d
+    tkey = (short, shape)
+    type_text = devices.types.get(tkey)
+    if type_text is None:
+        type_text = devices.type_of(short, shape)
     nbytes = math.prod(shape) * itemsize
     sharding = arr.sharding
-    sh = devices.sharding(sharding)
-    return _Info(
-        id(arr),
-        shape,
-        name,
-        devices.type_of(short, shape),
-        nbytes,
-        {} if deleted else devices.per_device(sharding, shape, itemsize, nbytes, sh),
-        sh[1],
-        arr.committed,
-        deleted,
-        sites.site(arr) if sites is not None else None,
-    )
+    sh = devices.shardings.get(id(sharding))
+    if sh is None:
+        sh = devices.sharding(sharding)
+    deleted = arr.is_deleted()
+    if deleted:
+        per_device = {}
+    elif sh[3]:
+        per_device = {sh[2][0]: nbytes}
+    else:
+        per_device = devices.per_device(sharding, shape, itemsize, nbytes, sh)
+    site = None
+    if sites is not None:
+        tb = arr.traceback
+        if tb is not None:
+            try:
+                site = sites.cache[tb]
+            except KeyError:
+                site = sites.site(arr)
+            except TypeError:
+                site = None
+    return _Info(id(arr), shape, name, type_text, nbytes, per_device, sh[1], arr.committed, deleted, site)
 
 
 # -- owners: a bounded walk of the user's namespace ------------------------------------------------
@@ -276,6 +296,7 @@ class _OwnerWalk:
         self.nodes = 0
         self.partial = False
         self._paths: dict[int, tuple] = {}  # id(node) → (node kept alive, path, holder)
+        self.cooperative = False
 
     def _text(self, node: tuple) -> tuple[str, str]:
         """(path, holder) of a path node; memoized for parents shared by many arrays."""
@@ -323,6 +344,7 @@ class _OwnerWalk:
         seen = self.seen
         total = len(targets)
         atomic_types = _ATOMIC_TYPES
+        text = self._text
         while queue:
             if self.found >= total:
                 return
@@ -332,42 +354,44 @@ class _OwnerWalk:
                 continue
             seen.add(key)
             self.nodes += 1
-            if self.nodes > self.budget_nodes or (
-                self.nodes % 1024 == 0 and time.perf_counter() > self.deadline
-            ):
+            if self.nodes % 256 == 0:
+                if time.perf_counter() > self.deadline:
+                    self.partial = True
+                    return
+                if self.cooperative:
+                    time.sleep(0)
+            if self.nodes > self.budget_nodes:
                 self.partial = True
                 return
             if depth >= OWNER_MAX_DEPTH:
                 continue
             mode, data = self.children(obj)
             depth += 1
-            if mode == "seq":
-                for i, child in enumerate(data):
-                    t = type(child)
-                    if t in array_types:
-                        self._hit(child, node, f"[{i}]", True)
-                    elif t in atomic_types or id(child) in seen or _atomic(child):
-                        continue
-                    else:
-                        queue.append((child, (node, f"[{i}]", True), depth))
-            elif mode == "map":
-                for k, child in data:
-                    t = type(child)
-                    if t in array_types:
-                        self._hit(child, node, f"[{k!r}]", False)
-                    elif t in atomic_types or id(child) in seen or _atomic(child):
-                        continue
-                    else:
-                        queue.append((child, (node, f"[{k!r}]", False), depth))
+            parent_path = parent_holder = None
+            if mode == "map":
+                pairs = ((f"[{k!r}]", v, False) for k, v in data)
+            elif mode == "seq":
+                pairs = ((f"[{i}]", v, True) for i, v in enumerate(data))
             else:
-                for suffix, child, is_index in data:
-                    t = type(child)
-                    if t in array_types:
-                        self._hit(child, node, suffix, is_index)
-                    elif t in atomic_types or id(child) in seen or _atomic(child):
+                pairs = data
+            for suffix, child, is_index in pairs:
+                t = type(child)
+                if t in array_types:
+                    info = targets.get(id(child))
+                    if info is None or info.owner is not None:
                         continue
+                    if parent_path is None:
+                        parent_path, parent_holder = text(node)
+                    info.owner = parent_path + suffix
+                    if node[0] is None and not is_index and parent_holder != "Out":
+                        info.holder = info.owner  # root + first component
                     else:
-                        queue.append((child, (node, suffix, is_index), depth))
+                        info.holder = parent_holder
+                    self.found += 1
+                elif t in atomic_types or id(child) in seen or _atomic(child):
+                    continue
+                else:
+                    queue.append((child, (node, suffix, is_index), depth))
 
     def children(self, obj: Any) -> tuple[str, Any]:
         """("map", [(key, child)]), ("seq", [child]) or ("pairs", [(suffix, child, is_index)])."""
@@ -489,19 +513,26 @@ def take_snapshot(
     budget_nodes: int = OWNER_NODE_BUDGET,
     budget_s: float = OWNER_TIME_BUDGET,
     shard_details: int = 0,
+    cooperative: bool = False,
 ) -> Snapshot:
-    """Every live array now: metadata, bytes per device, creation site, owner (bounded walk)."""
+    """Every live array now: metadata, bytes per device, creation site, owner (bounded walk).
+    ``cooperative`` (the sampler thread): yield the GIL every few hundred items so a training
+    loop on the main thread is not held up while the snapshot runs."""
     start = time.perf_counter()
     jax = compat.loaded_module("jax")
     if jax is None or not compat.backends_initialized():
         return Snapshot(time.time(), [], [], False, False, 0.0, extra={"shards": {}})
     live = jax.live_arrays()
     infos: list[_Info] = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # 10 000 small records: don't let the collector scan the user's heap meanwhile
     try:
         devices = _Devices()
         site_finder = _Sites(cell_of) if sites else None
         n_errors = 0
-        for arr in live:
+        for k, arr in enumerate(live):
+            if cooperative and k % YIELD_EVERY == 0:
+                time.sleep(0)  # let the training thread take the GIL
             try:
                 infos.append(_info(arr, devices, site_finder))
             except Exception:  # noqa: BLE001 - deleted / donated mid-snapshot, odd array types
@@ -519,10 +550,13 @@ def take_snapshot(
         attributed = bool(attribute and namespace is not None)
         if attributed:
             walk = _OwnerWalk({i.id: i for i in infos}, {type(a) for a in live}, budget_nodes, budget_s)
+            walk.cooperative = cooperative
             walk.run(namespace_roots(namespace))
             partial, nodes = walk.partial, walk.nodes
     finally:
         del live  # never keep the user's arrays alive past the snapshot
+        if gc_was_enabled:
+            gc.enable()
     memory = device_memory(jax, infos)
     return Snapshot(
         time=time.time(),

@@ -15,18 +15,35 @@ class BuffersView:
     def __init__(
         self,
         record: Any,
-        arrays: list,
+        infos: list,
         alerts: list,
         shards: dict[int, list],
         timeline: list,
         limit: int | None = bufferview.ARRAY_ROWS,
     ) -> None:
         self.record = record
-        self.arrays = arrays
+        self._infos = infos  # plain per-array data (no array references)
+        self._rows: list | None = None
         self.alerts = alerts
         self.shards = shards
         self._timeline = timeline
         self.limit = limit
+
+    @property
+    def arrays(self) -> list:
+        """Every array of the snapshot as ``ArrayRow`` records, largest first."""
+        if self._rows is None:
+            from .. import bufferstats
+
+            self._rows = bufferstats.rows(self._infos, None)
+        return self._rows
+
+    def _shown(self) -> list:
+        if self._rows is not None or self.limit is None:
+            return self.arrays[: self.limit] if self.limit else self.arrays
+        from .. import bufferstats
+
+        return bufferstats.rows(self._infos, self.limit)
 
     @property
     def by_owner(self) -> list:
@@ -61,14 +78,12 @@ class BuffersView:
         }
 
     def __repr__(self) -> str:
-        return bufferview.buffers_text(
-            self.record, self.arrays, self.alerts, self.shards, self.limit or len(self.arrays)
-        )
+        shown = self._shown()
+        return bufferview.buffers_text(self.record, shown, self.alerts, self.shards, len(shown))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        html = bufferview.buffers_html(
-            self.record, self.arrays, self.alerts, self.shards, self.limit or len(self.arrays)
-        )
+        shown = self._shown()
+        html = bufferview.buffers_html(self.record, shown, self.alerts, self.shards, len(shown))
         return {"text/plain": repr(self), "text/html": html}
 
 

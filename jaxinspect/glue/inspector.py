@@ -21,7 +21,7 @@ from ..records import CompileEvent
 from .display import Message
 
 BUFFER_MIN_INTERVAL = 0.25
-BUFFER_DUTY = 33  # wait at least 33× a snapshot's cost before the next (≤ ~3% of the time)
+BUFFER_DUTY = 50  # wait at least 50× a snapshot's cost before the next (≤ ~2% of the time)
 
 
 class Inspector:
@@ -115,7 +115,7 @@ class Inspector:
 
     def sample_buffers(self, trigger: str) -> None:
         """Take a snapshot if someone watches and it is due. The gap after a snapshot is at
-        least ``BUFFER_DUTY`` × its cost, so sampling never takes more than ~3% of the time."""
+        least ``BUFFER_DUTY`` × its cost, so sampling never takes more than ~2% of the time."""
         interval = self.buffer_interval
         if interval <= 0:
             return
@@ -128,10 +128,15 @@ class Inspector:
             from ..collect import bufferlib
 
             ns = self.namespace() if callable(self.namespace) else None
-            snap = bufferlib.take_snapshot(ns, cell_of=self.compiles.cell_of)
-            record, alerts = self.buffer_tracker.add(snap, trigger, interval)
+            cpu = time.thread_time()
+            snap = bufferlib.take_snapshot(
+                ns, cell_of=self.compiles.cell_of, cooperative=trigger == "sampler"
+            )
+            cost = time.thread_time() - cpu  # CPU spent (wall time includes GIL yields)
+            gap = max(interval, BUFFER_DUTY * cost)  # what the sampler really achieves
+            record, alerts = self.buffer_tracker.add(snap, trigger, gap)
             del snap
-            self._buffer_due = time.monotonic() + max(interval, BUFFER_DUTY * record.took_s)
+            self._buffer_due = time.monotonic() + gap
             self.publish_buffers(record, alerts)
         finally:
             self._buffer_lock.release()
