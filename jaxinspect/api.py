@@ -207,12 +207,14 @@ def _user_namespace(depth: int = 2) -> dict[str, Any] | None:
         return None
 
 
-def buffers(limit: int | None = 50, owners: bool = True):
+def buffers(limit: int | None = 50, owners: bool = True, profile: bool = False):
     """A snapshot of every live ``jax.Array``: shape, dtype, bytes per device, sharding, which
     variable holds it (a bounded walk of your namespace) and where it was created; totals per
     device, holder, creation site and dtype; and growth alerts from comparing with earlier
     snapshots. Metadata only: nothing is copied to the host and no array is kept alive.
-    ``limit`` bounds the arrays listed (None: all)."""
+    ``limit`` bounds the arrays listed (None: all); ``profile=True`` adds the parsed
+    ``jax.profiler.device_memory_profile()`` (buffers and compiled executables per device, the
+    largest allocation sites)."""
     global _buffer_tracker
     from . import bufferstats
     from .collect import bufferlib, compilelib
@@ -233,9 +235,15 @@ def buffers(limit: int | None = 50, owners: bool = True):
     if inspector is not None:
         inspector.publish_buffers(record, _new)
     shards = snap.extra.get("shards", {})
-    return BuffersView(
+    view = BuffersView(
         record, snap.arrays, list(tracker.alerts), shards, list(tracker.timeline), limit
     )
+    if profile:
+        try:
+            view.profile = bufferlib.memory_profile(compilelib.collector().cell_of)
+        except Exception as exc:  # noqa: BLE001 - a backend without memory profiles
+            view.profile = {"error": f"{type(exc).__name__}: {exc}"}
+    return view
 
 
 def sharding(x: Any):

@@ -371,3 +371,16 @@ def test_buffers_and_sharding_magics(ip):
         assert isinstance(bad, Message) and "usage" in bad.text
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
+
+
+def test_device_memory_profile_is_parsed():
+    big = jnp.ones((300, 300)) + 1  # noqa: F841 - 360 000 bytes that the profile must count
+    samples = bufferlib.parse_pprof(jax.profiler.device_memory_profile())
+    buffers = [s for s in samples if s["labels"].get("kind") == "buffer"]
+    assert buffers and sum(s["values"]["space"] for s in buffers) >= 300 * 300 * 4
+    assert all(isinstance(f[1], str) for s in buffers for f in s["frames"])
+    view = jaxinspect.buffers(profile=True)
+    totals = {(t["kind"], t["device"]): t["bytes"] for t in view.profile["totals"]}
+    assert totals[("buffer", "cpu:0")] >= 300 * 300 * 4
+    assert "device_memory_profile():" in repr(view)
+    assert "largest allocation sites" in view._repr_mimebundle_()["text/html"]

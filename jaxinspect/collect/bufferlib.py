@@ -645,3 +645,151 @@ def shards(arr: Any) -> list[ShardRecord]:
             )
         )
     return out
+
+
+# -- jax.profiler.device_memory_profile(): a gzipped pprof protobuf, parsed without dependencies --
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(buf: bytes):
+    """(field number, wire type, value) of one protobuf message; length-delimited as bytes."""
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1:
+            value, pos = int.from_bytes(buf[pos : pos + 8], "little"), pos + 8
+        elif wire == 2:
+            n, pos = _varint(buf, pos)
+            value, pos = buf[pos : pos + n], pos + n
+        elif wire == 5:
+            value, pos = int.from_bytes(buf[pos : pos + 4], "little"), pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield number, wire, value
+
+
+def _ints(wire: int, value: Any) -> list[int]:
+    """A repeated integer field: packed (bytes) or one varint."""
+    if wire != 2:
+        return [value]
+    out, pos = [], 0
+    while pos < len(value):
+        v, pos = _varint(value, pos)
+        out.append(v)
+    return out
+
+
+def parse_pprof(data: bytes) -> list[dict[str, Any]]:
+    """Samples of a (gzipped) pprof profile: {"values": {type: n}, "labels": {k: v},
+    "frames": [(function, file, line), ...] innermost first}."""
+    import gzip
+
+    raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    strings: list[str] = []
+    sample_types: list[tuple[int, int]] = []
+    samples_raw: list[bytes] = []
+    locations: dict[int, list[tuple[int, int]]] = {}
+    functions: dict[int, tuple[int, int]] = {}
+    for number, _wire, value in _fields(raw):
+        if number == 6:
+            strings.append(value.decode("utf-8", "replace"))
+        elif number == 1:
+            vt = dict((f, v) for f, _w, v in _fields(value))
+            sample_types.append((vt.get(1, 0), vt.get(2, 0)))
+        elif number == 2:
+            samples_raw.append(value)
+        elif number == 4:
+            loc_id, lines = 0, []
+            for f, _w, v in _fields(value):
+                if f == 1:
+                    loc_id = v
+                elif f == 4:
+                    ln = dict((g, x) for g, _x, x in _fields(v))
+                    lines.append((ln.get(1, 0), ln.get(2, 0)))
+            locations[loc_id] = lines
+        elif number == 5:
+            fn = dict((f, v) for f, _w, v in _fields(value))
+            functions[fn.get(1, 0)] = (fn.get(2, 0), fn.get(4, 0))
+
+    def s(i: int) -> str:
+        return strings[i] if 0 <= i < len(strings) else ""
+
+    out = []
+    for blob in samples_raw:
+        loc_ids: list[int] = []
+        values: list[int] = []
+        labels: dict[str, Any] = {}
+        for f, w, v in _fields(blob):
+            if f == 1:
+                loc_ids += _ints(w, v)
+            elif f == 2:
+                values += _ints(w, v)
+            elif f == 3:
+                lab = dict((g, x) for g, _x, x in _fields(v))
+                labels[s(lab.get(1, 0))] = s(lab[2]) if lab.get(2) else lab.get(3, 0)
+        frames = []
+        for loc in loc_ids:
+            for fn_id, line in locations.get(loc, ()):
+                name, filename = functions.get(fn_id, (0, 0))
+                frames.append((s(name), s(filename), line))
+        out.append(
+            {
+                "values": {s(t): values[i] for i, (t, _u) in enumerate(sample_types) if i < len(values)},
+                "labels": labels,
+                "frames": frames,
+            }
+        )
+    return out
+
+
+def memory_profile(cell_of: Any = None, top: int = 15) -> dict[str, Any]:
+    """``jax.profiler.device_memory_profile()`` summarized: bytes per (kind, device) — buffers
+    and compiled executables — and the largest allocation sites (the first user frame)."""
+    import jax
+
+    samples = parse_pprof(jax.profiler.device_memory_profile())
+    sites = _Sites(cell_of)
+    totals: dict[tuple[str, str], list[int]] = {}
+    by_site: dict[tuple[str, str], list[int]] = {}
+    for smp in samples:
+        kind = str(smp["labels"].get("kind", "?"))
+        device = str(smp["labels"].get("device", "?"))
+        nbytes = int(smp["values"].get("space", 0))
+        count = int(smp["values"].get("allocations", 0))
+        entry = totals.setdefault((kind, device), [0, 0])
+        entry[0] += count
+        entry[1] += nbytes
+        where = None
+        for name, filename, line in smp["frames"]:
+            absname = filename if filename.startswith("<") else os.path.abspath(filename)
+            if absname.startswith((sites.jax_dir, sites.own)) or "site-packages" in absname:
+                continue
+            where = sites._format(filename, line, name)
+            break
+        site_entry = by_site.setdefault((kind, where or "(inside JAX)"), [0, 0])
+        site_entry[0] += count
+        site_entry[1] += nbytes
+    return {
+        "totals": [
+            {"kind": k, "device": d, "allocations": n, "bytes": b}
+            for (k, d), (n, b) in sorted(totals.items(), key=lambda kv: -kv[1][1])
+        ],
+        "sites": [
+            {"kind": k, "site": w, "allocations": n, "bytes": b}
+            for (k, w), (n, b) in sorted(by_site.items(), key=lambda kv: -kv[1][1])[:top]
+        ],
+        "samples": len(samples),
+    }

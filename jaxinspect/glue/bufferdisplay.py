@@ -28,6 +28,7 @@ class BuffersView:
         self.shards = shards
         self._timeline = timeline
         self.limit = limit
+        self.profile: dict[str, Any] | None = None  # parsed device_memory_profile(), if asked
 
     @property
     def arrays(self) -> list:
@@ -75,15 +76,21 @@ class BuffersView:
             "arrays": [a.to_json() for a in self.arrays],
             "alerts": [a.to_json() for a in self.alerts],
             "shards": {str(k): [s.to_json() for s in v] for k, v in self.shards.items()},
+            "profile": self.profile,
         }
 
     def __repr__(self) -> str:
         shown = self._shown()
-        return bufferview.buffers_text(self.record, shown, self.alerts, self.shards, len(shown))
+        text = bufferview.buffers_text(self.record, shown, self.alerts, self.shards, len(shown))
+        if self.profile is not None:
+            text += "\n" + bufferview.profile_text(self.profile)
+        return text
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         shown = self._shown()
-        html = bufferview.buffers_html(self.record, shown, self.alerts, self.shards, len(shown))
+        html = bufferview.buffers_html(
+            self.record, shown, self.alerts, self.shards, len(shown), profile=self.profile
+        )
         return {"text/plain": repr(self), "text/html": html}
 
 

@@ -21,9 +21,10 @@ HELP = """\
                                alerts (= jaxinspect.compile_log(all=...))
   %jaxinspect compiles --diff ID   the jaxpr diff of recompile #ID against the closest
                                previous call (= jaxinspect.compile_diff(ID))
-  %jaxinspect buffers [--limit N | --all] [--no-owners]
+  %jaxinspect buffers [--limit N | --all] [--no-owners] [--profile]
                                every live device array: bytes per device, which variable holds
-                               it, where it was created, growth alerts (= jaxinspect.buffers())
+                               it, where it was created, growth alerts (= jaxinspect.buffers());
+                               --profile adds jax.profiler.device_memory_profile(), parsed
   %jaxinspect sharding EXPR    which block of an array lives on which device
                                (= jaxinspect.sharding(x))
   %jaxinspect help             this text
@@ -311,12 +312,13 @@ def _compiles(args: list[str]) -> Any:
     return api.compile_log(all="--all" in args)
 
 
-BUFFERS_USAGE = "usage: %jaxinspect buffers [--limit N | --all] [--no-owners]"
+BUFFERS_USAGE = "usage: %jaxinspect buffers [--limit N | --all] [--no-owners] [--profile]"
 
 
 def _buffers(args: list[str]) -> Any:
     limit: int | None = 50
     owners = True
+    profile = False
     rest = list(args)
     while rest:
         word = rest.pop(0)
@@ -324,11 +326,13 @@ def _buffers(args: list[str]) -> Any:
             limit = None
         elif word == "--no-owners":
             owners = False
+        elif word == "--profile":
+            profile = True
         elif word == "--limit" and rest and rest[0].isdigit():
             limit = int(rest.pop(0))
         else:
             return Message(f"%jaxinspect buffers: unexpected {word!r}; {BUFFERS_USAGE}", level="error")
-    return api.buffers(limit=limit, owners=owners)
+    return api.buffers(limit=limit, owners=owners, profile=profile)
 
 
 def _sharding(raw: str) -> Any:

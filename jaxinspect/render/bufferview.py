@@ -133,6 +133,7 @@ def buffers_html(
     alerts: list[BufferAlert],
     shards: dict[int, list[ShardRecord]] | None = None,
     limit: int = ARRAY_ROWS,
+    profile: dict[str, Any] | None = None,
 ) -> str:
     from .htmllib import table
 
@@ -178,7 +179,45 @@ def buffers_html(
                 f"<details><summary>shards of <code>{esc(row.owner or row.type)}</code> "
                 f"({esc(row.type)}, {len(shard_list)} shards)</summary>{shards_html(shard_list)}</details>"
             )
+    if profile is not None:
+        parts.append(profile_html(profile))
     return view("".join(parts), headline(rec))
+
+
+def profile_text(profile: dict[str, Any]) -> str:
+    if "error" in profile:
+        return f"device_memory_profile(): unavailable ({profile['error']})"
+    lines = [f"device_memory_profile(): {profile['samples']} samples"]
+    lines += _text_table(
+        ("kind", "device", "allocations", "bytes"),
+        [(t["kind"], t["device"], t["allocations"], human_bytes(t["bytes"])) for t in profile["totals"]],
+    )
+    lines.append("  largest allocation sites:")
+    lines += _text_table(
+        ("kind", "site", "allocations", "bytes"),
+        [(t["kind"], t["site"], t["allocations"], human_bytes(t["bytes"])) for t in profile["sites"]],
+        indent="    ",
+    )
+    return "\n".join(lines)
+
+
+def profile_html(profile: dict[str, Any]) -> str:
+    from .htmllib import table
+
+    if "error" in profile:
+        return f'<div class="ji-muted">device_memory_profile(): unavailable ({esc(profile["error"])})</div>'
+    return (
+        f"<details open><summary>device_memory_profile() · {profile['samples']} samples</summary>"
+        + table(
+            ("kind", "device", "allocations", "bytes"),
+            [(t["kind"], t["device"], t["allocations"], human_bytes(t["bytes"])) for t in profile["totals"]],
+        )
+        + table(
+            ("kind", "largest allocation sites", "allocations", "bytes"),
+            [(t["kind"], t["site"], t["allocations"], human_bytes(t["bytes"])) for t in profile["sites"]],
+        )
+        + "</details>"
+    )
 
 
 # -- shards ---------------------------------------------------------------------------------------
