@@ -261,3 +261,38 @@ def sharding(x: Any):
     except Exception as exc:  # noqa: BLE001 - deleted / donated arrays
         return Message(f"jaxinspect.sharding: {type(exc).__name__}: {exc}", level="error")
     return ShardingView(bufferlib.type_str(tuple(x.shape), x.dtype), text, shards)
+
+
+def params(tree: Any, stats: bool = False, title: str | None = None):
+    """The parameter tree of a Flax linen variables dict / ``TrainState``, an NNX ``Module``,
+    ``nnx.State`` or ``nnx.Optimizer``, or any pytree: per leaf path, variable kind, dtype,
+    shape, values, bytes and sharding, with per-subtree totals. ``stats=True`` adds mean, std,
+    min, max, L2 norm, fraction of zeros and NaN/Inf counts per leaf, computed on device in one
+    batched call (only the small table is copied to the host)."""
+    from .collect import paramlib
+    from .glue.paramdisplay import ParamsView
+
+    name = title or type(tree).__name__
+    try:
+        leaves, arrays = paramlib.leaves(tree)
+    except Exception as exc:  # noqa: BLE001 - not a pytree
+        return Message(
+            f"jaxinspect.params: could not read {name} as a pytree: {type(exc).__name__}: {exc}",
+            level="error",
+        )
+    if not leaves:
+        return Message(
+            f"jaxinspect.params: {name} has no array leaves. Pass a params dict, a TrainState, "
+            "an NNX Module / State / Optimizer, or another pytree of arrays.",
+            level="error",
+        )
+    table = None
+    if stats:
+        try:
+            table = paramlib.stats(arrays)
+        except Exception as exc:  # noqa: BLE001
+            return Message(
+                f"jaxinspect.params: statistics failed: {type(exc).__name__}: {exc}", level="error"
+            )
+    del arrays
+    return ParamsView(name, leaves, table)

@@ -458,3 +458,40 @@ class BufferAlert(Record):
     snapshots: int
     message: str
     hint: str
+
+
+# -- parameter trees --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParamLeaf:
+    """One leaf of a parameter tree (metadata only)."""
+
+    path: str  # ".blocks[0].lin.kernel" / "['params']['Dense_0']['kernel']"
+    components: tuple[str, ...]
+    kind: str  # Param, BatchStat, RngState, OptState, ... ("leaf" for a plain pytree)
+    shape: tuple[int, ...]
+    dtype: str
+    size: int
+    bytes: int
+    sharding: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParamStats:
+    """Statistics of one leaf (finite values only for mean/std/min/max/norm)."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+    norm: float
+    zeros: float  # fraction of exact zeros
+    nan: int
+    inf: int
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)

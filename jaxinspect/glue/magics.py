@@ -27,6 +27,9 @@ HELP = """\
                                --profile adds jax.profiler.device_memory_profile(), parsed
   %jaxinspect sharding EXPR    which block of an array lives on which device
                                (= jaxinspect.sharding(x))
+  %jaxinspect params [--stats] EXPR
+                               the parameter tree: kinds, shapes, totals per subtree; --stats adds
+                               mean/std/min/max/norm/zeros/NaN/Inf per leaf (= jaxinspect.params(x))
   %jaxinspect help             this text
 
   %jaxpr [--source] [--stablehlo] [--hlo] [--cost] [--graph] [--text] [--diff CALL2] [-o] CALL
@@ -361,6 +364,31 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = {
 }
 
 
+def _params(raw: str) -> Any:
+    from IPython import get_ipython
+
+    expr = raw.strip()
+    with_stats = False
+    while expr.startswith("--"):
+        word, _, expr = expr.partition(" ")
+        expr = expr.strip()
+        if word == "--stats":
+            with_stats = True
+        else:
+            return Message(f"%jaxinspect params: unknown option {word!r}; {PARAMS_USAGE}", level="error")
+    if not expr:
+        return Message(PARAMS_USAGE, level="error")
+    shell = get_ipython()
+    try:
+        value = eval(expr, shell.user_ns if shell is not None else {})  # noqa: S307 - the user's own expression
+    except Exception as exc:  # noqa: BLE001
+        return Message(f"%jaxinspect params: evaluating `{expr}` raised {type(exc).__name__}: {exc}", level="error")
+    return api.params(value, stats=with_stats, title=expr)
+
+
+PARAMS_USAGE = "usage: %jaxinspect params [--stats] EXPR   (a params dict, TrainState, NNX module/state/optimizer or pytree)"
+
 RAW_SUBCOMMANDS: dict[str, Callable[[str], Any]] = {
     "sharding": _sharding,
+    "params": _params,
 }
