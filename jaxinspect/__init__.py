@@ -14,6 +14,8 @@ from .api import (
     profile,
     sharding,
     status,
+    unwatch,
+    watch,
 )
 from .config import config
 
@@ -50,4 +52,6 @@ __all__ = [
     "sharding",
     "status",
     "unload_ipython_extension",
+    "unwatch",
+    "watch",
 ]

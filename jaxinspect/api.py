@@ -296,3 +296,43 @@ def params(tree: Any, stats: bool = False, title: str | None = None):
             )
     del arrays
     return ParamsView(name, leaves, table)
+
+
+_watcher = None
+
+
+def _the_watcher():
+    global _watcher
+    inspector = extension.current()
+    if inspector is not None:
+        return inspector.watcher
+    if _watcher is None:
+        from .collect import paramlib
+
+        _watcher = paramlib.Watcher()
+    return _watcher
+
+
+def watch(name: str, value: Any, step: int | None = None) -> Any:
+    """Watch a parameter tree while training: call it every step (or every few) with the newest
+    value. It only stores a reference and returns ``value``; while the sidebar's Params tab is
+    open, jaxinspect samples the newest value in the background: per-layer norms, the update
+    ratio ‖Δθ‖/‖θ‖ between samples, and an alert naming the first leaf that turned NaN/Inf."""
+    try:
+        _the_watcher().watch(str(name), value, step if isinstance(step, int) else None)
+    except Exception as exc:  # noqa: BLE001 - never raise into the training loop
+        from . import errors
+
+        errors.record("api.watch", exc)
+    return value
+
+
+def unwatch(name: str | None = None) -> None:
+    """Stop watching ``name`` (all trees when None) and drop the reference."""
+    _the_watcher().unwatch(name)
+
+
+def sample_watched():
+    """Sample every watched tree now (what the Params tab shows), as a list of records."""
+    records, alerts = _the_watcher().sample(None)
+    return records + alerts

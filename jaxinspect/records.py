@@ -495,3 +495,56 @@ class ParamStats:
 
     def to_json(self) -> dict[str, Any]:
         return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParamLayer:
+    """One module of a watched tree (its leaves' path minus the last component)."""
+
+    path: str
+    leaves: int
+    values: int
+    norm: float
+    update: float | None
+    nan: int
+    inf: int
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamWatchRecord(Record):
+    """One sample of a watched parameter tree."""
+
+    kind: ClassVar[str] = "params_watch"
+    name: str
+    seq: int
+    step: int | None
+    time: float
+    leaves: int
+    values: int
+    norm: float
+    update: float | None  # ‖Δθ‖/‖θ‖ since the previous sample (sketch estimate)
+    nonfinite: int
+    layers: tuple[ParamLayer, ...]
+    more_layers: int
+    took_s: float
+    interval_s: float | None
+    note: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamAlert(Record):
+    """A watched tree's first leaf that turned NaN/Inf."""
+
+    kind: ClassVar[str] = "params_alert"
+    id: int
+    time: float
+    name: str
+    step: int | None
+    path: str
+    nan: int
+    inf: int
+    message: str
+    hint: str

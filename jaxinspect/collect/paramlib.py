@@ -182,3 +182,243 @@ def _stack(rows: list[Any]) -> Any:
     parts = [jnp.stack(rows[i : i + chunk]) for i in range(0, len(rows), chunk)]
     out = parts[0] if len(parts) == 1 else jnp.concatenate(parts)
     return out[:n]
+
+
+# -- watched trees: norms, NaN/Inf counts and a sketch of each leaf, for update ratios --------------
+
+SKETCH = 64  # buckets of the CountSketch used to estimate ‖θ_t − θ_{t−1}‖ without keeping θ_{t−1}
+
+
+def _leaf_watch():
+    fn = _stats_fns.get("watch")
+    if fn is None:
+        import jax
+        import jax.numpy as jnp
+
+        def one(x):
+            x = x.astype(jnp.float32).ravel()
+            finite = jnp.isfinite(x)
+            safe = jnp.where(finite, x, 0.0)
+            idx = jnp.arange(x.size, dtype=jnp.uint32)
+            h = idx * jnp.uint32(2654435761) + jnp.uint32(0x9E3779B9)
+            h = h ^ (h >> 15)
+            bucket = (h % jnp.uint32(SKETCH)).astype(jnp.int32)
+            sign = jnp.where((h >> 7) & 1, 1.0, -1.0).astype(jnp.float32)
+            sketch = jax.ops.segment_sum(safe * sign, bucket, num_segments=SKETCH)
+            head = jnp.stack(
+                [
+                    (safe**2).sum(),
+                    jnp.isnan(x).sum().astype(jnp.float32),
+                    jnp.isinf(x).sum().astype(jnp.float32),
+                ]
+            )
+            return jnp.concatenate([head, sketch])
+
+        fn = _stats_fns["watch"] = jax.jit(one)
+    return fn
+
+
+def watch_sample(arrays: list[Any]) -> Any:
+    """(leaves × (3 + SKETCH)) host array: squared norm, NaN count, Inf count, then a
+    CountSketch of the leaf (so ‖θ_t − θ_{t−1}‖ ≈ ‖sketch_t − sketch_{t−1}‖). None when a leaf
+    was deleted or donated meanwhile. Computed on device; only this small table is copied."""
+    import numpy as np
+
+    one = _leaf_watch()
+    rows = []
+    with compilelib.collector().quiet():
+        for x in arrays:
+            if hasattr(x, "is_deleted") and x.is_deleted():
+                return None
+            if not _numeric(x) or not getattr(x, "size", 0):
+                rows.append(None)
+                continue
+            rows.append(one(x))
+        import jax.numpy as jnp
+
+        zero = jnp.zeros(3 + SKETCH, jnp.float32)
+        table = _stack_rows([r if r is not None else zero for r in rows], 3 + SKETCH)
+        return np.asarray(table)
+
+
+def _stack_rows(rows: list[Any], width: int) -> Any:
+    import jax.numpy as jnp
+
+    n = len(rows)
+    if n == 0:
+        return jnp.zeros((0, width), jnp.float32)
+    zero = jnp.zeros(width, jnp.float32)
+    chunk = 256
+    rows = rows + [zero] * (-n % chunk)
+    parts = [jnp.stack(rows[i : i + chunk]) for i in range(0, len(rows), chunk)]
+    out = parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+    return out[:n]
+
+
+class Watcher:
+    """Watched parameter trees: ``watch()`` only stores a reference (the newest value replaces
+    the previous one, so no old buffers are kept); ``sample()`` (sampler thread) turns them into
+    ``params_watch`` records and raises one ``params_alert`` when a tree first holds NaN/Inf."""
+
+    MAX_LAYERS = 64
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._latest: dict[str, tuple[Any, int | None, Any]] = {}  # name → (value, step, resolver)
+        self._seq: dict[str, int] = {}
+        self._sketch: dict[str, dict[str, Any]] = {}  # name → leaf path → previous sketch
+        self._bad: dict[str, bool] = {}
+        self._noted: set[str] = set()
+        self._alert_id = 0
+
+    def watch(self, name: str, value: Any, step: int | None = None) -> None:
+        self._latest[name] = (value, step, None)
+
+    def watch_expression(self, name: str, resolver: Any) -> None:
+        """Sample ``resolver()`` (e.g. an expression in the user's namespace) each time."""
+        self._latest[name] = (None, None, resolver)
+
+    def unwatch(self, name: str | None = None) -> None:
+        with self._lock:
+            names = [name] if name is not None else list(self._latest)
+            for n in names:
+                self._latest.pop(n, None)
+                self._sketch.pop(n, None)
+                self._bad.pop(n, None)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._latest)
+
+    def sample(self, interval_s: float | None = None) -> tuple[list, list]:
+        import time as _time
+
+        records, alerts = [], []
+        for name, (value, step, resolver) in list(self._latest.items()):
+            start = _time.perf_counter()
+            if resolver is not None:
+                try:
+                    value = resolver()
+                except Exception as exc:  # noqa: BLE001 - the expression fails right now
+                    records.append(self._empty(name, step, f"evaluating the watched expression raised {type(exc).__name__}: {exc}", interval_s))
+                    continue
+            try:
+                leaf_records, arrays = leaves(value)
+            except Exception as exc:  # noqa: BLE001
+                records.append(self._empty(name, step, f"not a pytree of arrays: {type(exc).__name__}", interval_s))
+                continue
+            if not leaf_records:
+                records.append(self._empty(name, step, "no array leaves to watch (expected a params pytree)", interval_s))
+                continue
+            table = watch_sample(arrays)
+            del arrays, value
+            if table is None:
+                note = "leaves were donated or deleted before they could be read: sample skipped"
+                records.append(self._empty(name, step, note if name not in self._noted else None, interval_s))
+                self._noted.add(name)
+                continue
+            rec, alert = self._record(name, step, leaf_records, table, _time.perf_counter() - start, interval_s)
+            records.append(rec)
+            if alert is not None:
+                alerts.append(alert)
+        return records, alerts
+
+    def _empty(self, name: str, step: int | None, note: str | None, interval_s: float | None):
+        import time as _time
+
+        from ..records import ParamWatchRecord
+
+        with self._lock:
+            self._seq[name] = seq = self._seq.get(name, 0) + 1
+        return ParamWatchRecord(
+            name=name, seq=seq, step=step, time=_time.time(), leaves=0, values=0, norm=0.0,
+            update=None, nonfinite=0, layers=(), more_layers=0, took_s=0.0,
+            interval_s=interval_s, note=note,
+        )  # fmt: skip
+
+    def _record(self, name, step, leaf_records, table, took, interval_s):
+        import math
+        import time as _time
+
+        import numpy as np
+
+        from ..records import ParamAlert, ParamLayer, ParamWatchRecord
+
+        prev = self._sketch.get(name, {})
+        sketches: dict[str, Any] = {}
+        layers: dict[str, list] = {}
+        total_sq = 0.0
+        delta_sq = 0.0
+        have_delta = bool(prev)
+        nonfinite = 0
+        first_bad = None
+        for leaf, row in zip(leaf_records, table, strict=True):
+            sq, nan, inf = float(row[0]), int(row[1]), int(row[2])
+            sketch = row[3:]
+            sketches[leaf.path] = sketch
+            old = prev.get(leaf.path)
+            d = float(np.sum((sketch - old) ** 2)) if old is not None else None
+            if d is None:
+                have_delta = False
+            else:
+                delta_sq += d
+            total_sq += sq
+            if nan or inf:
+                nonfinite += 1
+                if first_bad is None:
+                    first_bad = (leaf.path, nan, inf)
+            key = "".join(leaf.components[:-1]) or leaf.path
+            entry = layers.setdefault(key, [0, 0, 0.0, 0.0, 0, 0, True])
+            entry[0] += 1
+            entry[1] += leaf.size
+            entry[2] += sq
+            if d is None:
+                entry[6] = False
+            else:
+                entry[3] += d
+            entry[4] += nan
+            entry[5] += inf
+        self._sketch[name] = sketches
+        norm = math.sqrt(total_sq)
+        update = math.sqrt(delta_sq) / norm if have_delta and norm > 0 else None
+        items = list(layers.items())
+        layer_records = tuple(
+            ParamLayer(
+                path=path,
+                leaves=n,
+                values=v,
+                norm=math.sqrt(sq),
+                update=(math.sqrt(dsq) / math.sqrt(sq)) if ok and sq > 0 else None,
+                nan=nan,
+                inf=inf,
+            )
+            for path, (n, v, sq, dsq, nan, inf, ok) in items[: self.MAX_LAYERS]
+        )
+        with self._lock:
+            self._seq[name] = seq = self._seq.get(name, 0) + 1
+        rec = ParamWatchRecord(
+            name=name, seq=seq, step=step, time=_time.time(), leaves=len(leaf_records),
+            values=sum(leaf.size for leaf in leaf_records), norm=norm, update=update,
+            nonfinite=nonfinite, layers=layer_records,
+            more_layers=max(0, len(items) - self.MAX_LAYERS), took_s=took,
+            interval_s=interval_s, note=None,
+        )  # fmt: skip
+        alert = None
+        was_bad = self._bad.get(name, False)
+        self._bad[name] = first_bad is not None
+        if first_bad is not None and not was_bad:
+            path, nan, inf = first_bad
+            what = "NaN" if nan else "Inf"
+            at = f" at step {step}" if step is not None else ""
+            self._alert_id += 1
+            alert = ParamAlert(
+                id=self._alert_id, time=_time.time(), name=name, step=step, path=path, nan=nan,
+                inf=inf,
+                message=f"{name}: {path} turned {what}{at} ({nan} NaN, {inf} Inf values; "
+                f"{nonfinite} of {len(leaf_records)} leaves affected)",
+                hint="lower the learning rate or clip gradients (optax.clip_by_global_norm); "
+                "find the first NaN with jax.config.update('jax_debug_nans', True)",
+            )  # fmt: skip
+        return rec, alert

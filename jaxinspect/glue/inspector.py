@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -10,7 +11,7 @@ from typing import Any
 from .. import errors, protocol
 from .._version import __version__
 from ..bufferstats import BufferTracker
-from ..collect import compat, compilelib, envlib
+from ..collect import compat, compilelib, envlib, paramlib
 from ..compilestats import CompileLog
 from ..config import config
 from ..live.hub import Hub
@@ -29,13 +30,22 @@ class Inspector:
 
     def __init__(self, comm_manager: Any = None, create_comm: Any = None) -> None:
         self.hub = Hub(
-            capacities={"compile": config.compile_capacity, "buffers": 60, "buffer_alert": 100}
+            capacities={
+                "compile": config.compile_capacity,
+                "buffers": 60,
+                "buffer_alert": 100,
+                "params_watch": 200,
+                "params_alert": 100,
+            }
         )
         self.buffer_tracker = BufferTracker()
         self.buffer_interval = 0.0  # seconds between buffer snapshots while someone watches
         self._buffer_due = 0.0
         self._buffer_lock = threading.Lock()
         self.namespace: Any = None
+        self.watcher = paramlib.Watcher()
+        self.params_interval = 0.0
+        self._params_due = 0.0
         self.compile_log = CompileLog(config.storm_threshold, config.compile_capacity)
         self.compiles = compilelib.collector()
         self.kernel = KernelState(self.hub)
@@ -53,6 +63,7 @@ class Inspector:
         self.sampler.add_task("heartbeat", self.kernel.publish_status)
         self.sampler.add_task("env", self.refresh_env)
         self.sampler.add_task("buffers", lambda: self.sample_buffers("sampler"))
+        self.sampler.add_task("params", self.sample_params)
         errors.add_sink(self._on_internal_error)
 
     def start(self, cell_of: Any = None, namespace: Any = None) -> None:
@@ -97,21 +108,51 @@ class Inspector:
         if n > 0:
             self.sampler.start()
         else:
-            self.buffer_interval = 0.0  # nobody left to watch the Buffers tab
+            self.buffer_interval = 0.0  # nobody left to watch the Buffers / Params tabs
+            self.params_interval = 0.0
             self.sampler.stop()
 
     # -- buffers ---------------------------------------------------------------------------
     def _interest(self, params: Any) -> dict[str, Any]:
-        """RPC: what the frontend is looking at. ``{"buffers": seconds}`` samples the live arrays
-        every ``seconds`` (0: stop) while a sidebar is subscribed."""
-        if not isinstance(params, dict):
-            raise ValueError("interest needs {'buffers': seconds}")
-        seconds = params.get("buffers", 0) or 0
-        if not isinstance(seconds, (int, float)) or seconds < 0:
-            raise ValueError(f"interest: 'buffers' must be a number of seconds >= 0, got {seconds!r}")
-        self.buffer_interval = 0.0 if seconds == 0 else min(max(float(seconds), BUFFER_MIN_INTERVAL), 60.0)
-        self._buffer_due = 0.0  # a first snapshot right away
-        return {"buffers": self.buffer_interval}
+        """RPC: what the frontend is looking at. ``{"buffers": seconds}`` samples the live arrays,
+        ``{"params": seconds}`` the watched parameter trees, every ``seconds`` (0: stop) while a
+        sidebar is subscribed. A key left out keeps its current setting."""
+        if not isinstance(params, dict) or not ({"buffers", "params"} & set(params)):
+            raise ValueError("interest needs {'buffers': seconds} and/or {'params': seconds}")
+        out = {}
+        for key in ("buffers", "params"):
+            if key not in params:
+                continue
+            seconds = params[key] or 0
+            if not isinstance(seconds, (int, float)) or seconds < 0:
+                raise ValueError(f"interest: {key!r} must be a number of seconds >= 0, got {seconds!r}")
+            value = 0.0 if seconds == 0 else min(max(float(seconds), BUFFER_MIN_INTERVAL), 60.0)
+            if key == "buffers":
+                self.buffer_interval = value
+                self._buffer_due = 0.0  # a first snapshot right away
+            else:
+                self.params_interval = value
+                self._params_due = 0.0
+            out[key] = value
+        return out
+
+    def sample_params(self) -> None:
+        """Sample the watched parameter trees if someone watches and it is due (same ~2% CPU
+        cap as buffers)."""
+        interval = self.params_interval
+        if interval <= 0 or not self.watcher.names or time.monotonic() < self._params_due:
+            return
+        cpu = time.thread_time()
+        records, alerts = self.watcher.sample(interval)
+        cost = time.thread_time() - cpu
+        gap = max(interval, BUFFER_DUTY * cost)
+        self._params_due = time.monotonic() + gap
+        for rec in records:
+            self.hub.publish(dataclasses.replace(rec, interval_s=gap).to_json())
+        for alert in alerts:
+            self.hub.publish(alert.to_json())
+            if config.print_alerts:
+                print(f"jaxinspect: {alert.message}. Fix: {alert.hint}", file=sys.stderr)
 
     def sample_buffers(self, trigger: str) -> None:
         """Take a snapshot if someone watches and it is due. The gap after a snapshot is at

@@ -30,6 +30,9 @@ HELP = """\
   %jaxinspect params [--stats] EXPR
                                the parameter tree: kinds, shapes, totals per subtree; --stats adds
                                mean/std/min/max/norm/zeros/NaN/Inf per leaf (= jaxinspect.params(x))
+  %jaxinspect watch EXPR       sample EXPR (e.g. state.params) while cells run: norms, update
+                               ratios, NaN/Inf alerts in the Params tab; --off stops
+                               (in a loop: jaxinspect.watch("params", params, step=i))
   %jaxinspect help             this text
 
   %jaxpr [--source] [--stablehlo] [--hlo] [--cost] [--graph] [--text] [--diff CALL2] [-o] CALL
@@ -386,9 +389,45 @@ def _params(raw: str) -> Any:
     return api.params(value, stats=with_stats, title=expr)
 
 
+def _watch(raw: str) -> Any:
+    from IPython import get_ipython
+
+    from . import extension
+
+    expr = raw.strip()
+    inspector = extension.current()
+    if not expr:
+        names = inspector.watcher.names if inspector else []
+        return Message(
+            "usage: %jaxinspect watch EXPR   (e.g. state.params; %jaxinspect watch --off [EXPR])\n"
+            f"watched now: {', '.join(names) or 'nothing'}",
+            level="error" if not names else "info",
+        )
+    if expr.startswith("--off"):
+        target = expr[len("--off") :].strip() or None
+        api.unwatch(target)
+        return Message(f"stopped watching {target or 'everything'}")
+    shell = get_ipython()
+    ns = shell.user_ns if shell is not None else {}
+    try:
+        value = eval(expr, ns)  # noqa: S307 - the user's own expression, checked once here
+    except Exception as exc:  # noqa: BLE001
+        return Message(f"%jaxinspect watch: evaluating `{expr}` raised {type(exc).__name__}: {exc}", level="error")
+    check = api.params(value, title=expr)
+    if isinstance(check, Message):
+        return check
+    code = compile(expr, "<%jaxinspect watch>", "eval")
+    api._the_watcher().watch_expression(expr, lambda: eval(code, ns))  # noqa: S307
+    return Message(
+        f"watching {expr} ({len(check.leaves)} leaves): the sidebar's Params tab samples it while "
+        "cells run — norms, update ratios, NaN/Inf alerts. %jaxinspect watch --off stops."
+    )
+
+
 PARAMS_USAGE = "usage: %jaxinspect params [--stats] EXPR   (a params dict, TrainState, NNX module/state/optimizer or pytree)"
 
 RAW_SUBCOMMANDS: dict[str, Callable[[str], Any]] = {
     "sharding": _sharding,
     "params": _params,
+    "watch": _watch,
 }
