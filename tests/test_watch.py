@@ -88,7 +88,7 @@ def test_nan_injected_in_a_training_loop_is_named_with_its_step(watcher):
     alert = alerts[0]
     assert isinstance(alert, ParamAlert)
     assert alert.path == "['l2']['w']" and alert.step == 7 and alert.nan >= 1
-    assert "turned NaN at step 7" in alert.message
+    assert "turned NaN between step 5 (finite) and step 7" in alert.message
 
 
 def test_donated_buffers_skip_the_sample_and_say_so_once(watcher):

@@ -270,6 +270,7 @@ class Watcher:
         self._seq: dict[str, int] = {}
         self._sketch: dict[str, dict[str, Any]] = {}  # name → leaf path → previous sketch
         self._bad: dict[str, bool] = {}
+        self._good_step: dict[str, int | None] = {}  # step of the last all-finite sample
         self._noted: set[str] = set()
         self._alert_id = 0
 
@@ -408,10 +409,16 @@ class Watcher:
         alert = None
         was_bad = self._bad.get(name, False)
         self._bad[name] = first_bad is not None
+        last_good = self._good_step.get(name)
+        if first_bad is None:
+            self._good_step[name] = step
         if first_bad is not None and not was_bad:
             path, nan, inf = first_bad
             what = "NaN" if nan else "Inf"
-            at = f" at step {step}" if step is not None else ""
+            if step is not None and last_good is not None and last_good < step - 1:
+                at = f" between step {last_good} (finite) and step {step}"
+            else:
+                at = f" at step {step}" if step is not None else ""
             self._alert_id += 1
             alert = ParamAlert(
                 id=self._alert_id, time=_time.time(), name=name, step=step, path=path, nan=nan,

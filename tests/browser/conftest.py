@@ -81,6 +81,19 @@ NOTEBOOKS = {
         "    time.sleep(0.25)\n"
         "print('buffers cell done')",
     ],
+    "params.ipynb": [
+        "%load_ext jaxinspect",
+        "import time, jax, jax.numpy as jnp, jaxinspect\n"
+        "params = {'l1': {'w': jnp.ones((4, 8)) * 0.1}, 'l2': {'w': jnp.ones((8, 2)) * 0.1}}\n"
+        "step = jax.jit(lambda p: jax.tree_util.tree_map(lambda w: w * 0.99 + 0.001, p))\n"
+        "for i in range(60):\n"
+        "    params = step(params)\n"
+        "    if i == 25:\n"
+        "        params['l2']['w'] = params['l2']['w'].at[0, 0].set(jnp.nan)  # a bad update\n"
+        "    jaxinspect.watch('params', params, step=i)\n"
+        "    time.sleep(0.2)\n"
+        "print('params cell done')",
+    ],
     "future.ipynb": [
         "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",
         "%load_ext jaxinspect",

@@ -259,3 +259,34 @@ def test_buffers_tab_shows_growth_while_the_cell_runs(page, lab):
     assert "KiB" in device.inner_text() or "MiB" in device.inner_text()
     assert page.locator(tid("jaxinspect-buffers-sparkline")).count() == 1
     cell.locator(".jp-OutputArea-output", has_text="buffers cell done").wait_for(timeout=30_000)
+
+
+def test_params_tab_updates_during_training_and_names_the_nan(page, lab):
+    fresh_lab(page, lab, "params")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    run_command(page, "Show jaxinspect")
+    open_from_browser(page, "params.ipynb")
+    run_cell(page, 0, wait_done=True)
+    wait_state(page, "ready")
+    page.locator(tid("jaxinspect-tab-params")).click()
+
+    cell = run_cell(page, 1)
+    section = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-params-watch"][data-name="params"]')
+    section.wait_for(timeout=30_000)
+    step_el = section.locator('[data-testid="jaxinspect-params-step"]')
+    first = int(step_el.inner_text().strip())
+    page.wait_for_function(
+        "([el, n]) => Number(el.textContent.trim()) > n",
+        arg=[step_el.element_handle(), first],
+        timeout=20_000,
+    )
+    for path in ("['l1']", "['l2']"):
+        assert section.locator(f'[data-testid="jaxinspect-params-layer"][data-path="{path}"]').count() == 1
+    alert = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-params-alert"][data-path="[\'l2\'][\'w\']"]')
+    alert.wait_for(timeout=30_000)
+    message = alert.inner_text()
+    assert "turned NaN" in message and "step" in message
+    bad = section.locator('[data-testid="jaxinspect-params-layer"][data-path="[\'l2\']"]')
+    assert bad.get_attribute("data-nonfinite") == "true"
+    assert "params cell done" not in cell.locator(".jp-OutputArea").inner_text()
+    cell.locator(".jp-OutputArea-output", has_text="params cell done").wait_for(timeout=30_000)
