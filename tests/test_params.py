@@ -136,3 +136,14 @@ def test_params_magic(ip):
         assert isinstance(bad, Message) and "unknown option" in bad.text
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
+
+
+def test_records_render_in_treescope():
+    treescope = pytest.importorskip("treescope")
+    v = jaxinspect.params({"a": {"w": jnp.ones((2, 2))}}, stats=True)
+    text = treescope.render_to_text(v.leaves[0])
+    assert "ParamLeaf(" in text and "path=\"['a']['w']\"" in text
+    assert "norm=2.0" in treescope.render_to_text(v.stats[0])
+    import jaxinspect.render.paramview as pv
+
+    assert "treescope" not in pv.__dict__  # our own views never need it
