@@ -218,6 +218,17 @@ def _leaf_watch():
     return fn
 
 
+def compiled_variants() -> int:
+    """How many shapes the sampling function has been compiled for (a sample that compiled is
+    not representative of the steady cost)."""
+    fn = _stats_fns.get("watch")
+    size = getattr(fn, "_cache_size", None)
+    try:
+        return int(size()) if callable(size) else 0
+    except Exception:  # noqa: BLE001
+        return 0
+
+
 def watch_sample(arrays: list[Any]) -> Any:
     """(leaves × (3 + SKETCH)) host array: squared norm, NaN count, Inf count, then a
     CountSketch of the leaf (so ‖θ_t − θ_{t−1}‖ ≈ ‖sketch_t − sketch_{t−1}‖). None when a leaf

@@ -143,8 +143,11 @@ class Inspector:
         if interval <= 0 or not self.watcher.names or time.monotonic() < self._params_due:
             return
         cpu = time.thread_time()
+        variants = paramlib.compiled_variants()
         records, alerts = self.watcher.sample(interval)
         cost = time.thread_time() - cpu
+        if paramlib.compiled_variants() != variants:
+            cost = 0.0  # this sample compiled the sampling function for new shapes: a one-off
         gap = max(interval, BUFFER_DUTY * cost)
         self._params_due = time.monotonic() + gap
         for rec in records:

@@ -14,6 +14,7 @@ import { jaxinspectIcon } from './icon';
 import { SessionModel } from './model';
 import { createDefaultTabs } from './views/builtin';
 import { Panel } from './views/Panel';
+import { interestParams } from './views/interest';
 import type { ICompileDiff, IInterest } from './views/tabs';
 
 export const PANEL_ID = 'jaxinspect-sidebar';
@@ -84,7 +85,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
             return;
           }
           entry.connector
-            .request('interest', { buffers: interest.buffers })
+            // only the tab's own key (`buffers` or `params`): the kernel keeps the others
+            .request('interest', interestParams(interest))
             .catch(err =>
               // e.g. a kernel whose jaxinspect predates `interest`: it just never samples.
               console.warn('jaxinspect: interest request failed', err)

@@ -16,6 +16,8 @@ import type {
   IEnvRecord,
   IHelloMessage,
   IInternalErrorRecord,
+  IParamsAlert,
+  IParamsWatch,
   IRecord,
   ISession,
   IStatusRecord
@@ -176,6 +178,28 @@ export class SessionModel {
     return this.records('buffer_alert') as unknown as IBufferAlert[];
   }
 
+  /**
+   * Watched parameter trees by name, in the order first seen: the latest `params_watch` sample
+   * and the newest `PARAM_HISTORY` samples as compact points (oldest first, for sparklines).
+   */
+  get paramWatches(): Map<string, SessionModel.IParamWatch> {
+    const out = new Map<string, SessionModel.IParamWatch>();
+    for (const [name, w] of this._paramWatches) {
+      out.set(name, { latest: w.latest, history: w.history.toArray() });
+    }
+    return out;
+  }
+
+  /** The watched names, in the order first seen (cheaper than `paramWatches` for a count). */
+  get paramWatchNames(): string[] {
+    return Array.from(this._paramWatches.keys());
+  }
+
+  /** NaN/Inf alerts of watched trees held (the newest `capacities.params_alert`), oldest first. */
+  get paramAlerts(): IParamsAlert[] {
+    return this.records('params_alert') as unknown as IParamsAlert[];
+  }
+
   /** Records of `kind` held in its ring buffer, oldest first. */
   records(kind: string): IRecord[] {
     return this._rings.get(kind)?.toArray() ?? [];
@@ -215,7 +239,8 @@ export class SessionModel {
 
   /**
    * Apply a `batch`: `env`/`status`/`buffers` replace the latest, `compile_stats` replace the
-   * previous one for their function, other kinds append to their ring.
+   * previous one for their function, `params_watch` replace the latest of their name (and feed its
+   * history), other kinds append to their ring.
    */
   applyBatch(msg: IBatchMessage): void {
     for (const record of msg.records ?? []) {
@@ -255,6 +280,9 @@ export class SessionModel {
           }
           break;
         }
+        case 'params_watch':
+          this._applyParamsWatch(record as unknown as IParamsWatch);
+          break;
         case 'internal_error': {
           const err = record as unknown as IInternalErrorRecord;
           this._internalErrors.set(err.where, err);
@@ -298,6 +326,39 @@ export class SessionModel {
     Signal.clearData(this);
   }
 
+  /** Keep a sample as the latest of its name and as a history point; drop late ones. */
+  private _applyParamsWatch(sample: IParamsWatch): void {
+    if (typeof sample.name !== 'string' || typeof sample.seq !== 'number') {
+      return;
+    }
+    let watch = this._paramWatches.get(sample.name);
+    if (!watch) {
+      watch = {
+        latest: sample,
+        history: new RingBuffer<SessionModel.IParamPoint>(SessionModel.PARAM_HISTORY)
+      };
+      this._paramWatches.set(sample.name, watch);
+    } else if (sample.seq <= watch.latest.seq) {
+      return; // late or repeated: the history stays in seq order
+    } else {
+      watch.latest = sample;
+    }
+    const layers = new Map<string, SessionModel.IParamLayerPoint>();
+    for (const layer of Array.isArray(sample.layers) ? sample.layers : []) {
+      if (layer && typeof layer.path === 'string') {
+        layers.set(layer.path, { norm: layer.norm, update: layer.update ?? null });
+      }
+    }
+    watch.history.push({
+      seq: sample.seq,
+      step: sample.step ?? null,
+      time: sample.time,
+      norm: sample.norm,
+      update: sample.update ?? null,
+      layers
+    });
+  }
+
   private _ring(kind: string): RingBuffer<IRecord> {
     let ring = this._rings.get(kind);
     if (!ring) {
@@ -318,6 +379,7 @@ export class SessionModel {
     this._compileStats.clear();
     this._buffers = null;
     this._bufferHistory.clear();
+    this._paramWatches.clear();
   }
 
   private _state: ConnectionState = 'no-kernel';
@@ -334,6 +396,10 @@ export class SessionModel {
   private _bufferHistory = new RingBuffer<SessionModel.IBufferPoint>(
     SessionModel.BUFFER_HISTORY
   );
+  private _paramWatches = new Map<
+    string,
+    { latest: IParamsWatch; history: RingBuffer<SessionModel.IParamPoint> }
+  >();
   private _now: () => number;
   private _isDisposed = false;
   private _stateChanged = new Signal<this, void>(this);
@@ -346,7 +412,8 @@ export namespace SessionModel {
   export const DEFAULT_CAPACITIES: Readonly<{ [kind: string]: number }> = {
     compile: 2000,
     compile_alert: 100,
-    buffer_alert: 100
+    buffer_alert: 100,
+    params_alert: 100
   };
 
   /** Snapshots whose totals `bufferHistory` keeps. */
@@ -359,6 +426,33 @@ export namespace SessionModel {
     time: number;
     device_bytes: number;
     arrays: number;
+  }
+
+  /** Samples per watched name that `paramWatches` keeps as history. */
+  export const PARAM_HISTORY = 200;
+
+  /** A module's numbers in one `params_watch` sample. */
+  export interface IParamLayerPoint {
+    norm: number;
+    update: number | null;
+  }
+
+  /** The numbers of one `params_watch` sample, for sparklines. */
+  export interface IParamPoint {
+    seq: number;
+    step: number | null;
+    /** Unix seconds. */
+    time: number;
+    norm: number;
+    update: number | null;
+    /** By module path (only the modules the sample listed). */
+    layers: Map<string, IParamLayerPoint>;
+  }
+
+  /** A watched tree: its latest sample and the newest `PARAM_HISTORY` points, oldest first. */
+  export interface IParamWatch {
+    latest: IParamsWatch;
+    history: IParamPoint[];
   }
 
   export interface IOptions {

@@ -172,6 +172,45 @@ export const SCHEMA = {
       took_s: 'float',
       interval_s: 'float|null'
     },
+    // one module (the leaf path minus its last component) of a watched tree
+    ParamLayer: {
+      path: 'str',
+      leaves: 'int',
+      values: 'int',
+      norm: 'float',
+      update: 'float|null',
+      nan: 'int',
+      inf: 'int'
+    },
+    params_watch: {
+      kind: 'str',
+      name: 'str',
+      seq: 'int',
+      step: 'int|null',
+      time: 'float',
+      leaves: 'int',
+      values: 'int',
+      norm: 'float',
+      update: 'float|null',
+      nonfinite: 'int',
+      layers: 'list[ParamLayer]',
+      more_layers: 'int',
+      took_s: 'float',
+      interval_s: 'float|null',
+      note: 'str|null'
+    },
+    params_alert: {
+      kind: 'str',
+      id: 'int',
+      time: 'float',
+      name: 'str',
+      step: 'int|null',
+      path: 'str',
+      nan: 'int',
+      inf: 'int',
+      message: 'str',
+      hint: 'str'
+    },
     buffer_alert: {
       kind: 'str',
       id: 'int',
@@ -399,6 +438,72 @@ export interface IBufferAlert {
   hint: string;
 }
 
+/**
+ * One module of a watched parameter tree: the leaf paths minus their last component, e.g.
+ * ".blocks[3].lin" or "['params']['Dense_0']".
+ */
+export interface IParamLayer {
+  path: string;
+  leaves: number;
+  /** Scalars in the module's leaves. */
+  values: number;
+  /** L2 norm over the module's leaves. */
+  norm: number;
+  /** ‖Δθ‖/‖θ‖ since the previous sample (estimated from a sketch); null for the first. */
+  update: number | null;
+  /** Leaves holding NaN / Inf. */
+  nan: number;
+  inf: number;
+}
+
+/** One sample of a parameter tree watched under `name` (`jaxinspect.watch`). */
+export interface IParamsWatch {
+  kind: 'params_watch';
+  /** The watch name, e.g. "params". */
+  name: string;
+  /** Per name, increasing. */
+  seq: number;
+  /** The training step passed to `jaxinspect.watch`, or null. */
+  step: number | null;
+  /** Unix seconds. */
+  time: number;
+  leaves: number;
+  /** Scalars in the whole tree. */
+  values: number;
+  /** Global L2 norm. */
+  norm: number;
+  /** Global ‖Δθ‖/‖θ‖ since the previous sample of this name; null for the first. */
+  update: number | null;
+  /** Leaves holding NaN or Inf. */
+  nonfinite: number;
+  /** Per module, in tree order, at most 64. */
+  layers: IParamLayer[];
+  /** Modules left out of `layers`. */
+  more_layers: number;
+  took_s: number;
+  /** The effective sampling interval, or null. */
+  interval_s: number | null;
+  /** e.g. "leaves were donated or deleted: sample skipped", or null. */
+  note: string | null;
+}
+
+/** A watched tree's leaf turned NaN/Inf, with a one-line fix. */
+export interface IParamsAlert {
+  kind: 'params_alert';
+  id: number;
+  time: number;
+  /** The watch name. */
+  name: string;
+  step: number | null;
+  /** The first leaf that turned NaN/Inf. */
+  path: string;
+  nan: number;
+  inf: number;
+  /** One line, e.g. "params: ['params']['Dense_0']['kernel'] turned NaN at step 1234". */
+  message: string;
+  hint: string;
+}
+
 /** Any record pushed in a batch; kinds not listed in `SCHEMA.records` are kept as-is. */
 export interface IRecord {
   kind: string;
@@ -415,6 +520,8 @@ export type AnyRecord =
   | ICompileAlert
   | IBuffersRecord
   | IBufferAlert
+  | IParamsWatch
+  | IParamsAlert
   | IRecord;
 
 // ---------------------------------------------------------------- messages

@@ -13,6 +13,9 @@ import type {
   IEnvRecord,
   IReason,
   IHelloMessage,
+  IParamLayer,
+  IParamsAlert,
+  IParamsWatch,
   IStatusRecord
 } from '../src/protocol';
 
@@ -225,6 +228,64 @@ export function bufferAlert(overrides: Partial<IBufferAlert> = {}): IBufferAlert
     snapshots: 3,
     message: '`losses` gained 30 f32[] device arrays over the last 3 snapshots',
     hint: 'store float(loss) or jax.device_get(loss) instead of the device array',
+    ...overrides
+  };
+}
+
+export function paramLayer(overrides: Partial<IParamLayer> = {}): IParamLayer {
+  return {
+    path: "['params']['Dense_0']",
+    leaves: 2,
+    values: 1024 * 1024 + 1024,
+    norm: 32.5,
+    update: 0.0012,
+    nan: 0,
+    inf: 0,
+    ...overrides
+  };
+}
+
+export function paramsWatch(overrides: Partial<IParamsWatch> = {}): IParamsWatch {
+  return {
+    kind: 'params_watch',
+    name: 'params',
+    seq: 1,
+    step: 100,
+    time: 1700000030.0,
+    leaves: 4,
+    values: 1024 * 1024 + 1024 + 1024 * 10 + 10,
+    norm: 33.25,
+    update: 0.0012,
+    nonfinite: 0,
+    layers: [
+      paramLayer(),
+      paramLayer({
+        path: "['params']['Dense_1']",
+        values: 1024 * 10 + 10,
+        norm: 3.5,
+        update: 0.0034
+      })
+    ],
+    more_layers: 0,
+    took_s: 0.0021,
+    interval_s: 1,
+    note: null,
+    ...overrides
+  };
+}
+
+export function paramsAlert(overrides: Partial<IParamsAlert> = {}): IParamsAlert {
+  return {
+    kind: 'params_alert',
+    id: 1,
+    time: 1700000040.0,
+    name: 'params',
+    step: 1234,
+    path: "['params']['Dense_0']['kernel']",
+    nan: 12,
+    inf: 0,
+    message: "params: ['params']['Dense_0']['kernel'] turned NaN at step 1234",
+    hint: 'lower the learning rate or clip gradients (optax.clip_by_global_norm)',
     ...overrides
   };
 }

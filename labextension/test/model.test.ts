@@ -10,6 +10,9 @@ import {
   compileStats,
   env,
   hello,
+  paramLayer,
+  paramsAlert,
+  paramsWatch,
   status
 } from './fixtures';
 
@@ -304,5 +307,144 @@ describe('SessionModel buffer records', () => {
     fill();
     model.applyHello(hello());
     empty();
+  });
+});
+
+describe('SessionModel params records', () => {
+  it('keeps the latest sample per watched name and a history of compact points', () => {
+    const { model, changes } = makeModel(5);
+    model.applyHello(hello());
+    expect(model.paramWatches.size).toBe(0);
+    const before = changes();
+    model.applyBatch(
+      batch(1, [
+        paramsWatch({ name: 'params', seq: 1, step: 10, time: 100, norm: 2, update: null }),
+        paramsWatch({ name: 'opt', seq: 1, step: null, time: 100, norm: 5, layers: [] }),
+        paramsWatch({ name: 'params', seq: 2, step: 20, time: 101, norm: 3, update: 0.5 })
+      ])
+    );
+    expect(changes()).toBe(before + 1);
+    const watches = model.paramWatches;
+    // in the order first seen
+    expect(Array.from(watches.keys())).toEqual(['params', 'opt']);
+    expect(model.paramWatchNames).toEqual(['params', 'opt']);
+    const params = watches.get('params')!;
+    expect(params.latest.seq).toBe(2);
+    expect(params.latest.step).toBe(20);
+    expect(params.history.map(p => [p.seq, p.step, p.time, p.norm, p.update])).toEqual([
+      [1, 10, 100, 2, null],
+      [2, 20, 101, 3, 0.5]
+    ]);
+    expect(params.history[1].layers).toEqual(
+      new Map([
+        ["['params']['Dense_0']", { norm: 32.5, update: 0.0012 }],
+        ["['params']['Dense_1']", { norm: 3.5, update: 0.0034 }]
+      ])
+    );
+    expect(watches.get('opt')!.history).toHaveLength(1);
+    expect(watches.get('opt')!.history[0].layers.size).toBe(0);
+    // samples are not kept in a ring
+    expect(model.records('params_watch')).toEqual([]);
+  });
+
+  it('caps the history at PARAM_HISTORY samples per name', () => {
+    const { model } = makeModel();
+    model.applyHello(hello());
+    expect(SessionModel.PARAM_HISTORY).toBe(200);
+    const n = SessionModel.PARAM_HISTORY + 50;
+    const records = [];
+    for (let i = 1; i <= n; i++) {
+      records.push(paramsWatch({ seq: i, step: i, time: 100 + i, norm: i }));
+      if (i <= 3) {
+        records.push(paramsWatch({ name: 'ema', seq: i, time: 100 + i }));
+      }
+    }
+    model.applyBatch(batch(1, records));
+    const history = model.paramWatches.get('params')!.history;
+    expect(history).toHaveLength(SessionModel.PARAM_HISTORY);
+    expect(history[0].seq).toBe(51);
+    expect(history[history.length - 1].seq).toBe(n);
+    expect(model.paramWatches.get('params')!.latest.seq).toBe(n);
+    expect(model.paramWatches.get('ema')!.history.map(p => p.seq)).toEqual([1, 2, 3]);
+  });
+
+  it('drops late and repeated samples of a name, per name', () => {
+    const { model } = makeModel();
+    model.applyHello(hello());
+    model.applyBatch(batch(1, [paramsWatch({ seq: 4, norm: 4 })]));
+    model.applyBatch(
+      batch(2, [
+        paramsWatch({ seq: 3, norm: 3 }),
+        paramsWatch({ seq: 4, norm: 44 }),
+        // another name has its own seq
+        paramsWatch({ name: 'other', seq: 1, norm: 1 })
+      ])
+    );
+    const params = model.paramWatches.get('params')!;
+    expect(params.latest.norm).toBe(4);
+    expect(params.history.map(p => p.seq)).toEqual([4]);
+    expect(model.paramWatches.get('other')!.latest.seq).toBe(1);
+    model.applyBatch(batch(3, [paramsWatch({ seq: 5, norm: 5 })]));
+    expect(model.paramWatches.get('params')!.history.map(p => p.norm)).toEqual([4, 5]);
+  });
+
+  it('tolerates odd layers and ignores samples without a name or seq', () => {
+    const { model } = makeModel();
+    model.applyHello(hello());
+    model.applyBatch(
+      batch(1, [
+        { kind: 'params_watch', seq: 1 },
+        { kind: 'params_watch', name: 'x' },
+        paramsWatch({
+          layers: [
+            paramLayer({ path: '__proto__', norm: 1 }),
+            null as unknown as ReturnType<typeof paramLayer>
+          ]
+        })
+      ])
+    );
+    expect(Array.from(model.paramWatches.keys())).toEqual(['params']);
+    const layers = model.paramWatches.get('params')!.history[0].layers;
+    expect(layers.get('__proto__')).toEqual({ norm: 1, update: 0.0012 });
+    expect(layers.size).toBe(1);
+  });
+
+  it('keeps params alerts in a ring of 100', () => {
+    const model = new SessionModel();
+    model.applyHello(hello());
+    expect(model.capacities.params_alert).toBe(100);
+    model.applyBatch(
+      batch(1, Array.from({ length: 130 }, (_, i) => paramsAlert({ id: i + 1 })))
+    );
+    const ids = model.paramAlerts.map(a => a.id);
+    expect(ids).toHaveLength(100);
+    expect(ids[0]).toBe(31);
+    expect(ids[99]).toBe(130);
+  });
+
+  it('forgets params data on restart, goodbye and a new hello', () => {
+    const { model } = makeModel();
+    const fill = () => {
+      model.applyHello(hello());
+      model.applyBatch(batch(1, [paramsWatch({ seq: 9 }), paramsAlert()]));
+      expect(model.paramWatches.size).toBe(1);
+      expect(model.paramAlerts).toHaveLength(1);
+    };
+    const empty = () => {
+      expect(model.paramWatches.size).toBe(0);
+      expect(model.paramAlerts).toEqual([]);
+    };
+    fill();
+    model.setState('connecting', 'The kernel is restarting.');
+    empty();
+    fill();
+    model.applyGoodbye('unloaded');
+    empty();
+    fill();
+    model.applyHello(hello());
+    empty();
+    // a fresh kernel starts its seq again: nothing is dropped after the restart
+    model.applyBatch(batch(1, [paramsWatch({ seq: 1 })]));
+    expect(model.paramWatches.get('params')!.latest.seq).toBe(1);
   });
 });

@@ -7,7 +7,15 @@ import {
   SCHEMA,
   parseMessage
 } from '../src/protocol';
-import { batch, bufferAlert, buffersRecord, hello } from './fixtures';
+import {
+  batch,
+  bufferAlert,
+  buffersRecord,
+  hello,
+  paramLayer,
+  paramsAlert,
+  paramsWatch
+} from './fixtures';
 
 describe('protocol constants', () => {
   it('names the targets and version consistently', () => {
@@ -33,6 +41,21 @@ describe('protocol constants', () => {
     );
     expect(SCHEMA.records.buffers.unowned).toBe('BufferGroup');
     expect(SCHEMA.records.buffers.devices).toBe('list[DeviceMemory]');
+  });
+
+  it('names the params records', () => {
+    expect(Object.keys(paramsWatch()).sort()).toEqual(
+      Object.keys(SCHEMA.records.params_watch).sort()
+    );
+    expect(Object.keys(paramsAlert()).sort()).toEqual(
+      Object.keys(SCHEMA.records.params_alert).sort()
+    );
+    expect(Object.keys(paramLayer()).sort()).toEqual(
+      Object.keys(SCHEMA.records.ParamLayer).sort()
+    );
+    expect(SCHEMA.records.params_watch.layers).toBe('list[ParamLayer]');
+    expect(SCHEMA.records.params_watch.update).toBe('float|null');
+    expect(SCHEMA.records.params_alert.step).toBe('int|null');
   });
 
   it('is plain JSON', () => {

@@ -11,20 +11,22 @@
 import * as React from 'react';
 
 import type { SessionModel } from '../model';
-import type {
-  IBufferAlert,
-  IBufferGroup,
-  IBuffersRecord,
-  IDeviceMemory,
-  ISession
-} from '../protocol';
-import type { IPanelActions, ITabProps } from './tabs';
+import type { IBufferAlert, IBufferGroup, IBuffersRecord, IDeviceMemory } from '../protocol';
+import type { ITabProps } from './tabs';
 import { bounded, formatBytes, formatDuration } from './format';
+import { DEFAULT_INTERVAL, INTERVALS, useSamplerInterest } from './interest';
+import { SPARK_HEIGHT, SPARK_WIDTH, linePoints } from './sparkline';
 
-/** Sampling intervals offered, in seconds. */
-export const INTERVALS: readonly number[] = [0.5, 1, 2, 5];
-/** The interval used until the user picks another. */
-export const DEFAULT_INTERVAL = 1;
+// The interest helpers live in ./interest (shared with the Params tab); re-exported here.
+export {
+  DEFAULT_INTERVAL,
+  INTERVALS,
+  interestChanges,
+  interestFor,
+  interestOnUnmount
+} from './interest';
+export type { IInterestSend, IInterestSent } from './interest';
+
 /** Most alerts shown (one per group name, the latest). */
 export const MAX_ALERT_ROWS = 20;
 /** Most device rows shown. */
@@ -60,81 +62,6 @@ export function latestBufferAlerts(alerts: readonly IBufferAlert[]): IBufferAler
   return Array.from(latest.values()).reverse();
 }
 
-// ---------------------------------------------------------------- interest (pure)
-
-/** Seconds between snapshots the tab wants from `model`'s kernel now; 0 = none. */
-export function interestFor(
-  model: SessionModel | null,
-  visible: boolean,
-  interval: number
-): number {
-  if (!model || model.isDisposed || model.state !== 'ready' || !visible) {
-    return 0;
-  }
-  return interval > 0 ? interval : 0;
-}
-
-/** What the tab last asked of a kernel. */
-export interface IInterestSent {
-  model: SessionModel;
-  /** The `hello` session it was asked in; a new hello means a fresh kernel-side state. */
-  session: ISession | null;
-  seconds: number;
-}
-
-/** One `interest` request to send: `{buffers: seconds}` to `model`'s kernel. */
-export interface IInterestSend {
-  model: SessionModel;
-  seconds: number;
-}
-
-/** A kernel that can still be told something. */
-function reachable(model: SessionModel): boolean {
-  return !model.isDisposed && model.state === 'ready';
-}
-
-/**
- * The requests to send when the wanted interest becomes (`model`, `session`, `seconds`), given
- * what was sent before; and what counts as sent afterwards. Nothing is resent while nothing
- * changed, a notebook left behind gets a 0 (if its kernel is still connected), and a kernel that
- * said hello again (restart, reload) is asked again.
- */
-export function interestChanges(
-  prev: IInterestSent | null,
-  model: SessionModel | null,
-  session: ISession | null,
-  seconds: number
-): { sends: IInterestSend[]; next: IInterestSent | null } {
-  const sends: IInterestSend[] = [];
-  if (prev && prev.seconds > 0 && prev.model !== model && reachable(prev.model)) {
-    sends.push({ model: prev.model, seconds: 0 });
-  }
-  if (model) {
-    const same = prev !== null && prev.model === model;
-    if (seconds > 0) {
-      if (!same || prev!.session !== session || prev!.seconds !== seconds) {
-        sends.push({ model, seconds });
-      }
-    } else if (same && prev!.seconds > 0 && prev!.session === session && reachable(model)) {
-      sends.push({ model, seconds: 0 });
-    }
-  }
-  return { sends, next: model ? { model, session, seconds } : null };
-}
-
-/** The requests to send when the tab goes away: a 0 to a kernel still sampling for it. */
-export function interestOnUnmount(prev: IInterestSent | null): IInterestSend[] {
-  return prev && prev.seconds > 0 && reachable(prev.model)
-    ? [{ model: prev.model, seconds: 0 }]
-    : [];
-}
-
-function sendInterest(actions: IPanelActions, sends: IInterestSend[]): void {
-  for (const s of sends) {
-    actions.setInterest?.({ buffers: s.seconds }, s.model);
-  }
-}
-
 // ---------------------------------------------------------------- the tab
 
 /** The interval picked last, kept while the tab is switched away. */
@@ -145,26 +72,8 @@ export function Buffers(props: ITabProps): React.ReactElement {
   const { model, actions } = props;
   const visible = props.visible ?? true;
   const [interval, setIntervalS] = React.useState(lastInterval);
-  const seconds = interestFor(model, visible, interval);
-  const session = model?.session ?? null;
-
-  const actionsRef = React.useRef(actions);
-  actionsRef.current = actions;
-  const sent = React.useRef<IInterestSent | null>(null);
-  // Runs only when the notebook, its kernel session or the wanted interval changes: the panel's
-  // timer and every batch re-render the tab without touching these.
-  React.useEffect(() => {
-    const { sends, next } = interestChanges(sent.current, model, session, seconds);
-    sent.current = next;
-    sendInterest(actionsRef.current, sends);
-  }, [model, session, seconds]);
-  React.useEffect(
-    () => () => {
-      sendInterest(actionsRef.current, interestOnUnmount(sent.current));
-      sent.current = null;
-    },
-    []
-  );
+  // `{buffers: seconds}` while shown and ready, `{buffers: 0}` when hidden, left or unmounted.
+  useSamplerInterest('buffers', model, visible, interval, actions);
 
   return (
     <BuffersView
@@ -251,10 +160,7 @@ function Totals(props: {
   );
 }
 
-/** Sparkline size in SVG user units (the SVG stretches to the sidebar's width). */
-export const SPARK_WIDTH = 200;
-export const SPARK_HEIGHT = 32;
-const SPARK_PAD = 2;
+export { SPARK_HEIGHT, SPARK_WIDTH };
 
 /**
  * The polyline `points` of device bytes over `history` (x by time, or by index when the times
@@ -265,25 +171,11 @@ export function sparklinePoints(
   width = SPARK_WIDTH,
   height = SPARK_HEIGHT
 ): string | null {
-  if (history.length < 2) {
-    return null;
-  }
-  const values = history.map(p => p.device_bytes);
-  const min = Math.min(...values);
-  const max = Math.max(...values);
-  const t0 = history[0].time;
-  const span = history[history.length - 1].time - t0;
-  const byTime = Number.isFinite(span) && span > 0;
-  const inner = height - 2 * SPARK_PAD;
-  return history
-    .map((p, i) => {
-      const fx = byTime ? (p.time - t0) / span : i / (history.length - 1);
-      const fy = max > min ? (p.device_bytes - min) / (max - min) : 0.5;
-      const x = Math.min(width, Math.max(0, fx * width));
-      const y = SPARK_PAD + (1 - fy) * inner;
-      return `${x.toFixed(1)},${y.toFixed(1)}`;
-    })
-    .join(' ');
+  return linePoints(
+    history.map(p => ({ t: p.time, v: p.device_bytes })),
+    width,
+    height
+  );
 }
 
 function Sparkline(props: { history: SessionModel.IBufferPoint[] }): React.ReactElement | null {

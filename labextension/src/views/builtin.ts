@@ -1,8 +1,9 @@
-/** The built-in tabs, in order. Later tabs (Params, Keys) add a line here. */
+/** The built-in tabs, in order. Later tabs (e.g. Keys) add a line here. */
 
 import { Buffers, buffersBadge } from './Buffers';
 import { Compiles, compilesBadge } from './Compiles';
 import { Overview } from './Overview';
+import { Params, paramsBadge } from './Params';
 import { TabRegistry } from './tabs';
 
 export function createDefaultTabs(): TabRegistry {
@@ -21,6 +22,13 @@ export function createDefaultTabs(): TabRegistry {
     rank: 20,
     component: Buffers,
     badge: buffersBadge
+  });
+  tabs.add({
+    id: 'params',
+    label: 'Params',
+    rank: 30,
+    component: Params,
+    badge: paramsBadge
   });
   return tabs;
 }

@@ -107,3 +107,81 @@ export function formatBytes(n: number | null | undefined): string {
   }
   return `${value.toFixed(unit >= 2 ? 2 : 1)} ${BYTE_UNITS[unit]}`;
 }
+
+const COUNT_UNITS = ['k', 'M', 'B', 'T'];
+
+/**
+ * A count in short form: "950", "12k", "1.2M", "3.4B" (one decimal under 10 of a unit); "–" when
+ * unknown.
+ */
+export function formatCount(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) {
+    return '–';
+  }
+  if (n < 0) {
+    return `-${formatCount(-n)}`;
+  }
+  if (n < 1000) {
+    return String(Math.round(n));
+  }
+  let value = n / 1000;
+  let unit = 0;
+  const text = (v: number) => v.toFixed(v < 9.95 ? 1 : 0);
+  // Move up a unit when the rounded text would read 1000 or more.
+  while (unit < COUNT_UNITS.length - 1 && Number(text(value)) >= 1000) {
+    value /= 1000;
+    unit++;
+  }
+  return `${text(value)}${COUNT_UNITS[unit]}`;
+}
+
+/** Text for a non-finite number ("NaN", "inf", "-inf"), or null for a finite one. */
+function nonFiniteText(x: number): string | null {
+  if (Number.isNaN(x)) {
+    return 'NaN';
+  }
+  if (x === Infinity) {
+    return 'inf';
+  }
+  if (x === -Infinity) {
+    return '-inf';
+  }
+  return null;
+}
+
+/** A ratio in scientific notation with two significant digits: "1.2e-3"; "–" when unknown. */
+export function formatRatio(x: number | null | undefined): string {
+  if (x === null || x === undefined || typeof x !== 'number') {
+    return '–';
+  }
+  const special = nonFiniteText(x);
+  if (special !== null) {
+    return special;
+  }
+  if (x === 0) {
+    return '0';
+  }
+  return x.toExponential(1).replace('e+', 'e');
+}
+
+/**
+ * A norm with four significant digits: "12.35", "0.1235", "1234"; scientific outside
+ * [1e-3, 1e4): "1.23e5", "4.56e-5"; "–" when unknown.
+ */
+export function formatNorm(x: number | null | undefined): string {
+  if (x === null || x === undefined || typeof x !== 'number') {
+    return '–';
+  }
+  const special = nonFiniteText(x);
+  if (special !== null) {
+    return special;
+  }
+  if (x === 0) {
+    return '0';
+  }
+  const a = Math.abs(x);
+  if (a >= 1e4 || a < 1e-3) {
+    return x.toExponential(2).replace('e+', 'e');
+  }
+  return String(Number(x.toPrecision(4)));
+}

@@ -1,6 +1,6 @@
 /**
  * The tab registry: each sidebar tab is an id, a label and a React component. Later tabs
- * (Params, Keys) register here without touching the panel.
+ * (e.g. Keys) register here without touching the panel.
  */
 
 import type * as React from 'react';
@@ -22,10 +22,15 @@ export interface ITabProps {
   visible?: boolean;
 }
 
-/** What the sidebar asks the kernel to sample (`interest` RPC); 0 turns a sampler off. */
+/**
+ * What the sidebar asks the kernel to sample (`interest` RPC); 0 turns a sampler off. Each tab
+ * sets only its own key: the kernel leaves samplers whose key is missing as they are.
+ */
 export interface IInterest {
-  /** Seconds between `buffers` snapshots; 0 = off. */
-  buffers: number;
+  /** Seconds between `buffers` snapshots (Buffers tab); 0 = off. */
+  buffers?: number;
+  /** Seconds between `params_watch` samples of the watched trees (Params tab); 0 = off. */
+  params?: number;
 }
 
 /** Actions a view may request; the plugin wires them to the current connector. */
@@ -40,8 +45,9 @@ export interface IPanelActions {
    */
   compileDiff?(eventId: number): Promise<ICompileDiff>;
   /**
-   * Tell a kernel what to sample (`interest` RPC with params `{buffers: seconds}`), the kernel of
-   * `model` when given, else the current notebook's. Errors are logged, never thrown. Optional:
+   * Tell a kernel what to sample (`interest` RPC with params `{buffers: seconds}` or
+   * `{params: seconds}`, only the keys set), the kernel of `model` when given, else the current
+   * notebook's. Errors are logged, never thrown. Optional:
    * frontends without it never turn the sampler on.
    */
   setInterest?(interest: IInterest, model?: SessionModel | null): void;

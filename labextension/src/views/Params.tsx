@@ -1,0 +1,448 @@
+/**
+ * The Params tab: the parameter trees a training loop watches (`jaxinspect.watch(name, tree,
+ * step=i)` or `%jaxinspect watch EXPR`), sampled by the kernel while someone looks.
+ *
+ * The kernel samples watched trees only while this tab is shown and the kernel is ready: it asks
+ * with the `interest` RPC (`{params: seconds}`) and turns the sampler off (`{params: 0}`) when it
+ * is switched away, hidden or unmounted. NaN/Inf alerts on top, then per watched name: the step,
+ * global norm and update ratio ‖Δθ‖/‖θ‖ with sparklines over the last samples, and a per-module
+ * table. Kernel strings are rendered as React text only.
+ */
+
+import * as React from 'react';
+
+import type { SessionModel } from '../model';
+import type { IParamLayer, IParamsAlert, IParamsWatch } from '../protocol';
+import { bounded, formatCount, formatDuration, formatNorm, formatRatio } from './format';
+import { DEFAULT_INTERVAL, INTERVALS, useSamplerInterest } from './interest';
+import { finiteSeries, linePoints, SPARK_WIDTH } from './sparkline';
+import type { ISparkSample } from './sparkline';
+import type { ITabProps } from './tabs';
+
+export { DEFAULT_INTERVAL, INTERVALS } from './interest';
+
+/** Most alerts shown (the latest per name and path). */
+export const MAX_ALERT_ROWS = 20;
+/** Most watched names shown. */
+export const MAX_WATCHES = 20;
+/** Most module rows shown per watched name (the kernel sends at most 64). */
+export const MAX_LAYER_ROWS = 64;
+
+export const NOT_CONNECTED_TEXT =
+  'Not connected to jaxinspect in this kernel; see the Overview tab.';
+/** The call the empty state suggests for a training loop. */
+export const WATCH_CALL = 'jaxinspect.watch("params", state.params, step=i)';
+/** The magic the empty state suggests before the training cell. */
+export const WATCH_MAGIC = '%jaxinspect watch EXPR';
+
+/** Height of the norm / update sparklines, in SVG user units. */
+export const PARAM_SPARK_HEIGHT = 24;
+/** Size of the per-module norm sparkline, in pixels. */
+export const LAYER_SPARK_WIDTH = 48;
+export const LAYER_SPARK_HEIGHT = 14;
+
+/**
+ * The tab badge: the number of watched names, with "⚠" after it when a NaN/Inf alert came in
+ * ("2 ⚠", or just "⚠" before any sample); null when there is neither.
+ */
+export function paramsBadge(model: SessionModel | null): string | null {
+  if (!model) {
+    return null;
+  }
+  const watched = model.paramWatchNames.length;
+  const alerted = model.paramAlerts.length > 0;
+  const parts = [watched > 0 ? String(watched) : '', alerted ? '⚠' : ''].filter(Boolean);
+  return parts.length ? parts.join(' ') : null;
+}
+
+/** The latest alert per watch name and leaf path, newest first. */
+export function latestParamAlerts(alerts: readonly IParamsAlert[]): IParamsAlert[] {
+  const latest = new Map<string, IParamsAlert>();
+  for (const a of alerts) {
+    const key = `${a.name}\u0000${a.path}`;
+    latest.delete(key);
+    latest.set(key, a);
+  }
+  return Array.from(latest.values()).reverse();
+}
+
+/** The global norms of `history` over time (unknown ones left out). */
+export function normSeries(history: readonly SessionModel.IParamPoint[]): ISparkSample[] {
+  return finiteSeries(history, p => p.time, p => p.norm);
+}
+
+/** The global update ratios of `history` over time (the first sample's null left out). */
+export function updateSeries(history: readonly SessionModel.IParamPoint[]): ISparkSample[] {
+  return finiteSeries(history, p => p.time, p => p.update);
+}
+
+/** The norms of module `path` over `history` (samples that did not list it left out). */
+export function layerNormSeries(
+  history: readonly SessionModel.IParamPoint[],
+  path: string
+): ISparkSample[] {
+  return finiteSeries(history, p => p.time, p => p.layers.get(path)?.norm);
+}
+
+/**
+ * "every 1 s" for an effective sampling interval (two significant digits: the kernel stretches
+ * it after a costly sample, e.g. "every 37 s"); '' without one.
+ */
+export function intervalText(intervalS: number | null | undefined): string {
+  return typeof intervalS === 'number' && Number.isFinite(intervalS) && intervalS > 0
+    ? `every ${Number(intervalS.toPrecision(2))} s`
+    : '';
+}
+
+// ---------------------------------------------------------------- the tab
+
+/** The interval picked last, kept while the tab is switched away. */
+let lastInterval = DEFAULT_INTERVAL;
+
+/** The tab: keeps the interval and the kernel's sampler of watched trees in step with the view. */
+export function Params(props: ITabProps): React.ReactElement {
+  const { model, actions } = props;
+  const visible = props.visible ?? true;
+  const [interval, setIntervalS] = React.useState(lastInterval);
+  // `{params: seconds}` while shown and ready, `{params: 0}` when hidden, left or unmounted.
+  useSamplerInterest('params', model, visible, interval, actions);
+
+  return (
+    <ParamsView
+      model={model}
+      interval={interval}
+      onInterval={s => {
+        lastInterval = s;
+        setIntervalS(s);
+      }}
+    />
+  );
+}
+
+export interface IParamsViewProps {
+  model: SessionModel | null;
+  /** Seconds between samples picked in the footer. */
+  interval: number;
+  onInterval(seconds: number): void;
+}
+
+/** The tab's content for given view state (no hooks, so tests can call it directly). */
+export function ParamsView(props: IParamsViewProps): React.ReactElement {
+  const { model, interval, onInterval } = props;
+  if (!model) {
+    return (
+      <div className="jp-JaxInspect-params">
+        <p className="jp-JaxInspect-hint">Open a notebook to inspect its kernel</p>
+      </div>
+    );
+  }
+  if (model.state !== 'ready') {
+    return (
+      <div className="jp-JaxInspect-params">
+        <p className="jp-JaxInspect-hint">{NOT_CONNECTED_TEXT}</p>
+      </div>
+    );
+  }
+  const alerts = latestParamAlerts(model.paramAlerts);
+  const watches = Array.from(model.paramWatches.values());
+  const { shown, more } = bounded(watches, MAX_WATCHES);
+  return (
+    <div className="jp-JaxInspect-params">
+      {alerts.length > 0 && <Alerts alerts={alerts} />}
+      {watches.length === 0 ? (
+        <p className="jp-JaxInspect-hint" data-testid="jaxinspect-params-empty">
+          {'Nothing watched yet. Call '}
+          <code>{WATCH_CALL}</code>
+          {' inside the training loop, or run '}
+          <code>{WATCH_MAGIC}</code>
+          {' before the training cell; samples show here while this tab is visible.'}
+        </p>
+      ) : (
+        shown.map(w => <Watch key={w.latest.name} watch={w} />)
+      )}
+      {more > 0 && (
+        <div className="jp-JaxInspect-more" data-testid="jaxinspect-params-watch-more">
+          {`${more} more watched trees`}
+        </div>
+      )}
+      <Footer interval={interval} onInterval={onInterval} />
+    </div>
+  );
+}
+
+function Alerts(props: { alerts: IParamsAlert[] }): React.ReactElement {
+  const { shown, more } = bounded(props.alerts, MAX_ALERT_ROWS);
+  return (
+    <section className="jp-JaxInspect-section">
+      {shown.map(a => (
+        <div
+          key={`${a.name}\u0000${a.path}`}
+          className="jp-JaxInspect-alert jp-JaxInspect-alert-error"
+          data-testid="jaxinspect-params-alert"
+          data-name={a.name}
+          data-path={a.path}
+          title={`${a.nan} NaN · ${a.inf} inf${a.step === null ? '' : ` · step ${a.step}`}`}
+        >
+          <div className="jp-JaxInspect-alertMessage">{a.message}</div>
+          <div className="jp-JaxInspect-alertHint">{`fix: ${a.hint}`}</div>
+        </div>
+      ))}
+      {more > 0 && (
+        <div className="jp-JaxInspect-more" data-testid="jaxinspect-params-alert-more">
+          {`${more} more alerts`}
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Watch(props: { watch: SessionModel.IParamWatch }): React.ReactElement {
+  const { latest: w, history } = props.watch;
+  const nonfinite = w.nonfinite > 0;
+  const took = `took ${formatDuration(w.took_s)}`;
+  const every = intervalText(w.interval_s);
+  return (
+    <section
+      className={
+        'jp-JaxInspect-section jp-JaxInspect-paramsWatch' +
+        (nonfinite ? ' jp-JaxInspect-paramsNonfinite' : '')
+      }
+      data-testid="jaxinspect-params-watch"
+      data-name={w.name}
+      data-nonfinite={String(nonfinite)}
+    >
+      <div className="jp-JaxInspect-paramsHead">
+        <span
+          className="jp-JaxInspect-code jp-JaxInspect-paramsName"
+          data-testid="jaxinspect-params-name"
+        >
+          {w.name}
+        </span>
+        <span className="jp-JaxInspect-dim">
+          {'step '}
+          <span data-testid="jaxinspect-params-step">
+            {w.step === null || w.step === undefined ? '–' : String(w.step)}
+          </span>
+        </span>
+      </div>
+      <div className="jp-JaxInspect-paramsStats">
+        {'norm '}
+        <span className="jp-JaxInspect-paramsBig" data-testid="jaxinspect-params-norm">
+          {formatNorm(w.norm)}
+        </span>
+        {' · update '}
+        <span
+          className="jp-JaxInspect-paramsBig"
+          data-testid="jaxinspect-params-update"
+          title="‖Δθ‖/‖θ‖ since the previous sample"
+        >
+          {formatRatio(w.update)}
+        </span>
+        {' · '}
+        <span
+          data-testid="jaxinspect-params-values"
+          title={`${w.values} values in ${w.leaves} leaves`}
+        >
+          {formatCount(w.values)}
+        </span>
+        {' values · '}
+        <span
+          className={nonfinite ? 'jp-JaxInspect-errorText' : 'jp-JaxInspect-dim'}
+          data-testid="jaxinspect-params-nonfinite"
+          title="leaves holding NaN or Inf"
+        >
+          {`${w.nonfinite} non-finite`}
+        </span>
+      </div>
+      <Spark
+        testid="jaxinspect-params-norm-sparkline"
+        label="norm"
+        series={normSeries(history)}
+        format={formatNorm}
+      />
+      <Spark
+        testid="jaxinspect-params-update-sparkline"
+        label="update"
+        series={updateSeries(history)}
+        format={formatRatio}
+      />
+      <Layers watch={w} history={history} />
+      <div className="jp-JaxInspect-dim jp-JaxInspect-paramsSample">
+        {'sample #'}
+        <span data-testid="jaxinspect-params-seq">{String(w.seq)}</span>
+        {` · ${took}${every ? ` · ${every}` : ''}`}
+      </div>
+      {w.note && (
+        <p className="jp-JaxInspect-note" data-testid="jaxinspect-params-note">
+          {w.note}
+        </p>
+      )}
+    </section>
+  );
+}
+
+/** A labelled sparkline over `series`; nothing with fewer than 2 points. */
+function Spark(props: {
+  testid: string;
+  label: string;
+  series: ISparkSample[];
+  format(x: number): string;
+}): React.ReactElement | null {
+  const { testid, label, series, format } = props;
+  const points = linePoints(series, SPARK_WIDTH, PARAM_SPARK_HEIGHT);
+  if (points === null) {
+    return null;
+  }
+  const values = series.map(p => p.v);
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  return (
+    <div className="jp-JaxInspect-sparkline jp-JaxInspect-paramsSpark">
+      <div className="jp-JaxInspect-sparklineLabels jp-JaxInspect-dim">
+        <span>{label}</span>
+        <span>{`${format(min)} – ${format(max)}`}</span>
+      </div>
+      <svg
+        data-testid={testid}
+        viewBox={`0 0 ${SPARK_WIDTH} ${PARAM_SPARK_HEIGHT}`}
+        preserveAspectRatio="none"
+        width="100%"
+        height={PARAM_SPARK_HEIGHT}
+        role="img"
+        aria-label={`${label} over the last ${series.length} samples`}
+      >
+        <polyline
+          className="jp-JaxInspect-sparklineLine"
+          points={points}
+          fill="none"
+          vectorEffect="non-scaling-stroke"
+        />
+      </svg>
+    </div>
+  );
+}
+
+/** A module's norm over the samples, tiny, under its path; nothing with fewer than 2 points. */
+function LayerSpark(props: { series: ISparkSample[] }): React.ReactElement | null {
+  const points = linePoints(props.series, LAYER_SPARK_WIDTH, LAYER_SPARK_HEIGHT, 1);
+  if (points === null) {
+    return null;
+  }
+  return (
+    <svg
+      className="jp-JaxInspect-paramsLayerSpark"
+      data-testid="jaxinspect-params-layer-sparkline"
+      viewBox={`0 0 ${LAYER_SPARK_WIDTH} ${LAYER_SPARK_HEIGHT}`}
+      width={LAYER_SPARK_WIDTH}
+      height={LAYER_SPARK_HEIGHT}
+      role="img"
+      aria-label={`norm over the last ${props.series.length} samples`}
+    >
+      <polyline
+        className="jp-JaxInspect-sparklineLine"
+        points={points}
+        fill="none"
+        vectorEffect="non-scaling-stroke"
+      />
+    </svg>
+  );
+}
+
+function Layers(props: {
+  watch: IParamsWatch;
+  history: SessionModel.IParamPoint[];
+}): React.ReactElement | null {
+  const { watch, history } = props;
+  const layers: IParamLayer[] = Array.isArray(watch.layers) ? watch.layers : [];
+  const { shown, more } = bounded(layers, MAX_LAYER_ROWS);
+  const hidden = more + (watch.more_layers > 0 ? watch.more_layers : 0);
+  if (shown.length === 0 && hidden === 0) {
+    return null;
+  }
+  return (
+    <div className="jp-JaxInspect-paramsLayersWrap">
+      <table className="jp-JaxInspect-table jp-JaxInspect-paramsLayers">
+        <thead>
+          <tr>
+            <th>module</th>
+            <th className="jp-JaxInspect-num">values</th>
+            <th className="jp-JaxInspect-num">norm</th>
+            <th className="jp-JaxInspect-num" title="‖Δθ‖/‖θ‖ since the previous sample">
+              update
+            </th>
+            <th className="jp-JaxInspect-num">NaN</th>
+            <th className="jp-JaxInspect-num">Inf</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((l, i) => {
+            const bad = l.nan > 0 || l.inf > 0;
+            return (
+              <tr
+                key={`${i}:${l.path}`}
+                className={bad ? 'jp-JaxInspect-paramsLayerBad' : undefined}
+                data-testid="jaxinspect-params-layer"
+                data-path={l.path}
+                data-nonfinite={String(bad)}
+                title={`${l.leaves} leaves · ${l.values} values`}
+              >
+                <td className="jp-JaxInspect-paramsModule">
+                  <div className="jp-JaxInspect-code jp-JaxInspect-paramsPath">{l.path}</div>
+                  <LayerSpark series={layerNormSeries(history, l.path)} />
+                </td>
+                <td className="jp-JaxInspect-num">{formatCount(l.values)}</td>
+                <td className="jp-JaxInspect-num">{formatNorm(l.norm)}</td>
+                <td className="jp-JaxInspect-num">{formatRatio(l.update)}</td>
+                <td
+                  className={
+                    'jp-JaxInspect-num' + (l.nan > 0 ? ' jp-JaxInspect-paramsBadCell' : '')
+                  }
+                >
+                  {String(l.nan)}
+                </td>
+                <td
+                  className={
+                    'jp-JaxInspect-num' + (l.inf > 0 ? ' jp-JaxInspect-paramsBadCell' : '')
+                  }
+                >
+                  {String(l.inf)}
+                </td>
+              </tr>
+            );
+          })}
+          {hidden > 0 && (
+            <tr className="jp-JaxInspect-more" data-testid="jaxinspect-params-layers-more">
+              <td colSpan={6}>{`${hidden} more layers`}</td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function Footer(props: {
+  interval: number;
+  onInterval(seconds: number): void;
+}): React.ReactElement {
+  const { interval, onInterval } = props;
+  const options = INTERVALS.includes(interval) ? INTERVALS : [...INTERVALS, interval];
+  return (
+    <footer className="jp-JaxInspect-paramsFooter">
+      <label className="jp-JaxInspect-paramsInterval">
+        {'sample every '}
+        <select
+          data-testid="jaxinspect-params-interval"
+          value={String(interval)}
+          onChange={ev => onInterval(Number(ev.currentTarget.value))}
+        >
+          {options.map(s => (
+            <option key={s} value={String(s)}>
+              {`${s} s`}
+            </option>
+          ))}
+        </select>
+      </label>
+    </footer>
+  );
+}
