@@ -16,6 +16,7 @@ from .api import (
     status,
     unwatch,
     watch,
+    watch_history,
 )
 from .config import config
 
@@ -54,4 +55,5 @@ __all__ = [
     "unload_ipython_extension",
     "unwatch",
     "watch",
+    "watch_history",
 ]

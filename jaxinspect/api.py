@@ -336,3 +336,11 @@ def sample_watched():
     """Sample every watched tree now (what the Params tab shows), as a list of records."""
     records, alerts = _the_watcher().sample(None)
     return records + alerts
+
+
+def watch_history(name: str | None = None):
+    """Samples of the watched trees so far (all names, or ``name``): per-module norm and update
+    ratio over steps, as text and a plotly figure (``.figure()``)."""
+    from .glue.paramdisplay import WatchHistoryView
+
+    return WatchHistoryView(list(_the_watcher().history), name)

@@ -193,6 +193,11 @@ SCHEMA: dict[str, Any] = {
             "update": "float|null",
             "nan": "int",
             "inf": "int",
+            "mean": "float",
+            "std": "float",
+            "min": "float",
+            "max": "float",
+            "zeros": "float",
         },
         "params_watch": {
             "kind": "str",

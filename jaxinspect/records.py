@@ -508,6 +508,11 @@ class ParamLayer:
     update: float | None
     nan: int
     inf: int
+    mean: float = 0.0  # over the module's finite values
+    std: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    zeros: float = 0.0  # fraction of exact zeros
 
     def to_json(self) -> dict[str, Any]:
         return _jsonify(self)

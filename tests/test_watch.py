@@ -152,3 +152,31 @@ def test_sketch_is_exact_for_identical_values():
     t1 = paramlib.watch_sample([a])
     t2 = paramlib.watch_sample([a + 0])
     assert np.allclose(t1, t2)
+
+
+def test_live_layer_statistics(watcher):
+    params = {"enc": {"w": jnp.array([[1.0, -2.0], [0.0, 3.0]]), "b": jnp.array([0.0, jnp.nan])}}
+    watcher.watch("params", params, 0)
+    (rec,), _ = watcher.sample()
+    (layer,) = rec.layers
+    finite = np.array([1.0, -2.0, 0.0, 3.0, 0.0])
+    assert layer.mean == pytest.approx(finite.mean()) and layer.std == pytest.approx(finite.std())
+    assert layer.min == -2.0 and layer.max == 3.0
+    assert layer.zeros == pytest.approx(2 / 6) and layer.nan == 1
+    assert rec.to_json()["layers"][0]["max"] == 3.0
+
+
+def test_watch_history_text_and_figure():
+    api.unwatch()
+    w = api._the_watcher()
+    for i in range(3):
+        jaxinspect.watch("hist", {"a": {"w": jnp.ones(4) * (i + 1)}}, step=i * 10)
+        w.sample()
+    view = jaxinspect.watch_history("hist")
+    text = view.text()
+    assert "hist: 3 samples, steps 0–20" in text and "['a']" in text
+    fig = view.figure()
+    assert len(fig.data) == 2 and list(fig.data[0].x) == [0, 10, 20]
+    bundle = view._repr_mimebundle_()
+    assert "application/vnd.plotly.v1+json" in bundle and "text/plain" in bundle
+    api.unwatch()

@@ -186,6 +186,7 @@ def _stack(rows: list[Any]) -> Any:
 
 # -- watched trees: norms, NaN/Inf counts and a sketch of each leaf, for update ratios --------------
 
+HEAD = 8  # squared norm, NaN, Inf, sum, finite count, min, max, zeros
 SKETCH = 64  # buckets of the CountSketch used to estimate ‖θ_t − θ_{t−1}‖ without keeping θ_{t−1}
 
 
@@ -205,11 +206,17 @@ def _leaf_watch():
             bucket = (h % jnp.uint32(SKETCH)).astype(jnp.int32)
             sign = jnp.where((h >> 7) & 1, 1.0, -1.0).astype(jnp.float32)
             sketch = jax.ops.segment_sum(safe * sign, bucket, num_segments=SKETCH)
+            big = jnp.finfo(jnp.float32).max
             head = jnp.stack(
                 [
                     (safe**2).sum(),
                     jnp.isnan(x).sum().astype(jnp.float32),
                     jnp.isinf(x).sum().astype(jnp.float32),
+                    safe.sum(),
+                    finite.sum().astype(jnp.float32),
+                    jnp.where(finite, x, big).min(),
+                    jnp.where(finite, x, -big).max(),
+                    (x == 0).sum().astype(jnp.float32),
                 ]
             )
             return jnp.concatenate([head, sketch])
@@ -230,7 +237,8 @@ def compiled_variants() -> int:
 
 
 def watch_sample(arrays: list[Any]) -> Any:
-    """(leaves × (3 + SKETCH)) host array: squared norm, NaN count, Inf count, then a
+    """(leaves × (HEAD + SKETCH)) host array: squared norm, NaN count, Inf count, sum, finite
+    count, min, max, zero count, then a
     CountSketch of the leaf (so ‖θ_t − θ_{t−1}‖ ≈ ‖sketch_t − sketch_{t−1}‖). None when a leaf
     was deleted or donated meanwhile. Computed on device; only this small table is copied."""
     import numpy as np
@@ -247,8 +255,8 @@ def watch_sample(arrays: list[Any]) -> Any:
             rows.append(one(x))
         import jax.numpy as jnp
 
-        zero = jnp.zeros(3 + SKETCH, jnp.float32)
-        table = _stack_rows([r if r is not None else zero for r in rows], 3 + SKETCH)
+        zero = jnp.zeros(HEAD + SKETCH, jnp.float32)
+        table = _stack_rows([r if r is not None else zero for r in rows], HEAD + SKETCH)
         return np.asarray(table)
 
 
@@ -284,6 +292,9 @@ class Watcher:
         self._good_step: dict[str, int | None] = {}  # step of the last all-finite sample
         self._noted: set[str] = set()
         self._alert_id = 0
+        import collections
+
+        self.history: collections.deque = collections.deque(maxlen=2000)  # records, all names
 
     def watch(self, name: str, value: Any, step: int | None = None) -> None:
         self._latest[name] = (value, step, None)
@@ -333,6 +344,7 @@ class Watcher:
                 continue
             rec, alert = self._record(name, step, leaf_records, table, _time.perf_counter() - start, interval_s)
             records.append(rec)
+            self.history.append(rec)
             if alert is not None:
                 alerts.append(alert)
         return records, alerts
@@ -368,7 +380,8 @@ class Watcher:
         first_bad = None
         for leaf, row in zip(leaf_records, table, strict=True):
             sq, nan, inf = float(row[0]), int(row[1]), int(row[2])
-            sketch = row[3:]
+            total, finite, lo, hi, zeros = float(row[3]), float(row[4]), float(row[5]), float(row[6]), float(row[7])
+            sketch = row[HEAD:]
             sketches[leaf.path] = sketch
             old = prev.get(leaf.path)
             d = float(np.sum((sketch - old) ** 2)) if old is not None else None
@@ -382,7 +395,7 @@ class Watcher:
                 if first_bad is None:
                     first_bad = (leaf.path, nan, inf)
             key = "".join(leaf.components[:-1]) or leaf.path
-            entry = layers.setdefault(key, [0, 0, 0.0, 0.0, 0, 0, True])
+            entry = layers.setdefault(key, [0, 0, 0.0, 0.0, 0, 0, True, 0.0, 0.0, math.inf, -math.inf, 0.0])
             entry[0] += 1
             entry[1] += leaf.size
             entry[2] += sq
@@ -392,12 +405,21 @@ class Watcher:
                 entry[3] += d
             entry[4] += nan
             entry[5] += inf
+            entry[7] += total
+            entry[8] += finite
+            if finite:
+                entry[9] = min(entry[9], lo)
+                entry[10] = max(entry[10], hi)
+            entry[11] += zeros
         self._sketch[name] = sketches
         norm = math.sqrt(total_sq)
         update = math.sqrt(delta_sq) / norm if have_delta and norm > 0 else None
         items = list(layers.items())
-        layer_records = tuple(
-            ParamLayer(
+        def layer(path: str, e: list) -> ParamLayer:
+            n, v, sq, dsq, nan, inf, ok, total, finite, lo, hi, zeros = e
+            mean = total / finite if finite else 0.0
+            var = max(sq / finite - mean * mean, 0.0) if finite else 0.0
+            return ParamLayer(
                 path=path,
                 leaves=n,
                 values=v,
@@ -405,9 +427,14 @@ class Watcher:
                 update=(math.sqrt(dsq) / math.sqrt(sq)) if ok and sq > 0 else None,
                 nan=nan,
                 inf=inf,
+                mean=mean,
+                std=math.sqrt(var),
+                min=lo if finite else 0.0,
+                max=hi if finite else 0.0,
+                zeros=zeros / v if v else 0.0,
             )
-            for path, (n, v, sq, dsq, nan, inf, ok) in items[: self.MAX_LAYERS]
-        )
+
+        layer_records = tuple(layer(path, e) for path, e in items[: self.MAX_LAYERS])
         with self._lock:
             self._seq[name] = seq = self._seq.get(name, 0) + 1
         rec = ParamWatchRecord(

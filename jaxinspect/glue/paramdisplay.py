@@ -74,3 +74,74 @@ class ParamsView:
             "text/plain": self.text(),
             "text/html": paramview.params_html(self.title, self.leaves, self.stats, query=self.query),
         }
+
+
+class WatchHistoryView:
+    """The samples of watched trees so far: per-module norm and update ratio over steps
+    (``.figure()`` is a plotly figure; the display shows it where plotly renders)."""
+
+    def __init__(self, records: list, name: str | None = None) -> None:
+        self.records = [r for r in records if name is None or r.name == name]
+        self.name = name
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "records": [r.to_json() for r in self.records]}
+
+    def text(self) -> str:
+        if not self.records:
+            return (
+                "no samples yet: call jaxinspect.watch(name, params, step=i) in the loop and open "
+                "the sidebar's Params tab (or jaxinspect.api.sample_watched() to sample now)"
+            )
+        lines = []
+        for name in dict.fromkeys(r.name for r in self.records):
+            recs = [r for r in self.records if r.name == name and r.leaves]
+            if not recs:
+                continue
+            last = recs[-1]
+            lines.append(
+                f"{name}: {len(recs)} samples, steps {recs[0].step}–{last.step}; norm "
+                f"{recs[0].norm:.4g} → {last.norm:.4g}"
+                + (f"; last update ratio {last.update:.3g}" if last.update is not None else "")
+                + (f"; ⚠ {last.nonfinite} leaves hold NaN/Inf" if last.nonfinite else "")
+            )
+            for layer in last.layers[:20]:
+                upd = f"{layer.update:.3g}" if layer.update is not None else "–"
+                bad = f"  NaN {layer.nan} Inf {layer.inf}" if layer.nan or layer.inf else ""
+                lines.append(f"  {layer.path:<40} norm {layer.norm:.4g}  update {upd}{bad}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def figure(self):
+        """Plotly small multiples: each module's norm and update ratio against the step."""
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        fig = make_subplots(rows=1, cols=2, subplot_titles=("norm", "update ratio ‖Δθ‖/‖θ‖"))
+        series: dict[tuple[str, str], list] = {}
+        for r in self.records:
+            x = r.step if r.step is not None else r.seq
+            for layer in r.layers:
+                series.setdefault((r.name, layer.path), []).append((x, layer.norm, layer.update))
+        for (name, path), pts in list(series.items())[:40]:
+            label = path if self.name else f"{name}{path}"
+            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=label, mode="lines", legendgroup=label), row=1, col=1)
+            fig.add_trace(
+                go.Scatter(x=[p[0] for p in pts], y=[p[2] for p in pts], name=label, mode="lines", legendgroup=label, showlegend=False),
+                row=1, col=2,
+            )  # fmt: skip
+        fig.update_yaxes(type="log", row=1, col=2)
+        fig.update_layout(height=340, margin={"l": 50, "r": 20, "t": 40, "b": 40})
+        return fig
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": self.text()}
+        if self.records:
+            try:
+                bundle.update(self.figure()._repr_mimebundle_(include, exclude))
+                bundle["text/plain"] = self.text()
+            except Exception:  # noqa: BLE001 - plotly missing: the text twin stands alone
+                pass
+        return bundle

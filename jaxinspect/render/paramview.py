@@ -18,6 +18,16 @@ _CSS = """<style>
 </style>"""
 
 
+_SCRIPT = """<script>(function(){var r=document.getElementById('%s');if(!r||r.dataset.ready)return;
+r.dataset.ready='1';var t=r.querySelector('.jp-pt');if(!t)return;var i=document.createElement('input');
+i.placeholder='filter by path, e.g. kernel or blocks[3]';i.style.cssText='margin:4px 0;width:24em';
+i.addEventListener('input',function(){var q=i.value.trim().toLowerCase();
+t.querySelectorAll('.pt-leaf').forEach(function(e){var hit=!q||(e.dataset.path||'').toLowerCase().indexOf(q)>=0;
+e.style.display=hit?'':'none';if(hit&&q){var d=e.parentElement;while(d&&d!==t){if(d.tagName==='DETAILS')d.open=true;
+d=d.parentElement}}})});t.parentElement.insertBefore(i,t)})();</script>"""
+_uid = [0]
+
+
 def human_count(n: int) -> str:
     for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if n >= scale:
@@ -178,4 +188,7 @@ def params_html(
         f"<tbody>{kinds}</tbody></table>"
     )
     note = f'<div class="pt-n">filter: {esc(query)}</div>' if query else ""
-    return _CSS + view(f'{note}{head}<div class="jp-pt">{"".join(out)}</div>', headline(title, leaves))
+    _uid[0] += 1
+    uid = f"jipt{_uid[0]}"
+    body = f'<div id="{uid}">{note}{head}<div class="jp-pt">{"".join(out)}</div>{_SCRIPT % uid}</div>'
+    return _CSS + view(body, headline(title, leaves))

@@ -180,7 +180,12 @@ export const SCHEMA = {
       norm: 'float',
       update: 'float|null',
       nan: 'int',
-      inf: 'int'
+      inf: 'int',
+      mean: 'float',
+      std: 'float',
+      min: 'float',
+      max: 'float',
+      zeros: 'float'
     },
     params_watch: {
       kind: 'str',
@@ -454,6 +459,13 @@ export interface IParamLayer {
   /** Leaves holding NaN / Inf. */
   nan: number;
   inf: number;
+  /** Over the module's finite values: mean, standard deviation, min, max. */
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  /** Fraction of exact zeros. */
+  zeros: number;
 }
 
 /** One sample of a parameter tree watched under `name` (`jaxinspect.watch`). */

@@ -241,6 +241,11 @@ export function paramLayer(overrides: Partial<IParamLayer> = {}): IParamLayer {
     update: 0.0012,
     nan: 0,
     inf: 0,
+    mean: 0.01,
+    std: 0.05,
+    min: -0.2,
+    max: 0.21,
+    zeros: 0,
     ...overrides
   };
 }

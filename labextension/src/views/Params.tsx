@@ -384,7 +384,7 @@ function Layers(props: {
                 data-testid="jaxinspect-params-layer"
                 data-path={l.path}
                 data-nonfinite={String(bad)}
-                title={`${l.leaves} leaves · ${l.values} values`}
+                title={layerTitle(l)}
               >
                 <td className="jp-JaxInspect-paramsModule">
                   <div className="jp-JaxInspect-code jp-JaxInspect-paramsPath">{l.path}</div>
@@ -445,4 +445,16 @@ function Footer(props: {
       </label>
     </footer>
   );
+}
+
+/** The row's tooltip: sizes and the live statistics of the module's values. */
+export function layerTitle(l: IParamLayer): string {
+  const parts = [`${l.leaves} leaves · ${l.values} values`];
+  if (typeof l.mean === 'number') {
+    parts.push(
+      `mean ${formatNorm(l.mean)} · std ${formatNorm(l.std)} · min ${formatNorm(l.min)} · ` +
+        `max ${formatNorm(l.max)} · zeros ${(100 * (l.zeros ?? 0)).toFixed(0)}%`
+    );
+  }
+  return parts.join('\n');
 }
