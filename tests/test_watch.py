@@ -175,8 +175,10 @@ def test_watch_history_text_and_figure():
     view = jaxinspect.watch_history("hist")
     text = view.text()
     assert "hist: 3 samples, steps 0–20" in text and "['a']" in text
+    assert "text/plain" in view._repr_mimebundle_()
+    api.unwatch()
+    pytest.importorskip("plotly")
     fig = view.figure()
     assert len(fig.data) == 2 and list(fig.data[0].x) == [0, 10, 20]
     bundle = view._repr_mimebundle_()
     assert "application/vnd.plotly.v1+json" in bundle and "text/plain" in bundle
-    api.unwatch()
