@@ -16,6 +16,7 @@ from collections import deque
 from typing import Any
 
 from .records import ArrayRow, BufferAlert, BufferGroup, BuffersRecord
+from .units import human_bytes as _human
 
 GROUP_ROWS = 20
 _COMPONENT = re.compile(r"\.[^.\[]+|\[[^\]]*\]")
@@ -179,13 +180,6 @@ def _counts(snap: Any) -> dict[tuple[str, str], tuple[int, int, str]]:
             entry[1] += info.nbytes
     return {k: (v[0], v[1], v[2]) for k, v in acc.items()}
 
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.0f} B"
 
 
 def explain(group_: str, name: str, first: tuple, last: tuple, steps: int) -> tuple[str, str]:

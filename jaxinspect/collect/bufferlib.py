@@ -13,7 +13,6 @@ import collections
 import functools
 import gc
 import math
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -105,8 +104,6 @@ class _Sites:
     def __init__(self, cell_of: Any) -> None:
         self.cell_of = cell_of
         self.cache: dict[Any, str | None] = {}
-        self.jax_dir = compilelib._jax_dir()
-        self.own = compilelib._OWN_DIR
 
     def site(self, arr: Any) -> str | None:
         try:
@@ -125,18 +122,9 @@ class _Sites:
         try:
             for frame in tb.frames:
                 filename = frame.file_name
-                if filename.startswith("<") and not compilelib.is_cell_file(filename):
-                    if filename.startswith(("<frozen", "<string")):
-                        continue
-                absname = filename if filename.startswith("<") else os.path.abspath(filename)
-                if (
-                    absname.startswith((self.jax_dir, self.own))
-                    or "site-packages" in absname
-                    or "/jaxlib/" in absname
-                    or absname.endswith(("/contextlib.py", "/functools.py", "/threading.py"))
-                ):
+                if filename.startswith("<string") or not compilelib.is_user_file(filename):
                     continue
-                text = self._format(filename, frame.line_num, frame.function_name)
+                text = self.format(filename, frame.line_num, frame.function_name)
                 break
         except Exception:  # noqa: BLE001
             text = None
@@ -146,17 +134,11 @@ class _Sites:
             pass
         return text
 
-    def _format(self, filename: str, line: int, func: str) -> str:
-        cell = None
-        if self.cell_of is not None:
-            with errors.guard("bufferlib.cell_of"):
-                cell = self.cell_of(filename)
+    def format(self, filename: str, line: int, func: str) -> str:
+        cell = compilelib.cell_number(self.cell_of, filename)
         func = str(func).rsplit("<locals>.", 1)[-1]
-        if cell is not None:
-            return f"cell [{cell}] line {line}" + (f" ({func})" if func != "<module>" else "")
-        parts = filename.replace("\\", "/").split("/")
-        short = "/".join(parts[-2:]) if len(parts) > 2 else filename
-        return f"{short}:{line}" + (f" ({func})" if func != "<module>" else "")
+        where = f"cell [{cell}] line {line}" if cell is not None else f"{compilelib.short_path(filename)}:{line}"
+        return where + (f" ({func})" if func != "<module>" else "")
 
 
 _MISSING = object()
@@ -772,13 +754,10 @@ def memory_profile(cell_of: Any = None, top: int = 15) -> dict[str, Any]:
         entry = totals.setdefault((kind, device), [0, 0])
         entry[0] += count
         entry[1] += nbytes
-        where = None
-        for name, filename, line in smp["frames"]:
-            absname = filename if filename.startswith("<") else os.path.abspath(filename)
-            if absname.startswith((sites.jax_dir, sites.own)) or "site-packages" in absname:
-                continue
-            where = sites._format(filename, line, name)
-            break
+        where = next(
+            (sites.format(f, line, name) for name, f, line in smp["frames"] if compilelib.is_user_file(f)),
+            None,
+        )
         site_entry = by_site.setdefault((kind, where or "(inside JAX)"), [0, 0])
         site_entry[0] += count
         site_entry[1] += nbytes

@@ -117,6 +117,37 @@ def is_cell_file(filename: str) -> bool:
     return filename.startswith("<ipython-input-") or "/ipykernel_" in filename
 
 
+def is_user_file(filename: str) -> bool:
+    """True for the user's code: a notebook cell or a file outside JAX, jaxlib, jaxinspect,
+    site-packages and the standard library."""
+    if filename.startswith("<"):
+        return not filename.startswith("<frozen")
+    absname = os.path.abspath(filename)
+    return not (
+        absname.startswith((_jax_dir(), _OWN_DIR, sys.base_prefix))
+        or "site-packages" in absname
+        or "/jaxlib/" in absname
+        or absname.endswith(_SKIP_FRAMES)
+    )
+
+
+def short_path(path: str) -> str:
+    """A file name short enough to read: the package-relative path, or the last two parts."""
+    parts = path.replace("\\", "/").split("/")
+    if "site-packages" in parts:
+        return "/".join(parts[parts.index("site-packages") + 1 :])
+    return "/".join(parts[-2:]) if len(parts) > 2 else path
+
+
+def cell_number(cell_of: Callable[[str], int | None] | None, filename: str) -> int | None:
+    """The notebook cell a pseudo-file belongs to, or None (never raises)."""
+    if cell_of is None:
+        return None
+    with errors.guard("compilelib.cell_of"):
+        return cell_of(filename)
+    return None
+
+
 def call_site(cell_of: Callable[[str], int | None] | None) -> tuple[str | None, int | None]:
     """The first stack frame outside JAX and jaxinspect: ("file:line", notebook cell or None)."""
     frame = sys._getframe(1)
@@ -130,11 +161,7 @@ def call_site(cell_of: Callable[[str], int | None] | None) -> tuple[str | None, 
             or filename.endswith(_SKIP_FRAMES)
             or "/jaxlib/" in absname
         ):
-            cell = None
-            if cell_of is not None:
-                with errors.guard("compilelib.cell_of"):
-                    cell = cell_of(filename)
-            return f"{filename}:{frame.f_lineno}", cell
+            return f"{filename}:{frame.f_lineno}", cell_number(cell_of, filename)
         frame = frame.f_back
     return None, None
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 import inspect
 import linecache
 import os
-import sys
 from collections import Counter
 from typing import Any
 
-from .. import errors
 from ..records import CostRecord, JaxprBody, JaxprDoc, JaxprEqn, JaxprStats
 from . import compat, compilelib
 
@@ -192,14 +190,11 @@ class _Builder:
         key = (frame.file_name, frame.start_line, frame.function_name)
         if key in self.sources:
             return self.sources[key]
-        cell = None
-        if self.cell_of is not None:
-            with errors.guard("jaxprlib.cell_of"):
-                cell = self.cell_of(frame.file_name)
+        cell = compilelib.cell_number(self.cell_of, frame.file_name)
         where = (
             f"cell [{cell}]:{frame.start_line}"
             if cell is not None
-            else f"{_short_path(frame.file_name)}:{frame.start_line}"
+            else f"{compilelib.short_path(frame.file_name)}:{frame.start_line}"
         )
         text = f"{where} ({str(frame.function_name).rsplit('<locals>.', 1)[-1]})"
         self.sources[key] = text
@@ -320,13 +315,6 @@ class _Builder:
             flagged=tuple(sorted(self.flagged.items())),
         )
         return JaxprDoc(title=title, bodies=tuple(bodies), stats=stats)
-
-
-def _short_path(path: str) -> str:
-    parts = path.replace("\\", "/").split("/")
-    if "site-packages" in parts:
-        return "/".join(parts[parts.index("site-packages") + 1 :])
-    return "/".join(parts[-2:]) if len(parts) > 2 else path
 
 
 def build_doc(
@@ -619,29 +607,18 @@ def describe_failure(exc: BaseException, label: str, stage: str = "tracing") -> 
 def _user_frame_of(exc: BaseException) -> str | None:
     """The innermost traceback frame in the user's code (a cell, or a file outside
     site-packages / JAX / jaxinspect), as "cell [3] line 4 in f: `source line`"."""
-    jax_dir = compilelib._jax_dir()
-    own = compilelib._OWN_DIR
     best = None
     tb = exc.__traceback__
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        absname = os.path.abspath(filename) if not filename.startswith("<") else filename
-        if not (
-            absname.startswith((jax_dir, own))
-            or "site-packages" in absname
-            or absname.startswith(sys.base_prefix)
-        ):
+        if compilelib.is_user_file(filename):
             best = (filename, tb.tb_lineno, tb.tb_frame.f_code.co_name)
         tb = tb.tb_next
     if best is None:
         return None
     filename, lineno, func = best
-    cell = None
-    cell_of = compilelib.collector().cell_of
-    if cell_of is not None:
-        with errors.guard("jaxprlib.cell_of"):
-            cell = cell_of(filename)
-    place = f"cell [{cell}] line {lineno}" if cell is not None else f"{_short_path(filename)}:{lineno}"
+    cell = compilelib.cell_number(compilelib.collector().cell_of, filename)
+    place = f"cell [{cell}] line {lineno}" if cell is not None else f"{compilelib.short_path(filename)}:{lineno}"
     line = linecache.getline(filename, lineno).strip()
     return f"{place} in {func}" + (f": `{line}`" if line else "")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..records import ArrayRow, BufferAlert, BufferGroup, BuffersRecord, DeviceMemory, ShardRecord
+from ..units import human_bytes
 from .htmllib import esc, view
 
 ARRAY_ROWS = 50
@@ -13,15 +14,6 @@ GROUP_ROWS = 20
 SHARD_GRIDS = 8
 GRID_MAX_CELLS = 256
 
-
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "–"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.0f} B"
 
 
 def headline(rec: BuffersRecord) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from .. import units
 from ..records import CostRecord, JaxprBody, JaxprDiff, JaxprDoc, JaxprEqn, JaxprStats
 from .htmllib import CSS, esc
 
@@ -66,13 +67,7 @@ if(d.tagName==='DETAILS')d.open=true;d=d.parentElement}}})});c.parentElement.ins
 
 
 def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "unavailable"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
+    return units.human_bytes(n, none="unavailable")
 
 
 def human_count(n: float | None) -> str:

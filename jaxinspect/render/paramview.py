@@ -4,6 +4,7 @@ text twin, and optional per-leaf statistics. Never imports jax."""
 from __future__ import annotations
 
 from ..records import ParamLeaf, ParamStats
+from ..units import human_bytes
 from .htmllib import esc, view
 
 LEAF_BUDGET = 5000  # leaves rendered in HTML; the rest are counted per folded subtree
@@ -34,13 +35,6 @@ def human_count(n: int) -> str:
             return f"{n / scale:.2f}{unit}"
     return str(n)
 
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.0f} B"
 
 
 class _Node:

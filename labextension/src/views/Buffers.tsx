@@ -14,7 +14,7 @@ import type { SessionModel } from '../model';
 import type { IBufferAlert, IBufferGroup, IBuffersRecord, IDeviceMemory } from '../protocol';
 import type { ITabProps } from './tabs';
 import { bounded, formatBytes, formatDuration } from './format';
-import { DEFAULT_INTERVAL, INTERVALS, useSamplerInterest } from './interest';
+import { IntervalSelect, intervalText, useSampledInterval } from './interest';
 import { SPARK_HEIGHT, SPARK_WIDTH, linePoints } from './sparkline';
 
 // The interest helpers live in ./interest (shared with the Params tab); re-exported here.
@@ -64,27 +64,10 @@ export function latestBufferAlerts(alerts: readonly IBufferAlert[]): IBufferAler
 
 // ---------------------------------------------------------------- the tab
 
-/** The interval picked last, kept while the tab is switched away. */
-let lastInterval = DEFAULT_INTERVAL;
-
 /** The tab: keeps the interval and the kernel's sampler in step with what is shown. */
 export function Buffers(props: ITabProps): React.ReactElement {
-  const { model, actions } = props;
-  const visible = props.visible ?? true;
-  const [interval, setIntervalS] = React.useState(lastInterval);
-  // `{buffers: seconds}` while shown and ready, `{buffers: 0}` when hidden, left or unmounted.
-  useSamplerInterest('buffers', model, visible, interval, actions);
-
-  return (
-    <BuffersView
-      model={model}
-      interval={interval}
-      onInterval={s => {
-        lastInterval = s;
-        setIntervalS(s);
-      }}
-    />
-  );
+  const [interval, onInterval] = useSampledInterval('buffers', props);
+  return <BuffersView model={props.model} interval={interval} onInterval={onInterval} />;
 }
 
 export interface IBuffersViewProps {
@@ -424,9 +407,7 @@ function Dtypes(props: { dtypes: IBufferGroup[] }): React.ReactElement | null {
 
 /** "every 0.5 s" for a sampler interval; "sampler off" without one. */
 export function samplerText(intervalS: number | null | undefined): string {
-  return intervalS !== null && intervalS !== undefined && intervalS > 0
-    ? `every ${intervalS} s`
-    : 'sampler off';
+  return intervalText(intervalS) || 'sampler off';
 }
 
 function Footer(props: {
@@ -435,7 +416,6 @@ function Footer(props: {
   onInterval(seconds: number): void;
 }): React.ReactElement {
   const { snap, interval, onInterval } = props;
-  const options = INTERVALS.includes(interval) ? INTERVALS : [...INTERVALS, interval];
   return (
     <footer className="jp-JaxInspect-buffersFooter">
       {snap && (
@@ -447,20 +427,12 @@ function Footer(props: {
           )}`}
         </span>
       )}
-      <label className="jp-JaxInspect-buffersInterval">
-        {'sample every '}
-        <select
-          data-testid="jaxinspect-buffers-interval"
-          value={String(interval)}
-          onChange={ev => onInterval(Number(ev.currentTarget.value))}
-        >
-          {options.map(s => (
-            <option key={s} value={String(s)}>
-              {`${s} s`}
-            </option>
-          ))}
-        </select>
-      </label>
+      <IntervalSelect
+        testId="jaxinspect-buffers-interval"
+        className="jp-JaxInspect-buffersInterval"
+        interval={interval}
+        onInterval={onInterval}
+      />
     </footer>
   );
 }

@@ -14,12 +14,12 @@ import * as React from 'react';
 import type { SessionModel } from '../model';
 import type { IParamLayer, IParamsAlert, IParamsWatch } from '../protocol';
 import { bounded, formatCount, formatDuration, formatNorm, formatRatio } from './format';
-import { DEFAULT_INTERVAL, INTERVALS, useSamplerInterest } from './interest';
+import { IntervalSelect, intervalText, useSampledInterval } from './interest';
 import { finiteSeries, linePoints, SPARK_WIDTH } from './sparkline';
 import type { ISparkSample } from './sparkline';
 import type { ITabProps } from './tabs';
 
-export { DEFAULT_INTERVAL, INTERVALS } from './interest';
+export { DEFAULT_INTERVAL, INTERVALS, intervalText } from './interest';
 
 /** Most alerts shown (the latest per name and path). */
 export const MAX_ALERT_ROWS = 20;
@@ -84,39 +84,13 @@ export function layerNormSeries(
   return finiteSeries(history, p => p.time, p => p.layers.get(path)?.norm);
 }
 
-/**
- * "every 1 s" for an effective sampling interval (two significant digits: the kernel stretches
- * it after a costly sample, e.g. "every 37 s"); '' without one.
- */
-export function intervalText(intervalS: number | null | undefined): string {
-  return typeof intervalS === 'number' && Number.isFinite(intervalS) && intervalS > 0
-    ? `every ${Number(intervalS.toPrecision(2))} s`
-    : '';
-}
 
 // ---------------------------------------------------------------- the tab
 
-/** The interval picked last, kept while the tab is switched away. */
-let lastInterval = DEFAULT_INTERVAL;
-
 /** The tab: keeps the interval and the kernel's sampler of watched trees in step with the view. */
 export function Params(props: ITabProps): React.ReactElement {
-  const { model, actions } = props;
-  const visible = props.visible ?? true;
-  const [interval, setIntervalS] = React.useState(lastInterval);
-  // `{params: seconds}` while shown and ready, `{params: 0}` when hidden, left or unmounted.
-  useSamplerInterest('params', model, visible, interval, actions);
-
-  return (
-    <ParamsView
-      model={model}
-      interval={interval}
-      onInterval={s => {
-        lastInterval = s;
-        setIntervalS(s);
-      }}
-    />
-  );
+  const [interval, onInterval] = useSampledInterval('params', props);
+  return <ParamsView model={props.model} interval={interval} onInterval={onInterval} />;
 }
 
 export interface IParamsViewProps {
@@ -426,23 +400,14 @@ function Footer(props: {
   onInterval(seconds: number): void;
 }): React.ReactElement {
   const { interval, onInterval } = props;
-  const options = INTERVALS.includes(interval) ? INTERVALS : [...INTERVALS, interval];
   return (
     <footer className="jp-JaxInspect-paramsFooter">
-      <label className="jp-JaxInspect-paramsInterval">
-        {'sample every '}
-        <select
-          data-testid="jaxinspect-params-interval"
-          value={String(interval)}
-          onChange={ev => onInterval(Number(ev.currentTarget.value))}
-        >
-          {options.map(s => (
-            <option key={s} value={String(s)}>
-              {`${s} s`}
-            </option>
-          ))}
-        </select>
-      </label>
+      <IntervalSelect
+        testId="jaxinspect-params-interval"
+        className="jp-JaxInspect-paramsInterval"
+        interval={interval}
+        onInterval={onInterval}
+      />
     </footer>
   );
 }

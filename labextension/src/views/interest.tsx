@@ -11,7 +11,7 @@ import * as React from 'react';
 
 import type { SessionModel } from '../model';
 import type { ISession } from '../protocol';
-import type { IInterest, IPanelActions } from './tabs';
+import type { IInterest, IPanelActions, ITabProps } from './tabs';
 
 /** Sampling intervals offered, in seconds. */
 export const INTERVALS: readonly number[] = [0.5, 1, 2, 5];
@@ -139,5 +139,64 @@ export function useSamplerInterest(
       sent.current = null;
     },
     []
+  );
+}
+
+/** The interval each sampled tab showed last, kept while it is switched away. */
+const lastIntervals = new Map<InterestKey, number>();
+
+/**
+ * A sampled tab's interval state: remembered per tab, and kept in step with the kernel's sampler
+ * (`{<key>: seconds}` while shown and ready, `{<key>: 0}` when hidden, left or unmounted).
+ */
+export function useSampledInterval(
+  key: InterestKey,
+  props: ITabProps
+): [number, (seconds: number) => void] {
+  const [interval, setIntervalS] = React.useState(lastIntervals.get(key) ?? DEFAULT_INTERVAL);
+  useSamplerInterest(key, props.model, props.visible ?? true, interval, props.actions);
+  return [
+    interval,
+    (seconds: number) => {
+      lastIntervals.set(key, seconds);
+      setIntervalS(seconds);
+    }
+  ];
+}
+
+/**
+ * "every 1 s" for an effective sampling interval (two significant digits: the kernel stretches
+ * it after a costly sample, e.g. "every 37 s"); '' without one.
+ */
+export function intervalText(intervalS: number | null | undefined): string {
+  return typeof intervalS === 'number' && Number.isFinite(intervalS) && intervalS > 0
+    ? `every ${Number(intervalS.toPrecision(2))} s`
+    : '';
+}
+
+/** The "sample every N s" select of a sampled tab's footer. */
+export function IntervalSelect(props: {
+  testId: string;
+  className: string;
+  interval: number;
+  onInterval(seconds: number): void;
+}): React.ReactElement {
+  const { interval, onInterval } = props;
+  const options = INTERVALS.includes(interval) ? INTERVALS : [...INTERVALS, interval];
+  return (
+    <label className={props.className}>
+      {'sample every '}
+      <select
+        data-testid={props.testId}
+        value={String(interval)}
+        onChange={ev => onInterval(Number(ev.currentTarget.value))}
+      >
+        {options.map(s => (
+          <option key={s} value={String(s)}>
+            {`${s} s`}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
