@@ -10,15 +10,18 @@ from .api import (
     compile_diff,
     compile_log,
     jaxpr,
+    keys,
     params,
     profile,
     sharding,
     status,
+    track_keys,
     unwatch,
     watch,
     watch_history,
 )
 from .config import config
+from .errors import KeyReuseError, KeyReuseWarning
 
 
 def load_ipython_extension(ip):
@@ -46,12 +49,16 @@ __all__ = [
     "compile_diff",
     "compile_log",
     "config",
+    "KeyReuseError",
+    "KeyReuseWarning",
     "jaxpr",
+    "keys",
     "params",
     "load_ipython_extension",
     "profile",
     "sharding",
     "status",
+    "track_keys",
     "unload_ipython_extension",
     "unwatch",
     "watch",

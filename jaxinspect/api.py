@@ -344,3 +344,56 @@ def watch_history(name: str | None = None):
     from .glue.paramdisplay import WatchHistoryView
 
     return WatchHistoryView(list(_the_watcher().history), name)
+
+
+class track_keys:  # noqa: N801 - used as `with jaxinspect.track_keys():`
+    """Record every PRNG key created, split, folded and consumed (typed and raw keys, NNX
+    ``Rngs`` streams), and report a key used twice with both call sites and its lineage.
+
+    ``jaxinspect.track_keys()`` turns tracking on until ``.stop()`` (or ``%jaxinspect keys
+    off``); ``with jaxinspect.track_keys(): ...`` tracks inside the block only. Every function
+    jit traces meanwhile is also checked statically (keys inside jit are tracers). ``on_reuse``:
+    ``"warn"`` (a ``KeyReuseWarning``; the default), ``"error"`` (raise ``KeyReuseError`` before
+    the reuse runs) or ``"ignore"`` (only record). Off, nothing is wrapped and nothing is paid.
+    """
+
+    def __init__(self, on_reuse: str = "warn") -> None:
+        from .collect import keyslib
+
+        self._tracker = keyslib.tracker()
+        self._started = not self._tracker.tracking
+        inspector = extension.current()
+        cell_of = inspector.compiles.cell_of if inspector is not None else None
+        self._tracker.start(on_reuse=on_reuse, cell_of=cell_of)
+
+    def __enter__(self) -> track_keys:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._started:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop tracking (what was recorded stays: ``jaxinspect.keys()``)."""
+        self._tracker.stop()
+
+    def keys(self):
+        return keys()
+
+    def __repr__(self) -> str:
+        state = "on" if self._tracker.tracking else "off"
+        return f"<jaxinspect.track_keys: tracking {state}, on_reuse={self._tracker.on_reuse!r}>"
+
+
+def keys(clear: bool = False):
+    """The PRNG key lineage recorded by ``track_keys``: reuses (eager and read from jit),
+    the tree of keys (roots → splits → uses) and uses per sampler. ``clear=True`` forgets it
+    afterwards."""
+    from .collect import keyslib
+    from .glue.keydisplay import KeysView
+
+    tracker = keyslib.tracker()
+    view = KeysView(tracker.snapshot(), sorted(tracker.reuses.values(), key=lambda r: r.id))
+    if clear:
+        tracker.clear()
+    return view

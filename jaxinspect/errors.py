@@ -9,6 +9,19 @@ from collections.abc import Callable, Iterator
 
 from .records import InternalErrorRecord
 
+
+class UserFacingError(Exception):
+    """An error the user opted into (e.g. ``track_keys(on_reuse="error")``): hooks let it through."""
+
+
+class KeyReuseError(UserFacingError):
+    """A PRNG key was used twice while ``track_keys(on_reuse="error")`` was on."""
+
+
+class KeyReuseWarning(UserWarning):
+    """A PRNG key was used twice (``jaxinspect.track_keys``)."""
+
+
 _lock = threading.Lock()
 _counts: dict[tuple[str, str], int] = {}
 _sinks: list[Callable[[InternalErrorRecord], None]] = []

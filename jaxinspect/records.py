@@ -271,6 +271,7 @@ class JaxprDoc(Record):
     title: str
     bodies: tuple[JaxprBody, ...]
     stats: JaxprStats
+    keys: KeyFlow | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -278,6 +279,7 @@ class JaxprDoc(Record):
             "title": self.title,
             "bodies": [b.to_json() for b in self.bodies],
             "stats": self.stats.to_json(),
+            "keys": self.keys.to_json() if self.keys is not None else None,
         }
 
 
@@ -553,3 +555,103 @@ class ParamAlert(Record):
     inf: int
     message: str
     hint: str
+
+
+# -- PRNG keys -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyNodeRecord:
+    """One key in the lineage tree, as a row: ``depth`` is its indentation once chains of
+    ``key, sub = split(key)`` are flattened; ``folded`` counts descendants not shown."""
+
+    id: int
+    parent: int | None
+    depth: int
+    op: str
+    label: str
+    typed: bool
+    site: str | None
+    state: str  # fresh | consumed | split | reused
+    uses: int
+    used_by: tuple[str, ...]
+    folded: int
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyCount:
+    """How often one sampler (at one site) consumed a key."""
+
+    name: str
+    site: str | None
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class KeysRecord(Record):
+    """The PRNG key lineage seen while ``track_keys`` was on."""
+
+    kind: ClassVar[str] = "keys"
+    seq: int
+    time: float
+    tracking: bool
+    on_reuse: str
+    created: int
+    derived: int
+    consumed: int
+    reuses: int
+    summarised: int
+    nodes: tuple[KeyNodeRecord, ...]
+    more_nodes: int
+    consumers: tuple[KeyCount, ...]
+    note: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyReuse(Record):
+    """A key used twice: seen at run time (``where="eager"``) or read from a traced jaxpr
+    (``where="jit"``, ``function`` names the jitted function)."""
+
+    kind: ClassVar[str] = "key_reuse"
+    id: int
+    time: float
+    where: str
+    reuse: str
+    key: str
+    function: str | None
+    first_op: str
+    first_site: str | None
+    second_op: str
+    second_site: str | None
+    path: tuple[str, ...]
+    count: int
+    message: str
+    hint: str
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyFinding:
+    """A key reuse read statically from a jaxpr (before anything runs)."""
+
+    reuse: str
+    key: str
+    first_op: str
+    first_site: str | None
+    second_op: str
+    second_site: str | None
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyFlow(Record):
+    """Where a traced program creates, splits and consumes PRNG keys. ``marks`` are
+    (body index, equation index, note) for the jaxpr view; ``keys`` names the key inputs."""
+
+    kind: ClassVar[str] = "key_flow"
+    inputs: tuple[str, ...]
+    splits: int
+    folds: int
+    consumes: int
+    findings: tuple[KeyFinding, ...]
+    marks: tuple[tuple[int, int, str], ...]
+    partial: bool

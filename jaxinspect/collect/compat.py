@@ -68,14 +68,15 @@ def current_mesh_text() -> str | None:
 PJIT_HOOK_NAMES = ("_infer_params", "_run_python_pjit", "_trace_for_jit")
 
 
-def install_pjit_hooks(on_infer, on_run, on_trace=None):
+def install_pjit_hooks(on_infer, on_run, on_trace=None, on_result=None):
     """Wrap jit's Python cache-miss path, which runs only when the C++ dispatch cache misses
     (jax 0.10 – 0.12): ``pjit._infer_params`` (finds or traces the jaxpr), ``pjit._trace_for_jit``
     (the trace itself; JAX reports its duration only for top-level traces) and
     ``pjit._run_python_pjit`` (lowers, compiles and runs).
 
     ``on_infer(fun, jit_info, args, kwargs)``, ``on_trace(fun)`` and ``on_run(fun, args, kwargs)``
-    are context managers entered around the originals. Returns an ``uninstall()`` that restores the
+    are context managers entered around the originals; ``on_result(fun, params)`` sees the
+    ``PjitParams`` (its ``params["jaxpr"]`` is the traced program) after ``on_infer`` exits. Returns an ``uninstall()`` that restores the
     originals only where nobody replaced our wrappers since (and says whether all were restored),
     or None when this JAX lacks the hook points.
     """
@@ -90,7 +91,10 @@ def install_pjit_hooks(on_infer, on_run, on_trace=None):
 
     def _infer_params(fun, ji, args, kwargs):
         with on_infer(fun, ji, args, kwargs):
-            return orig_infer(fun, ji, args, kwargs)
+            result = orig_infer(fun, ji, args, kwargs)
+        if on_result is not None:
+            on_result(fun, result[0])
+        return result
 
     def _run_python_pjit(p, args_flat, fun, args, kwargs):
         with on_run(fun, args, kwargs):

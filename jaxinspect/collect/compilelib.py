@@ -282,6 +282,7 @@ class CompileCollector:
         self.cell_of: Callable[[str], int | None] | None = None
         self.available = True
         self._pairs: OrderedDict[int, tuple] = OrderedDict()
+        self._jaxpr_listeners: list[Callable[[Any, Any], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def attach(self, sink: Callable[[CompileEvent], None]) -> None:
@@ -296,6 +297,41 @@ class CompileCollector:
                 self._sinks.remove(sink)
             if not self._sinks and self._installed:
                 self._uninstall_all()
+
+    def add_jaxpr_listener(self, listener: Callable[[Any, Any], None]) -> None:
+        """``listener(fun, jaxpr)`` for every user function jit traces at the top level (not
+        JAX's own helpers, not jaxinspect's quiet traces); runs inline in the trace path.
+        May raise ``errors.UserFacingError`` (an opt-in error for the user); anything else is
+        contained."""
+        with self._lock:
+            self._jaxpr_listeners.append(listener)
+
+    def remove_jaxpr_listener(self, listener: Callable[[Any, Any], None]) -> None:
+        with self._lock:
+            if listener in self._jaxpr_listeners:
+                self._jaxpr_listeners.remove(listener)
+
+    def _on_result(self, fun: Any, params: Any) -> None:
+        listeners = self._jaxpr_listeners
+        if not listeners:
+            return
+        tls = self._tls
+        if tls.infer or tls.quiet:
+            return  # nested in an outer trace (seen with it), or jaxinspect's own
+        try:
+            if _is_internal(fun):
+                return
+            jaxpr = params.params["jaxpr"]
+        except Exception as exc:  # noqa: BLE001
+            errors.record("compilelib.on_result", exc)
+            return
+        for listener in list(listeners):
+            try:
+                listener(fun, jaxpr)
+            except errors.UserFacingError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                errors.record("compilelib.jaxpr_listener", exc)
 
     @property
     def installed(self) -> bool:
@@ -321,7 +357,7 @@ class CompileCollector:
         mon.register_event_duration_secs_listener(self._on_duration)
         mon.register_event_listener(self._on_event)
         self._uninstall = compat.install_pjit_hooks(
-            self._infer_frame, self._run_frame, self._trace_frame
+            self._infer_frame, self._run_frame, self._trace_frame, self._on_result
         )
         self.available = self._uninstall is not None
         self._installed = True

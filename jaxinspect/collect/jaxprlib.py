@@ -5,6 +5,7 @@ Runs on the user's thread only (``%jaxpr`` / ``jaxinspect.jaxpr``); it may impor
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import linecache
 import os
@@ -336,7 +337,25 @@ def build_doc(
             in_labels = tuple(getattr(debug, "arg_names", None) or ())
         if not out_labels:
             out_labels = tuple(getattr(debug, "result_paths", None) or ())
-    return builder.finish(title, in_labels, out_labels, consts)
+    doc = builder.finish(title, in_labels, out_labels, consts)
+    if "random" not in dict(doc.stats.flagged):
+        return doc
+    from . import keyflow
+
+    sourcer = _Builder(True, cell_of)  # key sites are always named, whatever --source says
+    flow = keyflow.analyze(
+        jaxpr,
+        lambda eqn: sourcer.source(eqn.source_info),
+        tuple(name for name, _typ in doc.stats.inputs),
+        builder.index_of.get,
+    )
+    return dataclasses.replace(doc, keys=flow)
+
+
+def source_namer(cell_of: Any = None) -> Any:
+    """``eqn -> "cell [3]:4 (fn)"`` (its first user frame), or None; cached per traceback."""
+    sourcer = _Builder(True, cell_of)
+    return lambda eqn: sourcer.source(eqn.source_info)
 
 
 # -- tracing a call ------------------------------------------------------------------------------

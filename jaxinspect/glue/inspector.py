@@ -11,7 +11,7 @@ from typing import Any
 from .. import errors, protocol
 from .._version import __version__
 from ..bufferstats import BufferTracker
-from ..collect import compat, compilelib, envlib, paramlib
+from ..collect import compat, compilelib, envlib, keyslib, paramlib
 from ..compilestats import CompileLog
 from ..config import config
 from ..live.hub import Hub
@@ -36,6 +36,8 @@ class Inspector:
                 "buffer_alert": 100,
                 "params_watch": 200,
                 "params_alert": 100,
+                "keys": 5,
+                "key_reuse": 100,
             }
         )
         self.buffer_tracker = BufferTracker()
@@ -60,10 +62,14 @@ class Inspector:
         )
         self.transport.register_method("compile_diff", self._compile_diff)
         self.transport.register_method("interest", self._interest)
+        self.transport.register_method("track_keys", self._track_keys)
+        self._keys_version = -1
+        self._keys_due = 0.0
         self.sampler.add_task("heartbeat", self.kernel.publish_status)
         self.sampler.add_task("env", self.refresh_env)
         self.sampler.add_task("buffers", lambda: self.sample_buffers("sampler"))
         self.sampler.add_task("params", self.sample_params)
+        self.sampler.add_task("keys", self.publish_keys)
         errors.add_sink(self._on_internal_error)
 
     def start(self, cell_of: Any = None, namespace: Any = None) -> None:
@@ -73,12 +79,20 @@ class Inspector:
         self.compiles.cell_of = cell_of
         with errors.guard("inspector.attach_compiles"):  # e.g. jax not installed
             self.compiles.attach(self._on_compile)
+        tracker = keyslib.tracker()
+        tracker.cell_of = cell_of
+        tracker.sinks.append(self._on_key_reuse)
         self.transport.start()
 
     def close(self) -> None:
         """Stop everything this inspector started. Idempotent."""
         errors.remove_sink(self._on_internal_error)
         self.compiles.detach(self._on_compile)
+        tracker = keyslib.tracker()
+        if self._on_key_reuse in tracker.sinks:
+            tracker.sinks.remove(self._on_key_reuse)
+        with errors.guard("inspector.stop_keys"):
+            tracker.stop()  # %unload_ext removes every hook, jax.random's wrappers included
         self.transport.stop()
         self.sampler.stop()
         self.hub.close()
@@ -226,6 +240,35 @@ class Inspector:
             "text": view.text(),
             "headline": jaxprview.diff_headline(view.diff),
         }
+
+    # -- keys ------------------------------------------------------------------------------
+    def _on_key_reuse(self, rec: Any) -> None:
+        self.hub.publish(rec.to_json())
+
+    def publish_keys(self, force: bool = False) -> None:
+        """A ``keys`` snapshot when the lineage changed (at most once a second)."""
+        tracker = keyslib.tracker()
+        now = time.monotonic()
+        if not force and (tracker.version == self._keys_version or now < self._keys_due):
+            return
+        if not force and not tracker.tracking and self._keys_version == -1:
+            return  # never tracked: nothing to say
+        self._keys_version = tracker.version
+        self._keys_due = now + 1.0
+        self.hub.publish(tracker.snapshot(seq=tracker.version).to_json())
+
+    def _track_keys(self, params: Any) -> dict[str, Any]:
+        """RPC from the Keys tab: ``{"on": bool}`` turns key tracking on or off."""
+        on = params.get("on") if isinstance(params, dict) else None
+        if not isinstance(on, bool):
+            raise ValueError("track_keys needs {'on': true|false}")
+        tracker = keyslib.tracker()
+        if on:
+            tracker.start(on_reuse=tracker.on_reuse, cell_of=self.compiles.cell_of)
+        else:
+            tracker.stop()
+        self.publish_keys(force=True)
+        return {"tracking": tracker.tracking, "on_reuse": tracker.on_reuse}
 
     def _on_internal_error(self, rec) -> None:
         self.hub.publish(rec.to_json())

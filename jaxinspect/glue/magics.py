@@ -33,6 +33,11 @@ HELP = """\
   %jaxinspect watch EXPR       sample EXPR (e.g. state.params) while cells run: norms, update
                                ratios, NaN/Inf alerts in the Params tab; --off stops
                                (in a loop: jaxinspect.watch("params", params, step=i))
+  %jaxinspect keys [on|off] [--warn|--error|--ignore] [--clear]
+                               PRNG keys: `on` records every key created, split and consumed
+                               and reports a key used twice (eager, and read from each jitted
+                               function); alone: the lineage tree and reuses (= jaxinspect.keys(),
+                               jaxinspect.track_keys()); --error raises on reuse instead of warning
   %jaxinspect help             this text
 
   %jaxpr [--source] [--stablehlo] [--hlo] [--cost] [--graph] [--text] [--diff CALL2] [-o] CALL
@@ -359,10 +364,52 @@ def _sharding(raw: str) -> Any:
     return view
 
 
+KEYS_USAGE = "usage: %jaxinspect keys [on|off] [--warn|--error|--ignore] [--clear]"
+
+
+def _keys(args: list[str]) -> Any:
+    from ..collect import keyslib
+
+    action, mode, clear = None, None, False
+    for word in args:
+        if word in ("on", "off") and action is None:
+            action = word
+        elif word in ("--warn", "--error", "--ignore"):
+            mode = word[2:]
+        elif word == "--clear":
+            clear = True
+        else:
+            return Message(f"%jaxinspect keys: unexpected {word!r}; {KEYS_USAGE}", level="error")
+    tracker = keyslib.tracker()
+    if action == "off":
+        tracker.stop()
+        if clear:
+            tracker.clear()
+        return Message("key tracking is off (jax.random is unwrapped); %jaxinspect keys shows what was recorded")
+    if action == "on" or (mode is not None and tracker.tracking):
+        try:
+            import jax  # noqa: F401, PLC0415
+        except ImportError:
+            return Message("%jaxinspect keys: jax is not installed in this kernel (pip install jax)", level="error")
+        if clear:
+            tracker.clear()
+        api.track_keys(on_reuse=mode or tracker.on_reuse)
+        return Message(
+            f"key tracking is on: every jax.random key created, split and consumed is recorded "
+            f"and a key used twice {'raises KeyReuseError' if tracker.on_reuse == 'error' else 'warns'}; "
+            "jitted functions traced from now on are checked statically. The sidebar's Keys tab "
+            "follows it; %jaxinspect keys off stops."
+        )
+    if mode is not None:
+        return Message(f"%jaxinspect keys: {'--' + mode} goes with `on`; {KEYS_USAGE}", level="error")
+    return api.keys(clear=clear)
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = {
     "status": lambda args: api.status(),
     "compiles": _compiles,
     "buffers": _buffers,
+    "keys": _keys,
     "help": lambda args: Message(HELP),
 }
 

@@ -11,7 +11,7 @@ import itertools
 from typing import Any
 
 from .. import units
-from ..records import CostRecord, JaxprBody, JaxprDiff, JaxprDoc, JaxprEqn, JaxprStats
+from ..records import CostRecord, JaxprBody, JaxprDiff, JaxprDoc, JaxprEqn, JaxprStats, KeyFlow
 from .htmllib import CSS, esc
 
 OUTPUT_BUDGET = 2_000_000  # bytes of HTML/text one view may produce
@@ -36,6 +36,8 @@ JAXPR_CSS = """
 .jx .k{color:var(--jp-mirror-editor-attribute-color,#00c)}
 .jx .s{color:var(--jp-ui-font-color2,#888)}
 .jx .jx-random{background:rgba(180,120,255,.14)}
+.jx .jx-keymark{color:#7a3fc0;font-size:.9em}
+.jx .jx-keyreuse{background:rgba(255,60,60,.18)}
 .jx .jx-callback{background:rgba(255,160,0,.16)}
 .jx .jx-convert{background:rgba(0,160,255,.10)}
 .jx .hl{background:rgba(255,220,0,.55);border-radius:2px}
@@ -194,7 +196,7 @@ def jaxpr_text(
     inline. ``limit`` (characters) bounds it, with a marker saying how much was left out."""
     labels = body_labels(doc)
     budget = _Budget(limit)
-    out: list[str] = summary_lines(doc.stats, doc.title) if header and root == 0 else []
+    out: list[str] = summary_lines(doc.stats, doc.title) + keys_lines(doc.keys) if header and root == 0 else []
     if root:
         labels.pop(root, None)
         main = doc.bodies[root]
@@ -225,6 +227,7 @@ def _body_text(
 ) -> None:
     pad = " " * indent
     scope: tuple[str, ...] = ()
+    marks = key_marks(doc)
     for i, eqn in enumerate(body.eqns):
         if budget.limit is not None and budget.used > budget.limit:
             budget.skipped += sum(1 + _nested_total(doc, e, labels) for e in body.eqns[i:])
@@ -236,6 +239,9 @@ def _body_text(
         line = pad + eqn_text(eqn, labels)
         if source and eqn.source:
             line = f"{line:<72}  # {eqn.source}"
+        mark = marks.get((body.index, i))
+        if mark:
+            line = f"{line}  # key: {mark}"
         if not budget.take(len(line) + 1):
             budget.skipped += sum(1 + _nested_total(doc, e, labels) for e in body.eqns[i:])
             return
@@ -274,7 +280,49 @@ def _more(items: tuple, render, sep: str = " ") -> str:
     return f'{shown}{sep}<span class="jx-more">… {len(items) - VARS_SHOWN} more</span>'
 
 
-def _eqn_html(eqn: JaxprEqn, labels: dict[int, str], uid: str, source: bool) -> str:
+def key_marks(doc: JaxprDoc) -> dict[tuple[int, int], str]:
+    """(body index, equation index) -> what the equation does to a PRNG key."""
+    if doc.keys is None:
+        return {}
+    return {(b, i): note for b, i, note in doc.keys.marks}
+
+
+def keys_lines(flow: KeyFlow | None) -> list[str]:
+    """The PRNG key summary of a traced program, with any reuse found statically."""
+    if flow is None:
+        return []
+    lines = [
+        f"PRNG keys: {_plural(flow.splits, 'split')}, {_plural(flow.folds, 'fold_in')}, "
+        f"{_plural(flow.consumes, 'use')}"
+        + (f"; key inputs: {', '.join(flow.inputs[:8])}" if flow.inputs else "")
+        + ("" if not flow.partial else " (partial: program too large to follow every key)")
+    ]
+    for f in flow.findings:
+        lines.append(f"  ⚠ key reuse: {f.message}")
+    if flow.findings:
+        lines.append("    fix: split the key (jax.random.split) and give each use its own part")
+    return lines
+
+
+def keys_html(flow: KeyFlow | None) -> str:
+    if flow is None:
+        return ""
+    head, *rest = keys_lines(flow)
+    items = "".join(
+        f'<div class="ji-warn jx-keyfinding">⚠ key reuse: {esc(f.message)}</div>' for f in flow.findings
+    )
+    fix = (
+        '<div class="ji-muted">fix: split the key (<code>jax.random.split</code>) and give each use '
+        "its own part</div>"
+        if flow.findings
+        else ""
+    )
+    return f'<div class="jx-keys">{esc(head)}</div>{items}{fix}'
+
+
+def _eqn_html(
+    eqn: JaxprEqn, labels: dict[int, str], uid: str, source: bool, mark: str | None = None
+) -> str:
     outs = _more(eqn.outs, lambda o: _var(*o))
     params = [f'<span class="k">{esc(k)}</span>={esc(v)}' for k, v in eqn.params]
     for key, index in eqn.subs:
@@ -287,6 +335,9 @@ def _eqn_html(eqn: JaxprEqn, labels: dict[int, str], uid: str, source: bool) -> 
     cls = f"jx-e jx-{eqn.tag}" if eqn.tag else "jx-e"
     src = f'  <span class="s"># {esc(eqn.source)}</span>' if source and eqn.source else ""
     title = f' title="{esc(eqn.source)}"' if eqn.source and not source else ""
+    if mark:
+        cls += " jx-keyreuse" if "REUSE" in mark else ""
+        src += f'  <span class="jx-keymark">🔑 {esc(mark)}</span>'
     return f'<div class="{cls}"{title}>{outs}{" = " if outs else ""}{head} {ins}{src}</div>'
 
 
@@ -318,6 +369,7 @@ class _Html:
         self.labels = body_labels(doc)
         self.budget = _Budget(budget)
         self.out: list[str] = []
+        self.marks = key_marks(doc)
 
     def body(self, body: JaxprBody) -> None:
         self._group(body, body.eqns, 0, len(body.eqns), 0)
@@ -346,7 +398,7 @@ class _Html:
                 continue
             if self._over(eqns, i, stop):
                 return
-            line = _eqn_html(eqn, self.labels, self.uid, self.source)
+            line = _eqn_html(eqn, self.labels, self.uid, self.source, self.marks.get((body.index, i)))
             self.budget.used += len(line)
             out.append(line)
             for key, index in eqn.subs:
@@ -445,6 +497,7 @@ def jaxpr_html(
         )
     else:
         out.append(summary_html(doc.stats, doc.title))
+        out.append(keys_html(doc.keys))
     out.append(sections)
     if not code:
         out.append("</div>")

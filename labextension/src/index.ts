@@ -91,6 +91,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
               // e.g. a kernel whose jaxinspect predates `interest`: it just never samples.
               console.warn('jaxinspect: interest request failed', err)
             );
+        },
+        trackKeys: async (on: boolean, model?: SessionModel | null) => {
+          const entry = model ? entryOf(model) : current();
+          if (!entry) {
+            return;
+          }
+          try {
+            await entry.connector.request('track_keys', { on });
+          } catch (err) {
+            // e.g. a kernel whose jaxinspect predates `track_keys`.
+            console.warn('jaxinspect: track_keys request failed', err);
+          }
         }
       }
     });

@@ -16,6 +16,8 @@ import type {
   IEnvRecord,
   IHelloMessage,
   IInternalErrorRecord,
+  IKeyReuse,
+  IKeys,
   IParamsAlert,
   IParamsWatch,
   IRecord,
@@ -200,6 +202,19 @@ export class SessionModel {
     return this.records('params_alert') as unknown as IParamsAlert[];
   }
 
+  /** The latest `keys` snapshot of the PRNG key lineage; null before the first. */
+  get keys(): IKeys | null {
+    return this._keys;
+  }
+
+  /**
+   * Key reuses held (the newest `capacities.key_reuse` ids), oldest first; a reuse re-sent with
+   * an id already held replaces it in place.
+   */
+  get keyReuses(): IKeyReuse[] {
+    return this._keyReuses.slice();
+  }
+
   /** Records of `kind` held in its ring buffer, oldest first. */
   records(kind: string): IRecord[] {
     return this._rings.get(kind)?.toArray() ?? [];
@@ -240,7 +255,8 @@ export class SessionModel {
   /**
    * Apply a `batch`: `env`/`status`/`buffers` replace the latest, `compile_stats` replace the
    * previous one for their function, `params_watch` replace the latest of their name (and feed its
-   * history), other kinds append to their ring.
+   * history), `keys` replace the latest, `key_reuse` replace the one with their id in place (else
+   * append, bounded), other kinds append to their ring.
    */
   applyBatch(msg: IBatchMessage): void {
     for (const record of msg.records ?? []) {
@@ -282,6 +298,17 @@ export class SessionModel {
         }
         case 'params_watch':
           this._applyParamsWatch(record as unknown as IParamsWatch);
+          break;
+        case 'keys': {
+          // Only the latest lineage snapshot is kept; a late one is dropped.
+          const keys = record as unknown as IKeys;
+          if (!this._keys || !(keys.seq < this._keys.seq)) {
+            this._keys = keys;
+          }
+          break;
+        }
+        case 'key_reuse':
+          this._applyKeyReuse(record as unknown as IKeyReuse);
           break;
         case 'internal_error': {
           const err = record as unknown as IInternalErrorRecord;
@@ -359,6 +386,22 @@ export class SessionModel {
     });
   }
 
+  /** Replace the held reuse with the same id in place, else append and drop the oldest. */
+  private _applyKeyReuse(reuse: IKeyReuse): void {
+    const at = this._keyReuses.findIndex(r => r.id === reuse.id);
+    if (at >= 0) {
+      this._keyReuses[at] = reuse;
+      return;
+    }
+    this._keyReuses.push(reuse);
+    const capacity = Math.max(1, this.capacities.key_reuse ?? this.ringCapacity);
+    if (this._keyReuses.length > capacity) {
+      const drop = this._keyReuses.length - capacity;
+      this._keyReuses.splice(0, drop);
+      this._ring('key_reuse').addDropped(drop);
+    }
+  }
+
   private _ring(kind: string): RingBuffer<IRecord> {
     let ring = this._rings.get(kind);
     if (!ring) {
@@ -380,6 +423,8 @@ export class SessionModel {
     this._buffers = null;
     this._bufferHistory.clear();
     this._paramWatches.clear();
+    this._keys = null;
+    this._keyReuses = [];
   }
 
   private _state: ConnectionState = 'no-kernel';
@@ -400,6 +445,8 @@ export class SessionModel {
     string,
     { latest: IParamsWatch; history: RingBuffer<SessionModel.IParamPoint> }
   >();
+  private _keys: IKeys | null = null;
+  private _keyReuses: IKeyReuse[] = [];
   private _now: () => number;
   private _isDisposed = false;
   private _stateChanged = new Signal<this, void>(this);
@@ -413,7 +460,8 @@ export namespace SessionModel {
     compile: 2000,
     compile_alert: 100,
     buffer_alert: 100,
-    params_alert: 100
+    params_alert: 100,
+    key_reuse: 100
   };
 
   /** Snapshots whose totals `bufferHistory` keeps. */

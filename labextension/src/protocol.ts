@@ -32,7 +32,7 @@ export const SCHEMA = {
     request: { id: 'int', method: 'str', params: 'any' },
     response: { id: 'int', ok: 'bool', result: 'any', error: 'str|null' }
   },
-  methods: ['hello', 'ping', 'snapshot', 'compile_diff', 'interest'],
+  methods: ['hello', 'ping', 'snapshot', 'compile_diff', 'interest', 'track_keys'],
   records: {
     Session: {
       jaxinspect_version: 'str',
@@ -213,6 +213,57 @@ export const SCHEMA = {
       path: 'str',
       nan: 'int',
       inf: 'int',
+      message: 'str',
+      hint: 'str'
+    },
+    // one key in the PRNG lineage tree (pre-order, chains flattened by the kernel);
+    // state: fresh | consumed | split | reused
+    KeyNode: {
+      id: 'int',
+      parent: 'int|null',
+      depth: 'int',
+      op: 'str',
+      label: 'str',
+      typed: 'bool',
+      site: 'str|null',
+      state: 'str',
+      uses: 'int',
+      used_by: 'list[str]',
+      folded: 'int'
+    },
+    KeyCount: { name: 'str', site: 'str|null', count: 'int' },
+    keys: {
+      kind: 'str',
+      seq: 'int',
+      time: 'float',
+      tracking: 'bool',
+      on_reuse: 'str',
+      created: 'int',
+      derived: 'int',
+      consumed: 'int',
+      reuses: 'int',
+      summarised: 'int',
+      nodes: 'list[KeyNode]',
+      more_nodes: 'int',
+      consumers: 'list[KeyCount]',
+      note: 'str|null'
+    },
+    // a PRNG key used twice (eager: at run time; jit: read from a traced jaxpr); a reuse that
+    // happens again is re-sent with the same id and a higher count
+    key_reuse: {
+      kind: 'str',
+      id: 'int',
+      time: 'float',
+      where: 'str',
+      reuse: 'str',
+      key: 'str',
+      function: 'str|null',
+      first_op: 'str',
+      first_site: 'str|null',
+      second_op: 'str',
+      second_site: 'str|null',
+      path: 'list[str]',
+      count: 'int',
       message: 'str',
       hint: 'str'
     },
@@ -516,6 +567,90 @@ export interface IParamsAlert {
   hint: string;
 }
 
+/** One key in the PRNG lineage tree (`keys.nodes`, pre-order). */
+export interface IKeyNode {
+  id: number;
+  /** The key it was derived from, or null for a root. */
+  parent: number | null;
+  /** Indentation level (the kernel has already flattened `key, sub = split(key)` chains). */
+  depth: number;
+  /** e.g. "key", "PRNGKey", "split", "fold_in", "clone", "rngs.dropout". */
+  op: string;
+  /** e.g. "key(0)" or "split[1] of #3". */
+  label: string;
+  /** A typed key (`jax.random.key`) rather than a raw uint32 one. */
+  typed: boolean;
+  /** Where it was made, e.g. "cell 3, line 4", or null. */
+  site: string | null;
+  /** "fresh", "consumed", "split" or "reused". */
+  state: string;
+  /** Sampler uses. */
+  uses: number;
+  /** Short consumer strings, e.g. "normal @ cell 3, line 5" (maybe fewer than `uses`). */
+  used_by: string[];
+  /** Descendants hidden under this row. */
+  folded: number;
+}
+
+/** Sampler uses counted by op and site. */
+export interface IKeyCount {
+  name: string;
+  site: string | null;
+  count: number;
+}
+
+/** A snapshot of the PRNG key lineage (pushed at most once a second while it changes). */
+export interface IKeys {
+  kind: 'keys';
+  seq: number;
+  /** Unix seconds. */
+  time: number;
+  /** Whether `jaxinspect.track_keys` is on. */
+  tracking: boolean;
+  /** "warn", "error" or "ignore". */
+  on_reuse: string;
+  /** Root keys made. */
+  created: number;
+  /** split / fold_in / clone outputs. */
+  derived: number;
+  /** Sampler uses. */
+  consumed: number;
+  reuses: number;
+  /** Old keys dropped from the tree, only counted. */
+  summarised: number;
+  /** The lineage tree in pre-order. */
+  nodes: IKeyNode[];
+  /** Rows not sent. */
+  more_nodes: number;
+  consumers: IKeyCount[];
+  note: string | null;
+}
+
+/** A PRNG key used twice; re-sent with the same `id` and a higher `count` when it happens again. */
+export interface IKeyReuse {
+  kind: 'key_reuse';
+  id: number;
+  time: number;
+  /** "eager" (seen at run time) or "jit" (read from a traced jaxpr). */
+  where: string;
+  /** e.g. "consumed twice", "consumed then split", "split twice", "derived again". */
+  reuse: string;
+  /** The key's label. */
+  key: string;
+  /** The jitted function, for `where` "jit"; else null. */
+  function: string | null;
+  first_op: string;
+  first_site: string | null;
+  second_op: string;
+  second_site: string | null;
+  /** Lineage root → key. */
+  path: string[];
+  /** How often it happened. */
+  count: number;
+  message: string;
+  hint: string;
+}
+
 /** Any record pushed in a batch; kinds not listed in `SCHEMA.records` are kept as-is. */
 export interface IRecord {
   kind: string;
@@ -534,6 +669,8 @@ export type AnyRecord =
   | IBufferAlert
   | IParamsWatch
   | IParamsAlert
+  | IKeys
+  | IKeyReuse
   | IRecord;
 
 // ---------------------------------------------------------------- messages

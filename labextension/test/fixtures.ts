@@ -13,6 +13,10 @@ import type {
   IEnvRecord,
   IReason,
   IHelloMessage,
+  IKeyCount,
+  IKeyNode,
+  IKeyReuse,
+  IKeys,
   IParamLayer,
   IParamsAlert,
   IParamsWatch,
@@ -291,6 +295,90 @@ export function paramsAlert(overrides: Partial<IParamsAlert> = {}): IParamsAlert
     inf: 0,
     message: "params: ['params']['Dense_0']['kernel'] turned NaN at step 1234",
     hint: 'lower the learning rate or clip gradients (optax.clip_by_global_norm)',
+    ...overrides
+  };
+}
+
+export function keyNode(overrides: Partial<IKeyNode> = {}): IKeyNode {
+  return {
+    id: 1,
+    parent: null,
+    depth: 0,
+    op: 'key',
+    label: 'key(0)',
+    typed: true,
+    site: 'cell 3, line 2',
+    state: 'split',
+    uses: 0,
+    used_by: [],
+    folded: 0,
+    ...overrides
+  };
+}
+
+export function keyCount(overrides: Partial<IKeyCount> = {}): IKeyCount {
+  return { name: 'normal', site: 'cell 3, line 5', count: 4, ...overrides };
+}
+
+export function keysRecord(overrides: Partial<IKeys> = {}): IKeys {
+  return {
+    kind: 'keys',
+    seq: 1,
+    time: 1700000050.0,
+    tracking: true,
+    on_reuse: 'warn',
+    created: 1,
+    derived: 4,
+    consumed: 3,
+    reuses: 0,
+    summarised: 0,
+    nodes: [
+      keyNode(),
+      keyNode({
+        id: 2,
+        parent: 1,
+        depth: 1,
+        op: 'split',
+        label: 'split[0] of #1',
+        state: 'consumed',
+        site: 'cell 3, line 4',
+        uses: 1,
+        used_by: ['normal @ cell 3, line 5']
+      }),
+      keyNode({
+        id: 3,
+        parent: 1,
+        depth: 1,
+        op: 'split',
+        label: 'split[1] of #1',
+        state: 'fresh',
+        site: 'cell 3, line 4'
+      })
+    ],
+    more_nodes: 0,
+    consumers: [keyCount()],
+    note: null,
+    ...overrides
+  };
+}
+
+export function keyReuse(overrides: Partial<IKeyReuse> = {}): IKeyReuse {
+  return {
+    kind: 'key_reuse',
+    id: 1,
+    time: 1700000060.0,
+    where: 'eager',
+    reuse: 'consumed twice',
+    key: 'split[0] of #1',
+    function: null,
+    first_op: 'normal',
+    first_site: 'cell 3, line 5',
+    second_op: 'uniform',
+    second_site: 'cell 3, line 6',
+    path: ['key(0)', 'split[0] of #1'],
+    count: 1,
+    message: 'key split[0] of #1 was consumed twice: normal, then uniform',
+    hint: 'split the key first: key, sub = jax.random.split(key)',
     ...overrides
   };
 }

@@ -10,6 +10,8 @@ import {
   compileStats,
   env,
   hello,
+  keyReuse,
+  keysRecord,
   paramLayer,
   paramsAlert,
   paramsWatch,
@@ -446,5 +448,93 @@ describe('SessionModel params records', () => {
     // a fresh kernel starts its seq again: nothing is dropped after the restart
     model.applyBatch(batch(1, [paramsWatch({ seq: 1 })]));
     expect(model.paramWatches.get('params')!.latest.seq).toBe(1);
+  });
+});
+
+describe('SessionModel key records', () => {
+  it('keeps the latest keys snapshot, ignoring a late one', () => {
+    const { model, changes } = makeModel(5);
+    model.applyHello(hello());
+    expect(model.keys).toBeNull();
+    const before = changes();
+    model.applyBatch(batch(1, [keysRecord({ seq: 1, created: 1 }), keysRecord({ seq: 2, created: 2 })]));
+    expect(changes()).toBe(before + 1);
+    expect(model.keys?.seq).toBe(2);
+    expect(model.keys?.created).toBe(2);
+    model.applyBatch(batch(2, [keysRecord({ seq: 1, created: 9 })]));
+    expect(model.keys?.created).toBe(2);
+    model.applyBatch(batch(3, [keysRecord({ seq: 3, tracking: false })]));
+    expect(model.keys?.seq).toBe(3);
+    expect(model.keys?.tracking).toBe(false);
+    // snapshots are not kept in a ring
+    expect(model.records('keys')).toEqual([]);
+  });
+
+  it('replaces a key reuse with the same id in place', () => {
+    const { model, changes } = makeModel();
+    model.applyHello(hello());
+    model.applyBatch(
+      batch(1, [keyReuse({ id: 1 }), keyReuse({ id: 2, key: 'b' }), keyReuse({ id: 3, key: 'c' })])
+    );
+    const before = changes();
+    model.applyBatch(batch(2, [keyReuse({ id: 2, key: 'b', count: 5 })]));
+    expect(changes()).toBe(before + 1);
+    expect(model.keyReuses.map(r => [r.id, r.count])).toEqual([
+      [1, 1],
+      [2, 5],
+      [3, 1]
+    ]);
+    // the getter hands out a copy
+    model.keyReuses.reverse();
+    expect(model.keyReuses.map(r => r.id)).toEqual([1, 2, 3]);
+  });
+
+  it('keeps key reuses bounded at 100 ids, oldest dropped', () => {
+    const model = new SessionModel();
+    model.applyHello(hello());
+    expect(model.capacities.key_reuse).toBe(100);
+    model.applyBatch(batch(1, Array.from({ length: 130 }, (_, i) => keyReuse({ id: i + 1 }))));
+    let ids = model.keyReuses.map(a => a.id);
+    expect(ids).toHaveLength(100);
+    expect(ids[0]).toBe(31);
+    expect(ids[99]).toBe(130);
+    expect(model.dropped('key_reuse')).toBe(30);
+    // re-sending a held id replaces it without dropping anything
+    model.applyBatch(batch(2, [keyReuse({ id: 31, count: 7 })]));
+    ids = model.keyReuses.map(a => a.id);
+    expect(ids).toHaveLength(100);
+    expect(ids[0]).toBe(31);
+    expect(model.keyReuses[0].count).toBe(7);
+    // a capacity set per model
+    const small = new SessionModel({ capacities: { key_reuse: 2 } });
+    small.applyHello(hello());
+    small.applyBatch(batch(1, [1, 2, 3].map(id => keyReuse({ id }))));
+    expect(small.keyReuses.map(r => r.id)).toEqual([2, 3]);
+  });
+
+  it('forgets key data on restart, goodbye and a new hello', () => {
+    const { model } = makeModel();
+    const fill = () => {
+      model.applyHello(hello());
+      model.applyBatch(batch(1, [keysRecord({ seq: 9 }), keyReuse()]));
+      expect(model.keys).not.toBeNull();
+      expect(model.keyReuses).toHaveLength(1);
+    };
+    const empty = () => {
+      expect(model.keys).toBeNull();
+      expect(model.keyReuses).toEqual([]);
+    };
+    fill();
+    model.setState('connecting', 'The kernel is restarting.');
+    empty();
+    fill();
+    model.applyGoodbye('unloaded');
+    empty();
+    fill();
+    model.applyHello(hello());
+    empty();
+    // a fresh kernel starts its seq again
+    model.applyBatch(batch(1, [keysRecord({ seq: 1 })]));
+    expect(model.keys?.seq).toBe(1);
   });
 });

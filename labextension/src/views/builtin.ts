@@ -1,7 +1,8 @@
-/** The built-in tabs, in order. Later tabs (e.g. Keys) add a line here. */
+/** The built-in tabs, in order. Later tabs add a line here. */
 
 import { Buffers, buffersBadge } from './Buffers';
 import { Compiles, compilesBadge } from './Compiles';
+import { Keys, keysBadge } from './Keys';
 import { Overview } from './Overview';
 import { Params, paramsBadge } from './Params';
 import { TabRegistry } from './tabs';
@@ -29,6 +30,13 @@ export function createDefaultTabs(): TabRegistry {
     rank: 30,
     component: Params,
     badge: paramsBadge
+  });
+  tabs.add({
+    id: 'keys',
+    label: 'Keys',
+    rank: 40,
+    component: Keys,
+    badge: keysBadge
   });
   return tabs;
 }

@@ -51,6 +51,12 @@ export interface IPanelActions {
    * frontends without it never turn the sampler on.
    */
   setInterest?(interest: IInterest, model?: SessionModel | null): void;
+  /**
+   * Turn PRNG key tracking on or off in a kernel (`track_keys` RPC with params `{on: boolean}`),
+   * the kernel of `model` when given, else the current notebook's. Errors are logged, never
+   * thrown. Optional: frontends without it hide the Keys tab's track / stop buttons.
+   */
+  trackKeys?(on: boolean, model?: SessionModel | null): Promise<void> | void;
 }
 
 /** What the kernel answers to `compile_diff` (plain text, rendered as text). */

@@ -1,0 +1,623 @@
+"""PRNG keys at run time: every key created, derived and consumed while tracking is on.
+
+``KeyTracker.start()`` replaces the public functions of ``jax.random`` (``key``, ``PRNGKey``,
+``wrap_key_data``, ``split``, ``fold_in``, ``clone`` and every sampler) with thin wrappers, and
+wraps ``flax.nnx.RngStream.__call__`` to name NNX streams; ``stop()`` puts the originals back.
+Nothing is wrapped while tracking is off.
+
+A key is identified by its bits (the key data), for typed and raw ``uint32`` keys alike, so
+``keys[0]`` taken twice, or a key copied, is still the same key. Each key is a node in a lineage
+tree (root → splits → uses); a key whose bits were already used is a reuse: consumed twice,
+consumed then split, split twice. Creating a root (``key(0)``) starts a fresh node even if the
+bits were seen before (re-running a cell is not a reuse); ``clone`` allows one more use, as in
+JAX's own checker. Keys inside ``jit``/``vmap`` are tracers: those are checked statically from the
+traced jaxpr instead (``keyflow``), for every user function jit traces while tracking is on.
+
+Memory is bounded: the newest ``max_nodes`` keys are kept, older ones only counted. No user array
+is referenced: nodes keep the key bits (8–16 bytes), not the arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import sys
+import threading
+import time
+import warnings
+import weakref
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from .. import errors
+from ..records import KeyCount, KeyNodeRecord, KeyReuse, KeysRecord
+from . import compat, compilelib
+
+CREATORS = ("key", "PRNGKey", "wrap_key_data")
+DERIVERS = ("split", "fold_in", "clone")
+SAMPLERS = (
+    "ball", "bernoulli", "beta", "binomial", "bits", "categorical", "cauchy", "chisquare",
+    "choice", "dirichlet", "double_sided_maxwell", "exponential", "f", "gamma",
+    "generalized_normal", "geometric", "gumbel", "laplace", "loggamma", "logistic", "lognormal",
+    "maxwell", "multinomial", "multivariate_normal", "normal", "orthogonal", "pareto",
+    "permutation", "poisson", "rademacher", "randint", "rayleigh", "t", "triangular",
+    "truncated_normal", "uniform", "wald", "weibull_min",
+)  # fmt: skip
+ON_REUSE = ("warn", "error", "ignore")
+MAX_NODES = 10_000
+MAX_ELEMENTS = 4096  # keys of one key array followed one by one
+MAX_ROWS = 300  # rows of the lineage tree in a snapshot
+MAX_CONSUMERS = 200
+USED_BY = 3
+HINT = (
+    "split the key (k1, k2 = jax.random.split(key)) and give each use its own part; "
+    "carry the new key forward (key, sub = jax.random.split(key)) in loops"
+)
+
+
+class _Node:
+    __slots__ = (
+        "id", "parent", "op", "label", "typed", "site", "uses", "used_by", "first_use",
+        "split_at", "allowed", "children", "fp", "reused",
+    )  # fmt: skip
+
+    def __init__(self, nid: int, parent: int | None, op: str, label: str, typed: bool, site, fp) -> None:
+        self.id = nid
+        self.parent = parent
+        self.op = op
+        self.label = label
+        self.typed = typed
+        self.site = site
+        self.uses = 0
+        self.used_by: list[str] = []
+        self.first_use: tuple[str, str | None] | None = None
+        self.split_at: tuple[str, str | None] | None = None
+        self.allowed = 1
+        self.children = 0
+        self.fp = fp
+        self.reused = False
+
+    def spent(self) -> bool:
+        return self.uses + (1 if self.split_at else 0) >= self.allowed
+
+    def state(self) -> str:
+        if self.reused:
+            return "reused"
+        if self.split_at:
+            return "split"
+        return "consumed" if self.uses else "fresh"
+
+
+class _Local(threading.local):
+    def __init__(self) -> None:
+        self.stream: str | None = None
+        self.busy = 0
+
+
+class KeyTracker:
+    """The process-wide record of PRNG keys (see the module docstring)."""
+
+    def __init__(self, max_nodes: int = MAX_NODES) -> None:
+        self.max_nodes = max_nodes
+        self.lock = threading.RLock()
+        self.on_reuse = "warn"
+        self.cell_of: Callable[[str], int | None] | None = None
+        self.sinks: list[Callable[[KeyReuse], None]] = []
+        self._originals: dict[str, Any] = {}
+        self._wrappers: dict[str, Any] = {}
+        self._stream_original: Any = None
+        self._stream_wrapper: Any = None
+        self._tls = _Local()
+        self._user_files: dict[str, str | None] = {}
+        self._analyzed: weakref.WeakSet = weakref.WeakSet()
+        self._source_of: Any = None
+        self.tracking = False
+        self.clear()
+
+    # -- state ---------------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Forget every key and reuse (tracking stays as it is)."""
+        with self.lock:
+            self.nodes: OrderedDict[int, _Node] = OrderedDict()
+            self.by_fp: dict[bytes, _Node] = {}
+            self.ids = itertools.count(1)
+            self.reuse_ids = itertools.count(1)
+            self.reuses: dict[tuple, KeyReuse] = {}
+            self.reuse_nodes: dict[int, int] = {}  # node id -> reuse id (for the tree view)
+            self.consumers: Counter = Counter()
+            self.created = self.derived = self.consumed = self.summarised = 0
+            self.version = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self, on_reuse: str = "warn", cell_of: Any = None) -> None:
+        """Wrap ``jax.random`` (and NNX streams); call from the user's thread."""
+        if on_reuse not in ON_REUSE:
+            raise ValueError(f"on_reuse must be one of {', '.join(ON_REUSE)}, got {on_reuse!r}")
+        with self.lock:
+            self.on_reuse = on_reuse
+            if cell_of is not None:
+                self.cell_of = cell_of
+            if self.tracking:
+                return
+            jr = compat.loaded_module("jax.random")
+            if jr is None:
+                if threading.current_thread() is not threading.main_thread():
+                    raise RuntimeError("jax is not imported in this kernel yet: import jax first")
+                import jax.random as jr  # noqa: PLC0415 - the user's thread
+
+            self._jax_tracer = compat.loaded_module("jax.core").Tracer
+            for name in CREATORS + DERIVERS + SAMPLERS:
+                orig = getattr(jr, name, None)
+                if orig is None or not callable(orig):
+                    continue
+                wrapper = self._wrap(name, orig)
+                self._originals[name] = orig
+                self._wrappers[name] = wrapper
+                setattr(jr, name, wrapper)
+            self._wrap_streams()
+            collector = compilelib.collector()
+            collector.add_jaxpr_listener(self._on_jaxpr)
+            collector.attach(_no_sink)  # jit's hooks stay installed while we track
+            self.tracking = True
+            self.version += 1
+
+    def stop(self) -> None:
+        """Put every original back (where nobody replaced our wrapper since)."""
+        with self.lock:
+            if not self.tracking:
+                return
+            jr = compat.loaded_module("jax.random")
+            for name, wrapper in self._wrappers.items():
+                if jr is not None and getattr(jr, name, None) is wrapper:
+                    setattr(jr, name, self._originals[name])
+            self._wrappers.clear()
+            self._originals.clear()
+            if self._stream_wrapper is not None:
+                rnglib = compat.loaded_module("flax.nnx.rnglib")
+                cls = getattr(rnglib, "RngStream", None)
+                if cls is not None and cls.__dict__.get("__call__") is self._stream_wrapper:
+                    cls.__call__ = self._stream_original
+                self._stream_wrapper = self._stream_original = None
+            collector = compilelib.collector()
+            collector.remove_jaxpr_listener(self._on_jaxpr)
+            collector.detach(_no_sink)
+            self.tracking = False
+            self.version += 1
+
+    def _wrap(self, name: str, orig: Any) -> Any:
+        tracker = self
+        if name in SAMPLERS:
+
+            def sampler(*args: Any, **kwargs: Any) -> Any:
+                if tracker.tracking and not tracker._tls.busy:
+                    tracker._guarded(tracker.consume, name, args[0] if args else kwargs.get("key"))
+                return orig(*args, **kwargs)
+
+            wrapper = sampler
+        elif name == "split":
+
+            def split(key: Any, num: Any = 2, *args: Any, **kwargs: Any) -> Any:
+                if not tracker.tracking or tracker._tls.busy:
+                    return orig(key, num, *args, **kwargs)
+                parent = tracker._guarded(tracker.before_split, key)
+                out = orig(key, num, *args, **kwargs)
+                if parent is not None:
+                    tracker._guarded(tracker.derive, "split", parent, out, None)
+                return out
+
+            wrapper = split
+        elif name == "fold_in":
+
+            def fold_in(key: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
+                out = orig(key, data, *args, **kwargs)
+                if tracker.tracking and not tracker._tls.busy:
+                    parent = tracker._guarded(tracker.lookup, key)
+                    if parent is not None:
+                        tracker._guarded(tracker.derive, "fold_in", parent, out, data)
+                return out
+
+            wrapper = fold_in
+        elif name == "clone":
+
+            def clone(key: Any, *args: Any, **kwargs: Any) -> Any:
+                if tracker.tracking and not tracker._tls.busy:
+                    tracker._guarded(tracker.allow, key)
+                return orig(key, *args, **kwargs)
+
+            wrapper = clone
+        else:  # key, PRNGKey, wrap_key_data
+
+            def create(*args: Any, **kwargs: Any) -> Any:
+                out = orig(*args, **kwargs)
+                if tracker.tracking and not tracker._tls.busy:
+                    tracker._guarded(tracker.create, name, out, args[0] if args else None)
+                return out
+
+            wrapper = create
+        functools.update_wrapper(wrapper, orig)
+        wrapper.__jaxinspect_original__ = orig  # type: ignore[attr-defined]
+        return wrapper
+
+    def _wrap_streams(self) -> None:
+        rnglib = compat.loaded_module("flax.nnx.rnglib")
+        cls = getattr(rnglib, "RngStream", None)
+        orig = cls.__dict__.get("__call__") if cls is not None else None
+        if orig is None:
+            return
+        tls = self._tls
+
+        def __call__(stream: Any) -> Any:  # noqa: N807
+            prev = tls.stream
+            try:
+                tls.stream = str(getattr(stream, "tag", "") or "stream")
+            except Exception:  # noqa: BLE001
+                tls.stream = "stream"
+            try:
+                return orig(stream)
+            finally:
+                tls.stream = prev
+
+        functools.update_wrapper(__call__, orig)
+        self._stream_original, self._stream_wrapper = orig, __call__
+        cls.__call__ = __call__
+
+    def _guarded(self, fn: Callable, *args: Any) -> Any:
+        """Run a bookkeeping step: a reuse error the user asked for goes through, anything else
+        is contained (the user's random call always runs)."""
+        tls = self._tls
+        tls.busy += 1
+        try:
+            return fn(*args)
+        except (errors.UserFacingError, errors.KeyReuseWarning):
+            raise  # asked for: on_reuse="error", or a warnings filter set to "error"
+        except Exception as exc:  # noqa: BLE001
+            errors.record("keyslib", exc)
+            return None
+        finally:
+            tls.busy -= 1
+
+    # -- key bits ------------------------------------------------------------------------------
+    def _bits(self, x: Any) -> tuple[list[bytes], bool] | None:
+        """The bits of each key in ``x`` (a typed or raw key array), or None for tracers and
+        anything that is not a key."""
+        import numpy as np  # noqa: PLC0415 - imported by jax already
+
+        if isinstance(x, self._jax_tracer):
+            return None
+        base = getattr(x, "_base_array", None)
+        typed = base is not None
+        data = base if typed else x
+        if isinstance(data, self._jax_tracer) or getattr(data, "dtype", None) != np.uint32:
+            return None
+        arr = np.asarray(data)
+        if arr.ndim == 0 or (not typed and arr.shape[-1] not in (2, 4)):
+            return None
+        if typed and arr.ndim == 1 or not typed and arr.ndim == 1:
+            return [arr.tobytes()], typed
+        rows = arr.reshape(-1, arr.shape[-1])
+        return [rows[i].tobytes() for i in range(min(len(rows), MAX_ELEMENTS))], typed
+
+    def site(self) -> str | None:
+        """``cell [3]:5 (fn)`` or ``file.py:12 (fn)``: the first user frame calling us."""
+        frame = self._user_frame()
+        if frame is None:
+            return None
+        code = frame.f_code
+        text = f"{self._user_files[code.co_filename]}:{frame.f_lineno}"
+        return text if code.co_name == "<module>" else f"{text} ({code.co_name})"
+
+    def _user_frame(self) -> Any:
+        frame = sys._getframe(2)
+        files = self._user_files
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            where = files.get(filename, "")
+            if where == "":
+                where = self._where(filename)
+                if len(files) > 4096:
+                    files.clear()
+                files[filename] = where
+            if where is not None:
+                return frame
+            frame = frame.f_back
+        return None
+
+    def _where(self, filename: str) -> str | None:
+        if filename.startswith("<string") or not compilelib.is_user_file(filename):
+            return None
+        cell = compilelib.cell_number(self.cell_of, filename)
+        return f"cell [{cell}]" if cell is not None else compilelib.short_path(filename)
+
+    # -- events --------------------------------------------------------------------------------
+    def _new(self, parent: _Node | None, op: str, label: str, typed: bool, site, fp) -> _Node:
+        node = _Node(next(self.ids), parent.id if parent else None, op, label, typed, site, fp)
+        self.nodes[node.id] = node
+        self.by_fp[fp] = node
+        if parent is not None:
+            parent.children += 1
+        if len(self.nodes) > self.max_nodes:
+            self._evict()
+        return node
+
+    def _evict(self) -> None:
+        while len(self.nodes) > self.max_nodes:
+            _nid, old = self.nodes.popitem(last=False)
+            if self.by_fp.get(old.fp) is old:
+                del self.by_fp[old.fp]
+            parent = self.nodes.get(old.parent) if old.parent is not None else None
+            if parent is not None:
+                parent.children -= 1
+            self.summarised += 1
+
+    def _node_for(self, fp: bytes, typed: bool, site) -> _Node:
+        """The node of a key's bits; a key first seen here (made before tracking, or returned by
+        a jitted function) becomes a root of unknown origin."""
+        node = self.by_fp.get(fp)
+        if node is None:
+            node = self._new(None, "seen", "key of unknown origin", typed, site, fp)
+            self.created += 1
+        return node
+
+    def lookup(self, key: Any) -> _Node | None:
+        bits = self._bits(key)
+        if bits is None or len(bits[0]) != 1:
+            return None
+        with self.lock:
+            return self._node_for(bits[0][0], bits[1], self.site())
+
+    def create(self, op: str, out: Any, seed: Any) -> None:
+        bits = self._bits(out)
+        if bits is None:
+            return
+        fps, typed = bits
+        site = self.site()
+        label = f"{op}({seed})" if isinstance(seed, int) and op != "wrap_key_data" else f"{op}()"
+        with self.lock:
+            for i, fp in enumerate(fps):
+                if op == "wrap_key_data" and fp in self.by_fp:
+                    continue  # the same bits as a key we know: the same key, typed now
+                self._new(None, op, label if len(fps) == 1 else f"{label}[{i}]", typed, site, fp)
+                self.created += 1
+            self.version += 1
+
+    def before_split(self, key: Any) -> _Node | None:
+        bits = self._bits(key)
+        if bits is None or len(bits[0]) != 1:
+            return None
+        site = self.site()
+        with self.lock:
+            node = self._node_for(bits[0][0], bits[1], site)
+            if node.spent():
+                first = node.split_at or node.first_use or ("?", None)
+                how = "split twice" if node.split_at else "consumed then split"
+                self._reuse(how, node, first, ("split", site))
+            if node.split_at is None:
+                node.split_at = ("split", site)
+            self.version += 1
+            return node
+
+    def derive(self, op: str, parent: _Node, out: Any, data: Any) -> None:
+        bits = self._bits(out)
+        if bits is None:
+            return
+        fps, typed = bits
+        site = self.site()
+        stream = self._tls.stream
+        if op == "fold_in":
+            try:
+                tag = str(int(data))
+            except Exception:  # noqa: BLE001
+                tag = "…"
+            if stream is not None:
+                op, base = f"rngs.{stream}", f"rngs.{stream}[{tag}]"
+            else:
+                base = f"fold_in(#{parent.id}, {tag})"
+        else:
+            base = f"split of #{parent.id}"
+        with self.lock:
+            for i, fp in enumerate(fps):
+                if fp in self.by_fp:
+                    continue  # derived again (same parent, same data): the same key as before
+                label = base if op != "split" else f"split[{i}] of #{parent.id}"
+                self._new(parent, op, label, typed, site, fp)
+                self.derived += 1
+            self.version += 1
+
+    def allow(self, key: Any) -> None:
+        node = self.lookup(key)
+        if node is not None:
+            with self.lock:
+                node.allowed += 1
+                node.label += " (cloned)" if not node.label.endswith("(cloned)") else ""
+                self.version += 1
+
+    def consume(self, op: str, key: Any) -> None:
+        bits = self._bits(key)
+        if bits is None:
+            return
+        fps, typed = bits
+        site = self.site()
+        use = f"{op} @ {site}" if site else op
+        with self.lock:
+            for fp in fps:
+                node = self._node_for(fp, typed, site)
+                if node.spent():
+                    if node.uses:
+                        how, first = "consumed twice", node.first_use
+                    else:
+                        how, first = "split then consumed", node.split_at
+                    self._reuse(how, node, first or ("?", None), (op, site))
+                node.uses += 1
+                if node.first_use is None:
+                    node.first_use = (op, site)
+                if len(node.used_by) < USED_BY:
+                    node.used_by.append(use)
+                self.consumed += 1
+            ckey = (op, site)
+            if ckey in self.consumers or len(self.consumers) < MAX_CONSUMERS:
+                self.consumers[ckey] += len(fps)
+            else:
+                self.consumers[("other", None)] += len(fps)
+            self.version += 1
+
+    def path(self, node: _Node) -> tuple[str, ...]:
+        out = []
+        seen = 0
+        cur: _Node | None = node
+        while cur is not None and seen < 1000:
+            out.append(f"#{cur.id} {cur.label}")
+            cur = self.nodes.get(cur.parent) if cur.parent is not None else None
+            seen += 1
+        out.reverse()
+        if len(out) > 8:  # a long training-loop chain: keep the root and the last steps
+            out = [*out[:2], f"… {len(out) - 7} steps", *out[-5:]]
+        return tuple(out)
+
+    def _reuse(self, how: str, node: _Node, first: tuple, second: tuple, where: str = "eager",
+               function: str | None = None, key_label: str | None = None) -> None:  # fmt: skip
+        if node is not None:
+            node.reused = True
+        label = key_label or f"#{node.id} {node.label}"
+        dedupe = (where, how, function, first, second)
+        prev = self.reuses.get(dedupe)
+        now = time.time()
+        if prev is not None:
+            count = prev.count + 1
+            rec = KeyReuse(**{**prev.__dict__, "count": count, "time": now})
+            self.reuses[dedupe] = rec
+            if count & (count - 1) == 0 or count % 100 == 0:  # 2, 4, 8, … and every 100th
+                self._emit(rec)
+            return
+        in_fn = f" in {function}" if function else ""
+        message = (
+            f"PRNG key {label}{in_fn} {how}: first {first[0]} at {first[1] or 'an unknown line'}, "
+            f"then {second[0]} at {second[1] or 'an unknown line'} — both draw the same random bits"
+        )
+        rec = KeyReuse(
+            id=next(self.reuse_ids), time=now, where=where, reuse=how, key=label, function=function,
+            first_op=first[0], first_site=first[1], second_op=second[0], second_site=second[1],
+            path=self.path(node) if node is not None else (), count=1, message=message, hint=HINT,
+        )  # fmt: skip
+        self.reuses[dedupe] = rec
+        if node is not None:
+            self.reuse_nodes[node.id] = rec.id
+        if len(self.reuses) > 1000:
+            self.reuses.pop(next(iter(self.reuses)))
+        self._emit(rec)
+        if self.on_reuse == "error":
+            raise errors.KeyReuseError(f"{message}. Fix: {HINT}")
+        if self.on_reuse == "warn":
+            frame = self._user_frame()
+            warnings.warn_explicit(
+                f"jaxinspect: {message}. Fix: {HINT}",
+                errors.KeyReuseWarning,
+                frame.f_code.co_filename if frame is not None else "jaxinspect",
+                frame.f_lineno if frame is not None else 0,
+            )
+
+    def _emit(self, rec: KeyReuse) -> None:
+        for sink in list(self.sinks):
+            try:
+                sink(rec)
+            except Exception as exc:  # noqa: BLE001
+                errors.record("keyslib.sink", exc)
+
+    # -- jit: read the key flow from each traced program ----------------------------------------
+    def _on_jaxpr(self, fun: Any, jaxpr: Any) -> None:
+        if not self.tracking:
+            return
+        try:
+            if jaxpr in self._analyzed:
+                return
+            self._analyzed.add(jaxpr)
+        except TypeError:
+            pass
+        from . import jaxprlib, keyflow  # noqa: PLC0415 - user thread, inside jit's trace
+
+        if self._source_of is None:
+            self._source_of = jaxprlib.source_namer(self.cell_of)
+        debug = getattr(getattr(jaxpr, "jaxpr", jaxpr), "debug_info", None)
+        labels = tuple(getattr(debug, "arg_names", None) or ())
+        flow = keyflow.analyze(jaxpr, self._source_of, labels)
+        if flow is None or not flow.findings:
+            return
+        _key, name, _where, _internal = compilelib.function_identity(fun)
+        with self.lock:
+            for f in flow.findings:
+                self._reuse(f.reuse, None, (f.first_op, f.first_site), (f.second_op, f.second_site),
+                            where="jit", function=name, key_label=f.key)  # fmt: skip
+            self.version += 1
+
+    # -- snapshot ------------------------------------------------------------------------------
+    def snapshot(self, seq: int = 0, max_rows: int = MAX_ROWS) -> KeysRecord:
+        with self.lock:
+            rows, more = self._layout(max_rows)
+            consumers = tuple(
+                KeyCount(name=op, site=site, count=n) for (op, site), n in self.consumers.most_common(20)
+            )
+            note = None
+            if self.summarised:
+                note = f"{self.summarised:,} older keys are summarised (counted, not shown)"
+            return KeysRecord(
+                seq=seq, time=time.time(), tracking=self.tracking, on_reuse=self.on_reuse,
+                created=self.created, derived=self.derived, consumed=self.consumed,
+                reuses=sum(r.count for r in self.reuses.values()), summarised=self.summarised,
+                nodes=rows, more_nodes=more, consumers=consumers, note=note,
+            )  # fmt: skip
+
+    def _layout(self, max_rows: int) -> tuple[tuple[KeyNodeRecord, ...], int]:
+        """The newest keys (and keys with a reuse) with their ancestors, in pre-order; a node
+        whose only child with descendants continues a chain is followed at the same depth."""
+        nodes = self.nodes
+        wanted = list(itertools.islice(reversed(nodes), max_rows))
+        wanted += [nid for nid in self.reuse_nodes if nid in nodes]
+        shown: set[int] = set()
+        for nid in wanted:
+            while nid is not None and nid not in shown and nid in nodes:
+                shown.add(nid)
+                nid = nodes[nid].parent
+        kids: dict[int, list[int]] = {}
+        roots = []
+        for nid in sorted(shown):
+            parent = nodes[nid].parent
+            if parent is not None and parent in shown:
+                kids.setdefault(parent, []).append(nid)
+            else:
+                roots.append(nid)
+        rows: list[KeyNodeRecord] = []
+        stack = [(nid, 0) for nid in reversed(roots)]
+        while stack and len(rows) < max_rows:
+            nid, depth = stack.pop()
+            node = nodes[nid]
+            children = kids.get(nid, [])
+            rows.append(
+                KeyNodeRecord(
+                    id=nid, parent=node.parent, depth=depth, op=node.op, label=node.label,
+                    typed=node.typed, site=node.site, state=node.state(), uses=node.uses,
+                    used_by=tuple(node.used_by), folded=max(0, node.children - len(children)),
+                )  # fmt: skip
+            )
+            leaves = [c for c in children if c not in kids]
+            branches = [c for c in children if c in kids]
+            follow = depth if len(branches) == 1 else depth + 1
+            stack.extend((c, follow) for c in reversed(branches))
+            stack.extend((c, depth + 1) for c in reversed(leaves))
+        return tuple(rows), len(nodes) - len(rows)
+
+
+def _no_sink(_event: Any) -> None:
+    pass
+
+
+_tracker: KeyTracker | None = None
+_tracker_lock = threading.Lock()
+
+
+def tracker() -> KeyTracker:
+    """The process-wide key tracker."""
+    global _tracker
+    with _tracker_lock:
+        if _tracker is None:
+            _tracker = KeyTracker()
+        return _tracker
