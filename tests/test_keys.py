@@ -91,7 +91,7 @@ def test_raw_keys_are_tracked_by_their_bits(tracker):
 
 
 def test_reuse_kinds_warn_with_both_sites(tracker):
-    with jaxinspect.track_keys(), warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, jaxinspect.track_keys():
         warnings.simplefilter("always")
         k = random.key(1)
         random.normal(k)
@@ -123,7 +123,7 @@ def test_error_mode_raises_before_the_reuse_runs(tracker):
 
 def test_a_correct_training_loop_has_no_reuse_and_stays_shallow(tracker):
     w = jnp.zeros(4)
-    with jaxinspect.track_keys(), warnings.catch_warnings():
+    with warnings.catch_warnings(), jaxinspect.track_keys():
         warnings.simplefilter("error")  # any reuse warning fails the test
         key = random.key(0)
         data_key = random.key(1)
@@ -142,17 +142,25 @@ def test_a_correct_training_loop_has_no_reuse_and_stays_shallow(tracker):
 
 
 def test_rerunning_a_cell_is_not_a_reuse_and_clone_allows_one_more_use(tracker):
-    with jaxinspect.track_keys(), warnings.catch_warnings():
+    with warnings.catch_warnings(), jaxinspect.track_keys():
         warnings.simplefilter("error")
         for _run in range(2):  # the same `key(0)` cell run twice
             k = random.key(0)
             random.normal(k)
+        def seeded_loop():  # a function (or cell) run twice from the same seed
+            key = random.key(7)
+            for _ in range(3):
+                key, sub = random.split(key)
+                random.normal(sub)
+
+        seeded_loop()
+        seeded_loop()
         c = random.key(9)
         c2 = random.clone(c)
         random.normal(c)
         random.normal(c2)
     assert not tracker.reuses
-    assert tracker.created == 3
+    assert tracker.created == 5
 
 
 def test_nnx_rngs_streams_are_named_and_a_rewound_stream_is_caught(tracker):
@@ -186,7 +194,7 @@ def test_keys_inside_jit_are_checked_statically_when_traced(tracker):
     def loop_bad(key):
         return jax.lax.scan(lambda c, _: (c, random.normal(c)), key, None, length=4)[1]
 
-    with jaxinspect.track_keys(on_reuse="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings(), jaxinspect.track_keys(on_reuse="ignore"):
         warnings.simplefilter("error")
         good_step(random.key(0), jnp.ones(3))
         assert not tracker.reuses
@@ -282,16 +290,22 @@ def test_memory_is_bounded_and_no_user_array_is_kept(tracker):
 def test_bookkeeping_failures_never_reach_the_user(tracker, monkeypatch):
     errors.reset()
     with jaxinspect.track_keys():
-        monkeypatch.setattr(tracker, "_bits", lambda x: 1 / 0)
+        monkeypatch.setattr(keyslib, "_fingerprints", lambda arr, typed: 1 / 0)
         out = random.normal(random.key(0), (2,))
         keys = random.split(random.key(1))
-    assert out.shape == (2,) and keys.shape == (2,)
-    assert any(r.where == "keyslib" and "ZeroDivisionError" in r.message for r in errors.recent())
+        tracker.flush()
+        monkeypatch.setattr(tracker, "_user_frame", lambda: [][0])
+        again = random.uniform(random.key(2))
+    assert out.shape == (2,) and keys.shape == (2,) and again.shape == ()
+    where = {r.where for r in errors.recent() if "Error" in r.message}
+    assert where == {"keyslib"}
+    assert any("ZeroDivisionError" in r.message for r in errors.recent())
+    assert any("IndexError" in r.message for r in errors.recent())
     errors.reset()
 
 
 def test_tracers_vmap_and_odd_inputs(tracker):
-    with jaxinspect.track_keys(), warnings.catch_warnings():
+    with warnings.catch_warnings(), jaxinspect.track_keys():
         warnings.simplefilter("error")
         keys = random.split(random.key(0), 8)
         out = jax.vmap(lambda k: random.normal(k, (2,)))(keys)
@@ -372,3 +386,17 @@ def test_hostile_labels_are_escaped(tracker):
     reuse = dataclasses.replace(reuse, key=evil, first_site=evil)
     html = keyview.keys_html(rec, [reuse])
     assert evil not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_a_reuse_warns_in_the_cell_that_made_it(ip, tracker):
+    ip.run_line_magic("load_ext", "jaxinspect")
+    try:
+        ip.run_line_magic("jaxinspect", "keys on")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ip.run_cell("import jax\nk = jax.random.key(0)\na = jax.random.normal(k)\nb = jax.random.uniform(k)\n")
+        found = [w for w in caught if issubclass(w.category, jaxinspect.KeyReuseWarning)]
+        assert len(found) == 1 and found[0].lineno == 4  # the second use, in the cell's own lines
+        assert "first normal at cell [" in str(found[0].message)
+    finally:
+        ip.run_line_magic("unload_ext", "jaxinspect")

@@ -30,6 +30,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .. import errors
 from ..records import KeyCount, KeyNodeRecord, KeyReuse, KeysRecord
 from . import compat, compilelib
@@ -46,6 +48,9 @@ SAMPLERS = (
 )  # fmt: skip
 ON_REUSE = ("warn", "error", "ignore")
 MAX_NODES = 10_000
+QUEUE = 64  # events recorded before their keys' bits are read (one device→host batch)
+QUEUE_MAX = 1024  # past this many queued events, wait for their keys rather than queue more
+FLUSH_EVERY = 0.5  # seconds: a slow loop still hears about a reuse within a step or two
 MAX_ELEMENTS = 4096  # keys of one key array followed one by one
 MAX_ROWS = 300  # rows of the lineage tree in a snapshot
 MAX_CONSUMERS = 200
@@ -92,7 +97,6 @@ class _Node:
 class _Local(threading.local):
     def __init__(self) -> None:
         self.stream: str | None = None
-        self.busy = 0
 
 
 class KeyTracker:
@@ -110,6 +114,10 @@ class KeyTracker:
         self._stream_wrapper: Any = None
         self._tls = _Local()
         self._user_files: dict[str, str | None] = {}
+        self._sites: dict[tuple, str] = {}
+        self._queue: list[tuple] = []
+        self._flush_due = 0.0
+        self._event_where: tuple | None = None
         self._analyzed: weakref.WeakSet = weakref.WeakSet()
         self._source_of: Any = None
         self.tracking = False
@@ -164,6 +172,7 @@ class KeyTracker:
 
     def stop(self) -> None:
         """Put every original back (where nobody replaced our wrapper since)."""
+        self.flush()
         with self.lock:
             if not self.tracking:
                 return
@@ -187,23 +196,32 @@ class KeyTracker:
 
     def _wrap(self, name: str, orig: Any) -> Any:
         tracker = self
+        record, unrecord = self._record, self._unrecord
         if name in SAMPLERS:
 
             def sampler(*args: Any, **kwargs: Any) -> Any:
-                if tracker.tracking and not tracker._tls.busy:
-                    tracker._guarded(tracker.consume, name, args[0] if args else kwargs.get("key"))
-                return orig(*args, **kwargs)
+                if not tracker.tracking:
+                    return orig(*args, **kwargs)
+                entry = record("use", name, args[0] if args else kwargs.get("key"))
+                try:
+                    return orig(*args, **kwargs)
+                except BaseException:
+                    unrecord(entry)  # JAX refused the call: nothing was drawn
+                    raise
 
             wrapper = sampler
         elif name == "split":
 
             def split(key: Any, num: Any = 2, *args: Any, **kwargs: Any) -> Any:
-                if not tracker.tracking or tracker._tls.busy:
+                if not tracker.tracking:
                     return orig(key, num, *args, **kwargs)
-                parent = tracker._guarded(tracker.before_split, key)
-                out = orig(key, num, *args, **kwargs)
-                if parent is not None:
-                    tracker._guarded(tracker.derive, "split", parent, out, None)
+                entry = record("split", "split", key)
+                try:
+                    out = orig(key, num, *args, **kwargs)
+                except BaseException:
+                    unrecord(entry)
+                    raise
+                record("derive", "split", key, out)
                 return out
 
             wrapper = split
@@ -211,27 +229,26 @@ class KeyTracker:
 
             def fold_in(key: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
                 out = orig(key, data, *args, **kwargs)
-                if tracker.tracking and not tracker._tls.busy:
-                    parent = tracker._guarded(tracker.lookup, key)
-                    if parent is not None:
-                        tracker._guarded(tracker.derive, "fold_in", parent, out, data)
+                if tracker.tracking:
+                    record("derive", "fold_in", key, out, data, tracker._tls.stream)
                 return out
 
             wrapper = fold_in
         elif name == "clone":
 
             def clone(key: Any, *args: Any, **kwargs: Any) -> Any:
-                if tracker.tracking and not tracker._tls.busy:
-                    tracker._guarded(tracker.allow, key)
-                return orig(key, *args, **kwargs)
+                out = orig(key, *args, **kwargs)
+                if tracker.tracking:
+                    record("clone", "clone", key)
+                return out
 
             wrapper = clone
         else:  # key, PRNGKey, wrap_key_data
 
             def create(*args: Any, **kwargs: Any) -> Any:
                 out = orig(*args, **kwargs)
-                if tracker.tracking and not tracker._tls.busy:
-                    tracker._guarded(tracker.create, name, out, args[0] if args else None)
+                if tracker.tracking:
+                    record("create", name, args[0] if args else None, out)
                 return out
 
             wrapper = create
@@ -262,52 +279,126 @@ class KeyTracker:
         self._stream_original, self._stream_wrapper = orig, __call__
         cls.__call__ = __call__
 
-    def _guarded(self, fn: Callable, *args: Any) -> Any:
-        """Run a bookkeeping step: a reuse error the user asked for goes through, anything else
-        is contained (the user's random call always runs)."""
-        tls = self._tls
-        tls.busy += 1
+    # -- recording (the user's thread: cheap, no device sync) -----------------------------------
+    def _record(self, kind: str, op: str, key: Any, out: Any = None, data: Any = None,
+                stream: str | None = None) -> tuple | None:  # fmt: skip
+        """Queue one event with its call site; ``flush`` reads the keys' bits for a whole batch
+        with one device→host copy, so the loop never waits on a key's computation. In
+        ``on_reuse="error"`` mode events are processed at once, so a reuse raises before it
+        runs. A bookkeeping failure is recorded, never raised."""
         try:
-            return fn(*args)
+            tracer = self._jax_tracer
+            if isinstance(key, tracer) or isinstance(out, tracer):
+                return None  # inside jit / vmap: checked statically from the traced jaxpr
+            frame = self._user_frame()
+            where = (frame.f_code, frame.f_lineno) if frame is not None else None
+            entry = (kind, op, key, out, data, stream, where)
+            queue = self._queue
+            queue.append(entry)
+            if self.on_reuse == "error":
+                self.flush()
+            elif len(queue) >= QUEUE or time.monotonic() > self._flush_due:
+                self.flush(wait=False)
+            return entry
         except (errors.UserFacingError, errors.KeyReuseWarning):
             raise  # asked for: on_reuse="error", or a warnings filter set to "error"
         except Exception as exc:  # noqa: BLE001
             errors.record("keyslib", exc)
             return None
-        finally:
-            tls.busy -= 1
 
-    # -- key bits ------------------------------------------------------------------------------
-    def _bits(self, x: Any) -> tuple[list[bytes], bool] | None:
-        """The bits of each key in ``x`` (a typed or raw key array), or None for tracers and
-        anything that is not a key."""
-        import numpy as np  # noqa: PLC0415 - imported by jax already
+    def _unrecord(self, entry: tuple | None) -> None:
+        queue = self._queue
+        if entry is not None and queue and queue[-1] is entry:
+            queue.pop()
 
-        if isinstance(x, self._jax_tracer):
-            return None
-        base = getattr(x, "_base_array", None)
-        typed = base is not None
-        data = base if typed else x
-        if isinstance(data, self._jax_tracer) or getattr(data, "dtype", None) != np.uint32:
-            return None
-        arr = np.asarray(data)
-        if arr.ndim == 0 or (not typed and arr.shape[-1] not in (2, 4)):
-            return None
-        if typed and arr.ndim == 1 or not typed and arr.ndim == 1:
-            return [arr.tobytes()], typed
-        rows = arr.reshape(-1, arr.shape[-1])
-        return [rows[i].tobytes() for i in range(min(len(rows), MAX_ELEMENTS))], typed
+    def flush(self, wait: bool = True) -> None:
+        """Process the queued events in order (any thread). ``wait=False`` processes only the
+        events whose keys are already computed and leaves the rest queued, so the training loop
+        never waits on a computation it dispatched asynchronously. Never raises, except a reuse
+        the user asked to raise."""
+        self._flush_due = time.monotonic() + FLUSH_EVERY
+        if not self._queue:
+            return
+        with self.lock:
+            queue, self._queue = self._queue, []
+            if not queue:
+                return
+            try:
+                fetch = []
+                for kind, _op, key, out, data, _stream, _where in queue:
+                    fetch.append(_key_data(key) if kind != "create" else None)
+                    fetch.append(_key_data(out) if out is not None else None)
+                    fetch.append(data if kind == "derive" and data is not None and hasattr(data, "dtype") else None)
+                ready = len(queue)
+                if not wait and len(queue) < QUEUE_MAX:
+                    for i, a in enumerate(fetch):
+                        if a is not None and not _is_ready(a):
+                            ready = i // 3
+                            break
+                if ready < len(queue):
+                    self._queue[:0] = queue[ready:]  # still computing: next time
+                    queue, fetch = queue[:ready], fetch[: 3 * ready]
+                for a in fetch:  # start every copy first (overlapping on accelerators) ...
+                    if a is not None and hasattr(a, "copy_to_host_async"):
+                        a.copy_to_host_async()
+                host = [None if a is None else np.asarray(a) for a in fetch]  # ... then collect
+            except Exception as exc:  # noqa: BLE001
+                errors.record("keyslib.flush", exc)
+                return
+            del fetch
+            for i, (kind, op, key, out, data, stream, where) in enumerate(queue):
+                try:
+                    self._process(kind, op, key, out, data, stream, where, host[3 * i : 3 * i + 3])
+                except (errors.UserFacingError, errors.KeyReuseWarning):
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    errors.record("keyslib", exc)
+            self.version += 1
 
-    def site(self) -> str | None:
-        """``cell [3]:5 (fn)`` or ``file.py:12 (fn)``: the first user frame calling us."""
-        frame = self._user_frame()
-        if frame is None:
+    def _process(self, kind, op, key, out, data, stream, where, host) -> None:
+        key_bits = _fingerprints(host[0], _typed(key)) if host[0] is not None else None
+        site = self._site_text(where)
+        self._event_where = where
+        if kind == "use":
+            if key_bits:
+                self._use(op, key_bits, site)
+        elif kind == "create":
+            out_bits = _fingerprints(host[1], _typed(out)) if host[1] is not None else None
+            if out_bits:
+                self._create(op, out_bits, key, site)
+        elif kind == "split":
+            if key_bits and len(key_bits[0]) == 1:
+                self._split(key_bits, site)
+        elif kind == "derive":
+            out_bits = _fingerprints(host[1], _typed(out)) if host[1] is not None else None
+            if key_bits and out_bits and len(key_bits[0]) == 1:
+                value = host[2] if host[2] is not None else data
+                self._derive(op, key_bits, out_bits, value, stream, site)
+        elif kind == "clone":
+            if key_bits and len(key_bits[0]) == 1:
+                node = self._node_for(key_bits[0][0], key_bits[1], site)
+                node.allowed += 1
+                if not node.label.endswith("(cloned)"):
+                    node.label += " (cloned)"
+
+    def _site_text(self, where: tuple | None) -> str | None:
+        """``cell [3]:5 (fn)`` or ``file.py:12 (fn)`` for a recorded (code, line)."""
+        if where is None:
             return None
-        code = frame.f_code
-        text = f"{self._user_files[code.co_filename]}:{frame.f_lineno}"
-        return text if code.co_name == "<module>" else f"{text} ({code.co_name})"
+        text = self._sites.get(where)
+        if text is None:
+            code, line = where
+            place = self._user_files.get(code.co_filename) or self._where(code.co_filename)
+            text = f"{place}:{line}"
+            if code.co_name != "<module>":
+                text = f"{text} ({code.co_name})"
+            if len(self._sites) > 4096:
+                self._sites.clear()
+            self._sites[where] = text
+        return text
 
     def _user_frame(self) -> Any:
+        """The first frame outside JAX, jaxinspect and site-packages calling us."""
         frame = sys._getframe(2)
         files = self._user_files
         while frame is not None:
@@ -329,7 +420,7 @@ class KeyTracker:
         cell = compilelib.cell_number(self.cell_of, filename)
         return f"cell [{cell}]" if cell is not None else compilelib.short_path(filename)
 
-    # -- events --------------------------------------------------------------------------------
+    # -- the lineage (under the lock) ----------------------------------------------------------
     def _new(self, parent: _Node | None, op: str, label: str, typed: bool, site, fp) -> _Node:
         node = _Node(next(self.ids), parent.id if parent else None, op, label, typed, site, fp)
         self.nodes[node.id] = node
@@ -359,51 +450,27 @@ class KeyTracker:
             self.created += 1
         return node
 
-    def lookup(self, key: Any) -> _Node | None:
-        bits = self._bits(key)
-        if bits is None or len(bits[0]) != 1:
-            return None
-        with self.lock:
-            return self._node_for(bits[0][0], bits[1], self.site())
-
-    def create(self, op: str, out: Any, seed: Any) -> None:
-        bits = self._bits(out)
-        if bits is None:
-            return
+    def _create(self, op: str, bits: tuple, seed: Any, site) -> None:
         fps, typed = bits
-        site = self.site()
         label = f"{op}({seed})" if isinstance(seed, int) and op != "wrap_key_data" else f"{op}()"
-        with self.lock:
-            for i, fp in enumerate(fps):
-                if op == "wrap_key_data" and fp in self.by_fp:
-                    continue  # the same bits as a key we know: the same key, typed now
-                self._new(None, op, label if len(fps) == 1 else f"{label}[{i}]", typed, site, fp)
-                self.created += 1
-            self.version += 1
+        for i, fp in enumerate(fps):
+            if op == "wrap_key_data" and fp in self.by_fp:
+                continue  # the same bits as a key we know: the same key, typed now
+            self._new(None, op, label if len(fps) == 1 else f"{label}[{i}]", typed, site, fp)
+            self.created += 1
 
-    def before_split(self, key: Any) -> _Node | None:
-        bits = self._bits(key)
-        if bits is None or len(bits[0]) != 1:
-            return None
-        site = self.site()
-        with self.lock:
-            node = self._node_for(bits[0][0], bits[1], site)
-            if node.spent():
-                first = node.split_at or node.first_use or ("?", None)
-                how = "split twice" if node.split_at else "consumed then split"
-                self._reuse(how, node, first, ("split", site))
-            if node.split_at is None:
-                node.split_at = ("split", site)
-            self.version += 1
-            return node
+    def _split(self, bits: tuple, site) -> None:
+        node = self._node_for(bits[0][0], bits[1], site)
+        if node.spent():
+            first = node.split_at or node.first_use or ("?", None)
+            how = "split twice" if node.split_at else "consumed then split"
+            self._reuse(how, node, first, ("split", site))
+        if node.split_at is None:
+            node.split_at = ("split", site)
 
-    def derive(self, op: str, parent: _Node, out: Any, data: Any) -> None:
-        bits = self._bits(out)
-        if bits is None:
-            return
-        fps, typed = bits
-        site = self.site()
-        stream = self._tls.stream
+    def _derive(self, op: str, key_bits: tuple, out_bits: tuple, data: Any, stream, site) -> None:
+        parent = self._node_for(key_bits[0][0], key_bits[1], site)
+        fps, typed = out_bits
         if op == "fold_in":
             try:
                 tag = str(int(data))
@@ -415,51 +482,38 @@ class KeyTracker:
                 base = f"fold_in(#{parent.id}, {tag})"
         else:
             base = f"split of #{parent.id}"
-        with self.lock:
-            for i, fp in enumerate(fps):
-                if fp in self.by_fp:
-                    continue  # derived again (same parent, same data): the same key as before
-                label = base if op != "split" else f"split[{i}] of #{parent.id}"
-                self._new(parent, op, label, typed, site, fp)
-                self.derived += 1
-            self.version += 1
+        by_fp = self.by_fp
+        for i, fp in enumerate(fps):
+            known = by_fp.get(fp)
+            if known is not None and known.parent == parent.id:
+                continue  # derived again from the same key (same data): the same key as before
+            # else new, or the same bits under a root made again (a re-run cell): a fresh key
+            label = base if op != "split" else f"split[{i}] of #{parent.id}"
+            self._new(parent, op, label, typed, site, fp)
+            self.derived += 1
 
-    def allow(self, key: Any) -> None:
-        node = self.lookup(key)
-        if node is not None:
-            with self.lock:
-                node.allowed += 1
-                node.label += " (cloned)" if not node.label.endswith("(cloned)") else ""
-                self.version += 1
-
-    def consume(self, op: str, key: Any) -> None:
-        bits = self._bits(key)
-        if bits is None:
-            return
+    def _use(self, op: str, bits: tuple, site) -> None:
         fps, typed = bits
-        site = self.site()
         use = f"{op} @ {site}" if site else op
-        with self.lock:
-            for fp in fps:
-                node = self._node_for(fp, typed, site)
-                if node.spent():
-                    if node.uses:
-                        how, first = "consumed twice", node.first_use
-                    else:
-                        how, first = "split then consumed", node.split_at
-                    self._reuse(how, node, first or ("?", None), (op, site))
-                node.uses += 1
-                if node.first_use is None:
-                    node.first_use = (op, site)
-                if len(node.used_by) < USED_BY:
-                    node.used_by.append(use)
-                self.consumed += 1
-            ckey = (op, site)
-            if ckey in self.consumers or len(self.consumers) < MAX_CONSUMERS:
-                self.consumers[ckey] += len(fps)
-            else:
-                self.consumers[("other", None)] += len(fps)
-            self.version += 1
+        for fp in fps:
+            node = self._node_for(fp, typed, site)
+            if node.spent():
+                if node.uses:
+                    how, first = "consumed twice", node.first_use
+                else:
+                    how, first = "split then consumed", node.split_at
+                self._reuse(how, node, first or ("?", None), (op, site))
+            node.uses += 1
+            if node.first_use is None:
+                node.first_use = (op, site)
+            if len(node.used_by) < USED_BY:
+                node.used_by.append(use)
+            self.consumed += 1
+        ckey = (op, site)
+        if ckey in self.consumers or len(self.consumers) < MAX_CONSUMERS:
+            self.consumers[ckey] += len(fps)
+        else:
+            self.consumers[("other", None)] += len(fps)
 
     def path(self, node: _Node) -> tuple[str, ...]:
         out = []
@@ -508,12 +562,12 @@ class KeyTracker:
         if self.on_reuse == "error":
             raise errors.KeyReuseError(f"{message}. Fix: {HINT}")
         if self.on_reuse == "warn":
-            frame = self._user_frame()
+            where = self._event_where
             warnings.warn_explicit(
                 f"jaxinspect: {message}. Fix: {HINT}",
                 errors.KeyReuseWarning,
-                frame.f_code.co_filename if frame is not None else "jaxinspect",
-                frame.f_lineno if frame is not None else 0,
+                where[0].co_filename if where is not None else "jaxinspect",
+                where[1] if where is not None else 0,
             )
 
     def _emit(self, rec: KeyReuse) -> None:
@@ -543,7 +597,9 @@ class KeyTracker:
         if flow is None or not flow.findings:
             return
         _key, name, _where, _internal = compilelib.function_identity(fun)
+        frame = self._user_frame()  # the call that made jit trace: where the warning points
         with self.lock:
+            self._event_where = (frame.f_code, frame.f_lineno) if frame is not None else None
             for f in flow.findings:
                 self._reuse(f.reuse, None, (f.first_op, f.first_site), (f.second_op, f.second_site),
                             where="jit", function=name, key_label=f.key)  # fmt: skip
@@ -551,6 +607,7 @@ class KeyTracker:
 
     # -- snapshot ------------------------------------------------------------------------------
     def snapshot(self, seq: int = 0, max_rows: int = MAX_ROWS) -> KeysRecord:
+        self.flush()
         with self.lock:
             rows, more = self._layout(max_rows)
             consumers = tuple(
@@ -604,6 +661,36 @@ class KeyTracker:
             stack.extend((c, follow) for c in reversed(branches))
             stack.extend((c, depth + 1) for c in reversed(leaves))
         return tuple(rows), len(nodes) - len(rows)
+
+
+def _key_data(x: Any) -> Any:
+    """The uint32 data behind a typed key array, a raw key array itself, or None."""
+    base = getattr(x, "_base_array", None)
+    if base is not None:
+        return base
+    return x if getattr(x, "dtype", None) == np.uint32 and getattr(x, "ndim", 0) >= 1 else None
+
+
+def _is_ready(a: Any) -> bool:
+    try:
+        return bool(a.is_ready())
+    except Exception:  # noqa: BLE001 - numpy data, or an API without is_ready
+        return True
+
+
+def _typed(x: Any) -> bool:
+    return getattr(x, "_base_array", None) is not None
+
+
+def _fingerprints(arr: Any, typed: bool) -> tuple[list[bytes], bool] | None:
+    """The bits of each key in a host copy of key data (shape [..., 2] or [..., 4])."""
+    arr = np.asarray(arr)
+    if arr.dtype != np.uint32 or arr.ndim == 0 or (not typed and arr.shape[-1] not in (2, 4)):
+        return None
+    if arr.ndim == 1:
+        return [arr.tobytes()], typed
+    rows = arr.reshape(-1, arr.shape[-1])
+    return [rows[i].tobytes() for i in range(min(len(rows), MAX_ELEMENTS))], typed
 
 
 def _no_sink(_event: Any) -> None:

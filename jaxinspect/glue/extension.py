@@ -49,6 +49,8 @@ def load(ip: Any) -> None:
             inspector.refresh_env()
         with errors.guard("hooks.post_run_cell.buffers"):
             inspector.cell_finished_buffers()
+        with errors.guard("hooks.post_run_cell.keys"):
+            inspector.cell_finished_keys()
 
     for event, cb in (("pre_run_cell", pre_run_cell), ("post_run_cell", post_run_cell)):
         ip.events.register(event, cb)

@@ -245,6 +245,10 @@ class Inspector:
     def _on_key_reuse(self, rec: Any) -> None:
         self.hub.publish(rec.to_json())
 
+    def cell_finished_keys(self) -> None:
+        """Between cells: process queued key events, so a reuse warns in the cell that made it."""
+        keyslib.tracker().flush()
+
     def publish_keys(self, force: bool = False) -> None:
         """A ``keys`` snapshot when the lineage changed (at most once a second)."""
         tracker = keyslib.tracker()
