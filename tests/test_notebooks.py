@@ -51,3 +51,21 @@ def test_reading_jaxprs_notebook():
     message = outputs(bad)
     assert "TracerBoolConversionError" in message and "hint:" in message
     assert "if x.sum() > 0:" in message and "Traceback" not in message
+
+
+def test_prng_keys_notebook():
+    cells = execute("03_prng_keys.ipynb")
+    assert not any(o.output_type == "error" for c in cells for o in c.outputs)
+    setup, loop, lineage, folded, jitted, jaxpr, nnx, off = cells
+    assert "key tracking is on" in outputs(setup)
+    warning = outputs(loop)
+    assert "KeyReuseWarning" in warning and "first normal at cell [" in warning and "then bernoulli at cell [" in warning
+    tree = outputs(lineage)
+    assert "1 reuse" in tree and "[reused]" in tree and "lineage: #1 key(0) → " in tree
+    assert "consumed twice" in outputs(folded) and "fold_in(" in outputs(folded)
+    assert "PRNG key `key` in train_step consumed twice" in outputs(jitted)
+    text = outputs(jaxpr)
+    assert "⚠ key reuse: key consumed twice: first normal at cell [" in text and "# key: consumes key" in text
+    labels = outputs(nnx)
+    assert "rngs.noise[0]" in labels and "KeyReuseWarning" in labels
+    assert outputs(off).strip().endswith("4")

@@ -257,10 +257,11 @@ class KeyTracker:
         return wrapper
 
     def _wrap_streams(self) -> None:
+        """Name NNX ``Rngs`` streams: keys their ``__call__`` folds get the stream's tag."""
         rnglib = compat.loaded_module("flax.nnx.rnglib")
         cls = getattr(rnglib, "RngStream", None)
         orig = cls.__dict__.get("__call__") if cls is not None else None
-        if orig is None:
+        if orig is None or self._stream_wrapper is not None:
             return
         tls = self._tls
 
@@ -290,6 +291,8 @@ class KeyTracker:
             tracer = self._jax_tracer
             if isinstance(key, tracer) or isinstance(out, tracer):
                 return None  # inside jit / vmap: checked statically from the traced jaxpr
+            if self._stream_wrapper is None and "flax.nnx.rnglib" in sys.modules:
+                self._wrap_streams()  # flax imported after tracking started
             frame = self._user_frame()
             where = (frame.f_code, frame.f_lineno) if frame is not None else None
             entry = (kind, op, key, out, data, stream, where)
@@ -602,7 +605,7 @@ class KeyTracker:
             self._event_where = (frame.f_code, frame.f_lineno) if frame is not None else None
             for f in flow.findings:
                 self._reuse(f.reuse, None, (f.first_op, f.first_site), (f.second_op, f.second_site),
-                            where="jit", function=name, key_label=f.key)  # fmt: skip
+                            where="jit", function=name, key_label=f"`{f.key}`")  # fmt: skip
             self.version += 1
 
     # -- snapshot ------------------------------------------------------------------------------

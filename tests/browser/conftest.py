@@ -94,6 +94,18 @@ NOTEBOOKS = {
         "    time.sleep(0.2)\n"
         "print('params cell done')",
     ],
+    "keys.ipynb": [
+        "%load_ext jaxinspect",
+        "import time, jax\n"
+        "key = jax.random.key(0)\n"
+        "for i in range(40):\n"
+        "    key, sub = jax.random.split(key)\n"
+        "    x = jax.random.normal(sub, (4,))\n"
+        "    if i == 12:\n"
+        "        y = jax.random.uniform(sub, (4,))  # the bug: sub drawn from twice\n"
+        "    time.sleep(0.25)\n"
+        "print('keys cell done')",
+    ],
     "future.ipynb": [
         "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",
         "%load_ext jaxinspect",

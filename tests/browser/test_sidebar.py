@@ -290,3 +290,42 @@ def test_params_tab_updates_during_training_and_names_the_nan(page, lab):
     assert bad.get_attribute("data-nonfinite") == "true"
     assert "params cell done" not in cell.locator(".jp-OutputArea").inner_text()
     cell.locator(".jp-OutputArea-output", has_text="params cell done").wait_for(timeout=30_000)
+
+
+def test_keys_tab_turns_tracking_on_and_shows_the_reuse_while_the_cell_runs(page, lab):
+    fresh_lab(page, lab, "keys")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    run_command(page, "Show jaxinspect")
+    open_from_browser(page, "keys.ipynb")
+    run_cell(page, 0, wait_done=True)
+    wait_state(page, "ready")
+    page.locator(tid("jaxinspect-tab-keys")).click()
+    page.locator(tid("jaxinspect-keys-off")).wait_for(timeout=30_000)
+    page.locator(tid("jaxinspect-keys-track-button")).click()  # the track_keys RPC
+    page.locator(f'{SIDEBAR} [data-testid="jaxinspect-keys-summary"][data-tracking="on"]').wait_for(timeout=30_000)
+
+    cell = run_cell(page, 1)
+    reuse = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-keys-reuse"][data-reuse="consumed twice"]')
+    reuse.wait_for(timeout=60_000)
+    assert reuse.get_attribute("data-where") == "eager"
+    first = reuse.locator('[data-testid="jaxinspect-keys-reuse-first"]').inner_text()
+    second = reuse.locator('[data-testid="jaxinspect-keys-reuse-second"]').inner_text()
+    assert first.startswith("normal @ cell [") and first.endswith(":5")
+    assert second.startswith("uniform @ cell [") and second.endswith(":7")
+    assert "key(0)" in reuse.locator('[data-testid="jaxinspect-keys-reuse-path"]').inner_text()
+    # the lineage keeps growing while the cell still runs
+    consumed = page.locator(tid("jaxinspect-keys-consumed"))
+    before = int(consumed.inner_text().replace(",", ""))
+    page.wait_for_function(
+        "([el, n]) => Number(el.textContent.replace(/,/g, '')) > n",
+        arg=[consumed.element_handle(), before],
+        timeout=20_000,
+    )
+    assert "keys cell done" not in cell.locator(".jp-OutputArea").inner_text()
+    reused = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-keys-node"][data-state="reused"]')
+    assert reused.count() == 1 and reused.get_attribute("data-op") == "split"
+    assert page.locator(tid("jaxinspect-keys-node")).count() > 10
+    cell.locator(".jp-OutputArea-output", has_text="keys cell done").wait_for(timeout=60_000)
+    assert "KeyReuseWarning" in cell.locator(".jp-OutputArea").inner_text()
+    page.locator(tid("jaxinspect-keys-stop-button")).click()
+    page.locator(f'{SIDEBAR} [data-testid="jaxinspect-keys-summary"][data-tracking="off"]').wait_for(timeout=30_000)
