@@ -400,3 +400,11 @@ def test_a_reuse_warns_in_the_cell_that_made_it(ip, tracker):
         assert "first normal at cell [" in str(found[0].message)
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
+
+
+def test_programs_without_keys_are_skipped_quickly():
+    no_keys = jax.make_jaxpr(lambda x: jax.lax.scan(lambda c, a: (c + a, c), 0.0, x))(jnp.ones(3))
+    assert not keyflow.has_keys(no_keys)
+    nested = jax.make_jaxpr(lambda x: jax.jit(lambda y: random.normal(random.key(0)) + y)(x))(1.0)
+    assert keyflow.has_keys(nested)  # random_seed deep inside a nested jit
+    assert keyflow.has_keys(jax.make_jaxpr(lambda k: k)(random.PRNGKey(0)))  # a raw key goes in

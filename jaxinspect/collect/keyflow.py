@@ -464,6 +464,31 @@ class _Stop(Exception):
     pass
 
 
+def has_keys(jaxpr: Any, limit: int = MAX_EQNS) -> bool:
+    """A quick scan (each nested body once): does the program take, make or use a PRNG key?"""
+    types = _jaxpr_types()
+    seen: set[int] = set()
+    stack = [_open(jaxpr)]
+    visited = 0
+    while stack:
+        inner = stack.pop()
+        if id(inner) in seen:
+            continue
+        seen.add(id(inner))
+        if any(_keyish(v.aval) for v in inner.invars) or any(_is_key_aval(v.aval) for v in inner.constvars):
+            return True
+        for eqn in inner.eqns:
+            visited += 1
+            if visited > limit or eqn.primitive.name.startswith("random_"):
+                return True
+            for value in eqn.params.values():
+                if isinstance(value, types):
+                    stack.append(_open(value))
+                elif isinstance(value, (tuple, list)):
+                    stack.extend(_open(v) for v in value if isinstance(v, types))
+    return False
+
+
 def analyze(
     jaxpr: Any,
     source_of: Callable[[Any], str | None],

@@ -559,6 +559,8 @@ class KeyTracker:
         self.reuses[dedupe] = rec
         if node is not None:
             self.reuse_nodes[node.id] = rec.id
+            if len(self.reuse_nodes) > 2 * MAX_ROWS:  # keep those still in the tree
+                self.reuse_nodes = {n: r for n, r in self.reuse_nodes.items() if n in self.nodes}
         if len(self.reuses) > 1000:
             self.reuses.pop(next(iter(self.reuses)))
         self._emit(rec)
@@ -594,6 +596,8 @@ class KeyTracker:
 
         if self._source_of is None:
             self._source_of = jaxprlib.source_namer(self.cell_of)
+        if not keyflow.has_keys(jaxpr):
+            return  # no key in, out or used: nothing to follow
         debug = getattr(getattr(jaxpr, "jaxpr", jaxpr), "debug_info", None)
         labels = tuple(getattr(debug, "arg_names", None) or ())
         flow = keyflow.analyze(jaxpr, self._source_of, labels)
