@@ -397,3 +397,36 @@ def keys(clear: bool = False):
     if clear:
         tracker.clear()
     return view
+
+
+def monitor(mode: str = "auto", plot: bool | None = None):
+    """A live view in the cell: logged scalars (``m.log(step, loss=loss)``), watched params with
+    norms / update ratios / NaN alerts, device memory and top holders, compiles with reasons, and
+    PRNG key counts — updating while the cells below it run (≤ ~10 updates/s, deltas only).
+
+    ``mode``: ``"widget"`` (anywidget, + a plotly FigureWidget of the curves unless
+    ``plot=False``), ``"display"`` (HTML refreshed in place, for front ends without widgets),
+    ``"text"`` (terminal IPython: ``print(m)``); ``"auto"`` picks. Loads the extension if needed.
+    One monitor per kernel: a new one closes the previous (``m.close()`` stops it)."""
+    from .glue.monitor import MODES, Monitor
+
+    if mode not in MODES:
+        return Message(f"jaxinspect.monitor: mode must be one of {', '.join(MODES)}, got {mode!r}", level="error")
+    inspector = extension.current()
+    shell = extension.current_shell()
+    if inspector is None:
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+        if shell is None:
+            return Message(
+                "jaxinspect.monitor needs IPython or Jupyter (it shows live views in a notebook "
+                "cell); in a plain script use jaxinspect.compile_log(), buffers(), keys()",
+                level="error",
+            )
+        extension.load(shell)
+        inspector = extension.current()
+    return Monitor(inspector, mode=mode, plot=plot, shell=shell)

@@ -51,6 +51,8 @@ def load(ip: Any) -> None:
             inspector.cell_finished_buffers()
         with errors.guard("hooks.post_run_cell.keys"):
             inspector.cell_finished_keys()
+        with errors.guard("hooks.post_run_cell.monitors"):
+            inspector.cell_finished_monitors()
 
     for event, cb in (("pre_run_cell", pre_run_cell), ("post_run_cell", post_run_cell)):
         ip.events.register(event, cb)

@@ -22,6 +22,7 @@ from ..records import CompileEvent
 from .display import Message
 
 BUFFER_MIN_INTERVAL = 0.25
+MONITOR_INTERVAL = 1.0  # seconds between buffer / params samples for an in-cell monitor
 BUFFER_DUTY = 50  # wait at least 50× a snapshot's cost before the next (≤ ~2% of the time)
 
 
@@ -64,6 +65,7 @@ class Inspector:
         self.transport.register_method("interest", self._interest)
         self.transport.register_method("track_keys", self._track_keys)
         self._keys_version = -1
+        self.monitors: list[Any] = []
         self._keys_due = 0.0
         self.sampler.add_task("heartbeat", self.kernel.publish_status)
         self.sampler.add_task("env", self.refresh_env)
@@ -87,6 +89,9 @@ class Inspector:
     def close(self) -> None:
         """Stop everything this inspector started. Idempotent."""
         errors.remove_sink(self._on_internal_error)
+        for monitor in list(self.monitors):
+            with errors.guard("inspector.close_monitor"):
+                monitor.close()
         self.compiles.detach(self._on_compile)
         tracker = keyslib.tracker()
         if self._on_key_reuse in tracker.sinks:
@@ -121,6 +126,8 @@ class Inspector:
     def _subscribers_changed(self, n: int) -> None:
         if n > 0:
             self.sampler.start()
+        elif self.monitors:
+            pass  # an in-cell monitor still shows the sampled views
         else:
             self.buffer_interval = 0.0  # nobody left to watch the Buffers / Params tabs
             self.params_interval = 0.0
@@ -240,6 +247,28 @@ class Inspector:
             "text": view.text(),
             "headline": jaxprview.diff_headline(view.diff),
         }
+
+    # -- in-cell monitors ------------------------------------------------------------------
+    def add_monitor(self, monitor: Any) -> None:
+        """A monitor shows buffers and watched params too: sample them (at least every
+        ``MONITOR_INTERVAL`` s, faster if a sidebar asked) while it is open."""
+        self.monitors.append(monitor)
+        self.buffer_interval = self.buffer_interval or MONITOR_INTERVAL
+        self.params_interval = self.params_interval or MONITOR_INTERVAL
+        self.sampler.start()
+
+    def remove_monitor(self, monitor: Any) -> None:
+        if monitor in self.monitors:
+            self.monitors.remove(monitor)
+        if not self.monitors and self.transport.push_comm_count == 0:
+            self.buffer_interval = self.params_interval = 0.0
+            self.sampler.stop()
+
+    def cell_finished_monitors(self) -> None:
+        """Between cells: deliver what is pending and store each monitor's final state."""
+        self.hub.flush()
+        for monitor in list(self.monitors):
+            monitor.flush(final=True)
 
     # -- keys ------------------------------------------------------------------------------
     def _on_key_reuse(self, rec: Any) -> None:

@@ -38,6 +38,10 @@ HELP = """\
                                and reports a key used twice (eager, and read from each jitted
                                function); alone: the lineage tree and reuses (= jaxinspect.keys(),
                                jaxinspect.track_keys()); --error raises on reuse instead of warning
+  %jaxinspect monitor [--display|--text] [--no-plot] [--off]
+                               a live view in this cell (logged scalars, params, memory, compiles,
+                               keys) while the cells below run (= m = jaxinspect.monitor();
+                               m.log(step, loss=loss) in the loop)
   %jaxinspect help             this text
 
   %jaxpr [--source] [--stablehlo] [--hlo] [--cost] [--graph] [--text] [--diff CALL2] [-o] CALL
@@ -405,11 +409,34 @@ def _keys(args: list[str]) -> Any:
     return api.keys(clear=clear)
 
 
+MONITOR_USAGE = "usage: %jaxinspect monitor [--display|--text] [--no-plot] [--off]"
+
+
+def _monitor(args: list[str]) -> Any:
+    from .monitor import _current
+
+    mode, plot = "auto", None
+    for word in args:
+        if word in ("--display", "--text", "--widget"):
+            mode = word[2:]
+        elif word == "--no-plot":
+            plot = False
+        elif word == "--off":
+            n = len(_current)
+            for m in list(_current):
+                m.close()
+            return Message(f"closed {n} monitor{'s' if n != 1 else ''}")
+        else:
+            return Message(f"%jaxinspect monitor: unexpected {word!r}; {MONITOR_USAGE}", level="error")
+    return api.monitor(mode=mode, plot=plot)
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = {
     "status": lambda args: api.status(),
     "compiles": _compiles,
     "buffers": _buffers,
     "keys": _keys,
+    "monitor": _monitor,
     "help": lambda args: Message(HELP),
 }
 

@@ -106,6 +106,18 @@ NOTEBOOKS = {
         "    time.sleep(0.25)\n"
         "print('keys cell done')",
     ],
+    "monitor.ipynb": [
+        "%load_ext jaxinspect",
+        "import jaxinspect\nm = jaxinspect.monitor()\nm",
+        "import time, jax, jax.numpy as jnp\n"
+        "w = {'dense': {'kernel': jnp.ones((8, 8))}}\n"
+        "for step in range(40):\n"
+        "    w = jax.tree_util.tree_map(lambda x: x * 0.99, w)\n"
+        "    m.log(step, loss=1.0 / (step + 1), **{'<img src=x onerror=alert(1)>': step})\n"
+        "    jaxinspect.watch('w', w, step=step)\n"
+        "    time.sleep(0.25)\n"
+        "print('monitor cell done')",
+    ],
     "future.ipynb": [
         "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",
         "%load_ext jaxinspect",

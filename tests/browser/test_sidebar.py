@@ -329,3 +329,36 @@ def test_keys_tab_turns_tracking_on_and_shows_the_reuse_while_the_cell_runs(page
     assert "KeyReuseWarning" in cell.locator(".jp-OutputArea").inner_text()
     page.locator(tid("jaxinspect-keys-stop-button")).click()
     page.locator(f'{SIDEBAR} [data-testid="jaxinspect-keys-summary"][data-tracking="off"]').wait_for(timeout=30_000)
+
+
+def test_monitor_widget_updates_in_its_cell_while_the_next_cell_runs(page, lab):
+    fresh_lab(page, lab, "monitor")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    open_from_browser(page, "monitor.ipynb")
+    run_cell(page, 0, wait_done=True)
+    run_cell(page, 1, wait_done=True)
+    nb = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    monitor = page.locator(f'{nb} [data-testid="jaxinspect-monitor"]')
+    monitor.wait_for(timeout=60_000)
+    page.locator(f"{nb} .js-plotly-plot").first.wait_for(timeout=60_000)  # the FigureWidget beside it
+    cell = run_cell(page, 2)
+    loss = monitor.locator('[data-testid="jaxinspect-monitor-scalar"][data-name="loss"]')
+    loss.wait_for(timeout=60_000)
+    step_el = loss.locator('[data-testid="jaxinspect-monitor-scalar-step"]')
+    step_sel = (  # the widget redraws its DOM: look the element up again each time
+        '.jp-NotebookPanel:not(.lm-mod-hidden) [data-testid="jaxinspect-monitor-scalar"][data-name="loss"] '
+        '[data-testid="jaxinspect-monitor-scalar-step"]'
+    )
+    first = int(step_el.inner_text())
+    page.wait_for_function(
+        "([sel, n]) => Number(document.querySelector(sel)?.textContent) > n + 2", arg=[step_sel, first], timeout=20_000
+    )
+    assert "monitor cell done" not in cell.locator(".jp-OutputArea").inner_text()
+    monitor.locator('[data-testid="jaxinspect-monitor-param"][data-name="w"]').wait_for(timeout=30_000)
+    assert int(loss.locator('[data-testid="jaxinspect-monitor-scalar-sparkline"]').get_attribute("data-points")) > 2
+    # a hostile scalar name is text, never markup
+    odd = monitor.locator('[data-testid="jaxinspect-monitor-scalar"][data-name="<img src=x onerror=alert(1)>"]')
+    assert odd.count() == 1 and monitor.locator("img").count() == 0
+    cell.locator(".jp-OutputArea-output", has_text="monitor cell done").wait_for(timeout=60_000)
+    page.wait_for_function("sel => document.querySelector(sel)?.textContent === '39'", arg=step_sel, timeout=20_000)
+    assert loss.locator('[data-testid="jaxinspect-monitor-scalar-value"]').inner_text() == "0.02500"

@@ -1,0 +1,262 @@
+"""``jaxinspect.monitor()``: the sidebar's live views inside a cell.
+
+One ``Monitor`` per kernel (a new one closes the previous). It subscribes to the inspector's hub
+(compiles, buffers, watched params, keys, status), takes scalars from ``monitor.log(step, loss=...)``,
+and a background thread folds both into a ``MonitorState`` every 0.1 s, sending the *delta* to the
+front end — so at most ~10 messages per second whatever the loop's rate, and never whole
+histories. When a cell finishes the full state is stored in the widget's ``snapshot`` trait, so the
+final state survives a page reload.
+
+Front ends: an anywidget (JupyterLab, Notebook 7, VS Code), plus an optional plotly
+``FigureWidget`` of the curves (≤ 1 update/s, bounded windows); without anywidget, an HTML display
+updated in place (``display_id``, ≤ 2 updates/s); in terminal IPython or plain Python, a text
+summary (``print(monitor)``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from .. import errors
+from ..live.monitorstate import HISTORY, MonitorState
+from ..render import monitorview
+
+TICK = 0.1  # seconds between deltas: at most ~10 messages/s
+FIGURE_EVERY = 10  # ticks between figure updates (≤ 1/s)
+DISPLAY_EVERY = 5  # ticks between display updates without widgets (≤ 2/s)
+PENDING = 100_000  # logged points waiting for the next tick
+MODES = ("auto", "widget", "display", "text")
+
+_current: list[Monitor] = []
+
+
+def _esm() -> str:
+    return (Path(__file__).with_name("monitor_esm.js")).read_text(encoding="utf-8")
+
+
+def _widget_class() -> Any:
+    import anywidget  # noqa: PLC0415 - optional, user thread
+    import traitlets  # noqa: PLC0415
+
+    class MonitorWidget(anywidget.AnyWidget):
+        _esm = _esm()
+        snapshot = traitlets.Dict({}).tag(sync=True)
+
+    return MonitorWidget
+
+
+def pick_mode(mode: str, shell: Any) -> str:
+    """widget in a kernel with anywidget, display in a kernel without it, text elsewhere."""
+    if mode != "auto":
+        return mode
+    if shell is None or "Terminal" in type(shell).__name__ or not hasattr(shell, "kernel"):
+        return "text"
+    try:
+        import anywidget  # noqa: F401, PLC0415
+    except ImportError:
+        return "display"
+    return "widget"
+
+
+class Monitor:
+    """The live in-cell view. ``.log(step, **scalars)`` from the training loop (never raises,
+    never waits on the device), ``.snapshot()`` the state, ``.messages`` how many updates were
+    sent, ``.close()`` stops it."""
+
+    def __init__(self, inspector: Any, mode: str = "auto", plot: bool | None = None, shell: Any = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        for old in list(_current):
+            old.close()
+        self.inspector = inspector
+        self.mode = pick_mode(mode, shell)
+        self.state = MonitorState()
+        self.messages = 0
+        self.closed = False
+        self._inbox: deque = deque(maxlen=20_000)
+        self._points: deque = deque(maxlen=PENDING)
+        self._lock = threading.Lock()
+        self._ticks = 0
+        self._figure_dirty = False
+        self.widget: Any = None
+        self.figure: Any = None
+        self._handle: Any = None
+        # what happened before the monitor opened
+        seed: dict[str, Any] = {}
+        hub = inspector.hub
+        for kind in ("compile_stats", "compile_alert", "buffers", "params_watch", "keys", "status"):
+            self.state.apply(hub.recent(kind, 50 if kind != "buffers" else HISTORY), seed)
+        if self.mode == "widget":
+            self.widget = _widget_class()(snapshot=self.state.snapshot())
+            if plot is None or plot:
+                try:
+                    self.figure = self._make_figure()
+                except ImportError:
+                    self.figure = None
+        self._token = hub.subscribe(self._on_batch)
+        inspector.add_monitor(self)
+        _current.append(self)
+        self._stop = threading.Event()
+        self._thread = None
+        if self.mode in ("widget", "display"):
+            self._thread = threading.Thread(target=self._run, name="jaxinspect-monitor", daemon=True)
+            self._thread.start()
+
+    # -- the training loop's side --------------------------------------------------------------
+    def log(self, step: int | None = None, **scalars: Any) -> None:
+        """Record scalars (Python numbers or device scalars: read on the monitor's thread, so
+        the loop never waits). Never raises."""
+        try:
+            s = step if isinstance(step, int) or step is None else int(step)
+            points = self._points
+            for name, value in scalars.items():
+                points.append((s, str(name), value))
+        except Exception as exc:  # noqa: BLE001 - never raise into the training loop
+            errors.record("monitor.log", exc)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _on_batch(self, batch: dict[str, Any]) -> None:
+        self._inbox.extend(batch.get("records") or ())
+        if self._thread is None:
+            self.flush()  # text mode: keep the state current for print(monitor)
+
+    def _drain(self) -> dict[str, Any]:
+        delta: dict[str, Any] = {}
+        records = []
+        while self._inbox:
+            records.append(self._inbox.popleft())
+        points = []
+        while self._points:
+            points.append(self._points.popleft())
+        if len(points) > HISTORY * 4:  # only the newest points fit in the curves anyway
+            points = points[-HISTORY * 4 :]
+        host = []
+        for step, name, value in points:
+            try:
+                host.append((step, name, float(value)))  # device scalars: copied here, not in the loop
+            except Exception:  # noqa: BLE001 - a non-number: skipped
+                continue
+        with self._lock:
+            self.state.apply(records, delta)
+            self.state.add_scalars(host, delta)
+            if delta:
+                self.state.updates += 1
+                delta["updates"] = self.state.updates
+        return delta
+
+    def flush(self, final: bool = False) -> None:
+        """Send what changed now; ``final`` also stores the full state in the widget."""
+        if self.closed:
+            return
+        try:
+            delta = self._drain()
+            if delta:
+                self._send(delta)
+                self._figure_dirty = True
+            if final:
+                if self.widget is not None:
+                    self.widget.snapshot = self.state.snapshot()
+                    self.messages += 1
+                self._update_figure()
+                self._update_display()
+        except Exception as exc:  # noqa: BLE001
+            errors.record("monitor.flush", exc)
+
+    def _send(self, delta: dict[str, Any]) -> None:
+        if self.widget is not None:
+            self.widget.send({"type": "delta", "delta": delta})
+            self.messages += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK):
+            try:
+                self.flush()
+                self._ticks += 1
+                if self._ticks % FIGURE_EVERY == 0:
+                    self._update_figure()
+                if self.mode == "display" and self._ticks % DISPLAY_EVERY == 0:
+                    self._update_display()
+            except Exception as exc:  # noqa: BLE001
+                errors.record("monitor.run", exc)
+
+    # -- figure and display --------------------------------------------------------------------
+    def _make_figure(self) -> Any:
+        import plotly.graph_objects as go  # noqa: PLC0415
+
+        fig = go.FigureWidget(layout={"height": 260, "margin": {"l": 40, "r": 10, "t": 24, "b": 30},
+                                      "title": {"text": "jaxinspect monitor", "font": {"size": 12}},
+                                      "legend": {"orientation": "h"}})  # fmt: skip
+        return fig
+
+    def _update_figure(self) -> None:
+        fig = self.figure
+        if fig is None or not self._figure_dirty:
+            return
+        self._figure_dirty = False
+        with self._lock:
+            series = {k: list(v) for k, v in self.state.scalars.items()}
+            for name, pts in self.state.param_points.items():
+                series[f"‖{name}‖"] = [[p[0], p[1]] for p in pts]
+        with fig.batch_update():
+            have = {t.name: t for t in fig.data}
+            for name, pts in list(series.items())[:8]:
+                xs = [p[0] for p in pts]
+                ys = [p[1] if isinstance(p[1], (int, float)) else None for p in pts]
+                if name in have:
+                    have[name].x, have[name].y = xs, ys
+                else:
+                    fig.add_scatter(x=xs, y=ys, name=name, mode="lines")
+        self.messages += 1
+
+    def _update_display(self) -> None:
+        if self._handle is not None:
+            from IPython.display import HTML  # noqa: PLC0415
+
+            with self._lock:
+                snap = self.state.snapshot()
+            self._handle.update(HTML(monitorview.summary_html(snap)))
+            self.messages += 1
+
+    # -- display -------------------------------------------------------------------------------
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, display  # noqa: PLC0415
+
+        if self.widget is not None:
+            if self.figure is not None:
+                import ipywidgets  # noqa: PLC0415
+
+                display(ipywidgets.VBox([self.widget, self.figure]))
+            else:
+                display(self.widget)
+        elif self.mode == "display":
+            self._handle = display(HTML(monitorview.summary_html(self.snapshot())), display_id=True)
+        else:
+            print(self.text())
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return self.state.snapshot()
+
+    def text(self) -> str:
+        self.flush() if self._thread is None else None
+        return monitorview.summary_text(self.snapshot())
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def close(self) -> None:
+        """Stop updating (the last state stays displayed)."""
+        if self.closed:
+            return
+        self.flush(final=True)
+        self.closed = True
+        if self._thread is not None:
+            self._stop.set()
+        with errors.guard("monitor.close"):
+            self.inspector.hub.unsubscribe(self._token)
+            self.inspector.remove_monitor(self)
+        if self in _current:
+            _current.remove(self)

@@ -1,0 +1,235 @@
+// jaxinspect's in-cell monitor (anywidget ESM). The kernel sends the initial state in the
+// `snapshot` trait and then `{type: "delta", delta}` custom messages (at most ~10/s) carrying only
+// what changed; this merges them and redraws at most once per animation frame. Every kernel string
+// is set with textContent (never innerHTML).
+const HISTORY = 300;
+const EVENTS = 20;
+const ALERTS = 30;
+
+function empty() {
+  return {
+    status: {}, scalars: {}, functions: {}, compile_events: [], alerts: [], memory: null,
+    memory_points: [], params: {}, param_points: {}, keys: null, updates: 0
+  };
+}
+
+function trim(list, n) {
+  if (list.length > n) list.splice(0, list.length - n);
+}
+
+function merge(state, d) {
+  if (!d) return;
+  for (const k of ['status', 'memory', 'keys']) if (k in d && d[k] !== undefined) state[k] = d[k];
+  for (const k of ['functions', 'params']) if (d[k]) Object.assign(state[k], d[k]);
+  const lists = { compile_events: EVENTS, alerts: ALERTS, memory_points: HISTORY };
+  for (const [k, n] of Object.entries(lists)) {
+    if (d[k]) {
+      state[k].push(...d[k]);
+      trim(state[k], n);
+    }
+  }
+  for (const k of ['scalars', 'param_points']) {
+    if (!d[k]) continue;
+    for (const [name, pts] of Object.entries(d[k])) {
+      const list = (state[k][name] = state[k][name] || []);
+      list.push(...pts);
+      trim(list, HISTORY);
+    }
+  }
+  if (typeof d.updates === 'number') state.updates = d.updates;
+}
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'style') el.style.cssText = v;
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    el.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+  }
+  return el;
+}
+
+function fmt(v) {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'string') return v;
+  if (typeof v !== 'number') return String(v);
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
+  return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toPrecision(4);
+}
+
+function bytes(n) {
+  if (typeof n !== 'number') return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+const SVGNS = 'http://www.w3.org/2000/svg';
+function sparkline(values, testid) {
+  const nums = values.filter(v => typeof v === 'number' && Number.isFinite(v));
+  const svg = document.createElementNS(SVGNS, 'svg');
+  svg.setAttribute('width', '120');
+  svg.setAttribute('height', '22');
+  svg.setAttribute('data-testid', testid);
+  svg.setAttribute('data-points', String(nums.length));
+  if (nums.length < 2) return svg;
+  const lo = Math.min(...nums);
+  const hi = Math.max(...nums);
+  const span = hi - lo || 1;
+  const pts = nums.map((v, i) => `${((i / (nums.length - 1)) * 118 + 1).toFixed(1)},${(20 - ((v - lo) / span) * 18).toFixed(1)}`);
+  const line = document.createElementNS(SVGNS, 'polyline');
+  line.setAttribute('points', pts.join(' '));
+  line.setAttribute('fill', 'none');
+  line.setAttribute('stroke', 'currentColor');
+  line.setAttribute('stroke-width', '1.2');
+  svg.appendChild(line);
+  return svg;
+}
+
+const CSS = `
+.jaxinspect-monitor{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:12px;
+ color:var(--jp-ui-font-color1,inherit);border:1px solid var(--jp-border-color2,#ddd);border-radius:4px;padding:6px 8px;max-width:900px}
+.jaxinspect-monitor h4{margin:6px 0 2px;font-size:12px}
+.jaxinspect-monitor .jm-row{display:flex;gap:10px;align-items:center;white-space:nowrap}
+.jaxinspect-monitor .jm-name{min-width:110px;font-family:var(--jp-code-font-family,monospace)}
+.jaxinspect-monitor .jm-big{font-weight:600;min-width:80px}
+.jaxinspect-monitor .jm-muted{color:var(--jp-ui-font-color2,#777)}
+.jaxinspect-monitor .jm-alert{color:var(--jp-error-color1,#c00);white-space:normal}
+.jaxinspect-monitor svg{color:var(--jp-brand-color1,#1976d2)}
+`;
+
+function build(root, state) {
+  root.textContent = '';
+  root.appendChild(h('style', {}, CSS));
+  const st = state.status || {};
+  const running = st.busy ? 'running' : 'idle';
+  const cell = st.execution_count ? ` · cell [${st.execution_count}]` : '';
+  const elapsed = typeof st.cell_elapsed_s === 'number' && st.busy ? ` · ${st.cell_elapsed_s.toFixed(1)} s` : '';
+  root.appendChild(
+    h('div', { class: 'jm-row' },
+      h('b', {}, 'jaxinspect monitor'),
+      h('span', { 'data-testid': 'jaxinspect-monitor-status', 'data-busy': st.busy ? 'true' : 'false' }, `${running}${cell}${elapsed}`),
+      h('span', { class: 'jm-muted' }, 'updates '),
+      h('span', { class: 'jm-muted', 'data-testid': 'jaxinspect-monitor-updates' }, String(state.updates || 0)))
+  );
+  for (const a of state.alerts.slice(-5).reverse()) {
+    root.appendChild(h('div', { class: 'jm-alert', 'data-testid': 'jaxinspect-monitor-alert', 'data-level': a.level, 'data-name': a.name }, `⚠ ${a.message}`));
+  }
+  const scalars = Object.entries(state.scalars);
+  if (scalars.length) {
+    root.appendChild(h('h4', {}, 'Logged'));
+    for (const [name, pts] of scalars) {
+      const last = pts[pts.length - 1] || [null, null];
+      root.appendChild(
+        h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-scalar', 'data-name': name },
+          h('span', { class: 'jm-name' }, name),
+          h('span', { class: 'jm-big', 'data-testid': 'jaxinspect-monitor-scalar-value' }, fmt(last[1])),
+          h('span', { class: 'jm-muted' }, 'step '),
+          h('span', { 'data-testid': 'jaxinspect-monitor-scalar-step' }, String(last[0])),
+          sparkline(pts.map(p => p[1]), 'jaxinspect-monitor-scalar-sparkline'))
+      );
+    }
+  }
+  const params = Object.entries(state.params);
+  if (params.length) {
+    root.appendChild(h('h4', {}, 'Watched parameters'));
+    for (const [name, row] of params) {
+      const pts = state.param_points[name] || [];
+      root.appendChild(
+        h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-param', 'data-name': name, 'data-nonfinite': row.nonfinite ? 'true' : 'false' },
+          h('span', { class: 'jm-name' }, name),
+          h('span', {}, `step ${fmt(row.step)}`),
+          h('span', { class: 'jm-big' }, `‖θ‖ ${fmt(row.norm)}`),
+          sparkline(pts.map(p => p[1]), 'jaxinspect-monitor-param-norm'),
+          h('span', {}, `‖Δθ‖/‖θ‖ ${fmt(row.update)}`),
+          sparkline(pts.map(p => p[2]), 'jaxinspect-monitor-param-update'),
+          row.nonfinite ? h('span', { class: 'jm-alert' }, `${fmt(row.nonfinite)} non-finite`) : null)
+      );
+    }
+  }
+  if (state.memory) {
+    const m = state.memory;
+    root.appendChild(h('h4', {}, 'Device memory'));
+    root.appendChild(
+      h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-memory', 'data-bytes': m.bytes },
+        h('span', { class: 'jm-big' }, bytes(m.bytes)),
+        h('span', { class: 'jm-muted' }, `${fmt(m.arrays)} arrays`),
+        sparkline(state.memory_points.map(p => p[1]), 'jaxinspect-monitor-memory-sparkline'),
+        h('span', { class: 'jm-muted' }, (m.devices || []).map(d => `${d.device} ${bytes(d.bytes_in_use ?? d.bytes)}`).join(' · ')))
+    );
+    for (const o of m.owners || []) {
+      root.appendChild(h('div', { class: 'jm-row jm-muted', 'data-testid': 'jaxinspect-monitor-owner', 'data-name': o.name }, `  ${o.name}: ${bytes(o.bytes)} (${fmt(o.arrays)} arrays)`));
+    }
+  }
+  const fns = Object.values(state.functions).sort((a, b) => (b.compiles || 0) - (a.compiles || 0));
+  if (fns.length) {
+    const total = fns.reduce((s, f) => s + (f.compiles || 0), 0);
+    root.appendChild(h('h4', {}, `Compiles: ${total} in ${fns.length} functions`));
+    for (const f of fns.slice(0, 8)) {
+      root.appendChild(
+        h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-function', 'data-name': f.name, 'data-compiles': f.compiles },
+          h('span', { class: 'jm-name' }, f.name),
+          h('span', { class: 'jm-big' }, `${fmt(f.compiles)}×`),
+          h('span', { class: 'jm-muted' }, f.last_reason ? `last: ${f.last_reason}` : ''))
+      );
+    }
+  }
+  if (state.keys) {
+    const k = state.keys;
+    root.appendChild(
+      h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-keys', 'data-reuses': k.reuses },
+        h('b', {}, 'PRNG keys'),
+        h('span', {}, `tracking ${k.tracking ? 'on' : 'off'} · ${fmt(k.created)} created · ${fmt(k.derived)} derived · ${fmt(k.consumed)} uses · ${fmt(k.reuses)} reuses`))
+    );
+  }
+  if (!scalars.length && !params.length && !state.memory && !fns.length && !state.keys) {
+    root.appendChild(h('div', { class: 'jm-muted' }, 'Waiting for data: log scalars with monitor.log(step, loss=...), watch parameters with jaxinspect.watch(...), or run jitted code.'));
+  }
+}
+
+function render({ model, el }) {
+  let state = empty();
+  merge(state, model.get('snapshot'));
+  let scheduled = false;
+  const root = h('div', { class: 'jaxinspect-monitor', 'data-testid': 'jaxinspect-monitor' });
+  el.appendChild(root);
+  const draw = () => {
+    scheduled = false;
+    build(root, state);
+  };
+  const schedule = () => {
+    if (!scheduled) {
+      scheduled = true;
+      (window.requestAnimationFrame || setTimeout)(draw);
+    }
+  };
+  const onMsg = msg => {
+    if (msg && msg.type === 'delta') {
+      merge(state, msg.delta);
+      schedule();
+    }
+  };
+  const onSnapshot = () => {
+    state = empty();
+    merge(state, model.get('snapshot'));
+    schedule();
+  };
+  model.on('msg:custom', onMsg);
+  model.on('change:snapshot', onSnapshot);
+  draw();
+  return () => {
+    model.off('msg:custom', onMsg);
+    model.off('change:snapshot', onSnapshot);
+  };
+}
+
+export default { render };

@@ -1,0 +1,199 @@
+"""The in-cell monitor's state: hub records and logged scalars folded into a small, bounded JSON
+state, and the *delta* each fold adds, so the widget is sent what changed rather than whole
+histories. Pure: no threads, no jax.
+
+Delta (and snapshot) shape, every key optional in a delta::
+
+    {"status": {...}, "scalars": {name: [[step, value], ...]},           # points: appended
+     "functions": {fun_key: row}, "compile_events": [row], "alerts": [row],  # rows: replace / append
+     "memory": {...}, "memory_points": [[t, bytes]],
+     "params": {name: row}, "param_points": {name: [[step, norm, update]]},
+     "keys": {...}, "updates": int}
+
+A snapshot has every key, with the bounded histories in full; ``apply`` of a snapshot on an empty
+state gives the same state (the widget relies on this).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+HISTORY = 300  # points per curve
+EVENTS = 20  # recent compile events
+ALERTS = 30
+FUNCTIONS = 50
+OWNERS = 5
+
+
+def _num(x: Any) -> float | None:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def _json_num(v: float | None) -> float | str | None:
+    """JSON has no NaN/Inf: send them as strings the widget shows as such."""
+    if v is None:
+        return None
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Inf" if v > 0 else "-Inf"
+    return v
+
+
+class MonitorState:
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+        self.scalars: dict[str, deque] = {}
+        self.functions: dict[str, dict[str, Any]] = {}
+        self.compile_events: deque = deque(maxlen=EVENTS)
+        self.alerts: deque = deque(maxlen=ALERTS)
+        self.memory: dict[str, Any] | None = None
+        self.memory_points: deque = deque(maxlen=HISTORY)
+        self.params: dict[str, dict[str, Any]] = {}
+        self.param_points: dict[str, deque] = {}
+        self.keys: dict[str, Any] | None = None
+        self.updates = 0
+        self._seen_alerts: set = set()
+
+    # -- folding ------------------------------------------------------------------------------
+    def add_scalars(self, points: list[tuple[int | None, str, Any]], delta: dict[str, Any]) -> None:
+        """``points``: (step, name, value) in logging order; values already host numbers."""
+        for step, name, value in points:
+            v = _num(value)
+            if v is None:
+                continue
+            series = self.scalars.get(name)
+            if series is None:
+                if len(self.scalars) >= 16:
+                    continue  # bounded: the first 16 names
+                series = self.scalars[name] = deque(maxlen=HISTORY)
+            point = [step if step is not None else (series[-1][0] + 1 if series else 0), _json_num(v)]
+            series.append(point)
+            delta.setdefault("scalars", {}).setdefault(name, []).append(point)
+            if isinstance(v, float) and not math.isfinite(v) and ("scalar", name) not in self._seen_alerts:
+                self._seen_alerts.add(("scalar", name))
+                self._alert(delta, "nan", f"{name} became {_json_num(v)} at step {point[0]}", name)
+
+    def apply(self, records: list[dict[str, Any]], delta: dict[str, Any]) -> None:
+        for rec in records:
+            kind = rec.get("kind")
+            fold = getattr(self, f"_on_{kind}", None)
+            if fold is not None:
+                fold(rec, delta)
+
+    def _alert(self, delta: dict, level: str, message: str, name: str) -> None:
+        row = {"level": level, "message": message, "name": name}
+        self.alerts.append(row)
+        delta.setdefault("alerts", []).append(row)
+
+    def _on_status(self, rec: dict, delta: dict) -> None:
+        self.status = {
+            "busy": bool(rec.get("busy")),
+            "execution_count": rec.get("execution_count"),
+            "cell_elapsed_s": rec.get("cell_elapsed_s"),
+        }
+        delta["status"] = self.status
+
+    def _on_compile(self, rec: dict, delta: dict) -> None:
+        if rec.get("internal"):
+            return
+        reasons = rec.get("reasons") or []
+        row = {
+            "id": rec.get("id"),
+            "name": rec.get("fun_name"),
+            "total_s": rec.get("total_s"),
+            "reason": reasons[0].get("message") if reasons else "first compile",
+            "call_site": rec.get("call_site"),
+        }
+        self.compile_events.append(row)
+        delta.setdefault("compile_events", []).append(row)
+
+    def _on_compile_stats(self, rec: dict, delta: dict) -> None:
+        if rec.get("internal"):
+            return
+        key = rec.get("fun_key")
+        if key not in self.functions and len(self.functions) >= FUNCTIONS:
+            return
+        last = rec.get("last_reasons") or []
+        row = {
+            "name": rec.get("fun_name"),
+            "compiles": rec.get("compiles"),
+            "total_s": rec.get("total_s"),
+            "last_reason": last[0].get("message") if last else None,
+        }
+        self.functions[key] = row
+        delta.setdefault("functions", {})[key] = row
+
+    def _on_compile_alert(self, rec: dict, delta: dict) -> None:
+        self._alert(delta, "compile", f"{rec.get('message')}. Fix: {rec.get('hint')}", rec.get("fun_name") or "")
+
+    def _on_buffers(self, rec: dict, delta: dict) -> None:
+        self.memory = {
+            "bytes": rec.get("bytes"),
+            "arrays": rec.get("arrays"),
+            "devices": [
+                {"device": d.get("device"), "bytes": d.get("bytes"), "bytes_in_use": d.get("bytes_in_use")}
+                for d in (rec.get("devices") or [])[:16]
+            ],
+            "owners": [
+                {"name": o.get("name"), "bytes": o.get("bytes"), "arrays": o.get("arrays")}
+                for o in (rec.get("owners") or [])[:OWNERS]
+            ],
+        }
+        point = [rec.get("time"), rec.get("bytes")]
+        self.memory_points.append(point)
+        delta["memory"] = self.memory
+        delta.setdefault("memory_points", []).append(point)
+
+    def _on_buffer_alert(self, rec: dict, delta: dict) -> None:
+        self._alert(delta, "memory", f"{rec.get('message')}. Fix: {rec.get('hint')}", rec.get("name") or "")
+
+    def _on_params_watch(self, rec: dict, delta: dict) -> None:
+        name = rec.get("name") or "params"
+        row = {
+            "step": rec.get("step"),
+            "norm": _json_num(_num(rec.get("norm"))),
+            "update": _json_num(_num(rec.get("update"))),
+            "nonfinite": rec.get("nonfinite"),
+            "values": rec.get("values"),
+        }
+        self.params[name] = row
+        delta.setdefault("params", {})[name] = row
+        point = [rec.get("step"), row["norm"], row["update"]]
+        self.param_points.setdefault(name, deque(maxlen=HISTORY)).append(point)
+        delta.setdefault("param_points", {}).setdefault(name, []).append(point)
+
+    def _on_params_alert(self, rec: dict, delta: dict) -> None:
+        self._alert(delta, "nan", f"{rec.get('message')}. Fix: {rec.get('hint')}", rec.get("name") or "")
+
+    def _on_keys(self, rec: dict, delta: dict) -> None:
+        self.keys = {k: rec.get(k) for k in ("tracking", "created", "derived", "consumed", "reuses")}
+        delta["keys"] = self.keys
+
+    def _on_key_reuse(self, rec: dict, delta: dict) -> None:
+        if rec.get("count", 1) == 1:
+            self._alert(delta, "keys", str(rec.get("message")), str(rec.get("key")))
+
+    # -- views --------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "scalars": {k: list(v) for k, v in self.scalars.items()},
+            "functions": dict(self.functions),
+            "compile_events": list(self.compile_events),
+            "alerts": list(self.alerts),
+            "memory": self.memory,
+            "memory_points": list(self.memory_points),
+            "params": dict(self.params),
+            "param_points": {k: list(v) for k, v in self.param_points.items()},
+            "keys": self.keys,
+            "updates": self.updates,
+        }
+
+    def latest_scalars(self) -> dict[str, list]:
+        return {k: v[-1] for k, v in self.scalars.items() if v}
