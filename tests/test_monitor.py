@@ -50,6 +50,7 @@ def test_deltas_carry_only_what_changed():
 
 
 def test_a_fast_loop_sends_at_most_about_ten_updates_a_second_and_keeps_the_final_state(loaded):
+    pytest.importorskip("anywidget")  # not in the jax 0.10 compatibility env
     mon = monitorlib.Monitor(loaded, mode="widget", plot=False)
     sent = []
     mon.widget.send = lambda msg: sent.append(json.dumps(msg))
@@ -113,7 +114,12 @@ def test_modes_and_the_magic(ip, loaded, monkeypatch):
     class FakeKernelShell:
         kernel = object()
 
-    assert monitorlib.pick_mode("auto", FakeKernelShell()) == "widget"
+    try:
+        import anywidget  # noqa: F401
+
+        assert monitorlib.pick_mode("auto", FakeKernelShell()) == "widget"
+    except ImportError:
+        assert monitorlib.pick_mode("auto", FakeKernelShell()) == "display"
     import builtins
 
     real_import = builtins.__import__
@@ -141,7 +147,7 @@ def test_modes_and_the_magic(ip, loaded, monkeypatch):
 
 def test_unload_closes_monitors(ip):
     ip.run_line_magic("load_ext", "jaxinspect")
-    mon = jaxinspect.monitor(mode="widget", plot=False)
+    mon = jaxinspect.monitor(mode="widget", plot=False)  # "display" where anywidget is missing
     assert mon._thread.is_alive()
     ip.run_line_magic("unload_ext", "jaxinspect")
     assert mon.closed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.kernel
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def execute(name: str):
+def execute(name: str, widgets: bool = False):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("flax")
@@ -19,8 +20,24 @@ def execute(name: str):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
         f"{name} is committed with outputs; strip them"
     )
-    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3").execute()
-    return [c for c in nb.cells if c.cell_type == "code"]
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True).execute()
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    if widgets:
+        state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+        return cells, state.get("state", {})
+    return cells
+
+
+def monitor_snapshot(widget_state: dict) -> dict:
+    """The stored state of the notebook's MonitorWidget (what a reader sees without a kernel)."""
+    snaps = [w["state"]["snapshot"] for w in widget_state.values() if "snapshot" in w.get("state", {})]
+    assert len(snaps) == 1, f"expected one monitor widget, found {len(snaps)}"
+    return snaps[0]
+
+
+def no_errors(cells) -> None:
+    errors = [o for c in cells for o in c.outputs if o.output_type == "error"]
+    assert not errors, "\n".join("\n".join(e.traceback)[-2000:] for e in errors)
 
 
 def outputs(cell, mime: str = "text/plain") -> str:
@@ -54,7 +71,7 @@ def test_reading_jaxprs_notebook():
 
 
 def test_prng_keys_notebook():
-    cells = execute("03_prng_keys.ipynb")
+    cells = execute("04_prng_keys.ipynb")
     assert not any(o.output_type == "error" for c in cells for o in c.outputs)
     setup, loop, lineage, folded, jitted, jaxpr, nnx, off = cells
     assert "key tracking is on" in outputs(setup)
@@ -69,3 +86,62 @@ def test_prng_keys_notebook():
     labels = outputs(nnx)
     assert "rngs.noise[0]" in labels and "KeyReuseWarning" in labels
     assert outputs(off).strip().endswith("4")
+
+
+def test_getting_started_notebook():
+    cells, widgets = execute("00_getting_started.ipynb", widgets=True)
+    no_errors(cells)
+    load, status, first, jaxpr, profile, monitor, loop, helptext = cells
+    assert "backend" in outputs(status)
+    text = outputs(jaxpr)
+    assert text.startswith("jaxpr of step(w, x): ") and "dot_general" in text
+    assert "`x` changed shape (32, 64) → (7, 64)" in outputs(profile)
+    assert "application/vnd.jupyter.widget-view+json" in monitor.outputs[0]["data"]
+    assert "done" in outputs(loop)
+    snap = monitor_snapshot(widgets)
+    assert snap["scalars"]["w_sum"][-1][0] == 19  # the loop's last step, stored at the end of the cell
+    assert "%jaxinspect keys" in outputs(helptext) and "%jaxinspect monitor" in outputs(helptext)
+
+
+def test_recompilation_notebook():
+    cells = execute("01_recompilation.ipynb")
+    no_errors(cells)
+    text = "\n".join(outputs(c) for c in cells)
+    assert "`x` changed shape (32, 8) → (4, 8)" in text  # the ragged last batch
+    assert "`factor` changed type Python float (weak-typed) → float32[]" in text
+    assert "static argument `mode` changed 'fast' → 'exact'" in text
+    assert "static part `optimizer.tx` of argument `optimizer` is a new GradientTransformationExtraArgs" in text
+    assert "nnx_step at cell [" in text  # the user's line, not flax's wrapper
+    assert "function re-defined (same source line; e.g. a re-run cell)" in text
+    assert "`encode` recompiled 5 times" in text and "bucketing" in text
+    assert "`encode` compiled 2 times (allowed 1)" in text
+
+
+def test_memory_notebook():
+    cells = execute("03_memory.ipynb")
+    no_errors(cells)
+    _load, leak_loop, leak, fixed, donated = cells
+    html = outputs(leak_loop, "text/html")
+    assert "losses" in html
+    assert outputs(leak).startswith("losses: 299 arrays, 1196 bytes, created at cell [")
+    assert outputs(fixed).startswith("3 arrays")
+    assert "old buffer deleted: True" in outputs(donated)
+
+
+def test_training_notebook_with_the_monitor_and_a_nan():
+    pytest.importorskip("sklearn")
+    cells, widgets = execute("05_training_nnx.ipynb", widgets=True)
+    no_errors(cells)
+    _setup, _model, monitor, train, compiles, _nan, alert_list, summary = cells
+    line = outputs(train)
+    first, last, acc = (float(v) for v in re.findall(r"[-\d.]+(?=[; ]|$)", line.replace("->", " "))[:3])
+    assert last < 0.5 * first and acc > 0.8, line
+    log = outputs(compiles)
+    assert re.search(r"train_step\s+1\s", log)  # compiled once for the whole run
+    alerts = outputs(alert_list)
+    assert "loss became NaN at step 300" in alerts and "turned NaN between step" in alerts
+    snap = monitor_snapshot(widgets)
+    assert snap["scalars"]["loss"][-1] == [319, "NaN"]
+    assert any("turned NaN" in a["message"] for a in snap["alerts"])
+    assert snap["params"]["params"]["nonfinite"] > 0 and snap["memory"]["bytes"] > 0
+    assert "loss: NaN at step 319" in outputs(summary)

@@ -152,6 +152,7 @@ def call_site(cell_of: Callable[[str], int | None] | None) -> tuple[str | None, 
     """The first stack frame outside JAX and jaxinspect: ("file:line", notebook cell or None)."""
     frame = sys._getframe(1)
     jax_dir = _jax_dir()
+    fallback = None
     while frame is not None:
         filename = frame.f_code.co_filename
         absname = os.path.abspath(filename) if not filename.startswith("<") else filename
@@ -161,9 +162,12 @@ def call_site(cell_of: Callable[[str], int | None] | None) -> tuple[str | None, 
             or filename.endswith(_SKIP_FRAMES)
             or "/jaxlib/" in absname
         ):
-            return f"{filename}:{frame.f_lineno}", cell_number(cell_of, filename)
+            site = (f"{filename}:{frame.f_lineno}", cell_number(cell_of, filename))
+            if "site-packages" not in absname:
+                return site  # the user's line, past library wrappers such as nnx.jit
+            fallback = fallback or site
         frame = frame.f_back
-    return None, None
+    return fallback if fallback is not None else (None, None)
 
 
 class _Frame:

@@ -90,7 +90,11 @@ class Monitor:
         for kind in ("compile_stats", "compile_alert", "buffers", "params_watch", "keys", "status"):
             self.state.apply(hub.recent(kind, 50 if kind != "buffers" else HISTORY), seed)
         if self.mode == "widget":
-            self.widget = _widget_class()(snapshot=self.state.snapshot())
+            try:
+                self.widget = _widget_class()(snapshot=self.state.snapshot())
+            except ImportError:  # no anywidget in this kernel: the HTML display refreshed in place
+                self.mode = "display"
+        if self.mode == "widget":
             if plot is None or plot:
                 try:
                     self.figure = self._make_figure()
