@@ -135,8 +135,8 @@ class Monitor:
         points = []
         while self._points:
             points.append(self._points.popleft())
-        if len(points) > HISTORY * 4:  # only the newest points fit in the curves anyway
-            points = points[-HISTORY * 4 :]
+        if len(points) > HISTORY:  # only the newest points fit in the curves anyway
+            points = points[-HISTORY:]
         host = []
         for step, name, value in points:
             try:
