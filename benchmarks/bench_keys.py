@@ -5,6 +5,7 @@ Configurations, interleaved in rounds (order alternating) so machine noise hits 
   off         %load_ext jaxinspect, key tracking off (nothing is wrapped)
   on          %load_ext jaxinspect + %jaxinspect keys on (every split and sample recorded)
   on+sidebar  tracking on, a sidebar subscribed (Keys snapshots published by the sampler)
+  jax-checker jaxinspect not loaded, JAX's own jax_debug_key_reuse=True (for comparison)
 Targets (issue 7): on / off <= 1.5, off / not-loaded <= 1.01.
 Also: the static key-flow check of a traced program vs. tracing it (``jax.make_jaxpr``).
 
@@ -54,20 +55,22 @@ def main() -> None:
     from jaxinspect.glue import extension
 
     def configure(mode: str) -> None:
+        jax.config.update("jax_debug_key_reuse", mode == "jax-checker")
         if extension.current() is not None:
             ip.run_line_magic("unload_ext", "jaxinspect")  # also stops tracking
-        if mode != "not-loaded":
+        if mode not in ("not-loaded", "jax-checker"):
             ip.run_line_magic("load_ext", "jaxinspect")
         if mode.startswith("on"):
             ip.run_line_magic("jaxinspect", "keys on --clear")
         if mode == "on+sidebar":
             subscribe_sidebar(extension.current())
 
-    modes = ("not-loaded", "off", "on", "on+sidebar")
+    modes = ("not-loaded", "off", "on", "on+sidebar", "jax-checker")
     results: dict[str, list[float]] = {m: [] for m in modes}
     for r in range(args.rounds):
         for mode in modes if r % 2 == 0 else tuple(reversed(modes)):
             configure(mode)
+            loop(20)  # untimed: settle caches after switching configurations
             results[mode].append(loop(args.steps))
             if mode.startswith("on"):
                 keyslib.tracker().flush()  # what the timed loop left queued
@@ -85,6 +88,7 @@ def main() -> None:
     print(f"  on / off           {paired('on', 'off'):.3f}   (target <= 1.5; paired median of rounds)")
     print(f"  on+sidebar / off   {paired('on+sidebar', 'off'):.3f}")
     print(f"  off / not-loaded   {paired('off', 'not-loaded'):.3f}   (target <= 1.01)")
+    print(f"  jax_debug_key_reuse=True / not-loaded   {paired('jax-checker', 'not-loaded'):.3f}   (JAX's own checker, typed keys only)")
 
     # the static check that runs when jit traces while tracking is on
     from jaxinspect.collect import jaxprlib, keyflow

@@ -118,6 +118,17 @@ NOTEBOOKS = {
         "    time.sleep(0.25)\n"
         "print('monitor cell done')",
     ],
+    "outputs.ipynb": [
+        "%load_ext jaxinspect",
+        "import jax, jax.numpy as jnp\n"
+        "@jax.jit\n"
+        "def step(w, x):\n"
+        "    return w - 0.01 * jax.grad(lambda w: jnp.mean(jnp.tanh(x @ w) ** 2))(w)\n"
+        "w, x = jnp.ones((64, 8)), jnp.ones((32, 64))\n"
+        "w = step(w, x)",
+        "%jaxpr step(w, x)",
+        "%jit_profile for n in (32, 7, 7): w = step(w, jnp.ones((n, 64)))",
+    ],
     "future.ipynb": [
         "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",
         "%load_ext jaxinspect",
@@ -141,8 +152,12 @@ def lab(tmp_path_factory):
         }
         nbformat.write(nb, root / name)
     port = _free_port()
+    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')  # no news pop-up
     env = dict(os.environ)
     env.update(
+        JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
         JUPYTER_CONFIG_DIR=str(root / ".config"),
         JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
         PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -207,6 +222,15 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+def shot(target, name):
+    """Save a screenshot for the README when JAXINSPECT_SCREENSHOTS names a folder
+    (scripts/screenshots.sh); a no-op otherwise."""
+    folder = os.environ.get("JAXINSPECT_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        target.screenshot(path=str(Path(folder) / f"{name}.png"))
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import time
 import jax
 import pytest
 
+from tests.browser.conftest import shot
+
 pytestmark = pytest.mark.browser
 
 SIDEBAR = "#jaxinspect-sidebar"
@@ -58,11 +60,21 @@ def run_cell(page, index, wait_done=False):
 
 
 def run_command(page, label):
-    page.keyboard.press("Control+Shift+C")
+    """Run a command from the palette. JupyterLab may still be restoring its layout and steal
+    focus (closing the palette): try again a few times."""
     palette = page.locator(".jp-CommandPalette input, #command-palette input").first
-    palette.wait_for(state="visible")
-    palette.fill(label)
-    page.locator(".lm-CommandPalette-item", has_text=label).first.click()
+    for attempt in range(4):
+        try:
+            if not palette.is_visible():
+                page.keyboard.press("Control+Shift+C")
+            palette.wait_for(state="visible", timeout=10_000)
+            palette.fill(label, timeout=5_000)
+            page.locator(".lm-CommandPalette-item", has_text=label).first.click(timeout=5_000)
+            return
+        except Exception:
+            if attempt == 3:
+                raise
+            page.wait_for_timeout(1000)
 
 
 def open_notebook(page, lab):
@@ -227,6 +239,7 @@ def test_compiles_tab_shows_an_event_and_its_reason_while_the_cell_runs(page, la
     diff_text = diff.inner_text()
     assert diff.get_attribute("data-status") == "done", diff_text
     assert "~ in x: f32[3] → f32[4]" in diff_text and "ragged_step (before)" in diff_text
+    shot(page.locator(SIDEBAR), "sidebar-compiles")
     assert "compile cell done" not in cell.locator(".jp-OutputArea").inner_text()
     cell.locator(".jp-OutputArea-output", has_text="compile cell done").wait_for(timeout=30_000)
 
@@ -258,6 +271,7 @@ def test_buffers_tab_shows_growth_while_the_cell_runs(page, lab):
     device = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-buffers-device"][data-device="cpu:0"]')
     assert "KiB" in device.inner_text() or "MiB" in device.inner_text()
     assert page.locator(tid("jaxinspect-buffers-sparkline")).count() == 1
+    shot(page.locator(SIDEBAR), "sidebar-buffers")
     cell.locator(".jp-OutputArea-output", has_text="buffers cell done").wait_for(timeout=30_000)
 
 
@@ -288,6 +302,7 @@ def test_params_tab_updates_during_training_and_names_the_nan(page, lab):
     assert "turned NaN" in message and "step" in message
     bad = section.locator('[data-testid="jaxinspect-params-layer"][data-path="[\'l2\']"]')
     assert bad.get_attribute("data-nonfinite") == "true"
+    shot(page.locator(SIDEBAR), "sidebar-params")
     assert "params cell done" not in cell.locator(".jp-OutputArea").inner_text()
     cell.locator(".jp-OutputArea-output", has_text="params cell done").wait_for(timeout=30_000)
 
@@ -322,6 +337,7 @@ def test_keys_tab_turns_tracking_on_and_shows_the_reuse_while_the_cell_runs(page
         timeout=20_000,
     )
     assert "keys cell done" not in cell.locator(".jp-OutputArea").inner_text()
+    shot(page.locator(SIDEBAR), "sidebar-keys")
     reused = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-keys-node"][data-state="reused"]')
     assert reused.count() == 1 and reused.get_attribute("data-op") == "split"
     assert page.locator(tid("jaxinspect-keys-node")).count() > 10
@@ -356,9 +372,30 @@ def test_monitor_widget_updates_in_its_cell_while_the_next_cell_runs(page, lab):
     assert "monitor cell done" not in cell.locator(".jp-OutputArea").inner_text()
     monitor.locator('[data-testid="jaxinspect-monitor-param"][data-name="w"]').wait_for(timeout=30_000)
     assert int(loss.locator('[data-testid="jaxinspect-monitor-scalar-sparkline"]').get_attribute("data-points")) > 2
+    shot(page.locator(f"{nb} .jp-Cell").nth(1), "monitor")
     # a hostile scalar name is text, never markup
     odd = monitor.locator('[data-testid="jaxinspect-monitor-scalar"][data-name="<img src=x onerror=alert(1)>"]')
     assert odd.count() == 1 and monitor.locator("img").count() == 0
     cell.locator(".jp-OutputArea-output", has_text="monitor cell done").wait_for(timeout=60_000)
     page.wait_for_function("sel => document.querySelector(sel)?.textContent === '39'", arg=step_sel, timeout=20_000)
     assert loss.locator('[data-testid="jaxinspect-monitor-scalar-value"]').inner_text() == "0.02500"
+
+
+def test_jaxpr_and_jit_profile_outputs_render_in_lab(page, lab):
+    fresh_lab(page, lab, "outputs")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    open_from_browser(page, "outputs.ipynb")
+    for i in range(4):
+        run_cell(page, i, wait_done=True)
+    nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    jaxpr = nb.locator(".jp-Cell").nth(2).locator(".jp-OutputArea-output")
+    jaxpr.locator(".jaxinspect-view").first.wait_for(timeout=60_000)
+    text = jaxpr.inner_text()
+    assert "jaxpr of step(w, x)" in text and "dot_general" in text and "transpose(jvp(" in text
+    assert jaxpr.locator("details").count() > 0 and jaxpr.locator("script").count() >= 1
+    profile = nb.locator(".jp-Cell").nth(3).locator(".jp-OutputArea-output").first
+    profile.locator(".jaxinspect-view").first.wait_for(timeout=60_000)
+    ptext = profile.inner_text()
+    assert "jit_profile: 1 compile of 1 function" in ptext and "changed shape (32, 64) → (7, 64)" in ptext
+    shot(jaxpr.first, "jaxpr")
+    shot(profile, "jit-profile")
