@@ -42,6 +42,7 @@ def test_wheel_carries_the_prebuilt_labextension(tmp_path):
     pkg = json.loads(zipfile.ZipFile(wheel).read(PREFIX + "package.json"))
     assert pkg["name"] == "jaxinspect"
     assert "jaxinspect/__init__.py" in names
+    assert "jaxinspect/glue/monitor_esm.js" in names  # the monitor widget's front end
     assert not any("node_modules" in n for n in names)
 
 
