@@ -85,6 +85,9 @@ def test_device_scalars_are_read_off_the_loop_and_bad_input_never_raises(loaded)
 
 
 def test_monitor_shows_compiles_watched_params_memory_and_keys(ip, loaded):
+    from jaxinspect.collect import keyslib
+
+    keyslib.tracker().clear()  # counts from earlier tests
     mon = jaxinspect.monitor(mode="text")
     assert mon.mode == "text" and loaded.buffer_interval > 0 and loaded.sampler.running
     ip.run_cell(

@@ -89,9 +89,11 @@ class Inspector:
     def close(self) -> None:
         """Stop everything this inspector started. Idempotent."""
         errors.remove_sink(self._on_internal_error)
-        for monitor in list(self.monitors):
+        from .monitor import _current
+
+        for monitor in {*self.monitors, *_current}:
             with errors.guard("inspector.close_monitor"):
-                monitor.close()
+                monitor.close(widgets=True)
         self.compiles.detach(self._on_compile)
         tracker = keyslib.tracker()
         if self._on_key_reuse in tracker.sinks:

@@ -251,16 +251,32 @@ class Monitor:
     def __repr__(self) -> str:
         return self.text()
 
-    def close(self) -> None:
-        """Stop updating (the last state stays displayed)."""
+    def close(self, widgets: bool = False) -> None:
+        """Stop updating (the last state stays displayed). ``widgets=True`` (``%unload_ext``)
+        also closes the widgets' comms, so nothing jaxinspect opened stays behind."""
         if self.closed:
+            if widgets:
+                self._close_widgets()
             return
         self.flush(final=True)
         self.closed = True
+        if widgets:
+            self._close_widgets()
         if self._thread is not None:
             self._stop.set()
+            if self._thread is not threading.current_thread():
+                self._thread.join(timeout=1.0)
         with errors.guard("monitor.close"):
             self.inspector.hub.unsubscribe(self._token)
             self.inspector.remove_monitor(self)
         if self in _current:
             _current.remove(self)
+
+    def _close_widgets(self) -> None:
+        for w in (self.widget, self.figure):
+            if w is not None:
+                with errors.guard("monitor.close_widget"):
+                    layout = getattr(w, "layout", None)  # a DOMWidget's Layout has a comm of its own
+                    w.close()
+                    if hasattr(layout, "close"):
+                        layout.close()
