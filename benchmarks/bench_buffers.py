@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import subscribe_sidebar  # noqa: E402
+from _common import record, subscribe_sidebar  # noqa: E402
 from bench_compiles import make_train_step  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
@@ -88,6 +88,7 @@ def bench_snapshot(rounds: int) -> None:
                 rec = out
     ours_med, base_med = statistics.median(ours_t), statistics.median(base_t)
     owned = sum(g.arrays for g in rec.owners)
+    record("5", f"buffers snapshot, {n} live arrays", ours_med * 1e3, "≤ 150 ms", " ms")
     print(
         f"  snapshot, {n} live arrays: ours {ours_med * 1e3:.1f} ms (target <= 150 ms) "
         f"{'ok' if ours_med <= 0.150 else 'OVER TARGET'}; naive live_arrays listing "
@@ -133,6 +134,7 @@ def bench_sampler(rounds: int, seconds: float) -> None:
     snapshots = inspector.buffer_tracker.seq
     ip.run_line_magic("unload_ext", "jaxinspect")
     paired = statistics.median(o / b for o, b in zip(times[True], times[False], strict=True))
+    record("5", "training step, buffers sampler on / off", paired, "≤ 1.03")
     print(
         f"  training step, buffers sampler at 1 Hz vs. no sampler ({steps} steps ≈ {seconds:.0f} s "
         f"per run; {snapshots} snapshots of {last.arrays if last else 0} arrays, last took "

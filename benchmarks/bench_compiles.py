@@ -25,7 +25,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from _common import subscribe_sidebar
+from _common import record, subscribe_sidebar
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
 
@@ -128,6 +128,7 @@ def main() -> None:
         # ratios is robust to the machine speeding up or slowing down between rounds
         paired = statistics.median(o / b for o, b in zip(d[True], d[False], strict=True))
         ok = "ok" if paired <= target else "OVER TARGET"
+        record("3", f"compiles: {name.split(' (')[0]}, loaded / not loaded", paired, f"≤ {target}")
         print(
             f"  {name:<26} baseline {base * 1e6:9.1f} us  jaxinspect {ours * 1e6:9.1f} us  "
             f"ratio of medians {ours / base:.3f}  median paired ratio {paired:.3f} "

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from _common import record
 
 from jaxinspect.collect import jaxprlib  # noqa: E402
 from jaxinspect.render import jaxprview  # noqa: E402
@@ -90,6 +91,7 @@ def compare(name, jaxpr, rounds):
         f"   ours {statistics.median(ours_t) * 1e3:7.1f} ms   ratio {statistics.median(ratios):5.2f}"
         f" (target <= 2)   html {size / 1e6:.2f} MB"
     )
+    record("4", f"%jaxpr view / str(jaxpr), {name}", statistics.median(ratios), "≤ 2")
     return statistics.median(ratios), size
 
 
@@ -107,6 +109,7 @@ def main() -> None:
         f"{'output budget, 50 000 equations':<34} html {len(html.encode()) / 1e6:.2f} MB "
         f"(target <= 2 MB), 'N more' marker: {marker}"
     )
+    record("4", "%jaxpr HTML for 50 000 equations", len(html.encode()) / 1e6, "≤ 2 MB", " MB")
 
 
 if __name__ == "__main__":

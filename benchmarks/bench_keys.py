@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import jax  # noqa: E402
 import jax.numpy as jnp
-from _common import subscribe_sidebar
+from _common import record, subscribe_sidebar
 from IPython.core.interactiveshell import InteractiveShell
 
 
@@ -86,6 +86,9 @@ def main() -> None:
         return statistics.median(x / y for x, y in zip(results[a], results[b], strict=True))
 
     print(f"  on / off           {paired('on', 'off'):.3f}   (target <= 1.5; paired median of rounds)")
+    record("7", "eager split+sample loop, key tracking on / off", paired("on", "off"), "≤ 1.5")
+    record("7", "eager split+sample loop, tracking off / not loaded", paired("off", "not-loaded"), "≤ 1.01")
+    record("7", "  (JAX's jax_debug_key_reuse on / not loaded, for comparison)", paired("jax-checker", "not-loaded"), "—")
     print(f"  on+sidebar / off   {paired('on+sidebar', 'off'):.3f}")
     print(f"  off / not-loaded   {paired('off', 'not-loaded'):.3f}   (target <= 1.01)")
     print(f"  jax_debug_key_reuse=True / not-loaded   {paired('jax-checker', 'not-loaded'):.3f}   (JAX's own checker, typed keys only)")

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import jax  # noqa: E402
 import jax.numpy as jnp
+from _common import record
 from IPython.core.interactiveshell import InteractiveShell
 
 
@@ -51,6 +52,7 @@ def main() -> None:
     mon.flush(final=True)
     assert mon.widget.snapshot["scalars"]["loss"][-1][0] == step - 1, "final state lost"
     print(f"jax {jax.__version__}, backend {jax.default_backend()}")
+    record("8", f"monitor messages/s under a {step / elapsed:,.0f} steps/s loop", len(sizes) / elapsed, "≤ ~10", "/s")
     print(
         f"  rate: {step / elapsed:,.0f} steps/s logged; {len(sizes) / elapsed:.1f} messages/s "
         f"(target <= ~10); median message {statistics.median(sizes):,} bytes, max {max(sizes):,}"
@@ -106,6 +108,7 @@ def main() -> None:
             else:
                 off.append(steps(200, None))
     ratio = statistics.median(o / f for o, f in zip(on, off, strict=True))
+    record("8", "jitted step with a monitor open (log + watch) / without", ratio, "—")
     print(
         f"  training: {statistics.median(off) * 1e3:.2f} ms/step without, {statistics.median(on) * 1e3:.2f} ms/step with a "
         f"monitor (log + watch each step, sampler on): ratio {ratio:.3f} (paired median)"

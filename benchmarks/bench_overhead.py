@@ -6,7 +6,7 @@ Configurations, interleaved in rounds so machine noise hits all alike:
   watched    loaded + one sidebar subscribed (hub flusher + 2 Hz heartbeat threads running)
 Also: the cost of one Hub.publish (the hot path every collector uses), vs. a bare deque.append.
 
-Run: .venv/bin/python benchmarks/bench_overhead.py [--steps 300 --rounds 7]
+Run: .venv/bin/python benchmarks/bench_overhead.py [--steps 300 --rounds 15]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import jax  # noqa: E402
 import jax.numpy as jnp
-from _common import subscribe_sidebar
+from _common import record, subscribe_sidebar
 from IPython.core.interactiveshell import InteractiveShell
 
 
@@ -54,7 +54,7 @@ def time_steps(step, w, x, y, n):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=15)
     args = ap.parse_args()
 
     ip = InteractiveShell.instance()
@@ -78,13 +78,17 @@ def main() -> None:
             results[mode].append(time_steps(step, w, x, y, args.steps))
     configure("baseline")
 
-    base = statistics.median(results["baseline"])
     print(
         f"jax {jax.__version__}, backend {jax.default_backend()}, {args.rounds} rounds x {args.steps} steps"
     )
     for mode, ts in results.items():
         med = statistics.median(ts)
-        print(f"  {mode:<9} {med * 1e6:9.1f} us/step   ratio to baseline {med / base:.3f}")
+        # each round runs every configuration back to back: the median of the per-round ratios is
+        # robust to the machine speeding up or slowing down between rounds
+        paired = statistics.median(t / b for t, b in zip(ts, results["baseline"], strict=True))
+        print(f"  {mode:<9} {med * 1e6:9.1f} us/step   paired ratio to baseline {paired:.3f}")
+        if mode != "baseline":
+            record("1", f"jitted step, {mode} / not loaded", paired, "≤ 1.01" if mode == "loaded" else "≤ 1.02")
 
     from jaxinspect.live.hub import Hub
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from _common import record  # noqa: E402
 from flax import nnx  # noqa: E402
 
 import jaxinspect  # noqa: E402
@@ -86,6 +87,7 @@ def bench_live(rounds: int, seconds: float) -> None:
     samples = inspector.watcher._seq.get("params", 0) - 1
     ip.run_line_magic("unload_ext", "jaxinspect")
     paired = statistics.median(o / b for o, b in zip(times[True], times[False], strict=True))
+    record("6", "Flax step, watch() + Params sampler on / off", paired, "≤ 1.03")
     print(
         f"  live: Flax MLP step with watch() every step and the Params sampler at 1 Hz vs. neither "
         f"({steps} steps ≈ {seconds:.0f} s per run, {samples} samples): median paired ratio "
@@ -127,6 +129,7 @@ def main() -> None:
         f"{t:.2f} s ({sizes['treescope'] / 1e6:.2f} MB): median paired speedup {speedup:.0f}x "
         f"(target >= 20x) {'ok' if speedup >= 20 else 'UNDER TARGET'}"
     )
+    record("6", f"params tree view, speedup over treescope ({args.blocks}-block NNX)", speedup, "≥ 20", "× faster")
     print(f"  stats=True: first call (compiles) {first_stats:.2f} s, then {stats_s * 1e3:.0f} ms")
     bench_live(args.live_rounds, args.seconds)
 
