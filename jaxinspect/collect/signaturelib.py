@@ -82,6 +82,28 @@ class Signature:
         return {leaf.path: leaf for leaf in self.leaves}
 
 
+def _sharding_message(path: str, before: str | None, after: str | None) -> str:
+    """Say what changed; a change of mesh axis types alone (Auto vs. Explicit sharding, same
+    spec) is named as such — JAX's own explanation does not mention it."""
+    import re  # noqa: PLC0415
+
+    types = re.compile(r", axis_types=([\w/]+)")
+    strip = lambda t: types.sub("", t or "")  # noqa: E731
+    if before and after and strip(before) == strip(after):
+        kind = lambda t: m.group(1) if (m := types.search(t)) else "Auto"  # noqa: E731
+        return (
+            f"`{path}` has the same spec on a mesh whose axis types changed {kind(before)} → {kind(after)} "
+            "(jit compiles separately for explicit and auto sharding): build the mesh once, with one "
+            "axis_types, and reuse it"
+        )
+    message = f"`{path}` changed sharding {before} → {after}"
+    if before and after:
+        kind = lambda t: m.group(1) if (m := types.search(t)) else "Auto"  # noqa: E731
+        if kind(before) != kind(after):
+            message += f" (and the mesh's axis types {kind(before)} → {kind(after)})"
+    return message
+
+
 def _sharding_text(x: Any) -> str | None:
     sharding = getattr(x, "sharding", None)
     if sharding is None:
@@ -94,7 +116,9 @@ def _sharding_text(x: Any) -> str | None:
                 getattr(mesh, "axis_names", ()), getattr(mesh, "axis_sizes", ()) or (), strict=False
             )
         )
-        return f"NamedSharding(mesh={axes}, spec={spec})"
+        types = tuple(str(t).rsplit(".", 1)[-1] for t in (getattr(mesh, "axis_types", None) or ()))
+        kinds = f", axis_types={'/'.join(types)}" if any(t != "Auto" for t in types) else ""
+        return f"NamedSharding(mesh={axes}, spec={spec}{kinds})"
     devices = getattr(sharding, "device_set", None)
     if devices is not None and len(devices) == 1:
         (d,) = tuple(devices)
@@ -405,7 +429,7 @@ def diff(old: Signature, new: Signature) -> list[Reason]:
                     path,
                     prev.sharding,
                     leaf.sharding,
-                    f"`{path}` changed sharding {prev.sharding} → {leaf.sharding}",
+                    _sharding_message(path, prev.sharding, leaf.sharding),
                 )
             )
     old_ctx, new_ctx = dict(old.context), dict(new.context)
