@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def plural(n: int, word: str, thousands: bool = False) -> str:
+    """``plural(1, "key")`` → ``"1 key"``; ``plural(5000, "use", True)`` → ``"5,000 uses"``."""
+    count = f"{n:,}" if thousands else str(n)
+    return f"{count} {word}{'' if n == 1 else 's'}"
+
+
 def human_bytes(n: float | None, none: str = "–") -> str:
     """``1536`` → ``"1.5 KiB"``; ``none`` for a missing value."""
     if n is None:

@@ -148,6 +148,12 @@ def cell_number(cell_of: Callable[[str], int | None] | None, filename: str) -> i
     return None
 
 
+def place(filename: str, cell_of: Callable[[str], int | None] | None) -> str:
+    """``cell [3]`` for a notebook cell's pseudo-file, else a short file name."""
+    cell = cell_number(cell_of, filename)
+    return f"cell [{cell}]" if cell is not None else short_path(filename)
+
+
 def call_site(cell_of: Callable[[str], int | None] | None) -> tuple[str | None, int | None]:
     """The first stack frame outside JAX and jaxinspect: ("file:line", notebook cell or None)."""
     frame = sys._getframe(1)

@@ -191,12 +191,7 @@ class _Builder:
         key = (frame.file_name, frame.start_line, frame.function_name)
         if key in self.sources:
             return self.sources[key]
-        cell = compilelib.cell_number(self.cell_of, frame.file_name)
-        where = (
-            f"cell [{cell}]:{frame.start_line}"
-            if cell is not None
-            else f"{compilelib.short_path(frame.file_name)}:{frame.start_line}"
-        )
+        where = f"{compilelib.place(frame.file_name, self.cell_of)}:{frame.start_line}"
         text = f"{where} ({str(frame.function_name).rsplit('<locals>.', 1)[-1]})"
         self.sources[key] = text
         return text

@@ -16,6 +16,7 @@ an unexpected jaxpr shape stops the walk and marks the result partial.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -511,6 +512,4 @@ def analyze(
             if b is not None:
                 marks.append((b, i, "; ".join(notes)))
         marks.sort()
-    import dataclasses
-
     return dataclasses.replace(flow, marks=tuple(marks))

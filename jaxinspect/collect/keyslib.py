@@ -420,8 +420,7 @@ class KeyTracker:
     def _where(self, filename: str) -> str | None:
         if filename.startswith("<string") or not compilelib.is_user_file(filename):
             return None
-        cell = compilelib.cell_number(self.cell_of, filename)
-        return f"cell [{cell}]" if cell is not None else compilelib.short_path(filename)
+        return compilelib.place(filename, self.cell_of)
 
     # -- the lineage (under the lock) ----------------------------------------------------------
     def _new(self, parent: _Node | None, op: str, label: str, typed: bool, site, fp) -> _Node:

@@ -245,7 +245,8 @@ class Monitor:
             return self.state.snapshot()
 
     def text(self) -> str:
-        self.flush() if self._thread is None else None
+        if self._thread is None:
+            self.flush()
         return monitorview.summary_text(self.snapshot())
 
     def __repr__(self) -> str:

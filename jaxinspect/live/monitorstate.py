@@ -194,6 +194,3 @@ class MonitorState:
             "keys": self.keys,
             "updates": self.updates,
         }
-
-    def latest_scalars(self) -> dict[str, list]:
-        return {k: v[-1] for k, v in self.scalars.items() if v}

@@ -14,6 +14,8 @@ from .. import units
 from ..records import CostRecord, JaxprBody, JaxprDiff, JaxprDoc, JaxprEqn, JaxprStats, KeyFlow
 from .htmllib import CSS, esc
 
+_plural = units.plural
+
 OUTPUT_BUDGET = 2_000_000  # bytes of HTML/text one view may produce
 BODY_OPEN_LIMIT = 8  # nested jaxprs with at most this many equations start unfolded
 PRIM_CHIPS = 24
@@ -79,10 +81,6 @@ def human_count(n: float | None) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{n:.0f}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def body_labels(doc: JaxprDoc) -> dict[int, str]:

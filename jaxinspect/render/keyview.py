@@ -4,6 +4,7 @@ table, with a text twin. Never imports jax."""
 from __future__ import annotations
 
 from ..records import KeyReuse, KeysRecord
+from ..units import plural
 from .htmllib import esc, view
 
 _CSS = """<style>
@@ -31,7 +32,7 @@ def state_line(rec: KeysRecord) -> str:
 
 
 def _n(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+    return plural(n, word, thousands=True)
 
 
 def reuse_lines(r: KeyReuse) -> list[str]:
