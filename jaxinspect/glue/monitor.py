@@ -79,6 +79,7 @@ class Monitor:
         self._inbox: deque = deque(maxlen=20_000)
         self._points: deque = deque(maxlen=PENDING)
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self._ticks = 0
         self._figure_dirty = False
         self.widget: Any = None
@@ -155,6 +156,10 @@ class Monitor:
         """Send what changed now; ``final`` also stores the full state in the widget."""
         if self.closed:
             return
+        with self._flush_lock:  # the thread's tick and a final flush never interleave
+            self._flush(final)
+
+    def _flush(self, final: bool) -> None:
         try:
             delta = self._drain()
             if delta:
