@@ -430,3 +430,29 @@ def monitor(mode: str = "auto", plot: bool | None = None):
         extension.load(shell)
         inspector = extension.current()
     return Monitor(inspector, mode=mode, plot=plot, shell=shell)
+
+
+def collect_processes(port: int = 0, token: str | None = None):
+    """Show the processes of a multi-process job side by side in this notebook.
+
+    Opens (or returns) this kernel's collector on 127.0.0.1:``port`` (0: any free port). Start
+    each process with ``c.env`` in its environment and call ``jaxinspect.connect()`` there (after
+    ``jax.distributed.initialize()``). Their compiles with reasons, memory, alerts and status
+    then appear in the sidebar's Processes tab, in ``c`` (display it) and in the monitor. A
+    function that processes compiled a different number of times is marked: in a
+    multi-controller job that usually means they run different programs and will hang at the
+    next collective. Loopback only: see the README for multi-host jobs (ssh -R)."""
+    from .glue.processes import collect_processes as _open
+
+    return _open(port=port, token=token)
+
+
+def connect(address: str | None = None, token: str | None = None, buffers_every: float = 1.0):
+    """Publish this process's records (compiles, memory, alerts, status) to a notebook's
+    collector (``jaxinspect.collect_processes()``). ``address``/``token`` default to the
+    ``JAXINSPECT_COLLECTOR`` / ``JAXINSPECT_COLLECTOR_TOKEN`` environment variables. Works in
+    plain scripts; never raises (problems are said once on stderr). Returns the connection
+    (``.close()``; it also closes at exit, after sending what is pending)."""
+    from .glue.processes import connect as _connect
+
+    return _connect(address, token=token, buffers_every=buffers_every)

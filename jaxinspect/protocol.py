@@ -279,6 +279,35 @@ SCHEMA: dict[str, Any] = {
             "message": "str",
             "hint": "str",
         },
+        # one process of a multi-process job that publishes to this kernel's collector
+        # (``jaxinspect.collect_processes()`` here, ``jaxinspect.connect()`` there); ``id`` is the
+        # connection, unique even when two processes claim the same process_index.
+        # state: connected | closed (said goodbye) | lost (connection dropped without goodbye)
+        "process": {
+            "kind": "str",
+            "id": "int",
+            "process_index": "int",
+            "process_count": "int",
+            "host": "str",
+            "pid": "int",
+            "state": "str",
+            "connected_at": "float",
+            "last_seen": "float",
+            "records": "int",
+            "dropped": "int",
+            "jax_version": "str|null",
+            "backend": "str|null",
+            "devices": "list[str]",
+            "note": "str|null",
+        },
+        # a record (compile, compile_stats, compile_alert, buffers, buffer_alert, status, env,
+        # params_watch, params_alert, key_reuse, keys, internal_error) from process ``source``
+        "remote": {
+            "kind": "str",
+            "source": "int",
+            "process_index": "int",
+            "record": "any",
+        },
         "buffer_alert": {
             "kind": "str",
             "id": "int",

@@ -655,3 +655,27 @@ class KeyFlow(Record):
     findings: tuple[KeyFinding, ...]
     marks: tuple[tuple[int, int, str], ...]
     partial: bool
+
+
+# -- processes of a multi-process job ---------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessRecord(Record):
+    """One process publishing to this kernel's collector (``jaxinspect.collect_processes``)."""
+
+    kind: ClassVar[str] = "process"
+    id: int  # the connection, unique even if two processes claim the same index
+    process_index: int
+    process_count: int
+    host: str
+    pid: int
+    state: str  # connected | closed | lost
+    connected_at: float
+    last_seen: float
+    records: int
+    dropped: int
+    jax_version: str | None
+    backend: str | None
+    devices: tuple[str, ...]
+    note: str | None = None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 
-def plural(n: int, word: str, thousands: bool = False) -> str:
-    """``plural(1, "key")`` → ``"1 key"``; ``plural(5000, "use", True)`` → ``"5,000 uses"``."""
+def plural(n: int, word: str, thousands: bool = False, many: str | None = None) -> str:
+    """``plural(1, "key")`` → ``"1 key"``; ``plural(5000, "use", True)`` → ``"5,000 uses"``;
+    ``plural(2, "process", many="processes")`` → ``"2 processes"``."""
     count = f"{n:,}" if thousands else str(n)
-    return f"{count} {word}{'' if n == 1 else 's'}"
+    return f"{count} {word if n == 1 else (many or word + 's')}"
 
 
 def human_bytes(n: float | None, none: str = "–") -> str:

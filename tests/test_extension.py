@@ -106,7 +106,7 @@ def test_help_and_bad_subcommands_are_one_clear_message(ip):
     assert "%jaxinspect status" in repr(ip.run_line_magic("jaxinspect", "help"))
     assert "%jaxinspect status" in repr(ip.run_line_magic("jaxinspect", ""))
     bad = repr(ip.run_line_magic("jaxinspect", "frobnicate --x"))
-    assert "unknown subcommand 'frobnicate'" in bad and "status, compiles, buffers, keys, monitor, help, sharding" in bad
+    assert "unknown subcommand 'frobnicate'" in bad and "status, compiles, buffers, keys, monitor, processes, help, sharding" in bad
     assert "could not parse" in repr(ip.run_line_magic("jaxinspect", 'status "unclosed'))
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
+import socket
 
 from ..records import MAX_DEVICES_IN_RECORD, DeviceRecord, EnvRecord
 from . import compat
@@ -63,3 +65,37 @@ def collect_env() -> EnvRecord:
         device_count=len(devices),
         note=None,
     )
+
+
+def process_identity() -> dict:
+    """Who this process is in a multi-process job, for a collector's hello. Never imports and
+    never starts a backend (so it may run before ``jax.distributed.initialize``): the index
+    comes from ``jax.distributed``'s state when it was started, else from the backend once
+    JAX has one, else 0 of 1."""
+    out: dict = {
+        "process_index": 0,
+        "process_count": 1,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "jax_version": None,
+        "backend": None,
+        "devices": [],
+    }
+    jax = compat.loaded_module("jax")
+    if jax is None:
+        return out
+    out["jax_version"] = getattr(jax, "__version__", None)
+    dist = compat.loaded_module("jax._src.distributed")
+    state = getattr(dist, "global_state", None)
+    if getattr(state, "process_id", None) is not None and getattr(state, "num_processes", None):
+        out["process_index"] = int(state.process_id)
+        out["process_count"] = int(state.num_processes)
+    if compat.backends_initialized():
+        try:
+            out["process_index"] = int(jax.process_index())
+            out["process_count"] = int(jax.process_count())
+            out["backend"] = str(jax.default_backend())
+            out["devices"] = [str(d) for d in jax.local_devices()[:MAX_DEVICES_IN_RECORD]]
+        except Exception:  # noqa: BLE001 - a backend that failed to start: keep what we have
+            pass
+    return out

@@ -84,4 +84,8 @@ def unload(ip: Any) -> None:
     shell.magics_manager.registry.pop("JaxInspectMagics", None)
     inspector, _inspector, _shell = _inspector, None, None
     inspector.close()
+    from . import processes
+
+    with errors.guard("unload.collector"):
+        processes.close_collector()
     errors.reset()

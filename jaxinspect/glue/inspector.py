@@ -29,7 +29,11 @@ BUFFER_DUTY = 50  # wait at least 50× a snapshot's cost before the next (≤ ~2
 class Inspector:
     """Owns the hub, the heartbeat, the sampler and the comm transport of one kernel."""
 
-    def __init__(self, comm_manager: Any = None, create_comm: Any = None) -> None:
+    def __init__(
+        self, comm_manager: Any = None, create_comm: Any = None, serve_comms: bool = True
+    ) -> None:
+        """``serve_comms=False``: no Jupyter comms (a process of a multi-process job that only
+        publishes to a collector, see ``glue.processes``)."""
         self.hub = Hub(
             capacities={
                 "compile": config.compile_capacity,
@@ -39,6 +43,8 @@ class Inspector:
                 "params_alert": 100,
                 "keys": 5,
                 "key_reuse": 100,
+                "process": 256,
+                "remote": 5000,
             }
         )
         self.buffer_tracker = BufferTracker()
@@ -54,16 +60,19 @@ class Inspector:
         self.kernel = KernelState(self.hub)
         self.sampler = Sampler(interval=0.5)
         self.env: dict[str, Any] = {}
-        self.transport = CommTransport(
-            self.hub,
-            hello=self.hello,
-            comm_manager=comm_manager,
-            create_comm=create_comm,
-            on_subscribers_changed=self._subscribers_changed,
-        )
-        self.transport.register_method("compile_diff", self._compile_diff)
-        self.transport.register_method("interest", self._interest)
-        self.transport.register_method("track_keys", self._track_keys)
+        self.transport: CommTransport | None = None
+        if serve_comms:
+            self.transport = CommTransport(
+                self.hub,
+                hello=self.hello,
+                comm_manager=comm_manager,
+                create_comm=create_comm,
+                on_subscribers_changed=self._subscribers_changed,
+            )
+            self.transport.register_method("compile_diff", self._compile_diff)
+            self.transport.register_method("interest", self._interest)
+            self.transport.register_method("track_keys", self._track_keys)
+        self.forwarders: list[Any] = []  # glue.processes: this process publishes to a collector
         self._keys_version = -1
         self.monitors: list[Any] = []
         self._keys_due = 0.0
@@ -84,7 +93,8 @@ class Inspector:
         tracker = keyslib.tracker()
         tracker.cell_of = cell_of
         tracker.sinks.append(self._on_key_reuse)
-        self.transport.start()
+        if self.transport is not None:
+            self.transport.start()
 
     def close(self) -> None:
         """Stop everything this inspector started. Idempotent."""
@@ -100,7 +110,11 @@ class Inspector:
             tracker.sinks.remove(self._on_key_reuse)
         with errors.guard("inspector.stop_keys"):
             tracker.stop()  # %unload_ext removes every hook, jax.random's wrappers included
-        self.transport.stop()
+        for forwarder in list(self.forwarders):
+            with errors.guard("inspector.close_forwarder"):
+                forwarder.close()
+        if self.transport is not None:
+            self.transport.stop()
         self.sampler.stop()
         self.hub.close()
 
@@ -120,16 +134,20 @@ class Inspector:
             "version": __version__,
             "protocol": protocol.PROTOCOL_VERSION,
             "loaded": True,
-            "sidebars": self.transport.push_comm_count,
+            "sidebars": self.sidebars,
             "sampler_running": self.sampler.running,
         }
+
+    @property
+    def sidebars(self) -> int:
+        return 0 if self.transport is None else self.transport.push_comm_count
 
     # -- callbacks -------------------------------------------------------------------------
     def _subscribers_changed(self, n: int) -> None:
         if n > 0:
             self.sampler.start()
-        elif self.monitors:
-            pass  # an in-cell monitor still shows the sampled views
+        elif self.monitors or self.forwarders:
+            pass  # an in-cell monitor or a collector still shows the sampled views
         else:
             self.buffer_interval = 0.0  # nobody left to watch the Buffers / Params tabs
             self.params_interval = 0.0
@@ -262,7 +280,7 @@ class Inspector:
     def remove_monitor(self, monitor: Any) -> None:
         if monitor in self.monitors:
             self.monitors.remove(monitor)
-        if not self.monitors and self.transport.push_comm_count == 0:
+        if not self.monitors and not self.forwarders and self.sidebars == 0:
             self.buffer_interval = self.params_interval = 0.0
             self.sampler.stop()
 

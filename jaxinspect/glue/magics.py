@@ -42,6 +42,11 @@ HELP = """\
                                a live view in this cell (logged scalars, params, memory, compiles,
                                keys) while the cells below run (= m = jaxinspect.monitor();
                                m.log(step, loss=loss) in the loop)
+  %jaxinspect processes [--listen [PORT]] [--stop]
+                               a multi-process job side by side: --listen opens this kernel's
+                               collector (loopback) and prints the env each process needs; then
+                               in each process: import jaxinspect; jaxinspect.connect()
+                               (= c = jaxinspect.collect_processes(); c.env)
   %jaxinspect help             this text
 
   %jaxpr [--source] [--stablehlo] [--hlo] [--cost] [--graph] [--text] [--diff CALL2] [-o] CALL
@@ -431,12 +436,51 @@ def _monitor(args: list[str]) -> Any:
     return api.monitor(mode=mode, plot=plot)
 
 
+PROCESSES_USAGE = "usage: %jaxinspect processes [--listen [PORT]] [--stop]"
+
+
+def _processes(args: list[str]) -> Any:
+    from . import processes
+
+    if args[:1] == ["--stop"] and len(args) == 1:
+        c = processes.current_collector()
+        if c is None:
+            return Message("no collector is open")
+        c.close()
+        return Message(f"closed the collector at {c.address}")
+    if args[:1] == ["--listen"] and len(args) <= 2:
+        port = args[1] if len(args) == 2 else "0"
+        if not port.isdigit() or int(port) > 65535:
+            return Message(f"%jaxinspect processes: PORT must be a number, got {port!r}; {PROCESSES_USAGE}",
+                           level="error")
+        try:
+            c = processes.collect_processes(port=int(port))
+        except OSError as exc:
+            return Message(f"%jaxinspect processes: cannot listen on 127.0.0.1:{port} ({exc}); "
+                           "pick another port or leave it out for any free one", level="error")
+        env = " ".join(f"{k}={v}" for k, v in c.env.items())
+        return Message(
+            f"collecting on {c.address}. Start each process with\n  {env}\nin its environment "
+            "and call jaxinspect.connect() in it (after jax.distributed.initialize()). "
+            "%jaxinspect processes shows them; so does the sidebar's Processes tab."
+        )
+    if args:
+        return Message(f"%jaxinspect processes: unexpected {' '.join(args)!r}; {PROCESSES_USAGE}",
+                       level="error")
+    c = processes.current_collector()
+    if c is None:
+        return Message("no collector is open: %jaxinspect processes --listen (or "
+                       "c = jaxinspect.collect_processes()) opens one")
+    return c
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = {
     "status": lambda args: api.status(),
     "compiles": _compiles,
     "buffers": _buffers,
     "keys": _keys,
     "monitor": _monitor,
+    "processes": _processes,
     "help": lambda args: Message(HELP),
 }
 

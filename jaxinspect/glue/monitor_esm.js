@@ -9,7 +9,7 @@ const ALERTS = 30;
 function empty() {
   return {
     status: {}, scalars: {}, functions: {}, compile_events: [], alerts: [], memory: null,
-    memory_points: [], params: {}, param_points: {}, keys: null, updates: 0
+    memory_points: [], params: {}, param_points: {}, keys: null, processes: null, updates: 0
   };
 }
 
@@ -19,7 +19,7 @@ function trim(list, n) {
 
 function merge(state, d) {
   if (!d) return;
-  for (const k of ['status', 'memory', 'keys']) if (k in d && d[k] !== undefined) state[k] = d[k];
+  for (const k of ['status', 'memory', 'keys', 'processes']) if (k in d && d[k] !== undefined) state[k] = d[k];
   for (const k of ['functions', 'params']) if (d[k]) Object.assign(state[k], d[k]);
   const lists = { compile_events: EVENTS, alerts: ALERTS, memory_points: HISTORY };
   for (const [k, n] of Object.entries(lists)) {
@@ -191,7 +191,28 @@ function build(root, state) {
         h('span', {}, `tracking ${k.tracking ? 'on' : 'off'} · ${fmt(k.created)} created · ${fmt(k.derived)} derived · ${fmt(k.consumed)} uses · ${fmt(k.reuses)} reuses`))
     );
   }
-  if (!scalars.length && !params.length && !state.memory && !fns.length && !state.keys) {
+  const procs = (state.processes && state.processes.rows) || [];
+  if (procs.length) {
+    root.appendChild(h('h4', {}, `Processes: ${procs.length}` + (state.processes.more ? ` (+${state.processes.more} more)` : '')));
+    for (const p of procs) {
+      root.appendChild(
+        h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-process', 'data-index': p.process_index, 'data-state': p.state },
+          h('span', { class: 'jm-name' }, `p${p.process_index}`),
+          h('span', { class: 'jm-muted' }, `${p.host}:${p.pid} · ${p.state}`),
+          h('span', {}, `${fmt(p.compiles)} compiles`),
+          h('span', {}, p.bytes === null || p.bytes === undefined ? 'memory —' : `${bytes(p.bytes)} live`),
+          p.alerts ? h('span', { class: 'jm-alert' }, `${fmt(p.alerts)} alerts`) : null)
+      );
+    }
+    for (const f of state.processes.differs || []) {
+      const counts = Object.entries(f.counts).map(([label, n]) => `${label}: ${n}`).join(' · ');
+      root.appendChild(
+        h('div', { class: 'jm-row jm-alert', 'data-testid': 'jaxinspect-monitor-process-differs', 'data-name': f.name },
+          `≠ ${f.name} compiled a different number of times per process (${counts}): they may be running different programs`)
+      );
+    }
+  }
+  if (!scalars.length && !params.length && !state.memory && !fns.length && !state.keys && !procs.length) {
     root.appendChild(h('div', { class: 'jm-muted' }, 'Waiting for data: log scalars with monitor.log(step, loss=...), watch parameters with jaxinspect.watch(...), or run jitted code.'));
   }
 }

@@ -103,17 +103,27 @@ class Hub:
     def subscribe(self, callback: Subscriber) -> int:
         """Deliver future batches to ``callback`` (called on the flusher thread). Returns a token."""
         with self._lock:
-            if self._closed:
-                raise RuntimeError("jaxinspect hub is closed")
-            self._next_token += 1
-            token = self._next_token
-            self._subscribers[token] = callback
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="jaxinspect-hub", daemon=True
-                )
-                self._thread.start()
+            return self._subscribe_locked(callback)
+
+    def _subscribe_locked(self, callback: Subscriber) -> int:
+        if self._closed:
+            raise RuntimeError("jaxinspect hub is closed")
+        self._next_token += 1
+        token = self._next_token
+        self._subscribers[token] = callback
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="jaxinspect-hub", daemon=True)
+            self._thread.start()
         return token
+
+    def subscribe_with_replay(self, callback: Subscriber) -> tuple[int, list[dict[str, Any]]]:
+        """``subscribe`` plus every record held so far, taken atomically: nothing is missed or
+        delivered twice between the two (a forwarder that starts late sends the history first)."""
+        with self._lock:
+            replay = [r for ring in self._rings.values() for r in ring]
+            replay.sort(key=lambda r: t if isinstance(t := r.get("time"), (int, float)) else 0.0)
+            token = self._subscribe_locked(callback)
+        return token, replay
 
     def unsubscribe(self, token: int) -> None:
         with self._lock:

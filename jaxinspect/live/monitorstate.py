@@ -8,7 +8,7 @@ Delta (and snapshot) shape, every key optional in a delta::
      "functions": {fun_key: row}, "compile_events": [row], "alerts": [row],  # rows: replace / append
      "memory": {...}, "memory_points": [[t, bytes]],
      "params": {name: row}, "param_points": {name: [[step, norm, update]]},
-     "keys": {...}, "updates": int}
+     "keys": {...}, "processes": {"rows": [...], "differs": [...]}, "updates": int}
 
 A snapshot has every key, with the bounded histories in full; ``apply`` of a snapshot on an empty
 state gives the same state (the widget relies on this).
@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from collections import deque
 from typing import Any
+
+from .processtable import ProcessTable
 
 HISTORY = 300  # points per curve
 EVENTS = 20  # recent compile events
@@ -57,6 +59,8 @@ class MonitorState:
         self.params: dict[str, dict[str, Any]] = {}
         self.param_points: dict[str, deque] = {}
         self.keys: dict[str, Any] | None = None
+        self.processes: dict[str, Any] | None = None  # a collector's processes, side by side
+        self._process_table: ProcessTable | None = None
         self.updates = 0
         self._seen_alerts: set = set()
 
@@ -80,11 +84,39 @@ class MonitorState:
                 self._alert(delta, "nan", f"{name} became {_json_num(v)} at step {point[0]}", name)
 
     def apply(self, records: list[dict[str, Any]], delta: dict[str, Any]) -> None:
+        touched = False
         for rec in records:
             kind = rec.get("kind")
+            if kind in ("process", "remote"):
+                if self._process_table is None:
+                    self._process_table = ProcessTable()
+                touched = self._process_table.add(rec) is not None or touched
+                continue
             fold = getattr(self, f"_on_{kind}", None)
             if fold is not None:
                 fold(rec, delta)
+        if touched:
+            self._fold_processes(delta)
+
+    def _fold_processes(self, delta: dict[str, Any]) -> None:
+        """A compact side-by-side summary (replaced whole: a handful of rows)."""
+        table = self._process_table
+        functions, _more = table.functions(limit=50)
+        rows = table.rows()
+        label = {row["id"]: f"p{row['process_index']}" for row in rows}
+        self.processes = {
+            "rows": [
+                {k: row.get(k) for k in ("id", "process_index", "host", "pid", "state", "compiles",
+                                         "bytes", "arrays", "device_in_use", "alerts", "last_recompile")}
+                for row in rows[:16]
+            ],
+            "more": max(0, len(rows) - 16),
+            "differs": [
+                {"name": f["name"], "counts": {label.get(k, "?"): v for k, v in f["counts"].items()}}
+                for f in functions if f["differs"]
+            ][:5],
+        }
+        delta["processes"] = self.processes
 
     def _alert(self, delta: dict, level: str, message: str, name: str) -> None:
         row = {"level": level, "message": message, "name": name}
@@ -192,5 +224,6 @@ class MonitorState:
             "params": dict(self.params),
             "param_points": {k: list(v) for k, v in self.param_points.items()},
             "keys": self.keys,
+            "processes": self.processes,
             "updates": self.updates,
         }

@@ -51,6 +51,19 @@ def summary_lines(snap: dict[str, Any]) -> list[str]:
             f"  keys: tracking {'on' if keys.get('tracking') else 'off'}, {keys.get('consumed')} uses, "
             f"{keys.get('reuses')} reuses"
         )
+    procs = snap.get("processes")
+    if procs and procs.get("rows"):
+        more = f" (+{procs['more']} more)" if procs.get("more") else ""
+        out.append(f"  processes: {len(procs['rows'])}{more}")
+        for row in procs["rows"]:
+            out.append(
+                f"    p{row.get('process_index')} {row.get('host')}:{row.get('pid')} {row.get('state')}: "
+                f"{row.get('compiles')} compiles, {human_bytes(row.get('bytes'))} live, "
+                f"{row.get('alerts')} alerts"
+            )
+        for f in procs.get("differs") or []:
+            counts = ", ".join(f"{k}: {v}" for k, v in f["counts"].items())
+            out.append(f"    ⚠ {f['name']} compiled a different number of times per process ({counts})")
     for alert in (snap.get("alerts") or [])[-5:]:
         out.append(f"  ⚠ {alert.get('message')}")
     return out

@@ -1,0 +1,269 @@
+"""Many processes, one notebook.
+
+In the notebook: ``c = jaxinspect.collect_processes()`` opens a loopback collector; ``c.env``
+holds the two environment variables a process needs to find it. In each process of the job
+(started by a launcher, ``subprocess``, ipyparallel engines, ...): ``jaxinspect.connect()`` after
+``jax.distributed.initialize()``. Every process then publishes its compiles (with reasons),
+memory snapshots, alerts and status; the notebook's sidebar (Processes tab), ``c`` itself and
+the in-cell monitor show them side by side.
+
+What stays local to each process: RPCs (jaxpr diffs, key-tracking toggles), ``%jaxpr`` and every
+other view; only records travel.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from .. import errors
+from ..live import remote
+from ..live.processtable import ProcessTable
+from ..render import processview
+from . import extension
+
+_collector: ProcessCollector | None = None
+_connection: Connection | None = None
+_lock = threading.Lock()
+
+
+class ProcessCollector:
+    """The notebook's end: a loopback endpoint, the folded table and its side-by-side view."""
+
+    def __init__(self, port: int = 0, token: str | None = None) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self.table = ProcessTable()
+        self.server = remote.CollectorServer(self._publish, port=port, token=token)
+
+    # -- where processes connect -----------------------------------------------------------
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+    @property
+    def token(self) -> str:
+        return self.server.token
+
+    @property
+    def env(self) -> dict[str, str]:
+        """``{"JAXINSPECT_COLLECTOR": address, "JAXINSPECT_COLLECTOR_TOKEN": token}``: add it to
+        each process's environment (``subprocess.Popen(..., env={**os.environ, **c.env})``)."""
+        return self.server.env
+
+    @property
+    def running(self) -> bool:
+        return self.server.running
+
+    def _publish(self, rec: dict[str, Any]) -> None:
+        """Connection threads: fold, then hand to the loaded extension's hub (sidebar, monitor)."""
+        with self._changed:
+            self.table.add(rec)
+            self._changed.notify_all()
+        inspector = extension.current()
+        if inspector is not None:
+            inspector.hub.publish(rec)
+
+    # -- reading ---------------------------------------------------------------------------
+    def processes(self) -> list[dict[str, Any]]:
+        """One row per process: index, host, pid, state, compiles, memory, alerts, ..."""
+        with self._lock:
+            return self.table.rows()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return self.table.snapshot()
+
+    def wait(self, n: int = 1, timeout: float = 60.0, ended: bool = False) -> bool:
+        """Wait until ``n`` processes have connected (``ended=True``: have said goodbye or been
+        lost). Returns whether that happened within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                rows = self.table.rows()
+                done = [r for r in rows if not ended or r["state"] != "connected"]
+                if len(done) >= n:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(min(left, 0.5))
+
+    def close(self) -> None:
+        global _collector
+        self.server.close()
+        with _lock:
+            if _collector is self:
+                _collector = None
+
+    # -- display ---------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"address": self.address, "running": self.running, **self.snapshot()}
+
+    def __repr__(self) -> str:
+        text = processview.text(self.snapshot(), self.address)
+        return text if self.running else text + "\n(collector closed)"
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        return {
+            "text/plain": repr(self),
+            "text/html": processview.html(self.snapshot(), self.address),
+        }
+
+
+def collect_processes(port: int = 0, token: str | None = None) -> ProcessCollector:
+    """Open (or return the open) collector of this kernel on 127.0.0.1:``port`` (0: any free)."""
+    global _collector
+    with _lock:
+        if _collector is not None and _collector.running:
+            return _collector
+        _collector = ProcessCollector(port=port, token=token)
+        return _collector
+
+
+def current_collector() -> ProcessCollector | None:
+    return _collector
+
+
+def close_collector() -> None:
+    c = _collector
+    if c is not None:
+        c.close()
+
+
+class Connection:
+    """A process's end: its records go to a collector until ``close()`` (or exit)."""
+
+    def __init__(self, address: str | None, error: str | None = None) -> None:
+        self.address = address
+        self.error = error
+        self.forwarder: remote.Forwarder | None = None
+        self.inspector: Any = None
+        self._owns_inspector = False
+
+    def status(self) -> dict[str, Any]:
+        if self.forwarder is None:
+            return {"address": self.address, "state": "error", "error": self.error}
+        return self.forwarder.status()
+
+    def close(self) -> None:
+        """Send what is pending, say goodbye (the notebook shows this process as closed)."""
+        global _connection
+        forwarder, self.forwarder = self.forwarder, None
+        inspector = self.inspector
+        if forwarder is not None:
+            if inspector is not None:
+                with errors.guard("connection.final_snapshot"):
+                    inspector.sample_buffers("cell")  # the memory at the end, too
+                with errors.guard("connection.flush"):
+                    inspector.hub.flush()
+            forwarder.close()
+            if inspector is not None and forwarder in inspector.forwarders:
+                inspector.forwarders.remove(forwarder)
+            self.error = self.error or "closed"
+        if self._owns_inspector and inspector is not None:
+            with errors.guard("connection.close_inspector"):
+                inspector.close()
+        self.inspector = None
+        with _lock:
+            if _connection is self:
+                _connection = None
+
+    def __repr__(self) -> str:
+        st = self.status()
+        if st["state"] == "error":
+            return f"jaxinspect: not publishing ({st['error']})"
+        return (
+            f"jaxinspect: publishing to the collector at {st['address']} — {st['state']}, "
+            f"{st['sent']} records sent, {st['queued']} queued, {st['dropped']} dropped"
+            + (f"; {st['error']}" if st.get("error") else "")
+        )
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def connect(
+    address: str | None = None, token: str | None = None, buffers_every: float = 1.0
+) -> Connection:
+    """Publish this process's records to the collector at ``address`` (default: the
+    ``JAXINSPECT_COLLECTOR`` / ``JAXINSPECT_COLLECTOR_TOKEN`` environment variables). Works
+    without IPython. Never raises: a bad address or an unreachable collector is said once on
+    stderr and the job runs on unobserved. Memory is sampled every ``buffers_every`` seconds."""
+    global _connection
+    address = address or os.environ.get(remote.ENV_ADDRESS)
+    token = token or os.environ.get(remote.ENV_TOKEN) or ""
+    with _lock:
+        old = _connection
+    if old is not None and old.forwarder is not None:
+        if old.address == address:
+            return old
+        old.close()
+    if not address:
+        conn = Connection(None, error=(
+            "no collector address: in the notebook run c = jaxinspect.collect_processes() and "
+            f"start this process with c.env in its environment ({remote.ENV_ADDRESS}, "
+            f"{remote.ENV_TOKEN}), or call jaxinspect.connect(c.address, token=c.token)"
+        ))
+        _say(f"jaxinspect.connect: {conn.error}")
+        return conn
+    try:
+        remote.parse_address(address)
+    except remote.AddressError as exc:
+        conn = Connection(address, error=str(exc))
+        _say(f"jaxinspect.connect: {exc}")
+        return conn
+    conn = Connection(address)
+    try:
+        from ..collect import envlib
+
+        inspector = extension.current()
+        if inspector is None:  # a script or launcher process: no IPython, no sidebar
+            from .inspector import Inspector
+
+            inspector = Inspector(serve_comms=False)
+            main = sys.modules.get("__main__")
+            inspector.start(namespace=lambda: vars(main) if main is not None else None)
+            conn._owns_inspector = True
+        conn.inspector = inspector
+        inspector.buffer_interval = inspector.buffer_interval or max(0.25, float(buffers_every))
+        inspector.params_interval = inspector.params_interval or 1.0
+        forwarder = remote.Forwarder(inspector.hub, address, token, envlib.process_identity, say=_say)
+        conn.forwarder = forwarder
+        inspector.forwarders.append(forwarder)
+        inspector.sampler.start()
+    except Exception as exc:  # noqa: BLE001
+        errors.record("processes.connect", exc)
+        conn.error = f"could not start publishing: {type(exc).__name__}: {exc}"
+        _say(f"jaxinspect.connect: {conn.error}")
+        return conn
+    with _lock:
+        _connection = conn
+    _register_atexit()
+    return conn
+
+
+_atexit_registered = False
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        _atexit_registered = True
+        atexit.register(_close_at_exit)
+
+
+def _close_at_exit() -> None:
+    conn = _connection
+    if conn is not None:
+        with errors.guard("processes.atexit"):
+            conn.close()
+
+
+def current_connection() -> Connection | None:
+    return _connection
