@@ -257,7 +257,7 @@ def sharding(x: Any):
         )
     try:
         shards = bufferlib.shards(x)
-        text = bufferlib._sharding_text(x.sharding)
+        text = bufferlib.sharding_text(x.sharding)
     except Exception as exc:  # noqa: BLE001 - deleted / donated arrays
         return Message(f"jaxinspect.sharding: {type(exc).__name__}: {exc}", level="error")
     return ShardingView(bufferlib.type_str(tuple(x.shape), x.dtype), text, shards)

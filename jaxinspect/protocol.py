@@ -120,6 +120,7 @@ SCHEMA: dict[str, Any] = {
             "api": "str",
             "signature": "str",
             "reasons": "list[Reason]",
+            "out_shardings": "list[str]",
         },
         "compile_stats": {
             "kind": "str",

@@ -147,6 +147,8 @@ class CompileEvent(Record):
     api: str  # "call" (a call that compiled), "trace" (jit(f).trace/lower/eval_shape)
     signature: str
     reasons: tuple[Reason, ...]
+    # each output's sharding as jit was told or the explicit mesh says ("unspecified": XLA picks)
+    out_shardings: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

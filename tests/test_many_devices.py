@@ -67,6 +67,20 @@ CODE = textwrap.dedent(
         (r3,) = [e for e in q.events if not e.internal][1].reasons
         assert "has the same spec on a mesh whose axis types changed Explicit/Explicit → Auto" in r3.message, r3
 
+    # output shardings: recorded per compile, and a changed out_shardings= is the reason
+    h = lambda a: (a * 2, a.sum())
+    with jaxinspect.profile() as o:
+        jax.jit(h, out_shardings=(NamedSharding(mesh, P("data", None)), None))(x)
+        jax.jit(h, out_shardings=(NamedSharding(mesh, P(None, "model")), None))(x)
+        jax.jit(lambda a: a + 3)(x)
+    e1, e2, e3 = [e for e in o.events if not e.internal]
+    assert "P('data', None)" in e1.out_shardings[0] and e1.out_shardings[1] == "unspecified", e1
+    (r4,) = e2.reasons
+    assert r4.kind == "sharding" and r4.path == "output 0" and "P(None, 'model')" in r4.after, r4
+    if AxisType:  # an explicit mesh types its outputs: the sharding is known before compiling
+        assert "P('data', 'model')" in e3.out_shardings[0], e3.out_shardings
+    assert "outputs: 0 NamedSharding" in repr(o), repr(o)
+
     params = repr(jaxinspect.params({"w": x, "b": z}))
     assert "sharding P('data', 'model')" in params and "sharding P(None, 'data', 'model')" in params, params
     print("OK")

@@ -144,7 +144,7 @@ class _Sites:
 _MISSING = object()
 
 
-def _sharding_text(sharding: Any) -> str:
+def sharding_text(sharding: Any) -> str:
     name = type(sharding).__name__
     spec = getattr(sharding, "spec", None)
     mesh = getattr(sharding, "mesh", None)
@@ -203,7 +203,7 @@ class _Devices:
             else:
                 addressable = getattr(sharding, "addressable_devices", devices)
                 labels = tuple(self.label(d) for d in addressable)
-            cached = (sharding, _sharding_text(sharding), labels, len(devices) == 1)
+            cached = (sharding, sharding_text(sharding), labels, len(devices) == 1)
             self.shardings[id(sharding)] = cached
         return cached
 

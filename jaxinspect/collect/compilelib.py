@@ -177,7 +177,9 @@ def call_site(cell_of: Callable[[str], int | None] | None) -> tuple[str | None, 
 
 
 class _Frame:
-    __slots__ = ("fun", "ji", "args", "kwargs", "sig", "start", "phases", "cache", "parent", "api")
+    __slots__ = (
+        "fun", "ji", "args", "kwargs", "sig", "start", "phases", "cache", "parent", "api", "outs",
+    )
 
     def __init__(self, fun, ji, args, kwargs, parent=None, api="call"):
         self.fun, self.ji, self.args, self.kwargs = fun, ji, args, kwargs
@@ -187,6 +189,7 @@ class _Frame:
         self.cache: str | None = None
         self.parent = parent
         self.api = api
+        self.outs: tuple[str, ...] = ()
 
 
 class _ThreadState(threading.local):
@@ -217,11 +220,17 @@ class _History:
         return self.reasons_and_pair(key, fun, ji, sig, where)[0]
 
     def reasons_and_pair(
-        self, key: str, fun: Any, ji: Any, sig: signaturelib.Signature, where: str | None
+        self,
+        key: str,
+        fun: Any,
+        ji: Any,
+        sig: signaturelib.Signature,
+        where: str | None,
+        outs: tuple[str, ...] = (),
     ) -> tuple[tuple[Reason, ...], tuple | None]:
         """Reasons for this compile, and (previous entry, this entry) for re-tracing both:
         an entry is (weakref to the base function, id(jit info), signature, (static_argnums,
-        static_argnames), weakref to the function jit wrapped)."""
+        static_argnames), weakref to the function jit wrapped, output shardings)."""
         with self._lock:
             entries = list(self._by_key.get(key, ()))
         original, fun = fun, base_function(fun)
@@ -229,7 +238,7 @@ class _History:
             tuple(getattr(ji, "static_argnums", ()) or ()),
             tuple(getattr(ji, "static_argnames", ()) or ()),
         )
-        entry = (_weak(fun), id(ji), sig, statics, _weak(original))
+        entry = (_weak(fun), id(ji), sig, statics, _weak(original), outs)
         with self._lock:
             self._by_key.setdefault(key, deque(maxlen=HISTORY_PER_FUNCTION)).append(entry)
         if not entries:
@@ -249,6 +258,8 @@ class _History:
         ]
         closest, prev = min(diffs, key=lambda d: len(d[0]))
         pair = (prev, entry)
+        if not closest:  # no argument changed: did an output's sharding? (a consequence otherwise)
+            closest = _out_reasons(prev[5], outs)
         if closest:
             return tuple(closest), pair
         if all(e[1] != id(ji) for e in same_fun) and ji is not None:
@@ -322,12 +333,18 @@ class CompileCollector:
                 self._jaxpr_listeners.remove(listener)
 
     def _on_result(self, fun: Any, params: Any) -> None:
-        listeners = self._jaxpr_listeners
-        if not listeners:
-            return
         tls = self._tls
         if tls.infer or tls.quiet:
             return  # nested in an outer trace (seen with it), or jaxinspect's own
+        frame = tls.pending
+        if frame is not None and frame.fun is fun and frame.phases:
+            try:
+                frame.outs = out_shardings(params)
+            except Exception as exc:  # noqa: BLE001
+                errors.record("compilelib.out_shardings", exc)
+        listeners = self._jaxpr_listeners
+        if not listeners:
+            return
         try:
             if _is_internal(fun):
                 return
@@ -536,7 +553,7 @@ class CompileCollector:
             ji = frame.ji
             sig = frame.sig or _signature(frame)
             reasons, pair = (
-                self.history.reasons_and_pair(key, fun, ji, sig, where)
+                self.history.reasons_and_pair(key, fun, ji, sig, where, frame.outs)
                 if not internal
                 else ((), None)
             )
@@ -563,6 +580,7 @@ class CompileCollector:
             api=frame.api,
             signature=sig_text,
             reasons=tuple(reasons),
+            out_shardings=frame.outs,
         )
         if pair is not None:
             with self._lock:
@@ -590,6 +608,60 @@ def _signature(frame: _Frame) -> signaturelib.Signature:
     )
     frame.sig, frame.args, frame.kwargs = sig, (), {}
     return sig
+
+
+MAX_OUTPUTS = 32
+
+
+def out_shardings(params: Any) -> tuple[str, ...]:
+    """Each output's sharding from jit's ``PjitParams``: what ``out_shardings=`` asked for, else
+    the explicit-mesh sharding of the output type, else "unspecified" (the compiler picks).
+    Bounded to ``MAX_OUTPUTS`` (then "… N more")."""
+    p = params.params
+    asked = tuple(p.get("out_shardings") or ())
+    jaxpr = p.get("jaxpr")
+    avals = tuple(getattr(jaxpr, "out_avals", ()) or ())
+    n = max(len(asked), len(avals))
+    out = []
+    for i in range(min(n, MAX_OUTPUTS)):
+        s = asked[i] if i < len(asked) else None
+        text = None
+        if s is not None and "Unspecified" not in type(s).__name__ and "Auto" not in type(s).__name__:
+            text = signaturelib.sharding_text(_Holder(s))
+        elif i < len(avals):
+            aval_sharding = getattr(avals[i], "sharding", None)
+            spec = getattr(aval_sharding, "spec", None)
+            mesh = getattr(aval_sharding, "mesh", None)
+            if spec is not None and mesh is not None and not getattr(mesh, "empty", True) and any(
+                a is not None for a in spec
+            ):
+                text = signaturelib.sharding_text(avals[i])
+        out.append(text or "unspecified")
+    if n > MAX_OUTPUTS:
+        out.append(f"… {n - MAX_OUTPUTS} more")
+    return tuple(out)
+
+
+class _Holder:
+    __slots__ = ("sharding",)
+
+    def __init__(self, sharding: Any) -> None:
+        self.sharding = sharding
+
+
+def _out_reasons(before: tuple[str, ...], after: tuple[str, ...]) -> list[Reason]:
+    """Output shardings that changed between two compiles with the same arguments (e.g. a new
+    ``jit(f, out_shardings=...)``, or a mesh with other axis types)."""
+    if not before or not after or before == after:
+        return []
+    out = []
+    for i, (b, a) in enumerate(zip(before, after, strict=False)):
+        if b != a:
+            path = f"output {i}"
+            out.append(Reason("sharding", path, b, a, signaturelib.sharding_message(path, b, a)))
+        if len(out) >= 3:
+            break
+    return out
 
 
 def _process_index() -> int:

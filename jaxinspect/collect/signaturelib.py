@@ -82,7 +82,7 @@ class Signature:
         return {leaf.path: leaf for leaf in self.leaves}
 
 
-def _sharding_message(path: str, before: str | None, after: str | None) -> str:
+def sharding_message(path: str, before: str | None, after: str | None) -> str:
     """Say what changed; a change of mesh axis types alone (Auto vs. Explicit sharding, same
     spec) is named as such — JAX's own explanation does not mention it."""
     import re  # noqa: PLC0415
@@ -104,7 +104,7 @@ def _sharding_message(path: str, before: str | None, after: str | None) -> str:
     return message
 
 
-def _sharding_text(x: Any) -> str | None:
+def sharding_text(x: Any) -> str | None:
     sharding = getattr(x, "sharding", None)
     if sharding is None:
         return None
@@ -138,7 +138,7 @@ def _leaf(path: str, x: Any) -> Leaf:
     sharding = None
     if "Tracer" not in type(x).__name__:  # a tracer raises on .sharding / .addressable_shards
         try:
-            sharding = _sharding_text(x)
+            sharding = sharding_text(x)
         except Exception:  # noqa: BLE001 - deleted or donated arrays, odd array types
             sharding = None
     return Leaf(path, tuple(int(d) for d in shape), str(dtype), weak, sharding, None)
@@ -429,7 +429,7 @@ def diff(old: Signature, new: Signature) -> list[Reason]:
                     path,
                     prev.sharding,
                     leaf.sharding,
-                    _sharding_message(path, prev.sharding, leaf.sharding),
+                    sharding_message(path, prev.sharding, leaf.sharding),
                 )
             )
     old_ctx, new_ctx = dict(old.context), dict(new.context)

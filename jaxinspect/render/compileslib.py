@@ -105,6 +105,8 @@ def report_text(
         lines.append(
             f"  #{e['id']} {e['fun_name']}{nested}{api} at {site(e)}: {ms(e['total_s'])} — {event_reason(e)}"
         )
+        if outs := out_shardings_text(e):
+            lines.append(f"      {outs}")
     recompiles = [e for e in shown if _is_recompile(e)]
     if recompiles:
         lines.append(
@@ -112,6 +114,17 @@ def report_text(
             "(or jaxinspect.compile_diff(event))"
         )
     return "\n".join(lines)
+
+
+def out_shardings_text(e: dict[str, Any], limit: int = 4) -> str:
+    """``"outputs: 0 NamedSharding(...), 1 unspecified"`` when any output has a sharding, else ""."""
+    outs = list(e.get("out_shardings") or ())
+    if not any(o != "unspecified" for o in outs):
+        return ""
+    parts = [f"{i} {o}" for i, o in enumerate(outs[:limit])]
+    if len(outs) > limit:
+        parts.append(f"… {len(outs) - limit} more")
+    return "outputs: " + ", ".join(parts)
 
 
 def _is_recompile(e: dict[str, Any]) -> bool:
@@ -202,7 +215,8 @@ def report_html(
                 else ""
             )
             + f"</td><td>{esc(site(e))}</td><td>{ms(e['total_s'])}</td><td>{esc(event_reason(e))}"
-            + f'<div class="ji-muted">{esc(e.get("signature") or "")}</div></td></tr>'
+            + f'<div class="ji-muted">{esc(e.get("signature") or "")}</div>'
+            + f'<div class="ji-muted">{esc(out_shardings_text(e))}</div></td></tr>'
         )
     more = (
         f'<div class="ji-muted">… {len(events) - len(shown)} earlier events</div>'

@@ -20,7 +20,9 @@ import type {
   IKeys,
   IParamsAlert,
   IParamsWatch,
+  IProcessRecord,
   IRecord,
+  IRemoteRecord,
   ISession,
   IStatusRecord
 } from './protocol';
@@ -34,6 +36,10 @@ export type ConnectionState =
   | 'version-mismatch'
   | 'dead'
   | 'error';
+
+function isInt(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x);
+}
 
 /** A bounded FIFO buffer: pushing beyond `capacity` drops the oldest items. */
 export class RingBuffer<T> {
@@ -85,6 +91,200 @@ export class RingBuffer<T> {
   private _items: T[] = [];
   private _start = 0;
   private _dropped = 0;
+}
+
+/** An alert from a remote process, stamped with the order it arrived in. */
+export type ProcessAlertRecord =
+  | ICompileAlert
+  | IBufferAlert
+  | IParamsAlert
+  | IKeyReuse
+  | IInternalErrorRecord;
+
+export interface IProcessAlert {
+  /** Arrival order across all processes of a session (higher is newer). */
+  seq: number;
+  /** The process's connection id. */
+  source: number;
+  record: ProcessAlertRecord;
+}
+
+/**
+ * What the sidebar knows about one remote process of a multi-process job: its `process` record
+ * and the records it published, kept apart from the kernel's own state.
+ */
+export class ProcessModel {
+  constructor(info: IProcessRecord, placeholder = false) {
+    this.info = info;
+    this.placeholder = placeholder;
+  }
+
+  /** The latest `process` record (or a placeholder until the first one arrives). */
+  info: IProcessRecord;
+  /** True while `info` is made up from a `remote` envelope (no `process` record seen yet). */
+  placeholder: boolean;
+  /** The latest `env` the process sent; null before the first. */
+  env: IEnvRecord | null = null;
+  /** The latest `status` by seq; null before the first. */
+  status: IStatusRecord | null = null;
+  /** Exact per-function aggregates, one per `fun_key` (the latest received). */
+  readonly compileStats = new Map<string, ICompileStats>();
+  /** The newest `COMPILE_CAPACITY` compile events, oldest first. */
+  readonly compiles = new RingBuffer<ICompileEvent>(ProcessModel.COMPILE_CAPACITY);
+  /** The latest `buffers` snapshot by seq; null before the first. */
+  buffers: IBuffersRecord | null = null;
+  /** The latest `keys` snapshot by seq; null before the first. */
+  keys: IKeys | null = null;
+  /** The latest `params_watch` sample per watch name (at most `PARAM_NAMES` names). */
+  readonly paramWatches = new Map<string, IParamsWatch>();
+  /** Records received from this process (as `remote` envelopes) since the session began. */
+  records = 0;
+  /** `Date.now()` when the sidebar last received a record about this process; null before. */
+  lastReceived: number | null = null;
+
+  /**
+   * The newest `ALERT_CAPACITY` alerts (compile_alert, buffer_alert, params_alert, key_reuse,
+   * internal_error), oldest first. A key_reuse re-sent with a held id, or an internal_error with
+   * a held `where`, replaces the held one and becomes the newest.
+   */
+  get alerts(): IProcessAlert[] {
+    return this._alerts.slice();
+  }
+
+  /** Alerts received in all (held and dropped; a replaced one counts once). */
+  get alertCount(): number {
+    return this._alerts.length + this._alertsDropped;
+  }
+
+  /** Apply one record the process sent (the `record` of a `remote` envelope). */
+  apply(record: IRecord, alertSeq: number): void {
+    switch (record.kind) {
+      case 'env':
+        this.env = record as unknown as IEnvRecord;
+        break;
+      case 'status': {
+        const status = record as unknown as IStatusRecord;
+        if (!this.status || !(status.seq < this.status.seq)) {
+          this.status = status;
+        }
+        break;
+      }
+      case 'compile':
+        this.compiles.push(record as unknown as ICompileEvent);
+        break;
+      case 'compile_stats': {
+        const stats = record as unknown as ICompileStats;
+        if (typeof stats.fun_key === 'string') {
+          this.compileStats.set(stats.fun_key, stats);
+        }
+        break;
+      }
+      case 'buffers': {
+        const snap = record as unknown as IBuffersRecord;
+        if (!this.buffers || !(snap.seq < this.buffers.seq)) {
+          this.buffers = snap;
+        }
+        break;
+      }
+      case 'keys': {
+        const keys = record as unknown as IKeys;
+        if (!this.keys || !(keys.seq < this.keys.seq)) {
+          this.keys = keys;
+        }
+        break;
+      }
+      case 'params_watch': {
+        const sample = record as unknown as IParamsWatch;
+        if (typeof sample.name !== 'string') {
+          break;
+        }
+        const held = this.paramWatches.get(sample.name);
+        if (held) {
+          if (!(sample.seq < held.seq)) {
+            this.paramWatches.set(sample.name, sample);
+          }
+        } else if (this.paramWatches.size < ProcessModel.PARAM_NAMES) {
+          this.paramWatches.set(sample.name, sample);
+        }
+        break;
+      }
+      case 'compile_alert':
+      case 'buffer_alert':
+      case 'params_alert':
+      case 'key_reuse':
+      case 'internal_error':
+        this._pushAlert(record as unknown as ProcessAlertRecord, alertSeq);
+        break;
+      default:
+        // Other kinds are counted (`records`) but not kept.
+        break;
+    }
+  }
+
+  private _pushAlert(record: ProcessAlertRecord, seq: number): void {
+    const alert: IProcessAlert = { seq, source: this.info.id, record };
+    const at = this._alerts.findIndex(a => sameAlert(a.record, record));
+    if (at >= 0) {
+      this._alerts.splice(at, 1);
+    }
+    this._alerts.push(alert);
+    if (this._alerts.length > ProcessModel.ALERT_CAPACITY) {
+      const drop = this._alerts.length - ProcessModel.ALERT_CAPACITY;
+      this._alerts.splice(0, drop);
+      this._alertsDropped += drop;
+    }
+  }
+
+  private _alerts: IProcessAlert[] = [];
+  private _alertsDropped = 0;
+}
+
+/** Whether `b` is a re-send of `a`: a key_reuse with the same id, an internal_error at `where`. */
+function sameAlert(a: ProcessAlertRecord, b: ProcessAlertRecord): boolean {
+  if (a.kind !== b.kind) {
+    return false;
+  }
+  if (a.kind === 'key_reuse') {
+    return a.id === (b as IKeyReuse).id;
+  }
+  if (a.kind === 'internal_error') {
+    return a.where === (b as IInternalErrorRecord).where;
+  }
+  return false;
+}
+
+export namespace ProcessModel {
+  /** Compile events kept per process. */
+  export const COMPILE_CAPACITY = 200;
+  /** Alerts kept per process. */
+  export const ALERT_CAPACITY = 50;
+  /** Watch names whose latest `params_watch` is kept per process. */
+  export const PARAM_NAMES = 64;
+
+  /** The `info` of a process known only from a `remote` envelope. */
+  export function placeholderInfo(
+    source: number,
+    processIndex: number,
+    nowS: number
+  ): IProcessRecord {
+    return {
+      kind: 'process',
+      id: source,
+      process_index: processIndex,
+      process_count: 0,
+      host: '?',
+      pid: 0,
+      state: 'connected',
+      connected_at: nowS,
+      last_seen: nowS,
+      records: 0,
+      dropped: 0,
+      jax_version: null,
+      backend: null,
+      devices: [],
+      note: null
+    };
+  }
 }
 
 /** Everything the sidebar knows about one notebook's kernel. */
@@ -215,6 +415,26 @@ export class SessionModel {
     return this._keyReuses.slice();
   }
 
+  /**
+   * The remote processes publishing to this kernel's collector (at most `MAX_PROCESSES`), by
+   * process_index then connection id. Their records never touch the kernel's own state above.
+   */
+  get processes(): ProcessModel[] {
+    return Array.from(this._processes.values()).sort(
+      (a, b) => a.info.process_index - b.info.process_index || a.info.id - b.info.id
+    );
+  }
+
+  /** The remote process with connection id `id`, if held. */
+  process(id: number): ProcessModel | undefined {
+    return this._processes.get(id);
+  }
+
+  /** Processes dropped to keep at most `MAX_PROCESSES`. */
+  get processesDropped(): number {
+    return this._processesDropped;
+  }
+
   /** Records of `kind` held in its ring buffer, oldest first. */
   records(kind: string): IRecord[] {
     return this._rings.get(kind)?.toArray() ?? [];
@@ -256,7 +476,9 @@ export class SessionModel {
    * Apply a `batch`: `env`/`status`/`buffers` replace the latest, `compile_stats` replace the
    * previous one for their function, `params_watch` replace the latest of their name (and feed its
    * history), `keys` replace the latest, `key_reuse` replace the one with their id in place (else
-   * append, bounded), other kinds append to their ring.
+   * append, bounded), `process` replace the process with their id (else add it, bounded),
+   * `remote` go to their source process's `ProcessModel` only (a placeholder is made for an
+   * unknown source), other kinds append to their ring.
    */
   applyBatch(msg: IBatchMessage): void {
     for (const record of msg.records ?? []) {
@@ -309,6 +531,13 @@ export class SessionModel {
         }
         case 'key_reuse':
           this._applyKeyReuse(record as unknown as IKeyReuse);
+          break;
+        case 'process':
+          this._applyProcess(record as unknown as IProcessRecord);
+          break;
+        case 'remote':
+          // Another process's record: kept per process, never applied to this kernel's state.
+          this._applyRemote(record as unknown as IRemoteRecord);
           break;
         case 'internal_error': {
           const err = record as unknown as IInternalErrorRecord;
@@ -386,6 +615,73 @@ export class SessionModel {
     });
   }
 
+  /** A newer `process` record replaces the one with its id (keeping what that process sent). */
+  private _applyProcess(info: IProcessRecord): void {
+    if (!isInt(info.id)) {
+      return;
+    }
+    const held = this._processes.get(info.id);
+    if (held) {
+      held.info = info;
+      held.placeholder = false;
+    } else {
+      this._addProcess(new ProcessModel(info));
+    }
+  }
+
+  /** Route a `remote` record to its process, creating a placeholder for an unknown source. */
+  private _applyRemote(env: IRemoteRecord): void {
+    const inner = env.record as IRecord | null | undefined;
+    if (
+      !isInt(env.source) ||
+      !inner ||
+      typeof inner !== 'object' ||
+      Array.isArray(inner) ||
+      typeof inner.kind !== 'string'
+    ) {
+      return;
+    }
+    let proc = this._processes.get(env.source);
+    if (!proc) {
+      const index = isInt(env.process_index) ? env.process_index : -1;
+      proc = new ProcessModel(
+        ProcessModel.placeholderInfo(env.source, index, this._now() / 1000),
+        true
+      );
+      this._addProcess(proc);
+    }
+    proc.records++;
+    proc.lastReceived = this._now();
+    proc.apply(inner, ++this._alertSeq);
+  }
+
+  /** Add a process, dropping the oldest closed/lost one (else the oldest) beyond the bound. */
+  private _addProcess(proc: ProcessModel): void {
+    this._processes.set(proc.info.id, proc);
+    while (this._processes.size > SessionModel.MAX_PROCESSES) {
+      let victim: number | undefined;
+      for (const [id, p] of this._processes) {
+        if (p !== proc && p.info.state !== 'connected') {
+          victim = id;
+          break;
+        }
+      }
+      if (victim === undefined) {
+        for (const id of this._processes.keys()) {
+          if (id !== proc.info.id) {
+            victim = id;
+            break;
+          }
+        }
+      }
+      if (victim === undefined) {
+        break;
+      }
+      this._processes.delete(victim);
+      this._processesDropped++;
+    }
+  }
+
   /** Replace the held reuse with the same id in place, else append and drop the oldest. */
   private _applyKeyReuse(reuse: IKeyReuse): void {
     const at = this._keyReuses.findIndex(r => r.id === reuse.id);
@@ -425,6 +721,9 @@ export class SessionModel {
     this._paramWatches.clear();
     this._keys = null;
     this._keyReuses = [];
+    this._processes.clear();
+    this._processesDropped = 0;
+    this._alertSeq = 0;
   }
 
   private _state: ConnectionState = 'no-kernel';
@@ -447,6 +746,9 @@ export class SessionModel {
   >();
   private _keys: IKeys | null = null;
   private _keyReuses: IKeyReuse[] = [];
+  private _processes = new Map<number, ProcessModel>();
+  private _processesDropped = 0;
+  private _alertSeq = 0;
   private _now: () => number;
   private _isDisposed = false;
   private _stateChanged = new Signal<this, void>(this);
@@ -463,6 +765,9 @@ export namespace SessionModel {
     params_alert: 100,
     key_reuse: 100
   };
+
+  /** Remote processes kept (`processes`). */
+  export const MAX_PROCESSES = 256;
 
   /** Snapshots whose totals `bufferHistory` keeps. */
   export const BUFFER_HISTORY = 120;

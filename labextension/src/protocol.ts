@@ -107,7 +107,8 @@ export const SCHEMA = {
       parent: 'str|null',
       api: 'str',
       signature: 'str',
-      reasons: 'list[Reason]'
+      reasons: 'list[Reason]',
+      out_shardings: 'list[str]'
     },
     compile_stats: {
       kind: 'str',
@@ -267,6 +268,35 @@ export const SCHEMA = {
       message: 'str',
       hint: 'str'
     },
+    // one process of a multi-process job that publishes to this kernel's collector
+    // (`jaxinspect.collect_processes()` here, `jaxinspect.connect()` there); `id` is the
+    // connection, unique even when two processes claim the same process_index.
+    // state: connected | closed (said goodbye) | lost (connection dropped without goodbye)
+    process: {
+      kind: 'str',
+      id: 'int',
+      process_index: 'int',
+      process_count: 'int',
+      host: 'str',
+      pid: 'int',
+      state: 'str',
+      connected_at: 'float',
+      last_seen: 'float',
+      records: 'int',
+      dropped: 'int',
+      jax_version: 'str|null',
+      backend: 'str|null',
+      devices: 'list[str]',
+      note: 'str|null'
+    },
+    // a record (compile, compile_stats, compile_alert, buffers, buffer_alert, status, env,
+    // params_watch, params_alert, key_reuse, keys, internal_error) from process `source`
+    remote: {
+      kind: 'str',
+      source: 'int',
+      process_index: 'int',
+      record: 'any'
+    },
     buffer_alert: {
       kind: 'str',
       id: 'int',
@@ -386,6 +416,8 @@ export interface ICompileEvent {
   /** Short text of the argument types. */
   signature: string;
   reasons: IReason[];
+  /** Each output's sharding ("unspecified": the compiler picks); older kernels omit it. */
+  out_shardings?: string[];
 }
 
 /** Exact per-function aggregate; a newer one with the same `fun_key` replaces the older. */
@@ -651,6 +683,49 @@ export interface IKeyReuse {
   hint: string;
 }
 
+/**
+ * One process of a multi-process job publishing to this kernel's collector. A newer record with
+ * the same `id` replaces the older one.
+ */
+export interface IProcessRecord {
+  kind: 'process';
+  /** The collector's connection id: unique, even when two processes claim one process_index. */
+  id: number;
+  /** `jax.process_index()` of the process. */
+  process_index: number;
+  /** `jax.process_count()` of the process. */
+  process_count: number;
+  host: string;
+  pid: number;
+  /** "connected", "closed" (said goodbye) or "lost" (connection dropped without goodbye). */
+  state: string;
+  /** Unix seconds. */
+  connected_at: number;
+  /** Unix seconds of the last message from the process. */
+  last_seen: number;
+  /** Records the collector received from the process. */
+  records: number;
+  /** Records the process or the collector dropped. */
+  dropped: number;
+  jax_version: string | null;
+  backend: string | null;
+  /** Labels of the process's devices. */
+  devices: string[];
+  note: string | null;
+}
+
+/**
+ * A record from process `source` (a `process` record's `id`), as that process sent it: one of
+ * compile, compile_stats, compile_alert, buffers, buffer_alert, status, env, params_watch,
+ * params_alert, key_reuse, keys, internal_error. Never applied to the kernel's own state.
+ */
+export interface IRemoteRecord {
+  kind: 'remote';
+  source: number;
+  process_index: number;
+  record: AnyRecord;
+}
+
 /** Any record pushed in a batch; kinds not listed in `SCHEMA.records` are kept as-is. */
 export interface IRecord {
   kind: string;
@@ -671,6 +746,8 @@ export type AnyRecord =
   | IParamsAlert
   | IKeys
   | IKeyReuse
+  | IProcessRecord
+  | IRemoteRecord
   | IRecord;
 
 // ---------------------------------------------------------------- messages

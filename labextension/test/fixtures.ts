@@ -20,6 +20,8 @@ import type {
   IParamLayer,
   IParamsAlert,
   IParamsWatch,
+  IProcessRecord,
+  IRemoteRecord,
   IStatusRecord
 } from '../src/protocol';
 
@@ -381,4 +383,34 @@ export function keyReuse(overrides: Partial<IKeyReuse> = {}): IKeyReuse {
     hint: 'split the key first: key, sub = jax.random.split(key)',
     ...overrides
   };
+}
+
+export function processRecord(overrides: Partial<IProcessRecord> = {}): IProcessRecord {
+  return {
+    kind: 'process',
+    id: 1,
+    process_index: 0,
+    process_count: 2,
+    host: 'host-a',
+    pid: 4242,
+    state: 'connected',
+    connected_at: 1700000100.0,
+    last_seen: 1700000105.0,
+    records: 10,
+    dropped: 0,
+    jax_version: '0.12.0.1',
+    backend: 'cpu',
+    devices: ['cpu:0', 'cpu:1'],
+    note: null,
+    ...overrides
+  };
+}
+
+/** `record` as process `source` sent it, wrapped the way the collector forwards it. */
+export function remote(
+  source: number,
+  record: IRemoteRecord['record'],
+  processIndex = source - 1
+): IRemoteRecord {
+  return { kind: 'remote', source, process_index: processIndex, record };
 }

@@ -429,7 +429,14 @@ describe('Keys tab', () => {
     // a re-sent reuse does not count twice
     expect(keysBadge(modelWith([keyReuse({ id: 1 }), keyReuse({ id: 1, count: 2 })]))).toBe('1');
     const tabs = createDefaultTabs().tabs;
-    expect(tabs.map(t => t.id)).toEqual(['overview', 'compiles', 'buffers', 'params', 'keys']);
+    expect(tabs.map(t => t.id)).toEqual([
+      'overview',
+      'compiles',
+      'buffers',
+      'params',
+      'keys',
+      'processes'
+    ]);
     expect(tabs[4].label).toBe('Keys');
     expect(tabs[4].rank).toBe(40);
     expect(tabs[4].component).toBe(Keys);

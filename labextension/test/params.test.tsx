@@ -382,7 +382,14 @@ describe('Params tab', () => {
     expect(paramsBadge(modelWith([paramsWatch(), paramsAlert()]))).toBe('1 ⚠');
     expect(paramsBadge(modelWith([paramsAlert()]))).toBe('⚠');
     const tabs = createDefaultTabs().tabs;
-    expect(tabs.map(t => t.id)).toEqual(['overview', 'compiles', 'buffers', 'params', 'keys']);
+    expect(tabs.map(t => t.id)).toEqual([
+      'overview',
+      'compiles',
+      'buffers',
+      'params',
+      'keys',
+      'processes'
+    ]);
     expect(tabs[3].label).toBe('Params');
     expect(tabs[3].component).toBe(Params);
     expect(tabs[3].badge).toBe(paramsBadge);

@@ -434,6 +434,12 @@ function Details(props: {
           <KV label="total" value={formatDuration(e.total_s)} />
           <KV label="persistent cache" value={e.persistent_cache ?? 'off'} />
           <KV label="signature" value={e.signature || '–'} />
+          {(e.out_shardings ?? []).some(o => o !== 'unspecified') && (
+            <KV
+              label="outputs"
+              value={(e.out_shardings ?? []).map((o, i) => `${i}: ${o}`).join(' · ')}
+            />
+          )}
           <KV label="defined at" value={e.defined_at ?? '?'} />
           <KV label="call site" value={e.call_site ?? '?'} />
           {e.cell !== null && <KV label="cell" value={`[${e.cell}]`} />}

@@ -5,6 +5,7 @@ import { Compiles, compilesBadge } from './Compiles';
 import { Keys, keysBadge } from './Keys';
 import { Overview } from './Overview';
 import { Params, paramsBadge } from './Params';
+import { Processes, processesBadge } from './Processes';
 import { TabRegistry } from './tabs';
 
 export function createDefaultTabs(): TabRegistry {
@@ -37,6 +38,13 @@ export function createDefaultTabs(): TabRegistry {
     rank: 40,
     component: Keys,
     badge: keysBadge
+  });
+  tabs.add({
+    id: 'processes',
+    label: 'Processes',
+    rank: 50,
+    component: Processes,
+    badge: processesBadge
   });
   return tabs;
 }

@@ -185,3 +185,13 @@ export function formatNorm(x: number | null | undefined): string {
   }
   return String(Number(x.toPrecision(4)));
 }
+
+/** Local wall-clock time of Unix seconds, "HH:MM:SS"; "?" when unknown. */
+export function formatClock(unixSeconds: number | null | undefined): string {
+  if (unixSeconds === null || unixSeconds === undefined || !Number.isFinite(unixSeconds)) {
+    return '?';
+  }
+  const d = new Date(unixSeconds * 1000);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}

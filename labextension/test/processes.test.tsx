@@ -1,0 +1,586 @@
+import * as React from 'react';
+import { renderToStaticMarkup } from 'react-dom/server';
+import { describe, expect, it } from 'vitest';
+
+import { SessionModel } from '../src/model';
+import type { AnyRecord } from '../src/protocol';
+import { createDefaultTabs } from '../src/views/builtin';
+import { formatAge, formatBytes, formatClock, formatDuration } from '../src/views/format';
+import {
+  DIFFERS_TEXT,
+  EMPTY_TEXT,
+  HINT_TEXT,
+  MAX_ALERT_ROWS,
+  MAX_FUNCTION_ROWS,
+  MAX_PROCESS_COLUMNS,
+  NOT_CONNECTED_TEXT,
+  Processes,
+  compilesByFunction,
+  processesBadge,
+  processesSummary
+} from '../src/views/Processes';
+import {
+  batch,
+  bufferAlert,
+  buffersRecord,
+  compileAlert,
+  compileEvent,
+  compileStats,
+  deviceMemory,
+  hello,
+  keyReuse,
+  paramsAlert,
+  processRecord,
+  reason,
+  remote
+} from './fixtures';
+import { attrs, count, element, findAll, text } from './html';
+
+const actions = { loadExtension: () => undefined, reconnect: () => undefined };
+
+/** `Date.now()` in the tests: 10 s after the fixtures' last_seen. */
+const NOW = 1700000115_000;
+
+function modelWith(records: AnyRecord[]): SessionModel {
+  const model = new SessionModel({ now: () => NOW });
+  model.applyHello(hello());
+  model.applyBatch(batch(1, records));
+  return model;
+}
+
+function render(model: SessionModel | null, now = NOW): string {
+  return renderToStaticMarkup(<Processes model={model} now={now} actions={actions} />);
+}
+
+/** The text of each cell of the side-by-side table's row `row`, by process column. */
+function rowCells(html: string, row: string): string[] {
+  const tr = element(html, 'jaxinspect-processes-row', 'data-row', row);
+  return Array.from(tr.matchAll(/<td[^>]*>(.*?)<\/td>/g), m => m[1].replace(/<[^>]*>/g, ''));
+}
+
+/** Two processes (ids 1 and 2, p0 and p1) that compiled `step` and `init`. */
+function twoProcesses(stepCounts: [number, number], extra: AnyRecord[] = []): SessionModel {
+  return modelWith([
+    processRecord({ id: 1, process_index: 0, host: 'host-a', pid: 11 }),
+    processRecord({ id: 2, process_index: 1, host: 'host-b', pid: 22 }),
+    remote(1, compileStats({ fun_key: 'a:step', fun_name: 'step', compiles: stepCounts[0] })),
+    remote(2, compileStats({ fun_key: 'b:step', fun_name: 'step', compiles: stepCounts[1] })),
+    remote(1, compileStats({ fun_key: 'a:init', fun_name: 'init', compiles: 1 })),
+    remote(2, compileStats({ fun_key: 'b:init', fun_name: 'init', compiles: 1 })),
+    ...extra
+  ]);
+}
+
+const EVIL = '<img src=x onerror=alert(1)>';
+const EVIL_TEXT = '&lt;img src=x onerror=alert(1)&gt;';
+
+describe('Processes tab', () => {
+  it('asks for a notebook and points to Overview when not connected', () => {
+    expect(render(null)).toContain('Open a notebook to inspect its kernel');
+    const model = new SessionModel();
+    model.setState('not-loaded');
+    const html = render(model);
+    expect(html).toContain(NOT_CONNECTED_TEXT);
+    expect(html).not.toContain('jaxinspect-processes-empty');
+  });
+
+  it('explains how to publish processes here when there are none', () => {
+    const html = render(modelWith([]));
+    expect(text(html, 'jaxinspect-processes-empty')).toBe(EMPTY_TEXT);
+    expect(EMPTY_TEXT).toBe('No processes are publishing here.');
+    expect(text(html, 'jaxinspect-processes-hint')).toBe(HINT_TEXT);
+    expect(HINT_TEXT).toBe(
+      'In this notebook: c = jaxinspect.collect_processes(); pass c.env to each process ' +
+        '(or set JAXINSPECT_COLLECTOR=c.address); in each process: import jaxinspect; ' +
+        'jaxinspect.connect()'
+    );
+    expect(html).toContain('<code>c = jaxinspect.collect_processes()</code>');
+    expect(html).not.toContain('jaxinspect-processes-table');
+    expect(html).not.toContain('jaxinspect-processes-summary');
+  });
+
+  it('summarises the processes by state', () => {
+    const model = modelWith([
+      processRecord({ id: 1, process_index: 0, process_count: 3 }),
+      processRecord({ id: 2, process_index: 1, process_count: 3 }),
+      processRecord({ id: 3, process_index: 2, process_count: 3, state: 'lost' })
+    ]);
+    expect(text(render(model), 'jaxinspect-processes-summary')).toBe(
+      '3 processes · 2 connected · 1 lost'
+    );
+    const one = modelWith([processRecord({ process_count: 1 })]);
+    expect(text(render(one), 'jaxinspect-processes-summary')).toBe('1 process · 1 connected');
+    expect(processesSummary(model.processes, 4)).toBe(
+      '3 processes · 2 connected · 1 lost · 4 older not kept'
+    );
+    const partial = modelWith([
+      processRecord({ id: 1, process_index: 0, process_count: 4 }),
+      processRecord({ id: 2, process_index: 1, process_count: 4, state: 'closed' })
+    ]);
+    expect(text(render(partial), 'jaxinspect-processes-summary')).toBe(
+      '2 processes · 1 connected · 1 closed · job of 4'
+    );
+  });
+
+  it('shows one column per process, side by side', () => {
+    const model = twoProcesses([3, 3], [
+      remote(
+        1,
+        compileStats({ fun_key: 'a:bc', fun_name: 'broadcast_in_dim', internal: true, compiles: 9 })
+      ),
+      remote(
+        1,
+        compileEvent({
+          id: 1,
+          fun_name: 'init',
+          reasons: [reason({ kind: 'first_call', message: 'first call' })]
+        })
+      ),
+      remote(1, compileEvent({ id: 2, fun_name: 'step', reasons: [reason()] })),
+      remote(1, compileEvent({ id: 3, fun_name: 'broadcast_in_dim', internal: true })),
+      remote(1, compileEvent({ id: 4, fun_name: 'noreason', reasons: [] })),
+      remote(
+        1,
+        buffersRecord({
+          arrays: 7,
+          bytes: 3 * 1024 * 1024,
+          devices: [
+            deviceMemory({
+              device: 'cuda:0',
+              bytes_in_use: 1024,
+              peak_bytes_in_use: 4096,
+              bytes_limit: 8192
+            }),
+            deviceMemory({
+              device: 'cuda:1',
+              id: 1,
+              bytes_in_use: 2048,
+              peak_bytes_in_use: 1024,
+              bytes_limit: 8192
+            })
+          ]
+        })
+      ),
+      remote(2, buffersRecord({ arrays: 2, bytes: 100 })),
+      remote(2, bufferAlert())
+    ]);
+    const html = render(model);
+    expect(count(html, 'jaxinspect-processes-table')).toBe(1);
+    const head1 = text(html, 'jaxinspect-processes-col-1');
+    expect(head1).toBe('p0host-a:11');
+    expect(html).toContain('<div class="jp-JaxInspect-processLabel">p0</div>');
+    expect(text(html, 'jaxinspect-processes-col-2')).toBe('p1host-b:22');
+    expect(attrs(html, 'jaxinspect-processes-col-1', 'data-process-index')).toEqual(['0']);
+    expect(attrs(html, 'jaxinspect-processes-col-2', 'data-state')).toEqual(['connected']);
+    // columns come in process_index order
+    expect(html.indexOf('jaxinspect-processes-col-1')).toBeLessThan(
+      html.indexOf('jaxinspect-processes-col-2')
+    );
+    expect(attrs(html, 'jaxinspect-processes-row', 'data-row')).toEqual([
+      'state',
+      'backend',
+      'compiles',
+      'compile-time',
+      'last-recompile',
+      'arrays',
+      'bytes',
+      'in-use',
+      'peak',
+      'alerts',
+      'records'
+    ]);
+    // both sent records "now" (the model's clock), later than their process records' last_seen
+    expect(rowCells(html, 'state')).toEqual(['connected · 0.0 s ago', 'connected · 0.0 s ago']);
+    expect(rowCells(html, 'backend')).toEqual(['cpu · 2 devices', 'cpu · 2 devices']);
+    // JAX-internal compiles are left out (but named in the title)
+    expect(rowCells(html, 'compiles')).toEqual(['4', '4']);
+    expect(element(html, 'jaxinspect-processes-row', 'data-row', 'compiles')).toContain(
+      'title="plus 9 JAX-internal compiles"'
+    );
+    expect(rowCells(html, 'compile-time')).toEqual([
+      formatDuration(0.0203 * 2),
+      formatDuration(0.0203 * 2)
+    ]);
+    expect(rowCells(html, 'last-recompile')).toEqual(['step: `x` changed shape (3,) → (4,)', '–']);
+    expect(rowCells(html, 'arrays')).toEqual(['7', '2']);
+    expect(rowCells(html, 'bytes')).toEqual(['3.0 MiB', '100 B']);
+    expect(rowCells(html, 'in-use')).toEqual([formatBytes(3072), 'n/a (CPU)']);
+    expect(rowCells(html, 'peak')).toEqual([formatBytes(5120), 'n/a (CPU)']);
+    expect(rowCells(html, 'alerts')).toEqual(['0', '1']);
+    // records: what the collector counted, or more when the sidebar has seen more since
+    expect(rowCells(html, 'records')).toEqual(['10 / 0', '10 / 0']);
+    // the wide table scrolls sideways
+    expect(html).toMatch(
+      /<div class="jp-JaxInspect-processesScroll"><table class="jp-JaxInspect-table jp-JaxInspect-processesTable" data-testid="jaxinspect-processes-table"/
+    );
+  });
+
+  it('shows "–" for a process that sent nothing yet, and placeholders as "?"', () => {
+    const model = modelWith([
+      processRecord({ id: 1, devices: [], backend: null, dropped: 3 }),
+      remote(7, { kind: 'frobnicate' }, 4)
+    ]);
+    const html = render(model);
+    expect(rowCells(html, 'backend')).toEqual(['? · 0 devices', '? · 0 devices']);
+    expect(rowCells(html, 'arrays')).toEqual(['–', '–']);
+    expect(rowCells(html, 'in-use')).toEqual(['–', '–']);
+    expect(rowCells(html, 'last-recompile')).toEqual(['–', '–']);
+    expect(rowCells(html, 'records')).toEqual(['10 / 3', '1 / 0']);
+    expect(text(html, 'jaxinspect-processes-col-7')).toBe('p4?:?');
+    expect(html).toContain('class="jp-JaxInspect-errorText">3</span>');
+    expect(html).not.toContain('jaxinspect-processes-compiles"');
+    expect(html).not.toContain('jaxinspect-processes-memory"');
+    expect(html).not.toContain('jaxinspect-processes-alerts');
+  });
+
+  it('marks a lost process and dims its column', () => {
+    const model = modelWith([
+      processRecord({ id: 1, process_index: 0 }),
+      processRecord({ id: 2, process_index: 1, state: 'lost', last_seen: 1700000111.0 }),
+      processRecord({ id: 3, process_index: 2, state: 'closed' })
+    ]);
+    const html = render(model);
+    const states = rowCells(html, 'state');
+    // last seen from the process record (nothing received since)
+    expect(states[0]).toBe('connected · 10 s ago');
+    expect(formatAge(1700000105_000, NOW)).toBe('10 s ago');
+    expect(states[1]).toBe(`lost — connection dropped at ${formatClock(1700000111.0)}`);
+    expect(formatClock(1700000111.0)).toMatch(/^\d\d:\d\d:\d\d$/);
+    expect(states[2]).toBe(`closed · ${formatAge(1700000105_000, NOW)}`);
+    expect(html).toMatch(
+      /class="jp-JaxInspect-processCol jp-JaxInspect-processLost" data-testid="jaxinspect-processes-col-2"/
+    );
+    expect(html).toMatch(
+      /class="jp-JaxInspect-processCol" data-testid="jaxinspect-processes-col-1"/
+    );
+    const stateRow = element(html, 'jaxinspect-processes-row', 'data-row', 'state');
+    expect(stateRow).toContain(
+      'class="jp-JaxInspect-processCell jp-JaxInspect-processLost" data-process-id="2"'
+    );
+    expect(stateRow).toContain('class="jp-JaxInspect-processCell" data-process-id="1"');
+    expect(stateRow).toContain('jp-JaxInspect-processState-lost');
+    expect(stateRow).toContain('jp-JaxInspect-processState-other');
+  });
+
+  it('marks a function whose compile counts differ across processes', () => {
+    const html = render(twoProcesses([1, 0]));
+    // the differing function comes first even with fewer compiles
+    expect(attrs(html, 'jaxinspect-processes-function', 'data-fun-name')).toEqual([
+      'step',
+      'init'
+    ]);
+    const equal = render(twoProcesses([1, 1]));
+    expect(attrs(equal, 'jaxinspect-processes-function', 'data-fun-name')).toEqual([
+      'init',
+      'step'
+    ]);
+    expect(attrs(html, 'jaxinspect-processes-function', 'data-differs')).toEqual([
+      'true',
+      'false'
+    ]);
+    const step = element(html, 'jaxinspect-processes-function', 'data-fun-name', 'step');
+    expect(step).toContain(DIFFERS_TEXT);
+    expect(DIFFERS_TEXT).toBe('≠ differs across processes');
+    expect(Array.from(step.matchAll(/<td[^>]*data-process-id[^>]*>([^<]*)</g), m => m[1])).toEqual(
+      ['1', '']
+    );
+    const init = element(html, 'jaxinspect-processes-function', 'data-fun-name', 'init');
+    expect(init).not.toContain(DIFFERS_TEXT);
+    expect(count(html, 'jaxinspect-processes-differs')).toBe(1);
+    expect(text(html, 'jaxinspect-processes-differs-summary')).toContain(
+      '1 function was compiled a different number of times across processes'
+    );
+    expect(processesBadge(twoProcesses([5, 3]))).toBe('2 ≠');
+    expect(compilesByFunction(twoProcesses([5, 3]).processes)[0].differs).toBe(true);
+  });
+
+  it('shows no marker when every process compiled as often', () => {
+    const model = twoProcesses([4, 4]);
+    const html = render(model);
+    expect(attrs(html, 'jaxinspect-processes-function', 'data-differs')).toEqual([
+      'false',
+      'false'
+    ]);
+    expect(html).not.toContain(DIFFERS_TEXT);
+    expect(html).not.toContain('jaxinspect-processes-differs');
+    expect(processesBadge(model)).toBe('2');
+    // a process that never compiled a function differs from one that did (blank cell)
+    const missing = twoProcesses([2, 0]);
+    const row = element(render(missing), 'jaxinspect-processes-function', 'data-fun-name', 'step');
+    expect(row).toContain('data-differs="true"');
+    expect(Array.from(row.matchAll(/<td[^>]*data-process-id[^>]*>([^<]*)</g), m => m[1])).toEqual(
+      ['2', '']
+    );
+    // a single process never differs
+    expect(
+      compilesByFunction(modelWith([remote(1, compileStats({ compiles: 3 }))]).processes)[0].differs
+    ).toBe(false);
+  });
+
+  it('shows the latest reason from the process with the most compiles', () => {
+    const model = twoProcesses([2, 6], [
+      remote(
+        1,
+        compileStats({
+          fun_key: 'a:step',
+          fun_name: 'step',
+          compiles: 2,
+          last_reasons: [reason({ message: 'from p0' })]
+        })
+      ),
+      remote(
+        2,
+        compileStats({
+          fun_key: 'b:step',
+          fun_name: 'step',
+          compiles: 6,
+          last_reasons: [reason({ message: 'from p1' })]
+        })
+      )
+    ]);
+    const row = element(render(model), 'jaxinspect-processes-function', 'data-fun-name', 'step');
+    expect(row).toContain('>from p1</td>');
+    expect(row).toContain('title="from p1"');
+  });
+
+  it('sorts differing functions first, then by total compiles, and bounds them', () => {
+    const records: AnyRecord[] = [processRecord({ id: 1 }), processRecord({ id: 2, process_index: 1 })];
+    for (let i = 0; i < MAX_FUNCTION_ROWS + 7; i++) {
+      const stats = { fun_key: `k${i}`, fun_name: `f${String(i).padStart(2, '0')}`, compiles: i + 1 };
+      records.push(remote(1, compileStats(stats)));
+      // p1 compiled f00 and f01 once more: they differ
+      records.push(remote(2, compileStats(i < 2 ? { ...stats, compiles: i + 2 } : stats)));
+    }
+    const html = render(modelWith(records));
+    const names = attrs(html, 'jaxinspect-processes-function', 'data-fun-name');
+    expect(MAX_FUNCTION_ROWS).toBe(50);
+    expect(names).toHaveLength(50);
+    expect(names.slice(0, 3)).toEqual(['f01', 'f00', 'f56']);
+    expect(names[49]).toBe('f09');
+    expect(attrs(html, 'jaxinspect-processes-function', 'data-differs').slice(0, 3)).toEqual([
+      'true',
+      'true',
+      'false'
+    ]);
+    expect(text(html, 'jaxinspect-processes-compiles-more')).toBe('7 more');
+    expect(
+      compilesByFunction(modelWith(records).processes)
+        .slice(-2)
+        .map(r => r.fun_name)
+    ).toEqual(['f03', 'f02']);
+  });
+
+  it('says how many differing functions the bound left out', () => {
+    const records: AnyRecord[] = [processRecord({ id: 1 }), processRecord({ id: 2, process_index: 1 })];
+    for (let i = 0; i < MAX_FUNCTION_ROWS + 3; i++) {
+      records.push(remote(1, compileStats({ fun_key: `k${i}`, fun_name: `f${i}`, compiles: 2 })));
+    }
+    const html = render(modelWith(records));
+    expect(text(html, 'jaxinspect-processes-compiles-more')).toBe(
+      '3 more (3 of them differ across processes)'
+    );
+    expect(text(html, 'jaxinspect-processes-differs-summary')).toContain(
+      `${MAX_FUNCTION_ROWS + 3} functions were compiled a different number of times`
+    );
+  });
+
+  it('lists the memory of each process device', () => {
+    const model = modelWith([
+      processRecord({ id: 1, process_index: 0 }),
+      processRecord({ id: 2, process_index: 1 }),
+      remote(
+        1,
+        buffersRecord({
+          devices: [
+            deviceMemory({
+              device: 'cuda:0',
+              arrays: 4,
+              bytes: 2048,
+              bytes_in_use: 4096,
+              peak_bytes_in_use: 8192,
+              bytes_limit: 1 << 30
+            })
+          ]
+        })
+      ),
+      remote(
+        2,
+        buffersRecord({
+          devices: [deviceMemory({ device: 'cpu:0' }), deviceMemory({ device: 'cpu:1', id: 1 })]
+        })
+      )
+    ]);
+    const html = render(model);
+    expect(count(html, 'jaxinspect-processes-memory')).toBe(1);
+    expect(attrs(html, 'jaxinspect-processes-memory-row', 'data-device')).toEqual([
+      'cuda:0',
+      'cpu:0',
+      'cpu:1'
+    ]);
+    expect(attrs(html, 'jaxinspect-processes-memory-row', 'data-process-id')).toEqual([
+      '1',
+      '2',
+      '2'
+    ]);
+    const gpu = element(html, 'jaxinspect-processes-memory-row', 'data-process-id', '1');
+    expect(Array.from(gpu.matchAll(/<td[^>]*>([^<]*)</g), m => m[1])).toEqual([
+      'p0',
+      'cuda:0',
+      '4',
+      '2.0 KiB',
+      '4.0 KiB',
+      '8.0 KiB',
+      '1.00 GiB'
+    ]);
+    const cpu = element(html, 'jaxinspect-processes-memory-row', 'data-process-id', '2');
+    expect(Array.from(cpu.matchAll(/<td[^>]*>([^<]*)</g), m => m[1])).toEqual([
+      'p1',
+      'cpu:0',
+      '3',
+      formatBytes(4 * 1024 * 1024 + 8),
+      '',
+      '',
+      ''
+    ]);
+  });
+
+  it('lists the alerts of all processes, newest first', () => {
+    const model = modelWith([
+      processRecord({ id: 1, process_index: 0 }),
+      processRecord({ id: 2, process_index: 1 }),
+      remote(1, compileAlert({ message: 'f recompiled 5 times' })),
+      remote(2, bufferAlert({ message: 'losses grew' })),
+      remote(1, paramsAlert({ message: 'params turned NaN' })),
+      remote(2, keyReuse({ message: 'key reused' })),
+      remote(1, { kind: 'internal_error', where: 'sampler', message: 'boom', count: 1 })
+    ]);
+    const html = render(model);
+    expect(count(html, 'jaxinspect-processes-alerts')).toBe(1);
+    const texts: string[] = [];
+    let at = 0;
+    for (let i = 0; i < 5; i++) {
+      at = html.indexOf('data-testid="jaxinspect-processes-alert"', at) + 1;
+      texts.push(text(html, 'jaxinspect-processes-alert', at - 1));
+    }
+    expect(texts).toEqual([
+      'p0: sampler: boom',
+      'p1: key reused',
+      'p0: params turned NaN',
+      'p1: losses grew',
+      'p0: f recompiled 5 times'
+    ]);
+    expect(attrs(html, 'jaxinspect-processes-alert', 'data-kind')).toEqual([
+      'internal_error',
+      'key_reuse',
+      'params_alert',
+      'buffer_alert',
+      'compile_alert'
+    ]);
+    expect(attrs(html, 'jaxinspect-processes-alert', 'data-process-id')).toEqual([
+      '1',
+      '2',
+      '1',
+      '2',
+      '1'
+    ]);
+    expect(html).toContain('title="fix: pad `x` to a fixed size or mark it static"');
+  });
+
+  it('bounds the alerts', () => {
+    const records: AnyRecord[] = [processRecord({ id: 1 })];
+    for (let i = 0; i < MAX_ALERT_ROWS + 4; i++) {
+      records.push(remote(1, bufferAlert({ id: i, message: `m${i}` })));
+    }
+    const html = render(modelWith(records));
+    expect(MAX_ALERT_ROWS).toBe(20);
+    expect(count(html, 'jaxinspect-processes-alert')).toBe(20);
+    expect(text(html, 'jaxinspect-processes-alert')).toBe(`p0: m${MAX_ALERT_ROWS + 3}`);
+    expect(text(html, 'jaxinspect-processes-alert-more')).toBe('4 more');
+  });
+
+  it('bounds the columns', () => {
+    const records: AnyRecord[] = [];
+    for (let id = 1; id <= MAX_PROCESS_COLUMNS + 3; id++) {
+      records.push(processRecord({ id, process_index: id - 1 }));
+    }
+    const html = render(modelWith(records));
+    expect(count(html, `jaxinspect-processes-col-${MAX_PROCESS_COLUMNS}`)).toBe(1);
+    expect(count(html, `jaxinspect-processes-col-${MAX_PROCESS_COLUMNS + 1}`)).toBe(0);
+    expect(text(html, 'jaxinspect-processes-columns-more')).toBe('3 more processes not shown');
+  });
+
+  it('warns when two connected processes claim one process index', () => {
+    const html = render(
+      modelWith([
+        processRecord({ id: 1, process_index: 0 }),
+        processRecord({ id: 2, process_index: 0 }),
+        processRecord({ id: 3, process_index: 1, state: 'lost' }),
+        processRecord({ id: 4, process_index: 1 })
+      ])
+    );
+    expect(count(html, 'jaxinspect-processes-duplicate')).toBe(1);
+    expect(text(html, 'jaxinspect-processes-duplicate')).toBe(
+      'p0 is claimed by 2 connected processes'
+    );
+  });
+
+  it('renders strings from other processes as text', () => {
+    const model = modelWith([
+      processRecord({
+        id: 1,
+        host: EVIL,
+        state: EVIL,
+        backend: EVIL,
+        devices: [EVIL],
+        jax_version: EVIL,
+        note: EVIL
+      }),
+      processRecord({ id: 2, process_index: 1, host: EVIL }),
+      remote(
+        1,
+        compileStats({ fun_name: EVIL, compiles: 2, last_reasons: [reason({ message: EVIL })] })
+      ),
+      remote(2, compileStats({ fun_name: EVIL, compiles: 1 })),
+      remote(1, compileEvent({ fun_name: EVIL, reasons: [reason({ message: EVIL })] })),
+      remote(1, buffersRecord({ devices: [deviceMemory({ device: EVIL })] })),
+      remote(1, compileAlert({ message: EVIL, hint: EVIL })),
+      remote(1, { kind: 'internal_error', where: EVIL, message: EVIL, count: 1 })
+    ]);
+    const html = render(model);
+    expect(html).not.toContain('<img');
+    expect(html).toContain(EVIL_TEXT);
+    expect(text(html, 'jaxinspect-processes-col-1')).toBe(`p0${EVIL_TEXT}:4242`);
+    expect(attrs(html, 'jaxinspect-processes-function', 'data-fun-name')).toEqual([EVIL_TEXT]);
+    expect(attrs(html, 'jaxinspect-processes-memory-row', 'data-device')).toEqual([EVIL_TEXT]);
+    expect(rowCells(html, 'last-recompile')[0]).toBe(`${EVIL_TEXT}: ${EVIL_TEXT}`);
+    expect(rowCells(html, 'state')[0]).toContain(EVIL_TEXT);
+    expect(text(html, 'jaxinspect-processes-note')).toBe(EVIL_TEXT);
+    // an unknown state gets the neutral class, never the process's string as a class
+    expect(html).not.toMatch(/class="[^"]*&lt;/);
+    expect(html).toContain('jp-JaxInspect-processState-other');
+    expect(html).toContain(`p0: ${EVIL_TEXT}: ${EVIL_TEXT}`);
+
+    // no element is made from them: every element in the tree is one the view chose
+    const tree = <Processes model={model} now={NOW} actions={actions} />;
+    const types = new Set(findAll(tree, () => true).map(el => String(el.type)));
+    expect(types.has('img')).toBe(false);
+    const allowed = ['div', 'p', 'section', 'h3', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'span'];
+    for (const t of types) {
+      // fragments show up as Symbol(react.fragment)
+      expect(allowed).toContain(t.startsWith('Symbol(') ? 'span' : t);
+    }
+  });
+
+  it('is registered as the "Processes" tab after Keys, with a badge', () => {
+    expect(processesBadge(null)).toBeNull();
+    expect(processesBadge(modelWith([]))).toBeNull();
+    expect(processesBadge(modelWith([processRecord()]))).toBe('1');
+    const tabs = createDefaultTabs().tabs;
+    const tab = tabs[tabs.length - 1];
+    expect(tab.id).toBe('processes');
+    expect(tab.label).toBe('Processes');
+    expect(tab.rank).toBe(50);
+    expect(tab.component).toBe(Processes);
+    expect(tab.badge).toBe(processesBadge);
+  });
+});
