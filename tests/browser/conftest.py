@@ -54,6 +54,25 @@ DEMO_CELLS = [
     "import jax, jax.numpy as jnp\nx = jnp.arange(8.0).sum()\nprint('devices:', jax.devices())",
     "import time\nfor step in range(10):\n    time.sleep(0.5)\nprint('slow cell done')",
 ]
+HOSTILE_WORKER = """
+import sys, time, socket
+socket.gethostname = lambda: '<img src=x onerror="window.__jaxinspect_xss=2">'
+import jax
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+pid, port = int(sys.argv[1]), sys.argv[2]
+jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+import jaxinspect, jax.numpy as jnp
+conn = jaxinspect.connect()
+def h(v):
+    return v * 3 + 1
+h.__name__ = h.__qualname__ = '<img src=x onerror="window.__jaxinspect_xss=3">local_step'
+step = jax.jit(h)
+step(jnp.ones(8))
+if pid == 1:
+    step(jnp.ones(16))
+keep = jnp.ones((256, 256))
+time.sleep(8)
+"""
 NOTEBOOKS = {
     "demo.ipynb": DEMO_CELLS,
     "first.ipynb": ["%load_ext jaxinspect", "x = 1"],
@@ -128,6 +147,35 @@ NOTEBOOKS = {
         "w = step(w, x)",
         "%jaxpr step(w, x)",
         "%jit_profile for n in (32, 7, 7): w = step(w, jnp.ones((n, 64)))",
+    ],
+    # hostile names in every tab, and a two-process jax.distributed job publishing to this kernel
+    "hostile.ipynb": [
+        "%load_ext jaxinspect",
+        "import os, sys, socket, subprocess, warnings, jax, jax.numpy as jnp, jaxinspect\n"
+        "EVIL = '<img src=x onerror=\"window.__jaxinspect_xss=1\">'\n"
+        "def f(x):\n"
+        "    return x * 2\n"
+        "f.__name__ = f.__qualname__ = EVIL + 'f'\n"
+        "g = jax.jit(f)\n"
+        "g(jnp.ones(3)); g(jnp.ones(4))\n"
+        "holder = {EVIL: jnp.ones((128, 128))}\n"
+        "jaxinspect.watch(EVIL, {EVIL: {'w': jnp.ones(4)}}, step=0)\n"
+        "jaxinspect.track_keys()\n"
+        "def bad(k):\n"
+        "    return jax.random.normal(k) + jax.random.normal(k)\n"
+        "bad.__name__ = bad.__qualname__ = EVIL + 'bad'\n"
+        "with warnings.catch_warnings():\n"
+        "    warnings.simplefilter('ignore')\n"
+        "    jax.jit(bad)(jax.random.key(0))\n"
+        "c = jaxinspect.collect_processes()\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()\n"
+        "open('worker.py', 'w').write(" + repr(HOSTILE_WORKER) + ")\n"
+        "workers = [subprocess.Popen([sys.executable, 'worker.py', str(i), str(port)],\n"
+        "                            env={**os.environ, **c.env}) for i in range(2)]\n"
+        "print('started')",
+        "for w in workers:\n"
+        "    w.wait(timeout=120)\n"
+        "print('workers done', [w.returncode for w in workers])",
     ],
     "future.ipynb": [
         "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",

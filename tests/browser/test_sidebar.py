@@ -399,3 +399,52 @@ def test_jaxpr_and_jit_profile_outputs_render_in_lab(page, lab):
     assert "jit_profile: 1 compile of 1 function" in ptext and "changed shape (32, 64) → (7, 64)" in ptext
     shot(jaxpr.first, "jaxpr")
     shot(profile, "jit-profile")
+
+
+def test_hostile_names_are_inert_in_every_tab_and_processes_show_side_by_side(page, lab):
+    """Function, variable, param and host names carrying markup are shown as text in every tab
+    (nothing executes, no element is created), and a two-process jax.distributed job started
+    from the notebook appears in the Processes tab, one column per process, with the function
+    the processes compiled a different number of times marked."""
+    page.add_init_script("window.alert = () => { window.__jaxinspect_xss = 'alert'; };")
+    fresh_lab(page, lab, "hostile")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    run_command(page, "Show jaxinspect")
+    open_from_browser(page, "hostile.ipynb")
+    run_cell(page, 0, wait_done=True)
+    wait_state(page, "ready")
+    run_cell(page, 1, wait_done=True)
+    workers = run_cell(page, 2)
+
+    page.locator(tid("jaxinspect-tab-processes")).click()
+    cols = page.locator(f'{SIDEBAR} [data-testid^="jaxinspect-processes-col-"]')
+    page.wait_for_function(
+        "sel => document.querySelectorAll(sel).length === 2",
+        arg=f'{SIDEBAR} [data-testid^="jaxinspect-processes-col-"]',
+        timeout=90_000,
+    )
+    assert sorted(cols.nth(i).get_attribute("data-process-index") for i in range(2)) == ["0", "1"]
+    differs = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-processes-function"][data-differs="true"]')
+    differs.first.wait_for(timeout=60_000)
+    assert differs.first.get_attribute("data-fun-name").endswith("local_step")
+    assert "≠ differs across processes" in differs.first.inner_text()
+    assert '<img src=x onerror="window.__jaxinspect_xss=2">' in text(page, "jaxinspect-processes-table")
+    shot(page.locator(SIDEBAR), "sidebar-processes")
+    workers.locator(".jp-OutputArea-output", has_text="workers done [0, 0]").wait_for(timeout=120_000)
+    page.wait_for_function(
+        "sel => [...document.querySelectorAll(sel)].every(el => el.dataset.state === 'closed')",
+        arg=f'{SIDEBAR} [data-testid^="jaxinspect-processes-col-"]',
+        timeout=30_000,
+    )
+
+    marker = '<img src=x onerror="window.__jaxinspect_xss='
+    seen = {}
+    for tab in ("overview", "compiles", "buffers", "params", "keys", "processes"):
+        page.locator(tid(f"jaxinspect-tab-{tab}")).click()
+        page.wait_for_timeout(1500)  # samplers the tab asked for deliver
+        body = page.locator(SIDEBAR).inner_text()
+        seen[tab] = marker in body
+        assert page.locator(f"{SIDEBAR} img").count() == 0, tab
+    assert page.evaluate("window.__jaxinspect_xss") is None
+    # the names are there, as text, where the user would look for them
+    assert all(seen[t] for t in ("compiles", "buffers", "params", "keys", "processes")), seen
