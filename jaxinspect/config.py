@@ -13,6 +13,9 @@ class Config:
     print_alerts: bool = True
     #: compile events kept in the session's ring buffer (aggregates stay exact)
     compile_capacity: int = 10_000
+    #: idle seconds without a ping from a sidebar before the kernel stops sending to it (a page
+    #: closed without a goodbye); sidebars ping every 20 s
+    sidebar_silence_s: float = 120.0
 
 
 config = Config()

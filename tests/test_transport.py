@@ -105,3 +105,35 @@ def test_stop_says_goodbye_closes_comms_and_removes_only_our_targets(comm_manage
     assert push.closed and rpc.closed
     assert comm_manager.targets == {"someone.else": other}
     insp.close()  # idempotent
+
+
+def test_a_sidebar_that_stops_pinging_is_dropped_after_idle_silence(comm_manager):
+    """A page closed or reloaded without a goodbye leaves its comms open in the kernel; the
+    kernel stops sending to it once it has been silent for sidebar_silence_s of idle time."""
+    from jaxinspect.config import config
+
+    insp = make(comm_manager)
+    try:
+        gone = {**OPEN, "client": "jupyterlab-sidebar/gone"}
+        alive = {**OPEN, "client": "jupyterlab-sidebar/alive"}
+        old = {**OPEN, "client": "jupyterlab-sidebar"}  # an older sidebar that never pings
+        comms = {}
+        for name, data in (("gone", gone), ("alive", alive), ("old", old)):
+            push = comm_manager.frontend_open("jaxinspect", data)
+            rpc = comm_manager.frontend_open("jaxinspect.rpc", data)
+            rpc.frontend_send({"v": protocol.PROTOCOL_VERSION, "type": "request", "id": 1, "method": "ping", "params": {}})
+            comms[name] = (push, rpc)
+        assert insp.transport.push_comm_count == 3
+        t = insp.transport
+        assert t.sweep(config.sidebar_silence_s + 1, busy=True) == 0  # a busy kernel judges nobody
+        t.sweep(config.sidebar_silence_s / 2, busy=False)
+        comms["alive"][1].frontend_send({"v": protocol.PROTOCOL_VERSION, "type": "request", "id": 2, "method": "ping", "params": {}})
+        assert t.sweep(config.sidebar_silence_s / 2 + 1, busy=False) == 1
+        push, rpc = comms["gone"]
+        assert push.closed and rpc.closed
+        assert push.messages("goodbye")[-1]["reason"].startswith("no word from this sidebar")
+        assert insp.transport.push_comm_count == 2 and not comms["alive"][0].closed
+        assert not comms["old"][0].closed  # never pinged: never judged
+        assert insp.hub.subscriber_count == 2
+    finally:
+        insp.close()

@@ -77,6 +77,8 @@ class Inspector:
         self.monitors: list[Any] = []
         self._keys_due = 0.0
         self.sampler.add_task("heartbeat", self.kernel.publish_status)
+        self._last_sweep = time.monotonic()
+        self.sampler.add_task("sweep", self._sweep_sidebars)
         self.sampler.add_task("env", self.refresh_env)
         self.sampler.add_task("buffers", lambda: self.sample_buffers("sampler"))
         self.sampler.add_task("params", self.sample_params)
@@ -137,6 +139,13 @@ class Inspector:
             "sidebars": self.sidebars,
             "sampler_running": self.sampler.running,
         }
+
+    def _sweep_sidebars(self) -> None:
+        """Drop sidebars that stopped pinging (pages closed without a goodbye)."""
+        now = time.monotonic()
+        dt, self._last_sweep = now - self._last_sweep, now
+        if self.transport is not None:
+            self.transport.sweep(dt, busy=self.kernel.busy)
 
     @property
     def sidebars(self) -> int:

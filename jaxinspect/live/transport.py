@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import errors, protocol
 from .._version import __version__
+from ..config import config
 from ..records import SessionRecord
 from .hub import Hub
 
@@ -55,9 +56,12 @@ class CommTransport:
         self._lock = threading.Lock()
         self._push: dict[str, tuple[Any, int]] = {}  # comm_id -> (comm, hub token)
         self._rpc: dict[str, Any] = {}
+        self._client: dict[str, str] = {}  # push comm id -> the sidebar's client id
+        self._silence: dict[str, float] = {}  # client -> idle seconds since it was last heard
+        self.stale_closed = 0
         self._methods: dict[str, RpcMethod] = {
             "hello": lambda params: self._hello(),
-            "ping": lambda params: {"time": time.time()},
+            "ping": lambda params: {"time": time.time()},  # also: "this sidebar is alive"
             "snapshot": lambda params: {"records": self.hub.snapshot()},
         }
         self._started = False
@@ -133,8 +137,12 @@ class CommTransport:
                 comm.send(protocol.message("batch", **batch))
 
             token = self.hub.subscribe(push)
+            client = self._client_of(msg)
             with self._lock:
                 self._push[comm.comm_id] = (comm, token)
+                if client is not None:
+                    self._client[comm.comm_id] = client
+                    self._silence[client] = 0.0
             comm.on_close(lambda _msg: self._forget(comm.comm_id))
             self._notify()
         except Exception as exc:  # noqa: BLE001
@@ -144,16 +152,23 @@ class CommTransport:
         try:
             if self._reject_if_mismatched(comm, msg):
                 return
+            client = self._client_of(msg)
             with self._lock:
                 self._rpc[comm.comm_id] = comm
-            comm.on_msg(lambda m: self._on_request(comm, m))
+                if client is not None:
+                    self._client[comm.comm_id] = client
+                    self._silence[client] = 0.0
+            comm.on_msg(lambda m: self._on_request(comm, m, client))
             comm.on_close(lambda _msg: self._forget(comm.comm_id))
         except Exception as exc:  # noqa: BLE001
             errors.record("transport.rpc_open", exc)
 
-    def _on_request(self, comm: Any, msg: dict[str, Any]) -> None:
+    def _on_request(self, comm: Any, msg: dict[str, Any], client: str | None = None) -> None:
         data = msg.get("content", {}).get("data") or {}
         req_id = data.get("id", -1) if isinstance(data, dict) else -1
+        if client is not None:
+            with self._lock:
+                self._silence[client] = 0.0
         try:
             problem = protocol.check_version(data)
             if problem is not None:
@@ -178,10 +193,55 @@ class CommTransport:
                     )
                 )
 
+    @staticmethod
+    def _client_of(msg: dict[str, Any]) -> str | None:
+        data = msg.get("content", {}).get("data")
+        client = data.get("client") if isinstance(data, dict) else None
+        # a per-page id ("name/random") comes from a sidebar that pings; older ones are not judged
+        return client if isinstance(client, str) and "/" in client else None
+
+    def sweep(self, dt: float, busy: bool) -> int:
+        """Close the push comms of sidebars that stopped pinging: a page closed or a browser
+        gone without a goodbye leaves its comms open in the kernel, which would keep sending to
+        nobody (``config.sidebar_silence_s``). Only idle time counts (a kernel without subshells
+        answers after the cell), and only sidebars that ping (per-page client ids) are judged.
+        Returns how many were closed."""
+        if busy or dt <= 0:
+            return 0
+        with self._lock:
+            for client in self._silence:
+                self._silence[client] += dt
+            limit = float(config.sidebar_silence_s)
+            gone = {c for c, quiet in self._silence.items() if quiet > limit}
+            stale = [
+                (cid, self._push[cid][0] if cid in self._push else self._rpc.get(cid))
+                for cid, client in self._client.items()
+                if client in gone
+            ]
+        closed = 0
+        for cid, comm in stale:
+            with errors.guard("transport.stale_goodbye"):
+                if cid in self._push:
+                    closed += 1
+                    comm.send(
+                        protocol.message(
+                            "goodbye",
+                            reason=f"no word from this sidebar for {limit:.0f} s; reconnect to resume",
+                        )
+                    )
+                if comm is not None:
+                    comm.close()
+            self._forget(cid)
+        self.stale_closed += closed
+        return closed
+
     def _forget(self, comm_id: str) -> None:
         with self._lock:
             entry = self._push.pop(comm_id, None)
             self._rpc.pop(comm_id, None)
+            client = self._client.pop(comm_id, None)
+            if client is not None and client not in self._client.values():
+                self._silence.pop(client, None)
         if entry is not None:
             self.hub.unsubscribe(entry[1])
             self._notify()

@@ -84,6 +84,7 @@ export class KernelConnector {
     this.model = options.model;
     this._subshellTimeoutMs = options.subshellTimeoutMs ?? 10000;
     this._slowHelloMs = options.slowHelloMs ?? 15000;
+    this._pingMs = options.pingMs ?? 20000;
     this.sessionContext.kernelChanged.connect(this._onKernelChanged, this);
     this.sessionContext.statusChanged.connect(this._onStatusChanged, this);
     this._attach(this._currentKernel());
@@ -133,7 +134,9 @@ export class KernelConnector {
       closeQuietly(comm);
     }
 
-    const openData = { v: PROTOCOL_VERSION, type: 'open', client: CLIENT_NAME };
+    // One id per sidebar connection: the kernel links the push and rpc comms by it and closes
+    // the push comm of a sidebar that stops pinging (a page closed without a goodbye).
+    const openData = { v: PROTOCOL_VERSION, type: 'open', client: this._clientId };
     this._rpcReady = (async () => {
       await Promise.all([
         waitForSubshell(push, kernel, this._subshellTimeoutMs),
@@ -145,6 +148,13 @@ export class KernelConnector {
       push.open(openData);
       rpc.open(openData);
     })();
+    if (this._pingMs > 0) {
+      this._pingTimer = setInterval(() => {
+        if (gen === this._generation) {
+          this.request('ping').catch(() => undefined);
+        }
+      }, this._pingMs);
+    }
     this._rpcReady.catch(err => {
       if (gen === this._generation) {
         this.model.setState('error', `jaxinspect: could not open a comm: ${String(err)}`);
@@ -474,6 +484,10 @@ export class KernelConnector {
   ): Array<ICommLike | null> {
     this._generation++;
     this._clearSlowTimer();
+    if (this._pingTimer !== null) {
+      clearInterval(this._pingTimer);
+      this._pingTimer = null;
+    }
     const push = this._push;
     const rpc = this._rpc;
     this._push = null;
@@ -498,6 +512,9 @@ export class KernelConnector {
   }
 
   private _kernel: IKernelLike | null = null;
+  private readonly _clientId = `${CLIENT_NAME}/${Math.random().toString(36).slice(2, 10)}`;
+  private _pingMs: number;
+  private _pingTimer: ReturnType<typeof setInterval> | null = null;
   private _push: ICommLike | null = null;
   private _rpc: ICommLike | null = null;
   private _rpcReady: Promise<void> | null = null;
@@ -526,6 +543,11 @@ export namespace KernelConnector {
     subshellTimeoutMs?: number;
     /** After this long without `hello`, say why we are still waiting (default 15 s). */
     slowHelloMs?: number;
+    /**
+     * Send a `ping` request this often while connected (default 20 s; 0: never), so the kernel
+     * can tell a sidebar that is gone (page closed without a goodbye) from one that is quiet.
+     */
+    pingMs?: number;
   }
 }
 

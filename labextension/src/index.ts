@@ -140,6 +140,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return entry;
     };
 
+    // A page closed or reloaded never disposes its widgets: close every connection now, so the
+    // kernel stops sending to sidebars that are gone (it also drops ones that stop pinging).
+    window.addEventListener('pagehide', () => {
+      for (const entry of entries.values()) {
+        entry.connector.dispose();
+      }
+    });
+
     const follow = () => {
       const nb = tracker.currentWidget;
       panel.model = nb && !nb.isDisposed ? entryFor(nb).model : null;

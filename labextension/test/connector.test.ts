@@ -32,11 +32,10 @@ describe('KernelConnector', () => {
     const rpc = kernel.opened('jaxinspect.rpc');
     expect(push).toHaveLength(1);
     expect(rpc).toHaveLength(1);
-    expect(push[0].opened).toEqual({
-      v: PROTOCOL_VERSION,
-      type: 'open',
-      client: 'jupyterlab-sidebar'
-    });
+    expect(push[0].opened).toMatchObject({ v: PROTOCOL_VERSION, type: 'open' });
+    // one id per sidebar connection, the same on both comms (the kernel links them by it)
+    expect(push[0].opened.client).toMatch(/^jupyterlab-sidebar\/[a-z0-9]+$/);
+    expect(rpc[0].opened.client).toBe(push[0].opened.client);
     expect(model.state).toBe('ready');
     expect(model.env?.jax_version).toBe('0.12.0.1');
     expect(kernel.targets.has('jaxinspect')).toBe(true);
@@ -176,6 +175,23 @@ describe('KernelConnector', () => {
     expect(result).toEqual({ method: 'ping' });
     const rpc = kernel.opened('jaxinspect.rpc')[0];
     expect(rpc.sent[0]).toMatchObject({ v: PROTOCOL_VERSION, type: 'request', method: 'ping', params: { x: 1 } });
+  });
+
+  it('pings the kernel while connected and stops when disposed', async () => {
+    const kernel = new FakeKernel('loaded');
+    const sessionContext = new FakeSessionContext(kernel);
+    const model = new SessionModel({ name: 'nb.ipynb' });
+    const connector = new KernelConnector({ sessionContext, model, subshellTimeoutMs: 1000, pingMs: 20 });
+    await settle();
+    const rpc = kernel.opened('jaxinspect.rpc')[0];
+    await new Promise(r => setTimeout(r, 90));
+    const pings = () => rpc.sent.filter((m: any) => m.method === 'ping').length;
+    expect(pings()).toBeGreaterThanOrEqual(2);
+    connector.dispose();
+    const after = pings();
+    await new Promise(r => setTimeout(r, 60));
+    expect(pings()).toBe(after);
+    expect(rpc.closedByClient).toBe(true);
   });
 
   it('rejects an error response and times out an unanswered request', async () => {

@@ -177,6 +177,10 @@ NOTEBOOKS = {
         "    w.wait(timeout=120)\n"
         "print('workers done', [w.returncode for w in workers])",
     ],
+    "reload.ipynb": [
+        "%load_ext jaxinspect\nimport jaxinspect\njaxinspect.config.sidebar_silence_s = 25  # sidebars ping every 20 s",
+        "from jaxinspect.glue import extension\nprint('sidebars:', extension.current().sidebars)",
+    ],
     "future.ipynb": [
         "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",
         "%load_ext jaxinspect",

@@ -448,3 +448,40 @@ def test_hostile_names_are_inert_in_every_tab_and_processes_show_side_by_side(pa
     assert page.evaluate("window.__jaxinspect_xss") is None
     # the names are there, as text, where the user would look for them
     assert all(seen[t] for t in ("compiles", "buffers", "params", "keys", "processes")), seen
+
+
+def test_a_reloaded_page_leaves_no_sidebar_connection_behind(page, lab):
+    """Reloading the page never disposes JupyterLab's widgets, so each reload would leave a push
+    comm the kernel keeps sending batches to (seen: 4 after 3 reloads). The page closes its
+    comms on pagehide (best effort: a close can be lost while the page is torn down), and the
+    kernel drops a sidebar that stopped pinging once it has been silent for
+    ``config.sidebar_silence_s`` idle seconds (25 s here; live sidebars ping every 20 s)."""
+    fresh_lab(page, lab, "reload")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    run_command(page, "Show jaxinspect")
+    open_from_browser(page, "reload.ipynb")
+    run_cell(page, 0, wait_done=True)
+    wait_state(page, "ready")
+    for _ in range(3):
+        page.reload()
+        page.locator(SIDEBAR).wait_for(state="visible", timeout=60_000)
+        wait_state(page, "ready")
+    seen = []
+    deadline = time.monotonic() + 75
+    while time.monotonic() < deadline:
+        nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        nb.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+        cell = run_cell(page, 1, wait_done=True)
+        out = cell.locator(".jp-OutputArea-output", has_text="sidebars:")
+        out.wait_for(timeout=30_000)
+        seen.append(out.inner_text().strip())
+        if seen[-1] == "sidebars: 1":
+            break
+        page.wait_for_timeout(5000)
+    assert seen[-1] == "sidebars: 1", seen
+    # the live sidebar was not dropped: it still gets batches
+    wait_state(page, "ready")
+    page.wait_for_timeout(30_000)  # longer than the silence limit: pings keep it
+    wait_state(page, "ready")
+    cell = run_cell(page, 1, wait_done=True)
+    assert cell.locator(".jp-OutputArea-output", has_text="sidebars:").inner_text().strip() == "sidebars: 1"
