@@ -181,6 +181,31 @@ NOTEBOOKS = {
         "%load_ext jaxinspect\nimport jaxinspect\njaxinspect.config.sidebar_silence_s = 25  # sidebars ping every 20 s",
         "from jaxinspect.glue import extension\nprint('sidebars:', extension.current().sidebars)",
     ],
+    # a kernel restarted while its training loop runs
+    "restart.ipynb": [
+        "%load_ext jaxinspect",
+        "import time, jax, jax.numpy as jnp, jaxinspect\n"
+        "@jax.jit\n"
+        "def old_step(w, n):\n"
+        "    return w * 0.9 + n.sum()\n"
+        "m = jaxinspect.monitor()\n"
+        "display(m)\n"
+        "w = jnp.ones(4)\n"
+        "for i in range(200):\n"
+        "    w = old_step(w, jnp.ones(2 + i % 3))\n"
+        "    m.log(i, loss=float(w.sum()))\n"
+        "    jaxinspect.watch('w', {'w': w}, step=i)\n"
+        "    time.sleep(0.1)\n"
+        "print('old loop done')",
+        "import jax, jax.numpy as jnp\n"
+        "@jax.jit\n"
+        "def new_step(w):\n"
+        "    return w * 0.5\n"
+        "w = jnp.ones(4)\n"
+        "for i in range(10):\n"
+        "    w = new_step(w)\n"
+        "print('new loop', float(w.sum()))",
+    ],
     "future.ipynb": [
         "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",
         "%load_ext jaxinspect",

@@ -485,3 +485,49 @@ def test_a_reloaded_page_leaves_no_sidebar_connection_behind(page, lab):
     wait_state(page, "ready")
     cell = run_cell(page, 1, wait_done=True)
     assert cell.locator(".jp-OutputArea-output", has_text="sidebars:").inner_text().strip() == "sidebars: 1"
+
+
+def test_a_kernel_restarted_mid_training_leaves_nothing_stale(page, lab):
+    """Restart the kernel while a training loop (with a monitor, a watch and recompiles) runs:
+    the sidebar says the new kernel has no jaxinspect, shows nothing of the old one, and after
+    %load_ext follows the new kernel, whose loop gives the right result. No page errors."""
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    fresh_lab(page, lab, "restart")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    run_command(page, "Show jaxinspect")
+    open_from_browser(page, "restart.ipynb")
+    run_cell(page, 0, wait_done=True)
+    wait_state(page, "ready")
+    page.locator(tid("jaxinspect-tab-compiles")).click()
+    training = run_cell(page, 1)
+    old = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-compile-event"][data-fun-name="old_step"]')
+    page.wait_for_function(
+        "sel => document.querySelectorAll(sel).length >= 3",
+        arg=f'{SIDEBAR} [data-testid="jaxinspect-compile-event"][data-fun-name="old_step"]',
+        timeout=60_000,
+    )
+    assert "old loop done" not in training.locator(".jp-OutputArea").inner_text()
+
+    run_command(page, "Restart Kernel")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    wait_state(page, "not-loaded")
+    assert "Not connected to jaxinspect in this kernel" in page.locator(SIDEBAR).inner_text()
+    assert old.count() == 0
+    page.locator(tid("jaxinspect-tab-overview")).click()
+    assert "%load_ext jaxinspect" in page.locator(SIDEBAR).inner_text()
+    nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    nb.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+    run_cell(page, 0, wait_done=True)
+    wait_state(page, "ready")
+    page.locator(tid("jaxinspect-tab-compiles")).click()
+    assert old.count() == 0  # nothing of the old kernel
+    done = run_cell(page, 2, wait_done=True)
+    done.locator(".jp-OutputArea-output", has_text="new loop").wait_for(timeout=60_000)
+    assert done.locator(".jp-OutputArea").inner_text().strip().endswith("new loop 0.00390625")
+    page.locator(f'{SIDEBAR} [data-testid="jaxinspect-compile-event"][data-fun-name="new_step"]').wait_for(
+        timeout=30_000
+    )
+    assert old.count() == 0
+    assert "old loop done" not in training.locator(".jp-OutputArea").inner_text()
+    assert errors == [], errors
