@@ -193,3 +193,52 @@ def test_a_long_session_stays_bounded():
     print(f"RSS growth: {grown:.1f} MiB")
     assert grown < 40, f"RSS grew {grown:.1f} MiB over 80 000 compile events and 9 800 snapshots"
     hub.close()
+
+
+def test_failing_listeners_are_reported_once_and_the_loop_is_unaffected(ip):
+    """A compile sink, a jaxpr listener and a hub subscriber that all raise on every call:
+    30 recompiles later the loop's result is right and each failure was reported once."""
+    from jaxinspect.collect import compilelib
+
+    errors.reset()
+    ip.run_line_magic("load_ext", "jaxinspect")
+    collector = compilelib.collector()
+
+    def bad_sink(event):
+        raise RuntimeError("sink broke")
+
+    def bad_listener(fun, jaxpr):
+        raise ValueError("listener broke")
+
+    def bad_subscriber(batch):
+        raise KeyError("subscriber broke")
+
+    inspector = extension.current()
+    collector.attach(bad_sink)
+    collector.add_jaxpr_listener(bad_listener)
+    token = inspector.hub.subscribe(bad_subscriber)
+    try:
+        ip.run_cell(
+            "import jax, jax.numpy as jnp\n"
+            "grow = jax.jit(lambda v: (v * 2).sum())\n"
+            "total = 0.0\n"
+            "for n in range(1, 31):\n"
+            "    total += float(grow(jnp.ones(n)))\n"
+        )
+        assert ip.user_ns["total"] == sum(2 * n for n in range(1, 31))
+        inspector.hub.flush()
+        reported = [r for r in inspector.hub.recent("internal_error")]
+        by_where = {}
+        for r in reported:
+            by_where.setdefault(r["where"], []).append(r["count"])
+        for where in ("compilelib.sink", "compilelib.jaxpr_listener", "hub.deliver"):
+            assert by_where.get(where) == [1], (where, by_where)  # reported once, counted on
+        assert {r.where: r.count for r in errors.recent()}["compilelib.sink"] >= 30
+        # the inspector's own sink still got every compile
+        assert sum(1 for r in inspector.hub.recent("compile") if r["fun_name"] == "<lambda>") >= 30
+    finally:
+        collector.detach(bad_sink)
+        collector.remove_jaxpr_listener(bad_listener)
+        inspector.hub.unsubscribe(token)
+        ip.run_line_magic("unload_ext", "jaxinspect")
+        errors.reset()
