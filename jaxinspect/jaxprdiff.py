@@ -71,6 +71,40 @@ def _io(a: tuple, b: tuple) -> tuple[JaxprIODiff, ...]:
     return tuple(rows)
 
 
+MATCH_CELLS = 4_000_000  # len(a) × len(b) above which the middle is aligned greedily
+LOOKAHEAD = 64  # equations searched ahead for a partner of the same primitive
+
+
+def _opcodes(a: list, b: list) -> list[tuple[str, int, int, int, int]]:
+    """difflib opcodes, in linear time for the common prefix and suffix; the differing middle
+    gets difflib only while that stays cheap (its worst case is quadratic, minutes for two
+    20 000-equation programs), else one greedy "replace" block."""
+    n = min(len(a), len(b))
+    p = 0
+    while p < n and a[p] == b[p]:
+        p += 1
+    q = 0
+    while q < n - p and a[len(a) - 1 - q] == b[len(b) - 1 - q]:
+        q += 1
+    mid_a, mid_b = a[p : len(a) - q], b[p : len(b) - q]
+    ops: list[tuple[str, int, int, int, int]] = []
+    if p:
+        ops.append(("equal", 0, p, 0, p))
+    if mid_a or mid_b:
+        if len(mid_a) * len(mid_b) <= MATCH_CELLS:
+            matcher = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
+            ops += [(op, i1 + p, i2 + p, j1 + p, j2 + p) for op, i1, i2, j1, j2 in matcher.get_opcodes()]
+        elif not mid_a:
+            ops.append(("insert", p, p, p, len(b) - q))
+        elif not mid_b:
+            ops.append(("delete", p, len(a) - q, p, p))
+        else:
+            ops.append(("replace", p, len(a) - q, p, len(b) - q))
+    if q:
+        ops.append(("equal", len(a) - q, len(a), len(b) - q, len(b)))
+    return ops
+
+
 def diff(a: JaxprDoc, b: JaxprDoc) -> JaxprDiff:
     """Align the top-level equations of ``a`` and ``b`` by primitive sequence, then compare each
     aligned pair structurally (types, params, literals, nested bodies)."""
@@ -78,7 +112,6 @@ def diff(a: JaxprDoc, b: JaxprDoc) -> JaxprDiff:
     sa, sb = _Sigs(a), _Sigs(b)
     keys_a = [(e.prim, len(e.ins), len(e.outs)) for e in ea]
     keys_b = [(e.prim, len(e.ins), len(e.outs)) for e in eb]
-    matcher = difflib.SequenceMatcher(None, keys_a, keys_b, autojunk=False)
     rows: list[JaxprDiffRow] = []
 
     def pair(i: int, j: int) -> None:
@@ -88,7 +121,7 @@ def diff(a: JaxprDoc, b: JaxprDoc) -> JaxprDiff:
         else:
             rows.append(JaxprDiffRow("changed", i, j, _what(x, y, sa, sb)))
 
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in _opcodes(keys_a, keys_b):
         if op == "equal":
             for k in range(i2 - i1):
                 pair(i1 + k, j1 + k)
@@ -99,9 +132,11 @@ def diff(a: JaxprDoc, b: JaxprDoc) -> JaxprDiff:
         else:  # replace: pair equations of the same primitive in order, the rest added/removed
             j = j1
             for i in range(i1, i2):
-                k = j
-                while k < j2 and eb[k].prim != ea[i].prim:
+                k, stop = j, min(j2, j + LOOKAHEAD)
+                while k < stop and eb[k].prim != ea[i].prim:
                     k += 1
+                if k == stop:
+                    k = j2
                 if k < j2:
                     rows.extend(JaxprDiffRow("added", None, m) for m in range(j, k))
                     pair(i, k)

@@ -41,7 +41,7 @@ class BuffersView:
 
     def _shown(self) -> list:
         if self._rows is not None or self.limit is None:
-            return self.arrays[: self.limit] if self.limit else self.arrays
+            return self.arrays[: self.limit or bufferview.ALL_ROWS]
         from .. import bufferstats
 
         return bufferstats.rows(self._infos, self.limit)

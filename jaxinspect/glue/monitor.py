@@ -136,8 +136,15 @@ class Monitor:
         points = []
         while self._points:
             points.append(self._points.popleft())
-        if len(points) > HISTORY:  # only the newest points fit in the curves anyway
-            points = points[-HISTORY:]
+        if len(points) > HISTORY:  # only the newest points of each curve fit anyway
+            per_name: dict[str, int] = {}
+            kept = []
+            for point in reversed(points):
+                n = per_name.get(point[1], 0)
+                if n < HISTORY:
+                    per_name[point[1]] = n + 1
+                    kept.append(point)
+            points = kept[::-1]
         host = []
         for step, name, value in points:
             try:

@@ -9,7 +9,7 @@ const ALERTS = 30;
 function empty() {
   return {
     status: {}, scalars: {}, functions: {}, compile_events: [], alerts: [], memory: null,
-    memory_points: [], params: {}, param_points: {}, keys: null, processes: null, updates: 0
+    memory_points: [], params: {}, param_points: {}, keys: null, processes: null, more_scalars: 0, updates: 0
   };
 }
 
@@ -37,6 +37,7 @@ function merge(state, d) {
     }
   }
   if (typeof d.updates === 'number') state.updates = d.updates;
+  if (typeof d.more_scalars === 'number') state.more_scalars = d.more_scalars;
 }
 
 function h(tag, attrs, ...children) {
@@ -137,6 +138,10 @@ function build(root, state) {
           h('span', { 'data-testid': 'jaxinspect-monitor-scalar-step' }, String(last[0])),
           sparkline(pts.map(p => p[1]), 'jaxinspect-monitor-scalar-sparkline'))
       );
+    }
+    if (state.more_scalars) {
+      root.appendChild(h('div', { class: 'jm-muted', 'data-testid': 'jaxinspect-monitor-more-scalars' },
+        `… ${state.more_scalars} more scalars not shown (the first 16 names logged are kept)`));
     }
   }
   const params = Object.entries(state.params);

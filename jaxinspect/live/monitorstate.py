@@ -8,7 +8,8 @@ Delta (and snapshot) shape, every key optional in a delta::
      "functions": {fun_key: row}, "compile_events": [row], "alerts": [row],  # rows: replace / append
      "memory": {...}, "memory_points": [[t, bytes]],
      "params": {name: row}, "param_points": {name: [[step, norm, update]]},
-     "keys": {...}, "processes": {"rows": [...], "differs": [...]}, "updates": int}
+     "keys": {...}, "processes": {"rows": [...], "differs": [...]}, "more_scalars": int,
+     "updates": int}
 
 A snapshot has every key, with the bounded histories in full; ``apply`` of a snapshot on an empty
 state gives the same state (the widget relies on this).
@@ -27,6 +28,7 @@ EVENTS = 20  # recent compile events
 ALERTS = 30
 FUNCTIONS = 50
 OWNERS = 5
+SCALARS = 16  # curves kept (the first names logged)
 
 
 def _num(x: Any) -> float | None:
@@ -62,6 +64,8 @@ class MonitorState:
         self.processes: dict[str, Any] | None = None  # a collector's processes, side by side
         self._process_table: ProcessTable | None = None
         self.updates = 0
+        self.more_scalars = 0  # names logged beyond the first SCALARS
+        self._skipped: set[str] = set()
         self._seen_alerts: set = set()
 
     # -- folding ------------------------------------------------------------------------------
@@ -73,8 +77,12 @@ class MonitorState:
                 continue
             series = self.scalars.get(name)
             if series is None:
-                if len(self.scalars) >= 16:
-                    continue  # bounded: the first 16 names
+                if len(self.scalars) >= SCALARS:
+                    if name not in self._skipped and len(self._skipped) < 100_000:
+                        self._skipped.add(name)  # bounded: the first 16 names; the rest counted
+                        self.more_scalars = len(self._skipped)
+                        delta["more_scalars"] = self.more_scalars
+                    continue
                 series = self.scalars[name] = deque(maxlen=HISTORY)
             point = [step if step is not None else (series[-1][0] + 1 if series else 0), _json_num(v)]
             series.append(point)
@@ -225,5 +233,6 @@ class MonitorState:
             "param_points": {k: list(v) for k, v in self.param_points.items()},
             "keys": self.keys,
             "processes": self.processes,
+            "more_scalars": self.more_scalars,
             "updates": self.updates,
         }

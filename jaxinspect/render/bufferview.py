@@ -10,6 +10,7 @@ from ..units import human_bytes
 from .htmllib import esc, view
 
 ARRAY_ROWS = 50
+ALL_ROWS = 5000  # rows shown for limit=None (output budget); the view's .arrays has every one
 GROUP_ROWS = 20
 SHARD_GRIDS = 8
 GRID_MAX_CELLS = 256
@@ -74,6 +75,12 @@ def _text_table(headers: tuple, rows: list[tuple], indent: str = "  ") -> list[s
     return out
 
 
+def _more_hint(shown: int) -> str:
+    if shown >= ALL_ROWS:
+        return "(output budget; the view's .arrays lists every one)"
+    return "(jaxinspect.buffers(limit=None) lists all)"
+
+
 def buffers_text(
     rec: BuffersRecord,
     arrays: list[ArrayRow],
@@ -110,7 +117,7 @@ def buffers_text(
             ("owner", "type", "bytes", "devices", "sharding", "created at", ""), [_array_row(a) for a in shown]
         )
         if rec.arrays > len(shown):
-            lines.append(f"  … {rec.arrays - len(shown)} more arrays (jaxinspect.buffers(limit=None) lists all)")
+            lines.append(f"  … {rec.arrays - len(shown)} more arrays {_more_hint(len(shown))}")
     for array_id, shard_list in list((shards or {}).items())[:SHARD_GRIDS]:
         row = next((a for a in arrays if a.id == array_id), None)
         if row is not None:
@@ -161,7 +168,7 @@ def buffers_html(
         if rec.arrays > len(shown):
             parts.append(
                 f'<div class="ji-muted">… {rec.arrays - len(shown)} more arrays '
-                "(<code>jaxinspect.buffers(limit=None)</code> lists all)</div>"
+                f"{esc(_more_hint(len(shown)))}</div>"
             )
         parts.append("</details>")
     for array_id, shard_list in list((shards or {}).items())[:SHARD_GRIDS]:

@@ -28,6 +28,8 @@ def summary_lines(snap: dict[str, Any]) -> list[str]:
         if points:
             step, value = points[-1]
             out.append(f"  {name}: {_fmt(value)} at step {step} ({len(points)} points)")
+    if snap.get("more_scalars"):
+        out.append(f"  … {snap['more_scalars']} more scalars not shown (the first 16 names logged are kept)")
     functions = snap.get("functions") or {}
     if functions:
         total = sum(r.get("compiles") or 0 for r in functions.values())
