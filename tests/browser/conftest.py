@@ -206,6 +206,15 @@ NOTEBOOKS = {
         "    w = new_step(w)\n"
         "print('new loop', float(w.sum()))",
     ],
+    # as if jaxinspect were not installed in this kernel's environment
+    "noinstall.ipynb": [
+        "import sys\n"
+        "class NoJaxinspect:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'jaxinspect':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, NoJaxinspect())"
+    ],
     "future.ipynb": [
         "import jaxinspect.protocol as p\np.PROTOCOL_VERSION = 99",
         "%load_ext jaxinspect",

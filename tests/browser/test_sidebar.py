@@ -531,3 +531,22 @@ def test_a_kernel_restarted_mid_training_leaves_nothing_stale(page, lab):
     assert old.count() == 0
     assert "old loop done" not in training.locator(".jp-OutputArea").inner_text()
     assert errors == [], errors
+
+
+def test_a_kernel_without_jaxinspect_gets_an_install_hint(page, lab):
+    fresh_lab(page, lab, "noinstall")
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    run_command(page, "Show jaxinspect")
+    open_from_browser(page, "noinstall.ipynb")
+    run_cell(page, 0, wait_done=True)
+    wait_state(page, "not-loaded")
+    page.locator(tid("jaxinspect-load-button")).click()
+    page.wait_for_function(
+        "sel => (document.querySelector(sel)?.textContent || '').includes('pip install jaxinspect')",
+        arg=tid("jaxinspect-message"),
+        timeout=30_000,
+    )
+    message = text(page, "jaxinspect-message")
+    assert "%load_ext jaxinspect failed: ModuleNotFoundError" in message, message
+    assert "Install jaxinspect in the kernel's environment" in message
+    wait_state(page, "not-loaded")
