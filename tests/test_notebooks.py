@@ -145,3 +145,22 @@ def test_training_notebook_with_the_monitor_and_a_nan():
     assert any("turned NaN" in a["message"] for a in snap["alerts"])
     assert snap["params"]["params"]["nonfinite"] > 0 and snap["memory"]["bytes"] > 0
     assert "loss: NaN at step 319" in outputs(summary)
+
+
+def test_many_processes_notebook():
+    cells, widgets = execute("06_many_processes.ipynb", widgets=True)
+    no_errors(cells)
+    start, _script, run, view = cells
+    assert "No process has connected yet" in outputs(start)
+    losses = re.findall(r"process (\d): train loss ([\d.]+), eval mse ([\d.]+)", outputs(run))
+    assert sorted(p for p, _, _ in losses) == ["0", "1"]
+    assert all(float(t) < 0.05 and float(e) < 0.05 for _, t, e in losses), losses  # it learned
+    text = outputs(view)
+    assert "Processes: 2 processes · 2 closed" in text
+    assert re.search(r"≠ evaluate\s+1\s+2\s+`x` changed shape \(25, 8\) → \(15, 8\)", text), text
+    assert re.search(r"  train_step\s+1\s+1", text), text
+    assert "≠ evaluate" in outputs(view, "text/html")
+    snap = monitor_snapshot(widgets)
+    rows = snap["processes"]["rows"]
+    assert sorted(r["process_index"] for r in rows) == [0, 1] and all(r["state"] == "closed" for r in rows)
+    assert snap["processes"]["differs"] == [{"name": "evaluate", "counts": {"p0": 1, "p1": 2}}]
