@@ -27,6 +27,7 @@ BENCHES = [
     ("params", [], ["--blocks", "200", "--rounds", "2", "--live-rounds", "3", "--seconds", "2"]),
     ("keys", [], ["--rounds", "7"]),
     ("monitor", [], ["--seconds", "2", "--rounds", "3"]),
+    ("processes", [], ["--rounds", "5", "--seconds", "2"]),
 ]
 
 
