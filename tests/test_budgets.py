@@ -41,6 +41,13 @@ def shell():
     )
     yield ip
     ip.run_line_magic("unload_ext", "jaxinspect")
+    # the shell is shared with later tests: free the thousands of arrays made here (a snapshot
+    # of jax.live_arrays() in another test would walk them all)
+    for name in ("chain", "chain2", "x0", "big_tree", "many_arrays", "make", "fns", "many", "k", "s", "m"):
+        ip.user_ns.pop(name, None)
+    import gc
+
+    gc.collect()
 
 
 def check(out, more=True, text_budget=TEXT_BUDGET, html_budget=HTML_BUDGET):
