@@ -471,7 +471,7 @@ def namespace_roots(ns: dict[str, Any]) -> list[tuple[str, Any]]:
     """User variables first (so they win over output-history aliases), then ``Out``."""
     users, history = [], []
     for name, value in list(ns.items()):
-        if name in _IPYTHON_NAMES or name.startswith("__"):
+        if name in _IPYTHON_NAMES or (name.startswith("__") and name.endswith("__")):  # dunders
             if name == "Out" and isinstance(value, dict):
                 history += [(f"Out[{k}]", v) for k, v in list(value.items())]
             continue
