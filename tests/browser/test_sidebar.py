@@ -157,6 +157,17 @@ def fresh_lab(page, lab, workspace):
     page.goto(f"{lab['base']}/lab/workspaces/{workspace}?reset")
 
 
+def open_with_sidebar(page, lab, name):
+    """A fresh workspace, the sidebar shown, ``name.ipynb`` open with its first cell
+    (``%load_ext jaxinspect``) run and the sidebar connected."""
+    fresh_lab(page, lab, name)
+    page.locator(".jp-DirListing-itemName").first.wait_for()
+    run_command(page, "Show jaxinspect")
+    open_from_browser(page, f"{name}.ipynb")
+    run_cell(page, 0, wait_done=True)
+    wait_state(page, "ready")
+
+
 def test_sidebar_follows_the_active_notebook_kernel_changes_and_version_mismatch(page, lab):
     fresh_lab(page, lab, "follow")
     page.locator(".jp-DirListing-itemName").first.wait_for()
@@ -195,12 +206,7 @@ def test_sidebar_follows_the_active_notebook_kernel_changes_and_version_mismatch
 
 
 def test_compiles_tab_shows_an_event_and_its_reason_while_the_cell_runs(page, lab):
-    fresh_lab(page, lab, "compiles")
-    page.locator(".jp-DirListing-itemName").first.wait_for()
-    run_command(page, "Show jaxinspect")
-    open_from_browser(page, "compiles.ipynb")
-    run_cell(page, 0, wait_done=True)
-    wait_state(page, "ready")
+    open_with_sidebar(page, lab, "compiles")
     page.locator(f'{SIDEBAR} [data-testid="jaxinspect-tab-compiles"]').click()
 
     cell = run_cell(page, 1)
@@ -245,12 +251,7 @@ def test_compiles_tab_shows_an_event_and_its_reason_while_the_cell_runs(page, la
 
 
 def test_buffers_tab_shows_growth_while_the_cell_runs(page, lab):
-    fresh_lab(page, lab, "buffers")
-    page.locator(".jp-DirListing-itemName").first.wait_for()
-    run_command(page, "Show jaxinspect")
-    open_from_browser(page, "buffers.ipynb")
-    run_cell(page, 0, wait_done=True)
-    wait_state(page, "ready")
+    open_with_sidebar(page, lab, "buffers")
     page.locator(tid("jaxinspect-tab-buffers")).click()
 
     cell = run_cell(page, 1)
@@ -276,12 +277,7 @@ def test_buffers_tab_shows_growth_while_the_cell_runs(page, lab):
 
 
 def test_params_tab_updates_during_training_and_names_the_nan(page, lab):
-    fresh_lab(page, lab, "params")
-    page.locator(".jp-DirListing-itemName").first.wait_for()
-    run_command(page, "Show jaxinspect")
-    open_from_browser(page, "params.ipynb")
-    run_cell(page, 0, wait_done=True)
-    wait_state(page, "ready")
+    open_with_sidebar(page, lab, "params")
     page.locator(tid("jaxinspect-tab-params")).click()
 
     cell = run_cell(page, 1)
@@ -308,12 +304,7 @@ def test_params_tab_updates_during_training_and_names_the_nan(page, lab):
 
 
 def test_keys_tab_turns_tracking_on_and_shows_the_reuse_while_the_cell_runs(page, lab):
-    fresh_lab(page, lab, "keys")
-    page.locator(".jp-DirListing-itemName").first.wait_for()
-    run_command(page, "Show jaxinspect")
-    open_from_browser(page, "keys.ipynb")
-    run_cell(page, 0, wait_done=True)
-    wait_state(page, "ready")
+    open_with_sidebar(page, lab, "keys")
     page.locator(tid("jaxinspect-tab-keys")).click()
     page.locator(tid("jaxinspect-keys-off")).wait_for(timeout=30_000)
     page.locator(tid("jaxinspect-keys-track-button")).click()  # the track_keys RPC
@@ -407,12 +398,7 @@ def test_hostile_names_are_inert_in_every_tab_and_processes_show_side_by_side(pa
     from the notebook appears in the Processes tab, one column per process, with the function
     the processes compiled a different number of times marked."""
     page.add_init_script("window.alert = () => { window.__jaxinspect_xss = 'alert'; };")
-    fresh_lab(page, lab, "hostile")
-    page.locator(".jp-DirListing-itemName").first.wait_for()
-    run_command(page, "Show jaxinspect")
-    open_from_browser(page, "hostile.ipynb")
-    run_cell(page, 0, wait_done=True)
-    wait_state(page, "ready")
+    open_with_sidebar(page, lab, "hostile")
     run_cell(page, 1, wait_done=True)
     workers = run_cell(page, 2)
 
@@ -456,12 +442,7 @@ def test_a_reloaded_page_leaves_no_sidebar_connection_behind(page, lab):
     comms on pagehide (best effort: a close can be lost while the page is torn down), and the
     kernel drops a sidebar that stopped pinging once it has been silent for
     ``config.sidebar_silence_s`` idle seconds (25 s here; live sidebars ping every 20 s)."""
-    fresh_lab(page, lab, "reload")
-    page.locator(".jp-DirListing-itemName").first.wait_for()
-    run_command(page, "Show jaxinspect")
-    open_from_browser(page, "reload.ipynb")
-    run_cell(page, 0, wait_done=True)
-    wait_state(page, "ready")
+    open_with_sidebar(page, lab, "reload")
     for _ in range(3):
         page.reload()
         page.locator(SIDEBAR).wait_for(state="visible", timeout=60_000)
@@ -493,12 +474,7 @@ def test_a_kernel_restarted_mid_training_leaves_nothing_stale(page, lab):
     %load_ext follows the new kernel, whose loop gives the right result. No page errors."""
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    fresh_lab(page, lab, "restart")
-    page.locator(".jp-DirListing-itemName").first.wait_for()
-    run_command(page, "Show jaxinspect")
-    open_from_browser(page, "restart.ipynb")
-    run_cell(page, 0, wait_done=True)
-    wait_state(page, "ready")
+    open_with_sidebar(page, lab, "restart")
     page.locator(tid("jaxinspect-tab-compiles")).click()
     training = run_cell(page, 1)
     old = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-compile-event"][data-fun-name="old_step"]')
