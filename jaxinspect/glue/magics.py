@@ -1,124 +1,555 @@
-"""Magics: ``%jaxinspect SUBCOMMAND`` and ``%jit_profile``; thin sugar over the Python API."""
+"""Magics: ``%jaxinspect SUBCOMMAND``, ``%jaxpr`` and ``%jit_profile``; thin sugar over the Python API.
+
+Every magic is declared with IPython's ``magic_arguments`` (so ``%jaxpr?`` / ``%jaxinspect?`` show
+help generated from the parsers), but the line is not split the shell way: an expression such as
+``params['dense']`` or ``f(x, y)`` keeps its quotes and spaces. ``split_line`` cuts the line into
+Python-aware words (brackets and strings kept whole); words that are options go to the argparse
+parser — before or after the expression — and the rest, exactly as typed, is the expression.
+A bad option or value is one line naming it, plus the usage; never a traceback.
+"""
 
 from __future__ import annotations
 
+import argparse
 import ast
-import shlex
+import re
 from collections.abc import Callable
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from .. import api
 from .display import Message
 
-HELP = """\
-%jaxinspect SUBCOMMAND — JAX introspection for this kernel
+# -- splitting a magic's line ----------------------------------------------------------------------
 
-  %jaxinspect status           versions, backend, devices, what jaxinspect records
-                               (= jaxinspect.status())
-  %jaxinspect compiles [--all] every compile since %load_ext, per function, with reasons and
-                               alerts (= jaxinspect.compile_log(all=...))
-  %jaxinspect compiles --diff ID   the jaxpr diff of recompile #ID against the closest
-                               previous call (= jaxinspect.compile_diff(ID))
-  %jaxinspect buffers [--limit N | --all] [--no-owners] [--profile]
-                               every live device array: bytes per device, which variable holds
-                               it, where it was created, growth alerts (= jaxinspect.buffers());
-                               --profile adds jax.profiler.device_memory_profile(), parsed
-  %jaxinspect sharding EXPR    which block of an array lives on which device
-                               (= jaxinspect.sharding(x))
-  %jaxinspect params [--stats] EXPR
-                               the parameter tree: kinds, shapes, totals per subtree; --stats adds
-                               mean/std/min/max/norm/zeros/NaN/Inf per leaf (= jaxinspect.params(x))
-  %jaxinspect watch EXPR       sample EXPR (e.g. state.params) while cells run: norms, update
-                               ratios, NaN/Inf alerts in the Params tab; --off stops
-                               (in a loop: jaxinspect.watch("params", params, step=i))
-  %jaxinspect keys [on|off] [--warn|--error|--ignore] [--clear]
-                               PRNG keys: `on` records every key created, split and consumed
-                               and reports a key used twice (eager, and read from each jitted
-                               function); alone: the lineage tree and reuses (= jaxinspect.keys(),
-                               jaxinspect.track_keys()); --error raises on reuse instead of warning
-  %jaxinspect monitor [--display|--text] [--no-plot] [--off]
-                               a live view in this cell (logged scalars, params, memory, compiles,
-                               keys) while the cells below run (= m = jaxinspect.monitor();
-                               m.log(step, loss=loss) in the loop)
-  %jaxinspect processes [--listen [PORT]] [--stop]
-                               a multi-process job side by side: --listen opens this kernel's
-                               collector (loopback) and prints the env each process needs; then
-                               in each process: import jaxinspect; jaxinspect.connect()
-                               (= c = jaxinspect.collect_processes(); c.env)
-  %jaxinspect help             this text
+_OPTION = re.compile(r"--?[A-Za-z][\w-]*(=.*)?\Z", re.S)
+_CLOSE = {")": "(", "]": "[", "}": "{"}
 
-  %jaxpr [--source] [--stablehlo] [--hlo] [--cost] [--graph] [--text] [--diff CALL2] [-o] CALL
-                               the jaxpr of CALL as jit traces it, without running it
-                               (= jaxinspect.jaxpr(fn, *args, **kwargs)); %jaxpr alone: options
 
-  %jit_profile [-o] [-q] [--all] STATEMENT   run STATEMENT, report each trace/lower/compile
-  %%jit_profile [-o] [-q] [--all]            ... for the whole cell
-                               (= `with jaxinspect.profile(all=...) as p: ...`)
+class BadLine(Exception):
+    """A magic's line that cannot be read: the message is shown as one line plus the usage."""
 
-The sidebar (command palette: "Show jaxinspect") follows the active notebook and updates while
-cells run. %unload_ext jaxinspect removes every hook jaxinspect added."""
 
-JAXPR_USAGE = """\
-usage: %jaxpr [options] CALL          e.g. %jaxpr f(x, y)   %jaxpr jax.grad(loss)(params, batch)
-       %%jaxpr [options]              setup lines, then the call expression as the last line
-options:
-  --source        show each equation's source line        --text    plain text only
-  --stablehlo     the lowered program (StableHLO)          --hlo     compiled, optimized HLO
-  --cost          flops, bytes accessed, memory analysis   --graph   dataflow graph
-  --diff CALL2    compare CALL (before) with CALL2 (after), equation by equation
-  -o              return the view object (.jaxpr, .stats, .to_json(), .diff(), .text())
-(= jaxinspect.jaxpr(fn, *args, **kwargs))"""
+def split_line(line: str) -> tuple[list[tuple[int, int]], str | None]:
+    """Top-level words of ``line`` as (start, end) spans: whitespace inside brackets or string
+    literals does not split, and a ``#`` comment runs to the end. Iterative (a 3,000-term
+    expression is fine). Returns the spans and a problem (unterminated string, unbalanced
+    bracket) or None; on a problem the last word runs to the end of the line."""
+    spans: list[tuple[int, int]] = []
+    depth: list[str] = []
+    start = -1
+    i, n = 0, len(line)
+    problem = None
+    while i < n:
+        ch = line[i]
+        if start < 0:
+            if ch.isspace():
+                i += 1
+                continue
+            start = i
+        if ch in "'\"":
+            quote = line[i : i + 3] if line[i : i + 3] in ("'''", '"""') else ch
+            j = i + len(quote)
+            while j < n and not line.startswith(quote, j):
+                j += 2 if line[j] == "\\" else 1
+            if j >= n:
+                problem = "unterminated string"
+                i = n
+                break
+            i = j + len(quote)
+            continue
+        if ch == "#" and not depth:
+            i = n
+            break
+        if ch in "([{":
+            depth.append(ch)
+        elif ch in _CLOSE:
+            if not depth or depth[-1] != _CLOSE[ch]:
+                problem = problem or f"unbalanced {ch!r}"
+            else:
+                depth.pop()
+        elif ch.isspace() and not depth:
+            spans.append((start, i))
+            start = -1
+        i += 1
+    if start >= 0:
+        spans.append((start, n))
+    if depth and problem is None:
+        problem = f"unclosed {depth[-1]!r}"
+    return spans, problem
 
-JIT_PROFILE_USAGE = "usage: %jit_profile [-o] [-q] [--all] STATEMENT   (or %%jit_profile [-o] [-q] [--all] on a cell)"
+
+def _actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return parser._option_string_actions  # noqa: SLF001 - argparse's own table of option strings
+
+
+def parse_line(parser: argparse.ArgumentParser, line: str) -> tuple[argparse.Namespace, str, str | None]:
+    """Options of ``line`` (anywhere: before or after the expression) parsed by ``parser``, and
+    the expression: the other words, as typed. Returns (namespace, expression, problem from
+    ``split_line``); raises ``BadLine`` naming the culprit.
+
+    ``--word`` is always an option (unknown ones are refused); a single-dash word (``-o``) is an
+    option when the parser knows it or when no expression word came before it — so ``y = a -b``
+    stays code. ``--`` ends the options."""
+    spans, problem = split_line(line)
+    table = _actions(parser)
+    argv: list[str] = []
+    expr_at: list[int] = []
+    i = 0
+    while i < len(spans):
+        s, e = spans[i]
+        word = line[s:e]
+        i += 1
+        if word == "--" and not expr_at:
+            expr_at.extend(range(i, len(spans)))
+            break
+        if not _OPTION.match(word):
+            expr_at.append(i - 1)
+            continue
+        name, eq, value = word.partition("=")
+        action = table.get(name)
+        if action is None and not name.startswith("--"):
+            shorts = [table.get(f"-{c}") for c in name[1:]]
+            if not eq and len(name) > 2 and all(a is not None and a.nargs == 0 for a in shorts):
+                argv.extend(f"-{c}" for c in name[1:])  # -oq
+                continue
+            if expr_at:  # `y = a -b`: part of the expression, not an option
+                expr_at.append(i - 1)
+                continue
+        if action is None:
+            raise BadLine(f"unknown option {name!r}")
+        if action.nargs == 0:
+            if eq:
+                raise BadLine(f"{name} takes no value (got {word!r})")
+            argv.append(name)
+            continue
+        if not eq:
+            nxt = line[spans[i][0] : spans[i][1]] if i < len(spans) else None
+            if action.nargs == "?" and (nxt is None or _OPTION.match(nxt)):
+                argv.append(name)
+                continue
+            if nxt is None:
+                raise BadLine(
+                    getattr(action, "needs", None)
+                    or f"{name} needs a value ({action.metavar or action.dest.upper()})"
+                )
+            value = nxt
+            i += 1
+        long = next((o for o in action.option_strings if o.startswith("--")), name)
+        argv.append(f"{long}={value}")
+    runs: list[list[int]] = []
+    for k in expr_at:
+        if runs and runs[-1][-1] == k - 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    expr = " ".join(line[spans[r[0]][0] : spans[r[-1]][1]] for r in runs).strip()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        raise BadLine(str(exc)) from None
+    return args, expr, problem
+
+
+def _usage(parser: argparse.ArgumentParser) -> str:
+    text = parser.format_usage().strip()
+    text = re.sub(r"\A(::\s*)?%?", "", text).strip()
+    return "usage: %" + " ".join(text.split())
+
+
+def _help(parser: argparse.ArgumentParser) -> str:
+    text = parser.format_help()
+    return re.sub(r"\A::\s*\n\s*", "usage: ", text).rstrip()
+
+
+def _number(text: str) -> int:
+    try:
+        value = int(text.lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative; give a number ≥ 0")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"PORT must be a number from 0 to 65535, got {text!r}")
+    return int(text)
+
+
+def _needs(parser: argparse.ArgumentParser, **needs: str) -> None:
+    """What to say when an option that takes a value is given none."""
+    for option, text in needs.items():
+        _actions(parser)["--" + option].needs = text  # type: ignore[attr-defined]
+
+
+def _prog(func: Any) -> argparse.ArgumentParser:
+    return func.parser
+
+
+def _read(func: Any, line: str, magic: str) -> tuple[argparse.Namespace, str, str | None] | Message:
+    """Parse ``line`` for the magic ``func``; a Message (one line + usage) when it is bad."""
+    parser = _prog(func)
+    try:
+        args, expr, problem = parse_line(parser, line)
+    except BadLine as exc:
+        text = re.sub(r"\Aargument (\S+): ", r"\1: ", str(exc))
+        return Message(f"{magic}: {text}; {_usage(parser)}", level="error")
+    if getattr(args, "help", False):
+        return Message(_help(parser))
+    return args, expr, problem
+
+
+def _no_expr(sub: str, func: Any, expr: str, problem: str | None, line: str) -> Message | None:
+    if not expr:
+        return None
+    if problem:
+        return Message(f"%jaxinspect: could not parse {line!r}: {problem}", level="error")
+    return Message(f"%jaxinspect {sub}: unexpected {expr!r}; {_usage(func.parser)}", level="error")
+
+
+def _evaluate(magic: str, expr: str, ns: dict) -> Any:
+    """``expr`` evaluated in the user's namespace, or a Message naming what it raised."""
+    try:
+        code = compile(expr, f"<{magic}>", "eval")
+        return False, eval(code, ns)  # noqa: S307 - the user's own expression, in their namespace
+    except SyntaxError as exc:
+        return True, Message(f"{magic}: `{_clip(expr)}` is not a Python expression ({exc.msg})", level="error")
+    except (RecursionError, MemoryError) as exc:
+        return True, Message(
+            f"{magic}: `{_clip(expr)}` is too deeply nested for Python's parser "
+            f"({type(exc).__name__}); assign parts of it to variables first",
+            level="error",
+        )
+    except Exception as exc:  # noqa: BLE001
+        return True, Message(f"{magic}: evaluating `{_clip(expr)}` raised {type(exc).__name__}: {exc}", level="error")
+
+
+def _clip(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _user_ns() -> dict:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell.user_ns if shell is not None else {}
+
+
+# -- %jaxinspect subcommands -------------------------------------------------------------------------
+# Each is declared with magic_arguments: its parser gives the usage in errors and the help.
+
+
+@magic_arguments("jaxinspect status")
+@argument("-h", "--help", action="store_true", help="this help")
+def _status(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """Versions, backend, devices, what jaxinspect records (= jaxinspect.status())."""
+    return _no_expr("status", _status, expr, problem, line) or api.status()
+
+
+@magic_arguments("jaxinspect compiles")
+@argument("-h", "--help", action="store_true", help="this help")
+@argument("--all", action="store_true", help="include JAX-internal eager compiles")
+@argument("--diff", metavar="ID", type=_number,
+          help="the jaxpr diff of recompile #ID against the closest previous call (= jaxinspect.compile_diff(ID))")
+def _compiles(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """Every compile since %load_ext, per function, with reasons and alerts
+    (= jaxinspect.compile_log(all=...))."""
+    bad = _no_expr("compiles", _compiles, expr, problem, line)
+    if bad is not None:
+        return bad
+    if args.diff is not None:
+        return api.compile_diff(args.diff)
+    return api.compile_log(all=args.all)
+
+
+@magic_arguments("jaxinspect buffers")
+@argument("-h", "--help", action="store_true", help="this help")
+@argument("--limit", metavar="N", type=_number, default=50, help="list at most N arrays (default 50)")
+@argument("--all", action="store_true", help="list every array")
+@argument("--no-owners", action="store_true", help="skip the walk of your namespace for holders")
+@argument("--profile", action="store_true", help="add jax.profiler.device_memory_profile(), parsed")
+def _buffers(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """Every live device array: bytes per device, which variable holds it, where it was created,
+    growth alerts (= jaxinspect.buffers())."""
+    bad = _no_expr("buffers", _buffers, expr, problem, line)
+    if bad is not None:
+        return bad
+    return api.buffers(limit=None if args.all else args.limit, owners=not args.no_owners, profile=args.profile)
+
+
+@magic_arguments("jaxinspect keys")
+@argument("-h", "--help", action="store_true", help="this help")
+@argument("--warn", dest="mode", action="store_const", const="warn", help="a key used twice warns (default)")
+@argument("--error", dest="mode", action="store_const", const="error", help="a key used twice raises KeyReuseError")
+@argument("--ignore", dest="mode", action="store_const", const="ignore", help="only record reuses")
+@argument("--clear", action="store_true", help="forget what was recorded")
+@argument("action", nargs="?", choices=("on", "off"), metavar="on|off",
+          help="on: record every key created, split and consumed; off: stop")
+def _keys(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """PRNG keys: the lineage tree and reuses (= jaxinspect.keys()); `on` tracks every key and
+    reports a key used twice, eager and read from each jitted function (= jaxinspect.track_keys())."""
+    from ..collect import keyslib
+
+    if expr:
+        try:
+            (action,) = expr.split()
+            args.action = _prog(_keys).parse_args([action]).action
+        except (ValueError, UsageError):
+            return Message(
+                f"%jaxinspect keys: unexpected {expr!r} (on or off); {_usage(_prog(_keys))}", level="error"
+            )
+    tracker = keyslib.tracker()
+    if args.action == "off":
+        tracker.stop()
+        if args.clear:
+            tracker.clear()
+        return Message("key tracking is off (jax.random is unwrapped); %jaxinspect keys shows what was recorded")
+    if args.action == "on" or (args.mode is not None and tracker.tracking):
+        try:
+            import jax  # noqa: F401, PLC0415
+        except ImportError:
+            return Message("%jaxinspect keys: jax is not installed in this kernel (pip install jax)", level="error")
+        if args.clear:
+            tracker.clear()
+        api.track_keys(on_reuse=args.mode or tracker.on_reuse)
+        return Message(
+            f"key tracking is on: every jax.random key created, split and consumed is recorded "
+            f"and a key used twice {'raises KeyReuseError' if tracker.on_reuse == 'error' else 'warns'}; "
+            "jitted functions traced from now on are checked statically. The sidebar's Keys tab "
+            "follows it; %jaxinspect keys off stops."
+        )
+    if args.mode is not None:
+        return Message(f"%jaxinspect keys: --{args.mode} goes with `on`; {_usage(_prog(_keys))}", level="error")
+    return api.keys(clear=args.clear)
+
+
+@magic_arguments("jaxinspect monitor")
+@argument("-h", "--help", action="store_true", help="this help")
+@argument("--display", dest="mode", action="store_const", const="display",
+          help="HTML refreshed in place (front ends without widgets)")
+@argument("--text", dest="mode", action="store_const", const="text", help="a text summary (print(m))")
+@argument("--widget", dest="mode", action="store_const", const="widget", help="anywidget + plotly figure")
+@argument("--no-plot", action="store_true", help="no plotly figure of the curves")
+@argument("--off", action="store_true", help="close the open monitor")
+def _monitor(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """A live view in this cell (logged scalars, params, memory, compiles, keys) while the cells
+    below run (= m = jaxinspect.monitor(); m.log(step, loss=loss) in the loop)."""
+    from .monitor import _current
+
+    bad = _no_expr("monitor", _monitor, expr, problem, line)
+    if bad is not None:
+        return bad
+    if args.off:
+        n = len(_current)
+        for m in list(_current):
+            m.close()
+        return Message(f"closed {n} monitor{'s' if n != 1 else ''}")
+    return api.monitor(mode=args.mode or "auto", plot=False if args.no_plot else None)
+
+
+@magic_arguments("jaxinspect processes")
+@argument("-h", "--help", action="store_true", help="this help")
+@argument("--listen", metavar="PORT", nargs="?", const=0, type=_port,
+          help="open this kernel's collector on 127.0.0.1:PORT (any free port without PORT)")
+@argument("--stop", action="store_true", help="close the collector")
+def _processes(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """A multi-process job side by side: --listen opens this kernel's collector (loopback) and
+    prints the env each process needs; then in each process: import jaxinspect;
+    jaxinspect.connect() (= c = jaxinspect.collect_processes(); c.env)."""
+    from . import processes
+
+    bad = _no_expr("processes", _processes, expr, problem, line)
+    if bad is not None:
+        return bad
+    if args.stop and args.listen is not None:
+        return Message(f"%jaxinspect processes: --listen or --stop, not both; {_usage(_prog(_processes))}",
+                       level="error")
+    if args.stop:
+        c = processes.current_collector()
+        if c is None:
+            return Message("no collector is open")
+        c.close()
+        return Message(f"closed the collector at {c.address}")
+    if args.listen is not None:
+        try:
+            c = processes.collect_processes(port=args.listen)
+        except OSError as exc:
+            return Message(f"%jaxinspect processes: cannot listen on 127.0.0.1:{args.listen} ({exc}); "
+                           "pick another port or leave it out for any free one", level="error")
+        if isinstance(c, Message):
+            return c
+        env = " ".join(f"{k}={v}" for k, v in c.env.items())
+        return Message(
+            f"collecting on {c.address}. Start each process with\n  {env}\nin its environment "
+            "and call jaxinspect.connect() in it (after jax.distributed.initialize()). "
+            "%jaxinspect processes shows them; so does the sidebar's Processes tab."
+        )
+    c = processes.current_collector()
+    if c is None:
+        return Message("no collector is open: %jaxinspect processes --listen (or "
+                       "c = jaxinspect.collect_processes()) opens one")
+    return c
+
+
+@magic_arguments("jaxinspect help")
+@argument("subcommand", nargs="?", help="the subcommand to explain in full")
+def _help_sub(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """This text; %jaxinspect help SUBCOMMAND (or %jaxinspect SUBCOMMAND --help): its options."""
+    if expr:
+        handler = SUBCOMMANDS.get(expr.strip())
+        if handler is None:
+            return _unknown(expr.strip())
+        return Message(_help(_prog(handler)))
+    return Message(HELP)
+
+
+@magic_arguments("jaxinspect sharding")
+@argument("-h", "--help", action="store_true", help="this help")
+@argument("expr", nargs="?", metavar="EXPR", help="an expression giving a jax.Array")
+def _sharding(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """Which block of an array lives on which device (= jaxinspect.sharding(x))."""
+    if not expr:
+        return Message(f"%jaxinspect sharding: which array?; {_usage(_prog(_sharding))}", level="error")
+    failed, value = _evaluate("%jaxinspect sharding", expr, _user_ns())
+    if failed:
+        return value
+    view = api.sharding(value)
+    if isinstance(view, Message):
+        return view
+    view.title = expr
+    return view
+
+
+@magic_arguments("jaxinspect params")
+@argument("-h", "--help", action="store_true", help="this help")
+@argument("--stats", action="store_true", help="add mean/std/min/max/norm/zeros/NaN/Inf per leaf")
+@argument("expr", nargs="?", metavar="EXPR",
+          help="a params dict, TrainState, NNX module/state/optimizer or pytree")
+def _params(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """The parameter tree: kinds, shapes, totals per subtree (= jaxinspect.params(x))."""
+    if not expr:
+        return Message(f"%jaxinspect params: which tree?; {_usage(_prog(_params))}", level="error")
+    failed, value = _evaluate("%jaxinspect params", expr, _user_ns())
+    if failed:
+        return value
+    return api.params(value, stats=args.stats, title=expr)
+
+
+@magic_arguments("jaxinspect watch")
+@argument("-h", "--help", action="store_true", help="this help")
+@argument("--off", action="store_true", help="stop watching EXPR (everything without EXPR)")
+@argument("expr", nargs="?", metavar="EXPR", help="e.g. state.params")
+def _watch(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """Sample EXPR while cells run: norms, update ratios, NaN/Inf alerts in the Params tab
+    (in a loop: jaxinspect.watch("params", params, step=i))."""
+    from . import extension
+
+    if args.off:
+        api.unwatch(expr or None)
+        return Message(f"stopped watching {expr or 'everything'}")
+    inspector = extension.current()
+    if not expr:
+        names = inspector.watcher.names if inspector else []
+        return Message(
+            f"{_usage(_prog(_watch))}\nwatched now: {', '.join(names) or 'nothing'}",
+            level="error" if not names else "info",
+        )
+    ns = _user_ns()
+    failed, value = _evaluate("%jaxinspect watch", expr, ns)
+    if failed:
+        return value
+    check = api.params(value, title=expr)
+    if isinstance(check, Message):
+        return check
+    code = compile(expr, "<%jaxinspect watch>", "eval")
+    api._the_watcher().watch_expression(expr, lambda: eval(code, ns))  # noqa: S307
+    return Message(
+        f"watching {expr} ({len(check.leaves)} leaves): the sidebar's Params tab samples it while "
+        "cells run — norms, update ratios, NaN/Inf alerts. %jaxinspect watch --off stops."
+    )
+
+
+SUBCOMMANDS: dict[str, Callable[..., Any]] = {
+    "status": _status,
+    "compiles": _compiles,
+    "buffers": _buffers,
+    "keys": _keys,
+    "monitor": _monitor,
+    "processes": _processes,
+    "help": _help_sub,
+    "sharding": _sharding,
+    "params": _params,
+    "watch": _watch,
+}
+
+
+def _unknown(sub: str) -> Message:
+    return Message(
+        f"%jaxinspect: unknown subcommand {sub!r}. Available: {', '.join(SUBCOMMANDS)}. "
+        "Run %jaxinspect help for details.",
+        level="error",
+    )
+
+
+# -- the magics ------------------------------------------------------------------------------------
 
 
 @magics_class
 class JaxInspectMagics(Magics):
-    """The ``%jaxinspect`` and ``%jit_profile`` magics."""
+    """The ``%jaxinspect``, ``%jaxpr`` and ``%jit_profile`` magics."""
 
+    @magic_arguments()
+    @argument("-h", "--help", action="store_true", help="this help")
+    @argument("subcommand", nargs="?", help="status, compiles, buffers, keys, monitor, processes, "
+              "help, sharding, params, watch")
     @line_magic
     def jaxinspect(self, line: str) -> Any:
-        """%jaxinspect SUBCOMMAND — run ``%jaxinspect help`` for the list."""
-        head, _, raw = line.strip().partition(" ")
-        if head in RAW_SUBCOMMANDS:  # takes a Python expression: no shell-style quote removal
-            return RAW_SUBCOMMANDS[head](raw)
+        """JAX introspection for this kernel (the help is generated below)."""
         try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            return Message(f"%jaxinspect: could not parse {line!r}: {exc}", level="error")
-        if not words:
-            return Message(HELP)
-        sub, rest = words[0], words[1:]
-        handler = SUBCOMMANDS.get(sub)
-        if handler is None:
-            known = ", ".join([*SUBCOMMANDS, *RAW_SUBCOMMANDS])
-            return Message(
-                f"%jaxinspect: unknown subcommand {sub!r}. Available: {known}. "
-                "Run %jaxinspect help for details.",
-                level="error",
-            )
-        return handler(rest)
+            return _dispatch(line)
+        except RecursionError as exc:
+            return Message(f"%jaxinspect: the line is too deeply nested ({type(exc).__name__})", level="error")
 
+    @magic_arguments()
+    @argument("-h", "--help", action="store_true", help="this help")
+    @argument("-o", action="store_true", help="return the profile object (.events, .functions, .alerts, .to_json())")
+    @argument("-q", action="store_true", help="show nothing")
+    @argument("--all", action="store_true", help="include JAX-internal compiles (hidden by default)")
+    @argument("statement", nargs="?", metavar="STATEMENT", help="the code to run (a line; %%%%jit_profile: the cell)")
     @line_cell_magic
     def jit_profile(self, line: str, cell: str | None = None) -> Any:
-        """%jit_profile [-o] [-q] [--all] STATEMENT — run it and report every compile inside.
-
-        Same as ``with jaxinspect.profile(all=...) as p: STATEMENT`` then displaying ``p``.
-        -o returns the profile object (``.events``, ``.functions``, ``.alerts``, ``.to_json()``),
-        -q shows nothing, --all includes JAX-internal compiles (hidden by default).
-        """
-        flags, rest = _split_flags(line)
-        if flags is None:
-            return Message(f"%jit_profile: {rest}\n{JIT_PROFILE_USAGE}", level="error")
+        """Run STATEMENT (or the cell) and report each trace/lower/compile inside it, per function,
+        with reasons and time (= `with jaxinspect.profile(all=...) as p: STATEMENT`)."""
+        read = _read(JaxInspectMagics.jit_profile, line, "%jit_profile")
+        if isinstance(read, Message):
+            return read
+        args, rest, _problem = read
+        usage = _usage(_prog(JaxInspectMagics.jit_profile))
+        if cell is not None and rest:
+            return Message(f"%%jit_profile: unexpected {rest!r} on the magic's line (the code goes in the cell); {usage}",
+                           level="error")
         code = cell if cell is not None else rest
         if not code.strip():
-            return Message(f"%jit_profile: nothing to run.\n{JIT_PROFILE_USAGE}", level="error")
-        prof = api.profile(all="all" in flags)
+            return Message(f"%jit_profile: nothing to run; {usage}", level="error")
+        try:
+            ast.parse(code)
+        except (RecursionError, MemoryError) as exc:
+            return Message(
+                f"%jit_profile: the code is too deeply nested for Python's parser ({type(exc).__name__}); "
+                "assign parts of it to variables first",
+                level="error",
+            )
+        except SyntaxError:
+            pass  # run_cell shows it, as IPython would
+        prof = api.profile(all=args.all)
         with prof:
             self.shell.run_cell(code, store_history=False, silent=False)
-        if "q" not in flags:
+        if not args.q:
             from IPython.display import display
 
             display(prof)
@@ -127,30 +558,50 @@ class JaxInspectMagics(Magics):
                     display(prof.timeline())
                 except ImportError:
                     pass
-        return prof if "o" in flags else None
+        return prof if args.o else None
 
-
+    @magic_arguments()
+    @argument("-h", "--help", action="store_true", help="this help")
+    @argument("--source", action="store_true", help="show each equation's source line")
+    @argument("--stablehlo", action="store_true", help="the lowered program (StableHLO)")
+    @argument("--hlo", action="store_true", help="the compiled, optimized HLO")
+    @argument("--cost", action="store_true", help="flops, bytes accessed, memory analysis")
+    @argument("--graph", action="store_true", help="the dataflow graph")
+    @argument("--text", action="store_true", help="plain text only")
+    @argument("--diff", metavar="CALL2", help="compare CALL (before) with CALL2 (after), equation by equation")
+    @argument("-o", action="store_true", help="return the view object (.jaxpr, .stats, .to_json(), .diff(), .text())")
+    @argument("call", nargs="?", metavar="CALL",
+              help="e.g. f(x, y) or jax.grad(loss)(params, batch); %%%%jaxpr: setup lines, then the call")
     @line_cell_magic
     def jaxpr(self, line: str, cell: str | None = None) -> Any:
-        """%jaxpr [options] CALL — the jaxpr of CALL as jit would trace it, without running it.
+        """The jaxpr of CALL as jit traces it, without running it: the arguments are evaluated, the
+        call is traced (= jaxinspect.jaxpr(fn, *args, **kwargs))."""
+        try:
+            return self._jaxpr(line, cell)
+        except RecursionError as exc:
+            return Message(f"%jaxpr: the expression is too deeply nested ({type(exc).__name__}); "
+                           "assign parts of it to variables first", level="error")
 
-        Run ``%jaxpr`` alone for the options. Same as ``jaxinspect.jaxpr(fn, *args, **kwargs)``.
-        """
+    def _jaxpr(self, line: str, cell: str | None) -> Any:
         from IPython.display import display
 
-        opts, rest = _jaxpr_options(line)
-        if opts is None:
-            return Message(f"%jaxpr: {rest}\n{JAXPR_USAGE}", level="error")
+        read = _read(JaxInspectMagics.jaxpr, line, "%jaxpr")
+        if isinstance(read, Message):
+            return read
+        args, rest, _problem = read
+        usage = _usage(_prog(JaxInspectMagics.jaxpr))
         ns = self.shell.user_ns
         if cell is not None:
+            if rest:
+                return Message(f"%%jaxpr: unexpected {rest!r} on the magic's line (the call is the cell's last line); {usage}",
+                               level="error")
             try:
                 module = ast.parse(cell)
             except SyntaxError as exc:
                 return Message(f"%%jaxpr: syntax error in the cell, line {exc.lineno}: {exc.msg}", level="error")
             if not module.body or not isinstance(module.body[-1], ast.Expr):
                 return Message(
-                    "%%jaxpr: the last line of the cell must be the call to trace, e.g. `f(x, y)`.\n"
-                    + JAXPR_USAGE,
+                    f"%%jaxpr: the last line of the cell must be the call to trace, e.g. `f(x, y)`; {usage}",
                     level="error",
                 )
             setup = ast.Module(body=module.body[:-1], type_ignores=[])
@@ -160,81 +611,49 @@ class JaxInspectMagics(Magics):
                 return Message(f"%%jaxpr: the setup lines raised {type(exc).__name__}: {exc}", level="error")
             rest = ast.get_source_segment(cell, module.body[-1]) or ast.unparse(module.body[-1])
         if not rest.strip():
-            return Message(JAXPR_USAGE)
+            return Message(_help(_prog(JaxInspectMagics.jaxpr)))
+        opts = vars(args)
         traced = _trace_expression(rest, ns, opts)
         if isinstance(traced, Message):
             return traced
         view = traced
-        if opts.get("diff"):
-            other = _trace_expression(opts["diff"], ns, opts)
+        if args.diff:
+            other = _trace_expression(args.diff, ns, opts)
             if isinstance(other, Message):
                 return other
             view = traced.diff(other)
-        if opts.get("text"):
+        if args.text:
             text = Message(view.text())
-            if "o" in opts:
+            if args.o:
                 display(text)
                 return view
             return text
-        if "o" in opts:
+        if args.o:
             return view
         display(view)
         return None
 
 
-_JAXPR_FLAGS = {
-    "--source": "source",
-    "--stablehlo": "stablehlo",
-    "--hlo": "hlo",
-    "--cost": "cost",
-    "--graph": "graph",
-    "--text": "text",
-    "-o": "o",
-}
-
-
-def _first_call(text: str) -> tuple[str, str] | None:
-    """Split ``text`` into (the shortest leading call expression, the rest)."""
-    positions = [i for i, ch in enumerate(text) if ch.isspace()] + [len(text)]
-    for pos in positions:
-        head = text[:pos]
-        try:
-            node = ast.parse(head.strip(), mode="eval")
-        except SyntaxError:
-            continue
-        if isinstance(node.body, ast.Call):
-            return head.strip(), text[pos:].strip()
-    return None
-
-
-def _jaxpr_options(line: str) -> tuple[dict[str, Any] | None, str]:
-    """Leading options, then the call; ``--diff CALL2`` may also follow the call."""
-    opts: dict[str, Any] = {}
-    rest = line.strip()
-    while rest.startswith("-"):
-        word, _, tail = rest.partition(" ")
-        tail = tail.strip()
-        if word == "--":
-            rest = tail
-            break
-        if word == "--diff":
-            split = _first_call(tail)
-            if split is None:
-                return None, "--diff needs a call expression, e.g. --diff f(x16)"
-            opts["diff"], rest = split
-            continue
-        if word not in _JAXPR_FLAGS:
-            return None, f"unknown option {word!r}"
-        opts[_JAXPR_FLAGS[word]] = True
-        rest = tail
-    if " --diff " in f" {rest} " and "diff" not in opts:
-        split = _first_call(rest)
-        if split is not None and split[1].startswith("--diff"):
-            call2 = split[1][len("--diff") :].strip()
-            if not call2:
-                return None, "--diff needs a call expression, e.g. --diff f(x16)"
-            opts["diff"], rest = call2, split[0]
-    return opts, rest
+def _dispatch(line: str) -> Any:
+    spans, problem = split_line(line)
+    if not spans:
+        return Message(HELP)
+    s, e = spans[0]
+    sub = line[s:e]
+    if sub.startswith("-"):
+        read = _read(JaxInspectMagics.jaxinspect, line, "%jaxinspect")
+        return read if isinstance(read, Message) and read.level == "error" else Message(HELP)
+    handler = SUBCOMMANDS.get(sub)
+    if handler is None:
+        if problem and len(spans) == 1:
+            return Message(f"%jaxinspect: could not parse {line!r}: {problem}", level="error")
+        return _unknown(sub)
+    rest = line[e:]
+    read = _read(handler, rest, f"%jaxinspect {sub}")
+    if isinstance(read, Message):
+        return read
+    args, expr, problem = read
+    return handler(args, expr, problem, line)
 
 
 def _trace_expression(text: str, ns: dict, opts: dict[str, Any]) -> Any:
@@ -245,13 +664,13 @@ def _trace_expression(text: str, ns: dict, opts: dict[str, Any]) -> Any:
         node = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         return Message(
-            f"%jaxpr: `{text}` is not valid Python ({exc.msg}). Give a call, e.g. %jaxpr f(x, y).",
+            f"%jaxpr: `{_clip(text)}` is not valid Python ({exc.msg}). Give a call, e.g. %jaxpr f(x, y).",
             level="error",
         )
     call = node.body
     if not isinstance(call, ast.Call):
         return Message(
-            f"%jaxpr: `{text}` is not a call. Give the call to trace, e.g. %jaxpr {text}(x) "
+            f"%jaxpr: `{_clip(text)}` is not a call. Give the call to trace, e.g. %jaxpr {_clip(text, 60)}(x) "
             "(arguments are evaluated, the call is traced, not run).",
             level="error",
         )
@@ -278,10 +697,8 @@ def _trace_expression(text: str, ns: dict, opts: dict[str, Any]) -> Any:
             else:
                 kwargs[kw.arg] = value(kw.value)
     except Exception as exc:  # noqa: BLE001
-        what = ast.unparse(part)
-        return Message(
-            f"%jaxpr: evaluating `{what}` raised {type(exc).__name__}: {exc}", level="error"
-        )
+        what = _segment(text, part)
+        return Message(f"%jaxpr: evaluating `{what}` raised {type(exc).__name__}: {exc}", level="error")
     sections = tuple(s for s in ("stablehlo", "hlo", "cost", "graph") if opts.get(s))
     if not sections or opts.get("source"):
         sections = ("jaxpr", *sections)
@@ -289,263 +706,48 @@ def _trace_expression(text: str, ns: dict, opts: dict[str, Any]) -> Any:
         fn,
         tuple(args),
         kwargs,
-        label=ast.unparse(call.func),
+        label=_segment(text, call.func),
         title=text,
         sections=sections,
         source=bool(opts.get("source")),
     )
 
 
-def _split_flags(line: str) -> tuple[set[str] | None, str]:
-    """Leading -o / -q / --all flags, and the statement after them."""
-    flags: set[str] = set()
-    rest = line.lstrip()
-    while rest.startswith("-"):
-        word, _, tail = rest.partition(" ")
-        if word == "--all":
-            flags.add("all")
-        elif word in ("--",):
-            rest = tail.lstrip()
-            break
-        elif len(word) > 1 and word[1] != "-" and set(word[1:]) <= {"o", "q"}:
-            flags |= set(word[1:])
-        else:
-            return None, f"unknown option {word!r}"
-        rest = tail.lstrip()
-    return flags, rest
+def _segment(text: str, node: ast.AST) -> str:
+    """The source of ``node`` as typed (ast.unparse recurses: a deep expression would overflow)."""
+    return _clip(ast.get_source_segment(text, node) or "<expression>")
 
 
-COMPILES_USAGE = "usage: %jaxinspect compiles [--all] [--diff EVENT_ID]"
+def _jaxinspect_help() -> str:
+    """The %jaxinspect help, generated from each subcommand's parser."""
+    lines = ["%jaxinspect SUBCOMMAND — JAX introspection for this kernel", ""]
+    for handler in SUBCOMMANDS.values():
+        parser = _prog(handler)
+        lines.append("  " + _usage(parser).removeprefix("usage: "))
+        desc = " ".join((parser.description or "").split())
+        lines.extend("      " + part for part in _wrap(desc))
+    for magic in (JaxInspectMagics.jaxpr, JaxInspectMagics.jit_profile):
+        parser = _prog(magic)
+        lines.append("")
+        lines.append("  " + _usage(parser).removeprefix("usage: "))
+        lines.extend("      " + part for part in _wrap(" ".join((parser.description or "").split())))
+    lines += [
+        "",
+        "Options may stand before or after the expression; %jaxinspect SUBCOMMAND --help, %jaxpr --help",
+        "and %jit_profile --help list them. The sidebar (command palette: \"Show jaxinspect\") follows",
+        "the active notebook and updates while cells run. %unload_ext jaxinspect removes every hook.",
+    ]
+    return "\n".join(lines)
 
 
-def _compiles(args: list[str]) -> Any:
-    if args[:1] == ["--diff"]:
-        if len(args) != 2 or not args[1].lstrip("#").isdigit():
-            return Message(f"%jaxinspect compiles: --diff needs one event id (the # column).\n{COMPILES_USAGE}", level="error")
-        return api.compile_diff(int(args[1].lstrip("#")))
-    unknown = [a for a in args if a != "--all"]
-    if unknown:
-        return Message(
-            f"%jaxinspect compiles: unknown option {unknown[0]!r}; {COMPILES_USAGE}",
-            level="error",
-        )
-    return api.compile_log(all="--all" in args)
+def _wrap(text: str, width: int = 92) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) if text else []
 
 
-BUFFERS_USAGE = "usage: %jaxinspect buffers [--limit N | --all] [--no-owners] [--profile]"
-
-
-def _buffers(args: list[str]) -> Any:
-    limit: int | None = 50
-    owners = True
-    profile = False
-    rest = list(args)
-    while rest:
-        word = rest.pop(0)
-        if word == "--all":
-            limit = None
-        elif word == "--no-owners":
-            owners = False
-        elif word == "--profile":
-            profile = True
-        elif word == "--limit" and rest and rest[0].isdigit():
-            limit = int(rest.pop(0))
-        else:
-            return Message(f"%jaxinspect buffers: unexpected {word!r}; {BUFFERS_USAGE}", level="error")
-    return api.buffers(limit=limit, owners=owners, profile=profile)
-
-
-def _sharding(raw: str) -> Any:
-    from IPython import get_ipython
-
-    expr = raw.strip()
-    if not expr:
-        return Message("usage: %jaxinspect sharding EXPR   (an expression giving a jax.Array)", level="error")
-    shell = get_ipython()
-    try:
-        value = eval(expr, shell.user_ns if shell is not None else {})  # noqa: S307 - the user's own expression
-    except Exception as exc:  # noqa: BLE001
-        return Message(f"%jaxinspect sharding: evaluating `{expr}` raised {type(exc).__name__}: {exc}", level="error")
-    view = api.sharding(value)
-    if isinstance(view, Message):
-        return view
-    view.title = expr
-    return view
-
-
-KEYS_USAGE = "usage: %jaxinspect keys [on|off] [--warn|--error|--ignore] [--clear]"
-
-
-def _keys(args: list[str]) -> Any:
-    from ..collect import keyslib
-
-    action, mode, clear = None, None, False
-    for word in args:
-        if word in ("on", "off") and action is None:
-            action = word
-        elif word in ("--warn", "--error", "--ignore"):
-            mode = word[2:]
-        elif word == "--clear":
-            clear = True
-        else:
-            return Message(f"%jaxinspect keys: unexpected {word!r}; {KEYS_USAGE}", level="error")
-    tracker = keyslib.tracker()
-    if action == "off":
-        tracker.stop()
-        if clear:
-            tracker.clear()
-        return Message("key tracking is off (jax.random is unwrapped); %jaxinspect keys shows what was recorded")
-    if action == "on" or (mode is not None and tracker.tracking):
-        try:
-            import jax  # noqa: F401, PLC0415
-        except ImportError:
-            return Message("%jaxinspect keys: jax is not installed in this kernel (pip install jax)", level="error")
-        if clear:
-            tracker.clear()
-        api.track_keys(on_reuse=mode or tracker.on_reuse)
-        return Message(
-            f"key tracking is on: every jax.random key created, split and consumed is recorded "
-            f"and a key used twice {'raises KeyReuseError' if tracker.on_reuse == 'error' else 'warns'}; "
-            "jitted functions traced from now on are checked statically. The sidebar's Keys tab "
-            "follows it; %jaxinspect keys off stops."
-        )
-    if mode is not None:
-        return Message(f"%jaxinspect keys: {'--' + mode} goes with `on`; {KEYS_USAGE}", level="error")
-    return api.keys(clear=clear)
-
-
-MONITOR_USAGE = "usage: %jaxinspect monitor [--display|--text] [--no-plot] [--off]"
-
-
-def _monitor(args: list[str]) -> Any:
-    from .monitor import _current
-
-    mode, plot = "auto", None
-    for word in args:
-        if word in ("--display", "--text", "--widget"):
-            mode = word[2:]
-        elif word == "--no-plot":
-            plot = False
-        elif word == "--off":
-            n = len(_current)
-            for m in list(_current):
-                m.close()
-            return Message(f"closed {n} monitor{'s' if n != 1 else ''}")
-        else:
-            return Message(f"%jaxinspect monitor: unexpected {word!r}; {MONITOR_USAGE}", level="error")
-    return api.monitor(mode=mode, plot=plot)
-
-
-PROCESSES_USAGE = "usage: %jaxinspect processes [--listen [PORT]] [--stop]"
-
-
-def _processes(args: list[str]) -> Any:
-    from . import processes
-
-    if args[:1] == ["--stop"] and len(args) == 1:
-        c = processes.current_collector()
-        if c is None:
-            return Message("no collector is open")
-        c.close()
-        return Message(f"closed the collector at {c.address}")
-    if args[:1] == ["--listen"] and len(args) <= 2:
-        port = args[1] if len(args) == 2 else "0"
-        if not port.isdigit() or int(port) > 65535:
-            return Message(f"%jaxinspect processes: PORT must be a number, got {port!r}; {PROCESSES_USAGE}",
-                           level="error")
-        try:
-            c = processes.collect_processes(port=int(port))
-        except OSError as exc:
-            return Message(f"%jaxinspect processes: cannot listen on 127.0.0.1:{port} ({exc}); "
-                           "pick another port or leave it out for any free one", level="error")
-        env = " ".join(f"{k}={v}" for k, v in c.env.items())
-        return Message(
-            f"collecting on {c.address}. Start each process with\n  {env}\nin its environment "
-            "and call jaxinspect.connect() in it (after jax.distributed.initialize()). "
-            "%jaxinspect processes shows them; so does the sidebar's Processes tab."
-        )
-    if args:
-        return Message(f"%jaxinspect processes: unexpected {' '.join(args)!r}; {PROCESSES_USAGE}",
-                       level="error")
-    c = processes.current_collector()
-    if c is None:
-        return Message("no collector is open: %jaxinspect processes --listen (or "
-                       "c = jaxinspect.collect_processes()) opens one")
-    return c
-
-
-SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = {
-    "status": lambda args: api.status(),
-    "compiles": _compiles,
-    "buffers": _buffers,
-    "keys": _keys,
-    "monitor": _monitor,
-    "processes": _processes,
-    "help": lambda args: Message(HELP),
-}
-
-
-def _params(raw: str) -> Any:
-    from IPython import get_ipython
-
-    expr = raw.strip()
-    with_stats = False
-    while expr.startswith("--"):
-        word, _, expr = expr.partition(" ")
-        expr = expr.strip()
-        if word == "--stats":
-            with_stats = True
-        else:
-            return Message(f"%jaxinspect params: unknown option {word!r}; {PARAMS_USAGE}", level="error")
-    if not expr:
-        return Message(PARAMS_USAGE, level="error")
-    shell = get_ipython()
-    try:
-        value = eval(expr, shell.user_ns if shell is not None else {})  # noqa: S307 - the user's own expression
-    except Exception as exc:  # noqa: BLE001
-        return Message(f"%jaxinspect params: evaluating `{expr}` raised {type(exc).__name__}: {exc}", level="error")
-    return api.params(value, stats=with_stats, title=expr)
-
-
-def _watch(raw: str) -> Any:
-    from IPython import get_ipython
-
-    from . import extension
-
-    expr = raw.strip()
-    inspector = extension.current()
-    if not expr:
-        names = inspector.watcher.names if inspector else []
-        return Message(
-            "usage: %jaxinspect watch EXPR   (e.g. state.params; %jaxinspect watch --off [EXPR])\n"
-            f"watched now: {', '.join(names) or 'nothing'}",
-            level="error" if not names else "info",
-        )
-    if expr.startswith("--off"):
-        target = expr[len("--off") :].strip() or None
-        api.unwatch(target)
-        return Message(f"stopped watching {target or 'everything'}")
-    shell = get_ipython()
-    ns = shell.user_ns if shell is not None else {}
-    try:
-        value = eval(expr, ns)  # noqa: S307 - the user's own expression, checked once here
-    except Exception as exc:  # noqa: BLE001
-        return Message(f"%jaxinspect watch: evaluating `{expr}` raised {type(exc).__name__}: {exc}", level="error")
-    check = api.params(value, title=expr)
-    if isinstance(check, Message):
-        return check
-    code = compile(expr, "<%jaxinspect watch>", "eval")
-    api._the_watcher().watch_expression(expr, lambda: eval(code, ns))  # noqa: S307
-    return Message(
-        f"watching {expr} ({len(check.leaves)} leaves): the sidebar's Params tab samples it while "
-        "cells run — norms, update ratios, NaN/Inf alerts. %jaxinspect watch --off stops."
-    )
-
-
-PARAMS_USAGE = "usage: %jaxinspect params [--stats] EXPR   (a params dict, TrainState, NNX module/state/optimizer or pytree)"
-
-RAW_SUBCOMMANDS: dict[str, Callable[[str], Any]] = {
-    "sharding": _sharding,
-    "params": _params,
-    "watch": _watch,
-}
+HELP = _jaxinspect_help()
+JaxInspectMagics.jaxinspect.__doc__ = HELP + "\n\n" + _help(_prog(JaxInspectMagics.jaxinspect))
+_needs(_prog(JaxInspectMagics.jaxpr), diff="--diff needs a call expression, e.g. --diff f(x16)")
+_needs(_prog(_compiles), diff="--diff needs one event id (the # column of %jaxinspect compiles)")
+_needs(_prog(_buffers), limit="--limit needs a number, e.g. --limit 20")
