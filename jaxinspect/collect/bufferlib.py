@@ -34,6 +34,11 @@ _SKIP_MODULES = (
     "numpy", "builtins", "typing", "inspect", "importlib", "weakref", "collections.abc",
 )  # fmt: skip
 _SLOT_NAMES = {"_raw_value": "value"}  # nnx.Variable keeps its array in a slot
+# Flax NNX bookkeeping on every Module / Variable (trace state, metadata, node names): never
+# arrays, and on a large model most of the objects the walk would otherwise visit
+_SKIP_ATTRS = frozenset(
+    {"_trace_state", "_var_metadata", "_pytree__state", "_pytree__nodes", "_object__state", "_object__nodes"}
+)
 _IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
 _OUT_ALIAS = re.compile(r"^_{1,3}$|^_\d+$|^_i{1,3}$|^_i\d+$|^_[iod]h$")
 
@@ -274,6 +279,10 @@ class _OwnerWalk:
         self.budget_nodes = budget_nodes
         self.deadline = time.perf_counter() + budget_s
         self.seen: set[int] = set()
+        # every visited object stays referenced until the walk ends: containers such as
+        # nnx.State make their sub-trees on the fly, and a freed temporary's id would be
+        # reused by the next one, which the walk would then skip as "seen"
+        self._visited: list[Any] = []
         self.found = 0
         self.nodes = 0
         self.partial = False
@@ -299,17 +308,6 @@ class _OwnerWalk:
         self._paths[id(node)] = (node, path, holder)
         return path, holder
 
-    def _hit(self, obj: Any, parent: tuple, suffix: str, is_index: bool) -> None:
-        info = self.targets.get(id(obj))
-        if info is not None and info.owner is None:
-            ppath, pholder = self._text(parent)
-            info.owner = ppath + suffix
-            if parent[0] is None and not is_index and pholder != "Out":
-                info.holder = info.owner
-            else:
-                info.holder = pholder
-            self.found += 1
-
     def run(self, roots: list[tuple[str, Any]]) -> None:
         array_types = self.array_types
         targets = self.targets
@@ -324,6 +322,7 @@ class _OwnerWalk:
             elif not _atomic(obj):
                 queue.append((obj, (None, name, False), 0))
         seen = self.seen
+        visited = self._visited
         total = len(targets)
         atomic_types = _ATOMIC_TYPES
         text = self._text
@@ -335,6 +334,7 @@ class _OwnerWalk:
             if key in seen:
                 continue
             seen.add(key)
+            visited.append(obj)
             self.nodes += 1
             if self.nodes % 256 == 0:
                 if time.perf_counter() > self.deadline:
@@ -350,18 +350,17 @@ class _OwnerWalk:
             mode, data = self.children(obj)
             depth += 1
             parent_path = parent_holder = None
-            if mode == "map":
-                pairs = ((f"[{k!r}]", v, False) for k, v in data)
-            elif mode == "seq":
-                pairs = ((f"[{i}]", v, True) for i, v in enumerate(data))
-            else:
-                pairs = data
-            for suffix, child, is_index in pairs:
+            if mode == "seq":
+                data = enumerate(data)
+            for k, child in data:
                 t = type(child)
+                if t in atomic_types:
+                    continue
                 if t in array_types:
                     info = targets.get(id(child))
                     if info is None or info.owner is not None:
                         continue
+                    suffix, is_index = _suffix(mode, k)
                     if parent_path is None:
                         parent_path, parent_holder = text(node)
                     info.owner = parent_path + suffix
@@ -370,48 +369,55 @@ class _OwnerWalk:
                     else:
                         info.holder = parent_holder
                     self.found += 1
-                elif t in atomic_types or id(child) in seen or _atomic(child):
                     continue
-                else:
-                    queue.append((child, (node, suffix, is_index), depth))
+                if id(child) in seen or _atomic(child):
+                    continue
+                inline = _INLINE.get(t, _MISSING)
+                if inline is _MISSING:
+                    inline = _inline_slot(t)
+                if inline is not None:  # an nnx.Variable: its one value, without queueing it
+                    try:
+                        value = object.__getattribute__(child, inline[0])
+                    except AttributeError:
+                        value = None
+                    if type(value) in array_types:
+                        info = targets.get(id(value))
+                        if info is not None and info.owner is None:
+                            suffix, is_index = _suffix(mode, k)
+                            if parent_path is None:
+                                parent_path, parent_holder = text(node)
+                            info.owner = parent_path + suffix + inline[1]
+                            if node[0] is None and not is_index and parent_holder != "Out":
+                                info.holder = parent_path + suffix
+                            else:
+                                info.holder = parent_holder
+                            self.found += 1
+                        continue
+                suffix, is_index = _suffix(mode, k)
+                queue.append((child, (node, suffix, is_index), depth))
 
     def children(self, obj: Any) -> tuple[str, Any]:
-        """("map", [(key, child)]), ("seq", [child]) or ("pairs", [(suffix, child, is_index)])."""
+        """("map", [(key, child)]), ("seq", [child]), ("attrs", [(name, child)]) or ("pairs",
+        [((suffix, is_index), child)]).
+        How to read an object is decided once per type (no ``hasattr`` on instances: an
+        ``nnx.Variable``'s ``__getattr__`` raises for every missing name, which is slow)."""
         try:
-            if isinstance(obj, dict) or _is_mapping(obj):
+            kind = _KINDS.get(type(obj))
+            if kind is None:
+                kind = _kind(type(obj))
+            if kind == _K_MAP:
                 return "map", list(obj.items())[:MAX_SEQ_ITEMS]
-            if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-                return "pairs", [(f".{n}", getattr(obj, n, None), False) for n in obj._fields]
-            if isinstance(obj, (list, tuple, collections.deque)):
+            if kind == _K_SEQ:
                 return "seq", list(obj)[:MAX_SEQ_ITEMS]
-            if isinstance(obj, (set, frozenset)):
-                return "pairs", [("{…}", v, True) for v in list(obj)[:MAX_SEQ_ITEMS]]
-            if _is_function_like(obj):
+            if kind == _K_OBJ:
+                return "attrs", _object_children(obj)
+            if kind == _K_NAMED:
+                return "pairs", [((f".{n}", False), getattr(obj, n, None)) for n in obj._fields]
+            if kind == _K_SET:
+                return "pairs", [(("{…}", True), v) for v in list(obj)[:MAX_SEQ_ITEMS]]
+            if kind == _K_FUNC or (kind == _K_JAXFUNC and hasattr(obj, "__wrapped__")):
                 return "pairs", self.function_children(obj)
-            module = type(obj).__module__ or ""
-            if module.startswith(_SKIP_MODULES) or isinstance(obj, type):
-                return "pairs", ()
-            out = []
-            d = getattr(obj, "__dict__", None)
-            if isinstance(d, dict):
-                out += [
-                    (f"[{k}]", v, True) if k.isdigit() else (f".{k}", v, False)  # nnx.List: "0", "1"
-                    for k, v in list(d.items())[:MAX_SEQ_ITEMS]
-                    if isinstance(k, str) and not k.startswith("__")
-                ]
-            for cls in type(obj).__mro__:
-                slots = cls.__dict__.get("__slots__")
-                if isinstance(slots, str):
-                    slots = (slots,)
-                for slot in slots or ():
-                    if slot in ("__dict__", "__weakref__"):
-                        continue
-                    try:
-                        value = object.__getattribute__(obj, slot)
-                    except AttributeError:
-                        continue
-                    out.append((f".{_SLOT_NAMES.get(slot, slot)}", value, False))
-            return "pairs", out
+            return "pairs", ()
         except Exception:  # noqa: BLE001 - user containers can be odd; skip them
             return "pairs", ()
 
@@ -419,52 +425,153 @@ class _OwnerWalk:
     def function_children(fn: Any):
         owner = getattr(fn, "__self__", None)
         if owner is not None and hasattr(fn, "__func__"):  # a bound method: its object
-            return [(".__self__", owner, False)]
+            return [((".__self__", False), owner)]
         out = []
         wrapped = getattr(fn, "__wrapped__", None)
         if wrapped is not None:
-            out.append(("", wrapped, False))
+            out.append((("", False), wrapped))
         inner = getattr(fn, "func", None)  # functools.partial
         if inner is not None and callable(inner):
-            out += [(f".args[{i}]", a, False) for i, a in enumerate(getattr(fn, "args", ()) or ())]
-            out += [(f".keywords[{k!r}]", v, False) for k, v in (getattr(fn, "keywords", {}) or {}).items()]
-            out.append(("", inner, False))
+            out += [((f".args[{i}]", False), a) for i, a in enumerate(getattr(fn, "args", ()) or ())]
+            out += [((f".keywords[{k!r}]", False), v) for k, v in (getattr(fn, "keywords", {}) or {}).items()]
+            out.append((("", False), inner))
         code = getattr(fn, "__code__", None)
         closure = getattr(fn, "__closure__", None)
         if code is not None and closure:
             for name, cell in zip(code.co_freevars, closure, strict=False):
                 try:
-                    out.append((f".<closure {name}>", cell.cell_contents, False))
+                    out.append(((f".<closure {name}>", False), cell.cell_contents))
                 except ValueError:  # an empty cell
                     continue
         defaults = getattr(fn, "__defaults__", None)
         if defaults:
-            out += [(f".<default {i}>", v, False) for i, v in enumerate(defaults)]
+            out += [((f".<default {i}>", False), v) for i, v in enumerate(defaults)]
         return out
 
 
-def _is_function_like(obj: Any) -> bool:
-    if hasattr(obj, "__code__") or isinstance(obj, functools.partial):
-        return True
-    if hasattr(obj, "__func__") and hasattr(obj, "__self__"):
-        return True
-    module = type(obj).__module__ or ""
-    return module.startswith(("jax", "jaxlib")) and hasattr(obj, "__wrapped__")
-
-
-def _is_mapping(obj: Any) -> bool:
-    return hasattr(obj, "items") and hasattr(obj, "keys") and hasattr(obj, "__getitem__") and not isinstance(obj, type)
-
-
+_K_MAP, _K_NAMED, _K_SEQ, _K_SET, _K_FUNC, _K_JAXFUNC, _K_SKIP, _K_OBJ, _K_ATOMIC = range(9)
+_KINDS: dict[type, int] = {}  # how the owner walk reads an object, per type
+_SLOTS: dict[type, tuple[tuple[str, str], ...]] = {}  # (slot, shown name) per type
 _ATOMIC = (str, bytes, bytearray, int, float, complex, bool, type(None), range)
 _ATOMIC_TYPES = frozenset(_ATOMIC)
 
 
+def _kind(t: type) -> int:
+    """Decided from the type alone, once (types are few; instances are many)."""
+    try:
+        kind = _classify(t)
+    except Exception:  # noqa: BLE001 - an odd metaclass
+        kind = _K_SKIP
+    if len(_KINDS) < 100_000:
+        _KINDS[t] = kind
+    return kind
+
+
+def _classify(t: type) -> int:
+    module = getattr(t, "__module__", None) or ""
+    if issubclass(t, _ATOMIC) or module == "numpy" or t.__name__ == "module":
+        return _K_ATOMIC
+    if issubclass(t, type):
+        return _K_SKIP
+    if issubclass(t, dict):
+        return _K_MAP
+    if issubclass(t, tuple) and hasattr(t, "_fields"):
+        return _K_NAMED
+    if issubclass(t, (list, tuple, collections.deque)):
+        return _K_SEQ
+    if issubclass(t, (set, frozenset)):
+        return _K_SET
+    if all(hasattr(t, a) for a in ("items", "keys", "__getitem__")):
+        return _K_MAP  # a Mapping: nnx.State, FrozenDict, ...
+    if hasattr(t, "__code__") or issubclass(t, functools.partial):
+        return _K_FUNC
+    if hasattr(t, "__func__") and hasattr(t, "__self__"):
+        return _K_FUNC  # bound methods
+    if module.startswith(("jax", "jaxlib")) and any("__call__" in c.__dict__ for c in t.__mro__[:-1]):
+        return _K_JAXFUNC  # jitted functions: `__wrapped__` is per instance
+    if module.startswith(_SKIP_MODULES):
+        return _K_SKIP
+    return _K_OBJ
+
+
+def _slots(t: type) -> tuple[bool, tuple[tuple[str, str], ...]]:
+    """(instances have a ``__dict__``, (slot, shown name) ...) of a type, cached."""
+    cached = _SLOTS.get(t)
+    if cached is None:
+        out = []
+        for cls in t.__mro__:
+            slots = cls.__dict__.get("__slots__")
+            if isinstance(slots, str):
+                slots = (slots,)
+            for slot in slots or ():
+                if slot not in ("__dict__", "__weakref__") and slot not in _SKIP_ATTRS:
+                    out.append((slot, _SLOT_NAMES.get(slot, slot)))
+        cached = (bool(getattr(t, "__dictoffset__", 1)), tuple(out))
+        if len(_SLOTS) < 100_000:
+            _SLOTS[t] = cached
+    return cached
+
+
+def _object_children(obj: Any) -> list[tuple[str, Any]]:
+    """(attribute name, value) of an object's ``__dict__`` and slots (slot names as shown)."""
+    has_dict, slots = _slots(type(obj))
+    out: list[tuple[str, Any]] = []
+    d = None
+    if has_dict:
+        try:
+            d = object.__getattribute__(obj, "__dict__")
+        except AttributeError:
+            d = None
+    if isinstance(d, dict) and d:
+        out = [
+            (k, v)
+            for k, v in list(d.items())[:MAX_SEQ_ITEMS]
+            if isinstance(k, str) and not k.startswith("__") and k not in _SKIP_ATTRS
+        ]
+    for slot, shown in slots:
+        try:
+            value = object.__getattribute__(obj, slot)
+        except AttributeError:
+            continue
+        out.append((shown, value))
+    return out
+
+
+_INLINE: dict[type, tuple[str, str] | None] = {}
+
+
+def _inline_slot(t: type) -> tuple[str, str] | None:
+    """(slot, shown suffix) for a type whose instances hold one value in one slot and nothing
+    else (``nnx.Variable``: ``_raw_value``): the walk reads that value in place."""
+    try:
+        has_dict, slots = _slots(t)
+        kind = _KINDS.get(t)
+        if kind is None:
+            kind = _kind(t)
+        found = (slots[0][0], "." + slots[0][1]) if kind == _K_OBJ and not has_dict and len(slots) == 1 else None
+    except Exception:  # noqa: BLE001
+        found = None
+    if len(_INLINE) < 100_000:
+        _INLINE[t] = found
+    return found
+
+
+def _suffix(mode: str, k: Any) -> tuple[str, bool]:
+    """The path suffix of a child and whether it is a list index."""
+    if mode == "map":
+        return f"[{k!r}]", type(k) is int  # {step: state}: like a list item, the dict holds it
+    if mode == "seq":
+        return f"[{k}]", True
+    if mode == "attrs":
+        return (f"[{k}]", True) if k.isdigit() else (f".{k}", False)  # nnx.List: "0", "1"
+    return k
+
+
 def _atomic(obj: Any) -> bool:
-    if isinstance(obj, _ATOMIC):
-        return True
-    module = type(obj).__module__ or ""
-    return module == "numpy" or type(obj).__name__ == "module"
+    kind = _KINDS.get(type(obj))
+    if kind is None:
+        kind = _kind(type(obj))
+    return kind == _K_ATOMIC
 
 
 def namespace_roots(ns: dict[str, Any]) -> list[tuple[str, Any]]:
