@@ -27,12 +27,20 @@ HINTS = {
     "sharding": "put inputs on the same sharding every call (jax.device_put(x, fixed_sharding))",
     "context": "keep jax config / mesh context (x64, matmul precision, mesh) the same between calls",
     "unknown": "the cache was cleared or evicted; avoid jax.clear_caches() in the loop",
+    "static_part": "a static (non-array) part of an argument changed, e.g. a model's dtype or a hyper-parameter: each value compiles once; keep it fixed, or make it an array leaf if it must vary",
+    "class": "each model class (or re-definition of one, e.g. a re-run cell) compiles the step separately: expected when you switch models; otherwise define the class and create the model once",
+    "metadata": "keep variables' metadata (e.g. sharding annotations) the same between calls",
+    "partial": "jit the function once and pass the changing values as arguments (static_argnames if they must be static): jax.jit(functools.partial(...)) makes a new function object, which compiles, every time",
+    "body": "an un-jitted lax.scan / while_loop / cond compiles every new body program: jit the code that calls it, or define the body once and pass changing values as operands",
+    "redefined_body": "define the body function once, outside the loop or method that runs repeatedly, or jit the code that calls the loop (un-jitted lax.scan / cond compile every new body function)",
 }
 
 
 def reason_class(reason: Reason) -> str:
     if reason.kind == "static" and reason.recreated:
         return "static_recreated"
+    if reason.kind == "redefined" and reason.path is not None:
+        return "redefined_body"  # an un-jitted loop's body function made anew (path: its name)
     return reason.kind
 
 
@@ -77,9 +85,9 @@ class CompileLog:
             s["lower_s"] += event.lower_s or 0.0
             s["compile_s"] += event.compile_s or 0.0
             s["total_s"] += event.total_s
-            for r in event.reasons:
-                if r.kind != "more":
-                    s["reasons"][reason_class(r)] += 1
+            # count compiles, not clauses: a recompile where x and y both changed shape is one
+            for cls in dict.fromkeys(reason_class(r) for r in event.reasons if r.kind != "more"):
+                s["reasons"][cls] += 1
             if event.reasons:
                 s["last_reasons"] = event.reasons
             s["last_time"] = event.time

@@ -98,6 +98,7 @@ SCHEMA: dict[str, Any] = {
             "after": "str|null",
             "message": "str",
             "recreated": "bool",
+            "details": "list[str]",
         },
         "compile": {
             "kind": "str",

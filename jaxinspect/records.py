@@ -118,6 +118,8 @@ class Reason:
     after: str | None
     message: str
     recreated: bool = False
+    # one line per difference when ``message`` summarises many (bounded; "… N more" last)
+    details: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return _jsonify(self)

@@ -123,6 +123,71 @@ def install_pjit_hooks(on_infer, on_run, on_trace=None, on_result=None):
     return uninstall
 
 
+HIGHER_ORDER_PARAMS = ("jaxpr", "cond_jaxpr", "body_jaxpr", "branches", "call_jaxpr", "fun_jaxpr")
+
+
+def eager_primitive(fun) -> tuple[str, dict] | None:
+    """(primitive name, params) when ``fun`` is the one-primitive function JAX jits to run a
+    primitive eagerly (``dispatch.xla_primitive_callable``: ``lax.scan`` called outside jit,
+    ``jnp.ones``' ``broadcast_in_dim``...), else None. Feature-detected: the function carries
+    ``_apply_primitive`` and closes over ``prim`` and ``params``."""
+    if not getattr(fun, "_apply_primitive", False):
+        return None
+    code = getattr(fun, "__code__", None)
+    closure = getattr(fun, "__closure__", None)
+    if code is None or not closure:
+        return None
+    try:
+        cells = dict(zip(code.co_freevars, (c.cell_contents for c in closure), strict=False))
+    except ValueError:  # an empty cell
+        return None
+    prim, params = cells.get("prim"), cells.get("params")
+    name = getattr(prim, "name", None)
+    if not isinstance(name, str) or not isinstance(params, dict):
+        return None
+    return name, params
+
+
+def primitive_bodies(params: dict) -> list[tuple[str, object]]:
+    """The sub-programs (closed jaxprs) a higher-order primitive's params carry, in order:
+    ``[("jaxpr", scan body)]``, ``[("cond_jaxpr", ...), ("body_jaxpr", ...)]``,
+    ``[("branches", false branch), ("branches", true branch)]``; [] for first-order ones."""
+    out = []
+    for key in HIGHER_ORDER_PARAMS:
+        value = params.get(key)
+        for j in value if isinstance(value, (tuple, list)) else (value,):
+            if j is not None and (hasattr(j, "jaxpr") or hasattr(j, "eqns")):
+                out.append((key, j))
+    return out
+
+
+def body_source(closed_jaxpr) -> tuple[str | None, str | None]:
+    """(function name, "file:line") of the Python function a sub-program was traced from,
+    from the jaxpr's debug info ("body at /path/x.py:12"); (None, None) when unknown."""
+    inner = getattr(closed_jaxpr, "jaxpr", closed_jaxpr)
+    info = getattr(inner, "debug_info", None)
+    text = getattr(info, "func_src_info", None)
+    if not isinstance(text, str) or not text:
+        return None, None
+    name, sep, where = text.partition(" at ")
+    return name or None, (where if sep else None)
+
+
+def register_traceback_exclusions(paths) -> bool:
+    """Hide these files' frames from users' tracebacks the way JAX hides its own
+    (``jax._src.traceback_util.register_exclusion``; feature-detected, idempotent)."""
+    tb_util = loaded_module("jax._src.traceback_util")
+    register = getattr(tb_util, "register_exclusion", None)
+    known = getattr(tb_util, "_exclude_paths", None)
+    if register is None:
+        return False
+    for path in paths:
+        if isinstance(known, list) and path in known:
+            continue
+        register(path)
+    return True
+
+
 def monitoring_module():
     """``jax._src.monitoring`` (imported on the calling thread; call from the main thread)."""
     mod = loaded_module("jax._src.monitoring")

@@ -170,10 +170,46 @@ def call_site(cell_of: Callable[[str], int | None] | None) -> tuple[str | None, 
         ):
             site = (f"{filename}:{frame.f_lineno}", cell_number(cell_of, filename))
             if "site-packages" not in absname:
-                return site  # the user's line, past library wrappers such as nnx.jit
+                # the user's line, past library wrappers such as nnx.jit
+                return _outer_cell(frame, site, cell_of)
             fallback = fallback or site
         frame = frame.f_back
     return fallback if fallback is not None else (None, None)
+
+
+def _outer_cell(
+    frame: Any, site: tuple[str, int | None], cell_of: Callable[[str], int | None] | None
+) -> tuple[str, int | None]:
+    """Code that a cell ran through ``shell.run_cell`` (``%%jit_profile``'s body, a line
+    magic's statement) is compiled by IPython under the *next* execution count, so it would read
+    ``cell [4]`` inside cell [3]. The outermost notebook-cell frame on the stack is the cell the
+    user ran: such code is labelled with that cell, at the line the magic's code stands on."""
+    inner = site[1]
+    if inner is None:
+        return site
+    outer = None
+    f = frame.f_back
+    while f is not None:
+        filename = f.f_code.co_filename
+        if is_cell_file(filename):
+            outer = f
+        f = f.f_back
+    if outer is None or outer.f_code.co_filename == frame.f_code.co_filename:
+        return site
+    number = cell_number(cell_of, outer.f_code.co_filename)
+    if number is None or inner <= number:
+        return site  # an earlier cell's function called from here: its own cell is right
+    import linecache  # noqa: PLC0415
+
+    text = linecache.getline(outer.f_code.co_filename, outer.f_lineno)
+    inner_line = frame.f_lineno
+    if "run_cell_magic(" in text:
+        line = outer.f_lineno + inner_line  # the body starts on the line after %%magic
+    elif "run_line_magic(" in text and inner_line == 1:
+        line = outer.f_lineno
+    else:
+        line = outer.f_lineno  # the line that ran the code (the inner line is not known)
+    return f"{outer.f_code.co_filename}:{line}", number
 
 
 class _Frame:
@@ -207,12 +243,161 @@ def _weak(obj: Any) -> Callable[[], Any]:
         return (lambda o: lambda: o)(obj)
 
 
+def _partial_info(fun: Any) -> tuple | None:
+    """(function name, positional args, keyword args) as text for a ``functools.partial``."""
+    import functools  # noqa: PLC0415
+
+    if not isinstance(fun, functools.partial):
+        return None
+    name = getattr(fun.func, "__name__", None) or type(fun.func).__name__
+    args = tuple(signaturelib.short_repr(a, 40) for a in fun.args)
+    keywords = tuple((k, signaturelib.short_repr(v, 40)) for k, v in (fun.keywords or {}).items())
+    return name, args, keywords
+
+
+def _partial_reason(now: tuple, before: list[tuple]) -> Reason:
+    """A ``jax.jit(functools.partial(f, temperature=t))`` made again: name the partial, what
+    differs from the last one, and why a value seen before compiles again."""
+    name, args, keywords = now
+    last = before[-1]
+    bound = ", ".join([*args, *(f"{k}={v}" for k, v in keywords)])
+    old_kw, new_kw = dict(last[2]), dict(keywords)
+    changed = [k for k in dict.fromkeys([*old_kw, *new_kw]) if old_kw.get(k) != new_kw.get(k)]
+    if last[1] != args:
+        changed.insert(0, "positional arguments")
+    path = changed[0] if changed else None
+    what = (
+        "; ".join(f"`{k}` {old_kw.get(k, '–')} → {new_kw.get(k, '–')}" for k in changed if k in old_kw or k in new_kw)
+        if changed
+        else "the same bound values"
+    )
+    seen = any(b[1:] == now[1:] for b in before[:-1]) or not changed
+    again = (
+        f" — {bound} was compiled before, but for another partial object: each new partial "
+        "compiles again"
+        if seen
+        else ""
+    )
+    names = ", ".join(f"'{k}'" for k, _ in keywords) or "…"
+    message = (
+        f"a new functools.partial({name}, {bound}) was jitted ({what}){again}: jit caches per "
+        f"function object, and a partial is a new object each time; jit `{name}` once and pass "
+        f"the values as arguments (static_argnames=({names},) if they must be static)"
+    )
+    return Reason(
+        "partial",
+        path,
+        ", ".join(f"{k}={old_kw[k]}" for k in changed if k in old_kw) or None,
+        ", ".join(f"{k}={new_kw[k]}" for k in changed if k in new_kw) or None,
+        message,
+    )
+
+
+def _distance(reasons: list[Reason]) -> int:
+    """How far a previous call is from this one: a changed class or structure is far; a summary
+    of many differences counts each of them."""
+    return sum(
+        1000 if r.kind in ("class", "structure") else max(1, len(r.details)) for r in reasons
+    )
+
+
+def _weak_all(objs: tuple) -> tuple:
+    out = []
+    for o in objs:
+        try:
+            out.append(weakref.ref(o))
+        except TypeError:
+            return ()
+    return tuple(out)
+
+
+MAX_PRINT_EQNS = 4000
+
+
+def _program_print(closed_jaxpr: Any) -> int:
+    """A fingerprint of a traced program (its printed text; for very large programs, the
+    sequence of primitives and output types)."""
+    inner = getattr(closed_jaxpr, "jaxpr", closed_jaxpr)
+    eqns = getattr(inner, "eqns", ())
+    if len(eqns) <= MAX_PRINT_EQNS:
+        return hash(str(closed_jaxpr))
+    return hash(
+        tuple((str(e.primitive), tuple(str(v.aval) for v in e.outvars)) for e in eqns)
+    )
+
+
+EAGER_API = {"scan": "lax.scan", "while": "lax.while_loop", "cond": "lax.cond"}
+
+
+def eager_identity(
+    prim: str, params: dict
+) -> tuple[str, str, str | None, bool, tuple, str, str] | None:
+    """For a higher-order primitive run eagerly (``lax.scan`` / ``while_loop`` / ``cond`` /
+    ``fori_loop`` called outside jit): (key, display name, where the body is defined,
+    internal?, body programs, API name, body names); None for first-order primitives
+    (``jnp.ones``' ``broadcast_in_dim``: JAX-internal)."""
+    bodies = compat.primitive_bodies(params)
+    if not bodies:
+        return None
+    sources = [compat.body_source(j) for _, j in bodies]
+    names = list(dict.fromkeys(n or "?" for n, _ in sources))
+    wheres = [w for _, w in sources]
+    where = next((w for w in wheres if w), None)
+    internal = all(w is not None and _in_own_or_jax(w.rsplit(":", 1)[0]) for w in wheres)
+    api = EAGER_API.get(prim, prim)
+    shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+    keyed = []
+    for w in wheres:
+        filename, _, line = (w or "?").rpartition(":")
+        keyed.append(f"cell:{line}" if is_cell_file(filename) else (w or "?"))
+    key = f"<eager>.{api}({shown})@{','.join(dict.fromkeys(keyed))}"
+    progs = tuple(j for _, j in bodies)
+    return key, f"{api}({shown})", where, internal, progs, api, shown
+
+
+PUBLIC_LOOPS = {
+    "scan": "lax.scan",
+    "fori_loop": "lax.fori_loop",
+    "while_loop": "lax.while_loop",
+    "cond": "lax.cond",
+    "switch": "lax.switch",
+    "map": "lax.map",
+}
+
+
+def _called_api(default: str) -> str:
+    """The JAX function the user's code called (``lax.fori_loop`` runs as a scan or a while):
+    the outermost frame of JAX's control-flow module before the user's (or a library's) frame."""
+    frame = sys._getframe(2)
+    jax_dir = _jax_dir()
+    found = None
+    while frame is not None:
+        code = frame.f_code
+        absname = os.path.abspath(code.co_filename)
+        if absname.startswith(_OWN_DIR) or absname.endswith(_SKIP_FRAMES):
+            frame = frame.f_back
+            continue
+        if not absname.startswith(jax_dir):
+            break
+        if "control_flow" in absname and code.co_name in PUBLIC_LOOPS:
+            found = PUBLIC_LOOPS[code.co_name]
+        frame = frame.f_back
+    return found or default
+
+
+def _in_own_or_jax(filename: str) -> bool:
+    if filename.startswith("<"):
+        return False
+    return os.path.abspath(filename).startswith((_jax_dir(), _OWN_DIR))
+
+
 class _History:
     """The last few signatures per function, for finding the closest previous call."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_key: dict[str, deque] = {}
+        self._eager: dict[str, deque] = {}
 
     def reasons(
         self, key: str, fun: Any, ji: Any, sig: signaturelib.Signature, where: str | None
@@ -238,7 +423,8 @@ class _History:
             tuple(getattr(ji, "static_argnums", ()) or ()),
             tuple(getattr(ji, "static_argnames", ()) or ()),
         )
-        entry = (_weak(fun), id(ji), sig, statics, _weak(original), outs)
+        partial = _partial_info(original)
+        entry = (_weak(fun), id(ji), sig, statics, _weak(original), outs, partial)
         with self._lock:
             self._by_key.setdefault(key, deque(maxlen=HISTORY_PER_FUNCTION)).append(entry)
         if not entries:
@@ -246,7 +432,10 @@ class _History:
         same_fun = [e for e in entries if e[0]() is fun]
         if not same_fun:
             recent = list(reversed(entries))[:CLOSEST_SEARCH]
-            closest, prev = min(((signaturelib.diff(e[2], sig), e) for e in recent), key=lambda d: len(d[0]))
+            closest, prev = min(((signaturelib.diff(e[2], sig), e) for e in recent), key=lambda d: _distance(d[0]))
+            partials = [e[6] for e in entries if e[6] is not None]
+            if partial is not None and partials:
+                return (_partial_reason(partial, partials), *closest), (prev, entry)
             msg = (
                 "function re-defined (same source line; e.g. a re-run cell): jit caches per "
                 "function object, so each new definition compiles again"
@@ -256,7 +445,7 @@ class _History:
         diffs = [
             (signaturelib.diff(e[2], sig), e) for e in list(reversed(same_fun))[:CLOSEST_SEARCH]
         ]
-        closest, prev = min(diffs, key=lambda d: len(d[0]))
+        closest, prev = min(diffs, key=lambda d: _distance(d[0]))
         pair = (prev, entry)
         if not closest:  # no argument changed: did an output's sharding? (a consequence otherwise)
             closest = _out_reasons(prev[5], outs)
@@ -284,9 +473,74 @@ class _History:
             ),
         ), pair
 
+    def eager_reasons(
+        self, key: str, sig: signaturelib.Signature, bodies: tuple, api: str, names: str
+    ) -> tuple[Reason, ...]:
+        """Why an un-jitted ``lax.scan`` / ``while_loop`` / ``cond`` compiled: JAX jits the one
+        primitive, keyed on its operands' types and on the body's traced program (by identity)."""
+        ids = tuple(id(j) for j in bodies)
+        with self._lock:
+            entries = list(self._eager.get(key, ()))
+            self._eager.setdefault(key, deque(maxlen=HISTORY_PER_FUNCTION)).append(
+                (sig, ids, None, bodies and _weak_all(bodies))
+            )
+        if not entries:
+            return (
+                Reason(
+                    "first_call",
+                    None,
+                    None,
+                    None,
+                    f"first call (an un-jitted {api} compiles its own program; inside a jitted "
+                    "function it would compile once, with the caller)",
+                ),
+            )
+        recent = list(reversed(entries))[:CLOSEST_SEARCH]
+        closest, prev = min(((signaturelib.diff(e[0], sig), e) for e in recent), key=lambda d: _distance(d[0]))
+        if closest:
+            return tuple(closest)
+        if prev[1] == ids:
+            return (
+                Reason(
+                    "unknown",
+                    None,
+                    None,
+                    None,
+                    f"nothing changed: {api}'s compiled entry was evicted or cleared "
+                    "(jax.clear_caches(), or the cache size limit)",
+                ),
+            )
+        before = tuple(w() for w in prev[3]) if prev[3] else ()
+        if len(before) == len(bodies) and all(b is not None for b in before):
+            same = all(_program_print(a) == _program_print(b) for a, b in zip(before, bodies, strict=True))
+        else:
+            same = None  # the earlier program is gone: cannot compare
+        if same:
+            message = (
+                f"the body `{names}` passed to {api} is a new function object on each call (same "
+                f"program, same argument types): an un-jitted {api} traces and compiles every new "
+                "body function again; define it once outside the loop, or jit the code that calls "
+                f"{api}"
+            )
+            return (Reason("redefined", names, None, None, message),)
+        if same is False:
+            message = (
+                f"the body `{names}` of {api} traced to a different program with the same argument "
+                "types (it closes over values that changed, e.g. Python numbers or a new function): "
+                f"an un-jitted {api} compiles each variant; pass such values as operands, or jit "
+                f"the code that calls {api}"
+            )
+        else:
+            message = (
+                f"the body `{names}` of {api} was traced again (a new function, or values it closes "
+                f"over changed); the argument types are unchanged"
+            )
+        return (Reason("body", names, None, None, message),)
+
     def clear(self) -> None:
         with self._lock:
             self._by_key.clear()
+            self._eager.clear()
 
 
 class CompileCollector:
@@ -388,6 +642,12 @@ class CompileCollector:
         )
         self.available = self._uninstall is not None
         self._installed = True
+        with errors.guard("compilelib.traceback_exclusions"):
+            # our frames on jit's cache-miss path are hidden from users' tracebacks, as JAX's are
+            here = os.path.dirname(os.path.abspath(__file__))
+            compat.register_traceback_exclusions(
+                [os.path.join(here, n) for n in ("compat.py", "compilelib.py", "signaturelib.py")]
+            )
 
     def _uninstall_all(self) -> None:
         for kind, cb in (("duration", self._on_duration), ("event", self._on_event)):
@@ -548,6 +808,16 @@ class CompileCollector:
                 ),
             )
             sig_text, parent, pair = "", None, None
+        elif (eager := _eager(fun)) is not None:
+            key, name, where, internal, bodies, api, names = eager
+            called = _called_api(api)
+            if called != api:
+                api, name = called, f"{called}({names})"
+            sig = frame.sig or _signature(frame)
+            reasons = (
+                () if internal else self.history.eager_reasons(key, sig, bodies, api, names)
+            )
+            sig_text, parent, pair = describe_signature(sig), None, None
         else:
             key, name, where, internal = function_identity(fun)
             ji = frame.ji
@@ -580,7 +850,8 @@ class CompileCollector:
             api=frame.api,
             signature=sig_text,
             reasons=tuple(reasons),
-            out_shardings=frame.outs,
+            # nothing known about any output (all "unspecified"): record nothing
+            out_shardings=frame.outs if _any_known(frame.outs) else (),
         )
         if pair is not None:
             with self._lock:
@@ -595,9 +866,20 @@ class CompileCollector:
             return self._pairs.get(event_id)
 
 
+def _eager(fun: Any) -> tuple | None:
+    """``eager_identity`` of a higher-order primitive JAX runs eagerly, else None."""
+    info = compat.eager_primitive(fun) if fun is not None else None
+    return eager_identity(*info) if info is not None else None
+
+
 def _signature(frame: _Frame) -> signaturelib.Signature:
     """The frame's call signature; afterwards the frame holds no reference to the arguments."""
     ji = frame.ji
+    eager = compat.eager_primitive(frame.fun)
+    if eager is not None:
+        sig = signaturelib.primitive_signature(eager[0], eager[1], tuple(frame.args))
+        frame.sig, frame.args, frame.kwargs = sig, (), {}
+        return sig
     sig = signaturelib.signature(
         frame.fun,
         frame.args,
@@ -640,6 +922,10 @@ def out_shardings(params: Any) -> tuple[str, ...]:
     if n > MAX_OUTPUTS:
         out.append(f"… {n - MAX_OUTPUTS} more")
     return tuple(out)
+
+
+def _any_known(outs: tuple[str, ...]) -> bool:
+    return any(o != "unspecified" and not o.startswith("… ") for o in outs)
 
 
 class _Holder:

@@ -128,7 +128,9 @@ def sharding_text(x: Any) -> str | None:
 
 def _leaf(path: str, x: Any) -> Leaf:
     if isinstance(x, (bool, int, float, complex)):
-        return Leaf(path, (), None, True, None, type(x).__name__)
+        # JAX's TypedFloat / TypedInt (Python scalars it already converted) read as float / int
+        kind = next(t for t in (bool, int, float, complex) if isinstance(x, t))
+        return Leaf(path, (), None, True, None, kind.__name__)
     aval = getattr(x, "aval", None)
     shape = getattr(x, "shape", None) if aval is None else getattr(aval, "shape", None)
     dtype = getattr(x, "dtype", None) if aval is None else getattr(aval, "dtype", None)
@@ -227,14 +229,148 @@ def signature(
             continue
         flat, treedef = tree_util.tree_flatten_with_path(value)
         treedefs.append((name, treedef))
-        for path, leaf in flat:
+        named_paths = _node_states_paths(value, name, flat)
+        for i, (path, leaf) in enumerate(flat):
             if len(leaves) >= MAX_LEAVES:
                 truncated = True
                 break
-            leaves.append(_leaf(name + tree_util.keystr(path), leaf))
+            text = named_paths[i] if named_paths is not None else name + tree_util.keystr(path)
+            leaves.append(_leaf(text, leaf))
     return Signature(
         id(fun), tuple(leaves), tuple(static), _context(), truncated, tuple(treedefs), tuple(layout)
     )
+
+
+def _primitive_arg_names(prim: str, params: dict, n: int) -> list[str]:
+    """Names for the flat operands of an eagerly run primitive, by role where known."""
+
+    def count(key: str) -> int:
+        value = params.get(key, 0)
+        return value if isinstance(value, int) and value >= 0 else 0
+
+    groups: list[tuple[str, int]] = []
+    if prim == "scan":
+        # jax 0.12: ft_in is a flat tree of (consts, carry, xs); its `elts` count their leaves
+        parts = getattr(params.get("ft_in"), "elts", None)
+        if isinstance(parts, tuple) and len(parts) == 3:
+            try:
+                groups = [("consts", len(parts[0])), ("init", len(parts[1]))]
+            except TypeError:
+                groups = []
+        if not groups:
+            groups = [("consts", count("num_consts")), ("init", count("num_carry"))]
+        rest = "xs"
+    elif prim == "while":
+        groups = [("cond_consts", count("cond_nconsts")), ("body_consts", count("body_nconsts"))]
+        rest = "init"
+    elif prim == "cond":
+        groups = [("index", 1)]
+        rest = "operands"
+    else:
+        rest = "args"
+    names: list[str] = []
+    for group, k in groups:
+        if group == "index":
+            names.append("index")
+        else:
+            names += [f"{group}[{i}]" for i in range(k)]
+    start = len(names)
+    names += [f"{rest}[{i - start}]" for i in range(start, max(n, start))]
+    return names[:n]
+
+
+def primitive_signature(prim: str, params: dict, args: tuple) -> Signature:
+    """The signature of a primitive run eagerly (``lax.scan`` outside jit): its flat operands,
+    named by role (``init[0]``, ``xs[1]``, ``operands[0]``), and the tracing context."""
+    names = _primitive_arg_names(prim, params, len(args))
+    leaves = tuple(_leaf(name, a) for name, a in zip(names, args[:MAX_LEAVES], strict=False))
+    return Signature(0, leaves, (), _context(), len(args) > MAX_LEAVES)
+
+
+# ---------------------------------------------------------------------------------------------
+# NNX graphs: a GraphDef is a flat encoding (nodes and attributes in depth-first order, leaves
+# counted along); walking it gives each leaf, node and static attribute its path in the model,
+# e.g. `model.blocks[1].fc1.kernel` for what jit sees as `model.states[0][7]`
+
+
+def _kind(obj: Any) -> str:
+    return type(obj).__name__
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, int):
+        return f"[{key}]"
+    if isinstance(key, str) and key.isidentifier():
+        return f".{key}"
+    return f"[{key!r}]"
+
+
+def is_graphdef(obj: Any) -> bool:
+    return _kind(obj) == "GraphDef" and hasattr(obj, "nodes") and hasattr(obj, "attributes")
+
+
+def graph_entries(graphdef: Any, root: str) -> dict[str, tuple] | None:
+    """Path -> what a GraphDef says is there: ("node", class), ("variable", class, metadata),
+    ("ref",), ("leaf",), ("static", value); and "#leaves" -> paths of the leaves in order.
+    None when the encoding is not one this walk knows (then paths stay as jit sees them)."""
+    try:
+        nodes = iter(list(graphdef.nodes))
+        attrs = iter(list(graphdef.attributes))
+        out: dict[str, tuple] = {}
+        leaves: list[str] = []
+
+        def visit(nodedef: Any, path: str) -> None:
+            kind = _kind(nodedef)
+            if kind == "NodeRef":
+                out[path] = ("ref",)
+            elif kind == "VariableDef":
+                meta = getattr(nodedef, "metadata", None)
+                out[path] = ("variable", nodedef.type, dict(meta) if meta is not None else None)
+                if _kind(getattr(nodedef, "array_refdef", None)) != "NodeRef":
+                    leaves.append(path)
+            elif kind == "ArrayRefDef":
+                out[path] = ("leaf",)
+                leaves.append(path)
+            elif kind == "NodeDef":
+                out[path] = ("node", nodedef.type)
+                for _ in range(int(nodedef.num_attributes)):
+                    key, value = next(attrs)
+                    sub = path + _key_text(key)
+                    akind = _kind(value)
+                    if akind == "Static":
+                        out[sub] = ("static", value.value)
+                    elif akind == "LeafAttr":
+                        out[sub] = ("leaf",)
+                        leaves.append(sub)
+                    elif akind == "NodeAttr":
+                        visit(next(nodes), sub)
+                    else:
+                        raise ValueError(akind)
+            else:
+                raise ValueError(kind)  # e.g. TreeNodeDef: leaves not known here
+
+        visit(next(nodes), root)
+        if next(nodes, None) is not None or next(attrs, None) is not None:
+            return None
+        out["#leaves"] = tuple(leaves)
+        return out
+    except Exception:  # noqa: BLE001 - another flax version's encoding
+        return None
+
+
+def _node_states_paths(value: Any, name: str, flat: list) -> list[str] | None:
+    """Paths for the leaves of an ``nnx.jit`` argument (flax's ``NodeStates``: a GraphDef and
+    its state's leaves, which jit sees as ``model.states[0][i]``)."""
+    if _kind(value) != "NodeStates":
+        return None
+    states = getattr(value, "states", None)
+    graphdef = getattr(value, "_graphdef", None)
+    if graphdef is None or not isinstance(states, tuple) or len(states) != 1:
+        return None
+    entries = graph_entries(graphdef, name)
+    if entries is None or len(entries["#leaves"]) != len(flat):
+        return None
+    return list(entries["#leaves"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,6 +455,15 @@ def _recreated_function(a: Any, b: Any) -> bool:
 
 def is_recreated(a: Any, b: Any) -> bool:
     """Do ``a`` and ``b`` differ only by identity (the same thing built twice)?"""
+    if isinstance(a, type) or isinstance(b, type):
+        # two classes: the same one defined twice (a re-run cell), or really another class
+        return (
+            isinstance(a, type)
+            and isinstance(b, type)
+            and a is not b
+            and a.__qualname__ == b.__qualname__
+            and a.__module__ == b.__module__
+        )
     if short_repr(a) == short_repr(b) or _recreated_function(a, b):
         return True
     if type(a) is type(b) and type(a).__eq__ is object.__eq__:
@@ -461,6 +606,8 @@ def _treedef_walk(a: Any, b: Any, path: str, depth: int) -> list[tuple[str, Any,
     if da is None or db is None or da[0] is not db[0]:
         return [(path, a, b)]
     if not _equal(da[1], db[1]):
+        if is_graphdef(da[1]) and is_graphdef(db[1]):
+            return [(path, da[1], db[1])]  # an NNX graph: diffed path by path by the caller
         return [(path + sub, x, y) for sub, x, y in smallest_difference(da[1], db[1])]
     ca, cb = a.children(), b.children()
     if len(ca) != len(cb):
@@ -487,6 +634,160 @@ def _readable(path: str) -> str:
     return path[: -len(".value")] if path.endswith(".value") else path.replace(".value.", ".")
 
 
+def value_text(value: Any, limit: int = MAX_REPR) -> str:
+    """A static value as a user reads it: classes (dtypes, modules) by name."""
+    if isinstance(value, type):
+        return value.__name__
+    return short_repr(value, limit)
+
+
+def _graph_reasons(name: str, path: str, a: Any, b: Any) -> list[Reason] | None:
+    """Why two NNX GraphDefs of argument ``name`` differ, in the model's own paths
+    (``model.blocks[1].fc1.dtype``); None when the walk cannot tell (then the generic diff runs)."""
+    ea, eb = graph_entries(a, path), graph_entries(b, path)
+    if ea is None or eb is None:
+        return None
+    ea.pop("#leaves"), eb.pop("#leaves")
+    out: list[Reason] = []
+    changed_class: list[str] = []
+    for key in ea:
+        if key not in eb:
+            continue
+        x, y = ea[key], eb[key]
+        if x[0] != y[0]:
+            out.append(
+                Reason("structure", key, x[0], y[0], f"`{key}` changed from a {x[0]} to a {y[0]}")
+            )
+            changed_class.append(key)
+        elif x[0] in ("node", "variable") and x[1] is not y[1]:
+            ca, cb = x[1], y[1]
+            na, nb = getattr(ca, "__name__", "?"), getattr(cb, "__name__", "?")
+            if na == nb:
+                msg = (
+                    f"{key} is an instance of a re-defined class {nb} (same name, a new class "
+                    "object: the code defining it ran again); jit compiles for each class object"
+                )
+            else:
+                msg = f"{key} class changed {na} → {nb}"
+            out.append(Reason("class", key, na, nb, msg))
+            changed_class.append(key)
+        elif x[0] == "variable" and not _equal(x[2], y[2]):
+            ma, mb = x[2] or {}, y[2] or {}
+            keys = [k for k in dict.fromkeys([*ma, *mb]) if not _equal(ma.get(k), mb.get(k))]
+            for k in keys[:3]:
+                before, after = short_repr(ma.get(k)), short_repr(mb.get(k))
+                out.append(
+                    Reason(
+                        "metadata",
+                        f"{key}.{k}" if str(k).isidentifier() else f"{key}[{k!r}]",
+                        before,
+                        after,
+                        f"metadata `{k}` of variable `{key}` changed {before} → {after}",
+                    )
+                )
+        elif x[0] == "static" and not _equal(x[1], y[1]):
+            va, vb = x[1], y[1]
+            before, after = value_text(va), value_text(vb)
+            if is_recreated(va, vb):
+                msg = (
+                    f"static part `{key}` of argument `{name}` is a new {type(vb).__name__} object "
+                    "that compares by identity (re-created between calls, e.g. an optimizer built "
+                    "inside the loop); create it once and reuse it"
+                )
+                out.append(Reason("static", key, before, after, msg, recreated=True))
+            else:
+                msg = f"static part `{key}` of argument `{name}` changed {before} → {after}"
+                out.append(Reason("static_part", key, before, after, msg))
+    # what lies under a node whose class changed follows from that change
+    out = [
+        r
+        for r in out
+        if r.path in changed_class
+        or not any(r.path.startswith((c + ".", c + "[")) for c in changed_class)
+    ]
+    added = [k for k in eb if k not in ea and not _under(k, changed_class)]
+    removed = [k for k in ea if k not in eb and not _under(k, changed_class)]
+    if added or removed:
+        parts = []
+        for verb, keys in (("added", added), ("removed", removed)):
+            if keys:
+                more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
+                parts.append(f"{verb} " + ", ".join(f"`{k}`" for k in keys[:3]) + more)
+        out.insert(
+            0,
+            Reason(
+                "structure",
+                path,
+                None,
+                None,
+                f"the structure of `{path}` changed: " + "; ".join(parts),
+                details=_bounded_lines([f"added `{k}`" for k in added] + [f"removed `{k}`" for k in removed]),
+            ),
+        )
+    return out or None
+
+
+def _under(key: str, roots: list[str]) -> bool:
+    return any(key.startswith((c + ".", c + "[")) for c in roots)
+
+
+MAX_DETAILS = 64
+NOUNS = {
+    "shape": ("leaves", "shape"),
+    "dtype": ("leaves", "type"),
+    "weak_type": ("leaves", "weak type"),
+    "sharding": ("leaves", "sharding"),
+    "static_part": ("static fields", ""),
+    "metadata": ("variable metadata fields", ""),
+    "static": ("static parts", ""),
+    "class": ("nodes", "class"),
+}
+
+
+def _bounded_lines(lines: list[str]) -> tuple[str, ...]:
+    if len(lines) <= MAX_DETAILS:
+        return tuple(lines)
+    return (*lines[: MAX_DETAILS - 1], f"… {len(lines) - (MAX_DETAILS - 1)} more")
+
+
+def summarise(reasons: list[Reason]) -> list[Reason]:
+    """Many differences of one kind with the same change become one line (what changed, how
+    many, the first paths); each difference stays in the summary's ``details``."""
+    groups: dict[tuple, list[Reason]] = {}
+    order: list[tuple] = []
+    for r in reasons:
+        key = (r.kind, r.before, r.after, r.recreated) if r.kind in NOUNS else ("", id(r))
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(r)
+    out: list[Reason] = []
+    for key in order:
+        group = groups[key]
+        if len(group) < 3:
+            out.extend(group)
+            continue
+        first = group[0]
+        noun, what = NOUNS[first.kind]
+        change = f"{what} {first.before} → {first.after}".strip()
+        if first.recreated:
+            change = f"to new {first.after} objects that compare by identity (re-created between calls); create them once and reuse them"
+        names = ", ".join(f"`{r.path}`" for r in group[:2])
+        message = f"{len(group)} {noun} changed {change}: {names}, … ({len(group) - 2} more)"
+        out.append(
+            Reason(
+                first.kind,
+                first.path,
+                first.before,
+                first.after,
+                message,
+                recreated=first.recreated,
+                details=_bounded_lines([r.message for r in group]),
+            )
+        )
+    return out
+
+
 def _treedef_reasons(old: Signature, new: Signature) -> list[Reason]:
     old_defs = dict(old.treedefs)
     out: list[Reason] = []
@@ -495,27 +796,51 @@ def _treedef_reasons(old: Signature, new: Signature) -> list[Reason]:
         if prev is None or prev == treedef:
             continue
         for path, a, b in _treedef_walk(prev, treedef, name, 0)[:MAX_REASONS]:
-            path = _readable(path)
-            ra, rb = short_repr(a), short_repr(b)
-            recreated = is_recreated(a, b)
-            if recreated:
-                msg = (
-                    f"static part `{path}` of argument `{name}` is a new {type(b).__name__} object that "
-                    "compares by identity (re-created between calls, e.g. an optimizer built inside "
-                    "the loop); create it once and reuse it"
-                )
+            if is_graphdef(a) and is_graphdef(b):
+                graph = _graph_reasons(name, path, a, b)
+                if graph is not None:
+                    out.extend(graph)
+                    continue
+                diffs = [(path + sub, x, y) for sub, x, y in smallest_difference(a, b)]
             else:
-                msg = f"static part `{path}` of argument `{name}` changed {ra} → {rb}"
-            out.append(Reason("static", path, ra, rb, msg, recreated=recreated))
+                diffs = [(path, a, b)]
+            out.extend(_static_part_reasons(name, diffs))
+    return out
+
+
+def _static_part_reasons(name: str, diffs: list[tuple[str, Any, Any]]) -> list[Reason]:
+    out: list[Reason] = []
+    for path, a, b in diffs[:MAX_REASONS]:
+        path = _readable(path)
+        ra, rb = value_text(a), value_text(b)
+        recreated = is_recreated(a, b)
+        if recreated:
+            msg = (
+                f"static part `{path}` of argument `{name}` is a new {type(b).__name__} object that "
+                "compares by identity (re-created between calls, e.g. an optimizer built inside "
+                "the loop); create it once and reuse it"
+            )
+        else:
+            msg = f"static part `{path}` of argument `{name}` changed {ra} → {rb}"
+        out.append(Reason("static" if recreated else "static_part", path, ra, rb, msg, recreated=recreated))
     return out
 
 
 def _bounded(reasons: list[Reason]) -> list[Reason]:
+    reasons = summarise(reasons)
     if len(reasons) <= MAX_REASONS:
         return reasons
     more = len(reasons) - (MAX_REASONS - 1)
+    rest = reasons[MAX_REASONS - 1 :]
     return reasons[: MAX_REASONS - 1] + [
-        Reason("more", None, None, None, f"… {more} more differences")
+        Reason(
+            "more",
+            None,
+            None,
+            None,
+            f"… {more} more differences",
+            details=_bounded_lines([line for r in rest for line in (r.details or (r.message,))]),
+        )
     ]
 
 

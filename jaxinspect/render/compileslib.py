@@ -36,6 +36,9 @@ def reasons_summary(counts: dict[str, int]) -> str:
         "first_call": "first call",
         "static_recreated": "static re-created",
         "weak_type": "weak type",
+        "static_part": "static part",
+        "redefined_body": "body re-defined",
+        "class": "class changed",
     }
     return (
         ", ".join(
@@ -50,6 +53,31 @@ def event_reason(event: dict[str, Any]) -> str:
     if not reasons:
         return "internal" if event.get("internal") else "–"
     return "; ".join(r["message"] for r in reasons)
+
+
+def no_compiles_text(hidden: int, include_internal: bool = False) -> str:
+    """What an empty report says: "hit the cache" only when nothing compiled at all."""
+    if hidden and not include_internal:
+        return (
+            "none of your functions compiled; JAX compiled "
+            f"{hidden} of its own single operations run eagerly (jnp.ones, dtype conversions, …): "
+            "--all shows them"
+        )
+    return "no compiles: every jitted call hit the cache"
+
+
+def reason_details_html(reasons: list[dict[str, Any]]) -> str:
+    """Each summarised reason's differences, one click away (``<details>``, no script)."""
+    parts = []
+    for r in reasons:
+        details = r.get("details") or []
+        if details:
+            items = "".join(f"<li>{esc(d)}</li>" for d in details)
+            parts.append(
+                f'<details class="ji-muted"><summary>{len(details)} '
+                f'difference{"s" if len(details) != 1 else ""}</summary><ul>{items}</ul></details>'
+            )
+    return "".join(parts)
 
 
 def _header(title: str, events: list, functions: list, hidden: int, include_internal: bool) -> str:
@@ -70,7 +98,7 @@ def report_text(
 ) -> str:
     lines = [_header(title, events, functions, hidden, include_internal)]
     if not events:
-        lines.append("  no compiles: every jitted call hit the cache")
+        lines.append(f"  {no_compiles_text(hidden, include_internal)}")
         return "\n".join(lines)
     for a in alerts:
         lines.append(f"  ⚠ {a['message']}")
@@ -119,8 +147,8 @@ def report_text(
 def out_shardings_text(e: dict[str, Any], limit: int = 4) -> str:
     """``"outputs: 0 NamedSharding(...), 1 unspecified"`` when any output has a sharding, else ""."""
     outs = list(e.get("out_shardings") or ())
-    if not any(o != "unspecified" for o in outs):
-        return ""
+    if not any(o != "unspecified" and not o.startswith("… ") for o in outs):
+        return ""  # nothing known about any output: say nothing
     parts = [f"{i} {o}" for i, o in enumerate(outs[:limit])]
     if len(outs) > limit:
         parts.append(f"… {len(outs) - limit} more")
@@ -181,7 +209,7 @@ def report_html(
 ) -> str:
     parts = []
     if not events:
-        parts.append('<div class="ji-muted">no compiles: every jitted call hit the cache</div>')
+        parts.append(f'<div class="ji-muted">{esc(no_compiles_text(hidden, include_internal))}</div>')
         return view("".join(parts), _header(title, events, functions, hidden, include_internal))
     for a in alerts:
         parts.append(f'<div class="ji-warn">⚠ {esc(a["message"])}<br>fix: {esc(a["hint"])}</div>')
@@ -215,6 +243,7 @@ def report_html(
                 else ""
             )
             + f"</td><td>{esc(site(e))}</td><td>{ms(e['total_s'])}</td><td>{esc(event_reason(e))}"
+            + reason_details_html(e.get("reasons") or [])
             + f'<div class="ji-muted">{esc(e.get("signature") or "")}</div>'
             + f'<div class="ji-muted">{esc(out_shardings_text(e))}</div></td></tr>'
         )

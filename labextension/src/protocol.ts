@@ -85,7 +85,8 @@ export const SCHEMA = {
       before: 'str|null',
       after: 'str|null',
       message: 'str',
-      recreated: 'bool'
+      recreated: 'bool',
+      details: 'list[str]'
     },
     compile: {
       kind: 'str',
@@ -382,6 +383,8 @@ export interface IReason {
   /** Human-readable, e.g. "`x` changed shape (3,) → (8,)". */
   message: string;
   recreated: boolean;
+  /** One line per difference when `message` summarises many (bounded). */
+  details?: string[];
 }
 
 /** One jitted call that missed jit's cache. Times are seconds; null when not measured. */
