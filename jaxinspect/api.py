@@ -128,12 +128,15 @@ def trace_view(
     sections: tuple[str, ...] = ("jaxpr",),
     source: bool = False,
     title: str | None = None,
+    speaker: str = "%jaxpr",
 ):
     """Trace ``fn(*args, **kwargs)`` and wrap it as a ``JaxprView`` (or a ``Message`` saying
-    what failed). Shared by ``jaxinspect.jaxpr`` and ``%jaxpr``."""
+    what failed). Shared by ``jaxinspect.jaxpr`` and ``%jaxpr`` (``speaker`` names which one
+    messages come from)."""
     from .collect import compilelib, jaxprlib
     from .glue.jaxprdisplay import JaxprView
 
+    token = jaxprlib.PREFIX.set(speaker)
     try:
         traced = jaxprlib.trace_call(fn, args, kwargs, label=label)
         doc = jaxprlib.build_doc(
@@ -142,10 +145,25 @@ def trace_view(
             source=True,
             cell_of=compilelib.collector().cell_of,
             in_labels=traced.labels,
+            out_labels=getattr(traced, "out_labels", ()),
         )
     except jaxprlib.TraceFailure as exc:
         return Message(str(exc), level="error")
-    return JaxprView(traced, doc, sections, source)
+    except RecursionError:
+        return Message(
+            f"{speaker}: the program nests deeper than Python's recursion limit; "
+            "sys.setrecursionlimit raises it",
+            level="error",
+        )
+    except Exception as exc:  # noqa: BLE001 - never a traceback from jaxinspect
+        return Message(
+            f"{speaker}: could not read the traced program of `{label or jaxprlib.callable_name(fn)}`: "
+            f"{type(exc).__name__}: {exc}",
+            level="error",
+        )
+    finally:
+        jaxprlib.PREFIX.reset(token)
+    return JaxprView(traced, doc, sections, source, speaker=speaker)
 
 
 def jaxpr(fn: Any, /, *args: Any, **kwargs: Any):
@@ -157,7 +175,7 @@ def jaxpr(fn: Any, /, *args: Any, **kwargs: Any):
     ``.stablehlo()``, ``.hlo()``, ``.cost()``, ``.diff(other)``, ``.graph()``, ``.text()``), or a
     ``Message`` naming what failed.
     """
-    return trace_view(fn, args, kwargs)
+    return trace_view(fn, args, kwargs, speaker="jaxinspect.jaxpr")
 
 
 def compile_diff(event: Any):

@@ -5,6 +5,8 @@ Runs on the user's thread only (``%jaxpr`` / ``jaxinspect.jaxpr``); it may impor
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import inspect
 import linecache
@@ -90,6 +92,37 @@ def _literal_text(value: Any) -> str:
     return _param_text(value)
 
 
+def scope_parts(stack: Any) -> tuple[str, ...]:
+    """A name stack as group names, outermost first: each named scope (a Flax module, a
+    ``jax.named_scope``) is one part, a run of transforms is one part (``jvp``,
+    ``transpose(jvp)``). Scope names may contain "/" (they are not split on it)."""
+    elems = getattr(stack, "stack", None)
+    if not isinstance(elems, tuple):
+        text = str(stack)
+        return tuple(p for p in text.split("/") if p) if text else ()
+    parts: list[str] = []
+    transforms: list[str] = []
+    for elem in elems:
+        name = str(getattr(elem, "name", elem))
+        if type(elem).__name__ == "Transform":
+            transforms.append(name)
+            continue
+        if transforms:
+            parts.append(_transforms_text(transforms))
+            transforms = []
+        parts.append(name)
+    if transforms:
+        parts.append(_transforms_text(transforms))
+    return tuple(parts)
+
+
+def _transforms_text(names: list[str]) -> str:
+    text = names[-1]
+    for name in reversed(names[:-1]):
+        text = f"{name}({text})"
+    return text
+
+
 class _Builder:
     """One pass over a jaxpr (and every nested one) producing records."""
 
@@ -159,8 +192,7 @@ class _Builder:
         key = id(stack)
         cached = self.scopes.get(key)
         if cached is None:
-            text = str(stack)
-            cached = tuple(p for p in text.split("/") if p) if text else ()
+            cached = scope_parts(stack)
             self.scopes[key] = cached
             self.keep.append(stack)
         return cached
@@ -356,6 +388,19 @@ def source_namer(cell_of: Any = None) -> Any:
 # -- tracing a call ------------------------------------------------------------------------------
 
 
+# who is speaking in messages: the magic (``%jaxpr``) or the Python API (``jaxinspect.jaxpr``)
+PREFIX: contextvars.ContextVar[str] = contextvars.ContextVar("jaxinspect_jaxpr_prefix", default="%jaxpr")
+
+
+def _short_repr(value: Any) -> str:
+    import reprlib
+
+    try:
+        return reprlib.Repr(maxstring=40, maxother=40).repr(value)
+    except Exception:  # noqa: BLE001
+        return f"<{type(value).__name__}>"
+
+
 class TraceFailure(Exception):
     """Tracing the user's call failed; ``str()`` is the one message the user sees."""
 
@@ -415,10 +460,12 @@ def _unbox(value: Any) -> Any:
 class TracedCall:
     """A traced call: the jax ``Traced`` stage, lowered and compiled on demand."""
 
-    def __init__(self, stage: Any, label: str, labels: tuple = ()) -> None:
+    def __init__(self, stage: Any, label: str, labels: tuple = (), modules: Any = ()) -> None:
         self.stage = stage
         self.label = label
         self.labels = labels
+        self.modules = frozenset(modules)  # module paths named while tracing
+        self.out_labels: tuple = ()
         self._lowered = None
         self._compiled = None
 
@@ -456,17 +503,26 @@ def trace_call(fn: Any, args: tuple, kwargs: dict, label: str | None = None) -> 
     """
     import jax
 
-    label = label or _callable_name(fn)
     if not callable(fn):
+        kind = type(fn).__name__
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        if PREFIX.get() == "%jaxpr":
+            raise TraceFailure(
+                f"%jaxpr: `{label or _short_repr(fn)}` is {article} {kind}, not something to call. "
+                "Give a call expression such as `%jaxpr f(x, y)`."
+            )
         raise TraceFailure(
-            f"%jaxpr: `{label}` is a {type(fn).__name__}, not something to call. "
-            "Give a call expression such as `f(x, y)`."
+            f"{PREFIX.get()}: the first argument is {article} {kind} ({_short_repr(fn)}), not a "
+            f"function. Pass the function, then its arguments: {PREFIX.get()}(f, x, y)."
         )
-    with compilelib.collector().quiet():
+    named = label is not None  # the magic names the callee as typed; the API does not
+    label = label or _callable_name(fn)
+    namer = ModuleNamer(label)
+    with compilelib.collector().quiet(), _fresh_trace(), namer:
         try:
             wrapped = None
             if callable(getattr(fn, "trace", None)) and callable(getattr(fn, "lower", None)):
-                stage = fn.trace(*args, **kwargs)
+                stage = _jax_stage(fn.trace(*args, **kwargs), label)
             else:
                 target, args2 = fn, tuple(args)
                 self_obj = getattr(fn, "__self__", None)
@@ -474,9 +530,15 @@ def trace_call(fn: Any, args: tuple, kwargs: dict, label: str | None = None) -> 
                     func = fn.__func__
                     target, args2 = _named(lambda self, *a, **k: func(self, *a, **k), fn), (self_obj, *args2)
                     wrapped = ("self", func, 1)
+                    owner = label.rsplit(".", 1)[0] if named and "." in label else _caller_name(self_obj)
+                    if owner:
+                        namer.name_local(target.__code__, "self", owner)
                 elif not inspect.isroutine(fn) and _holds_arrays(fn):
                     target, args2 = _named(lambda model, *a, **k: model(*a, **k), fn), (fn, *args2)
                     wrapped = ("model", type(fn).__call__, 1)
+                    owner = label if named else _caller_name(fn)
+                    if owner:
+                        namer.name_local(target.__code__, "model", owner)
                 static_nums = []
                 boxed = list(args2)
                 for i, value in enumerate(args2):
@@ -496,9 +558,390 @@ def trace_call(fn: Any, args: tuple, kwargs: dict, label: str | None = None) -> 
                 stage = jitted.trace(*boxed, **kwargs2)
         except TraceFailure:
             raise
+        except RecursionError:
+            raise TraceFailure(
+                f"{PREFIX.get()}: tracing `{label}` failed: RecursionError (the call nests deeper "
+                "than Python's recursion limit; sys.setrecursionlimit raises it)"
+            ) from None
         except Exception as exc:  # noqa: BLE001
             raise TraceFailure(describe_failure(exc, label, "tracing")) from None
-    return TracedCall(stage, label, _rename_inputs(stage, fn, label, wrapped))
+    labels, out_labels = _rename_inputs(stage, fn, label, wrapped), ()
+    if not labels:
+        labels, out_labels = _graph_labels(stage, fn, args, kwargs)
+    traced = TracedCall(stage, label, labels, namer.paths)
+    traced.out_labels = out_labels
+    return traced
+
+
+def _caller_name(obj: Any) -> str | None:
+    """The name of the variable that holds ``obj`` in the innermost user frame, or None."""
+    import sys
+
+    frame = sys._getframe(1)
+    for _ in range(100):
+        if frame is None:
+            return None
+        if compilelib.is_user_file(frame.f_code.co_filename):
+            for name, value in frame.f_locals.items():
+                if value is obj and name != "self":
+                    return name
+        frame = frame.f_back
+    return None
+
+
+def _jax_stage(stage: Any, label: str) -> Any:
+    """JAX's own ``Traced`` stage: Flax's ``nnx.jit(...).trace`` returns a wrapper around it
+    (``.traced``) that has no ``.jaxpr``; its program is the wrapped one."""
+    for _ in range(4):
+        if hasattr(stage, "jaxpr") and callable(getattr(stage, "lower", None)):
+            return stage
+        inner = getattr(stage, "traced", None)
+        if inner is None:
+            inner = getattr(stage, "_inner_obj", None)
+        if inner is None or inner is stage:
+            break
+        stage = inner
+    raise TraceFailure(
+        f"{PREFIX.get()}: `{label}.trace(...)` returned a {type(stage).__module__}."
+        f"{type(stage).__name__}, which holds no jaxpr jaxinspect can read. Trace the function "
+        f"it wraps instead, e.g. jaxinspect.jaxpr(jax.jit(inner_fn), ...)."
+    )
+
+
+@contextlib.contextmanager
+def _fresh_trace() -> Any:
+    """Make JAX trace the function again instead of answering from its trace cache (a step
+    already called once is cached): module names are recorded while Python runs. A trace-context
+    setting that changes nothing in the program (a source-file regex that never matches) keys a
+    separate cache entry; the user's own cache entries are untouched."""
+    try:
+        from jax._src import config as jax_config
+
+        state = jax_config.hlo_source_file_canonicalization_regex
+        value = state.value
+        ctx = state("(?!)" if value is None else f"(?:{value})|(?!)")
+    except Exception:  # noqa: BLE001 - another JAX: traces may come from the cache
+        ctx = contextlib.nullcontext()
+    with ctx:
+        yield
+
+
+_STATE_NAME = r"([A-Za-z_]\w*)\.states\[0\]\[(\d+)\](.*)"
+
+
+def _graph_labels(stage: Any, fn: Any, args: tuple, kwargs: dict) -> tuple[tuple, tuple]:
+    """Input and output labels for an ``nnx.jit`` call, whose leaves JAX names by graph index
+    (``model.states[0][3]``): the same leaves under their module paths (``model.fc1.kernel``).
+    The arguments are flattened the way ``nnx.jit`` does (in order, shared variables once) and
+    every leaf's shape and dtype must match the program's input; else ((), ())."""
+    import re
+    import sys
+
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is None:
+        return (), ()
+    jaxpr = getattr(stage.jaxpr, "jaxpr", stage.jaxpr)
+    debug = getattr(jaxpr, "debug_info", None)
+    names = tuple(getattr(debug, "arg_names", None) or ())
+    results = tuple(getattr(debug, "result_paths", None) or ())
+    if not any(isinstance(n, str) and re.fullmatch(_STATE_NAME, n) for n in names):
+        return (), ()
+    if any(isinstance(n, str) and re.match(r"[A-Za-z_]\w*\.states\[[1-9]", n) for n in names):
+        return (), ()  # several state groups (filters): not the plain flat order
+    try:
+        params = list(inspect.signature(getattr(fn, "fun", fn)).parameters)
+        ref_index = nnx.graph.RefMap()
+        flat_paths: dict[str, list[tuple[str, Any]]] = {}
+        ordered = list(zip(params, args, strict=False)) + list(kwargs.items())
+        for name, value in ordered:
+            if nnx.graph.is_graph_node(value):
+                _gd, flat = nnx.graph.flatten(value, with_paths=True, ref_index=ref_index)
+                flat_paths[name] = [(_path_text(path), leaf) for path, leaf in flat]
+    except Exception:  # noqa: BLE001
+        return (), ()
+    renamed = []
+    for name, var in zip(names, jaxpr.invars, strict=False):
+        m = re.fullmatch(_STATE_NAME, name) if isinstance(name, str) else None
+        if m:
+            entries = flat_paths.get(m.group(1))
+            k = int(m.group(2))
+            if entries is None or k >= len(entries) or m.group(3):
+                return (), ()
+            path, leaf = entries[k]
+            leaf = _raw(leaf)
+            aval = getattr(var, "aval", None)
+            if getattr(leaf, "shape", None) != getattr(aval, "shape", ()) or str(
+                getattr(leaf, "dtype", "")
+            ) != str(getattr(aval, "dtype", "")):
+                return (), ()
+            name = f"{m.group(1)}{path}"
+        renamed.append(name)
+    outs = []
+    positional = [n for n, _v in zip(params, args, strict=False)]
+
+    def same_type(entry: tuple[str, Any], var: Any) -> bool:
+        leaf, aval = _raw(entry[1]), getattr(var, "aval", None)
+        return getattr(leaf, "shape", None) == getattr(aval, "shape", ()) and str(
+            getattr(leaf, "dtype", "")
+        ) == str(getattr(aval, "dtype", ""))
+
+    for name, var in zip(results, jaxpr.outvars, strict=False):
+        text = name
+        if isinstance(name, str):
+            m = re.fullmatch(r"result\[0\]\[(\d+)\]\.states\[0\]\[(\d+)\]", name)
+            k = re.fullmatch(r"result\[1\]\['([^']+)'\]\.states\[0\]\[(\d+)\]", name)
+            if m and int(m.group(1)) < len(positional):
+                arg = positional[int(m.group(1))]
+                entries = flat_paths.get(arg) or []
+                i = int(m.group(2))
+                if i < len(entries) and same_type(entries[i], var):
+                    text = f"{arg}{entries[i][0]} (written back)"
+            elif k and k.group(1) in flat_paths:
+                entries = flat_paths[k.group(1)]
+                i = int(k.group(2))
+                if i < len(entries) and same_type(entries[i], var):
+                    text = f"{k.group(1)}{entries[i][0]} (written back)"
+            elif name.startswith("result[2]"):
+                text = "result" + name[len("result[2]") :]
+        outs.append(text)
+    return tuple(renamed), tuple(outs)
+
+
+def _raw(leaf: Any) -> Any:
+    """A Variable's value (or the raw value itself)."""
+    get = getattr(leaf, "get_value", None)
+    if callable(get):
+        try:
+            return get()
+        except Exception:  # noqa: BLE001
+            return leaf
+    return leaf
+
+
+def _path_text(path: Any) -> str:
+    """``('blocks', 1, 'fc1')`` → ``.blocks[1].fc1``."""
+    out = []
+    for key in path:
+        key = getattr(key, "key", getattr(key, "idx", getattr(key, "name", key)))
+        if isinstance(key, str) and key.isidentifier():
+            out.append(f".{key}")
+        else:
+            out.append(f"[{key!r}]")
+    return "".join(out)
+
+
+class ModuleNamer:
+    """While a trace runs on this thread, every ``nnx.Module.__call__`` opens a
+    ``jax.named_scope`` named after the module's path (``model.blocks[1].fc1``), so the
+    jaxpr's equations carry the module that made them in their name stack.
+
+    A module's path is exact: the path of the module inside the module whose call is running
+    (found in that module's graph), or, at the top, the name of the variable that holds it (or
+    holds a graph containing it) in the innermost user frame. A module found neither way is
+    named ``<Type>`` (its class, no path). Classes are patched only for the trace and restored
+    after; other threads see the original ``__call__``."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.paths: set[str] = set()
+        self.patched: list[tuple[type, Any]] = []
+        self.stack: list[list[Any]] = []  # [module, path, {id(node): relpath} or None]
+        self.locals: dict[Any, dict[str, str]] = {}
+        self.maps: dict[int, tuple[Any, dict[int, str]]] = {}
+        self.thread = 0
+        self.nnx: Any = None
+
+    def name_local(self, code: Any, local: str, name: str) -> None:
+        """A jaxinspect wrapper frame: its local ``local`` is what the user called ``name``."""
+        self.locals.setdefault(code, {})[local] = name
+
+    def __enter__(self) -> ModuleNamer:
+        import sys
+        import threading
+
+        global _ACTIVE_NAMER
+        nnx = sys.modules.get("flax.nnx")
+        if nnx is None or _ACTIVE_NAMER is not None:
+            return self
+        self.nnx = nnx
+        self.thread = threading.get_ident()
+        try:
+            todo, seen = [nnx.Module], set()
+            while todo:
+                cls = todo.pop()
+                if cls in seen:
+                    continue
+                seen.add(cls)
+                todo.extend(cls.__subclasses__())
+                orig = cls.__dict__.get("__call__")
+                if orig is not None and inspect.isfunction(orig):
+                    type.__setattr__(cls, "__call__", _scoped_call(orig))
+                    self.patched.append((cls, orig))
+        except Exception:  # noqa: BLE001 - naming is a bonus; never fail the trace for it
+            self._restore()
+            return self
+        _ACTIVE_NAMER = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        global _ACTIVE_NAMER
+        if _ACTIVE_NAMER is self:
+            _ACTIVE_NAMER = None
+        self._restore()
+        self.maps.clear()
+        self.stack.clear()
+
+    def _restore(self) -> None:
+        while self.patched:
+            cls, orig = self.patched.pop()
+            try:
+                type.__setattr__(cls, "__call__", orig)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _map(self, node: Any) -> dict[int, str]:
+        entry = self.maps.get(id(node))
+        if entry is None or entry[0] is not node:
+            found: dict[int, str] = {}
+            module = self.nnx.Module
+            for path, child in self.nnx.iter_graph(node):
+                if isinstance(child, module) and child is not node and id(child) not in found:
+                    found[id(child)] = _path_text(path)
+            entry = (node, found)
+            self.maps[id(node)] = entry
+        return entry[1]
+
+    def enter(self, module: Any) -> str | None:
+        """The scope name for this call of ``module``, pushed; None: no new scope."""
+        if self.stack and self.stack[-1][0] is module:
+            return None  # super().__call__ of the same module
+        path = None
+        for outer, outer_path in reversed(self.stack):
+            rel = self._map(outer).get(id(module))
+            if rel is not None:
+                path = outer_path + rel
+                break
+        if path is None:
+            path = self._frame_name(module) or f"<{type(module).__name__}>"
+        self.stack.append((module, path))
+        self.paths.add(path)
+        return path
+
+    def exit(self) -> None:
+        if self.stack:
+            self.stack.pop()
+
+    def _frame_name(self, module: Any) -> str | None:
+        """The module's name from the innermost user frame that holds it (or a graph holding
+        it). Inside a running module's call, that frame is the body of a lifted transform
+        (``nnx.scan``/``nnx.remat``/...), which sees a copy of a module of the caller: the copy
+        is named after the one module of the same structure that the calling frame holds (or,
+        failing that, the one in the running module's graph); without a unique partner it is
+        ``function:local``, a name that claims no path."""
+        import sys
+
+        frame = sys._getframe(3)
+        seen_self = None
+        for _ in range(200):
+            if frame is None:
+                break
+            code = frame.f_code
+            ours = self.locals.get(code)
+            if ours is not None or compilelib.is_user_file(code.co_filename):
+                for name, value in frame.f_locals.items():
+                    if value is module:
+                        if ours is not None and name in ours:
+                            return ours[name]
+                        if name == "self":
+                            seen_self = seen_self or name
+                            continue
+                        if ours is None:
+                            if self.stack:
+                                return self._partner(module, frame) or f"{_code_name(code)}:{name}"
+                            return name
+                for name, value in frame.f_locals.items():
+                    if name == "self" or value is module or not self._is_node(value):
+                        continue
+                    rel = self._map(value).get(id(module))
+                    if rel is not None:
+                        return (ours.get(name, name) if ours else name) + rel
+            frame = frame.f_back
+        return seen_self
+
+    def _partner(self, module: Any, inner: Any) -> str | None:
+        """The path of the one module of ``module``'s structure in the frame that called the
+        lifted transform whose body ``inner`` is (or else in the running module's graph)."""
+        frame = inner.f_back
+        while frame is not None and not compilelib.is_user_file(frame.f_code.co_filename):
+            frame = frame.f_back
+        if frame is None:
+            return None
+        graphdef = self.nnx.graphdef
+        try:
+            shape = graphdef(module)
+            top, top_path = self.stack[-1]
+            local = [
+                v
+                for n, v in frame.f_locals.items()
+                if v is not top and isinstance(v, self.nnx.Module) and graphdef(v) == shape
+            ]
+            if not local:
+                local = [
+                    node
+                    for path, node in self.nnx.iter_graph(top)
+                    if node is not top and isinstance(node, self.nnx.Module) and graphdef(node) == shape
+                ]
+            if len({id(v) for v in local}) != 1:
+                return None
+            found = local[0]
+            for outer, outer_path in reversed(self.stack):
+                if found is outer:
+                    return outer_path
+                rel = self._map(outer).get(id(found))
+                if rel is not None:
+                    return outer_path + rel
+        except Exception:  # noqa: BLE001
+            return None
+        return None
+
+    def _is_node(self, value: Any) -> bool:
+        try:
+            return self.nnx.graph.is_graph_node(value) and not isinstance(value, (list, tuple, dict))
+        except Exception:  # noqa: BLE001
+            return False
+
+
+_ACTIVE_NAMER: ModuleNamer | None = None
+
+
+def _code_name(code: Any) -> str:
+    return str(getattr(code, "co_qualname", code.co_name)).rsplit("<locals>.", 1)[-1]
+
+
+def _scoped_call(orig: Any) -> Any:
+    import functools
+    import threading
+
+    @functools.wraps(orig)
+    def __call__(self, *args, **kwargs):  # noqa: N807
+        namer = _ACTIVE_NAMER
+        if namer is None or namer.thread != threading.get_ident():
+            return orig(self, *args, **kwargs)
+        try:
+            path = namer.enter(self)
+        except Exception:  # noqa: BLE001
+            path = None
+        if path is None:
+            return orig(self, *args, **kwargs)
+        import jax
+
+        try:
+            with jax.named_scope(path):
+                return orig(self, *args, **kwargs)
+        finally:
+            namer.exit()
+
+    return __call__
 
 
 def _rename_inputs(stage: Any, fn: Any, label: str, wrapped: Any) -> tuple:
@@ -554,6 +997,14 @@ def _named(wrapper: Any, fn: Any) -> Any:
     return wrapper
 
 
+def callable_name(fn: Any) -> str:
+    """A readable name for a callable (or what stands in its place); never raises."""
+    try:
+        return _callable_name(fn)
+    except Exception:  # noqa: BLE001
+        return type(fn).__name__
+
+
 def _callable_name(fn: Any) -> str:
     for attr in ("__qualname__", "__name__"):
         name = getattr(fn, attr, None)
@@ -606,7 +1057,7 @@ def describe_failure(exc: BaseException, label: str, stage: str = "tracing") -> 
     if len(message) > 1200:
         message = message[:1199] + "…"
     more = f"\n    … {len(body) - len(shown)} more lines" if len(body) > len(shown) else ""
-    out = [f"%jaxpr: {stage} `{label}` failed: {kind}: {message}{more}"]
+    out = [f"{PREFIX.get()}: {stage} `{label}` failed: {kind}: {message}{more}"]
     where = _user_frame_of(exc)
     if where:
         out.append(f"  at {where}")

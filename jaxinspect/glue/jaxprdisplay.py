@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..render import jaxprview
+from .display import Message
 
 SECTIONS = ("jaxpr", "stablehlo", "hlo", "cost", "graph")
 
@@ -21,10 +22,12 @@ class JaxprView:
         sections: tuple[str, ...] = ("jaxpr",),
         source: bool = False,
         root: int = 0,
+        speaker: str = "%jaxpr",
     ) -> None:
         unknown = [s for s in sections if s not in SECTIONS]
         if unknown:
             raise ValueError(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
+        self.speaker = speaker
         self._traced = traced
         self.doc = doc
         self.sections = tuple(sections) or ("jaxpr",)
@@ -55,14 +58,17 @@ class JaxprView:
             fn = {"stablehlo": jaxprlib.stablehlo_text, "hlo": jaxprlib.hlo_text, "cost": jaxprlib.cost}[
                 what
             ]
+            token = jaxprlib.PREFIX.set(self.speaker)
             try:
                 self._cache[what] = fn(self._traced)
             except jaxprlib.TraceFailure as exc:
                 self._cache[what] = _Failure(str(exc))
             except Exception as exc:  # noqa: BLE001
                 self._cache[what] = _Failure(
-                    f"%jaxpr: {what} unavailable: {type(exc).__name__}: {exc}"
+                    f"{self.speaker}: {what} unavailable: {type(exc).__name__}: {exc}"
                 )
+            finally:
+                jaxprlib.PREFIX.reset(token)
         return self._cache[what]
 
     def stablehlo(self) -> str:
@@ -75,16 +81,29 @@ class JaxprView:
 
     def cost(self):
         """``CostRecord``: flops, transcendentals, bytes accessed, memory analysis (None where
-        XLA gives nothing). Compiles the program once."""
+        XLA gives nothing). Compiles the program once; a ``Message`` if that failed."""
         value = self._get("cost")
         if isinstance(value, _Failure):
-            raise RuntimeError(value.message)
+            return Message(value.message, level="error")
         return value
 
     # -- other views ---------------------------------------------------------------------------
-    def with_sections(self, *sections: str, source: bool | None = None) -> JaxprView:
+    def with_sections(self, *sections: str, source: bool | None = None) -> JaxprView | Message:
+        """The same program showing other sections (``"jaxpr"``, ``"stablehlo"``, ``"hlo"``,
+        ``"cost"``, ``"graph"``)."""
+        unknown = [s for s in sections if s not in SECTIONS]
+        if unknown:
+            return Message(
+                f"{self.speaker}: no section {unknown[0]!r}; choose from {', '.join(SECTIONS)}",
+                level="error",
+            )
         view = JaxprView(
-            self._traced, self.doc, sections, self.source if source is None else source, self.root
+            self._traced,
+            self.doc,
+            sections,
+            self.source if source is None else source,
+            self.root,
+            self.speaker,
         )
         view._cache = self._cache
         return view
@@ -97,26 +116,47 @@ class JaxprView:
         """One nested jaxpr on its own, by index or name (e.g. ``"scan.jaxpr"``, a jit name):
         how to read a part that the output budget folded away."""
         bodies = self.doc.bodies
+        names = sorted({b.name for b in bodies[1:]})
+        listed = ", ".join(repr(n) for n in names[:20]) + (f", … {len(names) - 20} more" if len(names) > 20 else "")
+        how = f"give its index (1–{len(bodies) - 1}) or one of its names: {listed}" if names else (
+            "this program has no nested jaxprs"
+        )
+        if isinstance(which, bool) or not isinstance(which, (int, str)):
+            return Message(
+                f"{self.speaker}: .section() takes a nested jaxpr's index or name, not a "
+                f"{type(which).__name__}; {how}",
+                level="error",
+            )
         if isinstance(which, int):
             if not 0 <= which < len(bodies):
-                raise IndexError(f"no nested jaxpr #{which}; this program has {len(bodies) - 1}")
+                return Message(f"{self.speaker}: no nested jaxpr #{which}; {how}", level="error")
             index = which
         else:
             matches = [b.index for b in bodies if b.name == which]
             if not matches:
-                names = sorted({b.name for b in bodies[1:]})
-                raise KeyError(
-                    f"no nested jaxpr named {which!r}; names: {', '.join(names[:20]) or 'none'}"
-                )
+                return Message(f"{self.speaker}: no nested jaxpr named {which!r}; {how}", level="error")
             index = matches[0]
-        view = JaxprView(self._traced, self.doc, ("jaxpr",), self.source, index)
+        view = JaxprView(self._traced, self.doc, ("jaxpr",), self.source, index, self.speaker)
         view._cache = self._cache
         return view
 
-    def diff(self, other: JaxprView) -> JaxprDiffView:
-        """This program (before) against ``other`` (after), equation by equation."""
+    def diff(self, other: Any) -> JaxprDiffView | Message:
+        """This program (before) against ``other`` (after, another ``JaxprView``), equation by
+        equation."""
         from .. import jaxprdiff
 
+        if not isinstance(other, JaxprView):
+            if isinstance(other, Message):
+                return Message(
+                    f"{self.speaker}: .diff() got a failed trace, not a program; its message was:\n"
+                    f"{other.text}",
+                    level="error",
+                )
+            return Message(
+                f"{self.speaker}: .diff() compares with another traced program, not a "
+                f"{type(other).__name__}: view.diff(jaxinspect.jaxpr(f, *other_args))",
+                level="error",
+            )
         return JaxprDiffView(jaxprdiff.diff(self.doc, other.doc))
 
     # -- output ----------------------------------------------------------------------------------

@@ -214,6 +214,20 @@ def jaxpr_text(
     return "\n".join(out)
 
 
+def scope_text(scope: tuple[str, ...]) -> str:
+    """A name stack for a header: ``jvp/model.blocks[1].fc1`` (a module path's enclosing
+    modules, which are its prefixes, are left out); ``(top level)`` outside every scope."""
+    if not scope:
+        return "(top level)"
+    parts = [
+        part
+        for i, part in enumerate(scope)
+        if not (i + 1 < len(scope) and scope[i + 1][len(part) : len(part) + 1] in (".", "[")
+                and scope[i + 1].startswith(part))
+    ]
+    return "/".join(parts)
+
+
 def _body_text(
     doc: JaxprDoc,
     body: JaxprBody,
@@ -231,9 +245,9 @@ def _body_text(
             budget.skipped += sum(1 + _nested_total(doc, e, labels) for e in body.eqns[i:])
             return
         if eqn.scope != scope:
+            if eqn.scope or scope:
+                out.append(f"{pad}# {scope_text(eqn.scope)}")
             scope = eqn.scope
-            if scope:
-                out.append(f"{pad}# {'/'.join(scope)}")
         line = pad + eqn_text(eqn, labels)
         if source and eqn.source:
             line = f"{line:<72}  # {eqn.source}"
