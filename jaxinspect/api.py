@@ -166,7 +166,7 @@ def trace_view(
     return JaxprView(traced, doc, sections, source, speaker=speaker)
 
 
-def jaxpr(fn: Any, /, *args: Any, **kwargs: Any):
+def jaxpr(fn: Any = None, /, *args: Any, **kwargs: Any):
     """The jaxpr of ``fn(*args, **kwargs)`` as ``jit`` would trace it, without running it.
 
     ``fn`` may be any callable: a plain or ``jax.jit``-ed function (its static arguments are
@@ -175,6 +175,12 @@ def jaxpr(fn: Any, /, *args: Any, **kwargs: Any):
     ``.stablehlo()``, ``.hlo()``, ``.cost()``, ``.diff(other)``, ``.graph()``, ``.text()``), or a
     ``Message`` naming what failed.
     """
+    if fn is None and not args and not kwargs:
+        return Message(
+            "jaxinspect.jaxpr: give the function to trace, then its arguments: "
+            "jaxinspect.jaxpr(f, x, y)",
+            level="error",
+        )
     return trace_view(fn, args, kwargs, speaker="jaxinspect.jaxpr")
 
 

@@ -318,3 +318,17 @@ def test_a_module_called_directly_is_named_after_its_variable():
     assert ("mm", "mm.head") in _scopes(v)
     v = jaxinspect.jaxpr(Model(nnx.Rngs(1)), x)  # held by no variable: its class, no path
     assert ("<Model>", "<Model>.head") in _scopes(v)
+
+
+def test_a_numpy_ufunc_gets_the_fix_not_a_weakref_puzzle():
+    import numpy as np
+
+    out = jaxinspect.jaxpr(np.sin, jnp.ones(3))
+    assert isinstance(out, Message) and out.level == "error"
+    assert "hint: jit traces Python functions, and `sin` is not one" in out.text
+    assert "jaxinspect.jaxpr(lambda x: sin(x), x)" in out.text
+
+
+def test_jaxpr_without_a_function_is_one_line():
+    out = jaxinspect.jaxpr()
+    assert isinstance(out, Message) and out.text.startswith("jaxinspect.jaxpr: give the function")

@@ -1062,6 +1062,11 @@ def describe_failure(exc: BaseException, label: str, stage: str = "tracing") -> 
     if where:
         out.append(f"  at {where}")
     hint = _HINTS.get(kind)
+    if hint is None and kind == "TypeError" and "cannot create weak reference" in text:
+        hint = (
+            f"jit traces Python functions, and `{label}` is not one: wrap it, e.g. "
+            f"{PREFIX.get()}(lambda x: {label}(x), x), using jax.numpy inside."
+        )
     if hint:
         out.append(f"  hint: {hint}")
     if see:
