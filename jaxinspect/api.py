@@ -372,23 +372,54 @@ def watch_history(name: str | None = None):
 
 class track_keys:  # noqa: N801 - used as `with jaxinspect.track_keys():`
     """Record every PRNG key created, split, folded and consumed (typed and raw keys, NNX
-    ``Rngs`` streams), and report a key used twice with both call sites and its lineage.
+    ``Rngs`` streams, the keys ``jax.nn.initializers`` and so every Flax initialiser draw from),
+    and report a key used twice with both call sites and its lineage.
 
     ``jaxinspect.track_keys()`` turns tracking on until ``.stop()`` (or ``%jaxinspect keys
     off``); ``with jaxinspect.track_keys(): ...`` tracks inside the block only. Every function
     jit traces meanwhile is also checked statically (keys inside jit are tracers). ``on_reuse``:
     ``"warn"`` (a ``KeyReuseWarning``; the default), ``"error"`` (raise ``KeyReuseError`` before
     the reuse runs) or ``"ignore"`` (only record). Off, nothing is wrapped and nothing is paid.
+
+    A key is its bits: a root made again from the same seed in the same run (one notebook cell
+    execution; outside IPython the whole session) is the same key, so drawing from it again is
+    a reuse; re-running a cell starts fresh lineages and reports nothing.
+
+    ``jit_calls=True`` also checks every *call* of a compiled function: a call whose program
+    consumes a key input records a use of that key, so ``train_step(state, batch, key)`` with
+    the same ``key`` on every call is caught. It costs: those calls take JAX's Python dispatch
+    path (as with ``jax_debug_key_reuse``); ``benchmarks/bench_keys.py`` measures it. Off (the
+    default), a compiled function called again runs no Python and is not checked.
     """
 
-    def __init__(self, on_reuse: str = "warn") -> None:
+    def __init__(self, on_reuse: str = "warn", jit_calls: bool | None = None) -> None:
+        import sys  # noqa: PLC0415
+        import warnings  # noqa: PLC0415
+
         from .collect import keyslib
 
         self._tracker = keyslib.tracker()
-        self._started = not self._tracker.tracking
+        self._started = False
+        self.error: str | None = None
         inspector = extension.current()
+        shell = extension.current_shell()
+        if shell is None:
+            ip_mod = sys.modules.get("IPython")
+            get_ipython = getattr(ip_mod, "get_ipython", None)
+            shell = get_ipython() if get_ipython is not None else None
         cell_of = inspector.compiles.cell_of if inspector is not None else None
-        self._tracker.start(on_reuse=on_reuse, cell_of=cell_of)
+        was_on = self._tracker.tracking
+        try:
+            self._tracker.start(on_reuse=on_reuse, cell_of=cell_of, jit_calls=jit_calls)
+        except (ValueError, RuntimeError) as exc:
+            # one clear line, never a traceback: tracking stays as it was
+            self.error = f"jaxinspect.track_keys: {exc}; key tracking is {'on' if was_on else 'off'}"
+            warnings.warn(self.error, UserWarning, stacklevel=2)
+            return
+        self._started = not was_on
+        if shell is not None and self._tracker.run_of is None:
+            # one run per cell execution: a re-run cell starts fresh lineages
+            self._tracker.run_of = lambda: getattr(shell, "execution_count", None)
 
     def __enter__(self) -> track_keys:
         return self
@@ -405,8 +436,11 @@ class track_keys:  # noqa: N801 - used as `with jaxinspect.track_keys():`
         return keys()
 
     def __repr__(self) -> str:
+        if self.error:
+            return self.error
         state = "on" if self._tracker.tracking else "off"
-        return f"<jaxinspect.track_keys: tracking {state}, on_reuse={self._tracker.on_reuse!r}>"
+        jit = ", jit_calls=True" if self._tracker.jit_calls else ""
+        return f"<jaxinspect.track_keys: tracking {state}, on_reuse={self._tracker.on_reuse!r}{jit}>"
 
 
 def keys(clear: bool = False):

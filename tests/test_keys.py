@@ -147,6 +147,8 @@ def test_rerunning_a_cell_is_not_a_reuse_and_clone_allows_one_more_use(tracker):
         for _run in range(2):  # the same `key(0)` cell run twice
             k = random.key(0)
             random.normal(k)
+            tracker.new_run()  # what the extension does after each cell (tests/test_keys_real.py)
+
         def seeded_loop():  # a function (or cell) run twice from the same seed
             key = random.key(7)
             for _ in range(3):
@@ -154,6 +156,7 @@ def test_rerunning_a_cell_is_not_a_reuse_and_clone_allows_one_more_use(tracker):
                 random.normal(sub)
 
         seeded_loop()
+        tracker.new_run()
         seeded_loop()
         c = random.key(9)
         c2 = random.clone(c)

@@ -490,6 +490,25 @@ def has_keys(jaxpr: Any, limit: int = MAX_EQNS) -> bool:
     return False
 
 
+def consumed_inputs(jaxpr: Any) -> tuple[int, ...]:
+    """Indices of the inputs the program consumes as keys — split or drawn from, directly or
+    through a view (``keys[0]``); a key only folded (``fold_in(key, step)``) is not consumed.
+    Used to record, per call of a compiled function, a use of each key it consumes. Never
+    raises: a program it cannot read consumes nothing."""
+    analyzer = Analyzer(lambda eqn: None)
+    try:
+        analyzer.run(jaxpr)
+        inner = _open(jaxpr)
+        out = []
+        for i, v in enumerate(inner.invars):
+            key = analyzer.get(v)
+            if key is not None and (key.consumed is not None or key.below is not None):
+                out.append(i)
+        return tuple(out)
+    except Exception:  # noqa: BLE001
+        return ()
+
+
 def analyze(
     jaxpr: Any,
     source_of: Callable[[Any], str | None],

@@ -1,17 +1,32 @@
 """PRNG keys at run time: every key created, derived and consumed while tracking is on.
 
 ``KeyTracker.start()`` replaces the public functions of ``jax.random`` (``key``, ``PRNGKey``,
-``wrap_key_data``, ``split``, ``fold_in``, ``clone`` and every sampler) with thin wrappers, and
-wraps ``flax.nnx.RngStream.__call__`` to name NNX streams; ``stop()`` puts the originals back.
-Nothing is wrapped while tracking is off.
+``wrap_key_data``, ``split``, ``fold_in``, ``clone`` and every sampler) with thin wrappers, does
+the same for the ``random`` module that ``jax.nn.initializers`` calls (JAX's private
+``jax._src.random``, which the public wrappers never see: every Flax layer initialiser goes
+through it), and wraps ``flax.nnx.RngStream.__call__`` to name NNX streams; ``stop()`` puts the
+originals back. Nothing is wrapped while tracking is off.
 
 A key is identified by its bits (the key data), for typed and raw ``uint32`` keys alike, so
 ``keys[0]`` taken twice, or a key copied, is still the same key. Each key is a node in a lineage
 tree (root → splits → uses); a key whose bits were already used is a reuse: consumed twice,
-consumed then split, split twice. Creating a root (``key(0)``) starts a fresh node even if the
-bits were seen before (re-running a cell is not a reuse); ``clone`` allows one more use, as in
-JAX's own checker. Keys inside ``jit``/``vmap`` are tracers: those are checked statically from the
-traced jaxpr instead (``keyflow``), for every user function jit traces while tracking is on.
+consumed then split, split twice.
+
+Roots made again (the rule, stated in the view and the README): making a root key
+(``key(0)``, ``PRNGKey``, ``nnx.Rngs(0)``) whose bits are already known *in the same run* joins
+the earlier key — its lineage and uses continue, so drawing from it again is a reuse (``for …:
+r = nnx.Rngs(dropout=0); bernoulli(r.dropout(), …)`` draws the same mask every iteration). A run
+is one notebook cell execution (outside IPython: the whole tracking session). The same root made
+in a later cell execution (a re-run cell, or seeding again in another cell) starts a fresh
+lineage, so re-running a cell never reports a reuse. ``clone`` allows one more use, as in JAX's
+own checker.
+
+Keys inside ``jit``/``vmap`` are tracers: those are checked statically from the traced jaxpr
+instead (``keyflow``), for every user function jit traces while tracking is on. A compiled
+function called again runs no Python, so the same key passed to it on every call is not seen —
+unless ``jit_calls=True``: then every call of a jitted function whose program consumes a key
+input is recorded as a use of that key (those calls take JAX's Python dispatch path, as with
+``jax_debug_key_reuse``).
 
 Memory is bounded: the newest ``max_nodes`` keys are kept, older ones only counted. No user array
 is referenced: nodes keep the key bits (8–16 bytes), not the arrays.
@@ -21,9 +36,11 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import sys
 import threading
 import time
+import types
 import warnings
 import weakref
 from collections import Counter, OrderedDict
@@ -47,6 +64,10 @@ SAMPLERS = (
     "truncated_normal", "uniform", "wald", "weibull_min",
 )  # fmt: skip
 ON_REUSE = ("warn", "error", "ignore")
+# modules that call JAX's private random module directly (not ``jax.random``): their global
+# ``random`` is swapped for a view of that module whose functions are our wrappers
+INTERNAL_CALLERS = ("jax._src.nn.initializers",)
+PRIVATE_RANDOM = "jax._src.random"
 MAX_NODES = 10_000
 QUEUE = 64  # events recorded before their keys' bits are read (one device→host batch)
 QUEUE_MAX = 1024  # past this many queued events, wait for their keys rather than queue more
@@ -64,10 +85,11 @@ HINT = (
 class _Node:
     __slots__ = (
         "id", "parent", "op", "label", "typed", "site", "uses", "used_by", "first_use",
-        "split_at", "allowed", "children", "fp", "reused",
+        "split_at", "allowed", "children", "fp", "reused", "run", "remade", "remade_at",
     )  # fmt: skip
 
-    def __init__(self, nid: int, parent: int | None, op: str, label: str, typed: bool, site, fp) -> None:
+    def __init__(self, nid: int, parent: int | None, op: str, label: str, typed: bool, site, fp,
+                 run: Any = None) -> None:  # fmt: skip
         self.id = nid
         self.parent = parent
         self.op = op
@@ -82,6 +104,9 @@ class _Node:
         self.children = 0
         self.fp = fp
         self.reused = False
+        self.run = run  # the run (cell execution) that made this root
+        self.remade = 0  # made again from the same seed in the same run: the same key
+        self.remade_at: str | None = None
 
     def spent(self) -> bool:
         return self.uses + (1 if self.split_at else 0) >= self.allowed
@@ -106,12 +131,22 @@ class KeyTracker:
         self.max_nodes = max_nodes
         self.lock = threading.RLock()
         self.on_reuse = "warn"
+        self.jit_calls = False
         self.cell_of: Callable[[str], int | None] | None = None
+        # the current run (see the module docstring): ``new_run()`` after each cell, plus
+        # ``run_of()`` (the shell's execution count) when set; both None outside IPython
+        self.run = 0
+        self.run_of: Callable[[], Any] | None = None
         self.sinks: list[Callable[[KeyReuse], None]] = []
         self._originals: dict[str, Any] = {}
         self._wrappers: dict[str, Any] = {}
         self._stream_original: Any = None
         self._stream_wrapper: Any = None
+        self._proxies: list[tuple[Any, str, Any, Any]] = []  # (module, global, original, proxy)
+        self._pjit_original: Any = None
+        self._async_copy = True
+        self._pjit_wrapper: Any = None
+        self._consumed_inputs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._tls = _Local()
         self._user_files: dict[str, str | None] = {}
         self._sites: dict[tuple, str] = {}
@@ -127,6 +162,7 @@ class KeyTracker:
     def clear(self) -> None:
         """Forget every key and reuse (tracking stays as it is)."""
         with self.lock:
+            self._queue = []  # events not yet processed are forgotten too
             self.nodes: OrderedDict[int, _Node] = OrderedDict()
             self.by_fp: dict[bytes, _Node] = {}
             self.ids = itertools.count(1)
@@ -138,36 +174,61 @@ class KeyTracker:
             self.version = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self, on_reuse: str = "warn", cell_of: Any = None) -> None:
-        """Wrap ``jax.random`` (and NNX streams); call from the user's thread."""
+    def new_run(self) -> None:
+        """A new run begins (called after each notebook cell): roots made from now on with
+        bits already known start a fresh lineage instead of joining the earlier key."""
+        self.run += 1
+
+    def _run_id(self) -> Any:
+        run_of = self.run_of
+        if run_of is None:
+            return self.run
+        try:
+            return (self.run, run_of())
+        except Exception:  # noqa: BLE001 - a closed shell: the session is one run
+            return self.run
+
+    def start(self, on_reuse: str = "warn", cell_of: Any = None, jit_calls: bool | None = None) -> None:
+        """Wrap ``jax.random`` (and NNX streams, and the module the initialisers call); with
+        ``jit_calls=True`` also every call of a jitted function taking a key. Call from the
+        user's thread. Raises ValueError for a bad argument (the API turns it into one line)."""
         if on_reuse not in ON_REUSE:
-            raise ValueError(f"on_reuse must be one of {', '.join(ON_REUSE)}, got {on_reuse!r}")
+            raise ValueError(f"on_reuse must be one of {', '.join(map(repr, ON_REUSE))}, got {on_reuse!r}")
+        if jit_calls is not None and not isinstance(jit_calls, bool):
+            raise ValueError(f"jit_calls must be True or False, got {jit_calls!r}")
         with self.lock:
             self.on_reuse = on_reuse
             if cell_of is not None:
                 self.cell_of = cell_of
-            if self.tracking:
-                return
-            jr = compat.loaded_module("jax.random")
-            if jr is None:
-                if threading.current_thread() is not threading.main_thread():
-                    raise RuntimeError("jax is not imported in this kernel yet: import jax first")
-                import jax.random as jr  # noqa: PLC0415 - the user's thread
+            if not self.tracking:
+                jr = compat.loaded_module("jax.random")
+                if jr is None:
+                    if threading.current_thread() is not threading.main_thread():
+                        raise RuntimeError("jax is not imported in this kernel yet: import jax first")
+                    import jax.random as jr  # noqa: PLC0415 - the user's thread
 
-            self._jax_tracer = compat.loaded_module("jax.core").Tracer
-            for name in CREATORS + DERIVERS + SAMPLERS:
-                orig = getattr(jr, name, None)
-                if orig is None or not callable(orig):
-                    continue
-                wrapper = self._wrap(name, orig)
-                self._originals[name] = orig
-                self._wrappers[name] = wrapper
-                setattr(jr, name, wrapper)
-            self._wrap_streams()
-            collector = compilelib.collector()
-            collector.add_jaxpr_listener(self._on_jaxpr)
-            collector.attach(_no_sink)  # jit's hooks stay installed while we track
-            self.tracking = True
+                self._jax_tracer = compat.loaded_module("jax.core").Tracer
+                try:  # on CPU a host copy is a view: no async copies to start
+                    self._async_copy = compat.loaded_module("jax").default_backend() != "cpu"
+                except Exception:  # noqa: BLE001
+                    self._async_copy = True
+                _register_exclusions()
+                for name in CREATORS + DERIVERS + SAMPLERS:
+                    orig = getattr(jr, name, None)
+                    if orig is None or not callable(orig):
+                        continue
+                    wrapper = self._wrap(name, orig)
+                    self._originals[name] = orig
+                    self._wrappers[name] = wrapper
+                    setattr(jr, name, wrapper)
+                self._wrap_internal_callers()
+                self._wrap_streams()
+                collector = compilelib.collector()
+                collector.add_jaxpr_listener(self._on_jaxpr)
+                collector.attach(_no_sink)  # jit's hooks stay installed while we track
+                self.tracking = True
+            if jit_calls is not None and jit_calls != self.jit_calls:
+                self._set_jit_calls(jit_calls)
             self.version += 1
 
     def stop(self) -> None:
@@ -182,62 +243,218 @@ class KeyTracker:
                     setattr(jr, name, self._originals[name])
             self._wrappers.clear()
             self._originals.clear()
+            for module, attr, original, proxy in self._proxies:
+                if getattr(module, attr, None) is proxy:
+                    setattr(module, attr, original)
+            self._proxies.clear()
             if self._stream_wrapper is not None:
                 rnglib = compat.loaded_module("flax.nnx.rnglib")
                 cls = getattr(rnglib, "RngStream", None)
                 if cls is not None and cls.__dict__.get("__call__") is self._stream_wrapper:
                     cls.__call__ = self._stream_original
                 self._stream_wrapper = self._stream_original = None
+            if self.jit_calls:
+                self._set_jit_calls(False)
             collector = compilelib.collector()
             collector.remove_jaxpr_listener(self._on_jaxpr)
             collector.detach(_no_sink)
             self.tracking = False
+            self.run_of = None  # no reference to the shell once off
             self.version += 1
 
-    def _wrap(self, name: str, orig: Any) -> Any:
+    def coverage(self) -> str:
+        """What tracking checks and what it does not (shown in the status and the view)."""
+        if not self.tracking:
+            return ""
+        if self.jit_calls:
+            if self._pjit_wrapper is None:
+                return ("jit calls: not checked — this JAX has no hook for them (jaxinspect "
+                        "checks each jitted program once, when it is traced)")
+            return ("jit calls: every call of a jitted function whose program consumes a key "
+                    "input is checked (those calls take JAX's Python dispatch path)")
+        return ("jit calls: each jitted program is checked once, when traced; the same key "
+                "passed again to a compiled function is not checked (turn on with "
+                "track_keys(jit_calls=True) or %jaxinspect keys on --jit-calls)")
+
+    def _wrap_internal_callers(self) -> None:
+        """``jax.nn.initializers`` (and so every Flax initialiser) calls JAX's private random
+        module, not ``jax.random``: give such modules a view of it whose functions are ours.
+        Feature-detected: a module without that global is left alone."""
+        private = compat.loaded_module(PRIVATE_RANDOM)
+        if private is None:
+            return
+        wrappers = {}
+        for name in CREATORS + DERIVERS + SAMPLERS:
+            orig = getattr(private, name, None)
+            if orig is not None and callable(orig):
+                wrappers[name] = self._wrap(name, orig, via="initializer")
+        proxy = _ModuleView(private, wrappers)
+        for modname in INTERNAL_CALLERS:
+            module = compat.loaded_module(modname)
+            if module is None:
+                continue
+            for attr, value in list(vars(module).items()):
+                if value is private:
+                    setattr(module, attr, proxy)
+                    self._proxies.append((module, attr, private, proxy))
+
+    # -- jit calls (opt-in) ----------------------------------------------------------------------
+    def _set_jit_calls(self, on: bool) -> None:
+        """Hook JAX's Python dispatch path (``pjit._run_python_pjit``, private: feature-detected)
+        so a call whose program consumes a key input records a use of that key, and keep those
+        calls off the C++ fast path (returning no executable for its cache, as JAX's own
+        ``jax_debug_key_reuse`` does). Turning it on clears the C++ dispatch caches (not the
+        compiled programs) so functions already called come through once more."""
+        pjit = compat.loaded_module("jax._src.pjit")
+        orig = getattr(pjit, "_run_python_pjit", None) if pjit is not None else None
+        if on:
+            self.jit_calls = True
+            if orig is None or self._pjit_wrapper is not None:
+                return
+            wrapper = self._wrap_jit_calls(orig)
+            self._pjit_original, self._pjit_wrapper = orig, wrapper
+            pjit._run_python_pjit = wrapper
+            for name in ("_cpp_pjit_cache_fun_only", "_cpp_pjit_cache_explicit_attributes"):
+                cache = getattr(pjit, name, None)
+                try:
+                    cache.clear()
+                except Exception:  # noqa: BLE001 - an older JAX: new calls only
+                    pass
+        else:
+            self.jit_calls = False
+            if self._pjit_wrapper is not None and orig is self._pjit_wrapper:
+                pjit._run_python_pjit = self._pjit_original
+            self._pjit_original = self._pjit_wrapper = None
+
+    def _wrap_jit_calls(self, orig: Any) -> Any:
         tracker = self
         record, unrecord = self._record, self._unrecord
+
+        def _run_python_pjit(p: Any, args_flat: Any, fun: Any, args: Any, kwargs: Any) -> Any:
+            if not (tracker.tracking and tracker.jit_calls):
+                return orig(p, args_flat, fun, args, kwargs)
+            entries = []
+            try:
+                consumed, name = tracker._consumed_key_inputs(p, fun)
+                for i in consumed:
+                    if i < len(args_flat):
+                        entries.append(record("use", name, args_flat[i]))
+            except (errors.UserFacingError, errors.KeyReuseWarning) as exc:
+                exc.with_traceback(None)
+                raise
+            except Exception as exc:  # noqa: BLE001
+                errors.record("keyslib.jit_calls", exc)
+                consumed = ()
+            try:
+                out = orig(p, args_flat, fun, args, kwargs)
+            except BaseException as exc:
+                for entry in reversed(entries):
+                    unrecord(entry)
+                _drop_own_frame(exc)
+                raise
+            if consumed and isinstance(out, tuple) and len(out) > 5:
+                out = (*out[:5], None, *out[6:])  # no executable: the next call comes back here
+            return out
+
+        functools.update_wrapper(_run_python_pjit, orig)
+        return _run_python_pjit
+
+    def _consumed_key_inputs(self, p: Any, fun: Any) -> tuple[tuple[int, ...], str]:
+        """(indices of the flat inputs the program consumes as keys, "jit <name>"), from the
+        key flow of its jaxpr; cached per program. JAX's own jitted helpers (the samplers'
+        ``_normal`` …) consume nothing here: the eager wrappers record those uses."""
+        params = getattr(p, "params", None) or {}
+        jaxpr = params.get("jaxpr")
+        if jaxpr is None:
+            return (), "jit ?"
+        try:
+            hit = self._consumed_inputs.get(jaxpr)
+        except TypeError:
+            hit = None
+        if hit is not None:
+            return hit
+        from . import keyflow  # noqa: PLC0415
+
+        _key, name, _where, internal = compilelib.function_identity(fun)
+        inner = getattr(jaxpr, "jaxpr", jaxpr)
+        consumed: tuple[int, ...] = ()
+        if not internal and any(keyflow._keyish(v.aval) for v in inner.invars):
+            consumed = keyflow.consumed_inputs(jaxpr)
+        hit = (consumed, f"jit {name}")
+        try:
+            self._consumed_inputs[jaxpr] = hit
+        except TypeError:
+            pass
+        return hit
+
+    def _wrap(self, name: str, orig: Any, via: str | None = None) -> Any:
+        """A wrapper recording ``name``'s keys. No jaxinspect frame stays in a traceback: a
+        reuse raised in ``on_reuse="error"`` mode is re-raised with no traceback of ours, and
+        JAX's own error (``fold_in(key, 2**40)``) loses this frame (a bare ``raise`` after
+        ``with_traceback`` adds no frame), so the last line shown is the user's."""
+        tracker = self
+        record, unrecord = self._record, self._unrecord
+        op = f"{name} ({via})" if via else name
         if name in SAMPLERS:
 
             def sampler(*args: Any, **kwargs: Any) -> Any:
                 if not tracker.tracking:
                     return orig(*args, **kwargs)
-                entry = record("use", name, args[0] if args else kwargs.get("key"))
+                try:
+                    entry = record("use", op, args[0] if args else kwargs.get("key"))
+                except (errors.UserFacingError, errors.KeyReuseWarning) as exc:
+                    exc.with_traceback(None)
+                    raise
                 try:
                     return orig(*args, **kwargs)
-                except BaseException:
+                except BaseException as exc:
                     unrecord(entry)  # JAX refused the call: nothing was drawn
+                    _drop_own_frame(exc)
                     raise
 
             wrapper = sampler
         elif name == "split":
 
             def split(key: Any, num: Any = 2, *args: Any, **kwargs: Any) -> Any:
-                if not tracker.tracking:
-                    return orig(key, num, *args, **kwargs)
-                entry = record("split", "split", key)
                 try:
                     out = orig(key, num, *args, **kwargs)
-                except BaseException:
-                    unrecord(entry)
+                except BaseException as exc:
+                    _drop_own_frame(exc)
                     raise
-                record("derive", "split", key, out)
+                if tracker.tracking:
+                    try:
+                        record("split", op, key, out)
+                    except (errors.UserFacingError, errors.KeyReuseWarning) as exc:
+                        exc.with_traceback(None)
+                        raise
                 return out
 
             wrapper = split
         elif name == "fold_in":
 
             def fold_in(key: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
-                out = orig(key, data, *args, **kwargs)
+                try:
+                    out = orig(key, data, *args, **kwargs)
+                except BaseException as exc:
+                    _drop_own_frame(exc)
+                    raise
                 if tracker.tracking:
-                    record("derive", "fold_in", key, out, data, tracker._tls.stream)
+                    try:
+                        record("derive", "fold_in", key, out, data, tracker._tls.stream)
+                    except (errors.UserFacingError, errors.KeyReuseWarning) as exc:
+                        exc.with_traceback(None)
+                        raise
                 return out
 
             wrapper = fold_in
         elif name == "clone":
 
             def clone(key: Any, *args: Any, **kwargs: Any) -> Any:
-                out = orig(key, *args, **kwargs)
+                try:
+                    out = orig(key, *args, **kwargs)
+                except BaseException as exc:
+                    _drop_own_frame(exc)
+                    raise
                 if tracker.tracking:
                     record("clone", "clone", key)
                 return out
@@ -246,9 +463,14 @@ class KeyTracker:
         else:  # key, PRNGKey, wrap_key_data
 
             def create(*args: Any, **kwargs: Any) -> Any:
-                out = orig(*args, **kwargs)
+                try:
+                    out = orig(*args, **kwargs)
+                except BaseException as exc:
+                    _drop_own_frame(exc)
+                    raise
                 if tracker.tracking:
-                    record("create", name, args[0] if args else None, out)
+                    # the run is read now: events are processed later, maybe after the cell
+                    record("create", name, args[0] if args else None, out, tracker._run_id())
                 return out
 
             wrapper = create
@@ -333,7 +555,7 @@ class KeyTracker:
                     fetch.append(_key_data(out) if out is not None else None)
                     fetch.append(data if kind == "derive" and data is not None and hasattr(data, "dtype") else None)
                 ready = len(queue)
-                if not wait and len(queue) < QUEUE_MAX:
+                if not wait and len(queue) < QUEUE_MAX and not _all_ready(fetch):
                     for i, a in enumerate(fetch):
                         if a is not None and not _is_ready(a):
                             ready = i // 3
@@ -341,9 +563,10 @@ class KeyTracker:
                 if ready < len(queue):
                     self._queue[:0] = queue[ready:]  # still computing: next time
                     queue, fetch = queue[:ready], fetch[: 3 * ready]
-                for a in fetch:  # start every copy first (overlapping on accelerators) ...
-                    if a is not None and hasattr(a, "copy_to_host_async"):
-                        a.copy_to_host_async()
+                if self._async_copy:
+                    for a in fetch:  # start every copy first (overlapping on accelerators) ...
+                        if a is not None and hasattr(a, "copy_to_host_async"):
+                            a.copy_to_host_async()
                 host = [None if a is None else np.asarray(a) for a in fetch]  # ... then collect
             except Exception as exc:  # noqa: BLE001
                 errors.record("keyslib.flush", exc)
@@ -353,6 +576,8 @@ class KeyTracker:
                 try:
                     self._process(kind, op, key, out, data, stream, where, host[3 * i : 3 * i + 3])
                 except (errors.UserFacingError, errors.KeyReuseWarning):
+                    self._queue[:0] = queue[i + 1 :]  # the rest is processed next time
+                    self.version += 1
                     raise
                 except Exception as exc:  # noqa: BLE001
                     errors.record("keyslib", exc)
@@ -368,10 +593,13 @@ class KeyTracker:
         elif kind == "create":
             out_bits = _fingerprints(host[1], _typed(out)) if host[1] is not None else None
             if out_bits:
-                self._create(op, out_bits, key, site)
+                self._create(op, out_bits, key, site, data)
         elif kind == "split":
             if key_bits and len(key_bits[0]) == 1:
-                self._split(key_bits, site)
+                self._split(key_bits, site)  # a reuse raises here, before the parts exist
+                out_bits = _fingerprints(host[1], _typed(out)) if host[1] is not None else None
+                if out_bits:
+                    self._derive("split", key_bits, out_bits, None, stream, site)
         elif kind == "derive":
             out_bits = _fingerprints(host[1], _typed(out)) if host[1] is not None else None
             if key_bits and out_bits and len(key_bits[0]) == 1:
@@ -418,8 +646,8 @@ class KeyTracker:
         return None
 
     def _where(self, filename: str) -> str | None:
-        if filename.startswith("<string") or not compilelib.is_user_file(filename):
-            return None
+        if filename.startswith(("<string", "<%")) or not compilelib.is_user_file(filename):
+            return None  # "<%jaxpr>": a magic evaluating its argument; the cell calling it is next
         return compilelib.place(filename, self.cell_of)
 
     # -- the lineage (under the lock) ----------------------------------------------------------
@@ -452,13 +680,21 @@ class KeyTracker:
             self.created += 1
         return node
 
-    def _create(self, op: str, bits: tuple, seed: Any, site) -> None:
+    def _create(self, op: str, bits: tuple, seed: Any, site, run: Any) -> None:
         fps, typed = bits
         label = f"{op}({seed})" if isinstance(seed, int) and op != "wrap_key_data" else f"{op}()"
         for i, fp in enumerate(fps):
-            if op == "wrap_key_data" and fp in self.by_fp:
+            known = self.by_fp.get(fp)
+            if known is not None and op == "wrap_key_data":
                 continue  # the same bits as a key we know: the same key, typed now
-            self._new(None, op, label if len(fps) == 1 else f"{label}[{i}]", typed, site, fp)
+            if known is not None and known.parent is None and known.run == run:
+                # made again from the same seed in the same run: the same key (module docstring)
+                known.remade += 1
+                if known.remade_at is None:
+                    known.remade_at = site
+                continue
+            node = self._new(None, op, label if len(fps) == 1 else f"{label}[{i}]", typed, site, fp)
+            node.run = run
             self.created += 1
 
     def _split(self, bits: tuple, site) -> None:
@@ -517,12 +753,21 @@ class KeyTracker:
         else:
             self.consumers[("other", None)] += len(fps)
 
+    def _root(self, node: _Node) -> _Node:
+        seen = 0
+        while node.parent is not None and seen < 1000:
+            parent = self.nodes.get(node.parent)
+            if parent is None:
+                break
+            node, seen = parent, seen + 1
+        return node
+
     def path(self, node: _Node) -> tuple[str, ...]:
         out = []
         seen = 0
         cur: _Node | None = node
         while cur is not None and seen < 1000:
-            out.append(f"#{cur.id} {cur.label}")
+            out.append(f"#{cur.id} {_shown(cur)}")
             cur = self.nodes.get(cur.parent) if cur.parent is not None else None
             seen += 1
         out.reverse()
@@ -550,6 +795,12 @@ class KeyTracker:
             f"PRNG key {label}{in_fn} {how}: first {first[0]} at {first[1] or 'an unknown line'}, "
             f"then {second[0]} at {second[1] or 'an unknown line'} — both draw the same random bits"
         )
+        root = self._root(node) if node is not None else None
+        if root is not None and root.remade:
+            message += (
+                f" ({root.label} was made again from the same seed at {root.remade_at or 'an unknown line'}"
+                f" in the same run: the same key)"
+            )
         rec = KeyReuse(
             id=next(self.reuse_ids), time=now, where=where, reuse=how, key=label, function=function,
             first_op=first[0], first_site=first[1], second_op=second[0], second_site=second[1],
@@ -619,9 +870,12 @@ class KeyTracker:
             consumers = tuple(
                 KeyCount(name=op, site=site, count=n) for (op, site), n in self.consumers.most_common(20)
             )
-            note = None
+            notes = []
             if self.summarised:
-                note = f"{self.summarised:,} older keys are summarised (counted, not shown)"
+                notes.append(f"{self.summarised:,} older keys are summarised (counted, not shown)")
+            if self.tracking:
+                notes.append(self.coverage())
+            note = "; ".join(notes) or None
             return KeysRecord(
                 seq=seq, time=time.time(), tracking=self.tracking, on_reuse=self.on_reuse,
                 created=self.created, derived=self.derived, consumed=self.consumed,
@@ -656,7 +910,8 @@ class KeyTracker:
             children = kids.get(nid, [])
             rows.append(
                 KeyNodeRecord(
-                    id=nid, parent=node.parent, depth=depth, op=node.op, label=node.label,
+                    id=nid, parent=node.parent, depth=depth, op=node.op,
+                    label=_shown(node),
                     typed=node.typed, site=node.site, state=node.state(), uses=node.uses,
                     used_by=tuple(node.used_by), folded=max(0, node.children - len(children)),
                 )  # fmt: skip
@@ -675,6 +930,15 @@ def _key_data(x: Any) -> Any:
     if base is not None:
         return base
     return x if getattr(x, "dtype", None) == np.uint32 and getattr(x, "ndim", 0) >= 1 else None
+
+
+def _all_ready(fetch: list) -> bool:
+    """The newest key computed: then, almost always, every earlier one too (one check per
+    batch instead of one per key; a wrong guess only makes the host copy wait)."""
+    for a in reversed(fetch):
+        if a is not None:
+            return _is_ready(a)
+    return True
 
 
 def _is_ready(a: Any) -> bool:
@@ -701,6 +965,55 @@ def _fingerprints(arr: Any, typed: bool) -> tuple[list[bytes], bool] | None:
 
 def _no_sink(_event: Any) -> None:
     pass
+
+
+def _shown(node: _Node) -> str:
+    """A node's label as shown: a root made again in its run says how often it was made."""
+    return f"{node.label} (made {node.remade + 1}×)" if node.remade else node.label
+
+
+def _drop_own_frame(exc: BaseException) -> None:
+    """Drop the head of ``exc``'s traceback: the frame of ours that caught it (call from an
+    ``except`` block, then ``raise``)."""
+    tb = exc.__traceback__
+    if tb is not None:
+        exc.with_traceback(tb.tb_next)
+
+
+class _ModuleView(types.ModuleType):
+    """Stands in for a module inside the modules that call it directly: our wrappers for the
+    names we track, the module itself for everything else."""
+
+    def __init__(self, module: types.ModuleType, wrappers: dict[str, Any]) -> None:
+        super().__init__(module.__name__, module.__doc__)
+        self.__dict__.update(wrappers)
+        self.__dict__["_jaxinspect_module"] = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_jaxinspect_module"], name)
+
+
+_excluded = False
+
+
+def _register_exclusions() -> None:
+    """Hide this module's frames (and keyflow's) from tracebacks the way JAX hides its own:
+    an error raised through a JAX API boundary (e.g. a jitted call tracing while we listen)
+    shows no jaxinspect frame. Private API: feature-detected."""
+    global _excluded
+    if _excluded:
+        return
+    _excluded = True
+    util = compat.loaded_module("jax._src.traceback_util")
+    register = getattr(util, "register_exclusion", None)
+    if register is None:
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in ("keyslib.py", "keyflow.py"):
+        try:
+            register(os.path.join(here, name))
+        except Exception as exc:  # noqa: BLE001
+            errors.record("keyslib.exclusions", exc)
 
 
 _tracker: KeyTracker | None = None

@@ -304,8 +304,13 @@ class Inspector:
         self.hub.publish(rec.to_json())
 
     def cell_finished_keys(self) -> None:
-        """Between cells: process queued key events, so a reuse warns in the cell that made it."""
-        keyslib.tracker().flush()
+        """Between cells: process queued key events, so a reuse warns in the cell that made it;
+        then a new run begins (a root made again in the next cell starts a fresh lineage)."""
+        tracker = keyslib.tracker()
+        try:
+            tracker.flush()
+        finally:
+            tracker.new_run()
 
     def publish_keys(self, force: bool = False) -> None:
         """A ``keys`` snapshot when the lineage changed (at most once a second)."""

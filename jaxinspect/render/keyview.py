@@ -16,6 +16,11 @@ _CSS = """<style>
 .ji-keys .k-reuse{border-left:3px solid var(--jp-error-color1,#c00);padding:2px 8px;margin:4px 0}
 </style>"""
 MAX_REUSES = 20
+RULE = (
+    "a key is its bits: a root made again from the same seed (key(0), PRNGKey, nnx.Rngs(0)) "
+    "within one notebook cell execution (outside IPython: the whole session) is the same key, "
+    "so drawing from it again is a reuse; a re-run cell starts fresh lineages"
+)
 
 
 def _use(op: str, site: str | None) -> str:
@@ -43,9 +48,23 @@ def reuse_lines(r: KeyReuse) -> list[str]:
         f"    first:  {_use(r.first_op, r.first_site)}",
         f"    then:   {_use(r.second_op, r.second_site)}",
     ]
+    remade = _remade(r)
+    if remade:
+        lines.append(f"    why:    {remade}")
     if r.path:
         lines.append(f"    lineage: {' → '.join(r.path)}")
     return lines
+
+
+def _remade(r: KeyReuse) -> str | None:
+    """The clause of a reuse's message saying its root was made again from the same seed."""
+    marker = " was made again from the same seed"
+    at = r.message.find(marker)
+    if at < 0:
+        return None
+    start = r.message.rfind(" (", 0, at)
+    end = r.message.find(")", at)
+    return r.message[start + 2 : end if end > 0 else None] if start >= 0 else None
 
 
 def keys_text(rec: KeysRecord, reuses: list[KeyReuse], limit: int | None = 200) -> str:
@@ -56,6 +75,8 @@ def keys_text(rec: KeysRecord, reuses: list[KeyReuse], limit: int | None = 200) 
             "jit-compiled code is also checked statically by %jaxpr"
         )
         return "\n".join(out)
+    if rec.tracking or rec.nodes:
+        out.append(f"rule: {RULE}")
     if reuses:
         out.append(f"reuses ({len(reuses)}):")
         for r in reuses[-MAX_REUSES:][::-1]:
@@ -103,6 +124,8 @@ def keys_html(rec: KeysRecord, reuses: list[KeyReuse]) -> str:
             + "".join(f'<div class="k-row">{esc(line.strip())}</div>' for line in rest)
             + "</div>"
         )
+    if rec.tracking or rec.nodes:
+        parts.append(f'<div class="ji-muted">rule: {esc(RULE)}</div>')
     if len(reuses) > MAX_REUSES:
         parts.append(f'<div class="ji-muted">… {len(reuses) - MAX_REUSES} older reuses</div>')
     if reuses:
