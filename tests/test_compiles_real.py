@@ -370,3 +370,143 @@ def test_a_users_error_in_a_jitted_call_shows_no_jaxinspect_frame(mode):
                     hidden_ok &= bool(tb.tb_frame.f_locals.get("__tracebackhide__"))
                 tb = tb.tb_next
             assert hidden_ok, _jaxinspect_frames(exc)
+
+
+# -- cell numbers in a real kernel ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    from test_kernel import start_kernel
+
+    km, kc = start_kernel(tmp_path_factory.mktemp("kernel"))
+    try:
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def run_in_kernel(kc, code, timeout=120):
+    """Execute ``code``; (execution count, the text/plain of every output it produced)."""
+    msg_id = kc.execute(code)
+    texts = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        content = msg["content"]
+        if msg["msg_type"] in ("display_data", "execute_result"):
+            texts.append(content["data"].get("text/plain", ""))
+        elif msg["msg_type"] == "stream":
+            texts.append(content["text"])
+        elif msg["msg_type"] == "error":
+            texts.append("\n".join(content["traceback"]))
+        elif msg["msg_type"] == "status" and content["execution_state"] == "idle":
+            break
+    reply = kc.get_shell_msg(timeout=timeout)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=timeout)
+    return reply["content"]["execution_count"], "\n".join(texts)
+
+
+def test_jit_profile_events_carry_their_own_cell_number_in_a_kernel(kernel):
+    _km, kc = kernel
+    run_in_kernel(kc, "%load_ext jaxinspect")
+    run_in_kernel(kc, "import jax, jax.numpy as jnp\nf = jax.jit(lambda x: x * 2)")
+    count, text = run_in_kernel(kc, "%%jit_profile\nf(jnp.ones(3))\nf(jnp.ones(4))\n")
+    assert f"at cell [{count}] line 2" in text and f"at cell [{count}] line 3" in text, text
+    assert f"cell [{count + 1}]" not in text, text
+    count, text = run_in_kernel(kc, "x = jnp.ones(5)\n%jit_profile f(x)")
+    assert f"at cell [{count}] line 2" in text and f"cell [{count + 1}]" not in text, text
+    # the session log agrees with the profiles
+    _, text = run_in_kernel(kc, "print(repr(jaxinspect_log := __import__('jaxinspect').compile_log()))")
+    assert f"cell [{count}] line 2" in text and f"cell [{count + 1}]" not in text, text
+
+
+def test_optimizer_state_leaves_read_as_paths():
+    optax = pytest.importorskip("optax")
+
+    class M(nnx.Module):
+        def __init__(self, rngs):
+            self.fc1 = nnx.Linear(4, 4, rngs=rngs)
+
+        def __call__(self, x):
+            return self.fc1(x)
+
+    m = M(nnx.Rngs(0))
+
+    @nnx.jit
+    def train(model, opt, x):
+        loss, grads = nnx.value_and_grad(lambda mm: (mm(x) ** 2).mean())(model)
+        opt.update(model, grads)
+        return loss
+
+    opt = nnx.Optimizer(m, optax.MultiSteps(optax.adam(1e-3), 2), wrt=nnx.Param)
+    x = jnp.ones((2, 4))
+    with jaxinspect.profile() as p:
+        train(m, opt, x)
+        opt.opt_state.mini_step.set_value(opt.opt_state.mini_step[...].astype(jnp.int16))
+        train(m, opt, x)
+    first, second = user_events(p, "train")
+    assert "opt.opt_state.acc_grads.fc1.kernel: float32[4, 4]" in first.signature, first.signature
+    (r,) = second.reasons
+    assert r.message == "`opt.opt_state.mini_step` changed type int32[] → int16[]", r
+
+
+FSDP = r"""
+import jax, jax.numpy as jnp
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec as P
+import jaxinspect
+
+class MLP(nnx.Module):
+    def __init__(self, d, rngs):
+        self.fc1 = nnx.Linear(d, d, rngs=rngs)
+        self.fc2 = nnx.Linear(d, d, rngs=rngs)
+    def __call__(self, x):
+        return self.fc2(nnx.relu(self.fc1(x)))
+
+class LM(nnx.Module):
+    def __init__(self, rngs):
+        self.blocks = nnx.List([MLP(8, rngs) for _ in range(2)])
+    def __call__(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+@nnx.jit
+def step(model, x):
+    return model(x).sum()
+
+mesh = jax.make_mesh((8,), ("data",))
+model, x = LM(nnx.Rngs(0)), jnp.ones((8, 8))
+with jaxinspect.profile() as p:
+    step(model, x)
+    fsdp = lambda a: jax.device_put(a, NamedSharding(mesh, P(*([None] * (a.ndim - 1)), "data")))
+    nnx.update(model, jax.tree.map(fsdp, nnx.state(model)))
+    step(model, x)
+(e,) = [e for e in p.events if e.fun_name == "step" and e.reasons[0].kind != "first_call"]
+for r in e.reasons:
+    print("REASON", r.kind, r.path, len(r.details), r.message)
+"""
+
+
+def test_fsdp_sharding_change_reads_as_model_paths(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    out = subprocess.run(
+        [sys.executable, "-c", FSDP], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [line for line in out.stdout.splitlines() if line.startswith("REASON")]
+    assert len(lines) == 2, out.stdout
+    kernel = next(line for line in lines if "kernel" in line)
+    assert kernel.startswith("REASON sharding model.blocks[0].fc1.kernel 4 4 leaves changed sharding "), kernel
+    assert "spec=P(None, 'data')" in kernel and "states[" not in out.stdout

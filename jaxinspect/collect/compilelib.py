@@ -114,7 +114,11 @@ def function_identity(fun: Any) -> tuple[str, str, str | None, bool]:
 
 def is_cell_file(filename: str) -> bool:
     """True for the pseudo-files IPython / ipykernel compile notebook cells into."""
-    return filename.startswith("<ipython-input-") or "/ipykernel_" in filename
+    if filename.startswith("<ipython-input-"):
+        return True
+    # ipykernel: /tmp/ipykernel_<pid>/<hash>.py (not site-packages/ipykernel_launcher.py)
+    head, sep, _tail = filename.replace("\\", "/").rpartition("/ipykernel_")
+    return bool(sep) and _tail.split("/", 1)[0].isdigit() and "/" in _tail
 
 
 def is_user_file(filename: str) -> bool:
@@ -187,17 +191,16 @@ def _outer_cell(
     inner = site[1]
     if inner is None:
         return site
-    outer = None
+    outer, number = None, None
     f = frame.f_back
     while f is not None:
         filename = f.f_code.co_filename
-        if is_cell_file(filename):
-            outer = f
+        if is_cell_file(filename) and filename != frame.f_code.co_filename:
+            n = cell_number(cell_of, filename)
+            if n is not None:
+                outer, number = f, n
         f = f.f_back
-    if outer is None or outer.f_code.co_filename == frame.f_code.co_filename:
-        return site
-    number = cell_number(cell_of, outer.f_code.co_filename)
-    if number is None or inner <= number:
+    if outer is None or number is None or inner <= number:
         return site  # an earlier cell's function called from here: its own cell is right
     import linecache  # noqa: PLC0415
 
