@@ -332,3 +332,37 @@ def test_a_numpy_ufunc_gets_the_fix_not_a_weakref_puzzle():
 def test_jaxpr_without_a_function_is_one_line():
     out = jaxinspect.jaxpr()
     assert isinstance(out, Message) and out.text.startswith("jaxinspect.jaxpr: give the function")
+
+
+def test_cell_magic_on_a_scan_train_step_with_cost_and_stablehlo(ip):
+    ip.run_line_magic("load_ext", "jaxinspect")
+    try:
+        ip.user_ns.update(ScanModel=ScanModel, nnx=nnx, jax=jax, jnp=jnp, optax=optax)
+        ip.run_cell(
+            "model = ScanModel(nnx.Rngs(0))\n"
+            "opt = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)\n"
+            "@nnx.jit\n"
+            "def train_step(model, opt, x):\n"
+            "    loss, grads = nnx.value_and_grad(lambda m: m(x).sum())(model)\n"
+            "    opt.update(model, grads)\n"
+            "    return loss\n"
+        )
+        with capture_output() as cap:
+            out = ip.run_cell_magic(
+                "jaxpr", "--cost --stablehlo", "x = jnp.ones((2, 4))\ntrain_step(model, opt, x)"
+            )
+        assert out is None
+        html = "".join(o.data.get("text/html", "") for o in cap.outputs)
+        assert "Traceback" not in html and "AttributeError" not in html
+        assert "stablehlo" in html and "flops" in html.lower()
+        view = ip.run_line_magic("jaxpr", "-o train_step(model, opt, x)")
+        assert isinstance(view, JaxprView)
+        # named as the loss function names it (its parameter `m`)
+        assert ("jvp", "m", "m.head") in _scopes(view)
+        assert ("m.blocks", "m.blocks.fc1") in _scopes(view)  # inside the scan body
+        html = view._repr_mimebundle_()["text/html"]
+        assert "<summary>m.head · " in html and "<summary>m.blocks.fc2 · " in html
+        inputs = [n for n, _t in view.stats.inputs]
+        assert "model.blocks.fc1.kernel" in inputs and "x" in inputs
+    finally:
+        ip.run_line_magic("unload_ext", "jaxinspect")
