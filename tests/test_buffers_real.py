@@ -3,6 +3,8 @@ growth alerts that are true and raised once, jaxinspect's own arrays hidden, del
 
 from __future__ import annotations
 
+import gc
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -62,3 +64,142 @@ def test_nnx_model_and_optimizer_every_array_found_within_budget():
     assert by_id[id(kernel)].holder == "model.layers"
     assert not snap.partial
     assert snap.owner_nodes < 3 * len(arrays)  # was ~4× before (trace states, metadata dicts)
+
+
+# -- growth alerts through a real shell: snapshots at cell ends, mid-cell and explicit --------------
+
+
+@pytest.fixture
+def watched(ip):
+    """jaxinspect loaded with the buffers interest on (as with the Buffers tab open: a snapshot
+    at every cell's end) and ``tick()`` in the namespace: one sampler snapshot, as the sampler
+    thread takes while a cell runs. Yields (shell, inspector, published records)."""
+    from jaxinspect.glue import extension
+
+    ip.run_line_magic("load_ext", "jaxinspect")
+    inspector = extension.current()
+    got: list = []
+    token = inspector.hub.subscribe(lambda batch: got.extend(batch["records"]))
+    inspector.buffer_interval = 1.0
+
+    def tick():
+        inspector._buffer_due = 0.0
+        inspector.sample_buffers("sampler")
+
+    ip.user_ns["tick"] = tick
+    ip.run_cell("import gc, jax, jax.numpy as jnp")
+    try:
+        yield ip, inspector, got
+    finally:
+        inspector.hub.unsubscribe(token)
+        for name in ("tick", "losses", "all_logits", "cache", "preds", "evaluate", "leaky"):
+            ip.user_ns.pop(name, None)
+        ip.run_line_magic("unload_ext", "jaxinspect")
+        gc.collect()
+
+
+def _alerts(inspector, got):
+    inspector.hub.flush()
+    return [r for r in got if r["kind"] == "buffer_alert"]
+
+
+def test_leak_across_cells_checked_with_the_magic_after_each_run(watched):
+    """50 device scalars appended per run, `%jaxinspect buffers` after each run: the cell-end
+    snapshot and the explicit one see the same count; equal snapshots must not reset growth."""
+    ip, inspector, got = watched
+    ip.run_cell("losses = []")
+    views = []
+    for _ in range(6):
+        ip.run_cell("for i in range(50):\n    losses.append(jnp.float32(i) + 1)\n")
+        views.append(ip.run_line_magic("jaxinspect", "buffers"))
+    published = [a for a in _alerts(inspector, got) if a["name"] == "losses"]
+    assert published, "no growth alert for `losses`"
+    assert len({a["id"] for a in published}) == 1  # one alert, later growth updates it
+    last = views[-1]
+    (alert,) = [a for a in last.alerts if a.name == "losses"]
+    held = next(g for g in last.by_owner if g.name == "losses")
+    assert held.arrays == 300 and "now 300 arrays" in alert.message  # agrees with the table
+    assert "float(loss)" in alert.hint
+
+
+def test_arrays_freed_when_the_cell_ends_raise_no_alert(watched):
+    """An evaluation loop keeps its batches' outputs in a local list while the cell runs (the
+    sampler sees them grow, no notebook variable holds them) and frees them when it returns:
+    a suspect, confirmed against the end-of-cell state, so no alert. A real module-level
+    cache growing from cell to cell is alerted, once its arrays survive a collection."""
+    ip, inspector, got = watched
+    ip.run_cell(
+        "def evaluate(xs):\n"
+        "    outs = []\n"
+        "    outs.append(outs)  # a reference cycle: freed only by a collection\n"
+        "    for i in range(0, xs.shape[0], 10):\n"
+        "        outs.append(jnp.tanh(xs[i:i + 10]) * 2)\n"
+        "        outs.append(jnp.sum(xs[i:i + 10]))\n"
+        "        tick()\n"
+        "    return len(outs)\n"
+    )
+    for _ in range(2):
+        ip.run_cell("gc.disable()\npreds = evaluate(jnp.ones((80, 4)))\ngc.enable()")
+    assert [a["message"] for a in _alerts(inspector, got) if a["group"] == "site"] == []
+    view = ip.run_line_magic("jaxinspect", "buffers")
+    assert all(a.group != "site" for a in view.alerts)
+
+    import sys
+    import types
+
+    sys.modules["leaky_cache_mod"] = types.ModuleType("leaky_cache_mod")
+    sys.modules["leaky_cache_mod"].kept = []
+    try:
+        for _ in range(5):
+            ip.run_cell(
+                "import leaky_cache_mod\n"
+                "for i in range(10):\n"
+                "    leaky_cache_mod.kept.append(jnp.ones(3) * i)\n"
+            )
+        site = [a for a in _alerts(inspector, got) if a["group"] == "site"]
+        assert len({a["id"] for a in site}) == 1, [a["message"] for a in site]  # updates: same id
+        assert "still alive after a garbage collection" in site[0]["message"]
+        assert "line 3" in site[0]["name"]
+    finally:
+        del sys.modules["leaky_cache_mod"]
+
+
+def test_one_alert_per_holder_per_cell_updated_then_resolved(watched):
+    """A loop that keeps every step's logits: one alert in the cell (not "now 30" then
+    "now 60"), whose count follows the table; after `del all_logits` it is gone from the view
+    and a resolution with the same id is published."""
+    ip, inspector, got = watched
+    ip.run_cell(
+        "all_logits = []\n"
+        "for step in range(80):\n"
+        "    all_logits.append(jnp.ones((4, 10)) * step)\n"
+        "    if step % 10 == 9:\n"
+        "        tick()\n"
+    )
+    published = [a for a in _alerts(inspector, got) if a["name"] == "all_logits"]
+    assert len(published) == 1, [a["message"] for a in published]
+    view = ip.run_line_magic("jaxinspect", "buffers")
+    (alert,) = [a for a in view.alerts if a.name == "all_logits"]
+    assert alert.id == published[0]["id"]
+    assert "now 80 arrays" in alert.message
+    assert next(g for g in view.by_owner if g.name == "all_logits").arrays == 80
+    ip.run_cell("del all_logits")
+    view = ip.run_line_magic("jaxinspect", "buffers")
+    assert all(a.name != "all_logits" for a in view.alerts)
+    resolved = [a for a in _alerts(inspector, got) if a["name"] == "all_logits"][-1]
+    assert resolved["id"] == published[0]["id"] and resolved["message"].startswith("resolved:")
+
+
+def test_a_single_array_growing_in_bytes_is_a_leak_signal(watched):
+    """A KV cache re-made by jnp.concatenate at every step: one array, more bytes each time."""
+    ip, inspector, got = watched
+    ip.run_cell(
+        "cache = jnp.zeros((1, 0, 256))\n"
+        "for step in range(6):\n"
+        "    cache = jnp.concatenate([cache, jnp.ones((1, 128, 256))], axis=1)\n"
+        "    tick()\n"
+    )
+    (alert,) = [a for a in _alerts(inspector, got) if a["name"] == "cache"]
+    assert "keeps growing in bytes" in alert["message"] and "f32[1," in alert["message"]
+    assert "jnp.concatenate" in alert["hint"]
+    assert alert["arrays_delta"] == 0 and alert["bytes_delta"] >= 3 * 128 * 256 * 4

@@ -13,8 +13,10 @@ import collections
 import functools
 import gc
 import math
+import os
 import re
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +99,53 @@ class Snapshot:
     errors: int = 0
     owner_nodes: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    own_arrays: int = 0  # jaxinspect's own arrays, left out of everything above
+    own_bytes: int = 0
+
+    def still_alive(self, ids: set[int]) -> set[int]:
+        """Which of ``ids`` are still live arrays after a full garbage collection (arrays kept
+        only by reference cycles are garbage, not a leak). Main thread only: it collects."""
+        jax = compat.loaded_module("jax")
+        if jax is None:
+            return set(ids)
+        gc.collect()
+        return {id(a) for a in jax.live_arrays() if id(a) in ids}
+
+
+# -- jaxinspect's own arrays ------------------------------------------------------------------------
+
+_OWN = "\x00jaxinspect"  # the site of an array jaxinspect made (never shown)
+_PKG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
+_REGISTERED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+# modules whose arrays are jaxinspect's even when a user's call runs them (statistics tables)
+_OWN_SOURCES: set[str] = {os.path.join(_PKG_DIR, "collect", "paramlib.py")}
+
+
+def register_own_source(path: str) -> None:
+    """Arrays created by code in the jaxinspect file ``path`` are jaxinspect's own, also when
+    the user's code called it (other jaxinspect frames are seen through as hooks: arrays made
+    by a user's call that passed through jaxinspect are the user's; arrays made with no user
+    frame on the stack, e.g. on the sampler thread, are jaxinspect's)."""
+    _OWN_SOURCES.add(os.path.abspath(path))
+
+
+def register_own(*arrays: Any) -> None:
+    """Mark arrays as jaxinspect's own, so no user view lists them. Arrays created by code in
+    the jaxinspect package are recognised by their creation site without this; register the
+    ones made elsewhere that jaxinspect keeps (e.g. outputs of a user's jitted step that carry
+    jaxinspect's statistics). Weak: a registered array is freed as usual."""
+    for arr in arrays:
+        try:
+            _REGISTERED[id(arr)] = arr
+        except TypeError:  # not weak-referenceable: not a jax.Array
+            continue
+
+
+def is_own(arr: Any) -> bool:
+    """True for an array jaxinspect made (creation site in the package) or registered."""
+    if _REGISTERED and _REGISTERED.get(id(arr)) is arr:
+        return True
+    return _Sites(None).site(arr) == _OWN
 
 
 # -- per-array metadata ---------------------------------------------------------------------------
@@ -104,7 +153,9 @@ class Snapshot:
 
 class _Sites:
     """Creation site of an array from ``Array.traceback``: the innermost frame in user code
-    (a notebook cell or a file outside site-packages / JAX / jaxinspect). Cached per traceback."""
+    (a notebook cell or a file outside site-packages / JAX / jaxinspect), or ``_OWN`` when the
+    innermost frame outside JAX and libraries is jaxinspect's (its own statistics; user code
+    that jaxinspect runs, as in ``%%jit_profile``, stays the user's). Cached per traceback."""
 
     def __init__(self, cell_of: Any) -> None:
         self.cell_of = cell_of
@@ -125,12 +176,22 @@ class _Sites:
             return cached
         text = None
         try:
+            ours = False
             for frame in tb.frames:
                 filename = frame.file_name
+                if filename.startswith(_PKG_DIR):
+                    if filename in _OWN_SOURCES:
+                        text = _OWN  # made by a module that makes jaxinspect's own arrays
+                        break
+                    ours = True  # a hook on the user's call (cache-miss path, jax.random): see through
+                    continue
                 if filename.startswith("<string") or not compilelib.is_user_file(filename):
                     continue
                 text = self.format(filename, frame.line_num, frame.function_name)
                 break
+            else:
+                if ours:
+                    text = _OWN  # no user frame at all: the sampler thread, a monitor's thread
         except Exception:  # noqa: BLE001
             text = None
         try:
@@ -617,15 +678,24 @@ def take_snapshot(
     gc.disable()  # 10 000 small records: don't let the collector scan the user's heap meanwhile
     try:
         devices = _Devices()
-        site_finder = _Sites(cell_of) if sites else None
-        n_errors = 0
+        site_finder = _Sites(cell_of)  # also tells jaxinspect's own arrays apart
+        registered = _REGISTERED if len(_REGISTERED) else None
+        n_errors = own_n = own_b = 0
         for k, arr in enumerate(live):
             if cooperative and k % YIELD_EVERY == 0:
                 time.sleep(0)  # let the training thread take the GIL
             try:
-                infos.append(_info(arr, devices, site_finder))
+                info = _info(arr, devices, site_finder)
             except Exception:  # noqa: BLE001 - deleted / donated mid-snapshot, odd array types
                 n_errors += 1
+                continue
+            if info.site == _OWN or (registered is not None and registered.get(id(arr)) is arr):
+                own_n += 1
+                own_b += info.nbytes
+                continue
+            if not sites:
+                info.site = None
+            infos.append(info)
         shard_map: dict[int, list[ShardRecord]] = {}
         if shard_details:
             multi = sorted((i for i in infos if len(i.per_device) > 1), key=lambda i: -i.nbytes)
@@ -658,6 +728,8 @@ def take_snapshot(
         errors=n_errors,
         owner_nodes=nodes,
         extra={"shards": shard_map},
+        own_arrays=own_n,
+        own_bytes=own_b,
     )
 
 

@@ -20,8 +20,10 @@ class BuffersView:
         shards: dict[int, list],
         timeline: list,
         limit: int | None = bufferview.ARRAY_ROWS,
+        own: tuple[int, int] = (0, 0),
     ) -> None:
         self.record = record
+        self.own = own  # jaxinspect's own arrays (count, bytes): left out of every table
         self._infos = infos  # plain per-array data (no array references)
         self._rows: list | None = None
         self.alerts = alerts
@@ -81,7 +83,9 @@ class BuffersView:
 
     def __repr__(self) -> str:
         shown = self._shown()
-        text = bufferview.buffers_text(self.record, shown, self.alerts, self.shards, len(shown))
+        text = bufferview.buffers_text(
+            self.record, shown, self.alerts, self.shards, len(shown), own=self.own
+        )
         if self.profile is not None:
             text += "\n" + bufferview.profile_text(self.profile)
         return text
@@ -89,31 +93,34 @@ class BuffersView:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         shown = self._shown()
         html = bufferview.buffers_html(
-            self.record, shown, self.alerts, self.shards, len(shown), profile=self.profile
+            self.record, shown, self.alerts, self.shards, len(shown), profile=self.profile, own=self.own
         )
         return {"text/plain": repr(self), "text/html": html}
 
 
 class ShardingView:
-    """Which block of one array lives on which device."""
+    """Which block of one array lives on which device (``deleted``: the array was deleted or
+    donated, so its blocks hold no device memory any more)."""
 
-    def __init__(self, title: str, sharding: str, shards: list) -> None:
+    def __init__(self, title: str, sharding: str, shards: list, deleted: bool = False) -> None:
         self.title = title
         self.sharding = sharding
         self.shards = shards
+        self.deleted = deleted
 
     def to_json(self) -> dict[str, Any]:
         return {
             "title": self.title,
             "sharding": self.sharding,
+            "deleted": self.deleted,
             "shards": [s.to_json() for s in self.shards],
         }
 
     def __repr__(self) -> str:
-        return bufferview.sharding_text(self.title, self.sharding, self.shards)
+        return bufferview.sharding_text(self.title, self.sharding, self.shards, deleted=self.deleted)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         return {
             "text/plain": repr(self),
-            "text/html": bufferview.sharding_html(self.title, self.sharding, self.shards),
+            "text/html": bufferview.sharding_html(self.title, self.sharding, self.shards, deleted=self.deleted),
         }

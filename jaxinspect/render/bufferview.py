@@ -17,13 +17,15 @@ GRID_MAX_CELLS = 256
 
 
 
-def headline(rec: BuffersRecord) -> str:
+def headline(rec: BuffersRecord, own: tuple[int, int] = (0, 0)) -> str:
     text = (
         f"live arrays: {rec.arrays} ({human_bytes(rec.device_bytes)} on devices, "
         f"{human_bytes(rec.bytes)} logical) · snapshot #{rec.seq} took {rec.took_s * 1e3:.0f} ms"
     )
     if rec.deleted:
         text += f" · {rec.deleted} deleted or donated"
+    if own[0]:
+        text += f" · not counted: {own[0]} of jaxinspect's own ({human_bytes(own[1])})"
     return text
 
 
@@ -87,8 +89,9 @@ def buffers_text(
     alerts: list[BufferAlert],
     shards: dict[int, list[ShardRecord]] | None = None,
     limit: int = ARRAY_ROWS,
+    own: tuple[int, int] = (0, 0),
 ) -> str:
-    lines = [headline(rec)]
+    lines = [headline(rec, own)]
     note = attribution_note(rec)
     if note:
         lines.append(f"  note: {note}")
@@ -133,6 +136,7 @@ def buffers_html(
     shards: dict[int, list[ShardRecord]] | None = None,
     limit: int = ARRAY_ROWS,
     profile: dict[str, Any] | None = None,
+    own: tuple[int, int] = (0, 0),
 ) -> str:
     from .htmllib import table
 
@@ -180,7 +184,7 @@ def buffers_html(
             )
     if profile is not None:
         parts.append(profile_html(profile))
-    return view("".join(parts), headline(rec))
+    return view("".join(parts), headline(rec, own))
 
 
 def profile_text(profile: dict[str, Any]) -> str:
@@ -274,8 +278,13 @@ def shards_html(shards: list[ShardRecord]) -> str:
     return f'<table class="ji-shards"><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def sharding_text(title: str, sharding: str, shards: list[ShardRecord]) -> str:
+DELETED_NOTE = "deleted or donated: its buffers are freed; the blocks below are where they were"
+
+
+def sharding_text(title: str, sharding: str, shards: list[ShardRecord], deleted: bool = False) -> str:
     lines = [f"{title}: {sharding}, {len(shards)} shards on {len({s.device for s in shards})} devices"]
+    if deleted:
+        lines[0] = f"{title}: {DELETED_NOTE} ({sharding})"
     grid = shard_grid(shards)
     if grid is not None and len(grid["rows"]) * len(grid["cols"]) > 1:
         width = max(len(", ".join(v)) for v in grid["cells"].values()) + 2
@@ -286,8 +295,11 @@ def sharding_text(title: str, sharding: str, shards: list[ShardRecord]) -> str:
     return "\n".join(lines)
 
 
-def sharding_html(title: str, sharding: str, shards: list[ShardRecord]) -> str:
+def sharding_html(title: str, sharding: str, shards: list[ShardRecord], deleted: bool = False) -> str:
     inner = f"<div><code>{esc(sharding)}</code></div>{shards_html(shards)}"
+    if deleted:
+        inner = f'<div class="ji-warn">{esc(DELETED_NOTE)}</div>' + inner
+        return view(inner, f"{title}: deleted or donated")
     return view(inner, f"{title}: {len(shards)} shards on {len({s.device for s in shards})} devices")
 
 
