@@ -244,6 +244,11 @@ def buffers(limit: int | None = 50, owners: bool = True, profile: bool = False):
     from .collect import bufferlib, compilelib
     from .glue.bufferdisplay import BuffersView
 
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        return Message(
+            f"jaxinspect.buffers: limit must be a whole number ≥ 0 or None (all), not {limit!r}",
+            level="error",
+        )
     inspector = extension.current()
     if inspector is not None:
         tracker = inspector.buffer_tracker
@@ -255,12 +260,14 @@ def buffers(limit: int | None = 50, owners: bool = True, profile: bool = False):
     snap = bufferlib.take_snapshot(
         ns, cell_of=compilelib.collector().cell_of, attribute=owners, shard_details=8
     )
-    record, _new = tracker.add(snap, "api")
+    shell = extension.current_shell()
+    record, _new = tracker.add(snap, "api", cell=getattr(shell, "execution_count", None))
     if inspector is not None:
         inspector.publish_buffers(record, _new)
     shards = snap.extra.get("shards", {})
     view = BuffersView(
-        record, snap.arrays, list(tracker.alerts), shards, list(tracker.timeline), limit
+        record, snap.arrays, tracker.active_alerts(), shards, list(tracker.timeline), limit,
+        own=(snap.own_arrays, snap.own_bytes),
     )
     if profile:
         try:
@@ -271,20 +278,36 @@ def buffers(limit: int | None = 50, owners: bool = True, profile: bool = False):
 
 
 def sharding(x: Any):
-    """Which block of array ``x`` lives on which device (any rank; a grid for 1–2 D)."""
+    """Which block of array ``x`` lives on which device (any rank; a grid for 1–2 D). A
+    deleted or donated array is said to be so: its blocks no longer hold device memory."""
     from .collect import bufferlib
     from .glue.bufferdisplay import ShardingView
 
-    if not hasattr(x, "sharding") or not hasattr(x, "shape"):
+    try:
+        is_array = hasattr(x, "sharding") and hasattr(x, "shape") and hasattr(x, "dtype")
+    except Exception as exc:  # noqa: BLE001 - an object whose __getattr__ raises something odd
+        is_array = False
+        kind = f"{type(x).__name__} (reading its attributes raised {type(exc).__name__})"
+    else:
+        kind = type(x).__name__
+    if not is_array:
         return Message(
-            f"jaxinspect.sharding: expected a jax.Array, got {type(x).__name__}", level="error"
+            f"jaxinspect.sharding: expected a jax.Array, got {kind}; pass one array, e.g. "
+            "jaxinspect.sharding(params['w'])",
+            level="error",
         )
     try:
+        title = bufferlib.type_str(tuple(x.shape), x.dtype)
+        deleted = bool(x.is_deleted()) if callable(getattr(x, "is_deleted", None)) else False
         shards = bufferlib.shards(x)
         text = bufferlib.sharding_text(x.sharding)
-    except Exception as exc:  # noqa: BLE001 - deleted / donated arrays
-        return Message(f"jaxinspect.sharding: {type(exc).__name__}: {exc}", level="error")
-    return ShardingView(bufferlib.type_str(tuple(x.shape), x.dtype), text, shards)
+    except Exception as exc:  # noqa: BLE001 - not really an array
+        return Message(
+            f"jaxinspect.sharding: could not read the sharding of this {type(x).__name__}: "
+            f"{type(exc).__name__}: {exc}",
+            level="error",
+        )
+    return ShardingView(title, text, shards, deleted=deleted)
 
 
 def params(tree: Any, stats: bool = False, title: str | None = None):
