@@ -1,8 +1,67 @@
-"""User-tunable settings: ``jaxinspect.config.storm_threshold = 10``."""
+"""User-tunable settings: ``jaxinspect.config.storm_threshold = 10``.
+
+Settings are checked where they enter: a value of the wrong kind (``storm_threshold = None``) is
+refused with one line on stderr naming the setting and what it takes, and the previous value
+stays — it never breaks the compile sink or the sampler later, far from the line that set it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import sys
+from typing import Any
+
+
+def _whole(minimum: int) -> Any:
+    def check(value: Any) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if isinstance(value, float) and not value.is_integer():
+            return None
+        value = int(value)
+        return value if value >= minimum else None
+
+    check.__doc__ = f"a whole number ≥ {minimum}"
+    return check
+
+
+def _positive_seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if value > 0 and math.isfinite(value) else None
+
+
+_positive_seconds.__doc__ = "a number of seconds > 0"
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
+_flag.__doc__ = "True or False"
+
+def _share(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if 0 < value <= 1 else None
+
+
+_share.__doc__ = "a share of the step time, 0 < x ≤ 1 (0.02 is 2%)"
+
+_CHECKS = {
+    "watch_budget": _share,
+    "storm_threshold": _whole(1),
+    "print_alerts": _flag,
+    "compile_capacity": _whole(1),
+    "sidebar_silence_s": _positive_seconds,
+}
 
 
 @dataclasses.dataclass
@@ -16,6 +75,26 @@ class Config:
     #: idle seconds without a ping from a sidebar before the kernel stops sending to it (a page
     #: closed without a goodbye); sidebars ping every 20 s
     sidebar_silence_s: float = 120.0
+    #: the share of the time between watch() calls that the exact NaN/Inf check may take; a
+    #: check that costs more is run on every k-th call, and alerts say which steps were skipped
+    watch_budget: float = 0.02
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        check = _CHECKS.get(name)
+        if check is None:
+            known = ", ".join(_CHECKS)
+            print(f"jaxinspect: config has no setting {name!r} (settings: {known}); nothing changed",
+                  file=sys.stderr)
+            return
+        good = check(value)
+        if good is None:
+            old = self.__dict__.get(name, "unset")
+            print(
+                f"jaxinspect: config.{name} takes {check.__doc__}, got {value!r}; kept {old!r}",
+                file=sys.stderr,
+            )
+            return
+        object.__setattr__(self, name, good)
 
 
 config = Config()

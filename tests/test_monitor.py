@@ -75,11 +75,11 @@ def test_a_fast_loop_sends_at_most_about_ten_updates_a_second_and_keeps_the_fina
 def test_device_scalars_are_read_off_the_loop_and_bad_input_never_raises(loaded):
     mon = monitorlib.Monitor(loaded, mode="text")
     mon.log(0, loss=jnp.float32(0.5))
-    mon.log("not a step", loss=1.0)  # recorded as an internal error, not raised
-    mon.log(1, loss="n/a", acc=jnp.ones(3))  # non-scalars are skipped
+    mon.log("not a step", loss=1.0)  # said once on stderr; the point is kept at the next step
+    mon.log(1, loss="n/a", acc=jnp.ones(3))  # non-scalars are skipped (said once, by name)
     mon.log(2, **{"<b>odd name</b>": 3.0})
     text = mon.text()
-    assert "loss: 0.5 at step 0" in text and "<b>odd name</b>: 3 at step 2" in text
+    assert "loss: 1 at step 1 (2 points)" in text and "<b>odd name</b>: 3 at step 2" in text
     assert "acc" not in mon.snapshot()["scalars"]  # (a user variable named acc may hold memory)
     mon.close()
 

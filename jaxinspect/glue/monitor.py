@@ -15,6 +15,9 @@ summary (``print(monitor)``).
 
 from __future__ import annotations
 
+import math
+import numbers
+import operator
 import threading
 from collections import deque
 from pathlib import Path
@@ -59,6 +62,52 @@ def pick_mode(mode: str, shell: Any) -> str:
     except ImportError:
         return "display"
     return "widget"
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str | int | float | type(None)) else f"<{type(value).__name__}>"
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _tracer(value: Any) -> bool:
+    import sys  # noqa: PLC0415
+
+    jax = sys.modules.get("jax")
+    core = getattr(jax, "core", None)
+    tracer = getattr(core, "Tracer", None)
+    return tracer is not None and isinstance(value, tracer)
+
+
+def _step_of(step: Any) -> int | None:
+    """A step that is a whole number of another type (numpy / jax integer, 3.0), or None."""
+    if isinstance(step, bool) or _tracer(step):
+        return None
+    if isinstance(step, float):
+        return int(step) if step.is_integer() else None
+    try:
+        return operator.index(step)
+    except TypeError:
+        return None
+
+
+def _plottable(value: Any) -> bool:
+    """A real number, or an array of one real element (not a tracer): cheap checks only."""
+    if isinstance(value, bool | int | numbers.Real):
+        return True
+    shape = getattr(value, "shape", None)
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if shape is None or kind not in ("f", "i", "u", "b") or _tracer(value):
+        return False
+    return math.prod(shape) == 1
+
+
+def _why_not(value: Any) -> str:
+    if _tracer(value):
+        return " (a tracer: log the value the jitted step returns, outside jit)"
+    shape = getattr(value, "shape", None)
+    if shape is not None and math.prod(shape) != 1:
+        return f" (this one has shape {tuple(shape)}: log a reduction such as x.mean())"
+    return ""
 
 
 class Monitor:
@@ -113,14 +162,36 @@ class Monitor:
     # -- the training loop's side --------------------------------------------------------------
     def log(self, step: int | None = None, **scalars: Any) -> None:
         """Record scalars (Python numbers or device scalars: read on the monitor's thread, so
-        the loop never waits). Never raises."""
+        the loop never waits). Never raises: a step or a value it cannot plot is said once, as
+        one line on stderr naming it (a bad step: the point is logged at the next step)."""
         try:
-            s = step if isinstance(step, int) or step is None else int(step)
+            s = step if step is None or type(step) is int else _step_of(step)
+            if s is None and step is not None:
+                self._refuse(
+                    "step",
+                    f"monitor.log(step={_short(step)}): the step must be a whole number or None "
+                    "(e.g. m.log(i, loss=loss)); logged at the next step instead",
+                )
             points = self._points
             for name, value in scalars.items():
-                points.append((s, str(name), value))
+                if type(value) is not float and not _plottable(value):
+                    self._refuse(
+                        name,
+                        f"monitor.log({name}={_short(value)}): {name} must be a real number or a "
+                        f"device scalar{_why_not(value)}; this value is not plotted",
+                    )
+                    continue
+                points.append((s, name, value))
         except Exception as exc:  # noqa: BLE001 - never raise into the training loop
             errors.record("monitor.log", exc)
+
+    def _refuse(self, key: str, text: str) -> None:
+        said = self.__dict__.setdefault("_refused", set())
+        if key not in said:
+            said.add(key)
+            import sys  # noqa: PLC0415 - only on a refusal
+
+            print(f"jaxinspect: {text}", file=sys.stderr)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _on_batch(self, batch: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from ..live import remote
 from ..live.processtable import ProcessTable
 from ..render import processview
 from . import extension
+from .display import Message
 
 _collector: ProcessCollector | None = None
 _connection: Connection | None = None
@@ -115,13 +116,33 @@ class ProcessCollector:
         }
 
 
-def collect_processes(port: int = 0, token: str | None = None) -> ProcessCollector:
-    """Open (or return the open) collector of this kernel on 127.0.0.1:``port`` (0: any free)."""
+def collect_processes(port: int = 0, token: str | None = None) -> ProcessCollector | Message:
+    """Open (or return the open) collector of this kernel on 127.0.0.1:``port`` (0: any free).
+    A bad port or token, or a port already taken, gives a ``Message`` saying so (never raises)."""
     global _collector
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        return Message(
+            f"jaxinspect.collect_processes: port must be a whole number from 0 to 65535 "
+            f"(0: any free port), got {port!r}",
+            level="error",
+        )
+    if token is not None and not isinstance(token, str):
+        return Message(
+            f"jaxinspect.collect_processes: token must be a string (or None: a random "
+            f"one), got {token!r}",
+            level="error",
+        )
     with _lock:
         if _collector is not None and _collector.running:
             return _collector
-        _collector = ProcessCollector(port=port, token=token)
+        try:
+            _collector = ProcessCollector(port=port, token=token)
+        except OSError as exc:
+            return Message(
+                f"jaxinspect.collect_processes: cannot listen on 127.0.0.1:{port} ({exc}); "
+                "pick another port, or 0 for any free one",
+                level="error",
+            )
         return _collector
 
 
