@@ -92,15 +92,39 @@ class assert_max_compiles:  # noqa: N801 - reads as a statement in tests
 
         self.fn = fn
         self.n = n
-        self._key = compilelib.function_identity(compilelib.base_function(fn))[0]
-        self._profile = profile()
         self.events: list = []
+        #: what is wrong with the arguments: the block then fails with this, as one line
+        self.problem: str | None = None
+        self._key = None
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            self.problem = (
+                f"assert_max_compiles: n must be a whole number ≥ 0 (the compiles allowed), got {n!r}"
+            )
+        elif not callable(fn):
+            self.problem = (
+                f"assert_max_compiles: expected the jitted function whose compiles to count, "
+                f"got a {type(fn).__name__}"
+            )
+        else:
+            try:
+                self._key = compilelib.function_identity(compilelib.base_function(fn))[0]
+            except Exception as exc:  # noqa: BLE001 - an object jaxinspect cannot identify
+                self.problem = (
+                    f"assert_max_compiles: cannot identify {type(fn).__name__} as a function "
+                    f"({type(exc).__name__}: {exc})"
+                )
+        self._profile = profile()
 
     def __enter__(self) -> assert_max_compiles:
-        self._profile.__enter__()
+        if self.problem is None:
+            self._profile.__enter__()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self.problem is not None:
+            if exc_type is None:
+                raise AssertionError(self.problem)
+            return
         self._profile.__exit__(exc_type, exc, tb)
         self.events = [
             e for e in self._profile.events if e.fun_key == self._key and e.api == "call"
