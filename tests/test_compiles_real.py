@@ -80,7 +80,7 @@ def _line_of(snippet):
 
 def test_a_new_body_function_each_call_recompiles_and_says_so():
     with jaxinspect.profile() as p:
-        for _ in range(3):
+        for _ in range(6):
             lax.cond(True, lambda v: v + 1, lambda v: v - 1, jnp.zeros(3))
         for n in range(3):
             lax.cond(True, lambda v, n=n: v + n, lambda v: v - 1, jnp.zeros(3))
@@ -88,11 +88,14 @@ def test_a_new_body_function_each_call_recompiles_and_says_so():
         [e for e in user_events(p) if e.fun_name == "lax.cond(<lambda>)" and e.defined_at == d]
         for d in dict.fromkeys(e.defined_at for e in user_events(p))
     )
-    assert len(same) == 3 and len(differ) == 3
+    assert len(same) == 6 and len(differ) == 3
     (r,) = same[2].reasons
     assert r.kind == "redefined" and "new function object on each call" in r.message, r
     (r,) = differ[1].reasons
     assert r.kind == "body" and "traced to a different program" in r.message, r
+    (alert,) = p.alerts  # five recompiles of one un-jitted cond: a storm, with the body's fix
+    assert alert.fun_name == "lax.cond(<lambda>)" and alert.reason_kind == "redefined_body"
+    assert "define the body function once" in alert.hint and "traced" not in alert.hint
 
 
 class Block(nnx.Module):

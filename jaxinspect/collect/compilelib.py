@@ -317,16 +317,19 @@ def _weak_all(objs: tuple) -> tuple:
 MAX_PRINT_EQNS = 4000
 
 
-def _program_print(closed_jaxpr: Any) -> int:
+def _program_print(closed_jaxpr: Any) -> int | None:
     """A fingerprint of a traced program (its printed text; for very large programs, the
     sequence of primitives and output types)."""
-    inner = getattr(closed_jaxpr, "jaxpr", closed_jaxpr)
-    eqns = getattr(inner, "eqns", ())
-    if len(eqns) <= MAX_PRINT_EQNS:
-        return hash(str(closed_jaxpr))
-    return hash(
-        tuple((str(e.primitive), tuple(str(v.aval) for v in e.outvars)) for e in eqns)
-    )
+    try:
+        inner = getattr(closed_jaxpr, "jaxpr", closed_jaxpr)
+        eqns = getattr(inner, "eqns", ())
+        if len(eqns) <= MAX_PRINT_EQNS:
+            return hash(str(closed_jaxpr))
+        return hash(
+            tuple((str(e.primitive), tuple(str(v.aval) for v in e.outvars)) for e in eqns)
+        )
+    except Exception:  # noqa: BLE001 - an odd program: unknown
+        return None
 
 
 EAGER_API = {"scan": "lax.scan", "while": "lax.while_loop", "cond": "lax.cond"}
@@ -514,10 +517,11 @@ class _History:
                 ),
             )
         before = tuple(w() for w in prev[3]) if prev[3] else ()
+        same = None  # the earlier program is gone, or cannot be printed: cannot compare
         if len(before) == len(bodies) and all(b is not None for b in before):
-            same = all(_program_print(a) == _program_print(b) for a, b in zip(before, bodies, strict=True))
-        else:
-            same = None  # the earlier program is gone: cannot compare
+            prints = [(_program_print(a), _program_print(b)) for a, b in zip(before, bodies, strict=True)]
+            if all(x is not None and y is not None for x, y in prints):
+                same = all(x == y for x, y in prints)
         if same:
             message = (
                 f"the body `{names}` passed to {api} is a new function object on each call (same "

@@ -157,6 +157,8 @@ def out_shardings_text(e: dict[str, Any], limit: int = 4) -> str:
 
 def _is_recompile(e: dict[str, Any]) -> bool:
     reasons = e.get("reasons") or []
+    if str(e.get("fun_key", "")).startswith("<eager>."):
+        return False  # an un-jitted lax.scan/cond: no jitted function to re-trace for a diff
     return bool(reasons) and not e.get("internal") and all(r["kind"] != "first_call" for r in reasons)
 
 
