@@ -161,3 +161,35 @@ def test_split_line_keeps_python_words_whole():
     assert problem is None
     assert magics.split_line("f(x")[1] == "unclosed '('"
     assert magics.split_line("'abc")[1] == "unterminated string"
+
+
+def test_keys_jit_calls_flag_reaches_the_tracker(trained):
+    """`%jaxinspect keys on --jit-calls`: the same key passed to a compiled step on every call is
+    a reuse; without the flag the status says such calls are not checked."""
+    ip = trained
+    from jaxinspect.collect import keyslib
+
+    tracker = keyslib.tracker()
+    tracker.clear()
+    try:
+        plain = ip.run_line_magic("jaxinspect", "keys on --ignore")
+        assert "calls of already-compiled functions are not checked (--jit-calls checks them)" in plain.text
+        msg = ip.run_line_magic("jaxinspect", "keys --jit-calls")  # flags alone adjust tracking that is on
+        assert "every call of a compiled function that takes a key is checked" in msg.text
+        assert tracker.jit_calls
+        ip.run_cell(
+            "@jax.jit\n"
+            "def noisy_step(w, key):\n"
+            "    return w - 0.1 * jax.random.normal(key, w.shape)\n"
+            "step_key = jax.random.key(7)\n"
+            "w = jnp.ones(3)\n"
+            "for _ in range(3):\n"
+            "    w = noisy_step(w, step_key)\n"
+        )
+        view = ip.run_line_magic("jaxinspect", "keys")
+        assert len(view.reuses) == 1 and "noisy_step" in view.text()
+        off = ip.run_line_magic("jaxinspect", "keys --no-jit-calls")
+        assert not tracker.jit_calls and "not checked" in off.text
+    finally:
+        ip.run_line_magic("jaxinspect", "keys off --clear")
+    one_line_error(ip.run_line_magic("jaxinspect", "keys --jit-calls"), "--jit-calls goes with `on`")

@@ -288,6 +288,11 @@ def _buffers(args: argparse.Namespace, expr: str, problem: str | None, line: str
 @argument("--error", dest="mode", action="store_const", const="error", help="a key used twice raises KeyReuseError")
 @argument("--ignore", dest="mode", action="store_const", const="ignore", help="only record reuses")
 @argument("--clear", action="store_true", help="forget what was recorded")
+@argument("--jit-calls", dest="jit_calls", action="store_const", const=True,
+          help="also check every call of a compiled function that takes a key (the same key passed "
+          "to train_step on every call); those calls take JAX's slower Python dispatch path")
+@argument("--no-jit-calls", dest="jit_calls", action="store_const", const=False,
+          help="stop checking calls of compiled functions")
 @argument("action", nargs="?", choices=("on", "off"), metavar="on|off",
           help="on: record every key created, split and consumed; off: stop")
 def _keys(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
@@ -309,22 +314,30 @@ def _keys(args: argparse.Namespace, expr: str, problem: str | None, line: str) -
         if args.clear:
             tracker.clear()
         return Message("key tracking is off (jax.random is unwrapped); %jaxinspect keys shows what was recorded")
-    if args.action == "on" or (args.mode is not None and tracker.tracking):
+    if args.action == "on" or ((args.mode is not None or args.jit_calls is not None) and tracker.tracking):
         try:
             import jax  # noqa: F401, PLC0415
         except ImportError:
             return Message("%jaxinspect keys: jax is not installed in this kernel (pip install jax)", level="error")
         if args.clear:
             tracker.clear()
-        api.track_keys(on_reuse=args.mode or tracker.on_reuse)
+        started = api.track_keys(on_reuse=args.mode or tracker.on_reuse, jit_calls=args.jit_calls)
+        if getattr(started, "error", None):
+            return Message(f"%jaxinspect keys: {started.error}", level="error")
+        calls = (
+            "every call of a compiled function that takes a key is checked too (slower dispatch)"
+            if getattr(tracker, "jit_calls", False)
+            else "calls of already-compiled functions are not checked (--jit-calls checks them)"
+        )
         return Message(
             f"key tracking is on: every jax.random key created, split and consumed is recorded "
             f"and a key used twice {'raises KeyReuseError' if tracker.on_reuse == 'error' else 'warns'}; "
-            "jitted functions traced from now on are checked statically. The sidebar's Keys tab "
-            "follows it; %jaxinspect keys off stops."
+            f"jitted functions traced from now on are checked statically; {calls}. The sidebar's "
+            "Keys tab follows it; %jaxinspect keys off stops."
         )
-    if args.mode is not None:
-        return Message(f"%jaxinspect keys: --{args.mode} goes with `on`; {_usage(_prog(_keys))}", level="error")
+    if args.mode is not None or args.jit_calls is not None:
+        flag = f"--{args.mode}" if args.mode is not None else ("--jit-calls" if args.jit_calls else "--no-jit-calls")
+        return Message(f"%jaxinspect keys: {flag} goes with `on`; {_usage(_prog(_keys))}", level="error")
     return api.keys(clear=args.clear)
 
 
