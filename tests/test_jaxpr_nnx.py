@@ -135,8 +135,10 @@ def test_train_step_value_and_grad_groups_forward_and_backward_by_module_path():
     inputs = [n for n, _t in v.stats.inputs]
     assert "model.blocks[1].fc1.kernel" in inputs and "optimizer.step" in inputs
     assert not any(".states[" in n for n in inputs)
-    # the optimizer update is outside every module
-    assert any(e.scope == () and e.prim == "sqrt" for e in v.doc.bodies[0].eqns)
+    # the optimizer's update is a group of its own, named as the step names it
+    sqrt = [e.scope for e in v.doc.bodies[0].eqns if e.prim == "sqrt"]
+    assert sqrt and set(sqrt) == {("optimizer",)}
+    assert "# optimizer\n" in text
 
 
 def test_scan_over_layers_names_the_scanned_module():
@@ -366,3 +368,30 @@ def test_cell_magic_on_a_scan_train_step_with_cost_and_stablehlo(ip):
         assert "model.blocks.fc1.kernel" in inputs and "x" in inputs
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
+
+
+class TinyLM(nnx.Module):
+    """Tied embeddings: the output layer is ``embed.attend``, not a ``__call__``."""
+
+    def __init__(self, rngs: nnx.Rngs) -> None:
+        self.embed = nnx.Embed(11, 4, rngs=rngs)
+        self.block = Block(rngs)
+
+    def __call__(self, tokens):
+        return self.embed.attend(self.block(self.embed(tokens)))
+
+
+def test_a_module_method_other_than_call_is_grouped_too():
+    lm = TinyLM(nnx.Rngs(0))
+    tokens = jnp.zeros((2, 5), jnp.int32)
+
+    @nnx.jit
+    def logits(lm, tokens):
+        return lm(tokens)
+
+    v = jaxinspect.jaxpr(logits, lm, tokens)
+    eqns = v.doc.bodies[0].eqns
+    assert eqns[-1].prim == "dot_general" and eqns[-1].scope == ("lm", "lm.embed")
+    assert ("lm", "lm.block", "lm.block.fc2") in _scopes(v)
+    assert nnx.Embed.attend.__qualname__ == "Embed.attend"  # restored
+    assert not hasattr(nnx.Embed.attend, "__wrapped__")

@@ -731,9 +731,10 @@ def _path_text(path: Any) -> str:
 
 
 class ModuleNamer:
-    """While a trace runs on this thread, every ``nnx.Module.__call__`` opens a
-    ``jax.named_scope`` named after the module's path (``model.blocks[1].fc1``), so the
-    jaxpr's equations carry the module that made them in their name stack.
+    """While a trace runs on this thread, every call of an NNX module (its ``__call__`` or another
+    public method, such as ``Embed.attend``) opens a ``jax.named_scope`` named after the module's
+    path (``model.blocks[1].fc1``), so the jaxpr's equations carry the module that made them in
+    their name stack.
 
     A module's path is exact: the path of the module inside the module whose call is running
     (found in that module's graph), or, at the top, the name of the variable that holds it (or
@@ -773,10 +774,19 @@ class ModuleNamer:
                     continue
                 seen.add(cls)
                 todo.extend(cls.__subclasses__())
-                orig = cls.__dict__.get("__call__")
-                if orig is not None and inspect.isfunction(orig):
-                    type.__setattr__(cls, "__call__", _scoped_call(orig))
-                    self.patched.append((cls, orig))
+                if cls is nnx.Module:
+                    continue
+                for name, orig in list(cls.__dict__.items()):
+                    if (name == "__call__" or not (name.startswith("_") or name in _NOT_COMPUTE)) and (
+                        inspect.isfunction(orig)
+                    ):
+                        type.__setattr__(cls, name, _scoped_call(orig))
+                        self.patched.append((cls, name, orig))
+            optimizer = getattr(nnx, "Optimizer", None)  # not a Module; its update is a step part
+            orig = getattr(optimizer, "__dict__", {}).get("update")
+            if inspect.isfunction(orig):
+                type.__setattr__(optimizer, "update", _scoped_call(orig))
+                self.patched.append((optimizer, "update", orig))
         except Exception:  # noqa: BLE001 - naming is a bonus; never fail the trace for it
             self._restore()
             return self
@@ -793,9 +803,9 @@ class ModuleNamer:
 
     def _restore(self) -> None:
         while self.patched:
-            cls, orig = self.patched.pop()
+            cls, name, orig = self.patched.pop()
             try:
-                type.__setattr__(cls, "__call__", orig)
+                type.__setattr__(cls, name, orig)
             except Exception:  # noqa: BLE001
                 pass
 
@@ -912,6 +922,11 @@ class ModuleNamer:
 
 
 _ACTIVE_NAMER: ModuleNamer | None = None
+# Module methods that configure rather than compute: never a scope of their own
+_NOT_COMPUTE = frozenset(
+    {"set_attributes", "train", "eval", "sow", "perturb", "iter_modules", "iter_children",
+     "set_view", "set_mode", "view", "init", "apply", "split", "merge", "update", "replace"}
+)  # fmt: skip
 
 
 def _code_name(code: Any) -> str:
