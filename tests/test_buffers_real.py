@@ -203,3 +203,131 @@ def test_a_single_array_growing_in_bytes_is_a_leak_signal(watched):
     assert "keeps growing in bytes" in alert["message"] and "f32[1," in alert["message"]
     assert "jnp.concatenate" in alert["hint"]
     assert alert["arrays_delta"] == 0 and alert["bytes_delta"] >= 3 * 128 * 256 * 4
+
+
+# -- every view: deleted arrays, jaxinspect's own arrays, order, bad input ----------------------------
+
+
+def test_a_donated_array_is_deleted_in_the_sharding_view(ip):
+    from jaxinspect.glue.bufferdisplay import ShardingView
+
+    ip.run_line_magic("load_ext", "jaxinspect")
+    try:
+        ip.run_cell(
+            "import jax, jax.numpy as jnp\n"
+            "step = jax.jit(lambda w: w * 2, donate_argnums=0)\n"
+            "old = jnp.ones((4, 4)) + 1\n"
+            "new = step(old)\n"
+        )
+        assert ip.user_ns["old"].is_deleted()
+        view = ip.run_line_magic("jaxinspect", "sharding old")
+        assert isinstance(view, ShardingView) and view.deleted
+        text = repr(view)
+        assert text.startswith("old: deleted or donated") and "shards on" not in text
+        assert "deleted or donated" in view._repr_mimebundle_()["text/html"]
+        live = ip.run_line_magic("jaxinspect", "sharding new")
+        assert not live.deleted and "1 shards on 1 devices" in repr(live)
+        ids = {a.id for a in ip.run_line_magic("jaxinspect", "buffers --all").arrays}
+        assert id(ip.user_ns["old"]) not in ids  # not listed as a live array either
+    finally:
+        for name in ("step", "old", "new"):
+            ip.user_ns.pop(name, None)
+        ip.run_line_magic("unload_ext", "jaxinspect")
+
+
+def test_jaxinspect_arrays_stay_out_of_the_users_views(ip):
+    """The watch statistics table (f32[n, 72], made by paramlib) is jaxinspect's: never "no
+    variable holds these". An array from the user's own jnp call that passed through
+    jaxinspect's cache-miss hook stays the user's."""
+    from jaxinspect.collect import paramlib
+
+    model = Stack(3, nnx.Rngs(2))
+    leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
+    rows = [paramlib._leaf_watch()(x) for x in leaves]
+    table = paramlib._stack_rows(rows, paramlib.HEAD + paramlib.SKETCH)  # as the sampler holds it
+    ip.run_line_magic("load_ext", "jaxinspect")
+    try:
+        ip.run_cell("import jax.numpy as jnp\nmine = jnp.arange(7.0) * 3\n")
+        view = jaxinspect_buffers()
+        ids = {a.id for a in view.arrays}
+        assert id(table) not in ids and view.own[0] >= 1
+        # a jitted call from the user's code (here: the test) makes the user's array, even if
+        # jaxinspect defined the function: only paramlib's own frames make its arrays its own
+        assert all(id(r) in ids for r in rows)
+        assert "of jaxinspect's own" in repr(view)
+        assert id(ip.user_ns["mine"]) in ids
+        row = next(a for a in view.arrays if a.id == id(ip.user_ns["mine"]))
+        assert row.owner == "mine" and row.site.startswith("cell [")
+        assert bufferlib.is_own(table) and not bufferlib.is_own(ip.user_ns["mine"])
+        extra = jnp.ones(5) + 2  # made by the user, then registered as jaxinspect's
+        bufferlib.register_own(extra)
+        assert id(extra) not in {a.id for a in jaxinspect_buffers().arrays}
+    finally:
+        ip.user_ns.pop("mine", None)
+        ip.run_line_magic("unload_ext", "jaxinspect")
+
+
+def jaxinspect_buffers(**kw):
+    import jaxinspect
+
+    return jaxinspect.buffers(limit=None, **kw)
+
+
+def test_no_jaxinspect_array_outlives_the_monitor_and_unload(ip):
+    """A monitored, watched NNX training loop; after monitor.close() and %unload_ext no live
+    array was made by jaxinspect."""
+    ip.run_line_magic("load_ext", "jaxinspect")
+    ip.user_ns.update(Stack=Stack, nnx=nnx, optax=optax)
+    ip.run_cell(
+        "import jax, jax.numpy as jnp, jaxinspect\n"
+        "model = Stack(3, nnx.Rngs(0))\n"
+        "opt = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)\n"
+        "@nnx.jit\n"
+        "def train_step(model, opt, x):\n"
+        "    loss, g = nnx.value_and_grad(lambda m: (m(x) ** 2).mean())(model)\n"
+        "    opt.update(model, g)\n"
+        "    return loss\n"
+        "monitor = jaxinspect.monitor()\n"
+        "for step in range(30):\n"
+        "    loss = train_step(model, opt, jnp.ones((2, 4)))\n"
+        "    monitor.log(step, loss=loss)\n"
+        "    jaxinspect.watch('params', nnx.state(model, nnx.Param), step=step)\n"
+        "view = jaxinspect.params(model, stats=True)\n"
+        "monitor.close()\n"
+    )
+    ip.run_line_magic("unload_ext", "jaxinspect")
+    model = ip.user_ns["model"]  # the user's arrays stay: the check below is not vacuous
+    for name in ("Stack", "nnx", "optax", "model", "opt", "train_step", "monitor", "loss", "view"):
+        ip.user_ns.pop(name, None)
+    gc.collect()
+    live = jax.live_arrays()
+    mine = {id(a) for a in jax.tree.leaves(nnx.state(model))}
+    assert mine <= {id(a) for a in live}
+    assert not any(bufferlib.is_own(a) for a in live if id(a) in mine)
+    ours = [a for a in live if bufferlib.is_own(a)]
+    assert ours == [], [(a.shape, a.dtype) for a in ours][:5]
+
+
+def test_list_items_sort_naturally():
+    losses = [jnp.float32(i) + 0 for i in range(12)]
+    snap = bufferlib.take_snapshot({"losses": losses})
+    from jaxinspect import bufferstats
+
+    owners = [r.owner for r in bufferstats.rows(snap.arrays, None) if r.owner]
+    assert owners == [f"losses[{i}]" for i in range(12)]
+
+
+def test_bad_input_is_one_clear_line():
+    from jaxinspect.glue.display import Message
+
+    class Weird:
+        def __getattr__(self, name):
+            raise RuntimeError("no attributes here")
+
+    msg = __import__("jaxinspect").sharding(Weird())
+    assert isinstance(msg, Message) and "expected a jax.Array, got Weird" in msg.text
+    for bad in ("x", -1, 2.5, True):
+        msg = __import__("jaxinspect").buffers(limit=bad)
+        assert isinstance(msg, Message) and "limit must be a whole number" in msg.text
+        assert repr(bad) in msg.text
+        msg._repr_mimebundle_()  # displaying it raises nothing
