@@ -550,10 +550,11 @@ class KeyTracker:
                 return
             try:
                 fetch = []
+                append = fetch.append
                 for kind, _op, key, out, data, _stream, _where in queue:
-                    fetch.append(_key_data(key) if kind != "create" else None)
-                    fetch.append(_key_data(out) if out is not None else None)
-                    fetch.append(data if kind == "derive" and data is not None and hasattr(data, "dtype") else None)
+                    append(_key_data(key) if kind != "create" else None)
+                    append(None if out is None else _key_data(out))
+                    append(data if kind == "derive" and hasattr(data, "dtype") else None)
                 ready = len(queue)
                 if not wait and len(queue) < QUEUE_MAX and not _all_ready(fetch):
                     for i, a in enumerate(fetch):
@@ -567,14 +568,16 @@ class KeyTracker:
                     for a in fetch:  # start every copy first (overlapping on accelerators) ...
                         if a is not None and hasattr(a, "copy_to_host_async"):
                             a.copy_to_host_async()
-                host = [None if a is None else np.asarray(a) for a in fetch]  # ... then collect
+                asarray = np.asarray
+                host = [None if a is None else asarray(a) for a in fetch]  # ... then collect
             except Exception as exc:  # noqa: BLE001
                 errors.record("keyslib.flush", exc)
                 return
             del fetch
+            process = self._process
             for i, (kind, op, key, out, data, stream, where) in enumerate(queue):
                 try:
-                    self._process(kind, op, key, out, data, stream, where, host[3 * i : 3 * i + 3])
+                    process(kind, op, key, out, data, stream, where, host[3 * i : 3 * i + 3])
                 except (errors.UserFacingError, errors.KeyReuseWarning):
                     self._queue[:0] = queue[i + 1 :]  # the rest is processed next time
                     self.version += 1
@@ -584,9 +587,17 @@ class KeyTracker:
             self.version += 1
 
     def _process(self, kind, op, key, out, data, stream, where, host) -> None:
-        key_bits = _fingerprints(host[0], _typed(key)) if host[0] is not None else None
-        site = self._site_text(where)
+        site = self._sites.get(where) if where is not None else None
+        if site is None:
+            site = self._site_text(where)
         self._event_where = where
+        h = host[0]
+        if kind == "use" and h is not None and h.ndim == 1 and h.dtype == np.uint32:
+            # the common case, one key drawn from: no lists, one lookup
+            if h.shape[0] in (2, 4) or _typed(key):
+                self._use_one(op, h.tobytes(), _typed(key), site)
+            return
+        key_bits = _fingerprints(h, _typed(key)) if h is not None else None
         if kind == "use":
             if key_bits:
                 self._use(op, key_bits, site)
@@ -729,6 +740,28 @@ class KeyTracker:
             label = base if op != "split" else f"split[{i}] of #{parent.id}"
             self._new(parent, op, label, typed, site, fp)
             self.derived += 1
+
+    def _use_one(self, op: str, fp: bytes, typed: bool, site) -> None:
+        """``_use`` for one key (every sampler call on a single key)."""
+        node = self.by_fp.get(fp)
+        if node is None or node.uses + (1 if node.split_at else 0) >= node.allowed:
+            self._use(op, ([fp], typed), site)
+            return
+        node.uses += 1
+        if node.first_use is None:
+            node.first_use = (op, site)
+        if len(node.used_by) < USED_BY:
+            node.used_by.append(f"{op} @ {site}" if site else op)
+        self.consumed += 1
+        ckey = (op, site)
+        consumers = self.consumers
+        n = consumers.get(ckey)
+        if n is not None:
+            consumers[ckey] = n + 1
+        elif len(consumers) < MAX_CONSUMERS:
+            consumers[ckey] = 1
+        else:
+            consumers[("other", None)] += 1
 
     def _use(self, op: str, bits: tuple, site) -> None:
         fps, typed = bits
@@ -954,7 +987,8 @@ def _typed(x: Any) -> bool:
 
 def _fingerprints(arr: Any, typed: bool) -> tuple[list[bytes], bool] | None:
     """The bits of each key in a host copy of key data (shape [..., 2] or [..., 4])."""
-    arr = np.asarray(arr)
+    if not isinstance(arr, np.ndarray):
+        arr = np.asarray(arr)
     if arr.dtype != np.uint32 or arr.ndim == 0 or (not typed and arr.shape[-1] not in (2, 4)):
         return None
     if arr.ndim == 1:
