@@ -513,3 +513,21 @@ def test_fsdp_sharding_change_reads_as_model_paths(tmp_path):
     kernel = next(line for line in lines if "kernel" in line)
     assert kernel.startswith("REASON sharding model.blocks[0].fc1.kernel 4 4 leaves changed sharding "), kernel
     assert "spec=P(None, 'data')" in kernel and "states[" not in out.stdout
+
+
+def test_plain_jax_jit_of_an_nnx_module_names_class_and_fields():
+    @jax.jit
+    def step(model, x):
+        return model(x).sum()
+
+    x = jnp.ones((2, 4))
+    with jaxinspect.profile() as p:
+        step(LM(nnx.Rngs(0)), x)
+        step(RematLM(nnx.Rngs(0)), x)
+        step(LM(nnx.Rngs(0), dtype=jnp.bfloat16), x)
+    _, second, third = user_events(p, "step")
+    (r,) = second.reasons
+    assert (r.kind, r.message) == ("class", "model class changed LM → RematLM"), r
+    (r,) = third.reasons  # compared with the LM in float32, not with the other class
+    assert r.kind == "static_part" and r.path == "model.blocks[0].fc1.dtype", r
+    assert len(r.details) == 4 and "PyTreeDef" not in r.message

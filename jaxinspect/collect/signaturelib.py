@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -592,9 +593,36 @@ def diff(old: Signature, new: Signature) -> list[Reason]:
     return _bounded(reasons)
 
 
-def _treedef_walk(a: Any, b: Any, path: str, depth: int) -> list[tuple[str, Any, Any]]:
+def _named_aux(aux: Any) -> tuple[tuple, tuple, tuple] | None:
+    """Flax's pytree aux data (children's names, static fields' names, their values), else None."""
+    if (
+        isinstance(aux, tuple)
+        and len(aux) == 3
+        and all(isinstance(part, tuple) for part in aux)
+        and len(aux[1]) == len(aux[2])
+        and all(isinstance(n, str) for n in (*aux[0], *aux[1]))
+    ):
+        return aux
+    return None
+
+
+def _common_path(paths: list[str]) -> str | None:
+    """The longest common prefix of leaf paths that ends at a path boundary."""
+    if not paths:
+        return None
+    prefix = os.path.commonprefix(paths)
+    if len(paths) > 1 and all(len(p) > len(prefix) and p[len(prefix)] in ".[" for p in paths):
+        return prefix  # `a.b.x`, `a.b[0]` -> `a.b`
+    cut = max(prefix.rfind("."), prefix.rfind("["))
+    return prefix[:cut] if cut > 0 else None  # `a.b.x`, `a.b.y` -> `a.b`; one leaf -> its parent
+
+
+def _treedef_walk(
+    a: Any, b: Any, path: str, depth: int, leaves: list[str] | None = None, offset: int = 0
+) -> list[tuple[str, Any, Any]]:
     """Where two PyTreeDefs with the same leaf paths differ: the node whose static (aux) data
-    changed, narrowed to its smallest differing field (e.g. an NNX GraphDef's re-created part)."""
+    changed, narrowed to its smallest differing field (e.g. an NNX GraphDef's re-created part).
+    ``leaves`` (the new call's leaf paths of this argument, from ``offset``) name custom nodes."""
     if a == b:
         return []
     if depth > 64:
@@ -605,9 +633,17 @@ def _treedef_walk(a: Any, b: Any, path: str, depth: int) -> list[tuple[str, Any,
         return [(path, a, b)]
     if da is None or db is None or da[0] is not db[0]:
         return [(path, a, b)]
+    named = _named_aux(da[1]) if _named_aux(db[1]) is not None else None
     if not _equal(da[1], db[1]):
         if is_graphdef(da[1]) and is_graphdef(db[1]):
             return [(path, da[1], db[1])]  # an NNX graph: diffed path by path by the caller
+        if named is not None and named[:2] == db[1][:2]:
+            # a flax pytree's static fields, by name: `model.blocks[0].fc1.dtype`
+            return [
+                (f"{path}.{field}", x, y)
+                for field, x, y in zip(named[1], named[2], db[1][2], strict=True)
+                if not _equal(x, y)
+            ][:MAX_REASONS]
         return [(path + sub, x, y) for sub, x, y in smallest_difference(da[1], db[1])]
     ca, cb = a.children(), b.children()
     if len(ca) != len(cb):
@@ -617,10 +653,19 @@ def _treedef_walk(a: Any, b: Any, path: str, depth: int) -> list[tuple[str, Any,
         if da[0] is dict and isinstance(da[1], (list, tuple)) and len(da[1]) == len(ca)
         else None
     )
+    child_names = named[0] if named is not None and len(named[0]) == len(ca) else None
     out: list[tuple[str, Any, Any]] = []
     for i, (x, y) in enumerate(zip(ca, cb, strict=True)):
-        sub = f"[{keys[i]!r}]" if keys is not None else ""  # custom nodes: no readable key
-        out += _treedef_walk(x, y, path + sub, depth + 1)
+        n = getattr(x, "num_leaves", 0)
+        if keys is not None:
+            sub = path + f"[{keys[i]!r}]"
+        elif child_names is not None:
+            sub = path + f".{child_names[i]}"
+        else:  # a custom node: name the child by its leaves' common path
+            common = _common_path(leaves[offset : offset + n]) if leaves is not None else None
+            sub = common if common and common.startswith(path) else path
+        out += _treedef_walk(x, y, sub, depth + 1, leaves, offset)
+        offset += n
         if len(out) >= MAX_REASONS:
             break
     return out
@@ -660,16 +705,7 @@ def _graph_reasons(name: str, path: str, a: Any, b: Any) -> list[Reason] | None:
             )
             changed_class.append(key)
         elif x[0] in ("node", "variable") and x[1] is not y[1]:
-            ca, cb = x[1], y[1]
-            na, nb = getattr(ca, "__name__", "?"), getattr(cb, "__name__", "?")
-            if na == nb:
-                msg = (
-                    f"{key} is an instance of a re-defined class {nb} (same name, a new class "
-                    "object: the code defining it ran again); jit compiles for each class object"
-                )
-            else:
-                msg = f"{key} class changed {na} → {nb}"
-            out.append(Reason("class", key, na, nb, msg))
+            out.append(class_reason(key, x[1], y[1]))
             changed_class.append(key)
         elif x[0] == "variable" and not _equal(x[2], y[2]):
             ma, mb = x[2] or {}, y[2] or {}
@@ -725,6 +761,27 @@ def _graph_reasons(name: str, path: str, a: Any, b: Any) -> list[Reason] | None:
             ),
         )
     return out or None
+
+
+def class_reason(path: str, ca: Any, cb: Any) -> Reason:
+    """``model class changed LM → RematLM``, or a class defined again under the same name."""
+    na, nb = getattr(ca, "__name__", "?"), getattr(cb, "__name__", "?")
+    if na == nb:
+        msg = (
+            f"{path} is an instance of a re-defined class {nb} (same name, a new class "
+            "object: the code defining it ran again); jit compiles for each class object"
+        )
+    else:
+        msg = f"{path} class changed {na} → {nb}"
+    return Reason("class", path, na, nb, msg)
+
+
+def _node_type(treedef: Any) -> Any:
+    try:
+        data = treedef.node_data()
+    except Exception:  # noqa: BLE001
+        return None
+    return data[0] if data else None
 
 
 def _under(key: str, roots: list[str]) -> bool:
@@ -795,13 +852,25 @@ def _treedef_reasons(old: Signature, new: Signature) -> list[Reason]:
         prev = old_defs.get(name)
         if prev is None or prev == treedef:
             continue
-        for path, a, b in _treedef_walk(prev, treedef, name, 0)[:MAX_REASONS]:
+        leaf_paths = [leaf.path for leaf in new.leaves if _root(leaf.path) == name]
+        walk = _treedef_walk(prev, treedef, name, 0, leaf_paths if not new.truncated else None)
+        for path, a, b in walk[:MAX_REASONS]:
             if is_graphdef(a) and is_graphdef(b):
                 graph = _graph_reasons(name, path, a, b)
                 if graph is not None:
                     out.extend(graph)
                     continue
                 diffs = [(path + sub, x, y) for sub, x, y in smallest_difference(a, b)]
+            elif (
+                _kind(a) == "PyTreeDef"
+                and _kind(b) == "PyTreeDef"
+                and isinstance(ta := _node_type(a), type)
+                and isinstance(tb := _node_type(b), type)
+                and ta is not tb
+                and not (ta in (list, tuple, dict) and tb in (list, tuple, dict))
+            ):
+                out.append(class_reason(_readable(path), ta, tb))  # a pytree node of another class
+                continue
             else:
                 diffs = [(path, a, b)]
             out.extend(_static_part_reasons(name, diffs))
