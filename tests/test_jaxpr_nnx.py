@@ -395,3 +395,20 @@ def test_a_module_method_other_than_call_is_grouped_too():
     assert ("lm", "lm.block", "lm.block.fc2") in _scopes(v)
     assert nnx.Embed.attend.__qualname__ == "Embed.attend"  # restored
     assert not hasattr(nnx.Embed.attend, "__wrapped__")
+
+
+def test_html_says_which_groups_are_the_forward_and_backward_pass():
+    model = Model(nnx.Rngs(0))
+    x, _y = _data()
+
+    @nnx.jit
+    def step(model, x):
+        return nnx.value_and_grad(lambda m: m(x).sum())(model)
+
+    html = jaxinspect.jaxpr(step, model, x)._repr_mimebundle_()["text/html"]
+    assert re.search(r"<summary>jvp \(forward pass, differentiated\) · \d+ equations", html)
+    assert re.search(r"<summary>transpose\(jvp\) \(backward pass\) · \d+ equations", html)
+    # forward-mode AD has no backward pass: its jvp group is not called one
+    fwd = jaxinspect.jaxpr(lambda x: jax.jvp(lambda y: jnp.sin(y) * 2, (x,), (x,)), jnp.ones(3))
+    html = fwd._repr_mimebundle_()["text/html"]
+    assert "<summary>jvp · " in html and "forward pass" not in html and "backward" not in html

@@ -740,13 +740,13 @@ class ModuleNamer:
     (found in that module's graph), or, at the top, the name of the variable that holds it (or
     holds a graph containing it) in the innermost user frame. A module found neither way is
     named ``<Type>`` (its class, no path). Classes are patched only for the trace and restored
-    after; other threads see the original ``__call__``."""
+    after (also when it fails); calls on other threads run the original method unchanged."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.paths: set[str] = set()
-        self.patched: list[tuple[type, Any]] = []
-        self.stack: list[list[Any]] = []  # [module, path, {id(node): relpath} or None]
+        self.patched: list[tuple[type, str, Any]] = []  # (class, method name, original)
+        self.stack: list[tuple[Any, str]] = []  # (module, its path) of the calls running
         self.locals: dict[Any, dict[str, str]] = {}
         self.maps: dict[int, tuple[Any, dict[int, str]]] = {}
         self.thread = 0

@@ -214,6 +214,15 @@ def jaxpr_text(
     return "\n".join(out)
 
 
+# what JAX's transform names mean in a reverse-mode differentiated step (grad, value_and_grad,
+# vjp): "jvp" alone is also forward-mode AD (jax.jvp, jacfwd), so it is only explained when the
+# program has a transposed (backward) part
+_TRANSFORM_NOTES = {
+    "jvp": " (forward pass, differentiated)",
+    "transpose(jvp)": " (backward pass)",
+}
+
+
 def scope_text(scope: tuple[str, ...]) -> str:
     """A name stack for a header: ``jvp/model.blocks[1].fc1`` (a module path's enclosing
     modules, which are its prefixes, are left out); ``(top level)`` outside every scope."""
@@ -382,6 +391,9 @@ class _Html:
         self.budget = _Budget(budget)
         self.out: list[str] = []
         self.marks = key_marks(doc)
+        self.reverse = any(
+            part.startswith("transpose(") for b in doc.bodies for e in b.eqns for part in e.scope[:1]
+        )
 
     def body(self, body: JaxprBody) -> None:
         self._group(body, body.eqns, 0, len(body.eqns), 0)
@@ -400,8 +412,9 @@ class _Html:
                     j += 1
                 if self._over(eqns, i, stop):
                     return
+                note = _TRANSFORM_NOTES.get(name, "") if name != "jvp" or self.reverse else ""
                 out.append(
-                    f'<details open class="jx-scope"><summary>{esc(name)} · '
+                    f'<details open class="jx-scope"><summary>{esc(name)}{note} · '
                     f"{_plural(j - i, 'equation')}</summary>"
                 )
                 self._group(body, eqns, i, j, level + 1)
