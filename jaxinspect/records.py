@@ -109,7 +109,10 @@ class Reason:
     """Why a call missed jit's cache: which argument (``path``) and what changed.
 
     ``kind`` is one of: first_call, redefined, rewrapped, shape, dtype, weak_type, structure,
-    static, sharding, context, unknown, more.
+    static, static_part (a static field of a model / pytree argument), class (a model class
+    changed or was re-defined), metadata (an NNX variable's metadata), partial (a new
+    functools.partial jitted), body (an un-jitted loop's body traced to another program),
+    sharding, context, unknown, more.
     """
 
     kind: str

@@ -135,6 +135,12 @@ def report_text(
         )
         if outs := out_shardings_text(e):
             lines.append(f"      {outs}")
+        for j, r in enumerate(e.get("reasons") or []):
+            if r.get("details"):
+                lines.append(
+                    f"      ({len(r['details'])} differences listed in the HTML view and in "
+                    f"reasons[{j}].details)"
+                )
     recompiles = [e for e in shown if _is_recompile(e)]
     if recompiles:
         lines.append(
