@@ -385,12 +385,21 @@ def _the_watcher():
 
 
 def watch(name: str, value: Any, step: int | None = None) -> Any:
-    """Watch a parameter tree while training: call it every step (or every few) with the newest
-    value. It only stores a reference and returns ``value``; while the sidebar's Params tab is
-    open, jaxinspect samples the newest value in the background: per-layer norms, the update
-    ratio ‖Δθ‖/‖θ‖ between samples, and an alert naming the first leaf that turned NaN/Inf."""
+    """Watch a parameter tree while training: call it every step with the newest value (a
+    params dict, ``TrainState``, NNX Module / State / Optimizer, any pytree); returns ``value``.
+
+    Every call is checked for NaN/Inf exactly: one small compiled count per leaf, dispatched
+    without waiting and read on a background thread. The first non-finite call raises one alert
+    with that step, the last finite step and the leaves that were non-finite then ("all 6 of 6
+    leaves turned at once" means the NaN came through the step, not from one leaf). When a check
+    would cost more than ``config.watch_budget`` (2%) of the time between calls, it runs on
+    every k-th call and the alert says which steps were not checked. Inside ``jit`` the counts
+    are computed in the step's own program and only they reach the host. While the Params tab
+    or a monitor is open, the newest value is also sampled for norms and update ratios."""
     try:
-        _the_watcher().watch(str(name), value, step if isinstance(step, int) else None)
+        from .collect import paramlib
+
+        _the_watcher().watch(str(name), value, paramlib.step_arg(step))
     except Exception as exc:  # noqa: BLE001 - never raise into the training loop
         from . import errors
 
@@ -404,9 +413,13 @@ def unwatch(name: str | None = None) -> None:
 
 
 def sample_watched():
-    """Sample every watched tree now (what the Params tab shows), as a list of records."""
-    records, alerts = _the_watcher().sample(None)
-    return records + alerts
+    """Sample every watched tree now (what the Params tab shows), as a list of records, after
+    every NaN/Inf check dispatched so far has been read; then the alerts raised so far."""
+    watcher = _the_watcher()
+    watcher.checker.drain()
+    records, _ = watcher.sample(None)
+    watcher.checker.drain()
+    return records + list(watcher.alerts)
 
 
 def watch_history(name: str | None = None):

@@ -491,13 +491,14 @@ class ParamLeaf:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ParamStats:
-    """Statistics of one leaf (finite values only for mean/std/min/max/norm)."""
+    """Statistics of one leaf (finite values only for mean/std/min/max; None when the leaf has
+    no finite value; ``norm`` is None when any value is NaN/Inf: the norm is not a number)."""
 
-    mean: float
-    std: float
-    min: float
-    max: float
-    norm: float
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    norm: float | None
     zeros: float  # fraction of exact zeros
     nan: int
     inf: int
@@ -513,14 +514,14 @@ class ParamLayer:
     path: str
     leaves: int
     values: int
-    norm: float
+    norm: float | None  # None when a value is NaN/Inf
     update: float | None
     nan: int
     inf: int
-    mean: float = 0.0  # over the module's finite values
-    std: float = 0.0
-    min: float = 0.0
-    max: float = 0.0
+    mean: float | None = 0.0  # over the module's finite values (None: there is none)
+    std: float | None = 0.0
+    min: float | None = 0.0
+    max: float | None = 0.0
     zeros: float = 0.0  # fraction of exact zeros
 
     def to_json(self) -> dict[str, Any]:
@@ -538,7 +539,7 @@ class ParamWatchRecord(Record):
     time: float
     leaves: int
     values: int
-    norm: float
+    norm: float | None  # None when a value is NaN/Inf: the norm is not a number
     update: float | None  # ‖Δθ‖/‖θ‖ since the previous sample (sketch estimate)
     nonfinite: int
     layers: tuple[ParamLayer, ...]
@@ -550,18 +551,27 @@ class ParamWatchRecord(Record):
 
 @dataclasses.dataclass(frozen=True)
 class ParamAlert(Record):
-    """A watched tree's first leaf that turned NaN/Inf."""
+    """A watched tree turned NaN/Inf: the first non-finite step (every ``watch()`` call is
+    checked exactly unless ``checked`` says otherwise), the last finite one, and the leaves that
+    were non-finite at that step. ``cause`` names the operation and line that made the first NaN
+    once ``nan_guard`` replayed the step (a later record with the same id)."""
 
     kind: ClassVar[str] = "params_alert"
     id: int
     time: float
     name: str
-    step: int | None
-    path: str
-    nan: int
+    step: int | None  # the first non-finite step (None: watch() was called without steps)
+    path: str  # the first non-finite leaf in tree order at that step
+    nan: int  # NaN values at that step, over its non-finite leaves
     inf: int
     message: str
     hint: str
+    last_finite_step: int | None = None
+    bad_leaves: int = 0
+    total_leaves: int = 0
+    leaves: tuple[str, ...] = ()  # non-finite leaves at that step (at most 8)
+    checked: str = ""  # which calls the exact check saw
+    cause: str | None = None
 
 
 # -- PRNG keys -----------------------------------------------------------------------------------

@@ -19,7 +19,21 @@ from jaxinspect.records import ParamAlert, ParamWatchRecord
 
 @pytest.fixture
 def watcher():
-    return paramlib.Watcher()
+    w = paramlib.Watcher()
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def every_call():
+    """Let the exact NaN check take up to the whole step time (tiny test steps would otherwise be
+    thinned by the cost cap, which has tests of its own)."""
+    from jaxinspect.config import config
+
+    old = config.watch_budget
+    config.watch_budget = 1.0
+    yield
+    config.watch_budget = old
 
 
 def records(out):
@@ -60,7 +74,7 @@ def test_norms_layers_and_update_ratio(watcher):
     assert second.seq == 2
 
 
-def test_nan_injected_in_a_training_loop_is_named_with_its_step(watcher):
+def test_nan_injected_in_a_training_loop_is_named_with_its_step(watcher, every_call):
     @jax.jit
     def train_step(params, x, lr):
         def loss(p):
@@ -72,7 +86,6 @@ def test_nan_injected_in_a_training_loop_is_named_with_its_step(watcher):
 
     params = {"l1": {"w": jnp.ones((4, 8)) * 0.1}, "l2": {"w": jnp.ones((8, 2)) * 0.1}}
     x = jnp.ones((16, 4))
-    alerts = []
     for i in range(12):
         params = train_step(params, x, 0.01)
         if i == 7:  # a bad update lands in one layer
@@ -80,15 +93,19 @@ def test_nan_injected_in_a_training_loop_is_named_with_its_step(watcher):
         jaxinspect.watch("ignored-outside-a-kernel", params, step=i)
         watcher.watch("params", params, step=i)
         if i % 2 == 1:
-            recs, new = watcher.sample()
-            alerts += new
+            recs, _ = watcher.sample()
             if i < 7:
                 assert recs[0].nonfinite == 0
-    assert len(alerts) == 1, alerts  # once, not at every sample
+    assert watcher.checker.drain()
+    alerts = list(watcher.alerts)
+    assert len(alerts) == 1, alerts  # once, not at every later step
     alert = alerts[0]
     assert isinstance(alert, ParamAlert)
-    assert alert.path == "['l2']['w']" and alert.step == 7 and alert.nan >= 1
-    assert "turned NaN between step 5 (finite) and step 7" in alert.message
+    # every call was checked: the exact step, not a window between two samples
+    assert alert.path == "['l2']['w']" and alert.step == 7 and alert.last_finite_step == 6
+    assert alert.nan == 1 and alert.bad_leaves == 1 and alert.total_leaves == 2
+    assert "first NaN at step 7, last finite step 6 (every watched step checked)" in alert.message
+    assert "1 of 2 leaves: ['l2']['w'] (1 NaN)" in alert.message
 
 
 def test_donated_buffers_skip_the_sample_and_say_so_once(watcher):

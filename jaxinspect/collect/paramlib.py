@@ -3,8 +3,10 @@ variable kind, and per-leaf statistics computed on device in one batched call.""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from .. import errors
 from ..records import ParamLeaf, ParamStats
 from . import compat, compilelib
 
@@ -86,6 +88,26 @@ def leaves(tree: Any) -> tuple[list[ParamLeaf], list[Any]]:
     return records, arrays
 
 
+def _path_text(path: tuple) -> str:
+    """A leaf's path as the Params views write it; an NNX Variable's own ``.value`` is left
+    out (``['head']['kernel']``, as ``leaves()`` names it)."""
+    parts = [_key_text(k) for k in path]
+    while parts and parts[-1] in (".value", ".raw_value", "._value"):
+        parts.pop()
+    return "".join(parts) or "(root)"
+
+
+def _seconds(s: float | None) -> str:
+    if s is None:
+        return "?"
+    return f"{s * 1e6:.0f} µs" if s < 1e-3 else f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def _counts(nan: int, inf: int) -> str:
+    parts = [f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else ""]
+    return ", ".join(p for p in parts if p)
+
+
 def _key_text(key: Any) -> str:
     import jax
 
@@ -164,7 +186,11 @@ def stats(arrays: list[Any]) -> list[ParamStats | None]:
         rows = [one(arrays[i]) if arrays[i].size else _EMPTY for i in picked]
         table = np.asarray(_stack(rows))  # the only device → host copy: leaves × 8 numbers
     for row, i in zip(table, picked, strict=True):
-        out[i] = ParamStats(*(float(v) for v in row[:6]), int(row[6]), int(row[7]))
+        nan, inf = int(row[6]), int(row[7])
+        size = int(getattr(arrays[i], "size", 0))
+        none = nan + inf >= size  # no finite value: mean/std/min/max say nothing
+        mean, std, lo, hi, norm = (None if none else float(v) for v in row[:5])
+        out[i] = ParamStats(mean, std, lo, hi, None if nan or inf else norm, float(row[5]), nan, inf)
     return out
 
 
@@ -274,34 +300,324 @@ def _stack_rows(rows: list[Any], width: int) -> Any:
     return out[:n]
 
 
-class Watcher:
-    """Watched parameter trees: ``watch()`` only stores a reference (the newest value replaces
-    the previous one, so no old buffers are kept); ``sample()`` (sampler thread) turns them into
-    ``params_watch`` records and raises one ``params_alert`` when a tree first holds NaN/Inf."""
+def step_arg(step: Any) -> Any:
+    """What ``watch(step=...)`` keeps: an int, a device / traced integer scalar (read later, off
+    the training thread), or None for anything else."""
+    if isinstance(step, bool) or step is None:
+        return None
+    if isinstance(step, int):
+        return step
+    dtype = getattr(step, "dtype", None)
+    if dtype is not None and getattr(step, "shape", None) == () and getattr(dtype, "kind", "") in ("i", "u"):
+        return step
+    return None
 
-    MAX_LAYERS = 64
+
+def _as_step(step: Any) -> int | None:
+    if step is None or isinstance(step, int):
+        return step
+    try:
+        return int(step)
+    except Exception:  # noqa: BLE001 - a deleted array
+        return None
+
+
+class _Track:
+    """Per watched name: what the exact NaN/Inf check has seen (filled on the reader thread,
+    except the cost-cap fields, which the training thread owns)."""
 
     def __init__(self) -> None:
+        # training thread
+        self.calls = 0
+        self.last_call: float | None = None
+        self.period: float | None = None  # EMA of the time between watch() calls
+        self.last_gap: float | None = None
+        self.dispatch_s: float | None = None  # EMA of what a check costs the training thread
+        self.tokens: float | None = None  # seconds of checking the budget allows now
+        self.cost: float | None = None  # seconds one check costs (dispatch + device run)
+        self.force = False
+        self.skipped_latest = False  # the newest call was thinned out: check it at cell end
+        # reader thread
+        self.checked = 0
+        self.last_finite: int | None = None  # step (or call) of the last all-finite check
+        self.unchecked: list[tuple[int | None, str]] = []  # (step, why) since that check
+        self.unchecked_total = 0
+        self.bad = False
+        self.paths: list[str] | None = None
+        self.first_note: str | None = None
+
+
+class Watcher:
+    """Watched parameter trees.
+
+    Every ``watch()`` call is checked for NaN/Inf exactly: one compiled per-leaf count per tree
+    structure, dispatched asynchronously (``finitelib``) and read off-thread; the first
+    non-finite call raises one ``params_alert`` naming the step, the last finite step and the
+    leaves. When a check costs more than ``config.watch_budget`` of the time between calls,
+    checks are thinned and the alert says which steps were not checked. ``sample()`` (sampler
+    thread) turns the newest values into ``params_watch`` records (norms, update ratios): an
+    overview, sampled."""
+
+    MAX_LAYERS = 64
+    MAX_LEAVES_NAMED = 8
+
+    def __init__(self, on_alert: Any = None) -> None:
+        import collections
         import threading
+
+        from . import finitelib
 
         self._lock = threading.Lock()
         self._latest: dict[str, tuple[Any, int | None, Any]] = {}  # name → (value, step, resolver)
         self._seq: dict[str, int] = {}
         self._sketch: dict[str, dict[str, Any]] = {}  # name → leaf path → previous sketch
-        self._bad: dict[str, bool] = {}
-        self._good_step: dict[str, int | None] = {}  # step of the last all-finite sample
         self._noted: set[str] = set()
         self._alert_id = 0
-        import collections
-
+        self._tracks: dict[str, _Track] = {}
+        self._treedefs: dict[str, Any] = {}
+        self.alerts: collections.deque = collections.deque(maxlen=100)
+        self.on_alert = on_alert  # called with each ParamAlert (reader thread)
+        self.checker = finitelib.Checker(self._on_check)
         self.history: collections.deque = collections.deque(maxlen=2000)  # records, all names
 
-    def watch(self, name: str, value: Any, step: int | None = None) -> None:
-        self._latest[name] = (value, step, None)
+    # -- the training thread -------------------------------------------------------------------
+    def watch(self, name: str, value: Any, step: Any = None) -> None:
+        import time as _time
 
-    def watch_expression(self, name: str, resolver: Any) -> None:
-        """Sample ``resolver()`` (e.g. an expression in the user's namespace) each time."""
-        self._latest[name] = (None, None, resolver)
+        import jax
+
+        leaves, treedef = jax.tree_util.tree_flatten(value)
+        if isinstance(step, jax.core.Tracer) or any(isinstance(x, jax.core.Tracer) for x in leaves):
+            self._watch_traced(name, step, leaves, treedef)
+            return
+        if any(isinstance(x, jax.ShapeDtypeStruct) for x in leaves):
+            if name not in self._noted:
+                self._noted.add(name)
+                print(f"jaxinspect: watch({name!r}, ...) got a jax.ShapeDtypeStruct: a shape with "
+                      "no values to check; pass the arrays themselves", file=sys.stderr)  # fmt: skip
+            return
+        self._latest[name] = (value, step, None)
+        track = self._tracks.get(name)
+        if track is None:
+            track = self._tracks[name] = _Track()
+        now = _time.perf_counter()
+        if track.last_call is not None:
+            gap = track.last_gap = now - track.last_call
+            track.period = gap if track.period is None else 0.8 * track.period + 0.2 * gap
+        track.last_call = now
+        call = track.calls
+        track.calls += 1
+        self._treedefs[name] = treedef
+        self._check(name, track, call, step, leaves, now)
+
+    def _check(self, name, track, call, step, leaves, now, force=False) -> None:
+        import time as _time
+
+        key = (name, call)
+        plan = self.checker.plan(leaves)
+        if plan.failed is not None:
+            self.checker.skipped(key, call, step, f"the check could not be built: {plan.failed}")
+            return
+        if plan.compiled is None:
+            self.checker.skipped(key, call, step, "the check was still compiling")
+            return
+        if not self._affordable(track, plan, now) and not (track.force or force):
+            self.checker.skipped(key, call, step, "thinned")
+            track.skipped_latest = True
+            return
+        track.force = False
+        track.skipped_latest = False
+        start = _time.perf_counter()  # what the check costs this thread (the compile excluded)
+        self.checker.submit(key, call, step, leaves, plan)
+        took = _time.perf_counter() - start
+        track.dispatch_s = took if track.dispatch_s is None else 0.8 * track.dispatch_s + 0.2 * took
+        track.tokens = (track.tokens or 0.0) - took - (plan.exec_s or 0.0)
+
+    @staticmethod
+    def _affordable(track: _Track, plan: Any, now: float) -> bool:
+        """The cost cap, a token bucket: checking may take ``config.watch_budget`` of the time
+        between calls on average (bursts of a few checks allowed). A check that costs more than
+        that runs on every k-th call instead."""
+        from ..config import config
+
+        cost = (track.dispatch_s or 0.0) + (plan.exec_s or 0.0)
+        track.cost = cost
+        if track.tokens is None:
+            track.tokens = cost  # the first call is always checked
+        elif track.period is not None:
+            gap = track.period if track.last_gap is None else track.last_gap
+            track.tokens = min(track.tokens + config.watch_budget * gap, max(4 * cost, 1e-3))
+        return track.tokens >= cost
+
+    def _watch_traced(self, name: str, step: Any, leaves: list[Any], treedef: Any) -> None:
+        """``watch()`` inside ``jit``: the counts are computed in the step's own program (fused
+        with it) and only the small count table reaches the host, through a callback."""
+        import jax
+        import numpy as np
+
+        from . import finitelib
+
+        float_idx = [i for i, x in enumerate(leaves) if finitelib._inexact(x)]
+        xs = [leaves[i] for i in float_idx]
+        counts = finitelib._check_fn([int(x.size) for x in xs])(xs)
+        self._treedefs[name] = treedef
+
+        self._tracks.setdefault(name, _Track())
+
+        def arrived(counts: Any, step: Any) -> None:
+            try:  # runs inside the user's compiled step: never raise there
+                track = self._tracks.setdefault(name, _Track())
+                call = track.calls
+                track.calls += 1
+                s = int(step) if step is not None else None
+                self._latest.setdefault(name, (None, s, None))
+                self._on_check((name, call), call, s, np.asarray(counts), None, float_idx)
+            except Exception as exc:  # noqa: BLE001
+                errors.record("paramlib.watch_in_jit", exc)
+
+        jax.debug.callback(arrived, counts, step)
+
+    def check_latest(self, wait_s: float = 1.0) -> None:
+        """Check the newest value of every tree whose last call was thinned out (at cell end,
+        and before ``sample_watched``), so a run never ends on an unchecked step; then wait up
+        to ``wait_s`` for the checks to be read (the alert lands in the cell that caused it)."""
+        for name, track in list(self._tracks.items()):
+            value, step, resolver = self._latest.get(name, (None, None, None))
+            if not track.skipped_latest or value is None or resolver is not None:
+                continue
+            import time as _time
+
+            import jax
+
+            call = track.calls - 1  # the same call, checked now
+            self.checker.skipped((name, call), call, step, "retract")
+            leaves = jax.tree_util.tree_leaves(value)
+            self._check(name, track, call, step, leaves, _time.perf_counter(), force=True)
+        self.checker.drain(wait_s)
+
+    def force_check(self) -> None:
+        """Check the next call of every watched tree whatever the cost cap (a logged scalar
+        turned non-finite: the watched trees' exact state at that moment matters)."""
+        for track in self._tracks.values():
+            track.force = True
+
+    # -- the reader thread ---------------------------------------------------------------------
+    def _on_check(self, key, call, step, counts, note, float_idx=None) -> None:
+        name = key[0]
+        step = _as_step(step)
+        track = self._tracks.get(name)
+        if track is None:
+            return
+        if note == "retract":  # a thinned call checked after all (check_latest)
+            if track.unchecked:
+                track.unchecked.pop()
+                track.unchecked_total -= 1
+            return
+        if counts is None:
+            track.unchecked_total += 1
+            if len(track.unchecked) < 10_000:
+                track.unchecked.append((step if step is not None else call, note or "not checked"))
+            return
+        track.checked += 1
+        at = step if step is not None else call
+        bad = counts.sum(axis=1) > 0 if len(counts) else counts[:0, 0] > 0
+        if not bad.any():
+            track.last_finite = at
+            track.unchecked.clear()
+            track.bad = False
+            return
+        if track.bad:
+            return  # still non-finite: alerted already
+        track.bad = True
+        alert = self._alert(name, track, at, step is not None, counts, bad, float_idx)
+        self.alerts.append(alert)
+        if self.on_alert is not None:
+            self.on_alert(alert)
+
+    def _leaf_paths(self, name: str) -> list[str]:
+        import jax
+
+        treedef = self._treedefs.get(name)
+        if treedef is None:
+            return []
+        try:
+            skeleton = jax.tree_util.tree_unflatten(treedef, list(range(treedef.num_leaves)))
+            flat, _ = jax.tree_util.tree_flatten_with_path(skeleton)
+            return [_path_text(path) for path, _ in flat]
+        except Exception:  # noqa: BLE001 - a treedef that cannot be rebuilt
+            return [f"leaf {i}" for i in range(treedef.num_leaves)]
+
+    def _alert(self, name, track, at, is_step, counts, bad, float_idx) -> Any:
+        import time as _time
+
+        from ..config import config
+        from ..records import ParamAlert
+
+        paths = self._leaf_paths(name)
+        rows = [
+            (paths[i] if i < len(paths) else f"leaf {i}", int(counts[j, 0]), int(counts[j, 1]))
+            for j, i in enumerate(float_idx)
+            if bad[j]
+        ]
+        total = len(float_idx)
+        nan = sum(r[1] for r in rows)
+        inf = sum(r[2] for r in rows)
+        what = "NaN" if nan and not inf else "Inf" if inf and not nan else "NaN/Inf"
+        unit = "step" if is_step else "watch call"
+        named = ", ".join(f"{p} ({_counts(a, b)})" for p, a, b in rows[: self.MAX_LEAVES_NAMED])
+        if len(rows) > self.MAX_LEAVES_NAMED:
+            named += f", … {len(rows) - self.MAX_LEAVES_NAMED} more"
+        if len(rows) == total and total > 1:
+            which = (
+                f"all {total} of {total} leaves turned at once: the {what} came through the step "
+                "(the update spread it to every leaf), not from one leaf"
+            )
+        else:
+            which = f"{len(rows)} of {total} leaves: {named}"
+        checked = self._coverage(track, at, unit, config.watch_budget)
+        if track.last_finite is not None:
+            when = f"first {what} at {unit} {at}, last finite {unit} {track.last_finite}"
+        else:
+            when = f"{what} at {unit} {at}, the first {unit} checked"
+        self._alert_id += 1
+        hint = (
+            "find the operation that made it: wrap the step with jaxinspect.nan_guard(step) to "
+            "replay that step with NaN checking; lower the learning rate or clip gradients "
+            "(optax.clip_by_global_norm)"
+        )
+        return ParamAlert(
+            id=self._alert_id, time=_time.time(), name=name, step=at if is_step else None,
+            path=rows[0][0] if rows else "", nan=nan, inf=inf,
+            message=f"{name}: {when} ({checked}); {which}", hint=hint,
+            last_finite_step=track.last_finite if is_step else None,
+            bad_leaves=len(rows), total_leaves=total,
+            leaves=tuple(r[0] for r in rows[: self.MAX_LEAVES_NAMED]), checked=checked, cause=None,
+        )  # fmt: skip
+
+    @staticmethod
+    def _coverage(track: _Track, at: Any, unit: str, budget: float) -> str:
+        """Which calls the exact check saw, said precisely."""
+        gaps = [s for s, _ in track.unchecked]
+        every = "every watched step" if unit == "step" else "every watch() call"
+        if not gaps and track.unchecked_total == 0:
+            return f"{every} checked"
+        if not gaps:
+            return f"{every} since the last finite one checked"
+        why = sorted({w for _, w in track.unchecked})
+        reasons = []
+        for w in why:
+            if w == "thinned":
+                reasons.append(
+                    f"a check costs {_seconds(track.cost)} against {_seconds(track.period)} "
+                    f"between calls, so checks were thinned to stay within {budget:.0%} of the "
+                    "step time (config.watch_budget)"
+                )
+            else:
+                reasons.append(w)
+        lo, hi = gaps[0], gaps[-1]
+        span = f"{unit} {lo}" if lo == hi else f"{unit}s {lo}–{hi}"
+        count = "" if len(gaps) == (hi - lo + 1 if isinstance(lo, int) and isinstance(hi, int) else len(gaps)) else f" ({len(gaps)} calls)"
+        return f"{span}{count} not checked: {'; '.join(reasons)}"
 
     def unwatch(self, name: str | None = None) -> None:
         with self._lock:
@@ -309,7 +625,15 @@ class Watcher:
             for n in names:
                 self._latest.pop(n, None)
                 self._sketch.pop(n, None)
-                self._bad.pop(n, None)
+                self._tracks.pop(n, None)
+                self._treedefs.pop(n, None)
+
+    def watch_expression(self, name: str, resolver: Any) -> None:
+        """Sample ``resolver()`` (e.g. an expression in the user's namespace) each time."""
+        self._latest[name] = (None, None, resolver)
+
+    def close(self) -> None:
+        self.checker.close()
 
     @property
     def names(self) -> list[str]:
@@ -327,6 +651,13 @@ class Watcher:
                 except Exception as exc:  # noqa: BLE001 - the expression fails right now
                     records.append(self._empty(name, step, f"evaluating the watched expression raised {type(exc).__name__}: {exc}", interval_s))
                     continue
+                try:  # an expression is checked when sampled (there is no call to check)
+                    self.watch(name, value, step)
+                    self._latest[name] = (None, step, resolver)
+                except Exception as exc:  # noqa: BLE001
+                    errors.record("paramlib.watch_expression", exc)
+            if value is None:
+                continue  # watched inside jit: the counts arrive through the callback
             try:
                 leaf_records, arrays = leaves(value)
             except Exception as exc:  # noqa: BLE001
@@ -339,14 +670,12 @@ class Watcher:
             del arrays, value
             if table is None:
                 note = "leaves were donated or deleted before they could be read: sample skipped"
-                records.append(self._empty(name, step, note if name not in self._noted else None, interval_s))
+                records.append(self._empty(name, _as_step(step), note if name not in self._noted else None, interval_s))
                 self._noted.add(name)
                 continue
-            rec, alert = self._record(name, step, leaf_records, table, _time.perf_counter() - start, interval_s)
+            rec = self._record(name, _as_step(step), leaf_records, table, _time.perf_counter() - start, interval_s)
             records.append(rec)
             self.history.append(rec)
-            if alert is not None:
-                alerts.append(alert)
         return records, alerts
 
     def _empty(self, name: str, step: int | None, note: str | None, interval_s: float | None):
@@ -368,7 +697,7 @@ class Watcher:
 
         import numpy as np
 
-        from ..records import ParamAlert, ParamLayer, ParamWatchRecord
+        from ..records import ParamLayer, ParamWatchRecord
 
         prev = self._sketch.get(name, {})
         sketches: dict[str, Any] = {}
@@ -377,7 +706,6 @@ class Watcher:
         delta_sq = 0.0
         have_delta = bool(prev)
         nonfinite = 0
-        first_bad = None
         for leaf, row in zip(leaf_records, table, strict=True):
             sq, nan, inf = float(row[0]), int(row[1]), int(row[2])
             total, finite, lo, hi, zeros = float(row[3]), float(row[4]), float(row[5]), float(row[6]), float(row[7])
@@ -392,8 +720,6 @@ class Watcher:
             total_sq += sq
             if nan or inf:
                 nonfinite += 1
-                if first_bad is None:
-                    first_bad = (leaf.path, nan, inf)
             key = "".join(leaf.components[:-1]) or leaf.path
             entry = layers.setdefault(key, [0, 0, 0.0, 0.0, 0, 0, True, 0.0, 0.0, math.inf, -math.inf, 0.0])
             entry[0] += 1
@@ -412,25 +738,26 @@ class Watcher:
                 entry[10] = max(entry[10], hi)
             entry[11] += zeros
         self._sketch[name] = sketches
-        norm = math.sqrt(total_sq)
-        update = math.sqrt(delta_sq) / norm if have_delta and norm > 0 else None
+        norm = math.sqrt(total_sq) if not nonfinite else None  # NaN/Inf: the norm is not a number
+        update = math.sqrt(delta_sq) / norm if have_delta and norm else None
         items = list(layers.items())
         def layer(path: str, e: list) -> ParamLayer:
             n, v, sq, dsq, nan, inf, ok, total, finite, lo, hi, zeros = e
-            mean = total / finite if finite else 0.0
-            var = max(sq / finite - mean * mean, 0.0) if finite else 0.0
+            mean = total / finite if finite else None  # no finite value: no statistic
+            var = max(sq / finite - mean * mean, 0.0) if finite else None
+            clean = not (nan or inf)
             return ParamLayer(
                 path=path,
                 leaves=n,
                 values=v,
-                norm=math.sqrt(sq),
-                update=(math.sqrt(dsq) / math.sqrt(sq)) if ok and sq > 0 else None,
+                norm=math.sqrt(sq) if clean else None,
+                update=(math.sqrt(dsq) / math.sqrt(sq)) if ok and sq > 0 and clean else None,
                 nan=nan,
                 inf=inf,
                 mean=mean,
-                std=math.sqrt(var),
-                min=lo if finite else 0.0,
-                max=hi if finite else 0.0,
+                std=math.sqrt(var) if var is not None else None,
+                min=lo if finite else None,
+                max=hi if finite else None,
                 zeros=zeros / v if v else 0.0,
             )
 
@@ -444,26 +771,4 @@ class Watcher:
             more_layers=max(0, len(items) - self.MAX_LAYERS), took_s=took,
             interval_s=interval_s, note=None,
         )  # fmt: skip
-        alert = None
-        was_bad = self._bad.get(name, False)
-        self._bad[name] = first_bad is not None
-        last_good = self._good_step.get(name)
-        if first_bad is None:
-            self._good_step[name] = step
-        if first_bad is not None and not was_bad:
-            path, nan, inf = first_bad
-            what = "NaN" if nan else "Inf"
-            if step is not None and last_good is not None and last_good < step - 1:
-                at = f" between step {last_good} (finite) and step {step}"
-            else:
-                at = f" at step {step}" if step is not None else ""
-            self._alert_id += 1
-            alert = ParamAlert(
-                id=self._alert_id, time=_time.time(), name=name, step=step, path=path, nan=nan,
-                inf=inf,
-                message=f"{name}: {path} turned {what}{at} ({nan} NaN, {inf} Inf values; "
-                f"{nonfinite} of {len(leaf_records)} leaves affected)",
-                hint="lower the learning rate or clip gradients (optax.clip_by_global_norm); "
-                "find the first NaN with jax.config.update('jax_debug_nans', True)",
-            )  # fmt: skip
-        return rec, alert
+        return rec

@@ -51,6 +51,8 @@ def load(ip: Any) -> None:
             inspector.cell_finished_buffers()
         with errors.guard("hooks.post_run_cell.keys"):
             inspector.cell_finished_keys()
+        with errors.guard("hooks.post_run_cell.watch"):
+            inspector.watcher.check_latest()  # a run never ends on an unchecked step
         with errors.guard("hooks.post_run_cell.monitors"):
             inspector.cell_finished_monitors()
 

@@ -52,7 +52,7 @@ class Inspector:
         self._buffer_due = 0.0
         self._buffer_lock = threading.Lock()
         self.namespace: Any = None
-        self.watcher = paramlib.Watcher()
+        self.watcher = paramlib.Watcher(on_alert=self._on_params_alert)
         self.params_interval = 0.0
         self._params_due = 0.0
         self.compile_log = CompileLog(config.storm_threshold, config.compile_capacity)
@@ -118,6 +118,8 @@ class Inspector:
         if self.transport is not None:
             self.transport.stop()
         self.sampler.stop()
+        with errors.guard("inspector.close_watcher"):
+            self.watcher.close()
         self.hub.close()
 
     # -- data ------------------------------------------------------------------------------
@@ -203,9 +205,14 @@ class Inspector:
         for rec in records:
             self.hub.publish(dataclasses.replace(rec, interval_s=gap).to_json())
         for alert in alerts:
-            self.hub.publish(alert.to_json())
-            if config.print_alerts:
-                print(f"jaxinspect: {alert.message}. Fix: {alert.hint}", file=sys.stderr)
+            self._on_params_alert(alert)
+
+    def _on_params_alert(self, alert: Any) -> None:
+        """An exact NaN/Inf alert of a watched tree (from the check's reader thread): published
+        at once, whether or not anyone samples the Params tab."""
+        self.hub.publish(alert.to_json())
+        if config.print_alerts:
+            print(f"jaxinspect: {alert.message}. Fix: {alert.hint}", file=sys.stderr)
 
     def sample_buffers(self, trigger: str) -> None:
         """Take a snapshot if someone watches and it is due. The gap after a snapshot is at

@@ -101,14 +101,14 @@ class WatchHistoryView:
             last = recs[-1]
             lines.append(
                 f"{name}: {len(recs)} samples, steps {recs[0].step}–{last.step}; norm "
-                f"{recs[0].norm:.4g} → {last.norm:.4g}"
+                f"{_norm(recs[0].norm)} → {_norm(last.norm)}"
                 + (f"; last update ratio {last.update:.3g}" if last.update is not None else "")
                 + (f"; ⚠ {last.nonfinite} leaves hold NaN/Inf" if last.nonfinite else "")
             )
             for layer in last.layers[:20]:
                 upd = f"{layer.update:.3g}" if layer.update is not None else "–"
                 bad = f"  NaN {layer.nan} Inf {layer.inf}" if layer.nan or layer.inf else ""
-                lines.append(f"  {layer.path:<40} norm {layer.norm:.4g}  update {upd}{bad}")
+                lines.append(f"  {layer.path:<40} norm {_norm(layer.norm)}  update {upd}{bad}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -145,3 +145,8 @@ class WatchHistoryView:
             except Exception:  # noqa: BLE001 - plotly missing: the text twin stands alone
                 pass
         return bundle
+
+
+def _norm(x: float | None) -> str:
+    """A norm; None means a value was NaN/Inf, so the norm is not a number."""
+    return "nan" if x is None else f"{x:.4g}"

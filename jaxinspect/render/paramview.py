@@ -91,9 +91,17 @@ def _stats_text(s: ParamStats | None) -> str:
         return ""
     bad = f"  NaN {s.nan} Inf {s.inf}" if (s.nan or s.inf) else ""
     return (
-        f"mean {s.mean:.3g} std {s.std:.3g} min {s.min:.3g} max {s.max:.3g} "
-        f"‖·‖ {s.norm:.3g} zeros {s.zeros:.0%}{bad}"
+        f"mean {_num(s.mean)} std {_num(s.std)} min {_num(s.min)} max {_num(s.max)} "
+        f"‖·‖ {_num(s.norm, bad)} zeros {s.zeros:.0%}{bad}"
     )
+
+
+def _num(x: float | None, nonfinite: str = "") -> str:
+    """A statistic, or "–" when there is none (no finite value), or "nan" for a norm over
+    NaN/Inf values."""
+    if x is None:
+        return "nan" if nonfinite else "–"
+    return f"{x:.3g}"
 
 
 def params_text(

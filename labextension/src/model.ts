@@ -602,14 +602,14 @@ export class SessionModel {
     const layers = new Map<string, SessionModel.IParamLayerPoint>();
     for (const layer of Array.isArray(sample.layers) ? sample.layers : []) {
       if (layer && typeof layer.path === 'string') {
-        layers.set(layer.path, { norm: layer.norm, update: layer.update ?? null });
+        layers.set(layer.path, { norm: layer.norm ?? null, update: layer.update ?? null });
       }
     }
     watch.history.push({
       seq: sample.seq,
       step: sample.step ?? null,
       time: sample.time,
-      norm: sample.norm,
+      norm: sample.norm ?? null,
       update: sample.update ?? null,
       layers
     });
@@ -786,7 +786,8 @@ export namespace SessionModel {
 
   /** A module's numbers in one `params_watch` sample. */
   export interface IParamLayerPoint {
-    norm: number;
+    /** null when a value was NaN/Inf. */
+    norm: number | null;
     update: number | null;
   }
 
@@ -796,7 +797,8 @@ export namespace SessionModel {
     step: number | null;
     /** Unix seconds. */
     time: number;
-    norm: number;
+    /** null when a value was NaN/Inf (the norm is not a number). */
+    norm: number | null;
     update: number | null;
     /** By module path (only the modules the sample listed). */
     layers: Map<string, IParamLayerPoint>;

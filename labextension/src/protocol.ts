@@ -179,14 +179,14 @@ export const SCHEMA = {
       path: 'str',
       leaves: 'int',
       values: 'int',
-      norm: 'float',
+      norm: 'float|null',
       update: 'float|null',
       nan: 'int',
       inf: 'int',
-      mean: 'float',
-      std: 'float',
-      min: 'float',
-      max: 'float',
+      mean: 'float|null',
+      std: 'float|null',
+      min: 'float|null',
+      max: 'float|null',
       zeros: 'float'
     },
     params_watch: {
@@ -197,7 +197,7 @@ export const SCHEMA = {
       time: 'float',
       leaves: 'int',
       values: 'int',
-      norm: 'float',
+      norm: 'float|null',
       update: 'float|null',
       nonfinite: 'int',
       layers: 'list[ParamLayer]',
@@ -216,7 +216,13 @@ export const SCHEMA = {
       nan: 'int',
       inf: 'int',
       message: 'str',
-      hint: 'str'
+      hint: 'str',
+      last_finite_step: 'int|null',
+      bad_leaves: 'int',
+      total_leaves: 'int',
+      leaves: 'list[str]',
+      checked: 'str',
+      cause: 'str|null'
     },
     // one key in the PRNG lineage tree (pre-order, chains flattened by the kernel);
     // state: fresh | consumed | split | reused
@@ -538,18 +544,18 @@ export interface IParamLayer {
   leaves: number;
   /** Scalars in the module's leaves. */
   values: number;
-  /** L2 norm over the module's leaves. */
-  norm: number;
+  /** L2 norm over the module's leaves; null when a value is NaN/Inf. */
+  norm: number | null;
   /** ‖Δθ‖/‖θ‖ since the previous sample (estimated from a sketch); null for the first. */
   update: number | null;
   /** Leaves holding NaN / Inf. */
   nan: number;
   inf: number;
-  /** Over the module's finite values: mean, standard deviation, min, max. */
-  mean: number;
-  std: number;
-  min: number;
-  max: number;
+  /** Over the module's finite values: mean, standard deviation, min, max (null: none). */
+  mean: number | null;
+  std: number | null;
+  min: number | null;
+  max: number | null;
   /** Fraction of exact zeros. */
   zeros: number;
 }
@@ -568,8 +574,8 @@ export interface IParamsWatch {
   leaves: number;
   /** Scalars in the whole tree. */
   values: number;
-  /** Global L2 norm. */
-  norm: number;
+  /** Global L2 norm; null when a value is NaN/Inf (the norm is not a number). */
+  norm: number | null;
   /** Global ‖Δθ‖/‖θ‖ since the previous sample of this name; null for the first. */
   update: number | null;
   /** Leaves holding NaN or Inf. */
@@ -593,13 +599,24 @@ export interface IParamsAlert {
   /** The watch name. */
   name: string;
   step: number | null;
-  /** The first leaf that turned NaN/Inf. */
+  /** The first non-finite leaf (tree order) at the first non-finite step. */
   path: string;
   nan: number;
   inf: number;
-  /** One line, e.g. "params: ['params']['Dense_0']['kernel'] turned NaN at step 1234". */
+  /** One line: the first non-finite step, the last finite one, what was checked, the leaves. */
   message: string;
   hint: string;
+  /** The last step checked and found finite, or null. */
+  last_finite_step: number | null;
+  /** Non-finite leaves at that step, of `total_leaves` floating leaves. */
+  bad_leaves: number;
+  total_leaves: number;
+  /** Their paths (at most 8). */
+  leaves: string[];
+  /** Which watch() calls were checked, e.g. 'every watched step checked'. */
+  checked: string;
+  /** The operation and line that made the first NaN (nan_guard's replay), or null. */
+  cause: string | null;
 }
 
 /** One key in the PRNG lineage tree (`keys.nodes`, pre-order). */

@@ -202,7 +202,7 @@ function Watch(props: { watch: SessionModel.IParamWatch }): React.ReactElement {
       <div className="jp-JaxInspect-paramsStats">
         {'norm '}
         <span className="jp-JaxInspect-paramsBig" data-testid="jaxinspect-params-norm">
-          {formatNorm(w.norm)}
+          {w.norm === null && w.nonfinite > 0 ? 'NaN' : formatNorm(w.norm)}
         </span>
         {' · update '}
         <span

@@ -1,0 +1,227 @@
+"""Every watched step checked for NaN/Inf: the exact step, the leaves at that step, what was not
+checked — on real Flax NNX and Linen training loops."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import jaxinspect
+from jaxinspect import api
+from jaxinspect.collect import paramlib
+from jaxinspect.config import config
+
+
+@pytest.fixture
+def watcher():
+    w = paramlib.Watcher()
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def budget():
+    """Set config.watch_budget for one test (tiny test steps are cheaper than any check)."""
+    old = config.watch_budget
+
+    def set_(value):
+        config.watch_budget = value
+
+    yield set_
+    config.watch_budget = old
+
+
+class MLP(nnx.Module):
+    def __init__(self, rngs):
+        self.fc1 = nnx.Linear(8, 16, rngs=rngs)
+        self.fc2 = nnx.Linear(16, 16, rngs=rngs)
+        self.head = nnx.Linear(16, 4, rngs=rngs)
+
+    def __call__(self, x):
+        return self.head(nnx.relu(self.fc2(nnx.relu(self.fc1(x)))))
+
+
+def nnx_setup():
+    model = MLP(nnx.Rngs(0))
+    opt = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
+
+    @nnx.jit
+    def train_step(model, opt, x, y):
+        def loss_fn(model):
+            return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        opt.update(model, grads)
+        return loss
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((32, 8)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 4, 32))
+    return model, opt, train_step, x, y
+
+
+def alerts_of(watcher):
+    assert watcher.checker.drain(30)
+    return list(watcher.alerts)
+
+
+def test_nnx_loop_going_nan_at_step_40_is_named_exactly(watcher, budget):
+    budget(1.0)
+    model, opt, train_step, x, y = nnx_setup()
+    bad_x = x * jnp.nan  # every activation is NaN at step 40
+    truth = None
+    for step in range(60):
+        train_step(model, opt, bad_x if step == 40 else x, y)
+        state = nnx.state(model, nnx.Param)
+        watcher.watch("params", state, step=step)
+        if truth is None and step >= 40:  # the ground truth, read by hand
+            flat = jax.tree_util.tree_flatten_with_path(state)[0]
+            truth = [paramlib._path_text(p) for p, v in flat if not np.isfinite(np.asarray(v)).all()]
+    (alert,) = alerts_of(watcher)
+    assert alert.step == 40 and alert.last_finite_step == 39
+    assert "first NaN at step 40, last finite step 39 (every watched step checked)" in alert.message
+    # relu's gradient is 0 at NaN, so fc1/fc2's biases stay finite: 4 of 6, exactly those
+    assert list(alert.leaves) == truth and alert.bad_leaves == len(truth) == 4
+    assert alert.total_leaves == 6 and "4 of 6 leaves: ['fc1']['kernel'] (" in alert.message
+
+
+def test_a_twelve_step_loop_going_nan_at_step_10_alerts(watcher, budget):
+    """The sampler used to miss a short loop entirely; every call is checked now."""
+    budget(1.0)
+    model, opt, train_step, x, y = nnx_setup()
+    for step in range(12):
+        train_step(model, opt, x * (jnp.nan if step == 10 else 1.0), y)
+        watcher.watch("model", model, step=step)  # the Module itself, not nnx.state
+    (alert,) = alerts_of(watcher)
+    assert alert.step == 10 and alert.last_finite_step == 9
+    assert alert.name == "model"
+
+
+def test_a_leaf_set_to_nan_outside_the_step_is_the_one_named(watcher, budget):
+    """Notebook 05's bug: a NaN put into head.kernel. Watched before the next step runs, the
+    alert names that leaf alone; after the step, every leaf (and says so)."""
+    budget(1.0)
+    model, opt, train_step, x, y = nnx_setup()
+    for step in range(5):
+        train_step(model, opt, x, y)
+        watcher.watch("params", nnx.state(model, nnx.Param), step=step)
+    model.head.kernel[...] = model.head.kernel[...].at[0, 0].set(jnp.nan)
+    watcher.watch("params", nnx.state(model, nnx.Param), step=5)
+    (alert,) = alerts_of(watcher)
+    assert alert.step == 5 and alert.last_finite_step == 4
+    assert alert.bad_leaves == 1 and alert.total_leaves == 6
+    assert alert.path == "['head']['kernel']" and alert.leaves == ("['head']['kernel']",)
+    assert "1 of 6 leaves: ['head']['kernel'] (1 NaN)" in alert.message
+
+
+def test_linen_trainstate_loop(watcher, budget):
+    import flax.linen as nn
+    from flax.training import train_state
+
+    budget(1.0)
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(3)(nn.tanh(nn.Dense(8)(x)))
+
+    net = Net()
+    x = jnp.ones((4, 5))
+    state = train_state.TrainState.create(
+        apply_fn=net.apply, params=net.init(jax.random.key(0), x)["params"], tx=optax.sgd(0.1)
+    )
+
+    @jax.jit
+    def step_fn(state, x, scale):
+        loss, grads = jax.value_and_grad(lambda p: (state.apply_fn({"params": p}, x) ** 2).mean() * scale)(state.params)
+        return state.apply_gradients(grads=grads), loss
+
+    for i in range(20):
+        state, _ = step_fn(state, x, jnp.float32(jnp.inf if i == 13 else 1.0))
+        jaxinspect.watch("ignored: not loaded", state.params, step=i)
+        watcher.watch("state.params", state.params, step=state.step)  # a device step: read off-thread
+    (alert,) = alerts_of(watcher)
+    assert alert.step == 14 and alert.last_finite_step == 13  # state.step counts updates made
+    assert "['Dense_0']['kernel']" in alert.leaves or alert.bad_leaves == alert.total_leaves
+
+
+def test_thinned_checks_say_which_steps_were_not_checked(watcher, budget):
+    budget(1e-6)  # far below what any check costs: only the cost cap's own choices are checked
+    params = {"w": jnp.ones(16), "b": jnp.zeros(4)}
+    for step in range(30):
+        params = jax.tree.map(lambda v: v + 1.0, params)
+        if step == 17:
+            params["b"] = params["b"].at[1].set(jnp.nan)
+        watcher.watch("params", params, step=step)
+    watcher.check_latest()  # what the end of a cell does
+    (alert,) = alerts_of(watcher)
+    assert alert.step == 29 and alert.last_finite_step == 0
+    assert "steps 1–28 not checked" in alert.checked and "config.watch_budget" in alert.checked
+    assert alert.checked in alert.message
+    assert "first NaN at step 29, last finite step 0" in alert.message
+
+
+def test_watch_inside_a_jitted_step_checks_every_step(watcher, budget):
+    """Called inside nnx.jit, the counts are computed in the step itself; only they come back."""
+    budget(1.0)
+    model, opt, _, x, y = nnx_setup()
+
+    @nnx.jit
+    def train_step(model, opt, x, y, step):
+        def loss_fn(model):
+            return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        opt.update(model, grads)
+        watcher.watch("inside", nnx.state(model, nnx.Param), step=step)
+        return loss
+
+    for step in range(15):
+        train_step(model, opt, x * (jnp.nan if step == 11 else 1.0), y, step)
+    jax.effects_barrier()
+    (alert,) = alerts_of(watcher)
+    assert alert.step == 11 and alert.last_finite_step == 10
+    assert alert.bad_leaves == 4 and alert.total_leaves == 6  # as outside jit: relu's biases stay
+
+
+def test_api_watch_inside_jit_and_odd_steps_never_raise():
+    @jax.jit
+    def f(p):
+        return jaxinspect.watch("in-jit", p, step=None)
+
+    out = f({"w": jnp.ones(3)})
+    assert float(out["w"][0]) == 1.0
+    assert jaxinspect.watch("odd", {"w": jnp.ones(2)}, step="seven")["w"].shape == (2,)
+    assert jaxinspect.watch("sds", jax.ShapeDtypeStruct((3,), jnp.float32)) is not None
+    api.unwatch()
+
+
+def test_all_nan_leaf_statistics_say_nan_not_float32_extremes(watcher):
+    tree = {"bad": jnp.full((3, 3), jnp.nan), "ok": jnp.arange(4.0)}
+    text = api.params(tree, stats=True).text() if hasattr(api.params(tree, stats=True), "text") else str(api.params(tree, stats=True))
+    assert "3.4e+38" not in text and "3.4e38" not in text
+    bad_line = next(line for line in text.splitlines() if "bad" in line)
+    assert "min – max –" in bad_line and "‖·‖ nan" in bad_line
+    watcher.watch("t", tree, 0)
+    (rec,), _ = watcher.sample()
+    assert rec.norm is None and rec.nonfinite == 1  # NaN values: the norm is not a number, not 0
+    layer = rec.layers[0]
+    assert layer.min is None and layer.max is None and layer.norm is None
+
+
+def test_a_big_second_tree_does_not_hold_back_the_first(watcher, budget):
+    """Each tree is checked on its own: a 2,000-leaf tree (compiled off-thread) watched beside
+    a small one leaves the small one's alert exact."""
+    budget(1.0)
+    big = [jnp.ones(4) for _ in range(2000)]
+    small = {"w": jnp.ones(8)}
+    for step in range(10):
+        watcher.watch("big", big, step=step)
+        small = {"w": small["w"] * (jnp.nan if step == 6 else 1.0)}
+        watcher.watch("small", small, step=step)
+    alerts = alerts_of(watcher)
+    assert [(a.name, a.step, a.last_finite_step) for a in alerts] == [("small", 6, 5)]
