@@ -19,6 +19,7 @@ that cause, so the sweep stays honest while they land.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -139,6 +140,13 @@ FUNCTIONS = {
     "sds_argument": ("jf", "sds"),
 }
 
+#: other arguments that make the function recompile (default: x -> x2)
+ALT = {"jit_static": "x2, 4", "nnx_jit": "lin, xs", "nnx_module": "xs", "pmap": "x2[None]"}
+
+#: x64 changes dtypes, not structure: a few kinds each way keep the sweep fast
+X64_FUNCTIONS = {"plain", "jit", "jit_static", "nnx_jit", "pmap", "shard_map", "custom_vjp", "grad"}
+X64_VALUES = {"npa", "npscalar", "pyscalar", "bf16", "i8", "cplx", "zero", "mixed", "tkey", "rkey", "ostate"}
+
 VALUES = [
     "variables", "ts", "lin", "nstate", "nopt", "ostate", "npa", "npscalar", "pyscalar", "none",
     "empty_dict", "empty_list", "deep", "intkeys", "zero", "bf16", "i8", "bools", "cplx",
@@ -166,6 +174,21 @@ def _function_cases():
         yield f"assert_max_compiles-{kind}", (
             "exec", f"with jaxinspect.assert_max_compiles({fn}, 5) as out:\n    {call}\n"
         )
+        # a recompile (another shape), then the jaxpr diff behind every event it recorded
+        yield f"compile_diff-{kind}", (
+            "exec",
+            f"with jaxinspect.profile() as p:\n    {call}\n    {fn}({ALT.get(kind, args.replace('x', 'x2'))})\n"
+            "out = [p] + [jaxinspect.compile_diff(e) for e in p.events]\n",
+        )
+        if kind in X64_FUNCTIONS:
+            yield f"x64-profile-{kind}", (
+                "exec", f"with jax.enable_x64(True):\n    with jaxinspect.profile() as out:\n        {call}\n"
+            )
+        yield f"as-value-{kind}", (
+            "exec",
+            f"out = [jaxinspect.params({fn}), jaxinspect.sharding({fn})]\n"
+            f"jaxinspect.watch('fn', {fn})\nout.append(jaxinspect.api.sample_watched())\n",
+        )
 
 
 def _value_cases():
@@ -187,6 +210,23 @@ def _value_cases():
         yield f"jit_profile-value-{name}", ("line", "jit_profile", f"-o -q jf({v})")
         yield f"jaxpr-x64-{name}", (
             "exec", f"with jax.enable_x64(True):\n    out = jaxinspect.jaxpr(lambda t: t, {v})\n"
+        )
+        if v in X64_VALUES:
+            yield f"params-x64-{name}", (
+                "exec", f"with jax.enable_x64(True):\n    out = jaxinspect.params({v}, stats=True)\n"
+            )
+        yield f"jaxpr-callee-{name}", ("eval", f"jaxinspect.jaxpr({v}, x)")
+        yield f"monitor-log-{name}", (
+            "exec",
+            f"m = jaxinspect.monitor(mode='text')\nm.log(1, value={v})\nm.log({v}, loss=1.0)\n"
+            "m.flush()\nout = str(m)\nm.close()\n",
+        )
+        # key functions wrapped by track_keys meet every kind of value: the user's error only
+        yield f"keys-tracked-{name}", (
+            "exec",
+            "with jaxinspect.track_keys(on_reuse='ignore') as out:\n"
+            f"    try:\n        jax.random.split({v})\n    except Exception:\n        pass\n"
+            f"    jax.random.normal({v})\n",
         )
 
 
@@ -238,8 +278,8 @@ BAD_ARGUMENTS = {
     "unwatch-int": ("eval", "jaxinspect.unwatch(5)"),
     "watch-name-none": ("eval", "jaxinspect.watch(None, x)"),
     "watch-step-str": ("exec", "jaxinspect.watch('w', x, step='x')\nout = jaxinspect.api.sample_watched()\n"),
-    "watch_history": ("exec", "out = jaxinspect.watch_history()\nout.figure()\n"),
-    "watch_history-int": ("exec", "out = jaxinspect.watch_history(5)\nout.figure()\n"),
+    "watch_history": ("exec", "jaxinspect.watch('h', x, step=1)\njaxinspect.api.sample_watched()\nout = jaxinspect.watch_history()\n"),
+    "watch_history-int": ("exec", "out = jaxinspect.watch_history(5)\n"),
     "params-stats-str": ("eval", "jaxinspect.params(x, stats='yes')"),
     "params-title-int": ("eval", "jaxinspect.params(x, title=5)"),
     "jaxpr-int": ("eval", "jaxinspect.jaxpr(123, x)"),
@@ -267,7 +307,7 @@ BAD_ARGUMENTS = {
     "profile-shard_map-mismatch": (
         "exec", "with jaxinspect.profile() as out:\n    sm(jnp.ones((2, 3, 4)).sum(0))\n"
     ),
-    "fold_in-huge": ("exec", "out = jax.random.fold_in(tkey, 2**40)\n"),
+    "fold_in-huge": ("exec", "with jaxinspect.track_keys(on_reuse='ignore'):\n    out = jax.random.fold_in(tkey, 2**40)\n"),
     "config-storm-none": (
         "exec",
         "jaxinspect.config.storm_threshold = None\njax.jit(lambda t: t + 2)(jnp.ones(11))\n"
@@ -360,16 +400,7 @@ CELLS = {
 }
 
 #: cases that fail today for a root cause in a module another engineer owns (reconciled later)
-_WATCH = (
-    "watch() accepts a {what} and the next sample raises in paramlib.Watcher.watch_sample "
-    "(api.watch / paramlib: the lead)"
-)
-KNOWN: dict[str, str] = {
-    "watch-sds": _WATCH.format(what="ShapeDtypeStruct"),
-    "jit-watch": _WATCH.format(what="tracer (watch inside jax.jit)"),
-    "vmap-watch": _WATCH.format(what="tracer (watch inside jax.vmap)"),
-    "nnx_jit-watch": _WATCH.format(what="tracer (watch inside nnx.jit)"),
-}
+KNOWN: dict[str, str] = {}
 
 
 def _cases():
@@ -405,6 +436,23 @@ def _ours(tb) -> list[str]:
     ]
 
 
+class _LogTracebacks(logging.Handler):
+    """Tracebacks that reach a log (e.g. JAX logs a failed ``jax.debug.callback``) count too."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.problems: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[2] is not None:
+            frames = _ours(record.exc_info[2])
+            if frames:
+                self.problems.append(
+                    f"logged by {record.name}: {record.exc_info[0].__name__}: {record.exc_info[1]} "
+                    "through jaxinspect: " + " <- ".join(frames[::-1][:6])
+                )
+
+
 def _display_like_a_notebook(obj) -> None:
     """What a notebook does to a result: the mimebundle, repr, to_json, the text twin."""
     if obj is None or isinstance(obj, type):
@@ -436,6 +484,9 @@ def run_case(shell, case) -> list[str]:
     ns = shell.user_ns
     ns.pop("out", None)
     kind = case[0]
+    logged = _LogTracebacks()
+    root = logging.getLogger()
+    root.addHandler(logged)
     with capture_output() as cap, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -460,6 +511,8 @@ def run_case(shell, case) -> list[str]:
                     f"{type(exc).__name__}: {str(exc)[:300]} raised through jaxinspect: "
                     + " <- ".join(frames[::-1][:6])
                 )
+    root.removeHandler(logged)
+    problems += logged.problems
     shown = [cap.stdout, cap.stderr]
     for output in cap.outputs:
         try:
