@@ -412,3 +412,11 @@ def test_html_says_which_groups_are_the_forward_and_backward_pass():
     fwd = jaxinspect.jaxpr(lambda x: jax.jvp(lambda y: jnp.sin(y) * 2, (x,), (x,)), jnp.ones(3))
     html = fwd._repr_mimebundle_()["text/html"]
     assert "<summary>jvp · " in html and "forward pass" not in html and "backward" not in html
+
+
+def test_a_cached_partial_gets_flax_specific_advice():
+    lin = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+    cached = nnx.cached_partial(nnx.jit(lambda m, x: m(x)), lin)
+    out = jaxinspect.jaxpr(cached, jnp.ones((2, 3)))
+    assert isinstance(out, Message) and "TraceContextError" in out.text
+    assert "hint: Flax: a Variable would be changed" in out.text and "Traceback" not in out.text

@@ -1049,6 +1049,11 @@ _HINTS = {
         "a traced value was converted to a NumPy array: use jax.numpy instead of numpy inside "
         "the function, or jax.pure_callback for host code."
     ),
+    "TraceContextError": (
+        "Flax: a Variable would be changed from inside a trace it does not belong to (a module "
+        "captured by a closure or nnx.cached_partial, traced inside another jit): trace the "
+        "nnx.jit function itself with the module as an argument, e.g. jaxinspect.jaxpr(step, model, x)."
+    ),
     "UnexpectedTracerError": (
         "a tracer escaped a previous trace (stored on self or a global): return values instead "
         "of storing them."
