@@ -36,6 +36,7 @@ from _common import record, subscribe_sidebar
 from IPython.core.interactiveshell import InteractiveShell
 
 _seeds = itertools.count(1)
+_cpu: list[float] = []  # the loop thread's CPU time per step of each loop() call
 
 
 def loop(n: int) -> float:
@@ -45,11 +46,12 @@ def loop(n: int) -> float:
     twice in one run would draw the same numbers again, which tracking rightly reports."""
     key = jax.random.key(next(_seeds))
     acc = jnp.zeros(16)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     for _ in range(n):
         key, k1, k2 = jax.random.split(key, 3)
         acc = acc + jax.random.normal(k1, (16,)) * jax.random.uniform(k2, (16,))
     jax.block_until_ready(acc)
+    _cpu.append((time.thread_time() - c0) / n)
     return (time.perf_counter() - t0) / n
 
 
@@ -113,11 +115,13 @@ def main() -> None:
 
     modes = ("not-loaded", "off", "on", "on+sidebar", "jax-checker")
     results: dict[str, list[float]] = {m: [] for m in modes}
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
     for r in range(args.rounds):
         for mode in modes if r % 2 == 0 else tuple(reversed(modes)):
             configure(mode)
             loop(20)  # untimed: settle caches after switching configurations
             results[mode].append(loop(args.steps))
+            cpu[mode].append(_cpu[-1])
             check(mode, 2 * args.steps)
     jit_modes = ("not-loaded", "on", "on+jit-calls", "jax-checker")
     jit_results: dict[str, list[float]] = {m: [] for m in jit_modes}
@@ -139,6 +143,9 @@ def main() -> None:
         print(f"  {mode:<11} {statistics.median(ts) * 1e6:9.1f} us/step  (min–max {min(ts) * 1e6:.1f}–{max(ts) * 1e6:.1f})")
     on_off = paired(results, "on", "off")
     print(f"  on / off           {spread(on_off)}   (target <= 1.3)")
+    # the loop thread's CPU time: what tracking adds to the loop's own thread, less sensitive
+    # to other processes on a shared machine than wall time
+    print(f"  on / off, loop-thread CPU time   {spread(paired(cpu, 'on', 'off'))}")
     print(f"  on+sidebar / off   {spread(paired(results, 'on+sidebar', 'off'))}")
     print(f"  off / not-loaded   {spread(paired(results, 'off', 'not-loaded'))}   (target <= 1.01)")
     print(f"  jax_debug_key_reuse=True / not-loaded   {spread(paired(results, 'jax-checker', 'not-loaded'))}   (JAX's own checker, typed keys only)")

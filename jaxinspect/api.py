@@ -469,6 +469,7 @@ class track_keys:  # noqa: N801 - used as `with jaxinspect.track_keys():`
             shell = get_ipython() if get_ipython is not None else None
         cell_of = inspector.compiles.cell_of if inspector is not None else None
         was_on = self._tracker.tracking
+        self._jit_calls_before = self._tracker.jit_calls if was_on else None
         try:
             self._tracker.start(on_reuse=on_reuse, cell_of=cell_of, jit_calls=jit_calls)
         except (ValueError, RuntimeError) as exc:
@@ -487,6 +488,8 @@ class track_keys:  # noqa: N801 - used as `with jaxinspect.track_keys():`
     def __exit__(self, *exc: Any) -> None:
         if self._started:
             self.stop()
+        elif self.error is None and self._jit_calls_before is not None and self._tracker.tracking:
+            self._tracker.start(on_reuse=self._tracker.on_reuse, jit_calls=self._jit_calls_before)
 
     def stop(self) -> None:
         """Stop tracking (what was recorded stays: ``jaxinspect.keys()``)."""

@@ -292,3 +292,31 @@ def test_keys_made_by_a_jaxpr_argument_name_the_cell(ip, tracker):
         assert node.site.startswith("cell [") and "<%" not in node.site
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
+
+
+def test_jit_calls_from_the_magic_and_a_with_block_restores_the_mode(ip, tracker):
+    ip.run_line_magic("load_ext", "jaxinspect")
+    try:
+        msg = ip.run_line_magic("jaxinspect", "keys on --jit-calls")
+        assert tracker.jit_calls and "key tracking is on" in msg.text
+        ip.run_cell(
+            "import jax\n"
+            "@jax.jit\n"
+            "def sample(k):\n"
+            "    return jax.random.normal(k)\n"
+            "k = jax.random.key(0)\n"
+            "a = sample(k)\n"
+            "b = sample(k)\n"
+        )
+        tracker.flush()
+        (reuse,) = _reuses(tracker)
+        assert reuse.first_op == "jit sample" and reuse.first_site.startswith("cell [")
+        assert reuse.first_site.endswith(":6") and reuse.second_site.endswith(":7")
+        ip.run_line_magic("jaxinspect", "keys on --no-jit-calls")
+        assert tracker.tracking and not tracker.jit_calls
+        with jaxinspect.track_keys(jit_calls=True):
+            assert tracker.jit_calls
+        assert tracker.tracking and not tracker.jit_calls  # the block's mode does not outlive it
+    finally:
+        ip.run_line_magic("unload_ext", "jaxinspect")
+    assert not tracker.tracking and not tracker.jit_calls
