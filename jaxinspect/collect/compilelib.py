@@ -817,6 +817,8 @@ class CompileCollector:
             sig_text, parent, pair = "", None, None
         elif (eager := _eager(fun)) is not None:
             key, name, where, internal, bodies, api, names = eager
+            if where is None:  # no debug info on the body: tell call sites apart instead
+                key += f"@site:{site}"
             called = _called_api(api)
             if called != api:
                 api, name = called, f"{called}({names})"
