@@ -499,6 +499,8 @@ def run_case(shell, case) -> list[str]:
                 result = shell.run_line_magic(case[1], case[2])
             else:
                 result = shell.run_cell_magic(case[1], case[2], case[3])
+            if kind == "eval" and type(result).__name__ == "Message" and result.text.startswith("%"):
+                problems.append(f"the Python API speaks as a magic: {result.text[:200]!r}")
             if isinstance(result, list):
                 for item in result:
                     _display_like_a_notebook(item)
@@ -575,6 +577,31 @@ def test_no_traceback_through_jaxinspect(shell, case):
     finally:
         _reset(shell)
     assert not problems, "\n".join(problems)
+
+
+def test_the_harness_sees_our_frames(shell):
+    """The sweep can fail: an escaping exception, a printed traceback and a logged one through a
+    jaxinspect frame are each reported; the user's own error is not."""
+    import jaxinspect.glue.display  # noqa: F401 - reached as attributes by the cases
+    import jaxinspect.glue.monitor  # noqa: F401
+
+    raise_inside = "jaxinspect.glue.monitor.Monitor(None, mode='bogus')"  # raises by design
+    escaped = run_case(shell, ("eval", raise_inside))
+    assert len(escaped) == 1 and "ValueError" in escaped[0] and "glue/monitor.py" in escaped[0]
+    printed = run_case(shell, ("exec", f"get_ipython().run_cell({raise_inside!r})\n"))
+    assert len(printed) == 1 and "output shows a jaxinspect frame" in printed[0]
+    logged = run_case(
+        shell,
+        (
+            "exec",
+            "import logging\ntry:\n    " + raise_inside + "\nexcept ValueError:\n"
+            "    logging.getLogger('sweep').exception('a callback failed')\n",
+        ),
+    )
+    assert len(logged) == 1 and logged[0].startswith("logged by sweep")
+    spoken = run_case(shell, ("eval", "jaxinspect.glue.display.Message('%jaxpr: as a magic')"))
+    assert len(spoken) == 1 and "speaks as a magic" in spoken[0]
+    assert run_case(shell, ("eval", "jf('abc')")) == []  # the user's own error, no frame of ours
 
 
 AFTER_UNLOAD = [
