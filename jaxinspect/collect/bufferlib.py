@@ -431,8 +431,17 @@ class _OwnerWalk:
                         info.holder = parent_holder
                     self.found += 1
                     continue
-                if id(child) in seen or _atomic(child):
+                if id(child) in seen:
                     continue
+                kind = _KINDS.get(t)
+                if kind is None:
+                    kind = _kind(t)
+                if kind == _K_ATOMIC or kind == _K_SKIP:
+                    continue
+                if t is tuple and len(child) <= 8 and all(type(e) in atomic_types for e in child):
+                    continue  # (2, 4), (-1,): module settings, never an array
+                if (kind == _K_MAP or kind == _K_SEQ) and not len(child):
+                    continue  # FrozenDict({}), []: nothing inside
                 inline = _INLINE.get(t, _MISSING)
                 if inline is _MISSING:
                     inline = _inline_slot(t)
@@ -467,7 +476,9 @@ class _OwnerWalk:
             if kind is None:
                 kind = _kind(type(obj))
             if kind == _K_MAP:
-                return "map", list(obj.items())[:MAX_SEQ_ITEMS]
+                t = type(obj)
+                mapping = _inner_mapping(obj) if t.__module__.startswith("flax.") else obj
+                return "map", list(mapping.items())[:MAX_SEQ_ITEMS]
             if kind == _K_SEQ:
                 return "seq", list(obj)[:MAX_SEQ_ITEMS]
             if kind == _K_OBJ:
@@ -584,10 +595,11 @@ def _object_children(obj: Any) -> list[tuple[str, Any]]:
         except AttributeError:
             d = None
     if isinstance(d, dict) and d:
+        atomic = _ATOMIC_TYPES
         out = [
             (k, v)
             for k, v in list(d.items())[:MAX_SEQ_ITEMS]
-            if isinstance(k, str) and not k.startswith("__") and k not in _SKIP_ATTRS
+            if type(v) not in atomic and type(k) is str and k[:2] != "__" and k not in _SKIP_ATTRS
         ]
     for slot, shown in slots:
         try:
@@ -599,6 +611,19 @@ def _object_children(obj: Any) -> list[tuple[str, Any]]:
 
 
 _INLINE: dict[type, tuple[str, str] | None] = {}
+
+
+def _inner_mapping(obj: Any) -> Any:
+    """The plain dict inside Flax's mappings (``nnx.State._mapping``, FrozenDict's ``_dict``),
+    read without the wrapper's Python-level ``items()``; else the object itself."""
+    for name in ("_mapping", "_dict"):
+        try:
+            inner = object.__getattribute__(obj, name)
+        except AttributeError:
+            continue
+        if type(inner) is dict:
+            return inner
+    return obj
 
 
 def _inline_slot(t: type) -> tuple[str, str] | None:
@@ -735,11 +760,26 @@ def take_snapshot(
 
 def device_memory(jax: Any, infos: list[_Info]) -> list[DeviceMemory]:
     counts: dict[str, list[int]] = {}
+    single: dict[str, list[int]] = {}  # arrays on one device: the common case, one dict op each
     for info in infos:
-        for label, nbytes in info.per_device.items():
+        pd = info.per_device
+        if len(pd) == 1:
+            for label, nbytes in pd.items():
+                entry = single.get(label)
+                if entry is None:
+                    single[label] = [1, nbytes]
+                else:
+                    entry[0] += 1
+                    entry[1] += nbytes
+            continue
+        for label, nbytes in pd.items():
             entry = counts.setdefault(label, [0, 0])
             entry[0] += 1
             entry[1] += nbytes
+    for label, (n, nbytes) in single.items():
+        entry = counts.setdefault(label, [0, 0])
+        entry[0] += n
+        entry[1] += nbytes
     out = []
     try:
         devices = jax.local_devices()
