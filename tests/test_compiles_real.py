@@ -67,7 +67,6 @@ def test_unjitted_loops_are_user_compiles_named_after_their_body_with_shape_reas
     text = text_of(p)
     assert "hit the cache" not in text and "lax.scan(body)" in text
     # jnp.ones' tiny eager programs stay hidden as JAX-internal
-    assert p.hidden_internal >= 1
     assert not any(f.fun_name in ("broadcast_in_dim", "convert_element_type") for f in p.functions)
 
 
@@ -143,7 +142,6 @@ def test_flax_scan_over_layers_shows_its_compiles():
     assert (r.kind, r.path, r.before, r.after) == ("shape", "init[0]", "(3, 4)", "(5, 4)"), r
     text = text_of(p)
     assert "0 compiles" not in text and "hit the cache" not in text
-    assert p.hidden_internal > 0  # nnx.vmap's eager single operations
 
 
 def test_an_empty_report_says_hit_the_cache_only_when_nothing_compiled():
@@ -153,11 +151,12 @@ def test_an_empty_report_says_hit_the_cache_only_when_nothing_compiled():
         f(jnp.ones(2))
     assert "every jitted call hit the cache" in text_of(p)
     with jaxinspect.profile() as p:
-        jnp.ones((7, 3, 11))  # compiles JAX's own broadcast: not a user compile, not a cache hit
-        jnp.zeros((13, 5), jnp.int16)
-    if p.hidden_internal:
-        text = text_of(p)
-        assert "hit the cache" not in text and "none of your functions compiled" in text, text
+        # shapes no other test uses: JAX compiles its own broadcast, not a user compile, no hit
+        jnp.full((17, 3, 29), 3, jnp.int16)
+        jnp.zeros((13, 5, 31), jnp.uint16)
+    assert p.hidden_internal > 0 and not p.events
+    text = text_of(p)
+    assert "hit the cache" not in text and "none of your functions compiled" in text, text
 
 
 # -- NNX: classes, graph paths, summaries --------------------------------------------------------
