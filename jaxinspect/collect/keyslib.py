@@ -584,6 +584,8 @@ class KeyTracker:
                     raise
                 except Exception as exc:  # noqa: BLE001
                     errors.record("keyslib", exc)
+            if len(self.nodes) > self.max_nodes:
+                self._evict()
             self.version += 1
 
     def _process(self, kind, op, key, out, data, stream, where, host) -> None:
@@ -597,6 +599,11 @@ class KeyTracker:
             if h.shape[0] in (2, 4) or _typed(key):
                 self._use_one(op, h.tobytes(), _typed(key), site)
             return
+        if kind == "split" and h is not None and h.ndim == 1 and h.dtype == np.uint32 and host[1] is not None:
+            typed = _typed(key)
+            if typed or h.shape[0] in (2, 4):
+                self._split_one(h.tobytes(), typed, host[1], _typed(out), site)
+                return
         key_bits = _fingerprints(h, _typed(key)) if h is not None else None
         if kind == "use":
             if key_bits:
@@ -668,8 +675,8 @@ class KeyTracker:
         self.by_fp[fp] = node
         if parent is not None:
             parent.children += 1
-        if len(self.nodes) > self.max_nodes:
-            self._evict()
+        if len(self.nodes) > self.max_nodes + (self.max_nodes >> 3):
+            self._evict()  # in batches; exact again at the end of each flush
         return node
 
     def _evict(self) -> None:
@@ -707,6 +714,40 @@ class KeyTracker:
             node = self._new(None, op, label if len(fps) == 1 else f"{label}[{i}]", typed, site, fp)
             node.run = run
             self.created += 1
+
+    def _split_one(self, pfp: bytes, typed: bool, out: Any, out_typed: bool, site) -> None:
+        """``_split`` + ``_derive("split")`` for one key split into ``out`` (host data)."""
+        by_fp = self.by_fp
+        parent = by_fp.get(pfp)
+        if parent is None:
+            parent = self._node_for(pfp, typed, site)
+        if parent.uses + (1 if parent.split_at else 0) >= parent.allowed:
+            first = parent.split_at or parent.first_use or ("?", None)
+            how = "split twice" if parent.split_at else "consumed then split"
+            self._reuse(how, parent, first, ("split", site))  # raises here in "error" mode
+        if parent.split_at is None:
+            parent.split_at = ("split", site)
+        if out.dtype != np.uint32 or out.ndim == 0 or (not out_typed and out.shape[-1] not in (2, 4)):
+            return
+        width = out.shape[-1] * 4
+        raw = out.tobytes()
+        n = min(len(raw) // width, MAX_ELEMENTS)
+        pid = parent.id
+        nodes, ids = self.nodes, self.ids
+        made = 0
+        for i in range(n):
+            fp = raw[i * width : (i + 1) * width]
+            known = by_fp.get(fp)
+            if known is not None and known.parent == pid:
+                continue  # derived again from the same key: the same key as before
+            node = _Node(next(ids), pid, "split", f"split[{i}] of #{pid}", out_typed, site, fp)
+            nodes[node.id] = node
+            by_fp[fp] = node
+            made += 1
+        parent.children += made
+        self.derived += made
+        if len(nodes) > self.max_nodes + (self.max_nodes >> 3):
+            self._evict()
 
     def _split(self, bits: tuple, site) -> None:
         node = self._node_for(bits[0][0], bits[1], site)
