@@ -88,6 +88,13 @@ def test_a_bad_value_is_named_in_one_line(trained):
     one_line_error(ip.run_line_magic("jaxinspect", "status now"), "unexpected 'now'")
     one_line_error(ip.run_line_magic("jaxinspect", "params state.parms --stats"), "AttributeError", "state.parms")
     one_line_error(ip.run_line_magic("jaxinspect", "params state.params["), "state.params[")
+    # each face speaks as itself: the magic as the magic, the Python API as the API
+    assert one_line_error(ip.run_line_magic("jaxinspect", "params 5 --stats")).startswith("%jaxinspect params: ")
+    assert one_line_error(ip.run_line_magic("jaxinspect", "sharding state")).startswith("%jaxinspect sharding: ")
+    one_line_error(ip.run_line_magic("jaxinspect", "compiles --diff 999999"), "no jaxpr diff for compile #999999")
+    import jaxinspect
+
+    assert jaxinspect.params(5).text.startswith("jaxinspect.params: ")
     one_line_error(ip.run_line_magic("jaxpr", "--diff"), "--diff needs a call")
     one_line_error(ip.run_line_magic("jaxpr", "--what train_step(state, xb, yb)"), "unknown option '--what'")
     one_line_error(ip.run_line_magic("jit_profile", "--bogus train_step(state, xb, yb)"), "unknown option '--bogus'")

@@ -229,6 +229,13 @@ def _evaluate(magic: str, expr: str, ns: dict) -> Any:
         return True, Message(f"{magic}: evaluating `{_clip(expr)}` raised {type(exc).__name__}: {exc}", level="error")
 
 
+def _as_magic(result: Any, api_name: str, magic: str) -> Any:
+    """A Message from the Python API, reworded to speak as the magic the user typed."""
+    if isinstance(result, Message) and result.text.startswith(api_name + ":"):
+        return Message(magic + result.text[len(api_name) :], level=result.level)
+    return result
+
+
 def _clip(text: str, n: int = 200) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -263,7 +270,8 @@ def _compiles(args: argparse.Namespace, expr: str, problem: str | None, line: st
     if bad is not None:
         return bad
     if args.diff is not None:
-        return api.compile_diff(args.diff)
+        out = _as_magic(api.compile_diff(args.diff), "compile_diff", "%jaxinspect compiles --diff")
+        return _as_magic(out, "compile diff", "%jaxinspect compiles --diff")
     return api.compile_log(all=args.all)
 
 
@@ -362,7 +370,8 @@ def _monitor(args: argparse.Namespace, expr: str, problem: str | None, line: str
         for m in list(_current):
             m.close()
         return Message(f"closed {n} monitor{'s' if n != 1 else ''}")
-    return api.monitor(mode=args.mode or "auto", plot=False if args.no_plot else None)
+    return _as_magic(api.monitor(mode=args.mode or "auto", plot=False if args.no_plot else None),
+                     "jaxinspect.monitor", "%jaxinspect monitor")
 
 
 @magic_arguments("jaxinspect processes")
@@ -431,7 +440,7 @@ def _sharding(args: argparse.Namespace, expr: str, problem: str | None, line: st
     failed, value = _evaluate("%jaxinspect sharding", expr, _user_ns())
     if failed:
         return value
-    view = api.sharding(value)
+    view = _as_magic(api.sharding(value), "jaxinspect.sharding", "%jaxinspect sharding")
     if isinstance(view, Message):
         return view
     view.title = expr
@@ -450,7 +459,7 @@ def _params(args: argparse.Namespace, expr: str, problem: str | None, line: str)
     failed, value = _evaluate("%jaxinspect params", expr, _user_ns())
     if failed:
         return value
-    return api.params(value, stats=args.stats, title=expr)
+    return _as_magic(api.params(value, stats=args.stats, title=expr), "jaxinspect.params", "%jaxinspect params")
 
 
 @magic_arguments("jaxinspect watch")
@@ -476,7 +485,7 @@ def _watch(args: argparse.Namespace, expr: str, problem: str | None, line: str) 
     failed, value = _evaluate("%jaxinspect watch", expr, ns)
     if failed:
         return value
-    check = api.params(value, title=expr)
+    check = _as_magic(api.params(value, title=expr), "jaxinspect.params", "%jaxinspect watch")
     if isinstance(check, Message):
         return check
     code = compile(expr, "<%jaxinspect watch>", "eval")
