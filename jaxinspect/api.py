@@ -407,6 +407,32 @@ def watch(name: str, value: Any, step: int | None = None) -> Any:
     return value
 
 
+def nan_guard(fn: Any = None, /, *, name: str | None = None, copy_donated: bool = False):
+    """From a NaN alert to its cause: wrap a training step (``step = jaxinspect.nan_guard(step)``
+    or ``@jaxinspect.nan_guard`` above ``@jax.jit`` / ``@nnx.jit``).
+
+    Every call's inputs are checked for NaN/Inf exactly, like ``watch()`` (same cost cap). When a
+    call's inputs are first non-finite, the call before it is replayed from its inputs on a
+    background thread with ``jax_debug_nans``/``jax_debug_infs`` on, and the alert gains the
+    primitive, its equation and your line that made the first NaN — or says the NaN entered
+    between the two calls, outside the step. Memory: the inputs of the previous call stay alive
+    until the next call's check is read (about one more copy of the training state). A step that
+    donates its inputs destroys them: ``copy_donated=True`` keeps a copy (one device copy of the
+    inputs per call). ``guard.cause`` holds the answer; ``guard.wait()`` waits for it."""
+    from .collect.replaylib import NanGuard
+
+    def wrap(f: Any) -> Any:
+        if not callable(f):
+            return Message(
+                f"jaxinspect.nan_guard: expected the step function, got {type(f).__name__}; "
+                "use step = jaxinspect.nan_guard(step) or @jaxinspect.nan_guard",
+                level="error",
+            )
+        return NanGuard(f, _the_watcher(), name=name, copy_donated=copy_donated)
+
+    return wrap if fn is None else wrap(fn)
+
+
 def unwatch(name: str | None = None) -> None:
     """Stop watching ``name`` (all trees when None) and drop the reference."""
     _the_watcher().unwatch(name)

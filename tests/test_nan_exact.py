@@ -225,3 +225,68 @@ def test_a_big_second_tree_does_not_hold_back_the_first(watcher, budget):
         watcher.watch("small", small, step=step)
     alerts = alerts_of(watcher)
     assert [(a.name, a.step, a.last_finite_step) for a in alerts] == [("small", 6, 5)]
+
+
+# -- nan_guard: from the alert to the cause ---------------------------------------------------------
+
+
+def test_nan_guard_names_the_primitive_and_the_line_that_made_the_first_nan(budget):
+    budget(1.0)
+    model, opt, _, x, y = nnx_setup()
+
+    @jaxinspect.nan_guard
+    @nnx.jit
+    def train_step(model, opt, x, y, scale):
+        def loss_fn(model):
+            logits = model(x)
+            logits = logits * jnp.log(scale)  # scale < 0 makes the first NaN here
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        opt.update(model, grads)
+        return loss
+
+    for step in range(12):
+        train_step(model, opt, x, y, jnp.float32(-1.0 if step == 7 else 1.0))
+    cause = train_step.wait(120)
+    alert = train_step.alert
+    assert alert.name == "train_step inputs" and alert.step == 8
+    assert "first NaN at call 8, last finite call 7 (every call checked)" in alert.message
+    assert "replaying call 7 of train_step with jax_debug_nans" in cause
+    assert "`log`" in cause and "test_nan_exact.py:" in cause
+    assert "jnp.log(scale)" in cause and "equation `" in cause
+    assert alert.cause == cause and cause in alert.message
+    assert "model.fc1.kernel" in alert.leaves
+
+
+def test_nan_guard_says_when_the_nan_came_from_outside_the_step(budget):
+    """Notebook 05's bug: a NaN written into a weight between two calls. The replay of the last
+    call stays finite, so the step is not to blame, and the leaf is named."""
+    budget(1.0)
+    model, opt, train_step, x, y = nnx_setup()
+    guarded = jaxinspect.nan_guard(train_step)
+    for step in range(6):
+        if step == 4:
+            model.head.kernel[...] = model.head.kernel[...].at[0, 0].set(jnp.nan)
+        guarded(model, opt, x, y)
+    cause = guarded.wait(120)
+    assert guarded.alert.leaves == ("model.head.kernel",)
+    assert "1 of 7 leaves" in guarded.alert.message or "1 of " in guarded.alert.message
+    assert "gave no NaN/Inf: the NaN entered between call 3 and call 4, outside train_step" in cause
+
+
+def test_nan_guard_on_a_donating_jax_jit_step(budget):
+    budget(1.0)
+
+    def step(params, x):
+        return jax.tree.map(lambda p: p - 0.1 * jnp.sqrt(x) * p, params)
+
+    fast = jax.jit(step, donate_argnums=0)
+    plain = jaxinspect.nan_guard(fast)
+    copying = jaxinspect.nan_guard(jax.jit(step, donate_argnums=0), copy_donated=True)
+    for guard in (plain, copying):
+        params = {"w": jnp.ones(4)}
+        for i in range(6):
+            params = guard(params, jnp.float32(-1.0 if i == 3 else 1.0))
+    assert "donated to step" in plain.wait(120) and "copy_donated=True" in plain.cause
+    assert "`sqrt`" in copying.wait(120) and "jnp.sqrt(x)" in copying.cause

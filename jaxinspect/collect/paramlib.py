@@ -3,6 +3,7 @@ variable kind, and per-leaf statistics computed on device in one batched call.""
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -377,16 +378,19 @@ class Watcher:
         self._treedefs: dict[str, Any] = {}
         self.alerts: collections.deque = collections.deque(maxlen=100)
         self.on_alert = on_alert  # called with each ParamAlert (reader thread)
+        self.listeners: dict[str, Any] = {}  # name → f(step, alert | None) after each check
+        self.units: dict[str, str] = {}  # name → what its calls are called ("call")
         self.checker = finitelib.Checker(self._on_check)
         self.history: collections.deque = collections.deque(maxlen=2000)  # records, all names
 
     # -- the training thread -------------------------------------------------------------------
-    def watch(self, name: str, value: Any, step: Any = None) -> None:
+    def watch(self, name: str, value: Any, step: Any = None, flat: Any = None) -> None:
+        """``flat``: ``value``'s (leaves, treedef) when the caller has them already."""
         import time as _time
 
         import jax
 
-        leaves, treedef = jax.tree_util.tree_flatten(value)
+        leaves, treedef = flat if flat is not None else jax.tree_util.tree_flatten(value)
         if isinstance(step, jax.core.Tracer) or any(isinstance(x, jax.core.Tracer) for x in leaves):
             self._watch_traced(name, step, leaves, treedef)
             return
@@ -521,15 +525,25 @@ class Watcher:
         track.checked += 1
         at = step if step is not None else call
         bad = counts.sum(axis=1) > 0 if len(counts) else counts[:0, 0] > 0
+        listener = self.listeners.get(name)
         if not bad.any():
             track.last_finite = at
             track.unchecked.clear()
             track.bad = False
+            if listener is not None:
+                listener(at, None)
             return
         if track.bad:
             return  # still non-finite: alerted already
         track.bad = True
         alert = self._alert(name, track, at, step is not None, counts, bad, float_idx)
+        self.publish(alert)
+        if listener is not None:
+            listener(at, alert)
+
+    def publish(self, alert: Any) -> None:
+        """Keep and send an alert (a later one with the same id updates it: ``nan_guard``'s
+        cause)."""
         self.alerts.append(alert)
         if self.on_alert is not None:
             self.on_alert(alert)
@@ -543,7 +557,10 @@ class Watcher:
         try:
             skeleton = jax.tree_util.tree_unflatten(treedef, list(range(treedef.num_leaves)))
             flat, _ = jax.tree_util.tree_flatten_with_path(skeleton)
-            return [_path_text(path) for path, _ in flat]
+            paths = [_path_text(path) for path, _ in flat]
+            if name in self.listeners:  # a nan_guard's inputs by argument: model.fc1.kernel
+                paths = [re.sub(r"^\['([A-Za-z_]\w*)'\]", r"\1", p) for p in paths]
+            return paths
         except Exception:  # noqa: BLE001 - a treedef that cannot be rebuilt
             return [f"leaf {i}" for i in range(treedef.num_leaves)]
 
@@ -563,7 +580,7 @@ class Watcher:
         nan = sum(r[1] for r in rows)
         inf = sum(r[2] for r in rows)
         what = "NaN" if nan and not inf else "Inf" if inf and not nan else "NaN/Inf"
-        unit = "step" if is_step else "watch call"
+        unit = self.units.get(name) or ("step" if is_step else "watch call")
         named = ", ".join(f"{p} ({_counts(a, b)})" for p, a, b in rows[: self.MAX_LEAVES_NAMED])
         if len(rows) > self.MAX_LEAVES_NAMED:
             named += f", … {len(rows) - self.MAX_LEAVES_NAMED} more"
@@ -598,7 +615,7 @@ class Watcher:
     def _coverage(track: _Track, at: Any, unit: str, budget: float) -> str:
         """Which calls the exact check saw, said precisely."""
         gaps = [s for s, _ in track.unchecked]
-        every = "every watched step" if unit == "step" else "every watch() call"
+        every = {"step": "every watched step", "watch call": "every watch() call"}.get(unit, f"every {unit}")
         if not gaps and track.unchecked_total == 0:
             return f"{every} checked"
         if not gaps:
@@ -656,8 +673,9 @@ class Watcher:
                     self._latest[name] = (None, step, resolver)
                 except Exception as exc:  # noqa: BLE001
                     errors.record("paramlib.watch_expression", exc)
-            if value is None:
-                continue  # watched inside jit: the counts arrive through the callback
+            if value is None or name in self.listeners:
+                continue  # watched inside jit (the counts arrive through the callback), or a
+                # nan_guard's inputs (checked, not shown as parameters)
             try:
                 leaf_records, arrays = leaves(value)
             except Exception as exc:  # noqa: BLE001

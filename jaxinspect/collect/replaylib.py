@@ -1,0 +1,308 @@
+"""``nan_guard``: from a NaN alert to its cause.
+
+The guard checks the inputs of every call of a step function exactly (``paramlib.Watcher``) and
+keeps the inputs of the calls whose successor has not been checked yet (usually one: a second
+copy of the training state stays alive while the next call runs). When a call's inputs are
+first non-finite, it replays the call before it — from its inputs, checked finite — on a
+background thread with JAX's ``jax_debug_nans`` / ``jax_debug_infs`` on (thread-local), and
+names the primitive, its equation and the user's line that made the first NaN; or, when the
+replay stays finite, says the NaN entered between the two calls, outside the step.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from .. import errors
+
+KEEP = 8  # calls kept at most while their checks are read (the reader is usually one behind)
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_LIBRARIES = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep, os.sep + "lib" + os.sep + "python3")
+
+
+class NanGuard:
+    """A step function whose every call's inputs are checked for NaN/Inf, and whose first NaN
+    is traced to the operation and line that made it. Call it exactly like the step."""
+
+    def __init__(self, fn: Any, watcher: Any, name: str | None = None, copy_donated: bool = False) -> None:
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
+        self.copy_donated = bool(copy_donated)
+        self.cause: str | None = None
+        self.alert: Any = None
+        self._watcher = watcher
+        self._key = key = f"{self.name} inputs"
+        n = 2
+        while self._key in watcher.listeners:  # another guard of a step with the same name
+            self._key = f"{key} #{n}"
+            n += 1
+        self._kept: OrderedDict[int, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._calls = 0
+        self._done = threading.Event()
+        try:
+            self._signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._signature = None
+        watcher.units[self._key] = "call"
+        watcher.listeners[self._key] = self._checked
+        functools.update_wrapper(self, fn, updated=())
+
+    # -- the training thread ---------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            self._before(args, kwargs)
+        except Exception as exc:  # noqa: BLE001 - never raise into the training loop
+            errors.record("nan_guard.call", exc)
+        return self.fn(*args, **kwargs)
+
+    def _before(self, args: tuple, kwargs: dict) -> None:
+        import jax
+
+        call = self._calls
+        self._calls += 1
+        inputs = self._named(args, kwargs)
+        # the arrays as they are now: an NNX module is updated in place by the call, its arrays
+        # are not (they are replaced), so these leaves are the call's inputs for good
+        leaves, treedef = jax.tree_util.tree_flatten(inputs)
+        kept = leaves
+        if self.copy_donated:
+            import jax.numpy as jnp
+
+            kept = [jnp.copy(x) if isinstance(x, jax.Array) and _inexact(x) else x for x in leaves]
+        with self._lock:
+            self._kept[call] = (treedef, kept)
+            while len(self._kept) > KEEP:
+                self._kept.popitem(last=False)
+        self._watcher.watch(self._key, inputs, step=call, flat=(leaves, treedef))
+
+    def _named(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+        """The inputs by parameter name, so leaves read ``['model']['head']['kernel']``."""
+        if self._signature is not None:
+            try:
+                bound = self._signature.bind(*args, **kwargs)
+                return dict(bound.arguments)
+            except TypeError:
+                pass
+        return {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
+
+    # -- the check's reader thread ---------------------------------------------------------------
+    def _checked(self, call: int, alert: Any) -> None:
+        with self._lock:
+            if alert is None:  # finite: older calls can no longer be needed
+                for c in [c for c in self._kept if c < call]:
+                    del self._kept[c]
+                return
+            previous = self._kept.get(call - 1)
+            self._kept.clear()  # the replay holds what it needs
+        self.alert = alert
+        threading.Thread(
+            target=self._replay, args=(call, previous, alert), name="jaxinspect-nan-replay", daemon=True
+        ).start()
+
+    def _replay(self, call: int, previous: Any, alert: Any) -> None:
+        import dataclasses
+
+        try:
+            cause = self._cause(call, previous, alert)
+        except Exception as exc:  # noqa: BLE001
+            errors.record("nan_guard.replay", exc)
+            cause = f"the replay failed inside jaxinspect: {type(exc).__name__}: {exc}"
+        self.cause = cause
+        updated = dataclasses.replace(
+            alert, time=time.time(), cause=cause, message=f"{alert.message}. Cause: {cause}"
+        )
+        self.alert = updated
+        self._watcher.publish(updated)
+        self._done.set()
+
+    def _cause(self, call: int, previous: Any, alert: Any) -> str:
+        import jax
+
+        if call == 0:
+            return f"the inputs of the first call of {self.name} were already non-finite: the NaN comes from before the loop"
+        if previous is None:
+            return (
+                f"the inputs of call {call - 1} were no longer kept (the check fell more than "
+                f"{KEEP} calls behind), so the call cannot be replayed"
+            )
+        treedef, leaves = previous
+        if any(getattr(x, "is_deleted", lambda: False)() for x in leaves):
+            return (
+                f"call {call - 1}'s inputs were donated to {self.name}, so it cannot be replayed; "
+                "jaxinspect.nan_guard(step, copy_donated=True) keeps a copy (one more copy of "
+                "the state in device memory, one device copy per call)"
+            )
+        if not _finite(leaves):
+            return f"the inputs of call {call - 1} were non-finite too (that call was not checked at the time)"
+        args, kwargs = self._call_args(jax.tree_util.tree_unflatten(treedef, leaves))
+        try:
+            with jax.debug_nans(True), jax.debug_infs(True), _quiet_jax_logs():
+                jax.block_until_ready(self.fn(*args, **kwargs))
+        except FloatingPointError as exc:
+            return _describe(exc, self.name, call - 1, self.fn, args, kwargs)
+        where = ", ".join(alert.leaves[:3]) or "the inputs"
+        return (
+            f"replaying call {call - 1} of {self.name} from its finite inputs gave no NaN/Inf: "
+            f"the NaN entered between call {call - 1} and call {call}, outside {self.name} "
+            f"(an edit of the state or inputs from elsewhere), in {where}"
+        )
+
+    def _call_args(self, inputs: dict[str, Any]) -> tuple[tuple, dict]:
+        """Arguments from the inputs by name (new NNX objects, rebuilt from the kept arrays: the
+        replay never touches the user's live model)."""
+        if self._signature is not None and not any(k.startswith("arg") and k[3:].isdigit() for k in inputs):
+            bound = inspect.BoundArguments(self._signature, OrderedDict(inputs))
+            return tuple(bound.args), dict(bound.kwargs)
+        positional = [inputs[k] for k in inputs if k.startswith("arg") and k[3:].isdigit()]
+        return tuple(positional), {k: v for k, v in inputs.items() if not (k.startswith("arg") and k[3:].isdigit())}
+
+    def wait(self, timeout: float = 60.0) -> str | None:
+        """Wait for the replay after an alert (tests, notebooks); returns ``cause``."""
+        self._done.wait(timeout)
+        return self.cause
+
+    def __repr__(self) -> str:
+        return f"<jaxinspect.nan_guard of {self.name}: {self._calls} calls, cause: {self.cause or '—'}>"
+
+
+def _finite(leaves: list[Any]) -> bool:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    for x in leaves:
+        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.inexact):
+            if not bool(np.isfinite(np.asarray(x)).all()):
+                return False
+    return True
+
+
+def _inexact(x: Any) -> bool:
+    import jax.numpy as jnp
+
+    try:
+        return bool(jnp.issubdtype(x.dtype, jnp.inexact))
+    except TypeError:
+        return False
+
+
+class _quiet_jax_logs:  # noqa: N801
+    """JAX logs "Invalid nan value encountered … Calling the de-optimized version" at WARNING
+    while it looks for the primitive; that is our replay, not the user's code."""
+
+    def __enter__(self) -> None:
+        import logging
+
+        self._loggers = [logging.getLogger(n) for n in ("jax._src.pjit", "jax._src.dispatch", "jax._src.interpreters.pxla")]
+        self._levels = [lg.level for lg in self._loggers]
+        for lg in self._loggers:
+            lg.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: Any) -> None:
+        for lg, level in zip(self._loggers, self._levels, strict=True):
+            lg.setLevel(level)
+
+
+def _describe(exc: FloatingPointError, name: str, call: int, fn: Any, args: tuple, kwargs: dict) -> str:
+    import traceback
+
+    text = str(exc).split("\n", 1)[0]
+    m = re.search(r"invalid value \((nan|inf)\) encountered in ([\w\-\.]+)", text)
+    what, prim = (m.group(1), m.group(2)) if m else ("nan", None)
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if not _library(f.filename)]
+    lib = [f for f in frames if _library(f.filename) and os.sep + "jax" not in f.filename]
+    parts = [f"replaying call {call} of {name} with jax_debug_nans: the first {what.upper() if what == 'inf' else 'NaN'} came from"]
+    parts.append(f"`{prim}`" if prim else f"an operation ({text})")
+    if user:
+        f = user[-1]
+        parts.append(f"at {_place(f.filename, f.lineno)}: `{(f.line or '').strip()}`")
+    if lib and (not user or frames.index(lib[-1]) > frames.index(user[-1])):
+        f = lib[-1]
+        parts.append(f"(inside {_short(f.filename)}:{f.lineno} {f.name})")
+    eqn = _equation(fn, args, kwargs, prim, user[-1] if user else None)
+    if eqn:
+        parts.append(f"— equation `{eqn}`")
+    return " ".join(parts)
+
+
+def _library(filename: str) -> bool:
+    return filename.startswith(_HERE) or any(p in filename for p in _LIBRARIES) or filename.startswith("<frozen")
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages" + os.sep, "dist-packages" + os.sep):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return os.path.basename(filename)
+
+
+def _place(filename: str, line: int | None) -> str:
+    from . import compilelib
+
+    try:
+        return compilelib.place(filename, line)
+    except Exception:  # noqa: BLE001
+        return f"{os.path.basename(filename)}:{line}"
+
+
+def _equation(fn: Any, args: tuple, kwargs: dict, prim: str | None, frame: Any) -> str | None:
+    """The equation of primitive ``prim`` at the user's line, read from the step's jaxpr."""
+    if prim is None:
+        return None
+    try:
+        import jax
+
+        from . import compilelib
+
+        with compilelib.collector().quiet():
+            closed = jax.make_jaxpr(fn)(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - a function make_jaxpr cannot trace
+        return None
+    found: list[str] = []
+
+    def walk(jaxpr: Any) -> None:
+        for eqn in jaxpr.eqns:
+            if found:
+                return
+            if eqn.primitive.name == prim and _at(eqn, frame):
+                found.append(str(eqn).strip().splitlines()[0][:200])
+                return
+            for sub in _subjaxprs(eqn):
+                walk(sub)
+
+    walk(getattr(closed, "jaxpr", closed))
+    return found[0] if found else None
+
+
+def _subjaxprs(eqn: Any):
+    for v in eqn.params.values():
+        for item in v if isinstance(v, list | tuple) else (v,):
+            inner = getattr(item, "jaxpr", None)
+            if inner is not None and hasattr(getattr(inner, "jaxpr", inner), "eqns"):
+                yield getattr(inner, "jaxpr", inner)
+            elif hasattr(item, "eqns"):
+                yield item
+
+
+def _at(eqn: Any, frame: Any) -> bool:
+    if frame is None:
+        return True
+    try:
+        from jax._src import source_info_util
+
+        tb = eqn.source_info.traceback
+        for f in source_info_util.user_frames(tb) if tb is not None else ():
+            if f.start_line == frame.lineno and os.path.basename(f.file_name) == os.path.basename(frame.filename):
+                return True
+    except Exception:  # noqa: BLE001 - private API drift
+        return False
+    return False
