@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import operator
 import re
 import threading
 import time
@@ -28,10 +29,14 @@ _DIGITS = re.compile(r"(\d+)")
 
 def natural_key(text: str | None) -> tuple:
     """Sort key that orders numbers inside names by value: ``losses[2]`` before ``losses[10]``
-    (None last)."""
+    (None last). Text and numbers alternate, so equal positions always compare alike."""
     if text is None:
-        return ((1, ""),)
-    return tuple((0, int(p)) if i % 2 else (0, p) for i, p in enumerate(_DIGITS.split(text)))  # type: ignore[misc]
+        return (True,)
+    parts = _DIGITS.split(text)
+    if len(parts) == 1:
+        return (False, text)
+    parts[1::2] = map(int, parts[1::2])
+    return (False, *parts)
 
 
 def holder(path: str) -> str:
@@ -83,6 +88,9 @@ def site_key(info: Any) -> str | None:
     return info.site or "(creation site unknown)"
 
 
+_nbytes = operator.attrgetter("nbytes")
+
+
 def rows(infos: list, limit: int | None) -> list[ArrayRow]:
     """The largest arrays first (all of them when ``limit`` is None)."""
     def order(i: Any) -> tuple:
@@ -90,8 +98,14 @@ def rows(infos: list, limit: int | None) -> list[ArrayRow]:
 
     if limit is None:
         biggest = sorted(infos, key=order)
+    elif len(infos) <= limit:
+        biggest = sorted(infos, key=order)
     else:
-        biggest = heapq.nsmallest(limit, infos, key=order)
+        # the cut by size first (cheap), then natural order only among the arrays that make it
+        # or tie with the smallest that does
+        cutoff = heapq.nlargest(limit, infos, key=_nbytes)[-1].nbytes if limit else None
+        pool = [i for i in infos if cutoff is not None and i.nbytes >= cutoff]
+        biggest = heapq.nsmallest(limit, pool, key=order)
     return [
         ArrayRow(
             id=i.id,
