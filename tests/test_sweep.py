@@ -112,6 +112,36 @@ class Hostile:
 hostile = Hostile()
 mixed = {'a': [x, 1, 'text', None], 'b': (npa,)}
 xs = jnp.ones((3, 6))
+nvg = nnx.value_and_grad(lambda m, x: m(x).sum())
+nremat = nnx.remat(lambda m, x: m(x).sum())
+@nnx.scan(in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, 0))
+def nscan(c, t):
+    return c + t, c * t
+def lax_scan_f(x):
+    return jax.lax.scan(lambda c, t: (c + t, c * t), 0.0, x)
+def control(x):
+    return jax.lax.cond(x.sum() > 0, lambda: x * 2, lambda: x) + jax.lax.while_loop(lambda i: i < 3, lambda i: i + 1, 0)
+jf_kw = jax.jit(lambda x, *, scale: x * scale, static_argnames='scale')
+nested = jax.jit(lambda x: jf(x) + 1)
+jit_method = jax.jit(Scaler().apply)
+from flax import struct
+import collections
+@struct.dataclass
+class Pt:
+    a: jax.Array
+    b: int = struct.field(pytree_node=False, default=1)
+flax_struct = Pt(x)
+named = collections.namedtuple('named', 'w b')(x, x2)
+from jax.sharding import NamedSharding
+sharded = jax.device_put(x, NamedSharding(mesh, P('i')))
+nan_arr = jnp.full(4, jnp.nan)
+inf_arr = jnp.full(4, -jnp.inf)
+rngs = nnx.Rngs(0, dropout=1)
+variable = nnx.Variable(x)
+bn = nnx.BatchNorm(3, rngs=nnx.Rngs(0))
+objarr = np.array([None, 1], dtype=object)
+wide = [jnp.ones(2) for _ in range(500)]
+gen = (i for i in range(3))
 """
 
 # -- targets ----------------------------------------------------------------------------------------
@@ -138,10 +168,20 @@ FUNCTIONS = {
     "builtin_len": ("len", "x"),
     "not_callable": ("pyscalar", "x"),
     "sds_argument": ("jf", "sds"),
+    "nnx_value_and_grad": ("nvg", "lin, x"),
+    "nnx_remat": ("nremat", "lin, x"),
+    "nnx_scan": ("nscan", "jnp.zeros(()), x"),
+    "lax_scan": ("lax_scan_f", "x"),
+    "cond_while": ("control", "x"),
+    "jit_static_kw": ("jf_kw", "x, scale=2"),
+    "nested_jit": ("nested", "x"),
+    "jit_method": ("jit_method", "x"),
 }
 
 #: other arguments that make the function recompile (default: x -> x2)
-ALT = {"jit_static": "x2, 4", "nnx_jit": "lin, xs", "nnx_module": "xs", "pmap": "x2[None]"}
+ALT = {"jit_static": "x2, 4", "nnx_jit": "lin, xs", "nnx_module": "xs", "pmap": "x2[None]",
+       "nnx_value_and_grad": "lin, xs", "nnx_remat": "lin, xs", "nnx_scan": "jnp.zeros(()), x2",
+       "jit_static_kw": "x2, scale=3"}
 
 #: x64 changes dtypes, not structure: a few kinds each way keep the sweep fast
 X64_FUNCTIONS = {"plain", "jit", "jit_static", "nnx_jit", "pmap", "shard_map", "custom_vjp", "grad"}
@@ -150,7 +190,8 @@ X64_VALUES = {"npa", "npscalar", "pyscalar", "bf16", "i8", "cplx", "zero", "mixe
 VALUES = [
     "variables", "ts", "lin", "nstate", "nopt", "ostate", "npa", "npscalar", "pyscalar", "none",
     "empty_dict", "empty_list", "deep", "intkeys", "zero", "bf16", "i8", "bools", "cplx",
-    "deleted", "tkey", "rkey", "sds", "hostile", "mixed", "'a string'",
+    "deleted", "tkey", "rkey", "sds", "hostile", "mixed", "'a string'", "flax_struct", "named",
+    "sharded", "nan_arr", "inf_arr", "rngs", "variable", "bn", "objarr", "wide", "gen", "b'bytes'",
 ]
 
 
@@ -193,9 +234,8 @@ def _function_cases():
 
 def _value_cases():
     for v in VALUES:
-        name = v.strip("'").replace(" ", "_")
+        name = re.sub(r"\W+", "_", v).strip("_")
         yield f"params-{name}", ("eval", f"jaxinspect.params({v})")
-        yield f"params-stats-{name}", ("eval", f"jaxinspect.params({v}, stats=True)")
         yield f"params-magic-{name}", ("line", "jaxinspect", f"params {v} --stats")
         yield f"sharding-{name}", ("eval", f"jaxinspect.sharding({v})")
         yield f"sharding-magic-{name}", ("line", "jaxinspect", f"sharding {v}")
@@ -400,7 +440,13 @@ CELLS = {
 }
 
 #: cases that fail today for a root cause in a module another engineer owns (reconciled later)
-KNOWN: dict[str, str] = {}
+KNOWN: dict[str, str] = {
+    "watch-sharded": (
+        "watch() of an array on a mesh with an Explicit axis (jax.make_mesh's default in 0.12; "
+        "Flax's FSDP example): the update-ratio sketch's scatter raises ShardingTypeError in "
+        "paramlib.one / Watcher.watch_sample (paramlib: the lead)"
+    ),
+}
 
 
 def _cases():
