@@ -139,10 +139,20 @@ def test_training_notebook_with_the_monitor_and_a_nan():
     log = outputs(compiles)
     assert re.search(r"train_step\s+1\s", log)  # compiled once for the whole run
     alerts = outputs(alert_list)
-    assert "loss became NaN at step 300" in alerts and "turned NaN between step" in alerts
+    assert "loss became NaN at step 300" in alerts
+    # every watched step is checked: the exact step; at that step the update has spread the NaN
+    assert "params: first NaN at step 300, last finite step 299 (every watched step" in alerts
+    assert "leaves turned at once: the NaN came through the step" in alerts
+    # nan_guard names the one leaf that was NaN in the step's inputs and clears the step itself
+    assert "train_step inputs: first NaN at call 300, last finite call 299" in alerts
+    assert "1 of " in alerts and "model.head.kernel (1 NaN)" in alerts
+    cause = outputs(_nan)
+    assert "the NaN entered between call 299 and call 300, outside train_step" in cause, cause
+    assert "model.head.kernel" in cause
     snap = monitor_snapshot(widgets)
     assert snap["scalars"]["loss"][-1] == [319, "NaN"]
-    assert any("turned NaN" in a["message"] for a in snap["alerts"])
+    assert any("first NaN at step 300" in a["message"] for a in snap["alerts"])
+    assert any("cause: replaying call 299" in a["message"] for a in snap["alerts"])
     assert snap["params"]["params"]["nonfinite"] > 0 and snap["memory"]["bytes"] > 0
     assert "loss: NaN at step 319" in outputs(summary)
 

@@ -598,10 +598,11 @@ class Watcher:
             when = f"{what} at {unit} {at}, the first {unit} checked"
         self._alert_id += 1
         hint = (
-            "find the operation that made it: wrap the step with jaxinspect.nan_guard(step) to "
-            "replay that step with NaN checking; lower the learning rate or clip gradients "
-            "(optax.clip_by_global_norm)"
-        )
+            "the operation and line that made it follow when the replay of the call before ends"
+            if name in self.listeners
+            else "find the operation that made it: wrap the step with jaxinspect.nan_guard(step) "
+            "to replay that step with NaN checking"
+        ) + "; lower the learning rate or clip gradients (optax.clip_by_global_norm)"
         return ParamAlert(
             id=self._alert_id, time=_time.time(), name=name, step=at if is_step else None,
             path=rows[0][0] if rows else "", nan=nan, inf=inf,

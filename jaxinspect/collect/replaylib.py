@@ -143,8 +143,10 @@ class NanGuard:
         if not _finite(leaves):
             return f"the inputs of call {call - 1} were non-finite too (that call was not checked at the time)"
         args, kwargs = self._call_args(jax.tree_util.tree_unflatten(treedef, leaves))
-        try:
-            with jax.debug_nans(True), jax.debug_infs(True), _quiet_jax_logs():
+        from . import compilelib
+
+        try:  # the replay's compiles are jaxinspect's, not the user's (quiet is per thread)
+            with compilelib.collector().quiet(), jax.debug_nans(True), jax.debug_infs(True), _quiet_jax_logs():
                 jax.block_until_ready(self.fn(*args, **kwargs))
         except FloatingPointError as exc:
             return _describe(exc, self.name, call - 1, self.fn, args, kwargs)

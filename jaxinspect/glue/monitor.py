@@ -222,6 +222,11 @@ class Monitor:
                 host.append((step, name, float(value)))  # device scalars: copied here, not in the loop
             except Exception:  # noqa: BLE001 - a non-number: skipped
                 continue
+        if any(not math.isfinite(v) for _, _, v in host):
+            # a logged loss went NaN/Inf: check every watched tree's next call whatever the cost
+            # cap, so its alert names the exact state right after
+            with errors.guard("monitor.force_check"):
+                self.inspector.watcher.force_check()
         with self._lock:
             self.state.apply(records, delta)
             self.state.add_scalars(host, delta)

@@ -209,6 +209,12 @@ class MonitorState:
         delta.setdefault("param_points", {}).setdefault(name, []).append(point)
 
     def _on_params_alert(self, rec: dict, delta: dict) -> None:
+        key = ("params_alert", rec.get("name"), rec.get("id"))
+        if key in self._seen_alerts:  # the same alert again, now with nan_guard's cause
+            if rec.get("cause"):
+                self._alert(delta, "nan", f"{rec.get('name')}: cause: {rec.get('cause')}", rec.get("name") or "")
+            return
+        self._seen_alerts.add(key)
         self._alert(delta, "nan", f"{rec.get('message')}. Fix: {rec.get('hint')}", rec.get("name") or "")
 
     def _on_keys(self, rec: dict, delta: dict) -> None:
