@@ -331,3 +331,34 @@ def test_bad_input_is_one_clear_line():
         assert isinstance(msg, Message) and "limit must be a whole number" in msg.text
         assert repr(bad) in msg.text
         msg._repr_mimebundle_()  # displaying it raises nothing
+
+
+def test_arrays_only_jaxinspect_keeps_are_named_by_their_holder():
+    """An object of jaxinspect's that keeps users' arrays (as a nan_guard keeps the previous
+    call's inputs) is named as their holder; a user variable holding the same array wins; the
+    registration is weak."""
+
+    class Kept:  # stands for jaxinspect's guard object
+        def __init__(self, inputs):
+            self.previous = inputs
+
+    @jax.jit
+    def step(w):
+        return w * 0.5 + 1
+
+    w = jnp.ones((8, 8))
+    old = w
+    w = step(w)  # the user's variable moved on; only the guard keeps `old`
+    both = jnp.zeros(3) + 1
+    guard = Kept({"w": old, "b": both})
+    bufferlib.register_holder("nan_guard(step) previous inputs", guard)
+    snap = bufferlib.take_snapshot({"w": w, "both": both})
+    by_id = {i.id: i for i in snap.arrays}
+    assert by_id[id(old)].owner == "<jaxinspect: nan_guard(step) previous inputs>.previous['w']"
+    assert by_id[id(both)].owner == "both"  # the user's variable wins
+    assert by_id[id(w)].owner == "w"
+    del guard
+    gc.collect()
+    assert not bufferlib._HOLDERS  # weak: nothing kept
+    snap = bufferlib.take_snapshot({"w": w, "both": both})
+    assert all(i.id != id(old) or i.owner is None for i in snap.arrays)

@@ -141,6 +141,20 @@ def register_own(*arrays: Any) -> None:
             continue
 
 
+_HOLDERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def register_holder(label: str, obj: Any) -> None:
+    """Name an object of jaxinspect's that keeps users' arrays alive (e.g. a nan_guard keeping
+    the previous call's inputs): arrays no user variable holds but ``obj`` does are shown as
+    held by ``<jaxinspect: label>`` instead of "no variable holds these". Weak: ``obj`` must be
+    weak-referenceable and is not kept alive."""
+    try:
+        _HOLDERS[str(label)] = obj
+    except TypeError:
+        return
+
+
 def is_own(arr: Any) -> bool:
     """True for an array jaxinspect made (creation site in the package) or registered."""
     if _REGISTERED and _REGISTERED.get(id(arr)) is arr:
@@ -737,6 +751,15 @@ def take_snapshot(
             walk.cooperative = cooperative
             walk.run(namespace_roots(namespace))
             partial, nodes = walk.partial, walk.nodes
+            holders = [(label, obj) for label, obj in list(_HOLDERS.items()) if obj is not None]
+            if holders and not partial and walk.found < len(walk.targets):
+                # what only jaxinspect keeps (a nan_guard's previous inputs): named as such,
+                # after the user's variables, which always win
+                rest = {i.id: i for i in infos if i.owner is None}
+                more = _OwnerWalk(rest, {type(a) for a in live}, budget_nodes, budget_s)
+                more.run([(f"<jaxinspect: {label}>", obj) for label, obj in holders])
+                partial, nodes = more.partial, nodes + more.nodes
+            del holders
     finally:
         del live  # never keep the user's arrays alive past the snapshot
         if gc_was_enabled:
