@@ -299,15 +299,17 @@ def test_jit_calls_from_the_magic_and_a_with_block_restores_the_mode(ip, tracker
     try:
         msg = ip.run_line_magic("jaxinspect", "keys on --jit-calls")
         assert tracker.jit_calls and "key tracking is on" in msg.text
-        ip.run_cell(
-            "import jax\n"
-            "@jax.jit\n"
-            "def sample(k):\n"
-            "    return jax.random.normal(k)\n"
-            "k = jax.random.key(0)\n"
-            "a = sample(k)\n"
-            "b = sample(k)\n"
-        )
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            ip.run_cell(
+                "import jax\n"
+                "@jax.jit\n"
+                "def sample(k):\n"
+                "    return jax.random.normal(k)\n"
+                "k = jax.random.key(0)\n"
+                "a = sample(k)\n"
+                "b = sample(k)\n"
+            )
         tracker.flush()
         (reuse,) = _reuses(tracker)
         assert reuse.first_op == "jit sample" and reuse.first_site.startswith("cell [")
@@ -320,3 +322,58 @@ def test_jit_calls_from_the_magic_and_a_with_block_restores_the_mode(ip, tracker
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
     assert not tracker.tracking and not tracker.jit_calls
+
+
+def test_linen_trainstate_loop_init_twice_and_a_dropout_key_passed_every_step(tracker):
+    linen = pytest.importorskip("flax.linen")
+    from flax.training import train_state
+
+    class Net(linen.Module):
+        @linen.compact
+        def __call__(self, x, train=False):
+            x = linen.relu(linen.Dense(16)(x))
+            x = linen.Dropout(0.3, deterministic=not train)(x)
+            return linen.Dense(1)(x)
+
+    net = Net()
+    x = jnp.ones((8, 4))
+    y = jnp.zeros((8, 1))
+
+    @jax.jit
+    def train_step(state, x, y, dropout_key):  # as in Flax's examples: fold the step in
+        key = jax.random.fold_in(dropout_key, state.step)
+
+        def loss_fn(params):
+            out = state.apply_fn({"params": params}, x, train=True, rngs={"dropout": key})
+            return jnp.mean((out - y) ** 2)
+
+        grads = jax.grad(loss_fn)(state.params)
+        return state.apply_gradients(grads=grads)
+
+    @jax.jit
+    def bad_step(state, x, y, dropout_key):  # the same key every step: the same mask
+        def loss_fn(params):
+            out = state.apply_fn({"params": params}, x, train=True, rngs={"dropout": dropout_key})
+            return jnp.mean((out - y) ** 2)
+
+        return state.apply_gradients(grads=jax.grad(loss_fn)(state.params))
+
+    with warnings.catch_warnings(), jaxinspect.track_keys(on_reuse="ignore", jit_calls=True):
+        warnings.simplefilter("error")
+        root = random.key(0)
+        init_key, dropout_key = random.split(root)
+        params = net.init(init_key, x)["params"]
+        state = train_state.TrainState.create(apply_fn=net.apply, params=params, tx=optax.sgd(0.1))
+        for _ in range(4):
+            state = train_step(state, x, y, dropout_key)  # folded: correct, no reuse
+        assert not tracker.reuses and (tracker.flush() or not tracker.reuses)
+        for _ in range(3):
+            state = bad_step(state, x, y, dropout_key)
+        net.init(init_key, x)  # a second model from the same key: identical weights
+        tracker.flush()
+    reuses = _reuses(tracker)
+    jit = [r for r in reuses if r.first_op == "jit bad_step"]
+    assert len(jit) == 1 and jit[0].count == 2 and "split[1]" in jit[0].key
+    init = [r for r in reuses if "(initializer)" in r.second_op]
+    assert init and all(r.reuse == "consumed twice" for r in init)
+    assert all("fold_in(" in r.key for r in init)  # Linen folds the module path into the key

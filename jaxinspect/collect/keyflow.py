@@ -35,12 +35,15 @@ NEUTRAL = frozenset({"eq", "ne", "random_unwrap", "debug_callback", "random_key_
 
 
 class _Key:
-    __slots__ = ("id", "parent", "label", "consumed", "below", "views", "typed")
+    __slots__ = ("id", "parent", "label", "consumed", "below", "views", "typed", "origin")
 
     def __init__(self, kid: int, label: str, parent: _Key | None = None) -> None:
         self.id = kid
         self.parent = parent
         self.label = label
+        # the key this one was made from by folding in a constant (or cloning): the same bits
+        # on every call of the program, so consuming this one consumes that one's bits per call
+        self.origin: _Key | None = None
         self.consumed: tuple[str, str | None] | None = None  # (op, site) of the first use
         self.below: tuple[str, str | None] | None = None  # first use of a part of this key
         self.views: dict[Any, _Key] = {}
@@ -99,6 +102,7 @@ class Analyzer:
         self.partial = False
         self.splits = self.folds = self.consumes = 0
         self.chain: list[tuple[Any, int, Any]] = []  # (inner jaxpr, eqn index, eqn) being inlined
+        self.per_call: set[int] = set()  # ids of keys consumed through a constant fold_in / clone
 
     # -- keys ---------------------------------------------------------------------------------
     def new(self, label: str, parent: _Key | None = None) -> _Key:
@@ -145,6 +149,12 @@ class Analyzer:
     def consume(self, key: _Key, what: str) -> None:
         op, site = self.op(), self.site()
         self.consumes += 1
+        k: _Key | None = key
+        while k is not None:
+            if k.origin is not None:
+                self.per_call.add(id(k.origin))
+                break
+            k = k.parent
         conflict, how = None, ""
         if key.consumed is not None:
             conflict, how = key.consumed, "consumed twice"
@@ -267,10 +277,15 @@ class Analyzer:
             if key is not None:
                 self.folds += 1
                 self.mark(f"folds {key.label}")
-                self.bind(outs[0], self.new(f"fold_in({key.label})", None))
+                folded = self.new(f"fold_in({key.label})", None)
+                if len(eqn.invars) > 1 and not _is_var(eqn.invars[1]):  # a constant folded in
+                    folded.origin = key.origin or key
+                self.bind(outs[0], folded)
         elif prim in ("random_clone", "random_clone_p"):
             if ins[0] is not None:
-                self.bind(outs[0], self.new(f"clone({ins[0].label})", None))
+                cloned = self.new(f"clone({ins[0].label})", None)
+                cloned.origin = ins[0].origin or ins[0]
+                self.bind(outs[0], cloned)
         elif prim in FORWARD:
             for k, o in zip(ins, outs, strict=False):
                 if k is not None:
@@ -491,10 +506,12 @@ def has_keys(jaxpr: Any, limit: int = MAX_EQNS) -> bool:
 
 
 def consumed_inputs(jaxpr: Any) -> tuple[int, ...]:
-    """Indices of the inputs the program consumes as keys — split or drawn from, directly or
-    through a view (``keys[0]``); a key only folded (``fold_in(key, step)``) is not consumed.
-    Used to record, per call of a compiled function, a use of each key it consumes. Never
-    raises: a program it cannot read consumes nothing."""
+    """Indices of the inputs the program consumes as keys on every call — split or drawn from,
+    directly, through a view (``keys[0]``), or through a constant folded in (Linen's
+    ``fold_in(rng, hash(module path))``, the same bits each call); a key folded with a value
+    that changes per call (``fold_in(key, step)``) is not consumed. Used to record, per call of
+    a compiled function, a use of each key it consumes. Never raises: a program it cannot read
+    consumes nothing."""
     analyzer = Analyzer(lambda eqn: None)
     try:
         analyzer.run(jaxpr)
@@ -502,7 +519,9 @@ def consumed_inputs(jaxpr: Any) -> tuple[int, ...]:
         out = []
         for i, v in enumerate(inner.invars):
             key = analyzer.get(v)
-            if key is not None and (key.consumed is not None or key.below is not None):
+            if key is not None and (
+                key.consumed is not None or key.below is not None or id(key) in analyzer.per_call
+            ):
                 out.append(i)
         return tuple(out)
     except Exception:  # noqa: BLE001

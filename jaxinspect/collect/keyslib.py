@@ -76,6 +76,7 @@ MAX_ELEMENTS = 4096  # keys of one key array followed one by one
 MAX_ROWS = 300  # rows of the lineage tree in a snapshot
 MAX_CONSUMERS = 200
 USED_BY = 3
+_U32 = np.dtype(np.uint32)
 HINT = (
     "split the key (k1, k2 = jax.random.split(key)) and give each use its own part; "
     "carry the new key forward (key, sub = jax.random.split(key)) in loops"
@@ -594,12 +595,12 @@ class KeyTracker:
             site = self._site_text(where)
         self._event_where = where
         h = host[0]
-        if kind == "use" and h is not None and h.ndim == 1 and h.dtype == np.uint32:
+        if kind == "use" and h is not None and h.ndim == 1 and (h.dtype is _U32 or h.dtype == _U32):
             # the common case, one key drawn from: no lists, one lookup
             if h.shape[0] in (2, 4) or _typed(key):
                 self._use_one(op, h.tobytes(), _typed(key), site)
             return
-        if kind == "split" and h is not None and h.ndim == 1 and h.dtype == np.uint32 and host[1] is not None:
+        if kind == "split" and h is not None and h.ndim == 1 and (h.dtype is _U32 or h.dtype == _U32) and host[1] is not None:
             typed = _typed(key)
             if typed or h.shape[0] in (2, 4):
                 self._split_one(h.tobytes(), typed, host[1], _typed(out), site)
@@ -727,7 +728,7 @@ class KeyTracker:
             self._reuse(how, parent, first, ("split", site))  # raises here in "error" mode
         if parent.split_at is None:
             parent.split_at = ("split", site)
-        if out.dtype != np.uint32 or out.ndim == 0 or (not out_typed and out.shape[-1] not in (2, 4)):
+        if out.dtype != _U32 or out.ndim == 0 or (not out_typed and out.shape[-1] not in (2, 4)):
             return
         width = out.shape[-1] * 4
         raw = out.tobytes()
