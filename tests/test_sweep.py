@@ -782,3 +782,28 @@ def test_assert_max_compiles_names_a_bad_argument(shell):
 
 if __name__ == "__main__":  # pragma: no cover - a quick local summary
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_connect_refuses_bad_arguments_before_starting_anything(shell, capsys):
+    """A bad buffers_every used to fail after connect() had started its own inspector (outside
+    a loaded kernel), which then ran on with nobody to close it."""
+    import threading
+
+    c = jaxinspect.collect_processes()
+    shell.run_line_magic("unload_ext", "jaxinspect")
+    try:
+        before = {t.name for t in threading.enumerate() if t.name.startswith("jaxinspect")}
+        for kwargs, said in (
+            ({"buffers_every": "x"}, "buffers_every must be a number of seconds > 0, got 'x'"),
+            ({"buffers_every": 0}, "buffers_every must be a number of seconds > 0, got 0"),
+            ({"token": 5}, "token must be a string"),
+        ):
+            conn = jaxinspect.connect(c.address, **{"token": c.token, **kwargs})
+            assert said in conn.error and conn.status()["state"] == "error"
+            assert said in capsys.readouterr().err
+        after = {t.name for t in threading.enumerate() if t.name.startswith("jaxinspect")}
+        assert after <= before
+        assert c.processes() == []  # nothing reached the collector
+    finally:
+        c.close()
+        _reset(shell)

@@ -217,6 +217,15 @@ def connect(
     without IPython. Never raises: a bad address or an unreachable collector is said once on
     stderr and the job runs on unobserved. Memory is sampled every ``buffers_every`` seconds."""
     global _connection
+    bad = None
+    if isinstance(buffers_every, bool) or not isinstance(buffers_every, int | float) or not buffers_every > 0:
+        bad = f"buffers_every must be a number of seconds > 0, got {buffers_every!r}"
+    elif token is not None and not isinstance(token, str):
+        bad = f"token must be a string (the collector's c.token), got a {type(token).__name__}"
+    if bad is not None:
+        conn = Connection(address if isinstance(address, str) else None, error=bad)
+        _say(f"jaxinspect.connect: {bad}; not connected")
+        return conn
     address = address or os.environ.get(remote.ENV_ADDRESS)
     token = token or os.environ.get(remote.ENV_TOKEN) or ""
     with _lock:
@@ -260,7 +269,10 @@ def connect(
         inspector.sampler.start()
     except Exception as exc:  # noqa: BLE001
         errors.record("processes.connect", exc)
-        conn.error = f"could not start publishing: {type(exc).__name__}: {exc}"
+        error = f"could not start publishing: {type(exc).__name__}: {exc}"
+        with errors.guard("processes.connect.undo"):
+            conn.close()  # the inspector and forwarder it started, if any
+        conn.error = error
         _say(f"jaxinspect.connect: {conn.error}")
         return conn
     with _lock:
