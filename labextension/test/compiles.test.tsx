@@ -201,10 +201,11 @@ describe('Compiles tab', () => {
     for (const text of [
       'shape',
       '(3,) → (4,)',
-      '`x` changed shape (3,) → (4,)',
+      // the argument is a name that never breaks (its full text as the tooltip)
+      '<code class="jp-JaxInspect-name" title="x">x</code> changed shape (3,) → (4,)',
       'dtype',
       'f32 → i32',
-      '`y` changed dtype f32 → i32',
+      '<code class="jp-JaxInspect-name" title="y">y</code> changed dtype f32 → i32',
       '2.0 ms', // trace
       '3.0 ms', // lower
       '15.3 ms', // compile

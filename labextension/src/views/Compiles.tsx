@@ -10,9 +10,11 @@ import * as React from 'react';
 
 import type { SessionModel } from '../model';
 import type { ICompileAlert, ICompileEvent, ICompileStats, IReason } from '../protocol';
+import { NamedText } from './names';
 import type { ITabProps } from './tabs';
 import {
   bounded,
+  boundedDetails,
   formatCallSite,
   formatDuration,
   reasonName,
@@ -25,6 +27,8 @@ export const MAX_EVENT_ROWS = 200;
 export const MAX_FUNCTION_ROWS = 200;
 /** Most alerts shown (one per function, the latest). */
 export const MAX_ALERT_ROWS = 20;
+/** Most differences listed under one summarised reason (the kernel keeps at most 64). */
+export const MAX_DETAIL_ROWS = 20;
 
 export const EMPTY_TEXT =
   'No compiles yet. Every jitted call that misses the cache appears here, with the reason.';
@@ -395,15 +399,55 @@ function ReasonItem(props: { reason: IReason }): React.ReactElement {
   const r = props.reason;
   const changed = r.before !== null || r.after !== null;
   return (
-    <li className="jp-JaxInspect-reason">
+    <li className="jp-JaxInspect-reason" data-testid="jaxinspect-compile-reason" data-kind={r.kind}>
       <span className="jp-JaxInspect-reasonKind">{reasonName(r.kind)}</span>
       {r.path !== null && <span className="jp-JaxInspect-code">{` ${r.path}`}</span>}
       {changed && (
         <span className="jp-JaxInspect-code">{` ${r.before ?? '?'} → ${r.after ?? '?'}`}</span>
       )}
       {r.recreated && <span className="jp-JaxInspect-dim"> (re-created)</span>}
-      <div>{r.message}</div>
+      <div className="jp-JaxInspect-reasonMessage" data-testid="jaxinspect-compile-reason-message">
+        <NamedText text={r.message} />
+      </div>
+      <ReasonDetails lines={r.details} />
     </li>
+  );
+}
+
+/**
+ * Every difference a summarised reason stands for, one click away (closed `<details>`): one
+ * item each (its quoted paths never broken), at most `MAX_DETAIL_ROWS`, then "N more".
+ */
+function ReasonDetails(props: { lines?: string[] | null }): React.ReactElement | null {
+  const { shown, more, total } = boundedDetails(props.lines, MAX_DETAIL_ROWS);
+  if (total === 0) {
+    return null;
+  }
+  return (
+    <details
+      className="jp-JaxInspect-reasonDetails"
+      data-testid="jaxinspect-compile-reason-details"
+    >
+      <summary data-testid="jaxinspect-compile-reason-details-summary">
+        {`${total} difference${total === 1 ? '' : 's'}`}
+      </summary>
+      <ul className="jp-JaxInspect-reasonDetailList">
+        {shown.map((line, i) => (
+          <li
+            key={i}
+            className="jp-JaxInspect-reasonDetail"
+            data-testid="jaxinspect-compile-reason-detail"
+          >
+            <NamedText text={line} />
+          </li>
+        ))}
+      </ul>
+      {more > 0 && (
+        <div className="jp-JaxInspect-more" data-testid="jaxinspect-compile-reason-details-more">
+          {`${more} more`}
+        </div>
+      )}
+    </details>
   );
 }
 

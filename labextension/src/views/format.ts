@@ -63,16 +63,58 @@ export function formatCallSite(callSite: string | null, cell: number | null): st
   return callSite ? basename(callSite) : '?';
 }
 
-/** Display names of reason kinds that are not plain words. */
-const REASON_NAMES: { [kind: string]: string } = {
+/**
+ * Display names of reason kinds (`Reason.kind` in the kernel), short enough for a 250 px
+ * sidebar. A kind without one is shown with spaces for underscores, never raw.
+ */
+export const REASON_NAMES: { readonly [kind: string]: string } = {
   first_call: 'first call',
+  redefined: 'redefined',
+  rewrapped: 're-wrapped',
+  shape: 'shape',
+  dtype: 'dtype',
   weak_type: 'weak type',
-  static_recreated: 'static re-created'
+  structure: 'structure',
+  static: 'static',
+  static_part: 'static field',
+  static_recreated: 'static re-created',
+  class: 'model class',
+  metadata: 'metadata',
+  partial: 'new partial',
+  body: 'loop body',
+  sharding: 'sharding',
+  context: 'context',
+  unknown: 'unknown',
+  more: 'more'
 };
 
-/** A reason kind as shown to users ("first_call" → "first call"). */
+/** A reason kind as shown to users ("first_call" → "first call", "static_part" → "static field"). */
 export function reasonName(kind: string): string {
-  return REASON_NAMES[kind] ?? kind;
+  if (Object.prototype.hasOwnProperty.call(REASON_NAMES, kind)) {
+    return REASON_NAMES[kind];
+  }
+  return String(kind).replace(/_/g, ' ');
+}
+
+/**
+ * At most `limit` of a reason's `details` lines, and how many differences are left out. The
+ * kernel bounds the list itself and ends it with "… N more": that line is counted, not shown,
+ * so `total` is every difference the kernel found.
+ */
+export function boundedDetails(
+  lines: readonly string[] | null | undefined,
+  limit: number
+): { shown: string[]; more: number; total: number } {
+  const all = Array.isArray(lines) ? lines.map(String) : [];
+  let kernelMore = 0;
+  const m = all.length ? /^… (\d+) more$/.exec(all[all.length - 1]) : null;
+  if (m) {
+    kernelMore = Number(m[1]);
+    all.pop();
+  }
+  const shown = all.slice(0, Math.max(0, limit));
+  const total = all.length + kernelMore;
+  return { shown, more: total - shown.length, total };
 }
 
 /** "shape ×4, first call ×1": reason counts, most frequent first; "–" when there are none. */
@@ -194,4 +236,35 @@ export function formatClock(unixSeconds: number | null | undefined): string {
   const d = new Date(unixSeconds * 1000);
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** A piece of kernel text: plain words, or a name the kernel quoted in backticks. */
+export interface ITextPart {
+  text: string;
+  /** A `quoted` name (a path, an equation, a file:line): shown whole, never broken. */
+  code: boolean;
+}
+
+/**
+ * Split kernel text at its backtick quotes: "`model.fc1.dtype` changed" → a name, then words.
+ * An unpaired backtick stays in the text.
+ */
+export function splitNames(text: string): ITextPart[] {
+  const s = String(text ?? '');
+  const parts: ITextPart[] = [];
+  let at = 0;
+  while (at < s.length) {
+    const open = s.indexOf('`', at);
+    const close = open < 0 ? -1 : s.indexOf('`', open + 1);
+    if (open < 0 || close < 0) {
+      parts.push({ text: s.slice(at), code: false });
+      break;
+    }
+    if (open > at) {
+      parts.push({ text: s.slice(at, open), code: false });
+    }
+    parts.push({ text: s.slice(open + 1, close), code: true });
+    at = close + 1;
+  }
+  return parts;
 }
