@@ -144,8 +144,8 @@ export class ProcessModel {
 
   /**
    * The newest `ALERT_CAPACITY` alerts (compile_alert, buffer_alert, params_alert, key_reuse,
-   * internal_error), oldest first. A key_reuse re-sent with a held id, or an internal_error with
-   * a held `where`, replaces the held one and becomes the newest.
+   * internal_error), oldest first. A key_reuse or params_alert re-sent with a held id, or an
+   * internal_error with a held `where`, replaces the held one and becomes the newest.
    */
   get alerts(): IProcessAlert[] {
     return this._alerts.slice();
@@ -246,6 +246,10 @@ function sameAlert(a: ProcessAlertRecord, b: ProcessAlertRecord): boolean {
   }
   if (a.kind === 'key_reuse') {
     return a.id === (b as IKeyReuse).id;
+  }
+  if (a.kind === 'params_alert') {
+    // nan_guard's replay re-sends the alert with its cause under the same id
+    return a.id === (b as IParamsAlert).id;
   }
   if (a.kind === 'internal_error') {
     return a.where === (b as IInternalErrorRecord).where;

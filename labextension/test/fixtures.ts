@@ -297,6 +297,12 @@ export function paramsAlert(overrides: Partial<IParamsAlert> = {}): IParamsAlert
     inf: 0,
     message: "params: ['params']['Dense_0']['kernel'] turned NaN at step 1234",
     hint: 'lower the learning rate or clip gradients (optax.clip_by_global_norm)',
+    last_finite_step: 1233,
+    bad_leaves: 1,
+    total_leaves: 4,
+    leaves: ["['params']['Dense_0']['kernel']"],
+    checked: 'every watched step checked',
+    cause: null,
     ...overrides
   };
 }

@@ -220,7 +220,8 @@ describe('Params tab', () => {
     expect(html).toMatch(
       /class="jp-JaxInspect-errorText" data-testid="jaxinspect-params-nonfinite"/
     );
-    expect(text(html, 'jaxinspect-params-norm')).toBe('–');
+    // the norm of values that hold NaN is NaN, not unknown
+    expect(text(html, 'jaxinspect-params-norm')).toBe('NaN');
     expect(attrs(html, 'jaxinspect-params-layer', 'data-nonfinite')).toEqual([
       'true',
       'true',
@@ -236,7 +237,7 @@ describe('Params tab', () => {
     expect(ok).not.toContain('Bad');
   });
 
-  it('shows alerts first, newest first, the latest per name and path, with their fix', () => {
+  it('shows alerts first, newest first, the newest record per alert id, with their fix', () => {
     const model = modelWith([
       paramsAlert({ id: 1, step: 10, message: 'params: old NaN at step 10' }),
       paramsAlert({
@@ -247,16 +248,19 @@ describe('Params tab', () => {
         nan: 0,
         inf: 2,
         message: 'ema: .w turned Inf',
-        hint: 'check the EMA decay'
+        hint: 'check the EMA decay',
+        last_finite_step: null
       }),
-      paramsAlert({ id: 3 }),
+      // the same alert again (e.g. with its cause): replaces id 1 in its place
+      paramsAlert({ id: 1 }),
       paramsWatch()
     ]);
     const html = render(model);
-    expect(attrs(html, 'jaxinspect-params-alert', 'data-name')).toEqual(['params', 'ema']);
+    expect(attrs(html, 'jaxinspect-params-alert', 'data-name')).toEqual(['ema', 'params']);
+    expect(attrs(html, 'jaxinspect-params-alert', 'data-alert-id')).toEqual(['2', '1']);
     expect(attrs(html, 'jaxinspect-params-alert', 'data-path')).toEqual([
-      "[&#x27;params&#x27;][&#x27;Dense_0&#x27;][&#x27;kernel&#x27;]",
-      '.w'
+      '.w',
+      "[&#x27;params&#x27;][&#x27;Dense_0&#x27;][&#x27;kernel&#x27;]"
     ]);
     expect(html).toContain(
       'params: [&#x27;params&#x27;][&#x27;Dense_0&#x27;][&#x27;kernel&#x27;] turned NaN at step 1234'
@@ -266,7 +270,7 @@ describe('Params tab', () => {
       'fix: lower the learning rate or clip gradients (optax.clip_by_global_norm)'
     );
     expect(html).toContain('fix: check the EMA decay');
-    expect(html).toContain('title="12 NaN · 0 inf · step 1234"');
+    expect(html).toContain('title="12 NaN · 0 inf · step 1234 · last finite step 1233"');
     expect(html).toContain('title="0 NaN · 2 inf"');
     expect(html).toMatch(/class="jp-JaxInspect-alert jp-JaxInspect-alert-error"/);
     expect(html.indexOf('jaxinspect-params-alert')).toBeLessThan(

@@ -17,11 +17,12 @@ import { bounded, formatCount, formatDuration, formatNorm, formatRatio } from '.
 import { IntervalSelect, intervalText, useSampledInterval } from './interest';
 import { finiteSeries, linePoints, SPARK_WIDTH } from './sparkline';
 import type { ISparkSample } from './sparkline';
+import { NamedText } from './names';
 import type { ITabProps } from './tabs';
 
 export { DEFAULT_INTERVAL, INTERVALS, intervalText } from './interest';
 
-/** Most alerts shown (the latest per name and path). */
+/** Most alerts shown (one per alert id, the newest record of each). */
 export const MAX_ALERT_ROWS = 20;
 /** Most watched names shown. */
 export const MAX_WATCHES = 20;
@@ -55,15 +56,57 @@ export function paramsBadge(model: SessionModel | null): string | null {
   return parts.length ? parts.join(' ') : null;
 }
 
-/** The latest alert per watch name and leaf path, newest first. */
+/**
+ * One entry per alert id, newest alert first. A later record with the same id (e.g. once
+ * `jaxinspect.nan_guard` has replayed the step and filled `cause`) replaces the earlier one in
+ * its place.
+ */
 export function latestParamAlerts(alerts: readonly IParamsAlert[]): IParamsAlert[] {
   const latest = new Map<string, IParamsAlert>();
   for (const a of alerts) {
-    const key = `${a.name}\u0000${a.path}`;
-    latest.delete(key);
-    latest.set(key, a);
+    // Insertion order is kept on replacement: an alert stays where it first appeared.
+    latest.set(String(a.id), a);
   }
   return Array.from(latest.values()).reverse();
+}
+
+/** Most non-finite leaf paths listed under an alert (the kernel sends at most 8). */
+export const MAX_ALERT_LEAVES = 8;
+
+/** An alert's message without the cause the kernel appended to it (shown on its own line). */
+export function alertMessage(a: IParamsAlert): string {
+  const message = String(a.message ?? '');
+  const suffix = a.cause ? `. Cause: ${a.cause}` : null;
+  return suffix && message.endsWith(suffix) ? message.slice(0, -suffix.length) : message;
+}
+
+/**
+ * "3 of 120 leaves non-finite"; "all 120 leaves non-finite" when every leaf turned at once; null
+ * when the record does not say (an older kernel).
+ */
+export function alertLeavesText(a: IParamsAlert): string | null {
+  const bad = a.bad_leaves;
+  const total = a.total_leaves;
+  if (typeof bad !== 'number' || typeof total !== 'number' || total <= 0) {
+    return null;
+  }
+  if (bad === total && total > 1) {
+    return `all ${total} leaves non-finite`;
+  }
+  return `${bad} of ${total} leaves non-finite`;
+}
+
+/** A module's norm: "NaN" / "inf" when its values are not finite (the kernel sends null). */
+export function layerNormText(l: IParamLayer): string {
+  if (l.norm === null || l.norm === undefined) {
+    if (l.nan > 0) {
+      return 'NaN';
+    }
+    if (l.inf > 0) {
+      return 'inf';
+    }
+  }
+  return formatNorm(l.norm);
 }
 
 /** The global norms of `history` over time (unknown ones left out). */
@@ -149,17 +192,7 @@ function Alerts(props: { alerts: IParamsAlert[] }): React.ReactElement {
   return (
     <section className="jp-JaxInspect-section">
       {shown.map(a => (
-        <div
-          key={`${a.name}\u0000${a.path}`}
-          className="jp-JaxInspect-alert jp-JaxInspect-alert-error"
-          data-testid="jaxinspect-params-alert"
-          data-name={a.name}
-          data-path={a.path}
-          title={`${a.nan} NaN · ${a.inf} inf${a.step === null ? '' : ` · step ${a.step}`}`}
-        >
-          <div className="jp-JaxInspect-alertMessage">{a.message}</div>
-          <div className="jp-JaxInspect-alertHint">{`fix: ${a.hint}`}</div>
-        </div>
+        <ParamsAlert key={String(a.id)} alert={a} />
       ))}
       {more > 0 && (
         <div className="jp-JaxInspect-more" data-testid="jaxinspect-params-alert-more">
@@ -167,6 +200,79 @@ function Alerts(props: { alerts: IParamsAlert[] }): React.ReactElement {
         </div>
       )}
     </section>
+  );
+}
+
+/**
+ * One NaN/Inf alert: the kernel's message, the leaves non-finite at the first bad step (k of n,
+ * each path on one line, cut with an ellipsis, the full path in its tooltip), which steps the
+ * exact check saw, the cause once `nan_guard` found it, and the fix.
+ */
+function ParamsAlert(props: { alert: IParamsAlert }): React.ReactElement {
+  const a = props.alert;
+  const leaves = Array.isArray(a.leaves) ? a.leaves.map(String) : [];
+  const { shown } = bounded(leaves, MAX_ALERT_LEAVES);
+  const bad = typeof a.bad_leaves === 'number' ? a.bad_leaves : leaves.length;
+  const unlisted = Math.max(0, bad - shown.length);
+  const leavesText = alertLeavesText(a);
+  const last =
+    typeof a.last_finite_step === 'number' ? ` · last finite step ${a.last_finite_step}` : '';
+  return (
+    <div
+      className="jp-JaxInspect-alert jp-JaxInspect-alert-error"
+      data-testid="jaxinspect-params-alert"
+      data-name={a.name}
+      data-path={a.path}
+      data-alert-id={String(a.id)}
+      title={`${a.nan} NaN · ${a.inf} inf${a.step === null ? '' : ` · step ${a.step}`}${last}`}
+    >
+      <div className="jp-JaxInspect-alertMessage" data-testid="jaxinspect-params-alert-message">
+        {alertMessage(a)}
+      </div>
+      {(leavesText !== null || shown.length > 0) && (
+        <div className="jp-JaxInspect-paramsAlertLeaves">
+          {leavesText !== null && (
+            <div
+              className="jp-JaxInspect-paramsAlertLabel"
+              data-testid="jaxinspect-params-alert-leaves-count"
+            >
+              {leavesText}
+            </div>
+          )}
+          {shown.length > 0 && (
+            <ul className="jp-JaxInspect-paramsAlertLeafList">
+              {shown.map((path, i) => (
+                <li
+                  key={i}
+                  className="jp-JaxInspect-code jp-JaxInspect-paramsAlertLeaf"
+                  data-testid="jaxinspect-params-alert-leaf"
+                  title={path}
+                >
+                  {path}
+                </li>
+              ))}
+            </ul>
+          )}
+          {unlisted > 0 && (
+            <div className="jp-JaxInspect-more" data-testid="jaxinspect-params-alert-leaves-more">
+              {`${unlisted} more`}
+            </div>
+          )}
+        </div>
+      )}
+      {a.checked ? (
+        <div className="jp-JaxInspect-paramsAlertChecked" data-testid="jaxinspect-params-alert-checked">
+          {a.checked}
+        </div>
+      ) : null}
+      {a.cause ? (
+        <div className="jp-JaxInspect-paramsAlertCause" data-testid="jaxinspect-params-alert-cause">
+          <span className="jp-JaxInspect-paramsAlertLabel">{'cause: '}</span>
+          <NamedText text={a.cause} />
+        </div>
+      ) : null}
+      <div className="jp-JaxInspect-alertHint">{`fix: ${a.hint}`}</div>
+    </div>
   );
 }
 
@@ -365,7 +471,7 @@ function Layers(props: {
                   <LayerSpark series={layerNormSeries(history, l.path)} />
                 </td>
                 <td className="jp-JaxInspect-num">{formatCount(l.values)}</td>
-                <td className="jp-JaxInspect-num">{formatNorm(l.norm)}</td>
+                <td className="jp-JaxInspect-num">{layerNormText(l)}</td>
                 <td className="jp-JaxInspect-num">{formatRatio(l.update)}</td>
                 <td
                   className={
