@@ -807,3 +807,31 @@ def test_connect_refuses_bad_arguments_before_starting_anything(shell, capsys):
     finally:
         c.close()
         _reset(shell)
+
+
+def test_a_failed_load_leaves_nothing_and_says_one_line(shell, monkeypatch, capsys):
+    from jaxinspect.glue import extension
+    from jaxinspect.glue.inspector import Inspector
+
+    shell.run_line_magic("unload_ext", "jaxinspect")
+    hooks = {k: len(v) for k, v in shell.events.callbacks.items()}
+    magics = set(shell.magics_manager.magics["line"])
+
+    def broken(self, *a, **k):
+        raise RuntimeError("the sampler cannot start")
+
+    monkeypatch.setattr(Inspector, "start", broken)
+    try:
+        shell.run_line_magic("load_ext", "jaxinspect")  # no traceback
+        err = capsys.readouterr().err
+        assert "jaxinspect: could not load (RuntimeError: the sampler cannot start)" in err
+        assert len(err.strip().splitlines()) == 1
+        assert extension.current() is None
+        assert {k: len(v) for k, v in shell.events.callbacks.items()} == hooks
+        assert set(shell.magics_manager.magics["line"]) == magics
+        monkeypatch.undo()
+        shell.run_line_magic("reload_ext", "jaxinspect")
+        assert extension.current() is not None and "jaxinspect" in shell.magics_manager.magics["line"]
+    finally:
+        monkeypatch.undo()
+        _reset(shell)

@@ -24,15 +24,39 @@ def current_shell() -> Any:
 
 
 def load(ip: Any) -> None:
-    """Register magics and event hooks and start the inspector. Loading twice is harmless."""
+    """Register magics and event hooks and start the inspector. Loading twice is harmless.
+    A failure while loading undoes what was added and is one line on stderr, not a traceback."""
     global _inspector, _shell
     if _inspector is not None:
         if _shell is ip:
             return
         unload(_shell)
+    try:
+        _load(ip)
+    except Exception as exc:  # noqa: BLE001 - %load_ext must not leave half the hooks behind
+        import sys  # noqa: PLC0415
+
+        if _inspector is None:  # started nothing to unload: drop what was registered
+            _inspector = _partial
+        with errors.guard("unload.after_failed_load"):
+            unload(ip)
+        print(
+            f"jaxinspect: could not load ({type(exc).__name__}: {exc}); nothing was left "
+            "installed (%reload_ext jaxinspect tries again). Please report this with "
+            "`pip show jax jaxinspect`.",
+            file=sys.stderr,
+        )
+
+
+_partial: Any = None
+
+
+def _load(ip: Any) -> None:
+    global _inspector, _shell, _partial
     from .magics import JaxInspectMagics
 
     inspector = Inspector()
+    _partial = inspector
     magics = JaxInspectMagics(ip)
     before = {k: set(v) for k, v in ip.magics_manager.magics.items()}
     ip.register_magics(magics)
@@ -64,6 +88,7 @@ def load(ip: Any) -> None:
     filename_map = getattr(getattr(ip, "compile", None), "_filename_map", None)
     cell_of = filename_map.get if isinstance(filename_map, dict) else None
     inspector.start(cell_of=cell_of, namespace=lambda: ip.user_ns)
+    _partial = None
 
 
 def unload(ip: Any) -> None:
