@@ -362,3 +362,35 @@ def test_arrays_only_jaxinspect_keeps_are_named_by_their_holder():
     assert not bufferlib._HOLDERS  # weak: nothing kept
     snap = bufferlib.take_snapshot({"w": w, "both": both})
     assert all(i.id != id(old) or i.owner is None for i in snap.arrays)
+
+
+def test_a_real_nan_guard_registered_as_holder_names_the_previous_inputs(ip):
+    """jaxinspect.nan_guard keeps the previous call's inputs; registered with register_holder
+    (as replaylib should), those arrays read as held by the guard, not by nobody."""
+    import jaxinspect
+
+    ip.run_line_magic("load_ext", "jaxinspect")
+    try:
+
+        @jax.jit
+        def step(w, x):
+            return w - 0.1 * (x @ w).sum(), jnp.mean(w)
+
+        guard = jaxinspect.nan_guard(step)
+        w, x = jnp.ones((4, 4)), jnp.ones((2, 4))
+        firsts = []
+        for _ in range(3):
+            firsts.append(w)
+            w, _loss = guard(w, x)
+        kept = firsts[-1]  # the last call's input `w`: only the guard keeps it now
+        kept_id = id(kept)
+        del firsts, kept
+        bufferlib.register_holder("nan_guard(step)", guard)
+        snap = bufferlib.take_snapshot({"w": w, "x": x, "guard_not_a_var": 0})
+        owner = next((i.owner for i in snap.arrays if i.id == kept_id), "gone")
+        if owner == "gone":
+            pytest.skip("this nan_guard version does not keep the previous inputs")
+        assert owner is not None and owner.startswith("<jaxinspect: nan_guard(step)>"), owner
+        assert next(i.owner for i in snap.arrays if i.id == id(x)) == "x"  # the user's wins
+    finally:
+        ip.run_line_magic("unload_ext", "jaxinspect")

@@ -358,6 +358,7 @@ class _OwnerWalk:
         # nnx.State make their sub-trees on the fly, and a freed temporary's id would be
         # reused by the next one, which the walk would then skip as "seen"
         self._visited: list[Any] = []
+        self.ours = False  # also read jaxinspect's own objects (the roots of register_holder)
         self.found = 0
         self.nodes = 0
         self.partial = False
@@ -398,6 +399,7 @@ class _OwnerWalk:
                 queue.append((obj, (None, name, False), 0))
         seen = self.seen
         visited = self._visited
+        ours = self.ours
         total = len(targets)
         atomic_types = _ATOMIC_TYPES
         text = self._text
@@ -450,7 +452,7 @@ class _OwnerWalk:
                 kind = _KINDS.get(t)
                 if kind is None:
                     kind = _kind(t)
-                if kind == _K_ATOMIC or kind == _K_SKIP:
+                if kind == _K_ATOMIC or kind == _K_SKIP or (kind == _K_OURS and not ours):
                     continue
                 if t is tuple and len(child) <= 8 and all(type(e) in atomic_types for e in child):
                     continue  # (2, 4), (-1,): module settings, never an array
@@ -495,7 +497,7 @@ class _OwnerWalk:
                 return "map", list(mapping.items())[:MAX_SEQ_ITEMS]
             if kind == _K_SEQ:
                 return "seq", list(obj)[:MAX_SEQ_ITEMS]
-            if kind == _K_OBJ:
+            if kind == _K_OBJ or (kind == _K_OURS and self.ours):
                 return "attrs", _object_children(obj)
             if kind == _K_NAMED:
                 return "pairs", [((f".{n}", False), getattr(obj, n, None)) for n in obj._fields]
@@ -535,7 +537,7 @@ class _OwnerWalk:
         return out
 
 
-_K_MAP, _K_NAMED, _K_SEQ, _K_SET, _K_FUNC, _K_JAXFUNC, _K_SKIP, _K_OBJ, _K_ATOMIC = range(9)
+_K_MAP, _K_NAMED, _K_SEQ, _K_SET, _K_FUNC, _K_JAXFUNC, _K_SKIP, _K_OBJ, _K_ATOMIC, _K_OURS = range(10)
 _KINDS: dict[type, int] = {}  # how the owner walk reads an object, per type
 _SLOTS: dict[type, tuple[tuple[str, str], ...]] = {}  # (slot, shown name) per type
 _ATOMIC = (str, bytes, bytearray, int, float, complex, bool, type(None), range)
@@ -573,8 +575,12 @@ def _classify(t: type) -> int:
         return _K_FUNC
     if hasattr(t, "__func__") and hasattr(t, "__self__"):
         return _K_FUNC  # bound methods
-    if module.startswith(("jax", "jaxlib")) and any("__call__" in c.__dict__ for c in t.__mro__[:-1]):
+    if (module == "jax" or module.startswith(("jax.", "jaxlib"))) and any(
+        "__call__" in c.__dict__ for c in t.__mro__[:-1]
+    ):
         return _K_JAXFUNC  # jitted functions: `__wrapped__` is per instance
+    if module == "jaxinspect" or module.startswith("jaxinspect."):
+        return _K_OURS  # read only from a registered holder (register_holder)
     if module.startswith(_SKIP_MODULES):
         return _K_SKIP
     return _K_OBJ
@@ -757,6 +763,7 @@ def take_snapshot(
                 # after the user's variables, which always win
                 rest = {i.id: i for i in infos if i.owner is None}
                 more = _OwnerWalk(rest, {type(a) for a in live}, budget_nodes, budget_s)
+                more.ours = True
                 more.run([(f"<jaxinspect: {label}>", obj) for label, obj in holders])
                 partial, nodes = more.partial, nodes + more.nodes
             del holders
