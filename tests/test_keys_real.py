@@ -377,3 +377,14 @@ def test_linen_trainstate_loop_init_twice_and_a_dropout_key_passed_every_step(tr
     init = [r for r in reuses if "(initializer)" in r.second_op]
     assert init and all(r.reuse == "consumed twice" for r in init)
     assert all("fold_in(" in r.key for r in init)  # Linen folds the module path into the key
+
+
+def test_jit_calls_on_a_jax_without_the_known_dispatch_hook_says_it_checks_nothing(tracker, monkeypatch):
+    from jax._src import pjit
+
+    real = pjit._run_python_pjit
+    monkeypatch.setattr(pjit, "_run_python_pjit", lambda *a: real(*a))  # an unknown signature
+    with jaxinspect.track_keys(jit_calls=True):
+        assert pjit._run_python_pjit.__name__ == "<lambda>"  # left alone
+        note = jaxinspect.keys().record.note
+    assert "jit calls: not checked" in note and "no hook" in note

@@ -308,6 +308,10 @@ class KeyTracker:
         compiled programs) so functions already called come through once more."""
         pjit = compat.loaded_module("jax._src.pjit")
         orig = getattr(pjit, "_run_python_pjit", None) if pjit is not None else None
+        if orig is not None and orig is not self._pjit_wrapper and not _has_params(
+            orig, ("p", "args_flat", "fun", "args", "kwargs")
+        ):
+            orig = None  # a JAX whose dispatch path we do not know: say so, wrap nothing
         if on:
             self.jit_calls = True
             if orig is None or self._pjit_wrapper is not None:
@@ -353,7 +357,7 @@ class KeyTracker:
                     unrecord(entry)
                 _drop_own_frame(exc)
                 raise
-            if consumed and isinstance(out, tuple) and len(out) > 5:
+            if consumed and isinstance(out, tuple) and len(out) > 5 and hasattr(out[5], "xla_executable"):
                 out = (*out[:5], None, *out[6:])  # no executable: the next call comes back here
             return out
 
@@ -1041,6 +1045,15 @@ def _fingerprints(arr: Any, typed: bool) -> tuple[list[bytes], bool] | None:
 
 def _no_sink(_event: Any) -> None:
     pass
+
+
+def _has_params(fn: Any, names: tuple[str, ...]) -> bool:
+    try:
+        import inspect  # noqa: PLC0415
+
+        return tuple(inspect.signature(fn).parameters) == names
+    except (TypeError, ValueError):
+        return False
 
 
 def _shown(node: _Node) -> str:
