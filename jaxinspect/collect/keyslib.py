@@ -362,6 +362,7 @@ class KeyTracker:
             return out
 
         functools.update_wrapper(_run_python_pjit, orig)
+        _run_python_pjit.__jaxinspect_keys__ = True  # type: ignore[attr-defined]
         return _run_python_pjit
 
     def _consumed_key_inputs(self, p: Any, fun: Any) -> tuple[tuple[int, ...], str]:
