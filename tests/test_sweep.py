@@ -183,9 +183,10 @@ ALT = {"jit_static": "x2, 4", "nnx_jit": "lin, xs", "nnx_module": "xs", "pmap": 
        "nnx_value_and_grad": "lin, xs", "nnx_remat": "lin, xs", "nnx_scan": "jnp.zeros(()), x2",
        "jit_static_kw": "x2, scale=3"}
 
-#: x64 changes dtypes, not structure: a few kinds each way keep the sweep fast
-X64_FUNCTIONS = {"plain", "jit", "jit_static", "nnx_jit", "pmap", "shard_map", "custom_vjp", "grad"}
-X64_VALUES = {"npa", "npscalar", "pyscalar", "bf16", "i8", "cplx", "zero", "mixed", "tkey", "rkey", "ostate"}
+#: with x64 on from the start (a subprocess): x64 changes dtypes, not structure, so a few targets
+#: of each kind run every per-target case, and every bad-argument, magic-line and cell case runs
+X64_FUNCTIONS = {"jit_static", "nnx_jit", "shard_map"}
+X64_VALUES = {"ts", "npa", "cplx", "rkey"}
 
 VALUES = [
     "variables", "ts", "lin", "nstate", "nopt", "ostate", "npa", "npscalar", "pyscalar", "none",
@@ -196,78 +197,79 @@ VALUES = [
 
 
 def _function_cases():
-    for kind, (fn, args) in FUNCTIONS.items():
-        call = f"{fn}({args})"
-        yield f"jaxpr-magic-{kind}", ("line", "jaxpr", f"-o {call}")
-        yield f"jaxpr-magic-text-{kind}", ("line", "jaxpr", f"{call} --text")
-        yield f"jaxpr-magic-lowered-{kind}", ("line", "jaxpr", f"-o --cost --stablehlo --hlo {call}")
-        yield f"jaxpr-magic-graph-source-{kind}", ("line", "jaxpr", f"-o --graph --source {call}")
-        yield f"jaxpr-magic-diff-{kind}", ("line", "jaxpr", f"-o {call} --diff {call}")
-        yield f"jaxpr-api-{kind}", ("eval", f"jaxinspect.jaxpr({fn}, {args})")
-        yield f"jit_profile-{kind}", ("line", "jit_profile", f"-o -q {call}")
-        yield f"profile-disable_jit-{kind}", (
-            "exec",
-            f"with jax.disable_jit():\n    with jaxinspect.profile() as out:\n        {call}\n",
-        )
-        yield f"jaxpr-disable_jit-{kind}", (
-            "exec", f"with jax.disable_jit():\n    out = jaxinspect.jaxpr({fn}, {args})\n"
-        )
-        yield f"assert_max_compiles-{kind}", (
-            "exec", f"with jaxinspect.assert_max_compiles({fn}, 5) as out:\n    {call}\n"
-        )
-        # a recompile (another shape), then the jaxpr diff behind every event it recorded
-        yield f"compile_diff-{kind}", (
-            "exec",
-            f"with jaxinspect.profile() as p:\n    {call}\n    {fn}({ALT.get(kind, args.replace('x', 'x2'))})\n"
-            "out = [p] + [jaxinspect.compile_diff(e) for e in p.events]\n",
-        )
-        if kind in X64_FUNCTIONS:
-            yield f"x64-profile-{kind}", (
-                "exec", f"with jax.enable_x64(True):\n    with jaxinspect.profile() as out:\n        {call}\n"
-            )
-        yield f"as-value-{kind}", (
-            "exec",
-            f"out = [jaxinspect.params({fn}), jaxinspect.sharding({fn})]\n"
-            f"jaxinspect.watch('fn', {fn})\nout.append(jaxinspect.api.sample_watched())\n",
-        )
+    for kind in FUNCTIONS:
+        yield from _function_cases_of(kind)
+
+
+def _function_cases_of(kind):
+    fn, args = FUNCTIONS[kind]
+    call = f"{fn}({args})"
+    yield f"jaxpr-magic-{kind}", ("line", "jaxpr", f"-o {call}")
+    yield f"jaxpr-magic-text-{kind}", ("line", "jaxpr", f"{call} --text")
+    yield f"jaxpr-magic-lowered-{kind}", ("line", "jaxpr", f"-o --cost --stablehlo --hlo {call}")
+    yield f"jaxpr-magic-graph-source-{kind}", ("line", "jaxpr", f"-o --graph --source {call}")
+    yield f"jaxpr-magic-diff-{kind}", ("line", "jaxpr", f"-o {call} --diff {call}")
+    yield f"jaxpr-api-{kind}", ("eval", f"jaxinspect.jaxpr({fn}, {args})")
+    yield f"jit_profile-{kind}", ("line", "jit_profile", f"-o -q {call}")
+    yield f"profile-disable_jit-{kind}", (
+        "exec",
+        f"with jax.disable_jit():\n    with jaxinspect.profile() as out:\n        {call}\n",
+    )
+    yield f"jaxpr-disable_jit-{kind}", (
+        "exec", f"with jax.disable_jit():\n    out = jaxinspect.jaxpr({fn}, {args})\n"
+    )
+    yield f"assert_max_compiles-{kind}", (
+        "exec", f"with jaxinspect.assert_max_compiles({fn}, 5) as out:\n    {call}\n"
+    )
+    # a recompile (another shape), then the jaxpr diff behind every event it recorded
+    yield f"compile_diff-{kind}", (
+        "exec",
+        f"with jaxinspect.profile() as p:\n    {call}\n    {fn}({ALT.get(kind, args.replace('x', 'x2'))})\n"
+        "out = [p] + [jaxinspect.compile_diff(e) for e in p.events]\n",
+    )
+    yield f"as-value-{kind}", (
+        "exec",
+        f"out = [jaxinspect.params({fn}), jaxinspect.sharding({fn})]\n"
+        f"jaxinspect.watch('fn', {fn})\nout.append(jaxinspect.api.sample_watched())\n",
+    )
 
 
 def _value_cases():
     for v in VALUES:
-        name = re.sub(r"\W+", "_", v).strip("_")
-        yield f"params-{name}", ("eval", f"jaxinspect.params({v})")
-        yield f"params-magic-{name}", ("line", "jaxinspect", f"params {v} --stats")
-        yield f"sharding-{name}", ("eval", f"jaxinspect.sharding({v})")
-        yield f"sharding-magic-{name}", ("line", "jaxinspect", f"sharding {v}")
-        yield f"watch-{name}", (
-            "exec",
-            f"jaxinspect.watch('sweep', {v}, step=1)\nout = jaxinspect.api.sample_watched()\n"
-            "jaxinspect.watch_history('sweep').text()\n",
-        )
-        yield f"watch-magic-{name}", ("line", "jaxinspect", f"watch {v}")
-        yield f"jaxpr-value-{name}", ("eval", f"jaxinspect.jaxpr(f, {v})")
-        yield f"jaxpr-magic-value-{name}", ("line", "jaxpr", f"-o jf({v})")
-        yield f"jit_profile-value-{name}", ("line", "jit_profile", f"-o -q jf({v})")
-        yield f"jaxpr-x64-{name}", (
-            "exec", f"with jax.enable_x64(True):\n    out = jaxinspect.jaxpr(lambda t: t, {v})\n"
-        )
-        if v in X64_VALUES:
-            yield f"params-x64-{name}", (
-                "exec", f"with jax.enable_x64(True):\n    out = jaxinspect.params({v}, stats=True)\n"
-            )
-        yield f"jaxpr-callee-{name}", ("eval", f"jaxinspect.jaxpr({v}, x)")
-        yield f"monitor-log-{name}", (
-            "exec",
-            f"m = jaxinspect.monitor(mode='text')\nm.log(1, value={v})\nm.log({v}, loss=1.0)\n"
-            "m.flush()\nout = str(m)\nm.close()\n",
-        )
-        # key functions wrapped by track_keys meet every kind of value: the user's error only
-        yield f"keys-tracked-{name}", (
-            "exec",
-            "with jaxinspect.track_keys(on_reuse='ignore') as out:\n"
-            f"    try:\n        jax.random.split({v})\n    except Exception:\n        pass\n"
-            f"    jax.random.normal({v})\n",
-        )
+        yield from _value_cases_of(v)
+
+
+def _value_cases_of(v):
+    name = re.sub(r"\W+", "_", v).strip("_")
+    yield f"params-{name}", ("eval", f"jaxinspect.params({v})")
+    yield f"params-magic-{name}", ("line", "jaxinspect", f"params {v} --stats")
+    yield f"sharding-{name}", ("eval", f"jaxinspect.sharding({v})")
+    yield f"sharding-magic-{name}", ("line", "jaxinspect", f"sharding {v}")
+    yield f"watch-{name}", (
+        "exec",
+        f"jaxinspect.watch('sweep', {v}, step=1)\nout = jaxinspect.api.sample_watched()\n"
+        "jaxinspect.watch_history('sweep').text()\n",
+    )
+    yield f"watch-magic-{name}", ("line", "jaxinspect", f"watch {v}")
+    yield f"jaxpr-value-{name}", ("eval", f"jaxinspect.jaxpr(f, {v})")
+    yield f"jaxpr-magic-value-{name}", ("line", "jaxpr", f"-o jf({v})")
+    yield f"jit_profile-value-{name}", ("line", "jit_profile", f"-o -q jf({v})")
+    yield f"jaxpr-x64-{name}", (
+        "exec", f"with jax.enable_x64(True):\n    out = jaxinspect.jaxpr(lambda t: t, {v})\n"
+    )
+    yield f"jaxpr-callee-{name}", ("eval", f"jaxinspect.jaxpr({v}, x)")
+    yield f"monitor-log-{name}", (
+        "exec",
+        f"m = jaxinspect.monitor(mode='text')\nm.log(1, value={v})\nm.log({v}, loss=1.0)\n"
+        "m.flush()\nout = str(m)\nm.close()\n",
+    )
+    # key functions wrapped by track_keys meet every kind of value: the user's error only
+    yield f"keys-tracked-{name}", (
+        "exec",
+        "with jaxinspect.track_keys(on_reuse='ignore') as out:\n"
+        f"    try:\n        jax.random.split({v})\n    except Exception:\n        pass\n"
+        f"    jax.random.normal({v})\n",
+    )
 
 
 BAD_ARGUMENTS = {
@@ -459,6 +461,16 @@ def _cases():
 
 
 CASES = _cases()
+
+
+def x64_selection() -> list[str]:
+    """The case ids the x64 subprocess runs (see X64_FUNCTIONS / X64_VALUES)."""
+    per_target = {}
+    for kind in FUNCTIONS:
+        per_target.update({cid: kind in X64_FUNCTIONS for cid, _ in _function_cases_of(kind)})
+    for v in VALUES:
+        per_target.update({cid: v in X64_VALUES for cid, _ in _value_cases_of(v)})
+    return [cid for cid in CASES if per_target.get(cid, True) and cid not in KNOWN]
 
 
 def _params():
@@ -679,6 +691,61 @@ def test_after_unload_every_function_still_answers(shell):
         assert not problems, "\n".join(problems)
     finally:
         _reset(shell)
+
+
+X64_SCRIPT = """
+import json, sys
+sys.path.insert(0, {tests_dir!r})
+import jax
+assert jax.config.jax_enable_x64
+import test_sweep as s
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+ip.run_line_magic('load_ext', 'jaxinspect')
+assert ip.run_cell(s.SETUP).success
+assert str(ip.user_ns['x'].dtype) == 'float64'
+problems, ran = {{}}, 0
+for cid in s.x64_selection():
+    found = s.run_case(ip, s.CASES[cid])
+    s._reset(ip)
+    ran += 1
+    if found:
+        problems[cid] = found
+print('RESULT' + json.dumps({{'ran': ran, 'problems': problems}}))
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def x64_process(request):
+    """The x64 sweep runs in its own process (x64 must be on before JAX starts), started when
+    this module starts so that it runs beside the in-process sweep on another core."""
+    import subprocess
+
+    wanted = any(item.name == "test_with_x64_on_from_the_start" for item in request.session.items)
+    if not wanted:
+        yield None
+        return
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "JAX_ENABLE_X64": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", X64_SCRIPT.format(tests_dir=tests_dir)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+def test_with_x64_on_from_the_start(x64_process):
+    """JAX_ENABLE_X64=1 before anything runs (float64 defaults everywhere, jaxinspect's own
+    programs included): the selected cases in a fresh process, with the same harness."""
+    stdout, stderr = x64_process.communicate(timeout=600)
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("RESULT")), None)
+    assert x64_process.returncode == 0 and line is not None, stderr[-3000:]
+    result = json.loads(line[len("RESULT") :])
+    assert result["ran"] > 200
+    assert not result["problems"], json.dumps(result["problems"], indent=1)[:6000]
 
 
 # -- the settings and arguments that used to fail silently ------------------------------------------
