@@ -98,7 +98,7 @@ class _Node:
         self.typed = typed
         self.site = site
         self.uses = 0
-        self.used_by: list[str] = []
+        self.used_by: tuple[str, ...] = ()  # tuples of str: the GC stops tracking them
         self.first_use: tuple[str, str | None] | None = None
         self.split_at: tuple[str, str | None] | None = None
         self.allowed = 1
@@ -151,6 +151,8 @@ class KeyTracker:
         self._tls = _Local()
         self._user_files: dict[str, str | None] = {}
         self._sites: dict[tuple, str] = {}
+        self._use_cache: dict[tuple, tuple] = {}
+        self._split_cache: dict[Any, tuple] = {}
         self._queue: list[tuple] = []
         self._flush_due = 0.0
         self._event_where: tuple | None = None
@@ -732,7 +734,7 @@ class KeyTracker:
             how = "split twice" if parent.split_at else "consumed then split"
             self._reuse(how, parent, first, ("split", site))  # raises here in "error" mode
         if parent.split_at is None:
-            parent.split_at = ("split", site)
+            parent.split_at = self._split_at(site)
         if out.dtype != _U32 or out.ndim == 0 or (not out_typed and out.shape[-1] not in (2, 4)):
             return
         width = out.shape[-1] * 4
@@ -762,7 +764,7 @@ class KeyTracker:
             how = "split twice" if node.split_at else "consumed then split"
             self._reuse(how, node, first, ("split", site))
         if node.split_at is None:
-            node.split_at = ("split", site)
+            node.split_at = self._split_at(site)
 
     def _derive(self, op: str, key_bits: tuple, out_bits: tuple, data: Any, stream, site) -> None:
         parent = self._node_for(key_bits[0][0], key_bits[1], site)
@@ -788,6 +790,25 @@ class KeyTracker:
             self._new(parent, op, label, typed, site, fp)
             self.derived += 1
 
+    # Per-(op, site) tuples shared by every node they describe: a training loop allocates no
+    # new container per key, so the cyclic GC (whose full collections walk all of JAX's
+    # objects) runs no more often than without tracking.
+    def _first_use(self, op: str, site) -> tuple[tuple, tuple[str, ...]]:
+        hit = self._use_cache.get((op, site))
+        if hit is None:
+            if len(self._use_cache) > 4096:
+                self._use_cache.clear()
+            hit = self._use_cache[(op, site)] = ((op, site), (f"{op} @ {site}" if site else op,))
+        return hit
+
+    def _split_at(self, site) -> tuple:
+        hit = self._split_cache.get(site)
+        if hit is None:
+            if len(self._split_cache) > 4096:
+                self._split_cache.clear()
+            hit = self._split_cache[site] = ("split", site)
+        return hit
+
     def _use_one(self, op: str, fp: bytes, typed: bool, site) -> None:
         """``_use`` for one key (every sampler call on a single key)."""
         node = self.by_fp.get(fp)
@@ -796,9 +817,9 @@ class KeyTracker:
             return
         node.uses += 1
         if node.first_use is None:
-            node.first_use = (op, site)
-        if len(node.used_by) < USED_BY:
-            node.used_by.append(f"{op} @ {site}" if site else op)
+            node.first_use, node.used_by = self._first_use(op, site)
+        elif len(node.used_by) < USED_BY:
+            node.used_by += (f"{op} @ {site}" if site else op,)
         self.consumed += 1
         ckey = (op, site)
         consumers = self.consumers
@@ -823,9 +844,9 @@ class KeyTracker:
                 self._reuse(how, node, first or ("?", None), (op, site))
             node.uses += 1
             if node.first_use is None:
-                node.first_use = (op, site)
-            if len(node.used_by) < USED_BY:
-                node.used_by.append(use)
+                node.first_use, node.used_by = self._first_use(op, site)
+            elif len(node.used_by) < USED_BY:
+                node.used_by += (use,)
             self.consumed += 1
         ckey = (op, site)
         if ckey in self.consumers or len(self.consumers) < MAX_CONSUMERS:
