@@ -9,14 +9,27 @@ thread too; calls made meanwhile are recorded as not checked.
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from .. import errors
-from . import compilelib
+from . import bufferlib, compilelib
+
+bufferlib.register_own_source(__file__)  # the count tables are jaxinspect's, not the user's
+_CHECKERS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Stop the reader threads before the interpreter goes: a daemon thread still waiting on a
+    device result while Python finalizes aborts the process."""
+    for checker in list(_CHECKERS):
+        checker.close()
 
 BIG = 1 << 14  # leaves at least this large get a reduction of their own
 CHUNK = 256  # float leaves per compiled check: a big tree is a few calls of a few programs
@@ -36,6 +49,7 @@ class Plan:
         self.failed: str | None = None
         self.exec_s: float | None = None  # one run of the check, measured off-thread
         self.pending = False
+        self.uses = 0
 
 
 def _inexact(x: Any) -> bool:
@@ -61,7 +75,12 @@ def _signature(leaves: list[Any]) -> tuple:
 
 
 def _check_fn(sizes: list[int]) -> Callable[[list[Any]], Any]:
-    """A function of the float leaves (in order) → int32[n, 2]: NaN and Inf counts per leaf."""
+    """A function of the float leaves (in order) → int32[n, 2]: NaN and Inf counts per leaf.
+
+    Exact, and about one read of the leaves: a plain sum per leaf (a NaN/Inf anywhere makes it
+    non-finite; a sum that overflows is only a suspect) decides, in a ``lax.cond``, whether the
+    counts are computed at all — on a finite step they are not (counting costs ~6× a sum)."""
+    import jax
     import jax.numpy as jnp
 
     order: dict[int, list[int]] = {}  # size class → positions
@@ -73,24 +92,31 @@ def _check_fn(sizes: list[int]) -> Callable[[list[Any]], Any]:
             cls = 1 << max(0, (max(size, 1) - 1).bit_length())
             order.setdefault(cls, []).append(pos)
 
+    def wide(x):  # half precision sums in float32 (a bf16 / f16 sum overflows early)
+        return x.astype(jnp.float32) if x.dtype.itemsize < 4 and not jnp.iscomplexobj(x) else x
+
+    def counts(x):
+        return jnp.isnan(x).sum(axis=-1, dtype=jnp.int32), jnp.isinf(x).sum(axis=-1, dtype=jnp.int32)
+
+    def guarded(x, shape):
+        total = jnp.sum(x, axis=-1)
+        zero = jnp.zeros(shape, jnp.int32)
+        return jax.lax.cond(jnp.all(jnp.isfinite(total)), lambda x: (zero, zero), counts, x)
+
     def check(xs: list[Any]) -> Any:
         n = len(xs)
         nan = [None] * n
         inf = [None] * n
         for pos in big:
-            x = xs[pos].ravel()
-            nan[pos] = jnp.isnan(x).sum(dtype=jnp.int32)
-            inf[pos] = jnp.isinf(x).sum(dtype=jnp.int32)
+            nan[pos], inf[pos] = guarded(wide(xs[pos].ravel()), ())
         for cls, positions in order.items():
             rows = []
             for pos in positions:
-                x = xs[pos].ravel()
-                x = x.astype(jnp.float32) if x.dtype.itemsize < 4 else x
+                x = wide(xs[pos].ravel())
                 rows.append(jnp.pad(x, (0, cls - x.size)) if x.size < cls else x)
-            rows = [r.astype(jnp.result_type(*[r.dtype for r in rows])) for r in rows]
-            block = jnp.stack(rows)
-            counts_nan = jnp.isnan(block).sum(axis=1, dtype=jnp.int32)
-            counts_inf = jnp.isinf(block).sum(axis=1, dtype=jnp.int32)
+            dtype = jnp.result_type(*[r.dtype for r in rows])
+            block = jnp.stack([r.astype(dtype) for r in rows])
+            counts_nan, counts_inf = guarded(block, (len(positions),))
             for i, pos in enumerate(positions):
                 nan[pos] = counts_nan[i]
                 inf[pos] = counts_inf[i]
@@ -99,6 +125,13 @@ def _check_fn(sizes: list[int]) -> Callable[[list[Any]], Any]:
         return jnp.stack([jnp.stack(nan), jnp.stack(inf)], axis=1)
 
     return check
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc)
+    if "deleted" in text or "donated" in text:
+        return "its arrays were donated or deleted before the check ran"
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
 
 
 class Pending:
@@ -126,6 +159,7 @@ class Checker:
     def __init__(self, on_result: Callable[..., None]) -> None:
         self._on_result = on_result
         self._plans: dict[tuple, Plan] = {}
+        self._by_key: dict[Any, Plan] = {}
         self._programs: dict[tuple, Any] = {}  # chunk signature → compiled check
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -133,15 +167,26 @@ class Checker:
         self._idle = threading.Condition(self._lock)
         self._inflight = 0
         self._closed = False
+        _CHECKERS.add(self)
 
     # -- the training thread ---------------------------------------------------------------------
-    def plan(self, leaves: list[Any]) -> Plan:
-        """The plan for this structure (found by shapes and dtypes), created on first sight."""
+    def plan(self, leaves: list[Any], key: Any = None) -> Plan:
+        """The plan for this structure, created on first sight: found by ``key`` (a treedef:
+        hashing it is cheap) and else by the leaves' shapes and dtypes (not cheap for thousands
+        of leaves). A key whose shapes changed fails in ``submit`` and is looked up again."""
+        if key is not None:
+            plan = self._by_key.get(key)
+            if plan is not None:
+                return plan
         sig = _signature(leaves)
         plan = self._plans.get(sig)
+        if plan is not None and key is not None:
+            self._by_key[key] = plan
         if plan is None:
             float_idx = [i for i, x in enumerate(leaves) if _inexact(x)]
             plan = self._plans[sig] = Plan(sig, float_idx)
+            if key is not None:
+                self._by_key[key] = plan
             if len(float_idx) <= SYNC_COMPILE:
                 self._compile(plan, leaves)
             else:  # its own thread: other trees' checks are read meanwhile
@@ -162,7 +207,8 @@ class Checker:
         try:
             result = [fn(xs[a:b]) for fn, (a, b) in zip(compiled, plan.chunks, strict=True)]
         except Exception as exc:  # noqa: BLE001 - a deleted/donated leaf, a sharding change
-            self._put(("note", key, call, step, f"{type(exc).__name__}: {exc}"))
+            self._by_key = {k: p for k, p in self._by_key.items() if p is not plan}
+            self._put(("note", key, call, step, _why(exc)))
             return False
         self._put(("check", Pending(key, call, step, result, plan)))
         return True
@@ -261,4 +307,5 @@ class Checker:
             self._queue.put(None)
             thread.join(timeout=5)
         self._plans.clear()
+        self._by_key.clear()
         self._programs.clear()

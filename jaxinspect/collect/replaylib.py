@@ -52,6 +52,10 @@ class NanGuard:
         except (TypeError, ValueError):
             self._signature = None
         watcher.units[self._key] = "call"
+        from . import bufferlib
+
+        # the previous call's inputs it keeps show as held by it in the Buffers views
+        bufferlib.register_holder(f"nan_guard({self.name})", self)
         watcher.listeners[self._key] = self._checked
         functools.update_wrapper(self, fn, updated=())
 
@@ -77,6 +81,9 @@ class NanGuard:
             import jax.numpy as jnp
 
             kept = [jnp.copy(x) if isinstance(x, jax.Array) and _inexact(x) else x for x in leaves]
+            from . import bufferlib
+
+            bufferlib.register_own(*(x for x in kept if isinstance(x, jax.Array)))
         with self._lock:
             self._kept[call] = (treedef, kept)
             while len(self._kept) > KEEP:
