@@ -25,6 +25,7 @@ BENCHES = [
     ("jaxpr", [], ["--rounds", "3"]),
     ("buffers", ["--rounds", "11", "--seconds", "4"], ["--rounds", "5", "--seconds", "2"]),
     ("params", [], ["--blocks", "200", "--rounds", "2", "--live-rounds", "3", "--seconds", "2"]),
+    ("nan", [], ["--rounds", "3", "--seconds", "1", "--blocks", "200"]),
     ("keys", [], ["--rounds", "7"]),
     ("monitor", [], ["--seconds", "2", "--rounds", "3"]),
     ("processes", [], ["--rounds", "5", "--seconds", "2"]),
