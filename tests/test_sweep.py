@@ -58,8 +58,11 @@ g = jax.grad(lambda x: jnp.sum(x ** 2))
 vf = jax.vmap(f)
 jac = jax.jacfwd(f)
 pf = jax.pmap(lambda x: x * 2)
-mesh = jax.make_mesh((1,), ('i',))
-sm = jax.shard_map(lambda x: x * 2, mesh=mesh, in_specs=P('i'), out_specs=P('i'))
+mesh = jax.make_mesh((1,), ('i',))  # Explicit axes (the default)
+auto_mesh = jax.make_mesh((1,), ('i',), axis_types=(jax.sharding.AxisType.Auto,))
+sm = jax.shard_map(lambda x: x * 2, mesh=auto_mesh, in_specs=P('i'), out_specs=P('i'))
+sm_explicit = jax.shard_map(lambda x: x * 2, mesh=mesh, in_specs=P('i'), out_specs=P('i'))
+xsh = jax.device_put(x, jax.sharding.NamedSharding(mesh, P('i')))
 ck = jax.checkpoint(f)
 @jax.custom_vjp
 def cv(x):
@@ -158,6 +161,7 @@ FUNCTIONS = {
     "jacfwd": ("jac", "x"),
     "pmap": ("pf", "x[None]"),
     "shard_map": ("sm", "x"),
+    "shard_map_explicit": ("sm_explicit", "xsh"),
     "checkpoint": ("ck", "x"),
     "custom_vjp": ("cv", "x"),
     "partial": ("pt", "x"),
@@ -179,7 +183,7 @@ FUNCTIONS = {
 }
 
 #: other arguments that make the function recompile (default: x -> x2)
-ALT = {"jit_static": "x2, 4", "nnx_jit": "lin, xs", "nnx_module": "xs", "pmap": "x2[None]",
+ALT = {"jit_static": "x2, 4", "shard_map_explicit": "jax.device_put(x2[:4], xsh.sharding)", "nnx_jit": "lin, xs", "nnx_module": "xs", "pmap": "x2[None]",
        "nnx_value_and_grad": "lin, xs", "nnx_remat": "lin, xs", "nnx_scan": "jnp.zeros(()), x2",
        "jit_static_kw": "x2, scale=3"}
 
@@ -227,6 +231,9 @@ def _function_cases_of(kind):
         f"with jaxinspect.profile() as p:\n    {call}\n    {fn}({ALT.get(kind, args.replace('x', 'x2'))})\n"
         "out = [p] + [jaxinspect.compile_diff(e) for e in p.events]\n",
     )
+    yield f"nan_guard-{kind}", (
+        "exec", f"guard = jaxinspect.nan_guard({fn})\nguard({args})\nguard({args})\nout = guard\n"
+    )
     yield f"as-value-{kind}", (
         "exec",
         f"out = [jaxinspect.params({fn}), jaxinspect.sharding({fn})]\n"
@@ -258,6 +265,8 @@ def _value_cases_of(v):
         "exec", f"with jax.enable_x64(True):\n    out = jaxinspect.jaxpr(lambda t: t, {v})\n"
     )
     yield f"jaxpr-callee-{name}", ("eval", f"jaxinspect.jaxpr({v}, x)")
+    yield f"nan_guard-value-{name}", ("exec", f"guard = jaxinspect.nan_guard(jf)\nout = guard({v})\n")
+    yield f"nan_guard-callee-{name}", ("eval", f"jaxinspect.nan_guard({v})")
     yield f"monitor-log-{name}", (
         "exec",
         f"m = jaxinspect.monitor(mode='text')\nm.log(1, value={v})\nm.log({v}, loss=1.0)\n"
@@ -347,7 +356,7 @@ BAD_ARGUMENTS = {
         "exec", "a = jnp.ones(6)\njf_donate(a)\nwith jaxinspect.profile() as out:\n    jf_donate(a)\n"
     ),
     "profile-shard_map-mismatch": (
-        "exec", "with jaxinspect.profile() as out:\n    sm(jnp.ones((2, 3, 4)).sum(0))\n"
+        "exec", "with jaxinspect.profile() as out:\n    sm_explicit(x)\n"
     ),
     "fold_in-huge": ("exec", "with jaxinspect.track_keys(on_reuse='ignore'):\n    out = jax.random.fold_in(tkey, 2**40)\n"),
     "config-storm-none": (
@@ -358,6 +367,19 @@ BAD_ARGUMENTS = {
     "config-unknown": ("exec", "jaxinspect.config.nope = 1\n"),
     "load-twice": ("exec", "jaxinspect.load_ipython_extension(get_ipython())\njaxinspect.load_ipython_extension(get_ipython())\n"),
     "version": ("eval", "jaxinspect.__version__"),
+    "nan_guard-name-int": ("exec", "out = jaxinspect.nan_guard(jf, name=5)\nout(x)\n"),
+    "nan_guard-copy-str": ("exec", "out = jaxinspect.nan_guard(jf_donate, copy_donated='x')\nout(jnp.ones(6))\n"),
+    "nan_guard-decorator": ("exec", "out = jaxinspect.nan_guard(name='step')(jf)\nout(x)\n"),
+    "nan_guard-nan-step": (
+        "exec",
+        "guard = jaxinspect.nan_guard(jax.jit(lambda w: w * jnp.where(w > 0.5, jnp.nan, 1.0)))\n"
+        "w = guard(x)\nw = guard(w)\nguard(w)\nguard.wait(3)\nout = guard\n",
+    ),
+    "unload-load": (
+        "exec",
+        "jaxinspect.unload_ipython_extension(get_ipython())\njaxinspect.unload_ipython_extension(get_ipython())\n"
+        "jaxinspect.load_ipython_extension(get_ipython())\n",
+    ),
     "errors": ("exec", "out = [jaxinspect.KeyReuseError('a'), jaxinspect.KeyReuseWarning('b')]\n"),
     # inside jit / vmap: the public functions meet tracers
     "jit-watch": ("exec", "out = jax.jit(lambda t: (jaxinspect.watch('traced', t), t)[1])(x)\nout = jaxinspect.api.sample_watched()\n"),
@@ -442,7 +464,20 @@ CELLS = {
 }
 
 #: cases that fail today for a root cause in a module another engineer owns (reconciled later)
+_NAN_GUARD_USER_ERROR = (
+    "the user's own error in a step wrapped by nan_guard (jf(<not an array>)) shows "
+    "replaylib.NanGuard.__call__ in its traceback; JAX hides its own frames the same way "
+    "(traceback_util): replaylib, the lead"
+)
 KNOWN: dict[str, str] = {
+    **{
+        f"nan_guard-value-{name}": _NAN_GUARD_USER_ERROR
+        for name in (
+            "variables ts lin nstate nopt ostate none empty_dict empty_list deep intkeys deleted "
+            "tkey sds hostile mixed a_string flax_struct named rngs bn objarr wide gen b_bytes"
+        ).split()
+    },
+    "nan_guard-sds_argument": _NAN_GUARD_USER_ERROR,
     "watch-sharded": (
         "watch() of an array on a mesh with an Explicit axis (jax.make_mesh's default in 0.12; "
         "Flax's FSDP example): the update-ratio sketch's scatter raises ShardingTypeError in "
@@ -635,6 +670,26 @@ def test_no_traceback_through_jaxinspect(shell, case):
     finally:
         _reset(shell)
     assert not problems, "\n".join(problems)
+
+
+def test_the_sweep_covers_every_public_name_magic_and_subcommand(shell):
+    from jaxinspect.glue import magics
+
+    code = "\n".join(repr(case) for case in CASES.values())
+    missing = [name for name in jaxinspect.__all__ if f"jaxinspect.{name}" not in code]
+    assert not missing, f"public names the sweep never calls: {missing}"
+    lines = [case for case in CASES.values() if case[0] in ("line", "cell")]
+    for kind in ("line", "cell"):
+        for name in extension_magics(shell, kind):
+            assert any(c[0] == kind and c[1] == name for c in lines), (kind, name)
+    for sub in magics.SUBCOMMANDS:
+        assert any(c[1] == "jaxinspect" and c[2].split(" ")[0] == sub for c in lines), sub
+
+
+def extension_magics(shell, kind):
+    from jaxinspect.glue import extension
+
+    return extension._magic_names.get(kind, [])
 
 
 def test_the_harness_sees_our_frames(shell):
