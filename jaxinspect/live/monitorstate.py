@@ -191,7 +191,14 @@ class MonitorState:
         delta.setdefault("memory_points", []).append(point)
 
     def _on_buffer_alert(self, rec: dict, delta: dict) -> None:
-        self._alert(delta, "memory", f"{rec.get('message')}. Fix: {rec.get('hint')}", rec.get("name") or "")
+        """One row per alert; a later record with the same id (the count grew in a later cell)
+        updates nothing here, its resolution ("resolved: …") adds one row."""
+        key = ("buffer_alert", rec.get("id"))
+        message = str(rec.get("message"))
+        if key in self._seen_alerts and not message.startswith("resolved"):
+            return
+        self._seen_alerts.add(key)
+        self._alert(delta, "memory", f"{message}. Fix: {rec.get('hint')}", rec.get("name") or "")
 
     def _on_params_watch(self, rec: dict, delta: dict) -> None:
         name = rec.get("name") or "params"
