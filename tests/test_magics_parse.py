@@ -69,6 +69,13 @@ def test_flags_after_the_expression(trained):
     tree = ip.run_line_magic("jaxinspect", "params {'--stats': state.params['Dense_0'], 'b': [1, 2]} --stats")
     assert isinstance(tree, ParamsView) and tree.title == "{'--stats': state.params['Dense_0'], 'b': [1, 2]}"
     assert {leaf.path for leaf in tree.leaves} >= {"['--stats']['kernel']", "['--stats']['bias']"}
+    # a comment after the line, as in the README's examples, is no argument
+    assert isinstance(ip.run_line_magic("jaxinspect", "params state.params  # the tree --stats"), ParamsView)
+    assert ip.run_line_magic("jaxinspect", "params state.params  # the tree --stats").stats is None
+    keys = ip.run_line_magic("jaxinspect", "keys   # the lineage")
+    assert type(keys).__name__ == "KeysView", keys
+    diff = ip.run_line_magic("jaxpr", "-o train_step(state, xb, yb) --diff train_step(state, xb[:8], yb[:8])  # two traces")
+    assert type(diff).__name__ == "JaxprDiffView"
     for line in ("buffers --no-owners --limit 3", "buffers --limit=3 --no-owners", "buffers --limit 3 --no-owners"):
         view = ip.run_line_magic("jaxinspect", line)
         assert isinstance(view, BuffersView) and view.limit == 3, line
@@ -164,7 +171,7 @@ def test_split_line_keeps_python_words_whole():
     line = """f(a, b) --x 'a b' "c \\" d" [1, 2] {'k': (3, 4)} # c --y"""
     spans, problem = magics.split_line(line)
     words = [line[s:e] for s, e in spans]
-    assert words == ["f(a, b)", "--x", "'a b'", '"c \\" d"', "[1, 2]", "{'k': (3, 4)}", "# c --y"]
+    assert words == ["f(a, b)", "--x", "'a b'", '"c \\" d"', "[1, 2]", "{'k': (3, 4)}"]  # no comment
     assert problem is None
     assert magics.split_line("f(x")[1] == "unclosed '('"
     assert magics.split_line("'abc")[1] == "unterminated string"

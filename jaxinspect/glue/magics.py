@@ -35,7 +35,7 @@ class BadLine(Exception):
 
 def split_line(line: str) -> tuple[list[tuple[int, int]], str | None]:
     """Top-level words of ``line`` as (start, end) spans: whitespace inside brackets or string
-    literals does not split, and a ``#`` comment runs to the end. Iterative (a 3,000-term
+    literals does not split, and a ``#`` comment (to the end) is dropped. Iterative (a 3,000-term
     expression is fine). Returns the spans and a problem (unterminated string, unbalanced
     bracket) or None; on a problem the last word runs to the end of the line."""
     spans: list[tuple[int, int]] = []
@@ -61,8 +61,10 @@ def split_line(line: str) -> tuple[list[tuple[int, int]], str | None]:
                 break
             i = j + len(quote)
             continue
-        if ch == "#" and not depth:
-            i = n
+        if ch == "#" and not depth:  # a comment: not part of any word
+            if start < i:
+                spans.append((start, i))
+            start = -1
             break
         if ch in "([{":
             depth.append(ch)
