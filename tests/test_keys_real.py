@@ -392,3 +392,23 @@ def test_jit_calls_on_a_jax_without_the_known_dispatch_hook_says_it_checks_nothi
         note = jaxinspect.keys().record.note
     assert "jit calls: not checked" in note and "no hook" in note
     assert pjit._run_python_pjit is before
+
+
+def test_nnx_shortcut_samplers_are_uses_and_are_restored(tracker):
+    from flax.nnx import rnglib
+
+    before = rnglib.Rngs.normal.__closure__[0].cell_contents
+    assert before is random.normal  # tracking is off: jax.random's own function
+    with jaxinspect.track_keys(on_reuse="ignore"):
+        rngs = nnx.Rngs(0, noise=1)
+        rngs.normal((2,))  # the default stream's key, drawn by the shortcut
+        rngs.noise.uniform((2,))
+        rngs.noise.count[...] = 0  # rewound
+        rngs.noise.uniform((2,))
+        tracker.flush()
+        rows = {n.label: n for n in tracker.snapshot().nodes}
+    assert rows["rngs.default[0]"].state == "consumed"
+    assert rows["rngs.default[0]"].used_by[0].startswith("normal @ ")
+    (reuse,) = _reuses(tracker)
+    assert reuse.reuse == "consumed twice" and "rngs.noise[0]" in reuse.key
+    assert rnglib.Rngs.normal.__closure__[0].cell_contents is before  # put back

@@ -144,6 +144,7 @@ class KeyTracker:
         self._stream_original: Any = None
         self._stream_wrapper: Any = None
         self._proxies: list[tuple[Any, str, Any, Any]] = []  # (module, global, original, proxy)
+        self._cells: list[tuple[Any, Any, Any]] = []  # (closure cell, original, wrapper)
         self._pjit_original: Any = None
         self._async_copy = True
         self._pjit_wrapper: Any = None
@@ -250,6 +251,10 @@ class KeyTracker:
                 if getattr(module, attr, None) is proxy:
                     setattr(module, attr, original)
             self._proxies.clear()
+            for cell, original, wrapper in self._cells:
+                if cell.cell_contents is wrapper:
+                    cell.cell_contents = original
+            self._cells.clear()
             if self._stream_wrapper is not None:
                 rnglib = compat.loaded_module("flax.nnx.rnglib")
                 cls = getattr(rnglib, "RngStream", None)
@@ -509,6 +514,28 @@ class KeyTracker:
         functools.update_wrapper(__call__, orig)
         self._stream_original, self._stream_wrapper = orig, __call__
         cls.__call__ = __call__
+        self._wrap_rngs_methods(rnglib)
+
+    def _wrap_rngs_methods(self, rnglib: Any) -> None:
+        """NNX's shortcut samplers (``rngs.normal(shape)``, ``rngs.params.uniform(…)``) hold the
+        ``jax.random`` function they were made from in a closure, taken at import: point those
+        closures at our wrappers (feature-detected by the helper's name and its one cell), so
+        their draws are uses too. ``stop()`` points them back."""
+        originals = {id(f): name for name, f in self._originals.items()}
+        for cls_name in ("Rngs", "RngStream"):
+            cls = getattr(rnglib, cls_name, None)
+            for value in vars(cls).values() if cls is not None else ():
+                code = getattr(value, "__code__", None)
+                cells = getattr(value, "__closure__", None) or ()
+                if code is None or code.co_name != "rngs_random_method" or len(cells) != 1:
+                    continue
+                try:
+                    name = originals.get(id(cells[0].cell_contents))
+                    if name is not None and name in self._wrappers:
+                        cells[0].cell_contents = self._wrappers[name]
+                        self._cells.append((cells[0], self._originals[name], self._wrappers[name]))
+                except (ValueError, AttributeError):  # an empty cell: not the helper we know
+                    continue
 
     # -- recording (the user's thread: cheap, no device sync) -----------------------------------
     def _record(self, kind: str, op: str, key: Any, out: Any = None, data: Any = None,
