@@ -412,3 +412,28 @@ def test_nnx_shortcut_samplers_are_uses_and_are_restored(tracker):
     (reuse,) = _reuses(tracker)
     assert reuse.reuse == "consumed twice" and "rngs.noise[0]" in reuse.key
     assert rnglib.Rngs.normal.__closure__[0].cell_contents is before  # put back
+
+
+def test_in_a_real_kernel_reruns_are_silent_loops_are_caught_and_errors_show_only_the_cell():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    same = "k = jax.random.key(0)\nx = jax.random.normal(k, (2,))"
+    sources = [
+        "%load_ext jaxinspect\nimport jax, warnings\nwarnings.simplefilter('always')\n%jaxinspect keys on",
+        same,
+        same,  # the same cell run again (same source, same kernel file): not a reuse
+        "from flax import nnx\nfor i in range(3):\n    r = nnx.Rngs(dropout=0)\n"
+        "    m = jax.random.bernoulli(r.dropout(), 0.5, (8,))",
+        "%jaxinspect keys on --error\nk2 = jax.random.key(5)\na = jax.random.normal(k2)\nb = jax.random.uniform(k2)",
+        "print(jaxinspect_view := __import__('jaxinspect').keys().text())",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True).execute()
+    out = ["\n".join(o.get("text", "") + "\n".join(o.get("traceback", [])) for o in c.outputs) for c in nb.cells]
+    assert "KeyReuseWarning" not in out[1] + out[2]
+    assert out[3].count("KeyReuseWarning") == 1 and "made again from the same seed" in out[3]
+    assert "KeyReuseError" in out[4] and "consumed twice" in out[4]
+    assert "keyslib" not in out[4] and "jaxinspect/" not in out[4]  # only the cell's line
+    view = out[5]
+    assert "×2" in view and "rngs.dropout[0]" in view and "one notebook cell execution" in view
+    assert view.count("⚠") == 2  # the loop's reuse and the --error one; none for the re-run cell
