@@ -3,6 +3,8 @@ as typed (quotes, spaces, commas), help generated from the parsers, a bad value 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from jaxinspect.glue import magics
@@ -207,3 +209,26 @@ def test_keys_jit_calls_flag_reaches_the_tracker(trained):
     finally:
         ip.run_line_magic("jaxinspect", "keys off --clear")
     one_line_error(ip.run_line_magic("jaxinspect", "keys --jit-calls"), "--jit-calls goes with `on`")
+
+
+def test_a_failure_of_jaxinspect_inside_a_magic_is_one_line_and_recorded(trained, monkeypatch):
+    ip = trained
+    from jaxinspect import api, errors
+
+    def broken(*a, **k):
+        raise RuntimeError("buffers exploded")
+
+    monkeypatch.setattr(api, "buffers", broken)
+    before = errors.total()
+    text = one_line_error(ip.run_line_magic("jaxinspect", "buffers --limit 3"), "RuntimeError: buffers exploded")
+    assert "bug in jaxinspect, not in your code" in text and text.startswith("%jaxinspect: ")
+    assert errors.total() == before + 1
+    assert re.search(r"internal errors: [1-9]", repr(ip.run_line_magic("jaxinspect", "status")))
+    from jaxinspect.errors import KeyReuseError
+
+    def opted_in(*a, **k):
+        raise KeyReuseError("key used twice")
+
+    monkeypatch.setattr(api, "keys", opted_in)
+    with pytest.raises(KeyReuseError):  # an error the user asked for still reaches them
+        ip.run_line_magic("jaxinspect", "keys")

@@ -529,6 +529,10 @@ def _ours(tb) -> list[str]:
     ]
 
 
+def _caught_by_magics(errors) -> dict:
+    return {(r.where, r.message): r.count for r in errors.recent() if r.where.startswith("magic ")}
+
+
 class _LogTracebacks(logging.Handler):
     """Tracebacks that reach a log (e.g. JAX logs a failed ``jax.debug.callback``) count too."""
 
@@ -577,6 +581,9 @@ def run_case(shell, case) -> list[str]:
     ns = shell.user_ns
     ns.pop("out", None)
     kind = case[0]
+    from jaxinspect import errors
+
+    caught_before = _caught_by_magics(errors)
     logged = _LogTracebacks()
     root = logging.getLogger()
     root.addHandler(logged)
@@ -608,6 +615,9 @@ def run_case(shell, case) -> list[str]:
                 )
     root.removeHandler(logged)
     problems += logged.problems
+    for key, count in _caught_by_magics(errors).items():
+        if count > caught_before.get(key, 0):  # the magics' safety net hid a failure of ours
+            problems.append(f"a magic caught a jaxinspect failure: {key[1]} (recorded at {key[0]!r})")
     shown = [cap.stdout, cap.stderr]
     for output in cap.outputs:
         try:
@@ -715,6 +725,15 @@ def test_the_harness_sees_our_frames(shell):
     spoken = run_case(shell, ("eval", "jaxinspect.glue.display.Message('%jaxpr: as a magic')"))
     assert len(spoken) == 1 and "speaks as a magic" in spoken[0]
     assert run_case(shell, ("eval", "jf('abc')")) == []  # the user's own error, no frame of ours
+    import jaxinspect.api
+
+    real_status = jaxinspect.api.status
+    jaxinspect.api.status = lambda: 1 / 0
+    try:
+        netted = run_case(shell, ("line", "jaxinspect", "status"))
+    finally:
+        jaxinspect.api.status = real_status
+    assert len(netted) == 1 and "a magic caught a jaxinspect failure: ZeroDivisionError" in netted[0]
 
 
 AFTER_UNLOAD = [

@@ -20,7 +20,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .. import api
+from .. import api, errors
 from .display import Message
 
 # -- splitting a magic's line ----------------------------------------------------------------------
@@ -534,10 +534,7 @@ class JaxInspectMagics(Magics):
     @line_magic
     def jaxinspect(self, line: str) -> Any:
         """JAX introspection for this kernel (the help is generated below)."""
-        try:
-            return _dispatch(line)
-        except RecursionError as exc:
-            return Message(f"%jaxinspect: the line is too deeply nested ({type(exc).__name__})", level="error")
+        return _contained("%jaxinspect", lambda: _dispatch(line))
 
     @magic_arguments()
     @argument("-h", "--help", action="store_true", help="this help")
@@ -549,6 +546,9 @@ class JaxInspectMagics(Magics):
     def jit_profile(self, line: str, cell: str | None = None) -> Any:
         """Run STATEMENT (or the cell) and report each trace/lower/compile inside it, per function,
         with reasons and time (= `with jaxinspect.profile(all=...) as p: STATEMENT`)."""
+        return _contained("%jit_profile", lambda: self._jit_profile(line, cell))
+
+    def _jit_profile(self, line: str, cell: str | None) -> Any:
         read = _read(JaxInspectMagics.jit_profile, line, "%jit_profile")
         if isinstance(read, Message):
             return read
@@ -600,11 +600,7 @@ class JaxInspectMagics(Magics):
     def jaxpr(self, line: str, cell: str | None = None) -> Any:
         """The jaxpr of CALL as jit traces it, without running it: the arguments are evaluated, the
         call is traced (= jaxinspect.jaxpr(fn, *args, **kwargs))."""
-        try:
-            return self._jaxpr(line, cell)
-        except RecursionError as exc:
-            return Message(f"%jaxpr: the expression is too deeply nested ({type(exc).__name__}); "
-                           "assign parts of it to variables first", level="error")
+        return _contained("%jaxpr", lambda: self._jaxpr(line, cell))
 
     def _jaxpr(self, line: str, cell: str | None) -> Any:
         from IPython.display import display
@@ -656,6 +652,28 @@ class JaxInspectMagics(Magics):
             return view
         display(view)
         return None
+
+
+def _contained(magic: str, run: Callable[[], Any]) -> Any:
+    """The last safety net of a magic: a failure of jaxinspect itself is one line (and recorded,
+    so %jaxinspect status counts it), never a traceback; errors the user opted into pass."""
+    try:
+        return run()
+    except errors.UserFacingError:
+        raise
+    except (RecursionError, MemoryError) as exc:
+        return Message(
+            f"{magic}: the expression is too deeply nested ({type(exc).__name__}); "
+            "assign parts of it to variables first",
+            level="error",
+        )
+    except Exception as exc:  # noqa: BLE001 - containment is the point
+        errors.record(f"magic {magic}", exc)
+        return Message(
+            f"{magic}: jaxinspect failed here ({type(exc).__name__}: {_clip(str(exc))}); this is a "
+            "bug in jaxinspect, not in your code — it is recorded (%jaxinspect status counts it)",
+            level="error",
+        )
 
 
 def _dispatch(line: str) -> Any:
