@@ -152,6 +152,7 @@ class KeyTracker:
         self._tls = _Local()
         self._user_files: dict[str, str | None] = {}
         self._sites: dict[tuple, str] = {}
+        self._free: list[_Node] = []  # forgotten nodes, re-initialised for new keys
         self._use_cache: dict[tuple, tuple] = {}
         self._split_cache: dict[Any, tuple] = {}
         self._queue: list[tuple] = []
@@ -167,6 +168,9 @@ class KeyTracker:
         """Forget every key and reuse (tracking stays as it is)."""
         with self.lock:
             self._queue = []  # events not yet processed are forgotten too
+            old = getattr(self, "nodes", None)
+            if old:  # their objects serve the next keys (see _make)
+                self._free.extend(itertools.islice(old.values(), max(0, self.max_nodes - len(self._free))))
             self.nodes: OrderedDict[int, _Node] = OrderedDict()
             self.by_fp: dict[bytes, _Node] = {}
             self.ids = itertools.count(1)
@@ -705,7 +709,7 @@ class KeyTracker:
 
     # -- the lineage (under the lock) ----------------------------------------------------------
     def _new(self, parent: _Node | None, op: str, label: str, typed: bool, site, fp) -> _Node:
-        node = _Node(next(self.ids), parent.id if parent else None, op, label, typed, site, fp)
+        node = _make(self._free, next(self.ids), parent.id if parent else None, op, label, typed, site, fp)
         self.nodes[node.id] = node
         self.by_fp[fp] = node
         if parent is not None:
@@ -715,6 +719,7 @@ class KeyTracker:
         return node
 
     def _evict(self) -> None:
+        free = self._free
         while len(self.nodes) > self.max_nodes:
             _nid, old = self.nodes.popitem(last=False)
             if self.by_fp.get(old.fp) is old:
@@ -723,6 +728,8 @@ class KeyTracker:
             if parent is not None:
                 parent.children -= 1
             self.summarised += 1
+            if len(free) < self.max_nodes:
+                free.append(old)  # nothing else refers to it: reused by the next key
 
     def _node_for(self, fp: bytes, typed: bool, site) -> _Node:
         """The node of a key's bits; a key first seen here (made before tracking, or returned by
@@ -768,14 +775,14 @@ class KeyTracker:
         raw = out.tobytes()
         n = min(len(raw) // width, MAX_ELEMENTS)
         pid = parent.id
-        nodes, ids = self.nodes, self.ids
+        nodes, ids, free = self.nodes, self.ids, self._free
         made = 0
         for i in range(n):
             fp = raw[i * width : (i + 1) * width]
             known = by_fp.get(fp)
             if known is not None and known.parent == pid:
                 continue  # derived again from the same key: the same key as before
-            node = _Node(next(ids), pid, "split", f"split[{i}] of #{pid}", out_typed, site, fp)
+            node = _make(free, next(ids), pid, "split", f"split[{i}] of #{pid}", out_typed, site, fp)
             nodes[node.id] = node
             by_fp[fp] = node
             made += 1
@@ -1103,6 +1110,18 @@ def _has_params(fn: Any, names: tuple[str, ...]) -> bool:
         return tuple(inspect.signature(fn).parameters) == names
     except (TypeError, ValueError):
         return False
+
+
+def _make(free: list, *args: Any) -> _Node:
+    """A node for a new key: a forgotten one re-initialised in place when there is one. A
+    training loop then allocates no object per key once ``max_nodes`` keys were seen, so the
+    cyclic GC — whose full collections walk all of JAX's objects (~80 ms seen) — is not run more
+    often by tracking."""
+    if free:
+        node = free.pop()
+        node.__init__(*args)
+        return node
+    return _Node(*args)
 
 
 def _shown(node: _Node) -> str:
