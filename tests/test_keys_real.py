@@ -437,3 +437,36 @@ def test_in_a_real_kernel_reruns_are_silent_loops_are_caught_and_errors_show_onl
     view = out[5]
     assert "×2" in view and "rngs.dropout[0]" in view and "one notebook cell execution" in view
     assert view.count("⚠") == 2  # the loop's reuse and the --error one; none for the re-run cell
+
+
+def test_default_mode_runs_no_jaxinspect_python_on_a_cache_hit_jitted_call(tracker):
+    import sys
+
+    @jax.jit
+    def step(w, key):
+        return w + random.normal(key, w.shape)
+
+    keys = list(random.split(random.key(0), 6))
+    w = step(jnp.zeros(4), keys[0])  # compiled
+    seen = []
+
+    def profiler(frame, event, arg):
+        if event == "call" and "/jaxinspect/" in frame.f_code.co_filename.replace("\\", "/"):
+            seen.append(frame.f_code.co_name)
+
+    with jaxinspect.track_keys():
+        step(w, keys[1])  # may trace-check once more under tracking; not timed here
+        sys.setprofile(profiler)
+        try:
+            for k in keys[2:]:
+                w = step(w, k)
+        finally:
+            sys.setprofile(None)
+    assert seen == []
+    with jaxinspect.track_keys(jit_calls=True):  # the opt-in mode does run ours, per call
+        sys.setprofile(profiler)
+        try:
+            step(w, keys[2])
+        finally:
+            sys.setprofile(None)
+    assert "_run_python_pjit" in seen
