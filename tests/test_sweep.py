@@ -187,6 +187,8 @@ ALT = {"jit_static": "x2, 4", "shard_map_explicit": "jax.device_put(x2[:4], xsh.
        "nnx_value_and_grad": "lin, xs", "nnx_remat": "lin, xs", "nnx_scan": "jnp.zeros(()), x2",
        "jit_static_kw": "x2, scale=3"}
 
+DISABLE_JIT_FUNCTIONS = {"jit", "jit_static", "nnx_jit", "pmap", "shard_map", "custom_vjp", "nnx_scan", "lax_scan"}
+
 #: with x64 on from the start (a subprocess): x64 changes dtypes, not structure, so a few targets
 #: of each kind run every per-target case, and every bad-argument, magic-line and cell case runs
 X64_FUNCTIONS = {"jit_static", "nnx_jit", "shard_map"}
@@ -215,10 +217,11 @@ def _function_cases_of(kind):
     yield f"jaxpr-magic-diff-{kind}", ("line", "jaxpr", f"-o {call} --diff {call}")
     yield f"jaxpr-api-{kind}", ("eval", f"jaxinspect.jaxpr({fn}, {args})")
     yield f"jit_profile-{kind}", ("line", "jit_profile", f"-o -q {call}")
-    yield f"profile-disable_jit-{kind}", (
-        "exec",
-        f"with jax.disable_jit():\n    with jaxinspect.profile() as out:\n        {call}\n",
-    )
+    if kind in DISABLE_JIT_FUNCTIONS:  # op by op: every primitive compiles, so a few kinds
+        yield f"profile-disable_jit-{kind}", (
+            "exec",
+            f"with jax.disable_jit():\n    with jaxinspect.profile() as out:\n        {call}\n",
+        )
     yield f"jaxpr-disable_jit-{kind}", (
         "exec", f"with jax.disable_jit():\n    out = jaxinspect.jaxpr({fn}, {args})\n"
     )
