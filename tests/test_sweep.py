@@ -370,6 +370,17 @@ BAD_ARGUMENTS = {
     "config-unknown": ("exec", "jaxinspect.config.nope = 1\n"),
     "load-twice": ("exec", "jaxinspect.load_ipython_extension(get_ipython())\njaxinspect.load_ipython_extension(get_ipython())\n"),
     "version": ("eval", "jaxinspect.__version__"),
+    "keys-error-reuse-in-cell": (
+        "exec",
+        "get_ipython().run_line_magic('jaxinspect', 'keys on --error')\n"
+        "get_ipython().run_cell('k = jax.random.key(5)\\njax.random.normal(k)\\njax.random.normal(k)')\n",
+    ),
+    "keys-error-reuse-initializer": (
+        "exec",
+        "get_ipython().run_line_magic('jaxinspect', 'keys on --error')\n"
+        "get_ipython().run_cell('k = jax.random.key(6)\\ninit = jax.nn.initializers.glorot_normal()\\n"
+        "init(k, (3, 3))\\ninit(k, (3, 3))')\n",
+    ),
     "nan_guard-name-int": ("exec", "out = jaxinspect.nan_guard(jf, name=5)\nout(x)\n"),
     "nan_guard-copy-str": ("exec", "out = jaxinspect.nan_guard(jf_donate, copy_donated='x')\nout(jnp.ones(6))\n"),
     "nan_guard-decorator": ("exec", "out = jaxinspect.nan_guard(name='step')(jf)\nout(x)\n"),
