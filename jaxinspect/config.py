@@ -55,6 +55,32 @@ def _share(value: Any) -> float | None:
 
 _share.__doc__ = "a share of the step time, 0 < x ≤ 1 (0.02 is 2%)"
 
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return value
+
+
+_number.__doc__ = "a finite number"
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+_text.__doc__ = "a string"
+
+
+def _anything(value: Any) -> Any:
+    return value
+
+
+#: a setting added without its own check is checked by its declared type
+_any_whole = _whole(-(2**63))
+_any_whole.__doc__ = "a whole number"
+_BY_TYPE = {"int": _any_whole, "float": _number, "bool": _flag, "str": _text}
+
 _CHECKS = {
     "watch_budget": _share,
     "storm_threshold": _whole(1),
@@ -80,7 +106,10 @@ class Config:
     watch_budget: float = 0.02
 
     def __setattr__(self, name: str, value: Any) -> None:
-        check = _CHECKS.get(name)
+        field = type(self).__dataclass_fields__.get(name)
+        declared = getattr(field, "type", None)
+        declared = getattr(declared, "__name__", declared)  # int, or "int" (postponed annotations)
+        check = _CHECKS.get(name) or (_BY_TYPE.get(str(declared), _anything) if field else None)
         if check is None:
             known = ", ".join(_CHECKS)
             print(f"jaxinspect: config has no setting {name!r} (settings: {known}); nothing changed",

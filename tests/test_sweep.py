@@ -865,6 +865,19 @@ def test_a_bad_setting_is_refused_where_it_enters_and_compiles_keep_flowing(shel
         assert errors.total() == before
         jaxinspect.config.storm_threshold = 7.0  # a whole float is a whole number
         assert config.storm_threshold == 7 and isinstance(config.storm_threshold, int)
+        # a setting added later without its own check is checked by its declared type
+        import dataclasses
+        import importlib
+
+        @dataclasses.dataclass
+        class Later(importlib.import_module("jaxinspect.config").Config):
+            new_limit: int = 3
+            ratio: float = 0.5
+
+        later = Later()
+        later.new_limit, later.ratio = "a", float("nan")
+        assert (later.new_limit, later.ratio) == (3, 0.5)
+        assert "config.new_limit takes a whole number" in capsys.readouterr().err
     finally:
         _reset(shell)
 
