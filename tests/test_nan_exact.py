@@ -83,7 +83,7 @@ def test_nnx_loop_going_nan_at_step_40_is_named_exactly(watcher, budget):
             truth = [paramlib._path_text(p) for p, v in flat if not np.isfinite(np.asarray(v)).all()]
     (alert,) = alerts_of(watcher)
     assert alert.step == 40 and alert.last_finite_step == 39
-    assert "first NaN at step 40, last finite step 39 (every watched step checked)" in alert.message
+    assert "first NaN at step 40, last finite step 39 (every watched step" in alert.message
     # relu's gradient is 0 at NaN, so fc1/fc2's biases stay finite: 4 of 6, exactly those
     assert list(alert.leaves) == truth and alert.bad_leaves == len(truth) == 4
     assert alert.total_leaves == 6 and "4 of 6 leaves: ['fc1']['kernel'] (" in alert.message
@@ -253,7 +253,9 @@ def test_nan_guard_names_the_primitive_and_the_line_that_made_the_first_nan(budg
     cause = train_step.wait(120)
     alert = train_step.alert
     assert alert.name == "train_step inputs" and alert.step == 8
-    assert "first NaN at call 8, last finite call 7 (every call checked)" in alert.message
+    # "(every call checked)", or "(every call since the last finite one checked)" when the cost
+    # cap thinned an earlier call on this busy machine: either way calls 7 and 8 were both seen
+    assert "first NaN at call 8, last finite call 7 (every call" in alert.message
     assert "replaying call 7 of train_step with jax_debug_nans" in cause
     assert "`log`" in cause and "test_nan_exact.py:" in cause
     assert "jnp.log(scale)" in cause and "equation `" in cause

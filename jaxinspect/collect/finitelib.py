@@ -34,6 +34,8 @@ def _close_all() -> None:
 BIG = 1 << 14  # leaves at least this large get a reduction of their own
 CHUNK = 256  # float leaves per compiled check: a big tree is a few calls of a few programs
 SYNC_COMPILE = CHUNK  # trees with at most this many float leaves compile on the first call
+MAX_PLANS = 256  # tree shapes checked at most (a tree whose shapes change every call: a KV cache)
+SYNC_PLANS = 16  # after this many shapes, new ones compile off-thread (never stall the loop)
 
 
 class Plan:
@@ -184,10 +186,18 @@ class Checker:
             self._by_key[key] = plan
         if plan is None:
             float_idx = [i for i, x in enumerate(leaves) if _inexact(x)]
-            plan = self._plans[sig] = Plan(sig, float_idx)
+            too_many = len(self._plans) >= MAX_PLANS
+            plan = Plan(sig, float_idx)
+            if too_many:
+                plan.failed = (
+                    f"more than {MAX_PLANS} different tree shapes were watched (shapes that change "
+                    "every call, e.g. a growing cache, are not checked)"
+                )
+                return plan
+            self._plans[sig] = plan
             if key is not None:
                 self._by_key[key] = plan
-            if len(float_idx) <= SYNC_COMPILE:
+            if len(float_idx) <= SYNC_COMPILE and len(self._plans) <= SYNC_PLANS:
                 self._compile(plan, leaves)
             else:  # its own thread: other trees' checks are read meanwhile
                 plan.pending = True
