@@ -191,6 +191,7 @@ class _Sites:
         text = None
         try:
             ours = False
+            caller = None  # generated or exec'd code (`python -c`, exec) that called through our hook
             for frame in tb.frames:
                 filename = frame.file_name
                 if filename.startswith(_PKG_DIR):
@@ -199,12 +200,18 @@ class _Sites:
                         break
                     ours = True  # a hook on the user's call (cache-miss path, jax.random): see through
                     continue
-                if filename.startswith("<string") or not compilelib.is_user_file(filename):
+                if filename.startswith("<string"):
+                    if ours and caller is None:
+                        caller = frame
+                    continue
+                if not compilelib.is_user_file(filename):
                     continue
                 text = self.format(filename, frame.line_num, frame.function_name)
                 break
             else:
-                if ours:
+                if caller is not None:  # the user's call, from code with no file: still the user's
+                    text = self.format(caller.file_name, caller.line_num, caller.function_name)
+                elif ours:
                     text = _OWN  # no user frame at all: the sampler thread, a monitor's thread
         except Exception:  # noqa: BLE001
             text = None

@@ -255,10 +255,14 @@ def _short(filename: str) -> str:
 
 
 def _place(filename: str, line: int | None) -> str:
+    """``cell [3] line 4`` in a notebook, else ``file.py:4`` (the user's line, with its number)."""
     from . import compilelib
 
     try:
-        return compilelib.place(filename, line)
+        cell = compilelib.cell_number(compilelib.collector().cell_of, filename)
+        if cell is not None:
+            return f"cell [{cell}] line {line}"
+        return f"{compilelib.short_path(filename)}:{line}"
     except Exception:  # noqa: BLE001
         return f"{os.path.basename(filename)}:{line}"
 
