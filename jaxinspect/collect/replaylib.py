@@ -174,8 +174,17 @@ class NanGuard:
         return tuple(positional), {k: v for k, v in inputs.items() if not (k.startswith("arg") and k[3:].isdigit())}
 
     def wait(self, timeout: float = 60.0) -> str | None:
-        """Wait for the replay after an alert (tests, notebooks); returns ``cause``."""
-        self._done.wait(timeout)
+        """Wait for the replay after an alert (tests, notebooks); returns ``cause``, or None at
+        once when every call's check has been read and none was non-finite (a clean loop does
+        not wait out the timeout)."""
+        deadline = time.monotonic() + timeout
+        try:
+            self._watcher.checker.drain(timeout)
+        except Exception as exc:  # noqa: BLE001
+            errors.record("nan_guard.wait", exc)
+        if self.alert is None:
+            return self.cause
+        self._done.wait(max(0.0, deadline - time.monotonic()))
         return self.cause
 
     def __repr__(self) -> str:
@@ -214,10 +223,48 @@ class _quiet_jax_logs:  # noqa: N801
         self._levels = [lg.level for lg in self._loggers]
         for lg in self._loggers:
             lg.setLevel(logging.ERROR)
+        _quiet_prints(+1)
 
     def __exit__(self, *exc: Any) -> None:
+        _quiet_prints(-1)
         for lg, level in zip(self._loggers, self._levels, strict=True):
             lg.setLevel(level)
+
+
+# JAX also *prints* "Invalid nan value encountered in the output of a jax.jit function. Calling
+# the de-optimized version." (jax._src.api_util, jax._src.pjit): from the replay's thread that
+# text lands in whatever cell the user is running. While a replay runs, those two modules see a
+# `print` that drops what the replay's thread prints and passes everything else through.
+_PRINT_MODULES = ("jax._src.api_util", "jax._src.pjit")
+_replaying = threading.local()
+_print_lock = threading.Lock()
+_print_users = 0
+
+
+def _replay_print(*args: Any, **kwargs: Any) -> None:
+    if getattr(_replaying, "on", False):
+        return
+    import builtins
+
+    builtins.print(*args, **kwargs)
+
+
+def _quiet_prints(delta: int) -> None:
+    import sys
+
+    global _print_users
+    _replaying.on = delta > 0
+    with _print_lock:
+        _print_users += delta
+        for name in _PRINT_MODULES:
+            module = sys.modules.get(name)
+            if module is None:
+                continue
+            current = vars(module).get("print")
+            if _print_users > 0 and current is None:
+                module.print = _replay_print
+            elif _print_users <= 0 and current is _replay_print:
+                del module.print
 
 
 def _describe(exc: FloatingPointError, name: str, call: int, fn: Any, args: tuple, kwargs: dict) -> str:
