@@ -1,11 +1,13 @@
-"""Flax's own NNX examples, adapted into small training scripts, with what jaxinspect reports
+"""Flax's own examples, adapted into small training scripts, with what jaxinspect reports
 checked against the ground truth computed by hand in the test (issue 15, "Proof").
 
-Sources (google/flax, examples/nnx_toy_examples/): 02_lifted_transforms.py (nnx.jit step,
+Sources (google/flax): examples/nnx_toy_examples/02_lifted_transforms.py (nnx.jit step,
 nnx.Optimizer, nnx.cached_partial), 06_scan_over_layers.py (nnx.vmap-made blocks run by
 nnx.scan, BatchNorm + Dropout), 09_parameter_surgery.py (a pretrained backbone swapped in),
 10_fsdp_and_optimizer.py (8 fake CPU devices, out_sharding params, a hand-written SGD
-optimizer; in one subprocess). Sizes are cut down so the whole file runs in well under 90 s."""
+optimizer; in one subprocess), examples/mnist/train.py (the NNX CNN with train()/eval()), and a
+Linen TrainState loop as in Flax's Linen guides. Sizes are cut down so the whole file runs in
+well under 90 s."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import sys
 import textwrap
 import threading
 import time
+import traceback
 import warnings
 
 import jax
@@ -627,3 +630,65 @@ def test_mnist_dropout_rngs_from_the_models_seed_is_a_reuse(mnist_run):
     assert bool(jnp.all(init_key == first_dropout_key))
     _, _, reuses = mnist_run
     assert any("rngs.default[0]" in r.key for r in reuses), reuses
+
+
+# == a Linen TrainState loop (flax.training.train_state, as in Flax's Linen guides) ===============
+def test_linen_train_state_diverging_loop_names_step_leaves_and_the_first_inf(exact_watch):
+    """A learning rate too large: the parameters overflow to Inf/NaN by themselves (nothing
+    injected). watch() names the first non-finite step and every leaf exactly; nan_guard's cause
+    names the primitive that JAX's own debug_infs names when we replay that step by hand."""
+    import flax.linen as nn
+    from flax.training import train_state
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool):
+            x = nn.Dense(16)(x)
+            x = nn.Dropout(0.1, deterministic=not train)(x)
+            x = nn.relu(x)
+            return nn.Dense(1)(x)
+
+    model = MLP()
+    key = jax.random.key(0)
+    params = model.init({"params": key}, jnp.ones((4, 3)), train=False)["params"]
+    state = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=optax.sgd(3.0))
+
+    @jax.jit
+    def train_step(state, batch, key):
+        x, y = batch
+        dropout_key = jax.random.fold_in(key, state.step)
+
+        def loss_fn(params):
+            pred = state.apply_fn({"params": params}, x, train=True, rngs={"dropout": dropout_key})
+            return jnp.mean((pred - y) ** 2)
+
+        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        return state.apply_gradients(grads=grads), loss
+
+    guard = jaxinspect.nan_guard(train_step)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 3)).astype(np.float32) * 3
+    y = (x**2).sum(1, keepdims=True)
+    truth, previous = None, None
+    for step in range(12):
+        before = state
+        state, _loss = guard(state, (x, y), key)
+        jaxinspect.watch("state", state, step=step)
+        if truth is None and _bad_leaves(state.params)[0]:
+            truth, previous = (step, *_bad_leaves(state.params)), before
+    step, bad, n_float = truth
+    # the ground truth for the cause: JAX's own debug_infs on the last finite inputs
+    with jax.debug_nans(True), jax.debug_infs(True), pytest.raises(FloatingPointError) as caught:
+        jax.block_until_ready(train_step(previous, (x, y), key))
+    prim = str(caught.value).split("encountered in ", 1)[1].split()[0].rstrip(".")
+    user_line = [f for f in traceback.extract_tb(caught.value.__traceback__) if f.filename == __file__][-1].lineno
+
+    cause = guard.wait(60)
+    alerts = [a for a in api.sample_watched() if type(a).__name__ == "ParamAlert"]
+    (mine,) = [a for a in alerts if a.name == "state"]
+    assert (mine.step, mine.last_finite_step) == (step, step - 1)
+    assert [tuple(s.strip("'") for s in leaf.split(".params", 1)[1].strip("[]").split("][")) for leaf in mine.leaves] == bad
+    assert mine.bad_leaves == mine.total_leaves == len(bad) == n_float == 4  # every param: came through the step
+    assert "all 4 of 4 leaves turned at once" in mine.message
+    assert cause.startswith(f"replaying call {step} of train_step with jax_debug_nans: the first INF came from `{prim}`"), (prim, cause)
+    assert f"test_flax_examples.py:{user_line}: `" in cause and "(inside flax/linen/" in cause, (user_line, cause)
