@@ -358,6 +358,41 @@ def test_parameter_surgery_same_seed_backbone_is_a_reuse_and_holders_are_exact(t
     assert by_id[id(replaced.kernel.get_value())].owner == "replaced.kernel.value"
 
 
+def test_parameter_surgery_recompiles_only_when_the_structure_changes():
+    """A same-shaped backbone swapped in hits the cache (for nnx.jit and for jax.jit over the
+    example's nnx.split); a backbone without bias recompiles both, and the reason names the leaf
+    that went, by its path in each function's own argument."""
+    traces = []
+
+    @nnx.jit
+    def fwd(model, x):
+        traces.append("fwd")
+        return model(x).sum()
+
+    @jax.jit
+    def fwd_split(graphdef, trainable, rest, x):
+        traces.append("fwd_split")
+        return nnx.merge(graphdef, trainable, rest)(x).sum()
+
+    model = Classifier(rngs=nnx.Rngs(42))
+    x = jnp.ones((2, 784))
+    is_trainable = lambda path, node: "backbone" in path and isinstance(node, nnx.Param)  # noqa: E731
+    with jaxinspect.profile() as p:
+        for surgery in (None, load_pretrained, lambda: nnx.Linear(784, 128, use_bias=False, rngs=nnx.Rngs(1))):
+            if surgery is not None:
+                model.backbone = surgery()
+            fwd(model, x)
+            fwd_split(*nnx.split(model, is_trainable, ...), x)
+    assert traces == ["fwd", "fwd_split"] * 2  # the ground truth: the same-shaped swap traced nothing
+    got = [(e.fun_name, [(r.kind, r.path, r.message) for r in e.reasons]) for e in _user_events(p)]
+    assert got == [
+        ("fwd", [("first_call", None, "first call")]),
+        ("fwd_split", [("first_call", None, "first call")]),
+        ("fwd", [("structure", "model", "pytree structure of `model` changed: removed model.backbone.bias")]),
+        ("fwd_split", [("structure", "trainable", "pytree structure of `trainable` changed: removed trainable['backbone']['bias'].value")]),
+    ], got
+
+
 # == examples/nnx_toy_examples/10_fsdp_and_optimizer.py (8 fake CPU devices, one subprocess) ======
 FSDP = r'''
 import dataclasses
