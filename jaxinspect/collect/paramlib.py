@@ -769,7 +769,14 @@ class Watcher:
             if not leaf_records:
                 records.append(self._empty(name, step, "no array leaves to watch (expected a params pytree)", interval_s))
                 continue
-            table = watch_sample(arrays)
+            try:
+                table = watch_sample(arrays)
+            except Exception as exc:  # noqa: BLE001 - never raise from a sample
+                del arrays, value
+                why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
+                note = f"norms and update ratios could not be sampled ({why}); NaN/Inf checks still run"
+                records.append(self._empty(name, _as_step(step), note, interval_s))
+                continue
             del arrays, value
             if table is None:
                 note = "leaves were donated or deleted before they could be read: sample skipped"
