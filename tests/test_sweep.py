@@ -482,27 +482,8 @@ CELLS = {
     "cell-jit_profile-user-error": ("jit_profile", "-q", "jf(x)\nraise KeyError('user')\n"),
 }
 
-#: cases that fail today for a root cause in a module another engineer owns (reconciled later)
-_NAN_GUARD_USER_ERROR = (
-    "the user's own error in a step wrapped by nan_guard (jf(<not an array>)) shows "
-    "replaylib.NanGuard.__call__ in its traceback; JAX hides its own frames the same way "
-    "(traceback_util): replaylib, the lead"
-)
-KNOWN: dict[str, str] = {
-    **{
-        f"nan_guard-value-{name}": _NAN_GUARD_USER_ERROR
-        for name in (
-            "variables ts lin nstate nopt ostate none empty_dict empty_list deep intkeys deleted "
-            "tkey sds hostile mixed a_string flax_struct named rngs bn objarr wide gen b_bytes"
-        ).split()
-    },
-    "nan_guard-sds_argument": _NAN_GUARD_USER_ERROR,
-    "watch-sharded": (
-        "watch() of an array on a mesh with an Explicit axis (jax.make_mesh's default in 0.12; "
-        "Flax's FSDP example): the update-ratio sketch's scatter raises ShardingTypeError in "
-        "paramlib.one / Watcher.watch_sample (paramlib: the lead)"
-    ),
-}
+#: cases that fail today for a root cause not fixed yet (strict: a fix must remove its entry)
+KNOWN: dict[str, str] = {}
 
 
 def _cases():
