@@ -25,15 +25,10 @@ def watcher():
 
 
 @pytest.fixture
-def every_call():
-    """Let the exact NaN check take up to the whole step time (tiny test steps would otherwise be
-    thinned by the cost cap, which has tests of its own)."""
-    from jaxinspect.config import config
-
-    old = config.watch_budget
-    config.watch_budget = 1.0
-    yield
-    config.watch_budget = old
+def every_call(monkeypatch):
+    """Check every call: the cost cap off (tiny test steps on a busy machine would otherwise be
+    thinned by it; it has tests of its own in test_nan_exact.py)."""
+    monkeypatch.setattr(paramlib.Watcher, "_affordable", staticmethod(lambda track: True))
 
 
 def records(out):
@@ -104,7 +99,7 @@ def test_nan_injected_in_a_training_loop_is_named_with_its_step(watcher, every_c
     # every call was checked: the exact step, not a window between two samples
     assert alert.path == "['l2']['w']" and alert.step == 7 and alert.last_finite_step == 6
     assert alert.nan == 1 and alert.bad_leaves == 1 and alert.total_leaves == 2
-    assert "first NaN at step 7, last finite step 6 (every watched step" in alert.message
+    assert "first NaN at step 7, last finite step 6 (every watched step checked)" in alert.message
     assert "1 of 2 leaves: ['l2']['w'] (1 NaN)" in alert.message
 
 

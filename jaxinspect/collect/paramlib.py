@@ -417,7 +417,8 @@ class Watcher:
         self._variables: dict[int, Any] = {}  # id(NNX object) → (weakref, Variables, paths key)
         self.alerts: collections.deque = collections.deque(maxlen=100)
         self.on_alert = on_alert  # called with each ParamAlert (reader thread)
-        self.listeners: dict[str, Any] = {}  # name → f(step, alert | None) after each check
+        # name → weak ref to f(step, alert | None), called after each check (a nan_guard)
+        self.listeners: dict[str, Any] = {}
         self.units: dict[str, str] = {}  # name → what its calls are called ("call")
         self.checker = finitelib.Checker(self._on_check)
         self.history: collections.deque = collections.deque(maxlen=2000)  # records, all names
@@ -607,7 +608,8 @@ class Watcher:
         track.checked += 1
         at = step if step is not None else call
         bad = counts.sum(axis=1) > 0 if len(counts) else counts[:0, 0] > 0
-        listener = self.listeners.get(name)
+        ref = self.listeners.get(name)
+        listener = ref() if ref is not None else None
         if not bad.any():
             track.last_finite = at
             track.unchecked.clear()
@@ -729,6 +731,8 @@ class Watcher:
                 self._sketch.pop(n, None)
                 self._tracks.pop(n, None)
                 self._treedefs.pop(n, None)
+                self.listeners.pop(n, None)
+                self.units.pop(n, None)
 
     def watch_expression(self, name: str, resolver: Any) -> None:
         """Sample ``resolver()`` (e.g. an expression in the user's namespace) each time."""

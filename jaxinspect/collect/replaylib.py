@@ -17,6 +17,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -25,6 +26,10 @@ from .. import errors
 KEEP = 8  # calls kept at most while their checks are read (the reader is usually one behind)
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _LIBRARIES = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep, os.sep + "lib" + os.sep + "python3")
+
+
+def _alive(ref: Any) -> bool:
+    return ref is not None and ref() is not None
 
 
 def _api_boundary(fn: Any) -> Any:
@@ -54,9 +59,10 @@ class NanGuard:
         self._watcher = watcher
         self._key = key = f"{self.name} inputs"
         n = 2
-        while self._key in watcher.listeners:  # another guard of a step with the same name
+        while _alive(watcher.listeners.get(self._key)):  # another live guard of that name
             self._key = f"{key} #{n}"
             n += 1
+        watcher.unwatch(self._key)  # what a freed guard of that name left
         self._kept: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._calls = 0
@@ -70,7 +76,8 @@ class NanGuard:
 
         # the previous call's inputs it keeps show as held by it in the Buffers views
         bufferlib.register_holder(f"nan_guard({self.name})", self)
-        watcher.listeners[self._key] = self._checked
+        watcher.listeners[self._key] = weakref.WeakMethod(self._checked)
+        weakref.finalize(self, watcher.unwatch, self._key)  # a freed guard leaves nothing held
         functools.update_wrapper(self, fn, updated=())
 
     # -- the training thread ---------------------------------------------------------------------
