@@ -492,7 +492,8 @@ class Watcher:
         took = _time.perf_counter() - start
         track.dispatch_s = took if track.dispatch_s is None else 0.8 * track.dispatch_s + 0.2 * took
         track.exec_s = plan.exec_s
-        track.tokens = (track.tokens or 0.0) - took - (plan.exec_s or 0.0)
+        if track.tokens is not None:
+            track.tokens -= took + (plan.exec_s or 0.0)
 
     def _fast_leaves(self, value: Any) -> tuple[list[Any], Any]:
         """(leaves, treedef-like key) of ``value``. NNX graph objects (Module, Optimizer) are
@@ -532,10 +533,11 @@ class Watcher:
             return True  # nothing measured yet: check
         cost = track.dispatch_s + (track.exec_s or 0.0)
         track.cost = cost
+        full = max(4 * cost, 1e-3)  # the bucket holds a few checks (or 1 ms) of credit
         if track.tokens is None:
-            track.tokens = cost
+            track.tokens = full
         elif track.last_gap is not None:
-            track.tokens = min(track.tokens + config.watch_budget * track.last_gap, max(4 * cost, 1e-3))
+            track.tokens = min(track.tokens + config.watch_budget * track.last_gap, full)
         return track.tokens >= cost
 
     def _watch_traced(self, name: str, step: Any, leaves: list[Any], treedef: Any) -> None:
