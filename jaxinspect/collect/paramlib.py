@@ -338,16 +338,17 @@ class _PathsKey:
     """Stands for a treedef when leaves come from an NNX object's Variables: the plan's key
     and the leaves' paths."""
 
-    __slots__ = ("paths",)
+    __slots__ = ("paths", "_hash")
 
     def __init__(self, paths: tuple[str, ...]) -> None:
         self.paths = paths
+        self._hash = hash(paths)  # once: a model's paths are thousands of strings
 
     def __hash__(self) -> int:
-        return hash(self.paths)
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _PathsKey) and other.paths == self.paths
+        return other is self or (isinstance(other, _PathsKey) and other.paths == self.paths)
 
 
 def _tracing() -> bool:
@@ -376,6 +377,7 @@ class _Track:
         self.cost: float | None = None  # seconds one check costs (dispatch + device run)
         self.force = False
         self.skipped_latest = False  # the newest call was thinned out: check it at cell end
+        self.thinned: list[Any] = []  # steps (or calls) skipped since the last check
         # reader thread
         self.checked = 0
         self.last_finite: int | None = None  # step (or call) of the last all-finite check
@@ -450,7 +452,10 @@ class Watcher:
         call = track.calls
         track.calls += 1
         if not self._affordable(track) and not track.force:
-            self.checker.skipped((name, call), call, step, "thinned")
+            # no queue item per skipped call (the reader would wake and take the GIL each
+            # time): they travel in one note with the next check
+            if len(track.thinned) < 100_000:
+                track.thinned.append(step if step is not None else call)
             track.skipped_latest = True
             return
         self._check(name, track, call, step, value, flat, now)
@@ -465,6 +470,9 @@ class Watcher:
         track.force = False
         track.skipped_latest = False
         key = (name, call)
+        if track.thinned:
+            self.checker.skipped(key, call, None, ("thinned", track.thinned))
+            track.thinned = []
         if flat is not None:
             leaves, treedef = flat
         else:
@@ -579,7 +587,8 @@ class Watcher:
             import time as _time
 
             call = track.calls - 1  # the same call, checked now
-            self.checker.skipped((name, call), call, step, "retract")
+            if track.thinned:
+                track.thinned.pop()
             self._check(name, track, call, step, value, None, _time.perf_counter())
         self.checker.drain(wait_s)
         self.forget_structures()
@@ -597,10 +606,11 @@ class Watcher:
         track = self._tracks.get(name)
         if track is None:
             return
-        if note == "retract":  # a thinned call checked after all (check_latest)
-            if track.unchecked:
-                track.unchecked.pop()
-                track.unchecked_total -= 1
+        if isinstance(note, tuple):  # ("thinned", [steps]): calls the cost cap skipped, in one go
+            why, steps = note
+            track.unchecked_total += len(steps)
+            room = max(0, 10_000 - len(track.unchecked))
+            track.unchecked.extend((_as_step(s), why) for s in steps[:room])
             return
         if counts is None:
             track.unchecked_total += 1
