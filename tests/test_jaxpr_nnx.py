@@ -8,14 +8,15 @@ import re
 
 import jax
 import jax.numpy as jnp
-import optax
 import pytest
-from flax import nnx
 from IPython.utils.capture import capture_output
 
 import jaxinspect
 from jaxinspect.glue.display import Message
 from jaxinspect.glue.jaxprdisplay import JaxprView
+
+nnx = pytest.importorskip("flax.nnx", reason="flax is not installed (the jax 0.10 compat env)")
+optax = pytest.importorskip("optax")
 
 
 class Block(nnx.Module):

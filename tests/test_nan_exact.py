@@ -6,14 +6,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
-from flax import nnx
 
 import jaxinspect
 from jaxinspect import api
 from jaxinspect.collect import paramlib
 from jaxinspect.config import config
+
+nnx = pytest.importorskip("flax.nnx", reason="flax is not installed (the jax 0.10 compat env)")
+optax = pytest.importorskip("optax")
 
 
 @pytest.fixture
