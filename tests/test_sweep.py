@@ -793,9 +793,8 @@ print('RESULT' + json.dumps({{'ran': ran, 'problems': problems}}))
 def x64_process(request):
     """The x64 sweep runs in its own process (x64 must be on before JAX starts), started when
     this module starts so that it runs beside the in-process sweep on another core."""
-    import subprocess
-
     import importlib.util
+    import subprocess
 
     wanted = any(item.name == "test_with_x64_on_from_the_start" for item in request.session.items)
     if not wanted or importlib.util.find_spec("flax") is None:  # the compat env has no flax
