@@ -36,7 +36,7 @@ from _common import record, subscribe_sidebar  # noqa: E402
 from bench_compiles import make_train_step  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
-from jaxinspect import bufferstats  # noqa: E402
+from jaxinspect.analyze import bufferstats  # noqa: E402
 from jaxinspect.collect import bufferlib  # noqa: E402
 
 

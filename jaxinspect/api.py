@@ -43,8 +43,8 @@ class profile(CompileReport):  # noqa: N801 - used as `with jaxinspect.profile()
     title = "jit_profile"
 
     def __init__(self, all: bool = False) -> None:  # noqa: A002 - mirrors %jit_profile --all
+        from .analyze.compilestats import CompileLog
         from .collect import compilelib
-        from .compilestats import CompileLog
         from .config import config
 
         super().__init__(CompileLog(config.storm_threshold), include_internal=all)
@@ -213,7 +213,7 @@ def compile_diff(event: Any):
     call that recompiled, both re-traced from their recorded signatures (arrays become
     ``ShapeDtypeStruct``; static values are the remembered ones). ``event`` is a compile event
     record (``profile().events[i]``) or its id. Returns a ``JaxprDiffView`` or a ``Message``."""
-    from . import jaxprdiff
+    from .analyze import jaxprdiff
     from .collect import compilelib, jaxprlib
     from .glue.jaxprdisplay import JaxprDiffView
 
@@ -264,7 +264,7 @@ def buffers(limit: int | None = 50, owners: bool = True, profile: bool = False):
     ``jax.profiler.device_memory_profile()`` (buffers and compiled executables per device, the
     largest allocation sites)."""
     global _buffer_tracker
-    from . import bufferstats
+    from .analyze import bufferstats
     from .collect import bufferlib, compilelib
     from .glue.bufferdisplay import BuffersView
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import pytest
 
 import jaxinspect
-from jaxinspect import bufferstats
+from jaxinspect.analyze import bufferstats
 from jaxinspect.collect import bufferlib
 from jaxinspect.glue.bufferdisplay import BuffersView, ShardingView
 from jaxinspect.glue.display import Message

@@ -311,7 +311,7 @@ def test_no_jaxinspect_array_outlives_the_monitor_and_unload(ip):
 def test_list_items_sort_naturally():
     losses = [jnp.float32(i) + 0 for i in range(12)]
     snap = bufferlib.take_snapshot({"losses": losses})
-    from jaxinspect import bufferstats
+    from jaxinspect.analyze import bufferstats
 
     owners = [r.owner for r in bufferstats.rows(snap.arrays, None) if r.owner]
     assert owners == [f"losses[{i}]" for i in range(12)]

@@ -12,8 +12,8 @@ import pytest
 
 import jaxinspect
 from jaxinspect import errors
+from jaxinspect.analyze.compilestats import CompileLog
 from jaxinspect.collect import compilelib
-from jaxinspect.compilestats import CompileLog
 
 
 def user_events(p, name=None):

@@ -12,7 +12,7 @@ import pytest
 from jax import lax
 
 import jaxinspect
-from jaxinspect.compilestats import HINTS
+from jaxinspect.analyze.compilestats import HINTS
 
 nnx = pytest.importorskip("flax.nnx", reason="flax is not installed (the jax 0.10 compat env)")
 

@@ -157,9 +157,9 @@ def _rss_mb() -> float:
 
 def test_a_long_session_stays_bounded():
     """100 000 compile events and 10 000 buffer snapshots: memory stays bounded."""
-    from jaxinspect.bufferstats import BufferTracker
+    from jaxinspect.analyze.bufferstats import BufferTracker
+    from jaxinspect.analyze.compilestats import CompileLog
     from jaxinspect.collect import bufferlib
-    from jaxinspect.compilestats import CompileLog
     from jaxinspect.live.hub import Hub
     from jaxinspect.records import CompileEvent, Reason
 

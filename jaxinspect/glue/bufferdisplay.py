@@ -36,7 +36,7 @@ class BuffersView:
     def arrays(self) -> list:
         """Every array of the snapshot as ``ArrayRow`` records, largest first."""
         if self._rows is None:
-            from .. import bufferstats
+            from ..analyze import bufferstats
 
             self._rows = bufferstats.rows(self._infos, None)
         return self._rows
@@ -44,7 +44,7 @@ class BuffersView:
     def _shown(self) -> list:
         if self._rows is not None or self.limit is None:
             return self.arrays[: self.limit or bufferview.ALL_ROWS]
-        from .. import bufferstats
+        from ..analyze import bufferstats
 
         return bufferstats.rows(self._infos, self.limit)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from .. import errors, protocol
 from .._version import __version__
-from ..bufferstats import BufferTracker
+from ..analyze.bufferstats import BufferTracker
+from ..analyze.compilestats import CompileLog
 from ..collect import compat, compilelib, envlib, keyslib, paramlib
-from ..compilestats import CompileLog
 from ..config import config
 from ..live.hub import Hub
 from ..live.kernelstate import KernelState

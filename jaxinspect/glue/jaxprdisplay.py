@@ -143,7 +143,7 @@ class JaxprView:
     def diff(self, other: Any) -> JaxprDiffView | Message:
         """This program (before) against ``other`` (after, another ``JaxprView``), equation by
         equation."""
-        from .. import jaxprdiff
+        from ..analyze import jaxprdiff
 
         if not isinstance(other, JaxprView):
             if isinstance(other, Message):

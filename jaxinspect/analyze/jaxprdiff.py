@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 
-from .records import JaxprBody, JaxprDiff, JaxprDiffRow, JaxprDoc, JaxprEqn, JaxprIODiff
+from ..records import JaxprBody, JaxprDiff, JaxprDiffRow, JaxprDoc, JaxprEqn, JaxprIODiff
 
 
 class _Sigs:

@@ -17,8 +17,8 @@ import time
 from collections import deque
 from typing import Any
 
-from .records import ArrayRow, BufferAlert, BufferGroup, BuffersRecord
-from .units import human_bytes as _human
+from ..records import ArrayRow, BufferAlert, BufferGroup, BuffersRecord
+from ..units import human_bytes as _human
 
 GROUP_ROWS = 20
 _COMPONENT = re.compile(r"\.[^.\[]+|\[[^\]]*\]")

@@ -10,7 +10,7 @@ import threading
 from collections import Counter, deque
 from typing import Any
 
-from .records import CompileAlert, CompileEvent, FunctionCompileStats, Reason
+from ..records import CompileAlert, CompileEvent, FunctionCompileStats, Reason
 
 DEFAULT_STORM_THRESHOLD = 5
 DEFAULT_EVENT_CAPACITY = 10_000
