@@ -9,7 +9,21 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+from . import units
+
 MAX_DEVICES_IN_RECORD = 256
+
+
+def _derived(default: Any = "") -> Any:
+    """A field computed from the record's own data in ``__post_init__`` (never passed in, kept
+    by ``dataclasses.replace``-made copies up to date): the text the sidebar and the monitor
+    display as it arrives, formatted once by ``units``."""
+    return dataclasses.field(init=False, default=default)
+
+
+def _set(obj: Any, **values: Any) -> None:
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
 
 
 def _jsonify(value: Any) -> Any:
@@ -123,6 +137,10 @@ class Reason:
     recreated: bool = False
     # one line per difference when ``message`` summarises many (bounded; "… N more" last)
     details: tuple[str, ...] = ()
+    label: str = _derived()  # ``kind`` as users read it ("static_part" -> "static field")
+
+    def __post_init__(self) -> None:
+        _set(self, label=units.reason_label(self.kind))
 
     def to_json(self) -> dict[str, Any]:
         return _jsonify(self)
@@ -154,6 +172,28 @@ class CompileEvent(Record):
     reasons: tuple[Reason, ...]
     # each output's sharding as jit was told or the explicit mesh says ("unspecified": XLA picks)
     out_shardings: tuple[str, ...] = ()
+    location: str = _derived()  # "cell [5] line 3" in a notebook, else the call site
+    trace_text: str = _derived()
+    lower_text: str = _derived()
+    compile_text: str = _derived()
+    total_text: str = _derived()
+    # a recompile of a jitted function (not a first call, not JAX-internal, not an un-jitted
+    # loop body): there is a previous trace to diff the jaxpr against
+    diffable: bool = _derived(False)
+
+    def __post_init__(self) -> None:
+        _set(
+            self,
+            location=units.location(self.call_site, self.cell),
+            trace_text=units.human_duration(self.trace_s),
+            lower_text=units.human_duration(self.lower_s),
+            compile_text=units.human_duration(self.compile_s),
+            total_text=units.human_duration(self.total_s),
+            diffable=bool(self.reasons)
+            and not self.internal
+            and not self.fun_key.startswith("<eager>.")
+            and all(r.kind != "first_call" for r in self.reasons),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +213,15 @@ class FunctionCompileStats(Record):
     reasons: dict[str, int]
     last_reasons: tuple[Reason, ...]
     last_time: float
+    total_text: str = _derived()
+    reasons_text: str = _derived()  # "shape ×4, first call ×1", most frequent first
+
+    def __post_init__(self) -> None:
+        _set(
+            self,
+            total_text=units.human_duration(self.total_s),
+            reasons_text=units.reasons_summary(self.reasons),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,6 +423,19 @@ class DeviceMemory:
     bytes_in_use: int | None
     peak_bytes_in_use: int | None
     bytes_limit: int | None
+    bytes_text: str = _derived()
+    in_use_text: str = _derived()  # "–" where the allocator says nothing (CPU)
+    peak_text: str = _derived()
+    limit_text: str = _derived()
+
+    def __post_init__(self) -> None:
+        _set(
+            self,
+            bytes_text=units.human_bytes(self.bytes),
+            in_use_text=units.human_bytes(self.bytes_in_use),
+            peak_text=units.human_bytes(self.peak_bytes_in_use),
+            limit_text=units.human_bytes(self.bytes_limit),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return _jsonify(self)
@@ -388,6 +450,10 @@ class BufferGroup:
     bytes: int
     example: str
     site: str | None
+    bytes_text: str = _derived()
+
+    def __post_init__(self) -> None:
+        _set(self, bytes_text=units.human_bytes(self.bytes))
 
     def to_json(self) -> dict[str, Any]:
         return _jsonify(self)
@@ -451,6 +517,17 @@ class BuffersRecord(Record):
     partial: bool
     took_s: float
     interval_s: float | None
+    bytes_text: str = _derived()
+    device_bytes_text: str = _derived()
+    took_text: str = _derived()
+
+    def __post_init__(self) -> None:
+        _set(
+            self,
+            bytes_text=units.human_bytes(self.bytes),
+            device_bytes_text=units.human_bytes(self.device_bytes),
+            took_text=units.human_duration(self.took_s),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -696,3 +773,61 @@ class ProcessRecord(Record):
     backend: str | None
     devices: tuple[str, ...]
     note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessFacts:
+    """One process's column of the side-by-side view, derived by the collector's table from
+    what the process sent (``live.processtable``); the ``*_text`` fields are what views show."""
+
+    id: int
+    process_index: int
+    compiles: int  # user compiles (JAX-internal ones are in ``internal_compiles``)
+    internal_compiles: int
+    compile_s: float
+    compile_text: str
+    last_recompile: str | None  # "fun_name: reason" of the newest user compile with a reason
+    arrays: int | None  # None before the process's first ``buffers``
+    bytes: int | None
+    bytes_text: str
+    device_in_use: int | None  # summed over its devices; None where the allocator says nothing
+    in_use_text: str  # "–" before a snapshot, "n/a (CPU)" without allocator numbers
+    device_peak: int | None
+    peak_text: str
+    alerts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessFunctionRow:
+    """One function across the processes: user compiles per connection id (absent: none).
+    ``differs``: processes compiled it a different number of times (in a multi-controller job,
+    usually a process tracing a different program: it hangs at the next collective)."""
+
+    name: str
+    counts: dict[str, int]  # connection id (as text) -> compiles
+    total: int
+    differs: bool
+    reason: str | None  # the latest reason of the process with the most compiles
+    reason_from: int | None  # that process's connection id
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessesRecord(Record):
+    """The processes of a multi-process job side by side, computed once by the collector's
+    table: per-process facts and compiles per function with their divergence marks. The newest
+    replaces the previous one."""
+
+    kind: ClassVar[str] = "processes"
+    seq: int
+    time: float
+    processes: tuple[ProcessFacts, ...]
+    functions: tuple[ProcessFunctionRow, ...]  # differing first, then most compiles, then name
+    more_functions: int  # functions beyond the bound
+    more_differing: int  # of which differ
+    differing: int  # functions whose counts differ, in all

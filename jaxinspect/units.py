@@ -1,6 +1,24 @@
-"""Human-readable quantities, shared by every view and message (pure; no jax)."""
+"""Human-readable quantities and places: the ONE formatting function per quantity (pure; no jax).
+
+Every number jaxinspect shows as text goes through here, in the kernel: cell views (render/),
+messages, and the ``*_text`` fields of records that the sidebar and the monitor widget display as
+they arrive. So the same 1.5 GiB reads "1.5 GiB" in a cell and in the sidebar.
+
+- bytes: ``human_bytes(1536)`` → ``"1.5 KiB"`` (binary units, one decimal from KiB up)
+- durations: ``human_duration(0.0123)`` → ``"12.3 ms"``, ``human_duration(2.5)`` → ``"2.50 s"``
+- counts: ``human_count(12_345)`` → ``"12k"``, ``human_count(1_234_567)`` → ``"1.2M"``
+- flops: ``human_flops(2.5e9)`` → ``"2.5 GFLOP"``
+- measured values (scalars, norms): ``human_value(0.12345)`` → ``"0.1235"``
+- places: ``location("…/x.py:12", 3)`` → ``"cell [3] line 12"``
+- reasons: ``reason_label("static_part")`` → ``"static field"``, ``reasons_summary({...})``
+"""
 
 from __future__ import annotations
+
+import math
+from typing import Any
+
+NONE = "–"
 
 
 def plural(n: int, word: str, thousands: bool = False, many: str | None = None) -> str:
@@ -10,12 +28,166 @@ def plural(n: int, word: str, thousands: bool = False, many: str | None = None) 
     return f"{count} {word if n == 1 else (many or word + 's')}"
 
 
-def human_bytes(n: float | None, none: str = "–") -> str:
-    """``1536`` → ``"1.5 KiB"``; ``none`` for a missing value."""
-    if n is None:
+def _number(n: Any) -> float | None:
+    """A finite float, or None (missing, not a number, NaN/Inf, bool)."""
+    if n is None or isinstance(n, bool):
+        return None
+    try:
+        x = float(n)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+_BYTE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_bytes(n: float | None, none: str = NONE) -> str:
+    """Bytes in binary units: ``"0 B"``, ``"512 B"``, ``"1.5 KiB"``, ``"3.4 MiB"``,
+    ``"1.5 GiB"`` (one decimal from KiB up; a value that would read 1024.0 moves up a unit);
+    negative amounts get a ``-``; ``none`` for a missing value."""
+    x = _number(n)
+    if x is None:
         return none
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.0f} B"
+    if x < 0:
+        return "-" + human_bytes(-x, none)
+    if x < 1024:
+        return f"{round(x):.0f} B" if round(x) < 1024 else "1.0 KiB"
+    value, unit = x / 1024, 0
+    while unit < len(_BYTE_UNITS) - 1 and round(value, 1) >= 1024:
+        value /= 1024
+        unit += 1
+    return f"{value:.1f} {_BYTE_UNITS[unit]}"
+
+
+def human_duration(s: float | None, none: str = NONE) -> str:
+    """A duration: ``"12.3 ms"`` under a second, ``"1.23 s"`` from one; ``none`` when unknown."""
+    x = _number(s)
+    if x is None:
+        return none
+    if x < 0:
+        return "-" + human_duration(-x, none)
+    if round(x * 1e3, 1) >= 1000:
+        return f"{x:.2f} s"
+    return f"{x * 1e3:.1f} ms"
+
+
+_COUNT_UNITS = ("k", "M", "B", "T")
+
+
+def human_count(n: float | None, none: str = NONE) -> str:
+    """A count in short form: ``"950"``, ``"1.2k"``, ``"12k"``, ``"1.2M"``, ``"3.4B"`` (one decimal
+    under 10 of a unit); ``none`` when unknown."""
+    x = _number(n)
+    if x is None:
+        return none
+    if x < 0:
+        return "-" + human_count(-x, none)
+    if round(x) < 1000:
+        return str(round(x))
+
+    def text(v: float) -> str:
+        return f"{v:.1f}" if v < 9.95 else f"{v:.0f}"
+
+    value, unit = x / 1000, 0
+    while unit < len(_COUNT_UNITS) - 1 and float(text(value)) >= 1000:
+        value /= 1000
+        unit += 1
+    return f"{text(value)}{_COUNT_UNITS[unit]}"
+
+
+_FLOP_UNITS = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3))
+
+
+def human_flops(n: float | None, none: str = NONE) -> str:
+    """Floating-point operations: ``"950 FLOP"``, ``"2.5 GFLOP"``, ``"120 TFLOP"`` (three
+    significant digits at most); ``none`` when unknown."""
+    x = _number(n)
+    if x is None:
+        return none
+    if x < 0:
+        return "-" + human_flops(-x, none)
+    for prefix, scale in _FLOP_UNITS:
+        if x >= scale * 0.9995:
+            v = x / scale
+            return f"{v:.3g} {prefix}FLOP"
+    return f"{x:.0f} FLOP"
+
+
+def human_value(v: Any, none: str = "—") -> str:
+    """A measured value (a logged scalar, a norm): whole numbers in full with separators
+    (``"12,345"``), others with four significant digits (``"0.02500"``, ``"12.35"``), scientific
+    outside [1e-3, 1e4) (``"1.235e+5"``); ``"NaN"``, ``"Inf"``, ``"-Inf"`` as such (also when
+    they arrive as those strings); ``none`` when missing."""
+    if v is None:
+        return none
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return str(v)
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Inf" if x > 0 else "-Inf"
+    if isinstance(v, int) or (x.is_integer() and abs(x) < 1e21):
+        return f"{int(x):,}"
+    text = f"{x:#.4g}".rstrip(".")  # "1235", never "1235."
+    if abs(x) >= 1e4 or abs(x) < 1e-3 or "e" in text:  # (9999.9 rounds to 1.000e+04)
+        mantissa, exponent = f"{x:.3e}".split("e")
+        return f"{mantissa}e{int(exponent):+d}"
+    return text
+
+
+# -- places ---------------------------------------------------------------------------------
+
+
+def location(call_site: str | None, cell: int | None) -> str:
+    """Where a call was made: ``"cell [5] line 3"`` in a notebook (never the kernel's temp file),
+    else the call site as given (``"model.py:12"``); ``"?"`` when unknown."""
+    if cell is not None:
+        line = call_site.rsplit(":", 1)[-1] if call_site else "?"
+        return f"cell [{cell}] line {line}"
+    return call_site or "?"
+
+
+# -- reasons a jitted call compiled ------------------------------------------------------------
+
+REASON_LABELS: dict[str, str] = {
+    "first_call": "first call",
+    "redefined": "redefined",
+    "redefined_body": "body re-defined",
+    "rewrapped": "re-wrapped",
+    "shape": "shape",
+    "dtype": "dtype",
+    "weak_type": "weak type",
+    "structure": "structure",
+    "static": "static",
+    "static_part": "static field",
+    "static_recreated": "static re-created",
+    "class": "model class",
+    "metadata": "metadata",
+    "partial": "new partial",
+    "body": "loop body",
+    "sharding": "sharding",
+    "context": "context",
+    "unknown": "unknown",
+    "more": "more",
+}
+
+
+def reason_label(kind: str) -> str:
+    """A reason kind as users read it (``"static_part"`` → ``"static field"``); a kind without a
+    label is shown with spaces for underscores, never raw."""
+    return REASON_LABELS.get(kind) or str(kind).replace("_", " ")
+
+
+def reasons_summary(counts: dict[str, int] | None) -> str:
+    """``"shape ×4, first call ×1"``: reason counts, most frequent first (ties: first seen);
+    ``"–"`` when there are none."""
+    entries = [(k, n) for k, n in (counts or {}).items() if isinstance(n, int) and n > 0]
+    entries.sort(key=lambda kv: -kv[1])
+    return ", ".join(f"{reason_label(k)} ×{n}" for k, n in entries) or NONE

@@ -267,7 +267,12 @@ def test_the_monitor_shows_processes_side_by_side():
     state.apply(recs, delta)
     rows = delta["processes"]["rows"]
     assert [(r["process_index"], r["compiles"], r["bytes"]) for r in rows] == [(0, 1, 4096), (1, 2, 8192)]
-    assert delta["processes"]["differs"] == [{"name": "step", "counts": {"p0": 1, "p1": 2}}]
+    assert [{k: d[k] for k in ("name", "counts")} for d in delta["processes"]["differs"]] == [
+        {"name": "step", "counts": {"p0": 1, "p1": 2}}
+    ]
+    assert delta["processes"]["differs"][0]["message"].startswith(  # the widget shows it as is
+        "step compiled a different number of times per process (p0: 1 · p1: 2)"
+    )
     assert state.functions == {} and state.memory is None  # never mixed into the kernel's own
     text = monitorview.summary_text(state.snapshot())
     assert "p1 h:102 connected: 2 compiles, 8.0 KiB live" in text

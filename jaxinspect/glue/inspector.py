@@ -45,6 +45,7 @@ class Inspector:
                 "key_reuse": 100,
                 "process": 256,
                 "remote": 5000,
+                "processes": 2,  # derived by the collector's table: the newest replaces the rest
             }
         )
         self.buffer_tracker = BufferTracker()

@@ -1,7 +1,9 @@
 // jaxinspect's in-cell monitor (anywidget ESM). The kernel sends the initial state in the
 // `snapshot` trait and then `{type: "delta", delta}` custom messages (at most ~10/s) carrying only
 // what changed; this merges them and redraws at most once per animation frame. Every kernel string
-// is set with textContent (never innerHTML).
+// is set with textContent (never innerHTML). Numbers arrive as text the kernel formatted
+// (`*_text`, `text`, `message`: jaxinspect/units.py, as in cells and the sidebar); raw numbers
+// here only draw sparklines and fill data-* attributes.
 const HISTORY = 300;
 const EVENTS = 20;
 const ALERTS = 30;
@@ -9,7 +11,8 @@ const ALERTS = 30;
 function empty() {
   return {
     status: {}, scalars: {}, functions: {}, compile_events: [], alerts: [], memory: null,
-    memory_points: [], params: {}, param_points: {}, keys: null, processes: null, more_scalars: 0, updates: 0
+    memory_points: [], params: {}, param_points: {}, keys: null, processes: null, more_scalars: 0,
+    scalar_text: {}, updates: 0
   };
 }
 
@@ -20,7 +23,7 @@ function trim(list, n) {
 function merge(state, d) {
   if (!d) return;
   for (const k of ['status', 'memory', 'keys', 'processes']) if (k in d && d[k] !== undefined) state[k] = d[k];
-  for (const k of ['functions', 'params']) if (d[k]) Object.assign(state[k], d[k]);
+  for (const k of ['functions', 'params', 'scalar_text']) if (d[k]) Object.assign(state[k], d[k]);
   const lists = { compile_events: EVENTS, alerts: ALERTS, memory_points: HISTORY };
   for (const [k, n] of Object.entries(lists)) {
     if (d[k]) {
@@ -55,23 +58,9 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
-function fmt(v) {
-  if (v === null || v === undefined) return '—';
-  if (typeof v === 'string') return v;
-  if (typeof v !== 'number') return String(v);
-  if (Number.isInteger(v)) return v.toLocaleString('en-US');
-  return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toPrecision(4);
-}
-
-function bytes(n) {
-  if (typeof n !== 'number') return '—';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+/** Kernel text, or "—" when the kernel sent none. */
+function txt(v) {
+  return v === null || v === undefined ? '—' : String(v);
 }
 
 const SVGNS = 'http://www.w3.org/2000/svg';
@@ -114,7 +103,7 @@ function build(root, state) {
   const st = state.status || {};
   const running = st.busy ? 'running' : 'idle';
   const cell = st.execution_count ? ` · cell [${st.execution_count}]` : '';
-  const elapsed = typeof st.cell_elapsed_s === 'number' && st.busy ? ` · ${st.cell_elapsed_s.toFixed(1)} s` : '';
+  const elapsed = st.busy && typeof st.cell_elapsed_s === 'number' ? ` · ${txt(st.elapsed_text)}` : '';
   root.appendChild(
     h('div', { class: 'jm-row' },
       h('b', {}, 'jaxinspect monitor'),
@@ -133,7 +122,7 @@ function build(root, state) {
       root.appendChild(
         h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-scalar', 'data-name': name },
           h('span', { class: 'jm-name' }, name),
-          h('span', { class: 'jm-big', 'data-testid': 'jaxinspect-monitor-scalar-value' }, fmt(last[1])),
+          h('span', { class: 'jm-big', 'data-testid': 'jaxinspect-monitor-scalar-value' }, txt(state.scalar_text[name] ?? last[1])),
           h('span', { class: 'jm-muted' }, 'step '),
           h('span', { 'data-testid': 'jaxinspect-monitor-scalar-step' }, String(last[0])),
           sparkline(pts.map(p => p[1]), 'jaxinspect-monitor-scalar-sparkline'))
@@ -152,12 +141,12 @@ function build(root, state) {
       root.appendChild(
         h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-param', 'data-name': name, 'data-nonfinite': row.nonfinite ? 'true' : 'false' },
           h('span', { class: 'jm-name' }, name),
-          h('span', {}, `step ${fmt(row.step)}`),
-          h('span', { class: 'jm-big' }, `‖θ‖ ${fmt(row.norm)}`),
+          h('span', {}, `step ${txt(row.step_text)}`),
+          h('span', { class: 'jm-big' }, `‖θ‖ ${txt(row.norm_text)}`),
           sparkline(pts.map(p => p[1]), 'jaxinspect-monitor-param-norm'),
-          h('span', {}, `‖Δθ‖/‖θ‖ ${fmt(row.update)}`),
+          h('span', {}, `‖Δθ‖/‖θ‖ ${txt(row.update_text)}`),
           sparkline(pts.map(p => p[2]), 'jaxinspect-monitor-param-update'),
-          row.nonfinite ? h('span', { class: 'jm-alert' }, `${fmt(row.nonfinite)} non-finite`) : null)
+          row.nonfinite ? h('span', { class: 'jm-alert' }, `${txt(row.nonfinite_text)} non-finite`) : null)
       );
     }
   }
@@ -166,13 +155,13 @@ function build(root, state) {
     root.appendChild(h('h4', {}, 'Device memory'));
     root.appendChild(
       h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-memory', 'data-bytes': m.bytes },
-        h('span', { class: 'jm-big' }, bytes(m.bytes)),
-        h('span', { class: 'jm-muted' }, `${fmt(m.arrays)} arrays`),
+        h('span', { class: 'jm-big' }, txt(m.bytes_text)),
+        h('span', { class: 'jm-muted' }, `${txt(m.arrays_text)} arrays`),
         sparkline(state.memory_points.map(p => p[1]), 'jaxinspect-monitor-memory-sparkline'),
-        h('span', { class: 'jm-muted' }, (m.devices || []).map(d => `${d.device} ${bytes(d.bytes_in_use ?? d.bytes)}`).join(' · ')))
+        h('span', { class: 'jm-muted' }, (m.devices || []).map(d => `${d.device} ${txt(d.text)}`).join(' · ')))
     );
     for (const o of m.owners || []) {
-      root.appendChild(h('div', { class: 'jm-row jm-muted', 'data-testid': 'jaxinspect-monitor-owner', 'data-name': o.name }, `  ${o.name}: ${bytes(o.bytes)} (${fmt(o.arrays)} arrays)`));
+      root.appendChild(h('div', { class: 'jm-row jm-muted', 'data-testid': 'jaxinspect-monitor-owner', 'data-name': o.name }, `  ${o.name}: ${txt(o.text)}`));
     }
   }
   const fns = Object.values(state.functions).sort((a, b) => (b.compiles || 0) - (a.compiles || 0));
@@ -183,7 +172,7 @@ function build(root, state) {
       root.appendChild(
         h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-function', 'data-name': f.name, 'data-compiles': f.compiles },
           h('span', { class: 'jm-name' }, f.name),
-          h('span', { class: 'jm-big' }, `${fmt(f.compiles)}×`),
+          h('span', { class: 'jm-big' }, `${txt(f.compiles)}×`),
           h('span', { class: 'jm-muted' }, f.last_reason ? `last: ${f.last_reason}` : ''))
       );
     }
@@ -193,7 +182,7 @@ function build(root, state) {
     root.appendChild(
       h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-keys', 'data-reuses': k.reuses },
         h('b', {}, 'PRNG keys'),
-        h('span', {}, `tracking ${k.tracking ? 'on' : 'off'} · ${fmt(k.created)} created · ${fmt(k.derived)} derived · ${fmt(k.consumed)} uses · ${fmt(k.reuses)} reuses`))
+        h('span', {}, txt(k.text)))
     );
   }
   const procs = (state.processes && state.processes.rows) || [];
@@ -204,16 +193,15 @@ function build(root, state) {
         h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-process', 'data-index': p.process_index, 'data-state': p.state },
           h('span', { class: 'jm-name' }, `p${p.process_index}`),
           h('span', { class: 'jm-muted' }, `${p.host}:${p.pid} · ${p.state}`),
-          h('span', {}, `${fmt(p.compiles)} compiles`),
-          h('span', {}, p.bytes === null || p.bytes === undefined ? 'memory —' : `${bytes(p.bytes)} live`),
-          p.alerts ? h('span', { class: 'jm-alert' }, `${fmt(p.alerts)} alerts`) : null)
+          h('span', {}, `${txt(p.compiles)} compiles`),
+          h('span', {}, p.bytes === null || p.bytes === undefined ? 'memory —' : `${txt(p.bytes_text)} live`),
+          p.alerts ? h('span', { class: 'jm-alert' }, `${txt(p.alerts)} alerts`) : null)
       );
     }
     for (const f of state.processes.differs || []) {
-      const counts = Object.entries(f.counts).map(([label, n]) => `${label}: ${n}`).join(' · ');
       root.appendChild(
         h('div', { class: 'jm-row jm-alert', 'data-testid': 'jaxinspect-monitor-process-differs', 'data-name': f.name },
-          `≠ ${f.name} compiled a different number of times per process (${counts}): they may be running different programs`)
+          `≠ ${txt(f.message)}`)
       );
     }
   }

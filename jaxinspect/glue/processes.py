@@ -64,10 +64,13 @@ class ProcessCollector:
         """Connection threads: fold, then hand to the loaded extension's hub (sidebar, monitor)."""
         with self._changed:
             self.table.add(rec)
+            summary = self.table.summary_due(rec)  # the derived `processes` record, when due
             self._changed.notify_all()
         inspector = extension.current()
         if inspector is not None:
             inspector.hub.publish(rec)
+            if summary is not None:
+                inspector.hub.publish(summary)
 
     # -- reading ---------------------------------------------------------------------------
     def processes(self) -> list[dict[str, Any]]:

@@ -9,7 +9,11 @@ Delta (and snapshot) shape, every key optional in a delta::
      "memory": {...}, "memory_points": [[t, bytes]],
      "params": {name: row}, "param_points": {name: [[step, norm, update]]},
      "keys": {...}, "processes": {"rows": [...], "differs": [...]}, "more_scalars": int,
-     "updates": int}
+     "scalar_text": {name: text}, "updates": int}
+
+Every number the widget shows arrives as text (``*_text`` keys, ``message``), formatted here by
+``units``, the same functions the cell views and the sidebar's records use: the widget formats
+nothing itself.
 
 A snapshot has every key, with the bounded histories in full; ``apply`` of a snapshot on an empty
 state gives the same state (the widget relies on this).
@@ -21,6 +25,7 @@ import math
 from collections import deque
 from typing import Any
 
+from .. import units
 from .processtable import ProcessTable
 
 HISTORY = 300  # points per curve
@@ -61,6 +66,7 @@ class MonitorState:
         self.params: dict[str, dict[str, Any]] = {}
         self.param_points: dict[str, deque] = {}
         self.keys: dict[str, Any] | None = None
+        self.scalar_text: dict[str, str] = {}  # the latest value of each curve, as shown
         self.processes: dict[str, Any] | None = None  # a collector's processes, side by side
         self._process_table: ProcessTable | None = None
         self.updates = 0
@@ -87,6 +93,8 @@ class MonitorState:
             point = [step if step is not None else (series[-1][0] + 1 if series else 0), _json_num(v)]
             series.append(point)
             delta.setdefault("scalars", {}).setdefault(name, []).append(point)
+            self.scalar_text[name] = units.human_value(point[1])
+            delta.setdefault("scalar_text", {})[name] = self.scalar_text[name]
             if isinstance(v, float) and not math.isfinite(v) and ("scalar", name) not in self._seen_alerts:
                 self._seen_alerts.add(("scalar", name))
                 self._alert(delta, "nan", f"{name} became {_json_num(v)} at step {point[0]}", name)
@@ -109,20 +117,30 @@ class MonitorState:
     def _fold_processes(self, delta: dict[str, Any]) -> None:
         """A compact side-by-side summary (replaced whole: a handful of rows)."""
         table = self._process_table
-        functions, _more = table.functions(limit=50)
+        summary = table.record()
         rows = table.rows()
-        label = {row["id"]: f"p{row['process_index']}" for row in rows}
+        label = {str(row["id"]): f"p{row['process_index']}" for row in rows}
+        differs = []
+        for f in summary.functions:
+            if not f.differs or len(differs) >= 5:
+                continue
+            counts = {label.get(k, "?"): v for k, v in f.counts.items()}
+            listed = " · ".join(f"{k}: {v}" for k, v in counts.items())
+            differs.append({
+                "name": f.name,
+                "counts": counts,
+                "message": f"{f.name} compiled a different number of times per process ({listed}): "
+                "they may be running different programs",
+            })
         self.processes = {
             "rows": [
                 {k: row.get(k) for k in ("id", "process_index", "host", "pid", "state", "compiles",
-                                         "bytes", "arrays", "device_in_use", "alerts", "last_recompile")}
+                                         "bytes", "bytes_text", "arrays", "device_in_use",
+                                         "in_use_text", "alerts", "last_recompile")}
                 for row in rows[:16]
             ],
             "more": max(0, len(rows) - 16),
-            "differs": [
-                {"name": f["name"], "counts": {label.get(k, "?"): v for k, v in f["counts"].items()}}
-                for f in functions if f["differs"]
-            ][:5],
+            "differs": differs,
         }
         delta["processes"] = self.processes
 
@@ -136,6 +154,7 @@ class MonitorState:
             "busy": bool(rec.get("busy")),
             "execution_count": rec.get("execution_count"),
             "cell_elapsed_s": rec.get("cell_elapsed_s"),
+            "elapsed_text": units.human_duration(rec.get("cell_elapsed_s")),
         }
         delta["status"] = self.status
 
@@ -147,8 +166,10 @@ class MonitorState:
             "id": rec.get("id"),
             "name": rec.get("fun_name"),
             "total_s": rec.get("total_s"),
+            "total_text": units.human_duration(rec.get("total_s")),
             "reason": reasons[0].get("message") if reasons else "first compile",
             "call_site": rec.get("call_site"),
+            "location": units.location(rec.get("call_site"), rec.get("cell")),
         }
         self.compile_events.append(row)
         delta.setdefault("compile_events", []).append(row)
@@ -164,6 +185,7 @@ class MonitorState:
             "name": rec.get("fun_name"),
             "compiles": rec.get("compiles"),
             "total_s": rec.get("total_s"),
+            "total_text": units.human_duration(rec.get("total_s")),
             "last_reason": last[0].get("message") if last else None,
         }
         self.functions[key] = row
@@ -173,15 +195,21 @@ class MonitorState:
         self._alert(delta, "compile", f"{rec.get('message')}. Fix: {rec.get('hint')}", rec.get("fun_name") or "")
 
     def _on_buffers(self, rec: dict, delta: dict) -> None:
+        def device(d: dict) -> dict:
+            in_use = d.get("bytes_in_use")
+            return {"device": d.get("device"), "bytes": d.get("bytes"), "bytes_in_use": in_use,
+                    # the allocator's figure where there is one (not on CPU), else the arrays'
+                    "text": units.human_bytes(in_use if in_use is not None else d.get("bytes"))}
+
         self.memory = {
             "bytes": rec.get("bytes"),
+            "bytes_text": units.human_bytes(rec.get("bytes")),
             "arrays": rec.get("arrays"),
-            "devices": [
-                {"device": d.get("device"), "bytes": d.get("bytes"), "bytes_in_use": d.get("bytes_in_use")}
-                for d in (rec.get("devices") or [])[:16]
-            ],
+            "arrays_text": units.human_value(rec.get("arrays")),
+            "devices": [device(d) for d in (rec.get("devices") or [])[:16]],
             "owners": [
-                {"name": o.get("name"), "bytes": o.get("bytes"), "arrays": o.get("arrays")}
+                {"name": o.get("name"), "bytes": o.get("bytes"), "arrays": o.get("arrays"),
+                 "text": f"{units.human_bytes(o.get('bytes'))} ({units.human_value(o.get('arrays'))} arrays)"}
                 for o in (rec.get("owners") or [])[:OWNERS]
             ],
         }
@@ -209,6 +237,10 @@ class MonitorState:
             "nonfinite": rec.get("nonfinite"),
             "values": rec.get("values"),
         }
+        row["norm_text"] = units.human_value(row["norm"])
+        row["update_text"] = units.human_value(row["update"])
+        row["step_text"] = units.human_value(row["step"])
+        row["nonfinite_text"] = units.human_value(row["nonfinite"])
         self.params[name] = row
         delta.setdefault("params", {})[name] = row
         point = [rec.get("step"), row["norm"], row["update"]]
@@ -226,6 +258,12 @@ class MonitorState:
 
     def _on_keys(self, rec: dict, delta: dict) -> None:
         self.keys = {k: rec.get(k) for k in ("tracking", "created", "derived", "consumed", "reuses")}
+        v = units.human_value
+        self.keys["text"] = (
+            f"tracking {'on' if rec.get('tracking') else 'off'} · {v(rec.get('created'))} created · "
+            f"{v(rec.get('derived'))} derived · {v(rec.get('consumed'))} uses · "
+            f"{v(rec.get('reuses'))} reuses"
+        )
         delta["keys"] = self.keys
 
     def _on_key_reuse(self, rec: dict, delta: dict) -> None:
@@ -247,5 +285,6 @@ class MonitorState:
             "keys": self.keys,
             "processes": self.processes,
             "more_scalars": self.more_scalars,
+            "scalar_text": dict(self.scalar_text),
             "updates": self.updates,
         }

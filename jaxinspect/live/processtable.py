@@ -4,13 +4,21 @@ no jax; callers serialise access."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections import deque
 from typing import Any
+
+from .. import units
+from ..records import ProcessesRecord, ProcessFacts, ProcessFunctionRow
 
 FUNCTIONS = 200  # functions tracked per process
 ALERTS = 50
 EVENTS = 50
 MAX_PROCESSES = 256
+FUNCTION_ROWS = 50  # rows of "compiles by function" in a ``processes`` record
+SUMMARY_EVERY = 0.25  # seconds between ``processes`` records while records stream in
+NOT_REPORTED = "n/a (CPU)"
 
 
 class _Proc:
@@ -29,11 +37,69 @@ class _Proc:
             "devices": [],
             "note": None,
         }
-        self.functions: dict[str, dict[str, Any]] = {}  # fun_key -> compile_stats
+        self.functions: dict[str, dict[str, Any]] = {}  # fun_key -> compile_stats (user)
+        self.internal: dict[str, int] = {}  # fun_key -> compiles of JAX-internal functions
         self.events: deque = deque(maxlen=EVENTS)
         self.buffers: dict[str, Any] | None = None
         self.status: dict[str, Any] | None = None
         self.alerts = 0
+
+    def facts(self) -> ProcessFacts:
+        stats = list(self.functions.values())
+        compile_s = sum(_float(s.get("total_s")) for s in stats)
+        last = next((e for e in reversed(self.events) if e.get("reasons")), None)
+        buffers = self.buffers
+        devices = (buffers or {}).get("devices") or []
+        in_use = _sum_known(devices, "bytes_in_use")
+        peak = _sum_known(devices, "peak_bytes_in_use")
+        nbytes = None if buffers is None else _int_or_none(buffers.get("bytes"))
+        return ProcessFacts(
+            id=self.info["id"],
+            process_index=self.info["process_index"],
+            compiles=sum(_int(s.get("compiles")) for s in stats),
+            internal_compiles=sum(self.internal.values()),
+            compile_s=round(compile_s, 4),
+            compile_text=units.human_duration(compile_s),
+            last_recompile=None
+            if last is None
+            else f"{last.get('fun_name')}: {last['reasons'][0].get('message')}",
+            arrays=None if buffers is None else _int_or_none(buffers.get("arrays")),
+            bytes=nbytes,
+            bytes_text=units.human_bytes(nbytes),
+            device_in_use=in_use,
+            in_use_text=_allocator_text(buffers, in_use),
+            device_peak=peak,
+            peak_text=_allocator_text(buffers, peak),
+            alerts=self.alerts,
+        )
+
+
+def _int(x: Any) -> int:
+    return x if isinstance(x, int) and not isinstance(x, bool) else 0
+
+
+def _int_or_none(x: Any) -> int | None:
+    return x if isinstance(x, int) and not isinstance(x, bool) else None
+
+
+def _float(x: Any) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return 0.0
+    return v if math.isfinite(v) else 0.0
+
+
+def _sum_known(devices: list, key: str) -> int | None:
+    known = [d.get(key) for d in devices if isinstance(d, dict) and isinstance(d.get(key), (int, float))]
+    return sum(known) if known else None
+
+
+def _allocator_text(buffers: dict | None, n: int | None) -> str:
+    """An allocator figure: "–" before any snapshot, "n/a (CPU)" when the allocator gives none."""
+    if buffers is None:
+        return units.NONE
+    return NOT_REPORTED if n is None else units.human_bytes(n)
 
 
 class ProcessTable:
@@ -43,6 +109,9 @@ class ProcessTable:
         self._procs: dict[int, _Proc] = {}
         self.alerts: deque = deque(maxlen=ALERTS)
         self.version = 0
+        self._summary_version = 0
+        self._summary_at = float("-inf")
+        self._summary_seq = 0
 
     def __len__(self) -> int:
         return len(self._procs)
@@ -81,9 +150,12 @@ class ProcessTable:
 
     def _fold(self, proc: _Proc, rec: dict[str, Any]) -> None:
         kind = rec.get("kind")
-        if kind == "compile_stats" and not rec.get("internal"):
+        if kind == "compile_stats":
             key = str(rec.get("fun_key"))
-            if key in proc.functions or len(proc.functions) < FUNCTIONS:
+            if rec.get("internal"):
+                if key in proc.internal or len(proc.internal) < FUNCTIONS:
+                    proc.internal[key] = _int(rec.get("compiles"))
+            elif key in proc.functions or len(proc.functions) < FUNCTIONS:
                 proc.functions[key] = rec
         elif kind == "compile" and not rec.get("internal"):
             proc.events.append(rec)
@@ -105,30 +177,21 @@ class ProcessTable:
             )
 
     # -- reading ---------------------------------------------------------------------------
+    def _sorted(self) -> list[_Proc]:
+        return sorted(self._procs.values(), key=lambda p: (p.info["process_index"], p.info["id"]))
+
     def rows(self) -> list[dict[str, Any]]:
-        """One summary row per process, by process index then connection."""
+        """One summary row per process, by process index then connection: its ``process``
+        fields, its ``ProcessFacts`` and its devices' memory."""
         out = []
-        for proc in sorted(self._procs.values(), key=lambda p: (p.info["process_index"], p.info["id"])):
-            stats = [s for s in proc.functions.values()]
-            last = next((e for e in reversed(proc.events) if e.get("reasons")), None)
-            buffers = proc.buffers or {}
-            devices = buffers.get("devices") or []
-            in_use = [d.get("bytes_in_use") for d in devices if d.get("bytes_in_use") is not None]
-            peak = [d.get("peak_bytes_in_use") for d in devices if d.get("peak_bytes_in_use") is not None]
+        for proc in self._sorted():
+            facts = proc.facts()
+            devices = (proc.buffers or {}).get("devices") or []
             out.append(
                 {
                     **proc.info,
-                    "compiles": sum(int(s.get("compiles") or 0) for s in stats),
-                    "compile_s": round(sum(float(s.get("total_s") or 0.0) for s in stats), 4),
-                    "last_recompile": None
-                    if last is None
-                    else f"{last.get('fun_name')}: {last['reasons'][0].get('message')}",
-                    "arrays": buffers.get("arrays"),
-                    "bytes": buffers.get("bytes"),
-                    "device_in_use": sum(in_use) if in_use else None,
-                    "device_peak": sum(peak) if peak else None,
+                    **{k: v for k, v in facts.to_json().items() if k not in ("id", "process_index")},
                     "busy": None if proc.status is None else bool(proc.status.get("busy")),
-                    "alerts": proc.alerts,
                     "memory": [
                         {k: d.get(k) for k in ("device", "arrays", "bytes", "bytes_in_use",
                                                "peak_bytes_in_use", "bytes_limit")}
@@ -138,30 +201,88 @@ class ProcessTable:
             )
         return out
 
-    def functions(self, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
-        """Compile counts per function name, one count per process; ``differs`` marks a function
-        that processes compiled a different number of times (in a multi-controller job that is
-        usually a process tracing a different program, which hangs at the next collective)."""
-        procs = sorted(self._procs.values(), key=lambda p: (p.info["process_index"], p.info["id"]))
-        names: dict[str, dict[str, Any]] = {}
+    def function_rows(self) -> list[ProcessFunctionRow]:
+        """User compiles per function name across every process, differing functions first,
+        then the most compiled, then by name. A function ``differs`` when its count is not the
+        same on every process (0 for a process that never compiled it; one process never
+        differs); its ``reason`` is the newest one of the process that compiled it most."""
+        procs = self._sorted()
+        counts: dict[str, dict[int, int]] = {}
+        newest: dict[tuple[str, int], tuple[float, str | None]] = {}
         for proc in procs:
+            pid = proc.info["id"]
             for stats in proc.functions.values():
-                name = str(stats.get("fun_name"))
-                row = names.setdefault(name, {"name": name, "counts": {}, "reason": None, "_best": -1})
-                n = int(stats.get("compiles") or 0)
-                row["counts"][proc.info["id"]] = row["counts"].get(proc.info["id"], 0) + n
-                last = stats.get("last_reasons") or []
-                if n > row["_best"] and last:
-                    row["_best"], row["reason"] = n, last[0].get("message")
+                name = stats.get("fun_name")
+                if not isinstance(name, str):
+                    continue
+                row = counts.setdefault(name, {})
+                n = _int(stats.get("compiles"))
+                if n > 0:
+                    row[pid] = row.get(pid, 0) + n
+                t = _float(stats.get("last_time"))
+                held = newest.get((name, pid))
+                if held is None or t >= held[0]:
+                    last = stats.get("last_reasons") or [None]
+                    message = last[0].get("message") if isinstance(last[0], dict) else None
+                    newest[(name, pid)] = (t, message)
         rows = []
-        for row in names.values():
-            counts = [row["counts"].get(p.info["id"], 0) for p in procs]
-            row.pop("_best")
-            row["total"] = sum(counts)
-            row["differs"] = len(procs) > 1 and len(set(counts)) > 1
-            rows.append(row)
-        rows.sort(key=lambda r: (not r["differs"], -r["total"], r["name"]))
-        return rows[:limit], max(0, len(rows) - limit)
+        for name, by_proc in counts.items():
+            total = sum(by_proc.values())
+            if total <= 0:
+                continue
+            per = [by_proc.get(p.info["id"], 0) for p in procs]
+            best = max(range(len(procs)), key=lambda i: (per[i], -i))  # first of the most
+            best_id = procs[best].info["id"]
+            rows.append(
+                ProcessFunctionRow(
+                    name=name,
+                    counts={str(k): v for k, v in by_proc.items()},
+                    total=total,
+                    differs=len(set(per)) > 1,
+                    reason=newest.get((name, best_id), (0.0, None))[1],
+                    reason_from=best_id,
+                )
+            )
+        rows.sort(key=lambda r: (not r.differs, -r.total, r.name))
+        return rows
+
+    def functions(self, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+        """``function_rows()`` as dicts (``counts`` by connection id), at most ``limit``, and how
+        many were left out."""
+        rows = self.function_rows()
+        out = [
+            {"name": r.name, "counts": {int(k): v for k, v in r.counts.items()}, "total": r.total,
+             "differs": r.differs, "reason": r.reason}
+            for r in rows[:limit]
+        ]
+        return out, max(0, len(rows) - limit)
+
+    def record(self, seq: int = 0, now: float | None = None, limit: int = FUNCTION_ROWS) -> ProcessesRecord:
+        """Everything derived, as the ``processes`` record the sidebar and the monitor display."""
+        rows = self.function_rows()
+        return ProcessesRecord(
+            seq=seq,
+            time=time.time() if now is None else now,
+            processes=tuple(p.facts() for p in self._sorted()),
+            functions=tuple(rows[:limit]),
+            more_functions=max(0, len(rows) - limit),
+            more_differing=sum(1 for r in rows[limit:] if r.differs),
+            differing=sum(1 for r in rows if r.differs),
+        )
+
+    def summary_due(self, rec: dict[str, Any], now: float | None = None) -> dict[str, Any] | None:
+        """The ``processes`` record (JSON) to publish after folding ``rec``, or None: when the
+        table changed, after every ``process`` record (the collector sends one after each batch,
+        at most once a second per process, so the last state is always published) and at most
+        every ``SUMMARY_EVERY`` seconds in between."""
+        now = time.monotonic() if now is None else now
+        if self.version == self._summary_version:
+            return None
+        if rec.get("kind") != "process" and now - self._summary_at < SUMMARY_EVERY:
+            return None
+        self._summary_version, self._summary_at = self.version, now
+        self._summary_seq += 1
+        return self.record(seq=self._summary_seq).to_json()
 
     def snapshot(self, functions: int = 50) -> dict[str, Any]:
         rows, more = self.functions(functions)
