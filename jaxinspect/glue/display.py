@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..render import statuslib
+from ..render.doc import Pre, to_html, to_text
 
 
 class StatusView:
@@ -18,14 +19,16 @@ class StatusView:
     def to_json(self) -> dict[str, Any]:
         return {"env": self.env, "status": self.status, "info": self.info}
 
+    def document(self):
+        """The status as one document (``render.doc``): text and HTML both come from it."""
+        return statuslib.status_doc(self.env, self.status, self.info)
+
     def __repr__(self) -> str:
-        return statuslib.status_text(self.env, self.status, self.info)
+        return to_text(self.document())
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        return {
-            "text/plain": repr(self),
-            "text/html": statuslib.status_html(self.env, self.status, self.info),
-        }
+        doc = self.document()
+        return {"text/plain": to_text(doc), "text/html": to_html(doc)}
 
 
 class Message:
@@ -42,13 +45,9 @@ class Message:
         return self.text
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        from ..render.htmllib import esc
-
-        cls = "ji-warn" if self.level != "info" else ""
-        return {
-            "text/plain": self.text,
-            "text/html": f'<pre class="{cls}" style="white-space:pre-wrap">{esc(self.text)}</pre>',
-        }
+        cls = "ji-warn" if self.level != "info" else None
+        doc = Pre(self.text, cls=cls, style="white-space:pre-wrap")
+        return {"text/plain": to_text(doc), "text/html": to_html(doc)}
 
 
 class CompileReport:
@@ -115,19 +114,18 @@ class CompileReport:
 
         return compileslib.timeline_figure(self._parts()[0])
 
-    def __repr__(self) -> str:
+    def document(self):
+        """The report as one document (``render.doc``): text and HTML both come from it."""
         from ..render import compileslib
 
         events, functions, alerts = self._parts()
-        return compileslib.report_text(
+        return compileslib.report_doc(
             self.title, events, functions, alerts, self.hidden_internal, self.include_internal
         )
+
+    def __repr__(self) -> str:
+        return to_text(self.document())
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        from ..render import compileslib
-
-        events, functions, alerts = self._parts()
-        html = compileslib.report_html(
-            self.title, events, functions, alerts, self.hidden_internal, self.include_internal
-        )
-        return {"text/plain": repr(self), "text/html": html}
+        doc = self.document()
+        return {"text/plain": to_text(doc), "text/html": to_html(doc)}

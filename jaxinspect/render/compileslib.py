@@ -1,51 +1,51 @@
-"""Compile reports (``%jit_profile``, ``%jaxinspect compiles``): text twin, HTML, timeline.
+"""Compile reports (``%jit_profile``, ``%jaxinspect compiles``): one document, two back ends.
 
 Input is JSON records (``compile``, ``compile_stats``, ``compile_alert``); never live objects.
+``report_doc`` builds the view once; ``report_text`` / ``report_html`` are its text twin and HTML.
+Sections other views add (e.g. compiled memory) go into ``report_doc``'s ``extra`` blocks.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .htmllib import esc, view
+from .. import units
+from .doc import (
+    Alert,
+    Cell,
+    Column,
+    Group,
+    Line,
+    Markup,
+    More,
+    Raw,
+    Section,
+    Table,
+    Text,
+    View,
+    esc,
+    to_html,
+    to_text,
+)  # fmt: skip
 
 MAX_EVENT_ROWS = 50
 MAX_FUNCTION_ROWS = 100
+MAX_DETAILS = 20  # differences listed per reason (the record holds every one)
 PHASE_COLORS = {"trace": "#4e79a7", "lower": "#f28e2b", "compile": "#e15759"}
 
 
 def ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds >= 1.0:
-        return f"{seconds:.2f} s"
-    return f"{seconds * 1e3:.1f} ms"
+    """A duration as every view shows it (``units.human_duration``)."""
+    return units.human_duration(seconds)
 
 
 def site(event: dict[str, Any]) -> str:
-    where = event.get("call_site") or "?"
-    cell = event.get("cell")
-    if cell is not None:
-        line = where.rsplit(":", 1)[-1]
-        return f"cell [{cell}] line {line}"
-    return where
+    """"cell [N] line L" in a notebook, else the call site."""
+    return units.location(event.get("call_site"), event.get("cell"))
 
 
 def reasons_summary(counts: dict[str, int]) -> str:
-    names = {
-        "first_call": "first call",
-        "static_recreated": "static re-created",
-        "weak_type": "weak type",
-        "static_part": "static part",
-        "redefined_body": "body re-defined",
-        "class": "class changed",
-    }
-    return (
-        ", ".join(
-            f"{names.get(k, k)} ×{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])
-        )
-        or "–"
-    )
+    return units.reasons_summary(counts)
 
 
 def event_reason(event: dict[str, Any]) -> str:
@@ -66,88 +66,15 @@ def no_compiles_text(hidden: int, include_internal: bool = False) -> str:
     return "no compiles: every jitted call hit the cache"
 
 
-def reason_details_html(reasons: list[dict[str, Any]]) -> str:
-    """Each summarised reason's differences, one click away (``<details>``, no script)."""
-    parts = []
-    for r in reasons:
-        details = r.get("details") or []
-        if details:
-            items = "".join(f"<li>{esc(d)}</li>" for d in details)
-            parts.append(
-                f'<details class="ji-muted"><summary>{len(details)} '
-                f'difference{"s" if len(details) != 1 else ""}</summary><ul>{items}</ul></details>'
-            )
-    return "".join(parts)
-
-
 def _header(title: str, events: list, functions: list, hidden: int, include_internal: bool) -> str:
     total = sum(f["total_s"] for f in functions)
-    text = f"{title}: {len(events)} compile{'s' if len(events) != 1 else ''} of {len(functions)} function{'s' if len(functions) != 1 else ''}, {ms(total)} compiling"
+    text = (
+        f"{title}: {units.plural(len(events), 'compile')} of "
+        f"{units.plural(len(functions), 'function')}, {ms(total)} compiling"
+    )
     if hidden and not include_internal:
         text += f" ({hidden} JAX-internal compiles hidden; --all shows them)"
     return text
-
-
-def report_text(
-    title: str,
-    events: list[dict[str, Any]],
-    functions: list[dict[str, Any]],
-    alerts: list[dict[str, Any]],
-    hidden: int = 0,
-    include_internal: bool = False,
-) -> str:
-    lines = [_header(title, events, functions, hidden, include_internal)]
-    if not events:
-        lines.append(f"  {no_compiles_text(hidden, include_internal)}")
-        return "\n".join(lines)
-    for a in alerts:
-        lines.append(f"  ⚠ {a['message']}")
-        lines.append(f"    fix: {a['hint']}")
-    rows = [("function", "compiles", "trace", "lower", "compile", "total", "reasons")]
-    for f in functions[:MAX_FUNCTION_ROWS]:
-        rows.append(
-            (
-                f["fun_name"],
-                str(f["compiles"]),
-                ms(f["trace_s"]),
-                ms(f["lower_s"]),
-                ms(f["compile_s"]),
-                ms(f["total_s"]),
-                reasons_summary(f["reasons"]),
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
-    for r in rows:
-        lines.append(
-            "  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:6])) + "  " + r[6]
-        )
-    if len(functions) > MAX_FUNCTION_ROWS:
-        lines.append(f"  … {len(functions) - MAX_FUNCTION_ROWS} more functions")
-    lines.append("events (oldest first):")
-    shown = events[-MAX_EVENT_ROWS:]
-    if len(events) > len(shown):
-        lines.append(f"  … {len(events) - len(shown)} earlier events")
-    for e in shown:
-        nested = f" (inside {e['parent']})" if e.get("parent") else ""
-        api = "" if e.get("api") == "call" else f" [{e['api']}]"
-        lines.append(
-            f"  #{e['id']} {e['fun_name']}{nested}{api} at {site(e)}: {ms(e['total_s'])} — {event_reason(e)}"
-        )
-        if outs := out_shardings_text(e):
-            lines.append(f"      {outs}")
-        for j, r in enumerate(e.get("reasons") or []):
-            if r.get("details"):
-                lines.append(
-                    f"      ({len(r['details'])} differences listed in the HTML view and in "
-                    f"reasons[{j}].details)"
-                )
-    recompiles = [e for e in shown if _is_recompile(e)]
-    if recompiles:
-        lines.append(
-            f"  what changed in the program: %jaxinspect compiles --diff {recompiles[-1]['id']} "
-            "(or jaxinspect.compile_diff(event))"
-        )
-    return "\n".join(lines)
 
 
 def out_shardings_text(e: dict[str, Any], limit: int = 4) -> str:
@@ -168,10 +95,143 @@ def _is_recompile(e: dict[str, Any]) -> bool:
     return bool(reasons) and not e.get("internal") and all(r["kind"] != "first_call" for r in reasons)
 
 
-def timeline_svg(events: list[dict[str, Any]], width: int = 720) -> str:
+# -- the document --------------------------------------------------------------------------------
+
+FUNCTION_COLUMNS = (
+    Column("function"),
+    Column("compiles", "right"),
+    Column("trace", "right"),
+    Column("lower", "right"),
+    Column("compile", "right"),
+    Column("total", "right"),
+    Column("reasons"),
+)
+
+
+def functions_table(functions: list[dict[str, Any]]) -> Table:
+    """Per function: compiles, time per phase, reasons (HTML adds the latest reasons under them
+    and where the function was defined as a tooltip)."""
+    rows = []
+    for f in functions:
+        last = [Line(r["message"], role="muted") for r in f.get("last_reasons") or []]
+        rows.append(
+            (
+                Cell(Text(f["fun_name"], role="code"), title=f.get("defined_at") or None),
+                str(f["compiles"]),
+                ms(f["trace_s"]),
+                ms(f["lower_s"]),
+                ms(f["compile_s"]),
+                ms(f["total_s"]),
+                Cell(reasons_summary(f["reasons"]), sub=last),
+            )
+        )
+    return Table(FUNCTION_COLUMNS, rows, limit=MAX_FUNCTION_ROWS, more_label="more functions")
+
+
+def reason_details(reasons: list[dict[str, Any]]) -> list[Section]:
+    """Each reason's differences, one fold each (``<details>``; listed under it in text)."""
+    out = []
+    for r in reasons:
+        details = r.get("details") or []
+        if details:
+            out.append(
+                Section(
+                    units.plural(len(details), "difference"),
+                    [Line(d) for d in details[:MAX_DETAILS]] + [More(len(details) - MAX_DETAILS)],
+                    cls="ji-muted",
+                )
+            )
+    return out
+
+
+def event_block(e: dict[str, Any]) -> Group:
+    nested = [" ", Text(f"(inside {e['parent']})", role="muted")] if e.get("parent") else []
+    api = [] if e.get("api") == "call" else [f" [{e['api']}]"]
+    head = Line(
+        [f"#{e['id']} ", Text(e["fun_name"], role="code"), *nested, *api,
+         f" at {site(e)}: {ms(e['total_s'])} — {event_reason(e)}"]
+    )  # fmt: skip
+    under: list[Any] = []
+    if outs := out_shardings_text(e):
+        under.append(Line(outs, role="muted"))
+    if e.get("signature"):
+        under.append(Line(e["signature"], role="muted", only="html"))
+    under.extend(reason_details(e.get("reasons") or []))
+    return Group([head, Group(under, indent=4)], cls="ji-event")
+
+
+def events_section(events: list[dict[str, Any]]) -> list[Any]:
+    shown = events[-MAX_EVENT_ROWS:]
+    blocks: list[Any] = [More(len(events) - len(shown), "earlier events")]
+    blocks += [event_block(e) for e in shown]
+    out: list[Any] = [
+        Section(f"events ({len(events)}, oldest first)", blocks, open=len(events) <= 10)
+    ]
+    recompiles = [e for e in shown if _is_recompile(e)]
+    if recompiles:
+        out.append(
+            Group(
+                [Line(f"what changed in the program: %jaxinspect compiles --diff {recompiles[-1]['id']} "
+                      "(or jaxinspect.compile_diff(event))", role="muted")],  # fmt: skip
+                indent=2,
+            )
+        )
+    return out
+
+
+def report_doc(
+    title: str,
+    events: list[dict[str, Any]],
+    functions: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+    hidden: int = 0,
+    include_internal: bool = False,
+    extra: list[Any] | None = None,
+) -> View:
+    """The compile report as one document; ``extra`` blocks go after the functions table."""
+    head = _header(title, events, functions, hidden, include_internal)
+    if not events:
+        body = [Group([Line(no_compiles_text(hidden, include_internal), role="muted")], indent=2)]
+        return View(head, body + list(extra or []))
+    top: list[Any] = [Alert(a["message"], a["hint"]) for a in alerts]
+    top.append(functions_table(functions))
+    children: list[Any] = [Group(top, indent=2), *(extra or [])]
+    children.append(
+        Section("timeline", [Raw(timeline_svg(events))], open=True, only="html")
+    )
+    children += events_section(events)
+    return View(head, children)
+
+
+def report_text(
+    title: str,
+    events: list[dict[str, Any]],
+    functions: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+    hidden: int = 0,
+    include_internal: bool = False,
+) -> str:
+    return to_text(report_doc(title, events, functions, alerts, hidden, include_internal))
+
+
+def report_html(
+    title: str,
+    events: list[dict[str, Any]],
+    functions: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+    hidden: int = 0,
+    include_internal: bool = False,
+) -> str:
+    return to_html(report_doc(title, events, functions, alerts, hidden, include_internal))
+
+
+# -- drawings ------------------------------------------------------------------------------------
+
+
+def timeline_svg(events: list[dict[str, Any]], width: int = 720) -> Markup:
     """A static SVG timeline (no script): one row per function, one bar per phase."""
     if not events:
-        return ""
+        return Markup("")
     t0 = min(e["time"] for e in events)
     t1 = max(e["time"] + e["total_s"] for e in events)
     span = max(t1 - t0, 1e-6)
@@ -204,67 +264,7 @@ def timeline_svg(events: list[dict[str, Any]], width: int = 720) -> str:
     parts.append(f'<text x="{width - 60}" y="{axis_y}" fill="currentColor">{esc(ms(span))}</text>')
     parts.append("</svg>")
     legend = " ".join(f'<span style="color:{c}">■</span> {p}' for p, c in PHASE_COLORS.items())
-    return "".join(parts) + f'<div class="ji-muted">{legend}</div>'
-
-
-def report_html(
-    title: str,
-    events: list[dict[str, Any]],
-    functions: list[dict[str, Any]],
-    alerts: list[dict[str, Any]],
-    hidden: int = 0,
-    include_internal: bool = False,
-) -> str:
-    parts = []
-    if not events:
-        parts.append(f'<div class="ji-muted">{esc(no_compiles_text(hidden, include_internal))}</div>')
-        return view("".join(parts), _header(title, events, functions, hidden, include_internal))
-    for a in alerts:
-        parts.append(f'<div class="ji-warn">⚠ {esc(a["message"])}<br>fix: {esc(a["hint"])}</div>')
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("function", "compiles", "trace", "lower", "compile", "total", "reasons")
-    )
-    body = []
-    for f in functions[:MAX_FUNCTION_ROWS]:
-        last = "<br>".join(esc(r["message"]) for r in f.get("last_reasons") or [])
-        body.append(
-            f'<tr><td title="{esc(f.get("defined_at") or "")}"><code>{esc(f["fun_name"])}</code></td>'
-            f"<td>{f['compiles']}</td><td>{ms(f['trace_s'])}</td><td>{ms(f['lower_s'])}</td>"
-            f"<td>{ms(f['compile_s'])}</td><td>{ms(f['total_s'])}</td>"
-            f'<td>{esc(reasons_summary(f["reasons"]))}<div class="ji-muted">{last}</div></td></tr>'
-        )
-    parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
-    if len(functions) > MAX_FUNCTION_ROWS:
-        parts.append(
-            f'<div class="ji-muted">… {len(functions) - MAX_FUNCTION_ROWS} more functions</div>'
-        )
-    parts.append(f"<details open><summary>timeline</summary>{timeline_svg(events)}</details>")
-    shown = events[-MAX_EVENT_ROWS:]
-    rows = []
-    for e in shown:
-        rows.append(
-            f"<tr><td>#{e['id']}</td><td><code>{esc(e['fun_name'])}</code>"
-            + (
-                f' <span class="ji-muted">inside {esc(e["parent"])}</span>'
-                if e.get("parent")
-                else ""
-            )
-            + f"</td><td>{esc(site(e))}</td><td>{ms(e['total_s'])}</td><td>{esc(event_reason(e))}"
-            + reason_details_html(e.get("reasons") or [])
-            + f'<div class="ji-muted">{esc(e.get("signature") or "")}</div>'
-            + f'<div class="ji-muted">{esc(out_shardings_text(e))}</div></td></tr>'
-        )
-    more = (
-        f'<div class="ji-muted">… {len(events) - len(shown)} earlier events</div>'
-        if len(events) > len(shown)
-        else ""
-    )
-    parts.append(
-        f"<details><summary>events ({len(events)})</summary>{more}<table><thead><tr><th>#</th><th>function</th>"
-        f"<th>call site</th><th>time</th><th>reason</th></tr></thead><tbody>{''.join(rows)}</tbody></table></details>"
-    )
-    return view("".join(parts), _header(title, events, functions, hidden, include_internal))
+    return Markup("".join(parts) + f'<div class="ji-muted">{legend}</div>')
 
 
 def timeline_figure(events: list[dict[str, Any]]):

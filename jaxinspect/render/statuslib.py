@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .htmllib import esc, table, view
+from .doc import Column, Group, Line, Section, Table, View, to_html, to_text
 
 MAX_DEVICE_ROWS = 32
 
@@ -47,37 +47,27 @@ def _live(status: dict[str, Any], info: dict[str, Any]) -> list[tuple[str, str]]
     ]
 
 
-def status_text(env: dict[str, Any], status: dict[str, Any], info: dict[str, Any]) -> str:
-    """The plain-text twin of ``status_html``."""
-    lines = [f"jaxinspect {info.get('version', '?')} (protocol v{info.get('protocol', '?')})"]
-    lines += [f"  {k:<8} {v}" for k, v in _versions(env)]
-    lines.append(f"  backend  {_backend(env)}")
+def status_doc(env: dict[str, Any], status: dict[str, Any], info: dict[str, Any]) -> View:
+    """Versions, backend and devices (bounded, with "… N more"), and what the live layer does."""
+    about = list(_versions(env)) + [("backend", _backend(env))]
     if env.get("note"):
-        lines.append(f"  note     {env['note']}")
+        about.append(("note", env["note"]))
+    children: list[Any] = [Group([Table(("", ""), about, header=False)], indent=2)]
     rows, more = _device_rows(env)
     if rows:
-        lines.append("devices:")
-        lines += [f"  [{r[0]}] {r[1]} {r[2]} (process {r[3]}) {r[4]}" for r in rows]
-        if more:
-            lines.append(f"  … {more} more")
-    lines.append("live:")
-    lines += [f"  {k}: {v}" for k, v in _live(status, info)]
-    return "\n".join(lines)
+        columns = ("id", "platform", "kind", Column("process", "right"), "device")
+        children.append(
+            Section(f"devices ({len(rows) + more})", [Table(columns, rows, more=more)], open=True)
+        )
+    children.append(Section("live", [Line(f"{k}: {v}") for k, v in _live(status, info)], fold=False))
+    title = f"jaxinspect {info.get('version', '?')} (protocol v{info.get('protocol', '?')})"
+    return View(title, children)
+
+
+def status_text(env: dict[str, Any], status: dict[str, Any], info: dict[str, Any]) -> str:
+    """The plain-text twin of ``status_html``."""
+    return to_text(status_doc(env, status, info))
 
 
 def status_html(env: dict[str, Any], status: dict[str, Any], info: dict[str, Any]) -> str:
-    parts = [table(["package", "version"], _versions(env))]
-    parts.append(f"<div>backend: <code>{esc(_backend(env))}</code></div>")
-    if env.get("note"):
-        parts.append(f'<div class="ji-muted">{esc(env["note"])}</div>')
-    rows, more = _device_rows(env)
-    if rows:
-        devs = table(["id", "platform", "kind", "process", "device"], rows)
-        if more:
-            devs += f'<div class="ji-muted">… {more} more</div>'
-        parts.append(
-            f"<details open><summary>devices ({len(rows) + more})</summary>{devs}</details>"
-        )
-    parts.append(table(["live", ""], _live(status, info)))
-    title = f"jaxinspect {info.get('version', '?')} (protocol v{info.get('protocol', '?')})"
-    return view("".join(parts), title)
+    return to_html(status_doc(env, status, info))

@@ -1,0 +1,229 @@
+"""The document model behind every view (jaxinspect/render/doc.py): both back ends, escaping done
+by the back end for every node kind, bounded tables, and text/HTML twins that say the same words
+for each view built on it."""
+
+import html as htmllib
+import re
+from collections import Counter
+
+import pytest
+
+from jaxinspect.render import compileslib
+from jaxinspect.render.doc import (
+    Alert,
+    Blank,
+    Cell,
+    Column,
+    Group,
+    Heading,
+    Items,
+    Line,
+    Markup,
+    More,
+    Pre,
+    Raw,
+    Section,
+    Table,
+    Text,
+    View,
+    to_html,
+    to_text,
+)  # fmt: skip
+
+PAYLOAD = "<img src=x onerror=alert(1)>"
+
+
+def inert(markup: str) -> None:
+    assert PAYLOAD not in markup
+    assert "<img" not in markup.replace("&lt;img", "")
+
+
+def visible_words(markup: str) -> Counter:
+    """The words a reader sees in the HTML: tags (and their attributes), styles and scripts out."""
+    markup = re.sub(r"<(style|script)\b.*?</\1>", " ", markup, flags=re.S)
+    markup = re.sub(r"<svg\b.*?</svg>", " ", markup, flags=re.S)
+    text = htmllib.unescape(re.sub(r"<[^>]+>", " ", markup))
+    return Counter(re.findall(r"\w+", text))
+
+
+def text_words(text: str) -> Counter:
+    text = re.sub(r"\w*…", " ", text)  # a cell cut to its column width: the stub is no word
+    return Counter(re.findall(r"\w+", text))
+
+
+def assert_twins(text: str, markup: str) -> None:
+    """Every word of the text twin, as often as it appears there, is visible in the HTML."""
+    missing = text_words(text) - visible_words(markup)
+    assert not missing, f"in the text but not in the HTML: {dict(missing)}"
+
+
+# -- the model -----------------------------------------------------------------------------------
+
+
+def every_node(s: str) -> View:
+    return View(
+        [s, Text(s, role="code", title=s)],
+        [
+            Heading(s),
+            Line([s, Text(s, role="muted", title=s, cls=s)], cls=s, title=s, attrs=(("data-path", s),)),
+            Line(s, role="code", indent=2),
+            Group([s, Line(s)], indent=2, cls=s),
+            Section([s, Text(s, role="bold")], [Line(s)], open=True, cls=s),
+            Section(s, [Line(s)], fold=False),
+            Table(
+                [Column(s), Column(s, "right", max=5)],
+                [(Cell(Text(s, role="code"), sub=[Line(s)], title=s), s)] * 3,
+                limit=2, more_label=s, cls=s,
+            ),
+            More(3, s),
+            Alert(s, s),
+            Alert(s, s, level="error"),
+            Pre(s, cls=s, style=s),
+            Items([s, [s, Text(s)]], bullet="- "),
+            Raw(s),  # a plain str is no markup: escaped
+            Raw(Markup("<hr>"), text=s),
+            Blank(),
+        ],
+        cls=s,
+        attrs=(("data-x", s), ("onclick", s)),
+    )
+
+
+def test_every_node_kind_escapes_hostile_strings_in_html_and_keeps_them_in_text():
+    doc = every_node(PAYLOAD)
+    markup = to_html(doc)
+    inert(markup)
+    assert "onclick" not in markup  # an event-handler attribute never passes
+    assert "&lt;img src=x onerror=alert(1)&gt;" in markup
+    assert "<hr>" in markup  # trusted Markup passes as is
+    text = to_text(doc)
+    assert text.count(PAYLOAD) >= 20  # the text twin shows the string verbatim
+    hostile = '"><script>alert(1)</script><b x="'
+    quotes = to_html(every_node(hostile))
+    assert "<script" not in quotes and hostile not in quotes and "<b x=" not in quotes
+    assert quotes.count("&quot;&gt;&lt;script&gt;") >= 20  # in text, attributes and classes alike
+
+
+def test_bounded_table_says_how_many_more_in_both_back_ends():
+    rows = [(f"row{i}", str(i)) for i in range(10)]
+    t = Table([Column("name"), Column("n", "right")], rows, limit=3, more=5, more_label="more rows")
+    text = to_text(t)
+    assert text.splitlines() == ["name  n", "row0  0", "row1  1", "row2  2", "… 12 more rows"]
+    markup = to_html(t)
+    assert markup.count("<tr>") == 4  # header + 3 rows
+    assert "row3" not in markup and "… 12 more rows" in markup
+    assert 'class="ji-r"' in markup  # right-aligned column
+    assert to_text(Table(["a"], [("x",)])) == "a\nx"  # nothing cut: no marker
+    assert to_text(More(0)) == "" and to_html(More(0)) == "" and to_text(More(-3)) == ""
+
+
+def test_text_layout_indents_sections_groups_and_alerts():
+    doc = View(
+        "title",
+        [
+            Group([Alert("boom", "do this"), Line("under", indent=1)], indent=2),
+            Section("section", [Line("child"), Table(["k", "v"], [("a", "1")], header=False)]),
+            Line("html only", only="html"),
+            Line("see the HTML", only="text"),
+            Table([Column("shown"), Column("tooltip", text=False)], [("a", "b")]),
+            Table([Column("cut", max=4)], [("abcdefgh",)], header=False),
+        ],
+    )
+    assert to_text(doc).splitlines() == [
+        "title",
+        "  ⚠ boom",
+        "    fix: do this",
+        "    under",
+        "section:",
+        "  child",
+        "  a  1",
+        "see the HTML",
+        "shown",
+        "a",
+        "abc…",
+    ]
+    markup = to_html(doc)
+    assert "html only" in markup and "see the HTML" not in markup
+    assert "<details><summary>section</summary>" in markup and "<th>tooltip</th>" in markup
+    assert "<script" not in markup
+
+
+def test_twin_checker_catches_a_drifting_view():
+    doc = View("t", [Line("same words"), Line("only in text", only="text")])
+    with pytest.raises(AssertionError, match="only"):
+        assert_twins(to_text(doc), to_html(doc))
+
+
+# -- twins of each view --------------------------------------------------------------------------
+
+
+def compile_records(name: str = "step"):
+    events = [
+        {"id": 1, "fun_name": name, "fun_key": name, "time": 10.0, "total_s": 0.2, "trace_s": 0.05,
+         "lower_s": 0.05, "compile_s": 0.1, "call_site": "/tmp/ipykernel_1/123.py:3", "cell": 4,
+         "api": "call", "reasons": [{"kind": "first_call", "message": "first call"}],
+         "signature": f"x: float32[3] {name}", "out_shardings": []},
+        {"id": 2, "fun_name": name, "fun_key": name, "time": 11.0, "total_s": 1.5, "trace_s": 0.5,
+         "lower_s": 0.5, "compile_s": 0.5, "call_site": "model.py:9", "cell": None, "api": "lower",
+         "parent": f"outer {name}", "out_shardings": ["NamedSharding(P('x'))", "unspecified"],
+         "reasons": [{"kind": "static_part", "message": f"4 static fields of {name} changed",
+                      "details": [f"{name}.blocks[{i}].dtype float32 → bfloat16" for i in range(25)]}]},
+    ]  # fmt: skip
+    functions = [
+        {"fun_name": name, "compiles": 2, "trace_s": 0.55, "lower_s": 0.55, "compile_s": 0.6,
+         "total_s": 1.7, "reasons": {"first_call": 1, "static_part": 1}, "defined_at": f"{name}.py:1",
+         "last_reasons": [{"message": f"4 static fields of {name} changed"}]},
+    ] + [
+        {"fun_name": f"f{i}", "compiles": 1, "trace_s": 0.0, "lower_s": None, "compile_s": 0.0,
+         "total_s": 0.0, "reasons": {"first_call": 1}} for i in range(compileslib.MAX_FUNCTION_ROWS + 3)
+    ]  # fmt: skip
+    alerts = [{"message": f"{name} recompiled 3 times", "hint": "pad inputs to a few sizes"}]
+    return events, functions, alerts
+
+
+@pytest.mark.parametrize("name", ["step", PAYLOAD, "a & b \"quoted\" 'x'"])
+def test_compiles_view_twins(name):
+    events, functions, alerts = compile_records(name)
+    doc = compileslib.report_doc("jit_profile", events, functions, alerts, hidden=2)
+    text, markup = to_text(doc), to_html(doc)
+    assert text == compileslib.report_text("jit_profile", events, functions, alerts, hidden=2)
+    assert markup == compileslib.report_html("jit_profile", events, functions, alerts, hidden=2)
+    assert_twins(text, markup)
+    inert(markup) if name == PAYLOAD else None
+    assert "cell [4] line 3" in text and "ipykernel" not in text  # a cell, never its temp file
+    assert f"… {compileslib.MAX_FUNCTION_ROWS + 4 - compileslib.MAX_FUNCTION_ROWS} more functions" in text
+    assert "25 differences:" in text and "… 5 more" in text  # reason details listed, bounded
+    assert "outputs: 0 NamedSharding(P('x')), 1 unspecified" in text
+    assert "[lower]" in text and f"(inside outer {name})" in text
+    assert "--diff 2" in text
+    assert "<svg" in markup and "<svg" not in text  # the timeline is a drawing: HTML only
+    assert f"x: float32[3] {htmllib.escape(name)}" in markup  # the signature: HTML only
+
+
+def test_empty_compiles_view_twins():
+    doc = compileslib.report_doc("compiles", [], [], [], hidden=3)
+    text, markup = to_text(doc), to_html(doc)
+    assert "none of your functions compiled" in text and "--all shows them" in text
+    assert_twins(text, markup)
+
+
+def test_status_view_twins():
+    from jaxinspect.render import statuslib
+    from tests.test_render import ENV, INFO, STATUS
+
+    for env in (ENV, {**ENV, "backend_initialized": False, "devices": [], "note": PAYLOAD}):
+        doc = statuslib.status_doc(env, STATUS, INFO)
+        text, markup = to_text(doc), to_html(doc)
+        assert_twins(text, markup)
+        inert(markup)
+    assert "… 8 more" in statuslib.status_text(ENV, STATUS, INFO)
+
+
+def test_message_text_is_verbatim_and_its_html_escaped():
+    from jaxinspect.glue.display import Message
+
+    bundle = Message(f"line one\n  {PAYLOAD}  ", level="error")._repr_mimebundle_()
+    assert bundle["text/plain"] == f"line one\n  {PAYLOAD}  "
+    inert(bundle["text/html"])
+    assert 'class="ji-warn"' in bundle["text/html"]
+
