@@ -1,8 +1,15 @@
-"""The kernel ⇄ sidebar wire protocol, written once here and once in ``labextension/src/protocol.ts``.
+"""The kernel ⇄ sidebar wire protocol, and the shape of every other jaxinspect wire.
 
-``SCHEMA`` is the single description both sides must agree on; ``tests/test_protocol.py`` loads the
-compiled TypeScript module and checks that its ``SCHEMA`` equals this one, so a change on one side
-without the other fails the suite.
+What goes on a wire is defined once, in Python: the record dataclasses in ``records.py`` and the
+message shapes below (``TypedDict`` s: the push/rpc messages, each RPC method's params and result,
+the multi-process collector's lines and the in-cell monitor's messages). ``jaxinspect.schema``
+generates from them the JSON schema ``jaxinspect/wire.schema.json`` and, through the npm
+``json-schema-to-typescript``, the TypeScript types ``labextension/src/generated/wire.ts`` that
+``labextension/src/protocol.ts`` re-exports; ``tests/test_schema.py`` regenerates both and fails on
+any difference, and validates real records and messages against the schema.
+
+To add a field: add it to the dataclass in ``records.py`` (or the TypedDict here), then run
+``python -m jaxinspect.schema --write`` (or ``jlpm gen:schema``) and commit what it rewrote.
 
 Two comm targets, both opened by the frontend:
 
@@ -16,332 +23,463 @@ When ``%load_ext jaxinspect`` runs, the kernel opens a short-lived comm on targe
 carrying ``announce`` and closes it at once; a frontend that sees it (re)opens its two comms.
 Every message carries ``{"v": PROTOCOL_VERSION, "type": ...}``. A peer with another ``v`` gets an
 ``error`` with code ``version_mismatch`` and nothing else.
+
+``SCHEMA`` is the compact form of the generated schema (field -> "int" | "float" | "str" | "bool"
+| "any" | "T|null" | "list[T]" | "dict[str,T]" | "tuple[A,B]"), read from the committed
+``wire.schema.json``; the TypeScript side exports the same object from its generated copy.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from .records import EnvRecord, Record, SessionRecord, StatusRecord
 
 PROTOCOL_VERSION = 1
 PUSH_TARGET = "jaxinspect"
 RPC_TARGET = "jaxinspect.rpc"
+SCHEMA_FILE = Path(__file__).with_name("wire.schema.json")
 
-# Field types are small strings: "int", "float", "str", "bool", "any", "T|null", "list[T]",
-# "dict[str,T]" where T is a scalar type or a record name below.
-SCHEMA: dict[str, Any] = {
-    "version": PROTOCOL_VERSION,
-    "targets": {"push": PUSH_TARGET, "rpc": RPC_TARGET},
-    "messages": {
-        # frontend -> kernel: comm_open data for both targets
-        "open": {"client": "str"},
-        # kernel -> frontend (push comm)
-        "announce": {"jaxinspect_version": "str"},
-        "hello": {"session": "Session", "env": "env", "status": "status"},
-        "batch": {"seq": "int", "records": "list[any]", "dropped": "dict[str,int]"},
-        "goodbye": {"reason": "str"},
-        "error": {"code": "str", "message": "str"},
-        # rpc comm
-        "request": {"id": "int", "method": "str", "params": "any"},
-        "response": {"id": "int", "ok": "bool", "result": "any", "error": "str|null"},
-    },
-    "methods": ["hello", "ping", "snapshot", "compile_diff", "interest", "track_keys"],
-    "records": {
-        "Session": {
-            "jaxinspect_version": "str",
-            "protocol": "int",
-            "pid": "int",
-            "python_version": "str",
-        },
-        "Device": {
-            "id": "int",
-            "platform": "str",
-            "device_kind": "str",
-            "process_index": "int",
-            "label": "str",
-        },
-        "env": {
-            "kind": "str",
-            "jax_version": "str|null",
-            "jaxlib_version": "str|null",
-            "flax_version": "str|null",
-            "python_version": "str",
-            "backend": "str|null",
-            "backend_initialized": "bool",
-            "process_index": "int",
-            "process_count": "int",
-            "devices": "list[Device]",
-            "device_count": "int",
-            "note": "str|null",
-        },
-        "status": {
-            "kind": "str",
-            "seq": "int",
-            "time": "float",
-            "busy": "bool",
-            "execution_count": "int",
-            "cell_elapsed_s": "float|null",
-            "events_total": "int",
-            "events_by_kind": "dict[str,int]",
-            "subscribers": "int",
-            "internal_errors": "int",
-        },
-        "internal_error": {
-            "kind": "str",
-            "where": "str",
-            "message": "str",
-            "count": "int",
-        },
-        "Reason": {
-            "kind": "str",
-            "path": "str|null",
-            "before": "str|null",
-            "after": "str|null",
-            "message": "str",
-            "recreated": "bool",
-            "details": "list[str]",
-        },
-        "compile": {
-            "kind": "str",
-            "id": "int",
-            "fun_key": "str",
-            "fun_name": "str",
-            "defined_at": "str|null",
-            "call_site": "str|null",
-            "cell": "int|null",
-            "trace_s": "float|null",
-            "lower_s": "float|null",
-            "compile_s": "float|null",
-            "total_s": "float",
-            "persistent_cache": "str|null",
-            "time": "float",
-            "thread": "str",
-            "process_index": "int",
-            "internal": "bool",
-            "parent": "str|null",
-            "api": "str",
-            "signature": "str",
-            "reasons": "list[Reason]",
-            "out_shardings": "list[str]",
-        },
-        "compile_stats": {
-            "kind": "str",
-            "fun_key": "str",
-            "fun_name": "str",
-            "defined_at": "str|null",
-            "internal": "bool",
-            "compiles": "int",
-            "trace_s": "float",
-            "lower_s": "float",
-            "compile_s": "float",
-            "total_s": "float",
-            "reasons": "dict[str,int]",
-            "last_reasons": "list[Reason]",
-            "last_time": "float",
-        },
-        "compile_alert": {
-            "kind": "str",
-            "fun_key": "str",
-            "fun_name": "str",
-            "compiles": "int",
-            "reason_kind": "str",
-            "message": "str",
-            "hint": "str",
-            "time": "float",
-        },
-        # one device's share of the live arrays, plus what the allocator says (None on CPU)
-        "DeviceMemory": {
-            "device": "str",
-            "id": "int",
-            "platform": "str",
-            "arrays": "int",
-            "bytes": "int",
-            "bytes_in_use": "int|null",
-            "peak_bytes_in_use": "int|null",
-            "bytes_limit": "int|null",
-        },
-        # arrays grouped by who holds them (owner) or where they were created (site)
-        "BufferGroup": {
-            "name": "str",
-            "arrays": "int",
-            "bytes": "int",
-            "example": "str",
-            "site": "str|null",
-        },
-        "buffers": {
-            "kind": "str",
-            "seq": "int",
-            "time": "float",
-            "trigger": "str",
-            "arrays": "int",
-            "bytes": "int",
-            "device_bytes": "int",
-            "deleted": "int",
-            "devices": "list[DeviceMemory]",
-            "dtypes": "list[BufferGroup]",
-            "owners": "list[BufferGroup]",
-            "sites": "list[BufferGroup]",
-            "unowned": "BufferGroup",
-            "attributed": "bool",
-            "partial": "bool",
-            "took_s": "float",
-            "interval_s": "float|null",
-        },
-        # one module (the leaf path minus its last component) of a watched tree
-        "ParamLayer": {
-            "path": "str",
-            "leaves": "int",
-            "values": "int",
-            "norm": "float|null",
-            "update": "float|null",
-            "nan": "int",
-            "inf": "int",
-            "mean": "float|null",
-            "std": "float|null",
-            "min": "float|null",
-            "max": "float|null",
-            "zeros": "float",
-        },
-        "params_watch": {
-            "kind": "str",
-            "name": "str",
-            "seq": "int",
-            "step": "int|null",
-            "time": "float",
-            "leaves": "int",
-            "values": "int",
-            "norm": "float|null",
-            "update": "float|null",
-            "nonfinite": "int",
-            "layers": "list[ParamLayer]",
-            "more_layers": "int",
-            "took_s": "float",
-            "interval_s": "float|null",
-            "note": "str|null",
-        },
-        "params_alert": {
-            "kind": "str",
-            "id": "int",
-            "time": "float",
-            "name": "str",
-            "step": "int|null",
-            "path": "str",
-            "nan": "int",
-            "inf": "int",
-            "message": "str",
-            "hint": "str",
-            "last_finite_step": "int|null",
-            "bad_leaves": "int",
-            "total_leaves": "int",
-            "leaves": "list[str]",
-            "checked": "str",
-            "cause": "str|null",
-        },
-        # one key in the PRNG lineage tree (pre-order; chains of `key, sub = split(key)` are flattened
-        # so a long training loop stays shallow); state: fresh | consumed | split | reused
-        "KeyNode": {
-            "id": "int",
-            "parent": "int|null",
-            "depth": "int",
-            "op": "str",
-            "label": "str",
-            "typed": "bool",
-            "site": "str|null",
-            "state": "str",
-            "uses": "int",
-            "used_by": "list[str]",
-            "folded": "int",
-        },
-        "KeyCount": {"name": "str", "site": "str|null", "count": "int"},
-        "keys": {
-            "kind": "str",
-            "seq": "int",
-            "time": "float",
-            "tracking": "bool",
-            "on_reuse": "str",
-            "created": "int",
-            "derived": "int",
-            "consumed": "int",
-            "reuses": "int",
-            "summarised": "int",
-            "nodes": "list[KeyNode]",
-            "more_nodes": "int",
-            "consumers": "list[KeyCount]",
-            "note": "str|null",
-        },
-        # a PRNG key used twice (eager: seen at run time; jit: read from a traced jaxpr). A reuse that
-        # happens again is re-sent with the same id and a higher count.
-        "key_reuse": {
-            "kind": "str",
-            "id": "int",
-            "time": "float",
-            "where": "str",
-            "reuse": "str",
-            "key": "str",
-            "function": "str|null",
-            "first_op": "str",
-            "first_site": "str|null",
-            "second_op": "str",
-            "second_site": "str|null",
-            "path": "list[str]",
-            "count": "int",
-            "message": "str",
-            "hint": "str",
-        },
-        # one process of a multi-process job that publishes to this kernel's collector
-        # (``jaxinspect.collect_processes()`` here, ``jaxinspect.connect()`` there); ``id`` is the
-        # connection, unique even when two processes claim the same process_index.
-        # state: connected | closed (said goodbye) | lost (connection dropped without goodbye)
-        "process": {
-            "kind": "str",
-            "id": "int",
-            "process_index": "int",
-            "process_count": "int",
-            "host": "str",
-            "pid": "int",
-            "state": "str",
-            "connected_at": "float",
-            "last_seen": "float",
-            "records": "int",
-            "dropped": "int",
-            "jax_version": "str|null",
-            "backend": "str|null",
-            "devices": "list[str]",
-            "note": "str|null",
-        },
-        # a record (compile, compile_stats, compile_alert, buffers, buffer_alert, status, env,
-        # params_watch, params_alert, key_reuse, keys, internal_error) from process ``source``
-        "remote": {
-            "kind": "str",
-            "source": "int",
-            "process_index": "int",
-            "record": "any",
-        },
-        "buffer_alert": {
-            "kind": "str",
-            "id": "int",
-            "time": "float",
-            "group": "str",
-            "name": "str",
-            "arrays_delta": "int",
-            "bytes_delta": "int",
-            "snapshots": "int",
-            "message": "str",
-            "hint": "str",
-        },
-    },
+# Any record of ``records.py`` (the schema's ``AnyRecord``: one of every ``Record`` kind, or
+# ``remote``); typed as the base class here, exact in the schema and in TypeScript.
+AnyRecord = Record
+
+
+# -- records that are built as dicts -------------------------------------------------------------
+
+
+class RemoteRecord(TypedDict):
+    """A record from process ``source`` (a ``process`` record's ``id``), as that process sent it;
+    republished by the collector (``live.remote``), never applied to the kernel's own state."""
+
+    kind: Literal["remote"]
+    source: int
+    process_index: int
+    record: AnyRecord
+
+
+# -- push comm (kernel -> frontend) and rpc comm ---------------------------------------------------
+
+
+class OpenMessage(TypedDict):
+    """frontend -> kernel: the comm_open data of both targets."""
+
+    v: int
+    type: Literal["open"]
+    client: str
+
+
+class AnnounceMessage(TypedDict):
+    """kernel -> any frontend: jaxinspect was (re)loaded; (re)open the comms."""
+
+    v: int
+    type: Literal["announce"]
+    jaxinspect_version: str
+
+
+class HelloMessage(TypedDict):
+    """kernel -> frontend, first on the push comm."""
+
+    v: int
+    type: Literal["hello"]
+    session: SessionRecord
+    env: EnvRecord
+    status: StatusRecord
+
+
+class BatchMessage(TypedDict):
+    """kernel -> frontend: coalesced records (at most ~10 per second)."""
+
+    v: int
+    type: Literal["batch"]
+    seq: int
+    records: list[AnyRecord]
+    dropped: dict[str, int]  # records of each kind dropped by the throttle since the last batch
+
+
+class GoodbyeMessage(TypedDict):
+    v: int
+    type: Literal["goodbye"]
+    reason: str
+
+
+class ErrorMessage(TypedDict):
+    v: int
+    type: Literal["error"]
+    code: str  # "version_mismatch", ...
+    message: str
+
+
+class RequestMessage(TypedDict):
+    """frontend -> kernel on the rpc comm; the params of each method: ``METHODS``."""
+
+    v: int
+    type: Literal["request"]
+    id: int
+    method: str
+    params: RpcParams
+
+
+class ResponseMessage(TypedDict):
+    """kernel -> frontend on the rpc comm; the result of each method: ``METHODS`` (null when
+    ``ok`` is false: ``error`` says why)."""
+
+    v: int
+    type: Literal["response"]
+    id: int
+    ok: bool
+    result: RpcResult | None
+    error: str | None
+
+
+# -- each rpc method's params and result ---------------------------------------------------------
+
+
+class HelloResult(TypedDict):
+    env: EnvRecord
+    status: StatusRecord
+
+
+class PingResult(TypedDict):
+    time: float  # the kernel's clock (Unix seconds)
+
+
+class SnapshotResult(TypedDict):
+    records: list[AnyRecord]  # what the hub holds, oldest first per kind
+
+
+class CompileDiffParams(TypedDict):
+    event_id: int  # a ``compile`` record's id
+
+
+class CompileDiffResult(TypedDict):
+    event_id: int
+    ok: bool  # False: ``text`` says why there is no diff
+    text: str
+    headline: str
+
+
+class InterestParams(TypedDict, total=False):
+    buffers: float  # seconds between buffer snapshots (0: stop); left out: unchanged
+    params: float  # seconds between samples of the watched trees
+
+
+class InterestResult(TypedDict, total=False):
+    buffers: float  # the interval in force (clamped)
+    params: float
+
+
+class TrackKeysParams(TypedDict):
+    on: bool
+
+
+class TrackKeysResult(TypedDict):
+    tracking: bool
+    on_reuse: str
+
+
+class NoParams(TypedDict):
+    """A method without parameters: the frontend sends ``{}``."""
+
+
+RpcParams = NoParams | CompileDiffParams | InterestParams | TrackKeysParams
+RpcResult = HelloResult | PingResult | SnapshotResult | CompileDiffResult | InterestResult | TrackKeysResult
+
+# method -> (params, result); the order is the ``methods`` list of SCHEMA
+METHODS: dict[str, tuple[type, type]] = {
+    "hello": (NoParams, HelloResult),
+    "ping": (NoParams, PingResult),
+    "snapshot": (NoParams, SnapshotResult),
+    "compile_diff": (CompileDiffParams, CompileDiffResult),
+    "interest": (InterestParams, InterestResult),
+    "track_keys": (TrackKeysParams, TrackKeysResult),
+}
+
+# message type -> shape, for ``message()`` and the schema
+MESSAGES: dict[str, type] = {
+    "open": OpenMessage,
+    "announce": AnnounceMessage,
+    "hello": HelloMessage,
+    "batch": BatchMessage,
+    "goodbye": GoodbyeMessage,
+    "error": ErrorMessage,
+    "request": RequestMessage,
+    "response": ResponseMessage,
 }
 
 
+# -- the multi-process collector's lines (``live.remote``: one JSON object per line) ---------------
+
+
+class ProcessIdentity(TypedDict, total=False):
+    """Who a process of the job is (``collect.envlib.process_identity``); every key may be
+    missing when the identity could not be read."""
+
+    process_index: int
+    process_count: int
+    host: str
+    pid: int
+    jax_version: str | None
+    backend: str | None
+    devices: list[str]  # labels of the process's local devices
+
+
+class CollectorHello(ProcessIdentity):
+    """sender -> collector, first."""
+
+    v: int  # ``live.remote.WIRE_VERSION``
+    type: Literal["hello"]
+    token: str
+
+
+class CollectorInfo(ProcessIdentity):
+    """sender -> collector: the identity changed (e.g. ``jax.distributed`` started)."""
+
+    type: Literal["info"]
+
+
+class CollectorBatch(TypedDict):
+    """sender -> collector: records of one hub batch (split into lines of about 1 MiB)."""
+
+    type: Literal["batch"]
+    dropped: int  # records dropped by the sender since its previous line
+    records: list[AnyRecord]
+
+
+class CollectorBye(TypedDict):
+    type: Literal["bye"]
+
+
+class CollectorWelcome(TypedDict):
+    """collector -> sender, once, after an accepted hello."""
+
+    type: Literal["welcome"]
+    id: int  # the connection id (``process`` records' ``id``)
+
+
+class CollectorError(TypedDict):
+    """collector -> sender, once, instead of welcome; the connection then closes."""
+
+    type: Literal["error"]
+    message: str
+
+
+COLLECTOR_LINES: tuple[type, ...] = (
+    CollectorHello,
+    CollectorInfo,
+    CollectorBatch,
+    CollectorBye,
+    CollectorWelcome,
+    CollectorError,
+)
+
+
+# -- the in-cell monitor (``glue.monitor`` -> ``glue/monitor_esm.js``) -------------------------------
+# The widget's ``snapshot`` trait holds a ``MonitorSnapshot``; custom messages are
+# ``MonitorDeltaMessage``: the same keys, each optional, carrying only what changed.
+
+
+class MonitorStatus(TypedDict, total=False):  # empty before the first status record
+    busy: bool
+    execution_count: int
+    cell_elapsed_s: float | None
+
+
+class MonitorFunction(TypedDict):
+    name: str
+    compiles: int
+    total_s: float
+    last_reason: str | None
+
+
+class MonitorCompileEvent(TypedDict):
+    id: int
+    name: str
+    total_s: float
+    reason: str
+    call_site: str | None
+
+
+class MonitorAlert(TypedDict):
+    level: Literal["nan", "compile", "memory", "keys"]
+    message: str
+    name: str
+
+
+class MonitorDevice(TypedDict):
+    device: str
+    bytes: int
+    bytes_in_use: int | None
+
+
+class MonitorOwner(TypedDict):
+    name: str
+    bytes: int
+    arrays: int
+
+
+class MonitorMemory(TypedDict):
+    bytes: int
+    arrays: int
+    devices: list[MonitorDevice]
+    owners: list[MonitorOwner]
+
+
+# NaN / Inf travel as the strings "NaN", "Inf", "-Inf" (JSON has no such numbers)
+MonitorNumber = float | Literal["NaN", "Inf", "-Inf"]
+
+
+class MonitorParams(TypedDict):
+    step: int | None
+    norm: MonitorNumber | None
+    update: MonitorNumber | None
+    nonfinite: int
+    values: int
+
+
+class MonitorKeys(TypedDict):
+    tracking: bool
+    created: int
+    derived: int
+    consumed: int
+    reuses: int
+
+
+class MonitorProcessRow(TypedDict):
+    id: int
+    process_index: int
+    host: str
+    pid: int
+    state: str
+    compiles: int
+    bytes: int | None
+    arrays: int | None
+    device_in_use: int | None
+    alerts: int
+    last_recompile: str | None
+
+
+class MonitorDiffers(TypedDict):
+    name: str
+    counts: dict[str, int]  # "p<process_index>" -> compiles
+
+
+class MonitorProcesses(TypedDict):
+    rows: list[MonitorProcessRow]
+    more: int
+    differs: list[MonitorDiffers]
+
+
+class MonitorSnapshot(TypedDict):
+    """The monitor's whole state; a delta has the same keys, each optional."""
+
+    status: MonitorStatus
+    scalars: dict[str, list[tuple[int, MonitorNumber]]]  # name -> [step, value] (appended)
+    functions: dict[str, MonitorFunction]  # fun_key -> row (replaced)
+    compile_events: list[MonitorCompileEvent]  # appended
+    alerts: list[MonitorAlert]  # appended
+    memory: MonitorMemory | None
+    memory_points: list[tuple[float, int]]  # [time, bytes] (appended)
+    params: dict[str, MonitorParams]  # watch name -> row (replaced)
+    # watch name -> [step, norm, update] (appended)
+    param_points: dict[str, list[tuple[int | None, MonitorNumber | None, MonitorNumber | None]]]
+    keys: MonitorKeys | None
+    processes: MonitorProcesses | None
+    more_scalars: int  # names logged beyond the first 16
+    updates: int
+
+
+class MonitorDelta(MonitorSnapshot, total=False):
+    """What changed since the previous monitor message: the keys of ``MonitorSnapshot``, each
+    optional (lists and points are appended, rows replaced by key)."""
+
+
+class MonitorDeltaMessage(TypedDict):
+    """kernel -> widget (anywidget custom message), at most ~10 per second."""
+
+    type: Literal["delta"]
+    delta: MonitorDelta
+
+
+# -- the compact SCHEMA (read from the generated JSON schema) --------------------------------------
+
+_compact: dict[str, Any] | None = None
+
+
+def wire_schema() -> dict[str, Any]:
+    """The committed JSON schema (``jaxinspect/wire.schema.json``)."""
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+def _type_string(prop: dict[str, Any], names: dict[str, str]) -> str:
+    """One property of the JSON schema as a compact type string."""
+    if "$ref" in prop:
+        return names.get(prop["$ref"].rsplit("/", 1)[-1], "any")
+    for union in ("anyOf", "oneOf"):
+        if union in prop:
+            options = [o for o in prop[union] if o.get("type") != "null"]
+            nullable = len(options) < len(prop[union])
+            inner = _type_string(options[0], names) if len(options) == 1 else "any"
+            return f"{inner}|null" if nullable and inner != "any" else inner
+    if "const" in prop or "enum" in prop:
+        values = prop.get("enum", [prop.get("const")])
+        return "str" if all(isinstance(v, str) for v in values) else "any"
+    types = prop.get("type")
+    if isinstance(types, list):
+        inner = [t for t in types if t != "null"]
+        base = _type_string({**prop, "type": inner[0]}, names) if len(inner) == 1 else "any"
+        return f"{base}|null" if "null" in types else base
+    if types == "array":
+        items = prop.get("items", {})
+        if isinstance(items, list):
+            return f"tuple[{','.join(_type_string(i, names) for i in items)}]"
+        return f"list[{_type_string(items, names)}]"
+    if types == "object" and isinstance(prop.get("additionalProperties"), dict):
+        return f"dict[str,{_type_string(prop['additionalProperties'], names)}]"
+    scalars = {"integer": "int", "number": "float", "string": "str", "boolean": "bool"}
+    return scalars.get(types, "any")
+
+
+def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``SCHEMA`` from the JSON schema: messages and records as {field: type string}; record
+    kinds by their ``kind``, record parts by their class name less a ``Record`` suffix."""
+    defs = schema["definitions"]
+    names = {defname: short for short, defname in schema["x-records"].items()}
+
+    def fields(defname: str, skip: tuple[str, ...] = ()) -> dict[str, str]:
+        props = defs[defname].get("properties", {})
+        return {k: _type_string(v, names) for k, v in props.items() if k not in skip}
+
+    return {
+        "version": PROTOCOL_VERSION,
+        "targets": {"push": PUSH_TARGET, "rpc": RPC_TARGET},
+        "messages": {t: fields(d, ("v", "type")) for t, d in schema["x-messages"].items()},
+        "methods": list(schema["x-methods"]),
+        "records": {short: fields(d) for short, d in schema["x-records"].items()},
+    }
+
+
+def __getattr__(name: str) -> Any:
+    global _compact
+    if name == "SCHEMA":
+        if _compact is None:
+            _compact = compact_schema(wire_schema())
+        return _compact
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class ProtocolError(ValueError):
-    """A message that does not follow ``SCHEMA``."""
+    """A message that does not follow its shape in ``MESSAGES``."""
 
 
 def message(type_: str, **fields: Any) -> dict[str, Any]:
     """Build a wire message of ``type_``; raises ProtocolError on unknown types or missing fields."""
-    spec = SCHEMA["messages"].get(type_)
+    spec = MESSAGES.get(type_)
     if spec is None:
         raise ProtocolError(f"unknown message type {type_!r}")
-    missing = [k for k in spec if k not in fields]
+    missing = [k for k in spec.__required_keys__ if k not in ("v", "type") and k not in fields]
     if missing:
         raise ProtocolError(f"message {type_!r} is missing {', '.join(missing)}")
     return {"v": PROTOCOL_VERSION, "type": type_, **fields}
