@@ -227,3 +227,49 @@ def test_message_text_is_verbatim_and_its_html_escaped():
     inert(bundle["text/html"])
     assert 'class="ji-warn"' in bundle["text/html"]
 
+
+def key_records(name: str, n_reuses: int = 1):
+    from jaxinspect.records import KeyCount, KeyNodeRecord, KeyReuse, KeysRecord
+
+    nodes = tuple(
+        KeyNodeRecord(id=i, parent=i - 1 if i else None, depth=min(i, 3), op="split",
+                      label=f"split[{i}] of {name}", typed=True, site=f"cell [2] line {i}",
+                      state="reused" if i == 2 else "split", uses=3, used_by=(f"normal @ {name}",),
+                      folded=i % 2)
+        for i in range(6)
+    )  # fmt: skip
+    rec = KeysRecord(seq=3, time=0.0, tracking=True, on_reuse="warn", created=1, derived=5, consumed=4,
+                     reuses=n_reuses, summarised=0, nodes=nodes, more_nodes=7,
+                     consumers=(KeyCount(name=f"normal {name}", site=f"cell [2] line 3 {name}", count=1234),),
+                     note=f"note {name}")  # fmt: skip
+    reuses = [
+        KeyReuse(id=i, time=0.0, where="eager" if i % 2 else "jit", reuse="consumed twice",
+                 key=f"key {name} {i}", function=f"fn {name}", first_op="normal", first_site=f"first {name}",
+                 second_op="uniform", second_site=f"second {name}", path=(f"#1 {name}", "#2"), count=2,
+                 message=f"reused ({name} was made again from the same seed in cell [3])",
+                 hint="split the key")
+        for i in range(n_reuses)
+    ]  # fmt: skip
+    return rec, reuses
+
+
+@pytest.mark.parametrize("name", ["k", PAYLOAD])
+def test_keys_view_twins(name):
+    from jaxinspect.render import keyview
+
+    rec, reuses = key_records(name, n_reuses=keyview.MAX_REUSES + 2)
+    for limit in (None, 3):
+        doc = keyview.keys_doc(rec, reuses, limit)
+        text, markup = to_text(doc), to_html(doc)
+        assert_twins(text, markup)
+        inert(markup)
+        assert text.count("⚠") == keyview.MAX_REUSES and "… 2 older reuses" in text
+        assert f"… {7 + (6 - (limit or 6))} more keys not shown" in text
+        assert "1,234" in text and f"note {name}" in text and "why:" in text
+    import dataclasses
+
+    off = dataclasses.replace(rec, tracking=False, nodes=(), consumers=(), note=None)
+    doc = keyview.keys_doc(off, [])
+    assert "%jaxinspect keys on" in to_text(doc)
+    assert_twins(to_text(doc), to_html(doc))
+

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..records import KeyReuse, KeysRecord
 from ..render import keyview
+from ..render.doc import to_html, to_text
 
 
 class KeysView:
@@ -23,11 +24,16 @@ class KeysView:
     def to_json(self) -> dict[str, Any]:
         return {"keys": self.record.to_json(), "reuses": [r.to_json() for r in self.reuses]}
 
+    def document(self, limit: int | None = 200):
+        """The view as one document (``render.doc``): text and HTML both come from it."""
+        return keyview.keys_doc(self.record, self.reuses, limit)
+
     def text(self, limit: int | None = 200) -> str:
-        return keyview.keys_text(self.record, self.reuses, limit)
+        return to_text(self.document(limit))
 
     def __repr__(self) -> str:
         return self.text()
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        return {"text/plain": self.text(), "text/html": keyview.keys_html(self.record, self.reuses)}
+        doc = self.document(limit=None)  # every row of the record (itself bounded, with "N more")
+        return {"text/plain": to_text(doc), "text/html": to_html(doc)}

@@ -3,18 +3,20 @@ table, with a text twin. Never imports jax."""
 
 from __future__ import annotations
 
-from ..records import KeyReuse, KeysRecord
-from ..units import plural
-from .htmllib import esc, view
+from typing import Any
 
-_CSS = """<style>
+from ..records import KeyNodeRecord, KeyReuse, KeysRecord
+from ..units import plural
+from .doc import Column, Group, Line, Markup, More, Section, Table, Text, View, to_html, to_text
+
+_CSS = Markup("""<style>
 .ji-keys .k-row{font-family:var(--jp-code-font-family,monospace);font-size:12px;white-space:nowrap}
 .ji-keys .k-st{display:inline-block;padding:0 5px;border-radius:7px;font-size:11px;
  background:var(--jp-layout-color2,#eee)}
 .ji-keys .k-reused{background:rgba(255,60,60,.25);font-weight:600}
 .ji-keys .k-fresh{background:rgba(60,160,60,.2)}
 .ji-keys .k-reuse{border-left:3px solid var(--jp-error-color1,#c00);padding:2px 8px;margin:4px 0}
-</style>"""
+</style>""")
 MAX_REUSES = 20
 RULE = (
     "a key is its bits: a root made again from the same seed (key(0), PRNGKey, nnx.Rngs(0)) "
@@ -67,96 +69,69 @@ def _remade(r: KeyReuse) -> str | None:
     return r.message[start + 2 : end if end > 0 else None] if start >= 0 else None
 
 
-def keys_text(rec: KeysRecord, reuses: list[KeyReuse], limit: int | None = 200) -> str:
-    out = [state_line(rec)]
+def _node_line(n: KeyNodeRecord) -> Line:
+    used = ", ".join(n.used_by) + (f", +{n.uses - len(n.used_by)} more" if n.uses > len(n.used_by) else "")
+    parts: list[Any] = [f"#{n.id} {n.label} ", Text(f"[{n.state}]", cls=f"k-st k-{n.state}")]
+    if n.site:
+        parts.append(Text(f" @ {n.site}", role="muted"))
+    if used:
+        parts.append(f"  used by: {used}")
+    if n.folded:
+        parts.append(Text(f"  (+{n.folded} hidden)", role="muted"))
+    return Line(parts, indent=min(n.depth, 30), cls="k-row")
+
+
+def keys_doc(rec: KeysRecord, reuses: list[KeyReuse], limit: int | None = 200) -> View:
+    """Reuses first (newest first, bounded), the rule, the lineage tree (at most ``limit`` rows
+    and the record's own bound, with "… N more"), then uses by sampler and line."""
+    children: list[Any] = []
     if not rec.tracking and not rec.nodes and not reuses:
-        out.append(
-            "turn it on with `%jaxinspect keys on` or `with jaxinspect.track_keys(): ...`; "
-            "jit-compiled code is also checked statically by %jaxpr"
-        )
-        return "\n".join(out)
+        children.append(
+            Line(
+                ["turn it on with ", Text("%jaxinspect keys on", role="code"), " or ",
+                 Text("with jaxinspect.track_keys(): ...", role="code"),
+                 "; jit-compiled code is also checked statically by ", Text("%jaxpr", role="code")],
+                role="muted",
+            )
+        )  # fmt: skip
+        return View(state_line(rec), children, cls="ji-keys", css=_CSS)
     if rec.tracking or rec.nodes:
-        out.append(f"rule: {RULE}")
+        children.append(Line(f"rule: {RULE}", role="muted"))
     if reuses:
-        out.append(f"reuses ({len(reuses)}):")
+        blocks: list[Any] = []
         for r in reuses[-MAX_REUSES:][::-1]:
-            out.extend("  " + line for line in reuse_lines(r))
-        if len(reuses) > MAX_REUSES:
-            out.append(f"  … {len(reuses) - MAX_REUSES} older reuses")
-        out.append(f"  fix: {reuses[-1].hint}")
+            head, *rest = reuse_lines(r)
+            blocks.append(
+                Group([Line(Text(head, role="bold")), *(Line(x.strip(), indent=2, cls="k-row") for x in rest)],
+                      cls="k-reuse")
+            )  # fmt: skip
+        blocks.append(More(len(reuses) - MAX_REUSES, "older reuses"))
+        blocks.append(Line(f"fix: {reuses[-1].hint}", role="muted"))
+        children.append(Section(f"reuses ({len(reuses)})", blocks, fold=False))
     if rec.nodes:
-        out.append("lineage (newest keys and their ancestors):")
         rows = rec.nodes if limit is None else rec.nodes[:limit]
-        for n in rows:
-            used = ", ".join(n.used_by) + (f", +{n.uses - len(n.used_by)} more" if n.uses > len(n.used_by) else "")
-            folded = f"  (+{n.folded} hidden)" if n.folded else ""
-            site = f" @ {n.site}" if n.site else ""
-            out.append(
-                f"  {'  ' * min(n.depth, 30)}#{n.id} {n.label} [{n.state}]{site}"
-                + (f"  used by: {used}" if used else "")
-                + folded
-            )
         more = rec.more_nodes + (len(rec.nodes) - len(rows))
-        if more:
-            out.append(f"  … {more:,} more keys not shown")
-    if rec.note:
-        out.append(rec.note)
-    if rec.consumers:
-        out.append("uses by sampler and line:")
-        for c in rec.consumers:
-            out.append(f"  {c.count:>8,}  {_use(c.name, c.site)}")
-    return "\n".join(out)
-
-
-def keys_html(rec: KeysRecord, reuses: list[KeyReuse]) -> str:
-    parts = [_CSS, f'<div class="ji-keys"><div>{esc(state_line(rec))}</div>']
-    if not rec.tracking and not rec.nodes and not reuses:
-        parts.append(
-            '<div class="ji-muted">Turn it on with <code>%jaxinspect keys on</code> or '
-            "<code>with jaxinspect.track_keys(): ...</code>. Jit-compiled code is also checked "
-            "statically by <code>%jaxpr</code>.</div></div>"
-        )
-        return view("".join(parts), "PRNG keys")
-    for r in reuses[-MAX_REUSES:][::-1]:
-        head, *rest = reuse_lines(r)
-        parts.append(
-            f'<div class="k-reuse"><b>{esc(head)}</b>'
-            + "".join(f'<div class="k-row">{esc(line.strip())}</div>' for line in rest)
-            + "</div>"
-        )
-    if rec.tracking or rec.nodes:
-        parts.append(f'<div class="ji-muted">rule: {esc(RULE)}</div>')
-    if len(reuses) > MAX_REUSES:
-        parts.append(f'<div class="ji-muted">… {len(reuses) - MAX_REUSES} older reuses</div>')
-    if reuses:
-        parts.append(f'<div class="ji-muted">fix: {esc(reuses[-1].hint)}</div>')
-    if rec.nodes:
-        rows = []
-        for n in rec.nodes:
-            used = ", ".join(n.used_by) + (f", +{n.uses - len(n.used_by)} more" if n.uses > len(n.used_by) else "")
-            rows.append(
-                f'<div class="k-row" style="padding-left:{min(n.depth, 30) * 14}px">'
-                f"#{n.id} {esc(n.label)} <span class=\"k-st k-{esc(n.state)}\">{esc(n.state)}</span>"
-                + (f' <span class="ji-muted">@ {esc(n.site)}</span>' if n.site else "")
-                + (f" · used by {esc(used)}" if used else "")
-                + (f' <span class="ji-muted">(+{n.folded} hidden)</span>' if n.folded else "")
-                + "</div>"
+        children.append(
+            Section(
+                f"lineage ({plural(len(rows), 'key')} shown: the newest and their ancestors)",
+                [*(_node_line(n) for n in rows), More(more, "more keys not shown", thousands=True)],
+                open=True,
             )
-        if rec.more_nodes:
-            rows.append(f'<div class="ji-muted">… {rec.more_nodes:,} more keys not shown</div>')
-        parts.append(
-            f"<details open><summary>lineage ({len(rec.nodes)} keys shown)</summary>{''.join(rows)}</details>"
         )
     if rec.note:
-        parts.append(f'<div class="ji-muted">{esc(rec.note)}</div>')
+        children.append(Line(rec.note, role="muted"))
     if rec.consumers:
-        body = "".join(
-            f"<tr><td>{c.count:,}</td><td><code>{esc(c.name)}</code></td><td>{esc(c.site or '')}</td></tr>"
-            for c in rec.consumers
+        table = Table(
+            (Column("uses", "right"), "sampler", "where"),
+            [(f"{c.count:,}", Text(c.name, role="code"), c.site or "") for c in rec.consumers],
         )
-        parts.append(
-            "<details><summary>uses by sampler and line</summary><table><thead><tr><th>uses</th>"
-            f"<th>sampler</th><th>where</th></tr></thead><tbody>{body}</tbody></table></details>"
-        )
-    parts.append("</div>")
-    return view("".join(parts), "PRNG keys")
+        children.append(Section("uses by sampler and line", [table]))
+    return View(state_line(rec), children, cls="ji-keys", css=_CSS)
+
+
+def keys_text(rec: KeysRecord, reuses: list[KeyReuse], limit: int | None = 200) -> str:
+    return to_text(keys_doc(rec, reuses, limit))
+
+
+def keys_html(rec: KeysRecord, reuses: list[KeyReuse], limit: int | None = None) -> str:
+    return to_html(keys_doc(rec, reuses, limit))
