@@ -273,3 +273,27 @@ def test_keys_view_twins(name):
     assert "%jaxinspect keys on" in to_text(doc)
     assert_twins(to_text(doc), to_html(doc))
 
+
+def test_buffers_and_sharding_view_twins(ip):
+    import jax.numpy as jnp
+
+    import jaxinspect
+
+    holder = {PAYLOAD: jnp.ones((64, 64)) + 1, "b": [jnp.zeros(i + 1) for i in range(8)]}
+    ip.user_ns["holder"] = holder  # buffers() searches the shell's namespace for holders
+    view = jaxinspect.buffers(limit=3)
+    del ip.user_ns["holder"]
+    view.profile = {"samples": 2, "totals": [{"kind": "buffer", "device": "cpu:0", "allocations": 3, "bytes": 4096}],
+                    "sites": [{"kind": "buffer", "site": f"{PAYLOAD}.py:3", "allocations": 1, "bytes": 2048}]}  # fmt: skip
+    doc = view.document()
+    text, markup = to_text(doc), to_html(doc)
+    assert (text, markup) == (view._repr_mimebundle_()["text/plain"], view._repr_mimebundle_()["text/html"])
+    assert_twins(text, markup)
+    inert(markup)
+    assert "more arrays (jaxinspect.buffers(limit=None) lists all)" in text
+    assert "holder['<img src=x onerror=alert(1)>']" in text
+    assert "device_memory_profile(): 2 samples:" in text and "largest allocation sites" in markup
+    sv = jaxinspect.sharding(holder[PAYLOAD])
+    assert_twins(repr(sv), sv._repr_mimebundle_()["text/html"])
+    assert "[0:64, 0:64]" in repr(sv)
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..render import bufferview
+from ..render.doc import to_html, to_text
 
 
 class BuffersView:
@@ -81,21 +82,19 @@ class BuffersView:
             "profile": self.profile,
         }
 
-    def __repr__(self) -> str:
+    def document(self):
+        """The view as one document (``render.doc``): text and HTML both come from it."""
         shown = self._shown()
-        text = bufferview.buffers_text(
-            self.record, shown, self.alerts, self.shards, len(shown), own=self.own
-        )
-        if self.profile is not None:
-            text += "\n" + bufferview.profile_text(self.profile)
-        return text
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        shown = self._shown()
-        html = bufferview.buffers_html(
+        return bufferview.buffers_doc(
             self.record, shown, self.alerts, self.shards, len(shown), profile=self.profile, own=self.own
         )
-        return {"text/plain": repr(self), "text/html": html}
+
+    def __repr__(self) -> str:
+        return to_text(self.document())
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        doc = self.document()
+        return {"text/plain": to_text(doc), "text/html": to_html(doc)}
 
 
 class ShardingView:
@@ -116,11 +115,13 @@ class ShardingView:
             "shards": [s.to_json() for s in self.shards],
         }
 
+    def document(self):
+        """The view as one document (``render.doc``): text and HTML both come from it."""
+        return bufferview.sharding_doc(self.title, self.sharding, self.shards, deleted=self.deleted)
+
     def __repr__(self) -> str:
-        return bufferview.sharding_text(self.title, self.sharding, self.shards, deleted=self.deleted)
+        return to_text(self.document())
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        return {
-            "text/plain": repr(self),
-            "text/html": bufferview.sharding_html(self.title, self.sharding, self.shards, deleted=self.deleted),
-        }
+        doc = self.document()
+        return {"text/plain": to_text(doc), "text/html": to_html(doc)}

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..records import ArrayRow, BufferAlert, BufferGroup, BuffersRecord, DeviceMemory, ShardRecord
 from ..units import human_bytes
-from .htmllib import esc, view
+from .doc import Alert, Column, Group, Line, Markup, Section, Table, Text, View, to_html, to_text
 
 ARRAY_ROWS = 50
 ALL_ROWS = 5000  # rows shown for limit=None (output budget); the view's .arrays has every one
@@ -66,21 +66,74 @@ def _array_row(a: ArrayRow) -> tuple:
     )
 
 
-def _text_table(headers: tuple, rows: list[tuple], indent: str = "  ") -> list[str]:
-    if not rows:
-        return []
-    cells = [tuple(str(c) for c in headers)] + [tuple(str(c) for c in r) for r in rows]
-    widths = [min(max(len(r[i]) for r in cells), 60) for i in range(len(headers))]
-    out = []
-    for r in cells:
-        out.append(indent + "  ".join(c[: widths[i]].ljust(widths[i]) for i, c in enumerate(r)).rstrip())
-    return out
-
-
 def _more_hint(shown: int) -> str:
     if shown >= ALL_ROWS:
         return "(output budget; the view's .arrays lists every one)"
     return "(jaxinspect.buffers(limit=None) lists all)"
+
+
+def _cols(*spec: tuple[str, str]) -> tuple[Column, ...]:
+    """Columns capped at 60 characters in text; ``"r"`` right-aligns a number."""
+    return tuple(Column(name, "right" if align == "r" else "left", max=60) for name, align in spec)
+
+
+DEVICE_COLUMNS = _cols(("device", ""), ("arrays", "r"), ("bytes", "r"), ("in use", "r"), ("peak", "r"),
+                       ("limit", "r"))  # fmt: skip
+GROUP_COLUMNS = _cols(("holder", ""), ("arrays", "r"), ("bytes", "r"), ("largest", ""), ("created at", ""))
+SITE_COLUMNS = _cols(("site", ""), ("arrays", "r"), ("bytes", "r"), ("largest", ""))
+ARRAY_COLUMNS = _cols(("owner", ""), ("type", ""), ("bytes", "r"), ("devices", ""), ("sharding", ""),
+                      ("created at", ""), ("", ""))  # fmt: skip
+SHARD_COLUMNS = _cols(("device", ""), ("block", ""), ("shape", ""), ("bytes", "r"), ("", ""))
+
+
+def buffers_doc(
+    rec: BuffersRecord,
+    arrays: list[ArrayRow],
+    alerts: list[BufferAlert],
+    shards: dict[int, list[ShardRecord]] | None = None,
+    limit: int = ARRAY_ROWS,
+    profile: dict[str, Any] | None = None,
+    own: tuple[int, int] = (0, 0),
+) -> View:
+    """Per device, by holder, by creation site, by dtype, the largest arrays (at most ``limit``,
+    then "… N more arrays"), the shards of sharded ones and, when asked, the memory profile."""
+    note = attribution_note(rec)
+    top: list[Any] = [Line(f"note: {note}", role="muted")] if note else []
+    top += [Alert(a.message, a.hint) for a in alerts]
+    children: list[Any] = [Group(top, indent=2)]
+    per_device: list[Any] = [Table(DEVICE_COLUMNS, [_device_row(d) for d in rec.devices])]
+    if any(d.bytes_in_use is None for d in rec.devices):
+        per_device.append(
+            Line("(no allocator statistics on this backend: bytes are computed from live arrays)", role="muted")
+        )
+    children.append(Section("per device", per_device, fold=False))
+    rows = _group_rows(rec.owners)
+    if rec.unowned.arrays:
+        rows.append(_group_rows([rec.unowned])[0])
+    if rows:
+        children.append(Section("by holder", [Table(GROUP_COLUMNS, rows)], open=True))
+    if rec.sites:
+        children.append(
+            Section("by creation site", [Table(SITE_COLUMNS, [r[:4] for r in _group_rows(rec.sites)])], open=True)
+        )
+    if rec.dtypes:
+        dtypes = Table(_cols(("dtype", ""), ("arrays", "r"), ("bytes", "r")),
+                       [(g.name, g.arrays, human_bytes(g.bytes)) for g in rec.dtypes])  # fmt: skip
+        children.append(Section("by dtype", [dtypes]))
+    if arrays:
+        shown = arrays[:limit]
+        table = Table(ARRAY_COLUMNS, [_array_row(a) for a in shown], more=rec.arrays - len(shown),
+                      more_label=f"more arrays {_more_hint(len(shown))}")  # fmt: skip
+        children.append(Section("largest arrays", [table], open=True))
+    for array_id, shard_list in list((shards or {}).items())[:SHARD_GRIDS]:
+        row = next((a for a in arrays if a.id == array_id), None)
+        if row is not None:
+            title = ["shards of ", Text(row.owner or row.type, role="code"),
+                     f" ({row.type}, {len(shard_list)} shards)"]  # fmt: skip
+            children.append(Section(title, shards_blocks(shard_list)))
+    if profile is not None:
+        children.append(profile_section(profile))
+    return View(headline(rec, own), children, css=_CSS)
 
 
 def buffers_text(
@@ -90,43 +143,9 @@ def buffers_text(
     shards: dict[int, list[ShardRecord]] | None = None,
     limit: int = ARRAY_ROWS,
     own: tuple[int, int] = (0, 0),
+    profile: dict[str, Any] | None = None,
 ) -> str:
-    lines = [headline(rec, own)]
-    note = attribution_note(rec)
-    if note:
-        lines.append(f"  note: {note}")
-    for a in alerts:
-        lines.append(f"  ⚠ {a.message}")
-        lines.append(f"    fix: {a.hint}")
-    lines.append("per device:")
-    lines += _text_table(("device", "arrays", "bytes", "in use", "peak", "limit"), [_device_row(d) for d in rec.devices])
-    if any(d.bytes_in_use is None for d in rec.devices):
-        lines.append("  (no allocator statistics on this backend: bytes are computed from live arrays)")
-    if rec.owners or rec.unowned.arrays:
-        lines.append("by holder:")
-        rows = _group_rows(rec.owners)
-        if rec.unowned.arrays:
-            rows.append(_group_rows([rec.unowned])[0])
-        lines += _text_table(("holder", "arrays", "bytes", "largest", "created at"), rows)
-    if rec.sites:
-        lines.append("by creation site:")
-        lines += _text_table(("site", "arrays", "bytes", "largest", ""), [r[:4] + ("",) for r in _group_rows(rec.sites)])
-    if rec.dtypes:
-        lines.append("by dtype: " + ", ".join(f"{g.name} ×{g.arrays} ({human_bytes(g.bytes)})" for g in rec.dtypes))
-    if arrays:
-        lines.append("largest arrays:")
-        shown = arrays[:limit]
-        lines += _text_table(
-            ("owner", "type", "bytes", "devices", "sharding", "created at", ""), [_array_row(a) for a in shown]
-        )
-        if rec.arrays > len(shown):
-            lines.append(f"  … {rec.arrays - len(shown)} more arrays {_more_hint(len(shown))}")
-    for array_id, shard_list in list((shards or {}).items())[:SHARD_GRIDS]:
-        row = next((a for a in arrays if a.id == array_id), None)
-        if row is not None:
-            lines.append(f"shards of {row.owner or row.type}:")
-            lines += shards_text(shard_list, indent="  ")
-    return "\n".join(lines)
+    return to_text(buffers_doc(rec, arrays, alerts, shards, limit, profile, own))
 
 
 def buffers_html(
@@ -138,104 +157,45 @@ def buffers_html(
     profile: dict[str, Any] | None = None,
     own: tuple[int, int] = (0, 0),
 ) -> str:
-    from .htmllib import table
-
-    parts = []
-    note = attribution_note(rec)
-    if note:
-        parts.append(f'<div class="ji-muted">{esc(note)}</div>')
-    for a in alerts:
-        parts.append(f'<div class="ji-warn">⚠ {esc(a.message)}<br>fix: {esc(a.hint)}</div>')
-    parts.append("<div><b>per device</b></div>")
-    parts.append(table(("device", "arrays", "bytes", "in use", "peak", "limit"), [_device_row(d) for d in rec.devices]))
-    if any(d.bytes_in_use is None for d in rec.devices):
-        parts.append('<div class="ji-muted">no allocator statistics on this backend: bytes are computed from live arrays</div>')
-    rows = _group_rows(rec.owners)
-    if rec.unowned.arrays:
-        rows.append(_group_rows([rec.unowned])[0])
-    if rows:
-        parts.append("<details open><summary>by holder</summary>")
-        parts.append(table(("holder", "arrays", "bytes", "largest", "created at"), rows))
-        parts.append("</details>")
-    if rec.sites:
-        parts.append("<details open><summary>by creation site</summary>")
-        parts.append(table(("site", "arrays", "bytes", "largest"), [r[:4] for r in _group_rows(rec.sites)]))
-        parts.append("</details>")
-    if rec.dtypes:
-        parts.append("<details><summary>by dtype</summary>")
-        parts.append(table(("dtype", "arrays", "bytes"), [(g.name, g.arrays, human_bytes(g.bytes)) for g in rec.dtypes]))
-        parts.append("</details>")
-    if arrays:
-        shown = arrays[:limit]
-        parts.append(f"<details open><summary>largest arrays ({len(shown)} of {rec.arrays})</summary>")
-        parts.append(table(("owner", "type", "bytes", "devices", "sharding", "created at", ""), [_array_row(a) for a in shown]))
-        if rec.arrays > len(shown):
-            parts.append(
-                f'<div class="ji-muted">… {rec.arrays - len(shown)} more arrays '
-                f"{esc(_more_hint(len(shown)))}</div>"
-            )
-        parts.append("</details>")
-    for array_id, shard_list in list((shards or {}).items())[:SHARD_GRIDS]:
-        row = next((a for a in arrays if a.id == array_id), None)
-        if row is not None:
-            parts.append(
-                f"<details><summary>shards of <code>{esc(row.owner or row.type)}</code> "
-                f"({esc(row.type)}, {len(shard_list)} shards)</summary>{shards_html(shard_list)}</details>"
-            )
-    if profile is not None:
-        parts.append(profile_html(profile))
-    return view("".join(parts), headline(rec, own))
+    return to_html(buffers_doc(rec, arrays, alerts, shards, limit, profile, own))
 
 
-def profile_text(profile: dict[str, Any]) -> str:
+def profile_section(profile: dict[str, Any]) -> Any:
+    """``jax.profiler.device_memory_profile()``, parsed: totals and the largest allocation sites."""
     if "error" in profile:
-        return f"device_memory_profile(): unavailable ({profile['error']})"
-    lines = [f"device_memory_profile(): {profile['samples']} samples"]
-    lines += _text_table(
-        ("kind", "device", "allocations", "bytes"),
+        return Line(f"device_memory_profile(): unavailable ({profile['error']})", role="muted")
+    totals = Table(
+        _cols(("kind", ""), ("device", ""), ("allocations", "r"), ("bytes", "r")),
         [(t["kind"], t["device"], t["allocations"], human_bytes(t["bytes"])) for t in profile["totals"]],
     )
-    lines.append("  largest allocation sites:")
-    lines += _text_table(
-        ("kind", "site", "allocations", "bytes"),
+    sites = Table(
+        _cols(("kind", ""), ("site", ""), ("allocations", "r"), ("bytes", "r")),
         [(t["kind"], t["site"], t["allocations"], human_bytes(t["bytes"])) for t in profile["sites"]],
-        indent="    ",
     )
-    return "\n".join(lines)
-
-
-def profile_html(profile: dict[str, Any]) -> str:
-    from .htmllib import table
-
-    if "error" in profile:
-        return f'<div class="ji-muted">device_memory_profile(): unavailable ({esc(profile["error"])})</div>'
-    return (
-        f"<details open><summary>device_memory_profile() · {profile['samples']} samples</summary>"
-        + table(
-            ("kind", "device", "allocations", "bytes"),
-            [(t["kind"], t["device"], t["allocations"], human_bytes(t["bytes"])) for t in profile["totals"]],
-        )
-        + table(
-            ("kind", "largest allocation sites", "allocations", "bytes"),
-            [(t["kind"], t["site"], t["allocations"], human_bytes(t["bytes"])) for t in profile["sites"]],
-        )
-        + "</details>"
+    return Section(
+        f"device_memory_profile(): {profile['samples']} samples",
+        [totals, Section("largest allocation sites", [sites], fold=False)],
+        open=True,
     )
 
 
 # -- shards ---------------------------------------------------------------------------------------
+
+_CSS = Markup("""<style>
+.jaxinspect-view table.ji-shards td{border:1px solid #999;text-align:center;padding:4px 8px}
+</style>""")
 
 
 def _bounds_text(bounds: tuple) -> str:
     return "[" + ", ".join(f"{a}:{b}" for a, b in bounds) + "]"
 
 
-def shards_text(shards: list[ShardRecord], indent: str = "") -> list[str]:
-    rows = [
-        (s.device, _bounds_text(s.bounds), "×".join(map(str, s.shape)) or "scalar", human_bytes(s.bytes), f"replica {s.replica}" if s.replica else "")
+def _shard_rows(shards: list[ShardRecord]) -> list[tuple]:
+    return [
+        (s.device, _bounds_text(s.bounds), "×".join(map(str, s.shape)) or "scalar", human_bytes(s.bytes),
+         f"replica {s.replica}" if s.replica else "")
         for s in shards
-    ]
-    return _text_table(("device", "block", "shape", "bytes", ""), rows, indent)
+    ]  # fmt: skip
 
 
 def shard_grid(shards: list[ShardRecord]) -> dict[str, Any] | None:
@@ -257,50 +217,40 @@ def shard_grid(shards: list[ShardRecord]) -> dict[str, Any] | None:
     return {"rows": rows, "cols": cols, "cells": cells}
 
 
-def shards_html(shards: list[ShardRecord]) -> str:
+def shards_blocks(shards: list[ShardRecord]) -> list[Any]:
+    """The block grid (rows × columns of the array, the devices holding each block) when the
+    array has rank 1–2 and more than one block, then every shard as a row."""
+    out: list[Any] = []
     grid = shard_grid(shards)
-    if grid is None:
-        from .htmllib import table
-
-        return table(
-            ("device", "block", "shape", "bytes", ""),
-            [(s.device, _bounds_text(s.bounds), "×".join(map(str, s.shape)) or "scalar", human_bytes(s.bytes), f"replica {s.replica}" if s.replica else "") for s in shards],
-        )
-    head = "".join(f"<th>{a}:{b}</th>" for a, b in grid["cols"]) if len(grid["cols"]) > 1 else "<th></th>"
-    body = []
-    for r, (a, b) in enumerate(grid["rows"]):
-        cells = "".join(
-            f'<td style="border:1px solid #999;text-align:center;padding:4px 8px">'
-            f"{'<br>'.join(esc(d) for d in grid['cells'].get((r, c), []))}</td>"
-            for c in range(len(grid["cols"]))
-        )
-        body.append(f"<tr><th>{a}:{b}</th>{cells}</tr>")
-    return f'<table class="ji-shards"><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    if grid is not None and len(grid["rows"]) * len(grid["cols"]) > 1:
+        heads = [f"{a}:{b}" for a, b in grid["cols"]] if len(grid["cols"]) > 1 else [""]
+        columns = [Column("", "right")] + [Column(h) for h in heads]
+        rows = [
+            [f"{a}:{b}"] + [", ".join(grid["cells"].get((r, c), [])) for c in range(len(grid["cols"]))]
+            for r, (a, b) in enumerate(grid["rows"])
+        ]
+        out.append(Table(columns, rows, cls="ji-shards", sep=" | "))
+    out.append(Table(SHARD_COLUMNS, _shard_rows(shards)))
+    return out
 
 
 DELETED_NOTE = "deleted or donated: its buffers are freed; the blocks below are where they were"
 
 
-def sharding_text(title: str, sharding: str, shards: list[ShardRecord], deleted: bool = False) -> str:
-    lines = [f"{title}: {sharding}, {len(shards)} shards on {len({s.device for s in shards})} devices"]
+def sharding_doc(title: str, sharding: str, shards: list[ShardRecord], deleted: bool = False) -> View:
     if deleted:
-        lines[0] = f"{title}: {DELETED_NOTE} ({sharding})"
-    grid = shard_grid(shards)
-    if grid is not None and len(grid["rows"]) * len(grid["cols"]) > 1:
-        width = max(len(", ".join(v)) for v in grid["cells"].values()) + 2
-        for r, (a, b) in enumerate(grid["rows"]):
-            cells = [", ".join(grid["cells"].get((r, c), [])).center(width) for c in range(len(grid["cols"]))]
-            lines.append(f"  {a:>5}:{b:<5} |" + "|".join(cells) + "|")
-    lines += shards_text(shards, indent="  ")
-    return "\n".join(lines)
+        head = f"{title}: {DELETED_NOTE} ({sharding})"
+    else:
+        head = f"{title}: {sharding}, {len(shards)} shards on {len({s.device for s in shards})} devices"
+    return View(head, [Group(shards_blocks(shards), indent=2)], css=_CSS)
+
+
+def sharding_text(title: str, sharding: str, shards: list[ShardRecord], deleted: bool = False) -> str:
+    return to_text(sharding_doc(title, sharding, shards, deleted))
 
 
 def sharding_html(title: str, sharding: str, shards: list[ShardRecord], deleted: bool = False) -> str:
-    inner = f"<div><code>{esc(sharding)}</code></div>{shards_html(shards)}"
-    if deleted:
-        inner = f'<div class="ji-warn">{esc(DELETED_NOTE)}</div>' + inner
-        return view(inner, f"{title}: deleted or donated")
-    return view(inner, f"{title}: {len(shards)} shards on {len({s.device for s in shards})} devices")
+    return to_html(sharding_doc(title, sharding, shards, deleted))
 
 
 def timeline_figure(points: list[tuple[float, int, int, dict[str, int]]]):
