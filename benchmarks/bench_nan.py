@@ -129,7 +129,7 @@ def run(label, model, opt, step, x, y, rounds, seconds, issue_target=None):
     steps = max(30, int(seconds / per))
     tree = (lambda: model.box[0]) if isinstance(model, _Newest) else (lambda: model)
     jaxinspect.watch("params", tree(), step=0)  # compile the check off the clock
-    watcher = api._the_watcher()
+    watcher = api.SESSION.watcher
     watcher.checker.drain(120)
     times = {False: [], True: []}
     for r in range(rounds):
@@ -176,7 +176,7 @@ def run_guard(model, opt, step, x, y, rounds, seconds):
     for _ in range(5):
         loss = guarded(model, opt, x, y)
     jax.block_until_ready(loss)
-    api._the_watcher().checker.drain(120)
+    api.SESSION.watcher.checker.drain(120)
     t0 = time.perf_counter()
     for _ in range(20):
         loss = step(model, opt, x, y)

@@ -18,6 +18,7 @@ fi
 
 echo "==> lint"
 ruff check jaxinspect tests benchmarks
+lint-imports  # the layers of DESIGN.md: a contract in pyproject.toml, not by eye
 
 echo "==> TypeScript unit tests"
 jlpm test

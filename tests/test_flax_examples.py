@@ -63,7 +63,7 @@ def exact_watch(monkeypatch):
     from jaxinspect.collect import paramlib
 
     monkeypatch.setattr(paramlib.Watcher, "_affordable", staticmethod(lambda track: True))
-    watcher = api._the_watcher()
+    watcher = api.SESSION.watcher
     watcher.alerts.clear()  # sample_watched() lists every alert so far: only this test's
     yield watcher
     watcher.checker.drain(30)

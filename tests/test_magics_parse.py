@@ -213,12 +213,13 @@ def test_keys_jit_calls_flag_reaches_the_tracker(trained):
 
 def test_a_failure_of_jaxinspect_inside_a_magic_is_one_line_and_recorded(trained, monkeypatch):
     ip = trained
-    from jaxinspect import api, errors
+    from jaxinspect import errors
+    from jaxinspect.glue.session import SESSION
 
     def broken(*a, **k):
         raise RuntimeError("buffers exploded")
 
-    monkeypatch.setattr(api, "buffers", broken)
+    monkeypatch.setattr(SESSION, "buffers", broken)
     before = errors.total()
     text = one_line_error(ip.run_line_magic("jaxinspect", "buffers --limit 3"), "RuntimeError: buffers exploded")
     assert "bug in jaxinspect, not in your code" in text and text.startswith("%jaxinspect: ")
@@ -229,6 +230,6 @@ def test_a_failure_of_jaxinspect_inside_a_magic_is_one_line_and_recorded(trained
     def opted_in(*a, **k):
         raise KeyReuseError("key used twice")
 
-    monkeypatch.setattr(api, "keys", opted_in)
+    monkeypatch.setattr(SESSION, "keys", opted_in)
     with pytest.raises(KeyReuseError):  # an error the user asked for still reaches them
         ip.run_line_magic("jaxinspect", "keys")

@@ -13,6 +13,7 @@ import time
 import pytest
 from conftest import wait_for
 
+import jaxinspect
 from jaxinspect.glue import processes
 from jaxinspect.live import remote
 from jaxinspect.live.hub import Hub
@@ -65,7 +66,7 @@ def _free_port():
 
 @pytest.fixture
 def collector():
-    c = processes.collect_processes()
+    c = jaxinspect.collect_processes()
     yield c
     c.close()
 
@@ -242,8 +243,8 @@ def test_table_and_views_are_bounded_and_escaped():
 
 def test_unload_closes_the_collector(ip):
     ip.run_line_magic("load_ext", "jaxinspect")
-    c = processes.collect_processes()
-    assert processes.collect_processes() is c  # one per kernel
+    c = jaxinspect.collect_processes()
+    assert jaxinspect.collect_processes() is c  # one per kernel
     ip.run_line_magic("unload_ext", "jaxinspect")
     assert not c.running and processes.current_collector() is None
     with pytest.raises(OSError):

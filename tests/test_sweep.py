@@ -636,11 +636,11 @@ def _reset(shell) -> None:
     from jaxinspect import api
     from jaxinspect.collect import keyslib
     from jaxinspect.config import Config, config
-    from jaxinspect.glue import monitor, processes
+    from jaxinspect.glue import processes
+    from jaxinspect.glue.session import SESSION
 
     api.unwatch(None)
-    for m in list(monitor._current):
-        m.close()
+    SESSION.close_monitors()
     tracker = keyslib.tracker()
     if tracker.tracking:
         tracker.stop()
@@ -699,7 +699,7 @@ def test_the_sweep_covers_every_public_name_magic_and_subcommand(shell):
 def extension_magics(shell, kind):
     from jaxinspect.glue import extension
 
-    return extension._magic_names.get(kind, [])
+    return extension.magic_names(kind)
 
 
 def test_the_harness_sees_our_frames(shell):
@@ -725,14 +725,15 @@ def test_the_harness_sees_our_frames(shell):
     spoken = run_case(shell, ("eval", "jaxinspect.glue.display.Message('%jaxpr: as a magic')"))
     assert len(spoken) == 1 and "speaks as a magic" in spoken[0]
     assert run_case(shell, ("eval", "jf('abc')")) == []  # the user's own error, no frame of ours
-    import jaxinspect.api
+    from jaxinspect.glue.session import SESSION
 
-    real_status = jaxinspect.api.status
-    jaxinspect.api.status = lambda: 1 / 0
+    real_status = SESSION.status
+    SESSION.status = lambda: 1 / 0
     try:
         netted = run_case(shell, ("line", "jaxinspect", "status"))
     finally:
-        jaxinspect.api.status = real_status
+        del SESSION.status  # the class's method again
+    assert SESSION.status is not None and SESSION.status.__func__ is real_status.__func__
     assert len(netted) == 1 and "a magic caught a jaxinspect failure: ZeroDivisionError" in netted[0]
 
 

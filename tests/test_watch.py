@@ -180,7 +180,7 @@ def test_live_layer_statistics(watcher):
 
 def test_watch_history_text_and_figure():
     api.unwatch()
-    w = api._the_watcher()
+    w = api.SESSION.watcher
     for i in range(3):
         jaxinspect.watch("hist", {"a": {"w": jnp.ones(4) * (i + 1)}}, step=i * 10)
         w.sample()

@@ -57,9 +57,15 @@ class CompileReport:
     title = "compiles"
 
     def __init__(
-        self, log: Any = None, include_internal: bool = False, title: str | None = None
+        self,
+        log: Any = None,
+        include_internal: bool = False,
+        title: str | None = None,
+        differ: Any = None,
     ) -> None:
         self._log = log
+        #: ``compile_diff`` (``glue.tracing``), handed in by the session that made this report
+        self._differ = differ
         self.include_internal = include_internal
         if title is not None:
             self.title = title
@@ -83,9 +89,9 @@ class CompileReport:
     def diff(self, event: Any):
         """The jaxpr diff of a recompile (event record or id) against the closest previous
         call of that function: ``p.diff(p.events[-1])``."""
-        from ..api import compile_diff
-
-        return compile_diff(event)
+        if self._differ is None:
+            return Message("compile diff: this report was made without a tracer", level="error")
+        return self._differ(event)
 
     def compiles(self, fun_name: str) -> int:
         """Number of compiles of the function named ``fun_name``."""

@@ -1,43 +1,53 @@
-"""``%load_ext jaxinspect`` / ``%unload_ext jaxinspect``: add and remove every hook."""
+"""``%load_ext jaxinspect`` / ``%unload_ext jaxinspect``: add and remove every hook.
+
+The loaded state lives in the session (``glue.session.SESSION``); this module only wires it into
+an IPython shell and takes it out again.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .. import errors
+from . import processes
 from .inspector import Inspector
+from .magics import JaxInspectMagics
+from .session import SESSION
 
-_inspector: Inspector | None = None
-_shell: Any = None
 _hooks: list[tuple[str, Any]] = []
 _magic_names: dict[str, list[str]] = {}
 
 
 def current() -> Inspector | None:
     """The loaded inspector, or None."""
-    return _inspector
+    return SESSION.inspector
 
 
 def current_shell() -> Any:
     """The IPython shell jaxinspect is loaded into, or None."""
-    return _shell
+    return SESSION.shell
+
+
+def magic_names(kind: str) -> list[str]:
+    """The magics of ``kind`` ("line" / "cell") that loading registered."""
+    return list(_magic_names.get(kind, []))
 
 
 def load(ip: Any) -> None:
     """Register magics and event hooks and start the inspector. Loading twice is harmless.
     A failure while loading undoes what was added and is one line on stderr, not a traceback."""
-    global _inspector, _shell
-    if _inspector is not None:
-        if _shell is ip:
+    if SESSION.inspector is not None:
+        if SESSION.shell is ip:
             return
-        unload(_shell)
+        unload(SESSION.shell)
+    partial: list[Inspector] = []
     try:
-        _load(ip)
+        _load(ip, partial)
     except Exception as exc:  # noqa: BLE001 - %load_ext must not leave half the hooks behind
         import sys  # noqa: PLC0415
 
-        if _inspector is None:  # started nothing to unload: drop what was registered
-            _inspector = _partial
+        if SESSION.inspector is None and partial:  # started nothing to unload: drop what was registered
+            SESSION.attach(partial[0], ip)
         with errors.guard("unload.after_failed_load"):
             unload(ip)
         print(
@@ -48,15 +58,9 @@ def load(ip: Any) -> None:
         )
 
 
-_partial: Any = None
-
-
-def _load(ip: Any) -> None:
-    global _inspector, _shell, _partial
-    from .magics import JaxInspectMagics
-
+def _load(ip: Any, partial: list[Inspector]) -> None:
     inspector = Inspector()
-    _partial = inspector
+    partial.append(inspector)
     magics = JaxInspectMagics(ip)
     before = {k: set(v) for k, v in ip.magics_manager.magics.items()}
     ip.register_magics(magics)
@@ -83,20 +87,18 @@ def _load(ip: Any) -> None:
     for event, cb in (("pre_run_cell", pre_run_cell), ("post_run_cell", post_run_cell)):
         ip.events.register(event, cb)
         _hooks.append((event, cb))
-    _inspector, _shell = inspector, ip
+    SESSION.attach(inspector, ip)
     inspector.kernel.execution_count = int(getattr(ip, "execution_count", 0) or 0)
     filename_map = getattr(getattr(ip, "compile", None), "_filename_map", None)
     cell_of = filename_map.get if isinstance(filename_map, dict) else None
     inspector.start(cell_of=cell_of, namespace=lambda: ip.user_ns)
-    _partial = None
 
 
 def unload(ip: Any) -> None:
     """Remove every magic, event hook, thread and comm target that ``load`` added. Idempotent."""
-    global _inspector, _shell
-    if _inspector is None:
+    if SESSION.inspector is None:
         return
-    shell = _shell or ip
+    shell = SESSION.shell or ip
     for event, cb in _hooks:
         try:
             shell.events.unregister(event, cb)
@@ -109,10 +111,9 @@ def unload(ip: Any) -> None:
             table.pop(name, None)
     _magic_names.clear()
     shell.magics_manager.registry.pop("JaxInspectMagics", None)
-    inspector, _inspector, _shell = _inspector, None, None
-    inspector.close()
-    from . import processes
-
+    inspector = SESSION.detach()
+    if inspector is not None:
+        inspector.close()
     with errors.guard("unload.collector"):
         processes.close_collector()
     errors.reset()

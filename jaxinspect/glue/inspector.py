@@ -12,14 +12,16 @@ from .. import errors, protocol
 from .._version import __version__
 from ..analyze.bufferstats import BufferTracker
 from ..analyze.compilestats import CompileLog
-from ..collect import compat, compilelib, envlib, keyslib, paramlib
+from ..collect import bufferlib, compat, compilelib, envlib, keyslib, paramlib
 from ..config import config
 from ..live.hub import Hub
 from ..live.kernelstate import KernelState
 from ..live.sampler import Sampler
 from ..live.transport import CommTransport
 from ..records import CompileEvent
+from ..render import jaxprview
 from .display import Message
+from .tracing import compile_diff
 
 BUFFER_MIN_INTERVAL = 0.25
 MONITOR_INTERVAL = 1.0  # seconds between buffer / params samples for an in-cell monitor
@@ -102,9 +104,7 @@ class Inspector:
     def close(self) -> None:
         """Stop everything this inspector started. Idempotent."""
         errors.remove_sink(self._on_internal_error)
-        from .monitor import _current
-
-        for monitor in {*self.monitors, *_current}:
+        for monitor in list(self.monitors):
             with errors.guard("inspector.close_monitor"):
                 monitor.close(widgets=True)
         self.compiles.detach(self._on_compile)
@@ -227,8 +227,6 @@ class Inspector:
         if not self._buffer_lock.acquire(blocking=False):
             return  # the main thread (post_run_cell) is taking one
         try:
-            from ..collect import bufferlib
-
             ns = self.namespace() if callable(self.namespace) else None
             cpu = time.thread_time()
             snap = bufferlib.take_snapshot(
@@ -268,16 +266,12 @@ class Inspector:
     def _compile_diff(self, params: Any) -> dict[str, Any]:
         """RPC from the Compiles tab: the jaxpr diff of one recompile, as text. Re-traces with
         abstract values only (no device buffers are touched), on the RPC thread."""
-        from ..api import compile_diff
-
         event_id = params.get("event_id") if isinstance(params, dict) else None
         if not isinstance(event_id, int):
             raise ValueError("compile_diff needs {'event_id': int}")
         view = compile_diff(event_id)
         if isinstance(view, Message):
             return {"event_id": event_id, "ok": False, "text": view.text, "headline": view.text}
-        from ..render import jaxprview
-
         return {
             "event_id": event_id,
             "ok": True,

@@ -20,8 +20,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .. import api, errors
+from .. import errors
+from . import processes
 from .display import Message
+from .session import SESSION, profile, track_keys
 
 # -- splitting a magic's line ----------------------------------------------------------------------
 
@@ -257,7 +259,7 @@ def _user_ns() -> dict:
 @argument("-h", "--help", action="store_true", help="this help")
 def _status(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
     """Versions, backend, devices, what jaxinspect records (= jaxinspect.status())."""
-    return _no_expr("status", _status, expr, problem, line) or api.status()
+    return _no_expr("status", _status, expr, problem, line) or SESSION.status()
 
 
 @magic_arguments("jaxinspect compiles")
@@ -272,9 +274,9 @@ def _compiles(args: argparse.Namespace, expr: str, problem: str | None, line: st
     if bad is not None:
         return bad
     if args.diff is not None:
-        out = _as_magic(api.compile_diff(args.diff), "compile_diff", "%jaxinspect compiles --diff")
+        out = _as_magic(SESSION.compile_diff(args.diff), "compile_diff", "%jaxinspect compiles --diff")
         return _as_magic(out, "compile diff", "%jaxinspect compiles --diff")
-    return api.compile_log(all=args.all)
+    return SESSION.compile_log(all=args.all)
 
 
 @magic_arguments("jaxinspect buffers")
@@ -289,7 +291,7 @@ def _buffers(args: argparse.Namespace, expr: str, problem: str | None, line: str
     bad = _no_expr("buffers", _buffers, expr, problem, line)
     if bad is not None:
         return bad
-    return api.buffers(limit=None if args.all else args.limit, owners=not args.no_owners, profile=args.profile)
+    return SESSION.buffers(limit=None if args.all else args.limit, owners=not args.no_owners, profile=args.profile)
 
 
 @magic_arguments("jaxinspect keys")
@@ -331,7 +333,7 @@ def _keys(args: argparse.Namespace, expr: str, problem: str | None, line: str) -
             return Message("%jaxinspect keys: jax is not installed in this kernel (pip install jax)", level="error")
         if args.clear:
             tracker.clear()
-        started = api.track_keys(on_reuse=args.mode or tracker.on_reuse, jit_calls=args.jit_calls)
+        started = track_keys(on_reuse=args.mode or tracker.on_reuse, jit_calls=args.jit_calls)
         if getattr(started, "error", None):
             return Message(f"%jaxinspect keys: {started.error}", level="error")
         calls = (
@@ -348,7 +350,7 @@ def _keys(args: argparse.Namespace, expr: str, problem: str | None, line: str) -
     if args.mode is not None or args.jit_calls is not None:
         flag = f"--{args.mode}" if args.mode is not None else ("--jit-calls" if args.jit_calls else "--no-jit-calls")
         return Message(f"%jaxinspect keys: {flag} goes with `on`; {_usage(_prog(_keys))}", level="error")
-    return api.keys(clear=args.clear)
+    return SESSION.keys(clear=args.clear)
 
 
 @magic_arguments("jaxinspect monitor")
@@ -362,17 +364,13 @@ def _keys(args: argparse.Namespace, expr: str, problem: str | None, line: str) -
 def _monitor(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
     """A live view in this cell (logged scalars, params, memory, compiles, keys) while the cells
     below run (= m = jaxinspect.monitor(); m.log(step, loss=loss) in the loop)."""
-    from .monitor import _current
-
     bad = _no_expr("monitor", _monitor, expr, problem, line)
     if bad is not None:
         return bad
     if args.off:
-        n = len(_current)
-        for m in list(_current):
-            m.close()
+        n = SESSION.close_monitors()
         return Message(f"closed {n} monitor{'s' if n != 1 else ''}")
-    return _as_magic(api.monitor(mode=args.mode or "auto", plot=False if args.no_plot else None),
+    return _as_magic(SESSION.monitor(mode=args.mode or "auto", plot=False if args.no_plot else None),
                      "jaxinspect.monitor", "%jaxinspect monitor")
 
 
@@ -385,8 +383,6 @@ def _processes(args: argparse.Namespace, expr: str, problem: str | None, line: s
     """A multi-process job side by side: --listen opens this kernel's collector (loopback) and
     prints the env each process needs; then in each process: import jaxinspect;
     jaxinspect.connect() (= c = jaxinspect.collect_processes(); c.env)."""
-    from . import processes
-
     bad = _no_expr("processes", _processes, expr, problem, line)
     if bad is not None:
         return bad
@@ -401,7 +397,7 @@ def _processes(args: argparse.Namespace, expr: str, problem: str | None, line: s
         return Message(f"closed the collector at {c.address}")
     if args.listen is not None:
         try:
-            c = processes.collect_processes(port=args.listen)
+            c = SESSION.collect_processes(port=args.listen)
         except OSError as exc:
             return Message(f"%jaxinspect processes: cannot listen on 127.0.0.1:{args.listen} ({exc}); "
                            "pick another port or leave it out for any free one", level="error")
@@ -442,7 +438,7 @@ def _sharding(args: argparse.Namespace, expr: str, problem: str | None, line: st
     failed, value = _evaluate("%jaxinspect sharding", expr, _user_ns())
     if failed:
         return value
-    view = _as_magic(api.sharding(value), "jaxinspect.sharding", "%jaxinspect sharding")
+    view = _as_magic(SESSION.sharding(value), "jaxinspect.sharding", "%jaxinspect sharding")
     if isinstance(view, Message):
         return view
     view.title = expr
@@ -461,7 +457,7 @@ def _params(args: argparse.Namespace, expr: str, problem: str | None, line: str)
     failed, value = _evaluate("%jaxinspect params", expr, _user_ns())
     if failed:
         return value
-    return _as_magic(api.params(value, stats=args.stats, title=expr), "jaxinspect.params", "%jaxinspect params")
+    return _as_magic(SESSION.params(value, stats=args.stats, title=expr), "jaxinspect.params", "%jaxinspect params")
 
 
 @magic_arguments("jaxinspect watch")
@@ -471,12 +467,10 @@ def _params(args: argparse.Namespace, expr: str, problem: str | None, line: str)
 def _watch(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
     """Sample EXPR while cells run: norms, update ratios, NaN/Inf alerts in the Params tab
     (in a loop: jaxinspect.watch("params", params, step=i))."""
-    from . import extension
-
     if args.off:
-        api.unwatch(expr or None)
+        SESSION.unwatch(expr or None)
         return Message(f"stopped watching {expr or 'everything'}")
-    inspector = extension.current()
+    inspector = SESSION.inspector
     if not expr:
         names = inspector.watcher.names if inspector else []
         return Message(
@@ -487,11 +481,11 @@ def _watch(args: argparse.Namespace, expr: str, problem: str | None, line: str) 
     failed, value = _evaluate("%jaxinspect watch", expr, ns)
     if failed:
         return value
-    check = _as_magic(api.params(value, title=expr), "jaxinspect.params", "%jaxinspect watch")
+    check = _as_magic(SESSION.params(value, title=expr), "jaxinspect.params", "%jaxinspect watch")
     if isinstance(check, Message):
         return check
     code = compile(expr, "<%jaxinspect watch>", "eval")
-    api._the_watcher().watch_expression(expr, lambda: eval(code, ns))  # noqa: S307
+    SESSION.watch_expression(expr, lambda: eval(code, ns))  # noqa: S307
     return Message(
         f"watching {expr} ({len(check.leaves)} leaves): the sidebar's Params tab samples it while "
         "cells run — norms, update ratios, NaN/Inf alerts. %jaxinspect watch --off stops."
@@ -570,7 +564,7 @@ class JaxInspectMagics(Magics):
             )
         except SyntaxError:
             pass  # run_cell shows it, as IPython would
-        prof = api.profile(all=args.all)
+        prof = profile(all=args.all)
         with prof:
             self.shell.run_cell(code, store_history=False, silent=False)
         if not args.q:
@@ -744,7 +738,7 @@ def _trace_expression(text: str, ns: dict, opts: dict[str, Any]) -> Any:
     sections = tuple(s for s in ("stablehlo", "hlo", "cost", "graph") if opts.get(s))
     if not sections or opts.get("source"):
         sections = ("jaxpr", *sections)
-    return api.trace_view(
+    return SESSION.trace_view(
         fn,
         tuple(args),
         kwargs,

@@ -33,7 +33,6 @@ DISPLAY_EVERY = 5  # ticks between display updates without widgets (≤ 2/s)
 PENDING = 100_000  # logged points waiting for the next tick
 MODES = ("auto", "widget", "display", "text")
 
-_current: list[Monitor] = []
 
 
 def _esm() -> str:
@@ -115,10 +114,19 @@ class Monitor:
     never waits on the device), ``.snapshot()`` the state, ``.messages`` how many updates were
     sent, ``.close()`` stops it."""
 
-    def __init__(self, inspector: Any, mode: str = "auto", plot: bool | None = None, shell: Any = None) -> None:
+    def __init__(
+        self,
+        inspector: Any,
+        mode: str = "auto",
+        plot: bool | None = None,
+        shell: Any = None,
+        open_monitors: list | None = None,
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        for old in list(_current):
+        #: the session's open monitors: one per kernel, so a new one closes the others
+        self._open = open_monitors if open_monitors is not None else []
+        for old in list(self._open):
             old.close()
         self.inspector = inspector
         self.mode = pick_mode(mode, shell)
@@ -152,7 +160,7 @@ class Monitor:
                     self.figure = None
         self._token = hub.subscribe(self._on_batch)
         inspector.add_monitor(self)
-        _current.append(self)
+        self._open.append(self)
         self._stop = threading.Event()
         self._thread = None
         if self.mode in ("widget", "display"):
@@ -358,8 +366,8 @@ class Monitor:
         with errors.guard("monitor.close"):
             self.inspector.hub.unsubscribe(self._token)
             self.inspector.remove_monitor(self)
-        if self in _current:
-            _current.remove(self)
+        if self in self._open:
+            self._open.remove(self)
 
     def _close_widgets(self) -> None:
         for w in (self.widget, self.figure):

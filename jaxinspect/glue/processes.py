@@ -18,14 +18,16 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import errors
+from ..collect import envlib
 from ..live import remote
 from ..live.processtable import ProcessTable
 from ..render import processview
-from . import extension
 from .display import Message
+from .inspector import Inspector
 
 _collector: ProcessCollector | None = None
 _connection: Connection | None = None
@@ -35,7 +37,11 @@ _lock = threading.Lock()
 class ProcessCollector:
     """The notebook's end: a loopback endpoint, the folded table and its side-by-side view."""
 
-    def __init__(self, port: int = 0, token: str | None = None) -> None:
+    def __init__(
+        self, port: int = 0, token: str | None = None, hub: Callable[[], Any] | None = None
+    ) -> None:
+        #: the loaded session's hub (sidebar, monitor) when there is one, read per record
+        self._hub = hub or (lambda: None)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self.table = ProcessTable()
@@ -66,11 +72,11 @@ class ProcessCollector:
             self.table.add(rec)
             summary = self.table.summary_due(rec)  # the derived `processes` record, when due
             self._changed.notify_all()
-        inspector = extension.current()
-        if inspector is not None:
-            inspector.hub.publish(rec)
+        hub = self._hub()
+        if hub is not None:
+            hub.publish(rec)
             if summary is not None:
-                inspector.hub.publish(summary)
+                hub.publish(summary)
 
     # -- reading ---------------------------------------------------------------------------
     def processes(self) -> list[dict[str, Any]]:
@@ -119,9 +125,12 @@ class ProcessCollector:
         }
 
 
-def collect_processes(port: int = 0, token: str | None = None) -> ProcessCollector | Message:
+def collect_processes(
+    port: int = 0, token: str | None = None, hub: Callable[[], Any] | None = None
+) -> ProcessCollector | Message:
     """Open (or return the open) collector of this kernel on 127.0.0.1:``port`` (0: any free).
-    A bad port or token, or a port already taken, gives a ``Message`` saying so (never raises)."""
+    A bad port or token, or a port already taken, gives a ``Message`` saying so (never raises).
+    ``hub()`` gives the loaded session's hub (or None) to hand each record to."""
     global _collector
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         return Message(
@@ -139,7 +148,7 @@ def collect_processes(port: int = 0, token: str | None = None) -> ProcessCollect
         if _collector is not None and _collector.running:
             return _collector
         try:
-            _collector = ProcessCollector(port=port, token=token)
+            _collector = ProcessCollector(port=port, token=token, hub=hub)
         except OSError as exc:
             return Message(
                 f"jaxinspect.collect_processes: cannot listen on 127.0.0.1:{port} ({exc}); "
@@ -213,12 +222,16 @@ def _say(text: str) -> None:
 
 
 def connect(
-    address: str | None = None, token: str | None = None, buffers_every: float = 1.0
+    address: str | None = None,
+    token: str | None = None,
+    buffers_every: float = 1.0,
+    inspector: Inspector | None = None,
 ) -> Connection:
     """Publish this process's records to the collector at ``address`` (default: the
     ``JAXINSPECT_COLLECTOR`` / ``JAXINSPECT_COLLECTOR_TOKEN`` environment variables). Works
     without IPython. Never raises: a bad address or an unreachable collector is said once on
-    stderr and the job runs on unobserved. Memory is sampled every ``buffers_every`` seconds."""
+    stderr and the job runs on unobserved. Memory is sampled every ``buffers_every`` seconds.
+    ``inspector``: the loaded session's (a kernel); None starts one of its own (a script)."""
     global _connection
     bad = None
     if isinstance(buffers_every, bool) or not isinstance(buffers_every, int | float) or not buffers_every > 0:
@@ -253,12 +266,7 @@ def connect(
         return conn
     conn = Connection(address)
     try:
-        from ..collect import envlib
-
-        inspector = extension.current()
         if inspector is None:  # a script or launcher process: no IPython, no sidebar
-            from .inspector import Inspector
-
             inspector = Inspector(serve_comms=False)
             main = sys.modules.get("__main__")
             inspector.start(namespace=lambda: vars(main) if main is not None else None)

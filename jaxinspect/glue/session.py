@@ -1,0 +1,481 @@
+"""The one session object: everything jaxinspect holds in this process, and the operations the
+public API (``jaxinspect/api.py``) and the magics call.
+
+``SESSION`` is created at import. ``%load_ext jaxinspect`` attaches an ``Inspector`` (the
+collectors wired to the live hub, the sidebar's comms) and the IPython shell; without it the
+session still answers (``jaxinspect.profile()``, ``buffers()``, ``watch()`` in a plain script)
+with a buffer tracker and a watcher of its own, made on first use. The magics and the API call the
+same methods, so a magic and its API twin cannot drift.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import warnings
+from typing import Any
+
+from .. import errors, protocol
+from .._version import __version__
+from ..analyze.bufferstats import BufferTracker
+from ..analyze.compilestats import CompileLog
+from ..collect import bufferlib, compilelib, envlib, keyslib, paramlib
+from ..collect.replaylib import NanGuard
+from ..config import config
+from ..live.hub import Hub
+from ..live.kernelstate import KernelState
+from . import monitor as monitor_mod
+from . import processes
+from .bufferdisplay import BuffersView, ShardingView
+from .display import CompileReport, Message, StatusView
+from .inspector import Inspector
+from .keydisplay import KeysView
+from .paramdisplay import ParamsView, WatchHistoryView
+from .tracing import compile_diff, trace_view
+
+
+class Session:
+    """What jaxinspect holds in this process. One instance: ``SESSION``."""
+
+    def __init__(self) -> None:
+        #: the loaded ``Inspector`` (``%load_ext jaxinspect``), or None
+        self.inspector: Inspector | None = None
+        #: the IPython shell jaxinspect is loaded into, or None
+        self.shell: Any = None
+        #: the in-cell monitors open (one per kernel: a new one closes the others)
+        self.monitors: list = []
+        self._buffer_tracker: BufferTracker | None = None
+        self._watcher: paramlib.Watcher | None = None
+        self._lock = threading.Lock()
+
+    # -- state -----------------------------------------------------------------------------
+    def attach(self, inspector: Inspector, shell: Any) -> None:
+        """``%load_ext``: from now on the inspector's state is the session's."""
+        self.inspector, self.shell = inspector, shell
+
+    def detach(self) -> Inspector | None:
+        """``%unload_ext``: close the monitors; hand back the inspector for the caller to close."""
+        for m in list(self.monitors):
+            with errors.guard("session.close_monitor"):
+                m.close(widgets=True)
+        self.monitors.clear()
+        inspector, self.inspector, self.shell = self.inspector, None, None
+        return inspector
+
+    @property
+    def loaded(self) -> bool:
+        return self.inspector is not None
+
+    @property
+    def watcher(self) -> paramlib.Watcher:
+        """The watcher every ``watch()`` / ``nan_guard`` / ``%jaxinspect watch`` reports to."""
+        if self.inspector is not None:
+            return self.inspector.watcher
+        with self._lock:
+            if self._watcher is None:
+                self._watcher = paramlib.Watcher()
+            return self._watcher
+
+    @property
+    def buffer_tracker(self) -> BufferTracker:
+        if self.inspector is not None:
+            return self.inspector.buffer_tracker
+        with self._lock:
+            if self._buffer_tracker is None:
+                self._buffer_tracker = BufferTracker()
+            return self._buffer_tracker
+
+    def ipython(self) -> Any:
+        """The loaded shell, else the running IPython (without importing IPython), else None."""
+        if self.shell is not None:
+            return self.shell
+        ip_mod = sys.modules.get("IPython")
+        get_ipython = getattr(ip_mod, "get_ipython", None)
+        return get_ipython() if get_ipython is not None else None
+
+    def user_namespace(self, depth: int = 3) -> dict[str, Any] | None:
+        """The notebook's namespace; in a script, the calling module's globals."""
+        shell = self.ipython()
+        if shell is not None and isinstance(getattr(shell, "user_ns", None), dict):
+            return shell.user_ns
+        try:
+            return sys._getframe(depth).f_globals  # a script: its module globals
+        except ValueError:
+            return None
+
+    # -- status and compiles ---------------------------------------------------------------
+    def status(self) -> StatusView:
+        inspector = self.inspector
+        if inspector is not None:
+            inspector.refresh_env()
+            return StatusView(inspector.env, inspector.kernel.status().to_json(), inspector.info())
+        env = envlib.collect_env().to_json()
+        idle = KernelState(Hub()).status().to_json()
+        info = {
+            "version": __version__,
+            "protocol": protocol.PROTOCOL_VERSION,
+            "loaded": False,
+            "sidebars": 0,
+            "sampler_running": False,
+        }
+        return StatusView(env, idle, info)
+
+    def compile_log(self, all: bool = False) -> CompileReport | Message:  # noqa: A002
+        inspector = self.inspector
+        if inspector is None:
+            return Message(
+                "jaxinspect is not loaded, so no compiles were recorded. Run %load_ext jaxinspect "
+                "(compiles are recorded from then on), or wrap code in `with jaxinspect.profile():`.",
+                level="error",
+            )
+        return CompileReport(
+            inspector.compile_log, include_internal=all, title="compiles this session",
+            differ=compile_diff,
+        )
+
+    trace_view = staticmethod(trace_view)
+    compile_diff = staticmethod(compile_diff)
+
+    def jaxpr(self, fn: Any = None, /, *args: Any, **kwargs: Any):
+        if fn is None and not args and not kwargs:
+            return Message(
+                "jaxinspect.jaxpr: give the function to trace, then its arguments: "
+                "jaxinspect.jaxpr(f, x, y)",
+                level="error",
+            )
+        return trace_view(fn, args, kwargs, speaker="jaxinspect.jaxpr")
+
+    # -- memory ----------------------------------------------------------------------------
+    def buffers(self, limit: int | None = 50, owners: bool = True, profile: bool = False,
+                namespace: dict[str, Any] | None = None):
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            return Message(
+                f"jaxinspect.buffers: limit must be a whole number ≥ 0 or None (all), not {limit!r}",
+                level="error",
+            )
+        inspector = self.inspector
+        tracker = self.buffer_tracker
+        ns = namespace if namespace is not None else self.user_namespace()
+        cell_of = compilelib.collector().cell_of
+        snap = bufferlib.take_snapshot(ns, cell_of=cell_of, attribute=owners, shard_details=8)
+        shell = self.shell
+        record, new = tracker.add(snap, "api", cell=getattr(shell, "execution_count", None))
+        if inspector is not None:
+            inspector.publish_buffers(record, new)
+        shards = snap.extra.get("shards", {})
+        view = BuffersView(
+            record, snap.arrays, tracker.active_alerts(), shards, list(tracker.timeline), limit,
+            own=(snap.own_arrays, snap.own_bytes),
+        )
+        if profile:
+            try:
+                view.profile = bufferlib.memory_profile(cell_of)
+            except Exception as exc:  # noqa: BLE001 - a backend without memory profiles
+                view.profile = {"error": f"{type(exc).__name__}: {exc}"}
+        return view
+
+    def sharding(self, x: Any):
+        try:
+            is_array = hasattr(x, "sharding") and hasattr(x, "shape") and hasattr(x, "dtype")
+        except Exception as exc:  # noqa: BLE001 - an object whose __getattr__ raises something odd
+            is_array = False
+            kind = f"{type(x).__name__} (reading its attributes raised {type(exc).__name__})"
+        else:
+            kind = type(x).__name__
+        if not is_array:
+            return Message(
+                f"jaxinspect.sharding: expected a jax.Array, got {kind}; pass one array, e.g. "
+                "jaxinspect.sharding(params['w'])",
+                level="error",
+            )
+        try:
+            title = bufferlib.type_str(tuple(x.shape), x.dtype)
+            deleted = bool(x.is_deleted()) if callable(getattr(x, "is_deleted", None)) else False
+            shards = bufferlib.shards(x)
+            text = bufferlib.sharding_text(x.sharding)
+        except Exception as exc:  # noqa: BLE001 - not really an array
+            return Message(
+                f"jaxinspect.sharding: could not read the sharding of this {type(x).__name__}: "
+                f"{type(exc).__name__}: {exc}",
+                level="error",
+            )
+        return ShardingView(title, text, shards, deleted=deleted)
+
+    # -- parameters ------------------------------------------------------------------------
+    def params(self, tree: Any, stats: bool = False, title: str | None = None):
+        name = title or type(tree).__name__
+        try:
+            leaves, arrays = paramlib.leaves(tree)
+        except Exception as exc:  # noqa: BLE001 - not a pytree
+            return Message(
+                f"jaxinspect.params: could not read {name} as a pytree: {type(exc).__name__}: {exc}",
+                level="error",
+            )
+        if not leaves:
+            return Message(
+                f"jaxinspect.params: {name} has no array leaves. Pass a params dict, a TrainState, "
+                "an NNX Module / State / Optimizer, or another pytree of arrays.",
+                level="error",
+            )
+        table = None
+        if stats:
+            try:
+                table = paramlib.stats(arrays)
+            except Exception as exc:  # noqa: BLE001
+                return Message(
+                    f"jaxinspect.params: statistics failed: {type(exc).__name__}: {exc}", level="error"
+                )
+        del arrays
+        return ParamsView(name, leaves, table)
+
+    def watch(self, name: str, value: Any, step: int | None = None) -> Any:
+        try:
+            self.watcher.watch(str(name), value, paramlib.step_arg(step))
+        except Exception as exc:  # noqa: BLE001 - never raise into the training loop
+            errors.record("api.watch", exc)
+        return value
+
+    def watch_expression(self, expr: str, read: Any) -> None:
+        """``%jaxinspect watch EXPR``: sample what ``read()`` returns."""
+        self.watcher.watch_expression(expr, read)
+
+    def nan_guard(self, fn: Any = None, /, *, name: str | None = None, copy_donated: bool = False):
+        def wrap(f: Any) -> Any:
+            if not callable(f):
+                return Message(
+                    f"jaxinspect.nan_guard: expected the step function, got {type(f).__name__}; "
+                    "use step = jaxinspect.nan_guard(step) or @jaxinspect.nan_guard",
+                    level="error",
+                )
+            return NanGuard(f, self.watcher, name=name, copy_donated=copy_donated)
+
+        return wrap if fn is None else wrap(fn)
+
+    def unwatch(self, name: str | None = None) -> None:
+        self.watcher.unwatch(name)
+
+    def sample_watched(self) -> list:
+        watcher = self.watcher
+        watcher.checker.drain()
+        records, _ = watcher.sample(None)
+        watcher.checker.drain()
+        return records + list(watcher.alerts)
+
+    def check_watched(self) -> None:
+        """Check the newest unchecked ``watch()`` call now, as at the end of a cell."""
+        self.watcher.check_latest()
+
+    def watch_history(self, name: str | None = None) -> WatchHistoryView:
+        return WatchHistoryView(list(self.watcher.history), name)
+
+    # -- keys ------------------------------------------------------------------------------
+    def keys(self, clear: bool = False) -> KeysView:
+        tracker = keyslib.tracker()
+        view = KeysView(tracker.snapshot(), sorted(tracker.reuses.values(), key=lambda r: r.id))
+        if clear:
+            tracker.clear()
+        return view
+
+    # -- live views and processes ----------------------------------------------------------
+    def monitor(self, mode: str = "auto", plot: bool | None = None):
+        """An in-cell monitor; needs the extension loaded (``jaxinspect.monitor()`` loads it)."""
+        if mode not in monitor_mod.MODES:
+            return Message(
+                f"jaxinspect.monitor: mode must be one of {', '.join(monitor_mod.MODES)}, got {mode!r}",
+                level="error",
+            )
+        if self.inspector is None:
+            return Message(
+                "jaxinspect.monitor needs IPython or Jupyter (it shows live views in a notebook "
+                "cell); in a plain script use jaxinspect.compile_log(), buffers(), keys()",
+                level="error",
+            )
+        return monitor_mod.Monitor(
+            self.inspector, mode=mode, plot=plot, shell=self.shell, open_monitors=self.monitors
+        )
+
+    def close_monitors(self) -> int:
+        """Close every open monitor; returns how many were open."""
+        n = len(self.monitors)
+        for m in list(self.monitors):
+            m.close()
+        return n
+
+    def collect_processes(self, port: int = 0, token: str | None = None):
+        return processes.collect_processes(port=port, token=token, hub=self._hub)
+
+    def _hub(self) -> Hub | None:
+        inspector = self.inspector
+        return inspector.hub if inspector is not None else None
+
+    def connect(self, address: str | None = None, token: str | None = None,
+                buffers_every: float = 1.0):
+        return processes.connect(address, token=token, buffers_every=buffers_every,
+                                 inspector=self.inspector)
+
+
+SESSION = Session()
+
+
+class profile(CompileReport):  # noqa: N801 - used as `with jaxinspect.profile() as p:`
+    """Record every compile inside a ``with`` block (works with or without ``%load_ext``).
+
+    >>> with jaxinspect.profile() as p:          # doctest: +SKIP
+    ...     train_step(state, batch)
+    >>> p.functions[0].compiles                    # doctest: +SKIP
+    1
+    """
+
+    title = "jit_profile"
+
+    def __init__(self, all: bool = False) -> None:  # noqa: A002 - mirrors %jit_profile --all
+        super().__init__(
+            CompileLog(config.storm_threshold), include_internal=all, differ=compile_diff
+        )
+        self._collector = compilelib.collector()
+        self._active = False
+
+    def _sink(self, event) -> None:
+        self._log.add(event)
+
+    def __enter__(self) -> profile:
+        self._collector.attach(self._sink)
+        self._active = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._active:
+            self._collector.flush()
+            self._collector.detach(self._sink)
+            self._active = False
+
+
+class assert_max_compiles:  # noqa: N801 - reads as a statement in tests
+    """Fail if ``fn`` compiles more than ``n`` times inside the ``with`` block.
+
+    >>> with jaxinspect.assert_max_compiles(train_step, 1):   # doctest: +SKIP
+    ...     for batch in batches:
+    ...         state = train_step(state, batch)
+    AssertionError: `train_step` compiled 2 times (allowed 1): `batch` changed shape (32, 784) → (16, 784)
+    """
+
+    def __init__(self, fn: Any, n: int) -> None:
+        self.fn = fn
+        self.n = n
+        self.events: list = []
+        #: what is wrong with the arguments: the block then fails with this, as one line
+        self.problem: str | None = None
+        self._key = None
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            self.problem = (
+                f"assert_max_compiles: n must be a whole number ≥ 0 (the compiles allowed), got {n!r}"
+            )
+        elif not callable(fn):
+            self.problem = (
+                f"assert_max_compiles: expected the jitted function whose compiles to count, "
+                f"got a {type(fn).__name__}"
+            )
+        else:
+            try:
+                self._key = compilelib.function_identity(compilelib.base_function(fn))[0]
+            except Exception as exc:  # noqa: BLE001 - an object jaxinspect cannot identify
+                self.problem = (
+                    f"assert_max_compiles: cannot identify {type(fn).__name__} as a function "
+                    f"({type(exc).__name__}: {exc})"
+                )
+        self._profile = profile()
+
+    def __enter__(self) -> assert_max_compiles:
+        if self.problem is None:
+            self._profile.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.problem is not None:
+            if exc_type is None:
+                raise AssertionError(self.problem)
+            return
+        self._profile.__exit__(exc_type, exc, tb)
+        self.events = [
+            e for e in self._profile.events if e.fun_key == self._key and e.api == "call"
+        ]
+        if exc_type is None and len(self.events) > self.n:
+            extra = self.events[self.n]
+            why = "; ".join(r.message for r in extra.reasons) or "no reason recorded"
+            raise AssertionError(
+                f"`{extra.fun_name}` compiled {len(self.events)} times (allowed {self.n}): {why}"
+                + (
+                    f" [at cell [{extra.cell}] line {extra.call_site.rsplit(':', 1)[-1]}]"
+                    if extra.cell is not None and extra.call_site
+                    else f" [at {extra.call_site}]"
+                    if extra.call_site
+                    else ""
+                )
+            )
+
+
+class track_keys:  # noqa: N801 - used as `with jaxinspect.track_keys():`
+    """Record every PRNG key created, split, folded and consumed (typed and raw keys, NNX
+    ``Rngs`` streams, the keys ``jax.nn.initializers`` and so every Flax initialiser draw from),
+    and report a key used twice with both call sites and its lineage.
+
+    ``jaxinspect.track_keys()`` turns tracking on until ``.stop()`` (or ``%jaxinspect keys
+    off``); ``with jaxinspect.track_keys(): ...`` tracks inside the block only. Every function
+    jit traces meanwhile is also checked statically (keys inside jit are tracers). ``on_reuse``:
+    ``"warn"`` (a ``KeyReuseWarning``; the default), ``"error"`` (raise ``KeyReuseError`` before
+    the reuse runs) or ``"ignore"`` (only record). Off, nothing is wrapped and nothing is paid.
+
+    A key is its bits: a root made again from the same seed in the same run (one notebook cell
+    execution; outside IPython the whole session) is the same key, so drawing from it again is
+    a reuse; re-running a cell starts fresh lineages and reports nothing.
+
+    ``jit_calls=True`` also checks every *call* of a compiled function: a call whose program
+    consumes a key input records a use of that key, so ``train_step(state, batch, key)`` with
+    the same ``key`` on every call is caught. It costs: those calls take JAX's Python dispatch
+    path (as with ``jax_debug_key_reuse``); ``benchmarks/bench_keys.py`` measures it. Off (the
+    default), a compiled function called again runs no Python and is not checked.
+    """
+
+    def __init__(self, on_reuse: str = "warn", jit_calls: bool | None = None) -> None:
+        self._tracker = keyslib.tracker()
+        self._started = False
+        self.error: str | None = None
+        inspector = SESSION.inspector
+        shell = SESSION.ipython()
+        cell_of = inspector.compiles.cell_of if inspector is not None else None
+        was_on = self._tracker.tracking
+        self._jit_calls_before = self._tracker.jit_calls if was_on else None
+        try:
+            self._tracker.start(on_reuse=on_reuse, cell_of=cell_of, jit_calls=jit_calls)
+        except (ValueError, RuntimeError) as exc:
+            # one clear line, never a traceback: tracking stays as it was
+            self.error = f"jaxinspect.track_keys: {exc}; key tracking is {'on' if was_on else 'off'}"
+            warnings.warn(self.error, UserWarning, stacklevel=2)
+            return
+        self._started = not was_on
+        if shell is not None and self._tracker.run_of is None:
+            # one run per cell execution: a re-run cell starts fresh lineages
+            self._tracker.run_of = lambda: getattr(shell, "execution_count", None)
+
+    def __enter__(self) -> track_keys:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._started:
+            self.stop()
+        elif self.error is None and self._jit_calls_before is not None and self._tracker.tracking:
+            self._tracker.start(on_reuse=self._tracker.on_reuse, jit_calls=self._jit_calls_before)
+
+    def stop(self) -> None:
+        """Stop tracking (what was recorded stays: ``jaxinspect.keys()``)."""
+        self._tracker.stop()
+
+    def keys(self):
+        return SESSION.keys()
+
+    def __repr__(self) -> str:
+        if self.error:
+            return self.error
+        state = "on" if self._tracker.tracking else "off"
+        jit = ", jit_calls=True" if self._tracker.jit_calls else ""
+        return f"<jaxinspect.track_keys: tracking {state}, on_reuse={self._tracker.on_reuse!r}{jit}>"
