@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from .. import errors
-from ..records import ParamLeaf, ParamStats
+from ..config import config
+from ..records import ParamAlert, ParamLayer, ParamLeaf, ParamStats, ParamWatchRecord
 from . import compat, compilelib
 
 STAT_FIELDS = ("mean", "std", "min", "max", "norm", "zeros", "nan", "inf")
@@ -535,7 +536,6 @@ class Watcher:
         """The cost cap, a token bucket: checking may take ``config.watch_budget`` of the time
         between calls on average (bursts of a few checks allowed). A check that costs more than
         that runs on every k-th call instead."""
-        from ..config import config
 
         if track.dispatch_s is None:
             return True  # nothing measured yet: check
@@ -665,8 +665,6 @@ class Watcher:
     def _alert(self, name, track, at, is_step, counts, bad, float_idx) -> Any:
         import time as _time
 
-        from ..config import config
-        from ..records import ParamAlert
 
         paths = self._leaf_paths(name)
         rows = [
@@ -807,7 +805,6 @@ class Watcher:
     def _empty(self, name: str, step: int | None, note: str | None, interval_s: float | None):
         import time as _time
 
-        from ..records import ParamWatchRecord
 
         with self._lock:
             self._seq[name] = seq = self._seq.get(name, 0) + 1
@@ -823,7 +820,6 @@ class Watcher:
 
         import numpy as np
 
-        from ..records import ParamLayer, ParamWatchRecord
 
         prev = self._sketch.get(name, {})
         sketches: dict[str, Any] = {}

@@ -21,6 +21,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from .. import errors
+from ..collect import keyslib
 from . import processes
 from .display import Message
 from .session import SESSION, profile, track_keys
@@ -310,8 +311,6 @@ def _buffers(args: argparse.Namespace, expr: str, problem: str | None, line: str
 def _keys(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
     """PRNG keys: the lineage tree and reuses (= jaxinspect.keys()); `on` tracks every key and
     reports a key used twice, eager and read from each jitted function (= jaxinspect.track_keys())."""
-    from ..collect import keyslib
-
     if expr:
         try:
             (action,) = expr.split()
