@@ -56,6 +56,13 @@ def _share(value: Any) -> float | None:
 _share.__doc__ = "a share of the step time, 0 < x ≤ 1 (0.02 is 2%)"
 
 
+def _memory_share(value: Any) -> float | None:
+    return _share(value)
+
+
+_memory_share.__doc__ = "a share of the device's memory limit, 0 < x ≤ 1 (0.5 is half)"
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
@@ -87,6 +94,7 @@ _CHECKS = {
     "print_alerts": _flag,
     "compile_capacity": _whole(1),
     "sidebar_silence_s": _positive_seconds,
+    "temp_memory_share": _memory_share,
 }
 
 
@@ -104,6 +112,9 @@ class Config:
     #: the share of the time between watch() calls that the exact NaN/Inf check may take; a
     #: check that costs more is run on every k-th call, and alerts say which steps were skipped
     watch_budget: float = 0.02
+    #: alert (once per function) when a compiled program's temporaries alone exceed this share of
+    #: its device's memory limit (the limit the backend reports; none on CPU): will the step fit?
+    temp_memory_share: float = 0.5
 
     def __setattr__(self, name: str, value: Any) -> None:
         field = type(self).__dataclass_fields__.get(name)

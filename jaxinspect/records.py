@@ -172,6 +172,9 @@ class CompileEvent(Record):
     reasons: tuple[Reason, ...]
     # each output's sharding as jit was told or the explicit mesh says ("unspecified": XLA picks)
     out_shardings: tuple[str, ...] = ()
+    # what the executable XLA built (or loaded from the persistent cache) for this call needs;
+    # None when nothing was compiled (a trace only) or the compile path could not be watched
+    memory: CompiledMemory | None = None
     location: str = _derived()  # "cell [5] line 3" in a notebook, else the call site
     trace_text: str = _derived()
     lower_text: str = _derived()
@@ -213,20 +216,29 @@ class FunctionCompileStats(Record):
     reasons: dict[str, int]
     last_reasons: tuple[Reason, ...]
     last_time: float
+    # compiled memory: the latest compile's and the largest temporaries of any compile
+    memory: CompiledMemory | None = None
+    peak_temp_bytes: int | None = None
     total_text: str = _derived()
     reasons_text: str = _derived()  # "shape ×4, first call ×1", most frequent first
+    memory_text: str | None = _derived(None)  # the latest compile's memory, largest temporaries
 
     def __post_init__(self) -> None:
         _set(
             self,
             total_text=units.human_duration(self.total_s),
             reasons_text=units.reasons_summary(self.reasons),
+            memory_text=(
+                compiled_memory_text(self.memory, self.peak_temp_bytes) if self.memory else None
+            ),
         )
 
 
 @dataclasses.dataclass(frozen=True)
 class CompileAlert(Record):
-    """A function that keeps recompiling, with the one-line fix for its dominant reason."""
+    """A function that keeps recompiling, with the one-line fix for its dominant reason; or
+    (``reason_kind`` "memory") one whose compiled temporaries alone exceed
+    ``config.temp_memory_share`` of its device's memory limit."""
 
     kind: ClassVar[str] = "compile_alert"
     fun_key: str
@@ -236,6 +248,82 @@ class CompileAlert(Record):
     message: str
     hint: str
     time: float
+
+
+@dataclasses.dataclass(frozen=True)
+class CompiledMemory:
+    """What XLA says one compiled program needs per device (``Compiled.memory_analysis()`` and
+    ``cost_analysis()``), and the device's memory limit. A number the backend did not report is
+    None (never 0)."""
+
+    argument_bytes: int | None
+    output_bytes: int | None
+    alias_bytes: int | None  # outputs that reuse (donated) argument buffers
+    temp_bytes: int | None  # scratch the program allocates while it runs
+    generated_code_bytes: int | None
+    flops: float | None
+    bytes_accessed: float | None
+    # ``Device.memory_stats()['bytes_limit']`` (the smallest of the program's devices); None
+    # where the backend reports none (CPU)
+    device_limit_bytes: int | None
+    platform: str | None
+    text: str = _derived()  # the numbers as one line, formatted once by ``units``
+
+    def __post_init__(self) -> None:
+        _set(self, text=compiled_memory_text(self))
+
+    @property
+    def temp_share(self) -> float | None:
+        """Temporaries as a share of the device's memory limit; None when either is unknown."""
+        if self.temp_bytes is None or not self.device_limit_bytes:
+            return None
+        return self.temp_bytes / self.device_limit_bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+NOT_REPORTED = "not reported by the backend"
+
+
+def device_limit_text(limit: int | None, platform: str | None) -> str:
+    """``"device limit 80.0 GiB"``, or ``"no device limit reported (cpu)"``."""
+    if limit:
+        return f"device limit {units.human_bytes(limit)}"
+    return f"no device limit reported ({platform or 'unknown backend'})"
+
+
+def compiled_memory_text(m: CompiledMemory, peak_temp: int | None = None) -> str:
+    """One line: temporaries (and their share of the limit), arguments, outputs, aliased, code,
+    flops and bytes accessed; what the backend did not report is said, never shown as 0."""
+    sizes = (
+        ("temporaries", m.temp_bytes),
+        ("arguments", m.argument_bytes),
+        ("outputs", m.output_bytes),
+        ("aliased", m.alias_bytes),
+        ("code", m.generated_code_bytes),
+    )
+    if all(v is None for _, v in sizes):
+        parts = [f"memory {NOT_REPORTED}"]
+    else:
+        parts = []
+        for label, v in sizes:
+            text = f"{label} {units.human_bytes(v)}" if v is not None else f"{label} {NOT_REPORTED}"
+            if label == "temporaries" and v is not None:
+                share = m.temp_share
+                if share is not None:
+                    text += f" ({share:.0%} of the limit)"
+                if peak_temp is not None and peak_temp > v:
+                    text += f", largest {units.human_bytes(peak_temp)}"
+            parts.append(text)
+    if m.flops is not None:
+        parts.append(units.human_flops(m.flops))
+    if m.bytes_accessed is not None:
+        parts.append(f"{units.human_bytes(m.bytes_accessed)} accessed")
+    if m.flops is None and m.bytes_accessed is None:
+        parts.append(f"cost {NOT_REPORTED}")
+    parts.append(device_limit_text(m.device_limit_bytes, m.platform))
+    return " · ".join(parts)
 
 
 # -- jaxprs (``%jaxpr``) ---------------------------------------------------------------------

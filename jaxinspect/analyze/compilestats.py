@@ -1,4 +1,5 @@
-"""Per-function compile aggregates and recompile-storm alerts, from CompileEvent records.
+"""Per-function compile aggregates, recompile-storm alerts and compiled-memory alerts, from
+CompileEvent records.
 
 Pure data (no jax): used by the live session log, by ``jaxinspect.profile()`` and by renderers.
 Aggregates are exact however many events the ring buffers keep.
@@ -10,7 +11,9 @@ import threading
 from collections import Counter, deque
 from typing import Any
 
-from ..records import CompileAlert, CompileEvent, FunctionCompileStats, Reason
+from ..config import config
+from ..records import CompileAlert, CompiledMemory, CompileEvent, FunctionCompileStats, Reason
+from ..units import human_bytes
 
 DEFAULT_STORM_THRESHOLD = 5
 DEFAULT_EVENT_CAPACITY = 10_000
@@ -36,6 +39,41 @@ HINTS = {
 }
 
 
+MEMORY_HINT = (
+    "the step may not fit beside the model's arrays: rematerialize activations "
+    "(jax.checkpoint / nnx.remat), use a smaller batch (or accumulate gradients over micro-batches), "
+    "donate inputs the step replaces (donate_argnums), or shard the batch over more devices"
+)
+
+
+def memory_alert(event: CompileEvent, compiles: int, share: float) -> CompileAlert | None:
+    """A "memory" alert when ``event``'s compiled temporaries alone exceed ``share`` of its
+    device's memory limit (the "will this step fit" question, before an out-of-memory error);
+    None when they do not, or when the backend reports no limit or no temporaries."""
+    m = event.memory
+    used = m.temp_share if isinstance(m, CompiledMemory) else None
+    if used is None or used <= share:
+        return None
+    needs = sum(v for v in (m.temp_bytes, m.argument_bytes, m.output_bytes) if v is not None)
+    needs -= m.alias_bytes or 0
+    message = (
+        f"`{event.fun_name}`'s compiled temporaries alone take {human_bytes(m.temp_bytes)}, "
+        f"{used:.0%} of the {m.platform or 'device'} memory limit "
+        f"{human_bytes(m.device_limit_bytes)} (alert above {share:.0%}: "
+        f"jaxinspect.config.temp_memory_share); with its arguments and outputs one call needs "
+        f"{human_bytes(needs)}"
+    )
+    return CompileAlert(
+        fun_key=event.fun_key,
+        fun_name=event.fun_name,
+        compiles=compiles,
+        reason_kind="memory",
+        message=message,
+        hint=MEMORY_HINT,
+        time=event.time,
+    )
+
+
 def reason_class(reason: Reason) -> str:
     if reason.kind == "static" and reason.recreated:
         return "static_recreated"
@@ -59,8 +97,8 @@ class CompileLog:
         self._stats: dict[str, dict[str, Any]] = {}
         self.alerts: list[CompileAlert] = []
 
-    def add(self, event: CompileEvent) -> tuple[FunctionCompileStats, CompileAlert | None]:
-        """Record ``event``; returns the function's new stats and an alert if one fired now."""
+    def add_all(self, event: CompileEvent) -> tuple[FunctionCompileStats, list[CompileAlert]]:
+        """Record ``event``; returns the function's new stats and the alerts that fired now."""
         with self._lock:
             self.events.append(event)
             self.total_events += 1
@@ -79,6 +117,9 @@ class CompileLog:
                     "last_reasons": (),
                     "last_time": 0.0,
                     "alerted_at": 0,
+                    "memory": None,
+                    "peak_temp": None,
+                    "memory_alerted": False,
                 }
             s["compiles"] += 1
             s["trace_s"] += event.trace_s or 0.0
@@ -91,8 +132,18 @@ class CompileLog:
             if event.reasons:
                 s["last_reasons"] = event.reasons
             s["last_time"] = event.time
+            alerts = []
+            if event.memory is not None:
+                s["memory"] = event.memory
+                temp = event.memory.temp_bytes
+                if temp is not None and (s["peak_temp"] is None or temp > s["peak_temp"]):
+                    s["peak_temp"] = temp
+                if not event.internal and not s["memory_alerted"]:
+                    big = memory_alert(event, s["compiles"], config.temp_memory_share)
+                    if big is not None:
+                        s["memory_alerted"] = True  # once per function
+                        alerts.append(big)
             stats = self._snapshot(event.fun_key, s)
-            alert = None
             recompiles = s["compiles"] - 1
             if (
                 not event.internal
@@ -101,9 +152,15 @@ class CompileLog:
                 and recompiles >= 2 * s["alerted_at"]
             ):
                 s["alerted_at"] = max(recompiles, 1)
-                alert = self._alert(event, s)
-                self.alerts.append(alert)
-            return stats, alert
+                alerts.insert(0, self._alert(event, s))
+            self.alerts.extend(alerts)
+            return stats, alerts
+
+    def add(self, event: CompileEvent) -> tuple[FunctionCompileStats, CompileAlert | None]:
+        """Record ``event``; returns the function's new stats and the first alert that fired
+        now (``add_all`` returns each of them: a storm and a memory alert can fire at once)."""
+        stats, alerts = self.add_all(event)
+        return stats, (alerts[0] if alerts else None)
 
     def _alert(self, event: CompileEvent, s: dict[str, Any]) -> CompileAlert:
         counts = Counter({k: v for k, v in s["reasons"].items() if k != "first_call"})
@@ -136,6 +193,8 @@ class CompileLog:
             reasons=dict(s["reasons"]),
             last_reasons=s["last_reasons"],
             last_time=s["last_time"],
+            memory=s["memory"],
+            peak_temp_bytes=s["peak_temp"],
         )
 
     def functions(self, include_internal: bool = False) -> list[FunctionCompileStats]:

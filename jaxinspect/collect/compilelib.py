@@ -6,6 +6,10 @@ Two sources, both silent on cache hits:
   thread-local frame.
 - jit's Python cache-miss path (``compat.install_pjit_hooks``) tells which function and which
   arguments; a call's signature is computed only when that call really traced or compiled.
+- XLA's compile entry (``compiler.compile_or_get_cached``, wrapped by ``install_memory_hook``)
+  hands back the executable it built or loaded from the persistent cache: its
+  ``get_compiled_memory_stats()`` and ``cost_analysis()`` (what ``Compiled.memory_analysis()`` /
+  ``cost_analysis()`` return) become the event's ``memory``, with the device's memory limit.
 
 A frame opens when jit starts inferring a call's parameters and closes after the call ran (or,
 for ``jit(f).trace/lower``, when the next call starts or on ``flush``). Frames that collected any
@@ -27,7 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import errors
-from ..records import CompileEvent, Reason
+from ..records import CompiledMemory, CompileEvent, Reason
 from . import compat, signaturelib
 
 TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
@@ -218,6 +222,7 @@ def _outer_cell(
 class _Frame:
     __slots__ = (
         "fun", "ji", "args", "kwargs", "sig", "start", "phases", "cache", "parent", "api", "outs",
+        "memory",
     )
 
     def __init__(self, fun, ji, args, kwargs, parent=None, api="call"):
@@ -229,6 +234,7 @@ class _Frame:
         self.parent = parent
         self.api = api
         self.outs: tuple[str, ...] = ()
+        self.memory: CompiledMemory | None = None
 
 
 class _ThreadState(threading.local):
@@ -237,6 +243,9 @@ class _ThreadState(threading.local):
         self.runs: list[_Frame] = []
         self.pending: _Frame | None = None
         self.quiet = 0
+        # the compiled memory of the executable XLA just returned, until the backend-compile
+        # duration that JAX reports right after it says which frame it belongs to
+        self.memory: CompiledMemory | None = None
 
 
 def _weak(obj: Any) -> Callable[[], Any]:
@@ -559,6 +568,7 @@ class CompileCollector:
         self._tls = _ThreadState()
         self._ids = itertools.count(1)
         self._uninstall: Callable[[], bool] | None = None
+        self._uninstall_memory: Callable[[], bool] | None = None
         self._installed = False
         self.history = _History()
         self.cell_of: Callable[[str], int | None] | None = None
@@ -648,6 +658,8 @@ class CompileCollector:
             self._infer_frame, self._run_frame, self._trace_frame, self._on_result
         )
         self.available = self._uninstall is not None
+        with errors.guard("compilelib.memory_hook"):
+            self._uninstall_memory = install_memory_hook(self._on_executable)
         self._installed = True
         with errors.guard("compilelib.traceback_exclusions"):
             # our frames on jit's cache-miss path are hidden from users' tracebacks, as JAX's are
@@ -669,6 +681,15 @@ class CompileCollector:
                     ),
                 )
             self._uninstall = None
+        if self._uninstall_memory is not None:
+            if not self._uninstall_memory():
+                errors.record(
+                    "compilelib.uninstall_memory",
+                    RuntimeError(
+                        "another tool wrapped XLA's compile entry after jaxinspect; left it in place"
+                    ),
+                )
+            self._uninstall_memory = None
         self._installed = False
 
     # -- hooks (user's thread, inside jit; must never raise) ----------------------------
@@ -743,12 +764,27 @@ class CompileCollector:
                 except Exception as exc:  # noqa: BLE001
                     errors.record("compilelib.run_exit", exc)
 
+    def _on_executable(self, executable: Any, args: tuple, kwargs: dict) -> None:
+        """XLA returned an executable (compiled now, or loaded from the persistent cache): read
+        what it needs. Runs only on a real compile, never on a jit cache hit."""
+        tls = self._tls
+        tls.memory = None
+        if tls.quiet:
+            return
+        try:
+            tls.memory = compiled_memory(executable, args, kwargs)
+        except Exception as exc:  # noqa: BLE001
+            errors.record("compilelib.compiled_memory", exc)
+
     def _on_duration(self, event: str, duration: float, **kwargs: Any) -> None:
         try:
             phase = PHASES.get(event)
             if phase is None:
                 return
             tls = self._tls
+            memory = None
+            if phase == "compile":
+                memory, tls.memory = tls.memory, None
             if phase == "trace":
                 frame = tls.infer[-1] if tls.infer else None
             else:
@@ -758,9 +794,12 @@ class CompileCollector:
                 frame = _Frame(None, None, (), {}, api="call")
                 frame.phases[phase] = duration
                 frame.parent = kwargs.get("fun_name")
+                frame.memory = memory
                 self._finish(frame)
                 return
             frame.phases[phase] = frame.phases.get(phase, 0.0) + duration
+            if memory is not None:
+                frame.memory = memory
         except Exception as exc:  # noqa: BLE001
             errors.record("compilelib.on_duration", exc)
 
@@ -861,6 +900,7 @@ class CompileCollector:
             reasons=tuple(reasons),
             # nothing known about any output (all "unspecified"): record nothing
             out_shardings=frame.outs if _any_known(frame.outs) else (),
+            memory=frame.memory,
         )
         if pair is not None:
             with self._lock:
@@ -873,6 +913,139 @@ class CompileCollector:
         """(previous, this) history entries of a recompile event, for re-tracing both."""
         with self._lock:
             return self._pairs.get(event_id)
+
+
+COMPILE_ENTRY = ("jax._src.compiler", "compile_or_get_cached")
+LIMIT_DEVICES = 16  # devices whose memory limit is read per compile (the smallest counts)
+
+
+def install_memory_hook(on_executable: Callable[[Any, tuple, dict], None]):
+    """Wrap ``jax._src.compiler.compile_or_get_cached`` (jax 0.10 – 0.12: the one place that
+    returns the ``LoadedExecutable`` XLA built or loaded from the persistent cache; jit's cache
+    hits never reach it) so ``on_executable(executable, args, kwargs)`` sees each executable.
+    Returns ``uninstall()`` (True when ours was still in place), or None when this JAX lacks it."""
+    module_name, name = COMPILE_ENTRY
+    compiler = compat.loaded_module(module_name)
+    if compiler is None:
+        import importlib  # noqa: PLC0415
+
+        compiler = importlib.import_module(module_name)
+    original = getattr(compiler, name, None)
+    if not callable(original):
+        return None
+
+    def compile_or_get_cached(*args: Any, **kwargs: Any) -> Any:
+        executable = original(*args, **kwargs)
+        try:
+            on_executable(executable, args, kwargs)
+        except Exception as exc:  # noqa: BLE001 - never into the user's compile
+            errors.record("compilelib.on_executable", exc)
+        return executable
+
+    compile_or_get_cached.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(compiler, name, compile_or_get_cached)
+
+    def uninstall() -> bool:
+        if getattr(compiler, name, None) is compile_or_get_cached:
+            setattr(compiler, name, original)
+            return True
+        return False
+
+    return uninstall
+
+
+def _whole_or_none(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _cost_number(cost: dict, key: str) -> float | None:
+    value = cost.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if value == value and value >= 0 else None  # NaN / negative: not reported
+
+
+def _program_devices(executable: Any, args: tuple, kwargs: dict) -> list:
+    """The executable's devices in this process (``local_devices()``), else the devices
+    ``compile_or_get_cached`` was given (its third argument) that this process can address."""
+    try:
+        devices = list(executable.local_devices())
+        if devices:
+            return devices[:LIMIT_DEVICES]
+    except Exception:  # noqa: BLE001 - an executable without local_devices()
+        pass
+    given = kwargs.get("devices", args[2] if len(args) > 2 else None)
+    try:
+        flat = list(given.flat) if hasattr(given, "flat") else list(given or ())
+    except TypeError:
+        return []
+    here = _process_index()
+    return [d for d in flat if getattr(d, "process_index", here) == here][:LIMIT_DEVICES]
+
+
+def device_limit(devices: list) -> int | None:
+    """The smallest ``Device.memory_stats()['bytes_limit']`` of these devices; None when no
+    device reports one (CPU: ``memory_stats()`` is None)."""
+    limits = []
+    for d in devices:
+        try:
+            stats = d.memory_stats()
+        except Exception:  # noqa: BLE001 - a backend without memory stats
+            continue
+        limit = _whole_or_none(stats.get("bytes_limit")) if isinstance(stats, dict) else None
+        if limit:
+            limits.append(limit)
+    return min(limits) if limits else None
+
+
+def compiled_memory(executable: Any, args: tuple = (), kwargs: dict | None = None) -> CompiledMemory:
+    """What ``Compiled.memory_analysis()`` and ``cost_analysis()`` say about ``executable`` (a
+    ``LoadedExecutable``), read the way JAX's ``stages.Compiled`` reads them; what the backend
+    does not report (it raises, returns None, or lacks the method) stays None."""
+    stats = None
+    get_stats = getattr(executable, "get_compiled_memory_stats", None)
+    if get_stats is not None:
+        try:
+            stats = get_stats()
+        except Exception:  # noqa: BLE001 - "UNIMPLEMENTED" on some backends
+            stats = None
+    cost = None
+    get_cost = getattr(executable, "cost_analysis", None)
+    if get_cost is not None:
+        try:
+            cost = get_cost()
+        except Exception:  # noqa: BLE001
+            cost = None
+    if isinstance(cost, (list, tuple)):  # older jaxlibs: one dict per program
+        cost = cost[0] if cost and isinstance(cost[0], dict) else None
+    if not isinstance(cost, dict):
+        cost = {}
+    devices = _program_devices(executable, args, kwargs or {})
+    platform = getattr(devices[0], "platform", None) if devices else None
+
+    def size(field: str) -> int | None:
+        return _whole_or_none(getattr(stats, field, None)) if stats is not None else None
+
+    return CompiledMemory(
+        argument_bytes=size("argument_size_in_bytes"),
+        output_bytes=size("output_size_in_bytes"),
+        alias_bytes=size("alias_size_in_bytes"),
+        temp_bytes=size("temp_size_in_bytes"),
+        generated_code_bytes=size("generated_code_size_in_bytes"),
+        flops=_cost_number(cost, "flops"),
+        bytes_accessed=_cost_number(cost, "bytes accessed"),
+        device_limit_bytes=device_limit(devices),
+        platform=str(platform) if platform is not None else None,
+    )
 
 
 def _eager(fun: Any) -> tuple | None:

@@ -255,10 +255,10 @@ class Inspector:
     def _on_compile(self, event: CompileEvent) -> None:
         """Runs inline in JAX's compile path: bookkeeping only, then hand records to the hub."""
         self.compile_log.storm_threshold = config.storm_threshold
-        stats, alert = self.compile_log.add(event)
+        stats, alerts = self.compile_log.add_all(event)
         self.hub.publish(event.to_json())
         self.hub.publish(stats.to_json())
-        if alert is not None:
+        for alert in alerts:  # a recompile storm, and/or temporaries too big for the device
             self.hub.publish(alert.to_json())
             if config.print_alerts:
                 print(f"jaxinspect: {alert.message}. Fix: {alert.hint}", file=sys.stderr)
