@@ -94,6 +94,7 @@ export function reason(overrides: Partial<IReason> = {}): IReason {
     after: '(4,)',
     message: '`x` changed shape (3,) → (4,)',
     recreated: false,
+    label: 'shape',
     ...overrides
   };
 }
@@ -104,7 +105,8 @@ export const FIRST_CALL: IReason = {
   before: null,
   after: null,
   message: 'first call',
-  recreated: false
+  recreated: false,
+  label: 'first call'
 };
 
 export function compileEvent(overrides: Partial<ICompileEvent> = {}): ICompileEvent {
@@ -129,6 +131,13 @@ export function compileEvent(overrides: Partial<ICompileEvent> = {}): ICompileEv
     api: 'call',
     signature: 'x: f32[3]',
     reasons: [FIRST_CALL],
+    // derived by the kernel (records.py), as it writes them for these numbers
+    location: 'cell [5] line 6',
+    trace_text: '2.0 ms',
+    lower_text: '3.0 ms',
+    compile_text: '15.3 ms',
+    total_text: '20.3 ms',
+    diffable: false,
     ...overrides
   };
 }
@@ -148,6 +157,8 @@ export function compileStats(overrides: Partial<ICompileStats> = {}): ICompileSt
     reasons: { first_call: 1 },
     last_reasons: [FIRST_CALL],
     last_time: 1700000001.0,
+    total_text: '20.3 ms',
+    reasons_text: 'first call ×1',
     ...overrides
   };
 }
@@ -176,6 +187,10 @@ export function deviceMemory(overrides: Partial<IDeviceMemory> = {}): IDeviceMem
     bytes_in_use: null,
     peak_bytes_in_use: null,
     bytes_limit: null,
+    bytes_text: '4.0 MiB',
+    in_use_text: '–',
+    peak_text: '–',
+    limit_text: '–',
     ...overrides
   };
 }
@@ -187,6 +202,7 @@ export function bufferGroup(overrides: Partial<IBufferGroup> = {}): IBufferGroup
     bytes: 4 * 1024 * 1024,
     example: 'f32[1024,1024]',
     site: 'cell [5] line 3 (train)',
+    bytes_text: '4.0 MiB',
     ...overrides
   };
 }
@@ -207,17 +223,41 @@ export function buffersRecord(overrides: Partial<IBuffersRecord> = {}): IBuffers
     ],
     owners: [
       bufferGroup(),
-      bufferGroup({ name: 'losses', arrays: 2, bytes: 8, example: 'f32[]', site: 'cell [6] line 4' })
+      bufferGroup({
+        name: 'losses',
+        arrays: 2,
+        bytes: 8,
+        bytes_text: '8 B',
+        example: 'f32[]',
+        site: 'cell [6] line 4'
+      })
     ],
     sites: [
       bufferGroup({ name: 'cell [5] line 3 (train)', site: 'cell [5] line 3 (train)' }),
-      bufferGroup({ name: 'cell [6] line 4', arrays: 2, bytes: 8, example: 'f32[]', site: 'cell [6] line 4' })
+      bufferGroup({
+        name: 'cell [6] line 4',
+        arrays: 2,
+        bytes: 8,
+        bytes_text: '8 B',
+        example: 'f32[]',
+        site: 'cell [6] line 4'
+      })
     ],
-    unowned: bufferGroup({ name: '', arrays: 0, bytes: 0, example: '', site: null }),
+    unowned: bufferGroup({
+      name: '',
+      arrays: 0,
+      bytes: 0,
+      bytes_text: '0 B',
+      example: '',
+      site: null
+    }),
     attributed: true,
     partial: false,
     took_s: 0.0042,
     interval_s: 1,
+    bytes_text: '4.0 MiB',
+    device_bytes_text: '4.0 MiB',
+    took_text: '4.2 ms',
     ...overrides
   };
 }
