@@ -114,6 +114,9 @@ def test_bounded_table_says_how_many_more_in_both_back_ends():
     assert "row3" not in markup and "… 12 more rows" in markup
     assert 'class="ji-r"' in markup  # right-aligned column
     assert to_text(Table(["a"], [("x",)])) == "a\nx"  # nothing cut: no marker
+    boxed = Table([Column("", "right"), "0:4", "4:8"], [("0:2", "cpu:0", "cpu:1")], boxed=True)
+    assert to_text(boxed).splitlines() == ["|     | 0:4   | 4:8   |", "| 0:2 | cpu:0 | cpu:1 |"]
+    assert 'class="ji-boxed"' in to_html(boxed)
     assert to_text(More(0)) == "" and to_html(More(0)) == "" and to_text(More(-3)) == ""
 
 
@@ -297,3 +300,23 @@ def test_buffers_and_sharding_view_twins(ip):
     assert_twins(repr(sv), sv._repr_mimebundle_()["text/html"])
     assert "[0:64, 0:64]" in repr(sv)
 
+
+def test_params_view_twins_and_bounds():
+    import jax.numpy as jnp
+
+    import jaxinspect
+    from jaxinspect.render import paramview
+
+    tree = {PAYLOAD: {"kernel": jnp.ones((3, 4)), "bias": jnp.array([1.0, jnp.nan])},
+            "blocks": [{"w": jnp.ones(2)} for _ in range(300)]}  # fmt: skip
+    v = jaxinspect.params(tree, stats=True)
+    for budget in (None, 5):
+        doc = v.document(budget)
+        text, markup = to_text(doc), to_html(doc)
+        assert_twins(text, markup)
+        inert(markup)
+        assert "⚠ 1 leaves hold NaN/Inf" in text and "<script" not in text
+    small = to_text(v.document(5))
+    assert "… 297 more leaves" in small and "leaves folded (output budget)" in small
+    assert f"… {300 - 3 - paramview.FOLDED_SUBTREES} more subtrees not listed" in small  # 3 unfolded
+    assert len(small.splitlines()) < 2 * paramview.FOLDED_SUBTREES + 40  # bounded however big the tree

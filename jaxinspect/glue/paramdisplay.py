@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..render import paramview
+from ..render.doc import to_html, to_text
 
 
 class ParamsView:
@@ -63,17 +64,19 @@ class ParamsView:
             "stats": [s.to_json() if s else None for s in self.stats] if self.stats else None,
         }
 
+    def document(self, budget: int | None = paramview.LEAF_BUDGET):
+        """The tree as one document (``render.doc``), at most ``budget`` leaves unfolded."""
+        return paramview.params_doc(self.title, self.leaves, self.stats, budget=budget, query=self.query)
+
     def text(self, limit: int | None = 400) -> str:
-        return paramview.params_text(self.title, self.leaves, self.stats, limit)
+        return to_text(self.document(limit))
 
     def __repr__(self) -> str:
         return self.text()
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        return {
-            "text/plain": self.text(),
-            "text/html": paramview.params_html(self.title, self.leaves, self.stats, query=self.query),
-        }
+        # one document; the text twin unfolds fewer leaves (a terminal shows all of it)
+        return {"text/plain": self.text(), "text/html": to_html(self.document())}
 
 
 class WatchHistoryView:

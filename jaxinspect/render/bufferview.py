@@ -7,7 +7,7 @@ from typing import Any
 
 from ..records import ArrayRow, BufferAlert, BufferGroup, BuffersRecord, DeviceMemory, ShardRecord
 from ..units import human_bytes
-from .doc import Alert, Column, Group, Line, Markup, Section, Table, Text, View, to_html, to_text
+from .doc import Alert, Column, Group, Line, Section, Table, Text, View, to_html, to_text
 
 ARRAY_ROWS = 50
 ALL_ROWS = 5000  # rows shown for limit=None (output budget); the view's .arrays has every one
@@ -133,7 +133,7 @@ def buffers_doc(
             children.append(Section(title, shards_blocks(shard_list)))
     if profile is not None:
         children.append(profile_section(profile))
-    return View(headline(rec, own), children, css=_CSS)
+    return View(headline(rec, own), children)
 
 
 def buffers_text(
@@ -181,11 +181,6 @@ def profile_section(profile: dict[str, Any]) -> Any:
 
 # -- shards ---------------------------------------------------------------------------------------
 
-_CSS = Markup("""<style>
-.jaxinspect-view table.ji-shards td{border:1px solid #999;text-align:center;padding:4px 8px}
-</style>""")
-
-
 def _bounds_text(bounds: tuple) -> str:
     return "[" + ", ".join(f"{a}:{b}" for a, b in bounds) + "]"
 
@@ -229,7 +224,7 @@ def shards_blocks(shards: list[ShardRecord]) -> list[Any]:
             [f"{a}:{b}"] + [", ".join(grid["cells"].get((r, c), [])) for c in range(len(grid["cols"]))]
             for r, (a, b) in enumerate(grid["rows"])
         ]
-        out.append(Table(columns, rows, cls="ji-shards", sep=" | "))
+        out.append(Table(columns, rows, cls="ji-shards", boxed=True))
     out.append(Table(SHARD_COLUMNS, _shard_rows(shards)))
     return out
 
@@ -242,7 +237,7 @@ def sharding_doc(title: str, sharding: str, shards: list[ShardRecord], deleted: 
         head = f"{title}: {DELETED_NOTE} ({sharding})"
     else:
         head = f"{title}: {sharding}, {len(shards)} shards on {len({s.device for s in shards})} devices"
-    return View(head, [Group(shards_blocks(shards), indent=2)], css=_CSS)
+    return View(head, [Group(shards_blocks(shards), indent=2)])
 
 
 def sharding_text(title: str, sharding: str, shards: list[ShardRecord], deleted: bool = False) -> str:

@@ -50,6 +50,7 @@ CSS = """
  border-bottom:1px solid var(--jp-border-color2,#ddd);vertical-align:top}
 .jaxinspect-view th{font-weight:600}
 .jaxinspect-view td.ji-r,.jaxinspect-view th.ji-r{text-align:right}
+.jaxinspect-view table.ji-boxed td{border:1px solid #999;text-align:center;padding:4px 8px}
 .jaxinspect-view code{font-family:var(--jp-code-font-family,monospace)}
 .jaxinspect-view .ji-muted{color:var(--jp-ui-font-color2,#666)}
 .jaxinspect-view .ji-warn{color:var(--jp-warn-color0,#b26b00)}
@@ -180,6 +181,7 @@ class Table:
     header: bool = True
     cls: str | None = None
     sep: str = "  "
+    boxed: bool = False  # text: "| a | b |" rows (a grid of blocks); HTML: ruled cells
     only: str | None = None
 
 
@@ -281,12 +283,13 @@ def _table_text(t: Table, out: list[str], pad: str) -> None:
         for row in grid:
             cells = []
             for j, c in enumerate(row):
-                last = j == len(row) - 1
+                last = j == len(row) - 1 and not t.boxed
                 if cols[keep[j]].align == "right":
                     cells.append(c.rjust(widths[j]))
                 else:
                     cells.append(c if last else c.ljust(widths[j]))
-            out.append((pad + t.sep.join(cells)).rstrip())
+            line = "| " + " | ".join(cells) + " |" if t.boxed else t.sep.join(cells)
+            out.append((pad + line).rstrip())
     _node_text(More(len(t.rows) - len(shown) + t.more, t.more_label), out, pad)
 
 
@@ -416,7 +419,7 @@ def _cell_html(tag: str, value: Any, col: Column, out: list[str]) -> None:
 def _table_html(t: Table, out: list[str]) -> None:
     cols = [c if isinstance(c, Column) else Column(c) for c in t.columns]
     shown = t.rows if t.limit is None else t.rows[: t.limit]
-    out.append(f"<table{_attrs(t.cls)}>")
+    out.append(f"<table{_attrs(_classes(t.cls, 'ji-boxed' if t.boxed else None))}>")
     if any(c.name for c in cols):
         out.append("<thead><tr>")
         for c in cols:

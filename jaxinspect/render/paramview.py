@@ -3,20 +3,37 @@ text twin, and optional per-leaf statistics. Never imports jax."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from .. import units
 from ..records import ParamLeaf, ParamStats
 from ..units import human_bytes
-from .htmllib import esc, view
+from .doc import (
+    Alert,
+    Column,
+    Group,
+    Line,
+    Markup,
+    More,
+    Raw,
+    Section,
+    Table,
+    Text,
+    View,
+    to_html,
+    to_text,
+)
 
 LEAF_BUDGET = 5000  # leaves rendered in HTML; the rest are counted per folded subtree
 OPEN_DEPTH = 1
 
-_CSS = """<style>
+_CSS = Markup("""<style>
 .jp-pt details{margin-left:1.4em}.jp-pt summary{font-weight:400}
 .jp-pt .pt-n{color:var(--jp-ui-font-color2,#666)}
 .jp-pt .pt-leaf{margin-left:2.6em;font-family:var(--jp-code-font-family,monospace);font-size:12px;white-space:nowrap}
 .jp-pt .pt-bad{color:var(--jp-error-color1,#c00);font-weight:600}
 .jp-pt .pt-kind{display:inline-block;padding:0 5px;border-radius:7px;background:var(--jp-layout-color2,#eee);font-size:11px}
-</style>"""
+</style>""")
 
 
 _SCRIPT = """<script>(function(){var r=document.getElementById('%s');if(!r||r.dataset.ready)return;
@@ -30,11 +47,8 @@ _uid = [0]
 
 
 def human_count(n: int) -> str:
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(n)
-
+    """A count as every view shows it (``units.human_count``)."""
+    return units.human_count(n)
 
 
 class _Node:
@@ -104,28 +118,104 @@ def _num(x: float | None, nonfinite: str = "") -> str:
     return f"{x:.3g}"
 
 
+FOLDED_SUBTREES = 100  # subtrees listed (folded, with their totals) once the leaf budget is spent
+
+
+def _shape(leaf: ParamLeaf) -> str:
+    return "×".join(map(str, leaf.shape)) or "scalar"
+
+
+def _leaf_line(leaf: ParamLeaf, s: ParamStats | None) -> Line:
+    parts: list[Any] = [
+        leaf.components[-1] if leaf.components else leaf.path, "  ",
+        Text(leaf.kind, cls="pt-kind"), f"  {leaf.dtype}[{_shape(leaf)}]  ",
+        Text(f"{human_count(leaf.size)} · {human_bytes(leaf.bytes)}", cls="pt-n"),
+    ]  # fmt: skip
+    if leaf.sharding and leaf.sharding != "single device":
+        parts.append(Text(f"  sharding {leaf.sharding}", cls="pt-n"))
+    if s is not None:
+        parts.append(Text(f"  {_stats_text(s)}", cls="pt-n"))
+    bad = bool(s and (s.nan or s.inf))
+    return Line(parts, cls="pt-leaf pt-bad" if bad else "pt-leaf", attrs=(("data-path", leaf.path),))
+
+
+def _totals(node: _Node) -> list[Any]:
+    parts: list[Any] = [
+        Text(node.name, role="bold"),
+        Text(f"  {human_count(node.size)} values · {units.plural(node.count, 'leaf', many='leaves')} · "
+             f"{human_bytes(node.bytes)}", cls="pt-n"),
+    ]
+    if node.bad:
+        parts.append(Text(f"  ⚠ {node.bad} NaN/Inf", cls="pt-bad"))
+    return parts
+
+
+def params_doc(
+    title: str,
+    leaves: list[ParamLeaf],
+    stats: list[ParamStats | None] | None = None,
+    budget: int | None = LEAF_BUDGET,
+    query: str | None = None,
+) -> View:
+    """The tree: every subtree says how many values/bytes it holds; leaves show kind, dtype,
+    shape, sharding and (when computed) statistics. Beyond ``budget`` leaves, at most
+    ``FOLDED_SUBTREES`` more subtrees stay folded with their totals and the leaves are counted
+    ("… N more leaves"; ``view.subtree(path)`` renders one)."""
+    root = build_tree(leaves, stats)
+    remaining = [len(leaves) if budget is None else budget]
+    folded = [0, 0]  # subtrees listed folded, subtrees left out
+
+    def walk(node: _Node, depth: int) -> list[Any]:
+        out: list[Any] = []
+        for child in node.children.values():
+            if remaining[0] > 0:
+                inner = walk(child, depth + 1)
+            elif folded[0] < FOLDED_SUBTREES:
+                folded[0] += 1
+                inner = [More(child.count, "leaves folded (output budget)")]
+            else:
+                folded[1] += 1
+                continue
+            out.append(Section(_totals(child), inner, open=depth < OPEN_DEPTH or bool(child.bad), colon=False))
+        for k, i in enumerate(node.leaves):
+            if remaining[0] <= 0:
+                out.append(More(len(node.leaves) - k, "leaves here not shown (output budget)"))
+                break
+            remaining[0] -= 1
+            out.append(_leaf_line(leaves[i], stats[i] if stats else None))
+        return out
+
+    tree = walk(root, 0)
+    shown = (len(leaves) if budget is None else budget) - remaining[0]
+    kinds = Table(
+        (Column("kind"), Column("leaves", "right"), Column("values", "right"), Column("bytes", "right")),
+        [(k, n, human_count(sz), human_bytes(b)) for k, n, sz, b in kinds_summary(leaves)],
+    )
+    children: list[Any] = []
+    if query:
+        children.append(Line(f"filter: {query}", cls="pt-n"))
+    children.append(Group([kinds], indent=2))
+    children.append(Group(tree, indent=2, cls="jp-pt"))
+    more = [More(folded[1], "more subtrees not listed")]
+    if len(leaves) > shown:
+        more.append(More(len(leaves) - shown, "more leaves (view.text(limit=None) lists all)"))
+    children.append(Group(more, indent=2))
+    bad = [leaves[i].path for i, s in enumerate(stats or []) if s and (s.nan or s.inf)]
+    if bad:
+        children.append(Group([Alert(f"{len(bad)} leaves hold NaN/Inf, first: {bad[0]}")], indent=2))
+    _uid[0] += 1
+    uid = f"jipt{_uid[0]}"
+    children.append(Raw(Markup(_SCRIPT % uid), only="html"))  # a filter box, where scripts run
+    return View(headline(title, leaves), children, css=_CSS, attrs=(("id", uid),))
+
+
 def params_text(
     title: str,
     leaves: list[ParamLeaf],
     stats: list[ParamStats | None] | None = None,
     limit: int | None = 400,
 ) -> str:
-    lines = [headline(title, leaves)]
-    shown = leaves if limit is None else leaves[:limit]
-    for i, leaf in enumerate(shown):
-        shape = "×".join(map(str, leaf.shape)) or "scalar"
-        line = f"  {leaf.path:<48} {leaf.kind:<10} {leaf.dtype}[{shape}] {human_count(leaf.size):>7}"
-        if leaf.sharding and leaf.sharding != "single device":
-            line += f"  sharding {leaf.sharding}"
-        if stats and stats[i] is not None:
-            line += "  " + _stats_text(stats[i])
-        lines.append(line.rstrip())
-    if len(leaves) > len(shown):
-        lines.append(f"  … {len(leaves) - len(shown)} more leaves (view.text(limit=None) lists all)")
-    bad = [leaves[i].path for i, s in enumerate(stats or []) if s and (s.nan or s.inf)]
-    if bad:
-        lines.append(f"  ⚠ {len(bad)} leaves hold NaN/Inf, first: {bad[0]}")
-    return "\n".join(lines)
+    return to_text(params_doc(title, leaves, stats, budget=limit))
 
 
 def params_html(
@@ -135,62 +225,4 @@ def params_html(
     budget: int = LEAF_BUDGET,
     query: str | None = None,
 ) -> str:
-    """The foldable tree: every subtree says how many values/bytes it holds; leaves show kind,
-    dtype, shape and (when computed) statistics. Beyond ``budget`` leaves, subtrees stay folded
-    with their totals and the leaves are left out (``view.subtree(path)`` renders one)."""
-    root = build_tree(leaves, stats)
-    out: list[str] = []
-    remaining = [budget]
-
-    def leaf_html(i: int) -> str:
-        leaf = leaves[i]
-        s = stats[i] if stats else None
-        shape = "×".join(map(str, leaf.shape)) or "scalar"
-        cls = "pt-leaf pt-bad" if s and (s.nan or s.inf) else "pt-leaf"
-        extra = f' <span class="pt-n">{esc(_stats_text(s))}</span>' if s else ""
-        shard = (
-            f' <span class="pt-n">sharding {esc(leaf.sharding)}</span>'
-            if leaf.sharding and leaf.sharding != "single device"
-            else ""
-        )
-        return (
-            f'<div class="{cls}" data-path="{esc(leaf.path)}">{esc(leaf.components[-1] if leaf.components else leaf.path)} '
-            f'<span class="pt-kind">{esc(leaf.kind)}</span> {esc(leaf.dtype)}[{esc(shape)}] '
-            f'<span class="pt-n">{esc(human_count(leaf.size))} · {esc(human_bytes(leaf.bytes))}</span>{shard}{extra}</div>'
-        )
-
-    def walk(node: _Node, depth: int) -> None:
-        for name, child in node.children.items():
-            opened = " open" if depth < OPEN_DEPTH or child.bad else ""
-            bad = f' <span class="pt-bad">⚠ {child.bad} NaN/Inf</span>' if child.bad else ""
-            out.append(
-                f"<details{opened}><summary><b>{esc(name)}</b> "
-                f'<span class="pt-n">{esc(human_count(child.size))} values · {child.count} leaves · '
-                f"{esc(human_bytes(child.bytes))}</span>{bad}</summary>"
-            )
-            if remaining[0] > 0:
-                walk(child, depth + 1)
-            else:
-                out.append(f'<div class="pt-n">… {child.count} leaves folded (output budget)</div>')
-            out.append("</details>")
-        for i in node.leaves:
-            if remaining[0] <= 0:
-                out.append(f'<div class="pt-n">… {len(node.leaves)} leaves here not shown (output budget)</div>')
-                break
-            remaining[0] -= 1
-            out.append(leaf_html(i))
-
-    walk(root, 0)
-    kinds = "".join(
-        f"<tr><td>{esc(k)}</td><td>{n}</td><td>{esc(human_count(s))}</td><td>{esc(human_bytes(b))}</td></tr>"
-        for k, n, s, b in kinds_summary(leaves)
-    )
-    head = (
-        f'<table><thead><tr><th>kind</th><th>leaves</th><th>values</th><th>bytes</th></tr></thead>'
-        f"<tbody>{kinds}</tbody></table>"
-    )
-    note = f'<div class="pt-n">filter: {esc(query)}</div>' if query else ""
-    _uid[0] += 1
-    uid = f"jipt{_uid[0]}"
-    body = f'<div id="{uid}">{note}{head}<div class="jp-pt">{"".join(out)}</div>{_SCRIPT % uid}</div>'
-    return _CSS + view(body, headline(title, leaves))
+    return to_html(params_doc(title, leaves, stats, budget=budget, query=query))
