@@ -54,7 +54,7 @@ class Plan:
         self.uses = 0
 
 
-def _inexact(x: Any) -> bool:
+def inexact(x: Any) -> bool:
     import numpy as np
 
     dtype = getattr(x, "dtype", None)
@@ -76,7 +76,7 @@ def _signature(leaves: list[Any]) -> tuple:
     return tuple(out)
 
 
-def _check_fn(sizes: list[int]) -> Callable[[list[Any]], Any]:
+def check_fn(sizes: list[int]) -> Callable[[list[Any]], Any]:
     """A function of the float leaves (in order) → int32[n, 2]: NaN and Inf counts per leaf.
 
     Exact, and about one read of the leaves: a plain sum per leaf (a NaN/Inf anywhere makes it
@@ -185,7 +185,7 @@ class Checker:
         if plan is not None and key is not None:
             self._by_key[key] = plan
         if plan is None:
-            float_idx = [i for i, x in enumerate(leaves) if _inexact(x)]
+            float_idx = [i for i, x in enumerate(leaves) if inexact(x)]
             too_many = len(self._plans) >= MAX_PLANS
             plan = Plan(sig, float_idx)
             if too_many:
@@ -255,7 +255,7 @@ class Checker:
                         # cache, so the training thread's calls take the fast path (~10 µs; an
                         # AOT-compiled object's call goes through Python: ~300 µs)
                         sizes = [int(getattr(x, "size", 1)) for x in part]
-                        fn = jax.jit(_check_fn(sizes))
+                        fn = jax.jit(check_fn(sizes))
                         jax.block_until_ready(fn(part))
                         self._programs[sig] = fn
                     compiled.append(fn)

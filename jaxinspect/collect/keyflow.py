@@ -79,7 +79,7 @@ def _op_name(prim: str, eqn: Any) -> tuple[str, bool]:
     return prim, False
 
 
-def _keyish(aval: Any) -> bool:
+def keyish(aval: Any) -> bool:
     """A typed key, or a uint32 array shaped like raw key data (``PRNGKey``: [..., 2])."""
     if _is_key_aval(aval):
         return True
@@ -196,7 +196,7 @@ class Analyzer:
         inner = _open(jaxpr)
         inputs = []
         for i, v in enumerate(inner.invars):
-            if _keyish(v.aval):
+            if keyish(v.aval):
                 label = in_labels[i] if i < len(in_labels) and in_labels[i] else f"input {i}"
                 self.env[v] = self.new(str(label))
                 inputs.append(str(label))
@@ -365,7 +365,7 @@ class Analyzer:
                 self.bind(v, k)
             elif fresh and id(v) in fresh:
                 self.bind(v, fresh[id(v)])
-            elif _keyish(v.aval):
+            elif keyish(v.aval):
                 self.bind(v, self.new(f"arg#{self.next_id + 1}"))
         for v in inner.constvars:
             if _is_key_aval(v.aval) and self.get(v) is None:
@@ -407,9 +407,9 @@ class Analyzer:
     def _loop(self, eqn: Any, inner: Any, consts: list, carry: list, xs: list, what: str) -> list:
         """Walk a loop body once; flag keys it consumes that the next iteration sees again."""
         before = len(self.journal)
-        consts = [k if k is not None or not _keyish(v.aval) else self.new(f"{what} constant#{self.next_id + 1}")
+        consts = [k if k is not None or not keyish(v.aval) else self.new(f"{what} constant#{self.next_id + 1}")
                   for k, v in zip(consts, inner.invars, strict=False)]  # fmt: skip
-        carry = [k if k is not None or not _keyish(v.aval) else self.new(f"{what} carry#{self.next_id + 1}")
+        carry = [k if k is not None or not keyish(v.aval) else self.new(f"{what} carry#{self.next_id + 1}")
                  for k, v in zip(carry, inner.invars[len(consts):], strict=False)]  # fmt: skip
         fresh = {id(v): self.new(f"{what} slice#{self.next_id + 1}")
                  for v in inner.invars[len(consts) + len(carry):]}  # fmt: skip
@@ -491,7 +491,7 @@ def has_keys(jaxpr: Any, limit: int = MAX_EQNS) -> bool:
         if id(inner) in seen:
             continue
         seen.add(id(inner))
-        if any(_keyish(v.aval) for v in inner.invars) or any(_is_key_aval(v.aval) for v in inner.constvars):
+        if any(keyish(v.aval) for v in inner.invars) or any(_is_key_aval(v.aval) for v in inner.constvars):
             return True
         for eqn in inner.eqns:
             visited += 1

@@ -395,7 +395,7 @@ class KeyTracker:
         _key, name, _where, internal = compilelib.function_identity(fun)
         inner = getattr(jaxpr, "jaxpr", jaxpr)
         consumed: tuple[int, ...] = ()
-        if not internal and any(keyflow._keyish(v.aval) for v in inner.invars):
+        if not internal and any(keyflow.keyish(v.aval) for v in inner.invars):
             consumed = keyflow.consumed_inputs(jaxpr)
         hit = (consumed, f"jit {name}")
         try:

@@ -556,9 +556,9 @@ class Watcher:
 
         from . import finitelib
 
-        float_idx = [i for i, x in enumerate(leaves) if finitelib._inexact(x)]
+        float_idx = [i for i, x in enumerate(leaves) if finitelib.inexact(x)]
         xs = [leaves[i] for i in float_idx]
-        counts = finitelib._check_fn([int(x.size) for x in xs])(xs)
+        counts = finitelib.check_fn([int(x.size) for x in xs])(xs)
         self._treedefs[name] = treedef
 
         self._tracks.setdefault(name, _Track())
