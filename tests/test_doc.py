@@ -320,3 +320,28 @@ def test_params_view_twins_and_bounds():
     assert "… 297 more leaves" in small and "leaves folded (output budget)" in small
     assert f"… {300 - 3 - paramview.FOLDED_SUBTREES} more subtrees not listed" in small  # 3 unfolded
     assert len(small.splitlines()) < 2 * paramview.FOLDED_SUBTREES + 40  # bounded however big the tree
+
+
+def test_processes_view_twins_bounded():
+    from jaxinspect.live.processtable import ProcessTable
+    from jaxinspect.render import processview
+
+    table = ProcessTable()
+    for pid in range(10):
+        table.add({"kind": "process", "id": pid + 1, "process_index": pid, "host": PAYLOAD, "pid": pid,
+                   "state": "connected", "devices": ["cpu:0"], "note": f"note {PAYLOAD}" if pid == 2 else None})
+        for f in range(3):
+            table.add({"kind": "remote", "source": pid + 1, "process_index": pid, "record": {
+                "kind": "compile_stats", "fun_key": f"k{f}", "fun_name": f"{PAYLOAD}{f}",
+                "compiles": 1 + (pid == 1), "total_s": 0.01, "last_reasons": [], "internal": False}})
+        table.add({"kind": "remote", "source": pid + 1, "process_index": pid,
+                   "record": {"kind": "compile_alert", "message": f"alert {pid} {PAYLOAD}"}})
+    doc = processview.processes_doc(table.snapshot(), "127.0.0.1:1", now=0.0)
+    text, markup = to_text(doc), to_html(doc)
+    assert_twins(text, markup)
+    inert(markup)
+    assert "… 2 more processes" in text and "≠ " in text and "p9: alert 9" in text
+    empty = processview.processes_doc({"processes": []}, None)
+    assert "No process has connected yet" in to_text(empty)
+    assert_twins(to_text(empty), to_html(empty))
+

@@ -7,7 +7,20 @@ import time
 from typing import Any
 
 from ..units import human_bytes, plural
-from .htmllib import esc, table, view
+from .doc import (
+    Blank,
+    Column,
+    Group,
+    Items,
+    Line,
+    More,
+    Section,
+    Table,
+    Text,
+    View,
+    to_html,
+    to_text,
+)
 
 COLUMNS = 8  # processes shown side by side; the rest are counted
 CELL = 30  # characters per text cell
@@ -69,83 +82,55 @@ def headline(snap: dict[str, Any], address: str | None = None) -> str:
     return "Processes: " + " · ".join(parts) + where
 
 
-def text(snap: dict[str, Any], address: str | None = None, now: float | None = None) -> str:
-    now = time.time() if now is None else now
-    procs = snap.get("processes") or []
-    lines = [headline(snap, address)]
-    if not procs:
-        lines.append(
-            "  No process has connected yet. In each process: import jaxinspect; "
-            "jaxinspect.connect() with this collector's env (JAXINSPECT_COLLECTOR, "
-            "JAXINSPECT_COLLECTOR_TOKEN) set."
-        )
-        return "\n".join(lines)
-    shown = procs[:COLUMNS]
-    cells = [_cells(p, now) for p in shown]
-    width = [max(len(_label(p)), *(len(_cut(c[k])) for k in c)) for p, c in zip(shown, cells, strict=False)]
-    lines.append("")
-    lines.append(" " * 16 + "  ".join(_label(p).ljust(w) for p, w in zip(shown, width, strict=False)))
-    for key in cells[0]:
-        if key == "note" and not any(c["note"] for c in cells):
-            continue
-        lines.append(f"{key:<16}" + "  ".join(_cut(c[key]).ljust(w) for c, w in zip(cells, width, strict=False)).rstrip())
-    if len(procs) > COLUMNS:
-        lines.append(f"… {len(procs) - COLUMNS} more processes (collector.processes() lists all)")
-    funcs = snap.get("functions") or []
-    if funcs:
-        lines.append("")
-        lines.append("Compiles by function (≠: processes compiled it a different number of times)")
-        lines.append("  " + "function".ljust(24) + "".join(_label(p).rjust(6) for p in shown) + "  last reason")
-        for row in funcs:
-            counts = "".join(str(row["counts"].get(p["id"], "") or "").rjust(6) for p in shown)
-            mark = "≠ " if row.get("differs") else "  "
-            lines.append(f"{mark}{_cut(row['name'], 24):<24}{counts}  {_cut(row.get('reason') or '', 60)}")
-        if snap.get("more_functions"):
-            lines.append(f"  … {snap['more_functions']} more functions")
-    alerts = snap.get("alerts") or []
-    if alerts:
-        lines.append("")
-        lines.append("Alerts")
-        for a in alerts[-ALERTS:][::-1]:
-            lines.append(f"  p{a.get('process_index')}: {_cut(a.get('message'), 160)}")
-        if len(alerts) > ALERTS:
-            lines.append(f"  … {len(alerts) - ALERTS} more alerts")
-    return "\n".join(lines)
-
-
-def html(snap: dict[str, Any], address: str | None = None, now: float | None = None) -> str:
+def processes_doc(snap: dict[str, Any], address: str | None = None, now: float | None = None) -> View:
+    """Processes side by side (at most ``COLUMNS``), compiles by function with the "≠" mark where
+    processes compiled a function a different number of times, then the newest alerts."""
     now = time.time() if now is None else now
     procs = snap.get("processes") or []
     title = headline(snap, address)
     if not procs:
-        return view(f"<p class='ji-muted'>{esc(text(snap, address, now).splitlines()[1])}</p>", title)
+        hint = ("No process has connected yet. In each process: import jaxinspect; "
+                "jaxinspect.connect() with this collector's env (JAXINSPECT_COLLECTOR, "
+                "JAXINSPECT_COLLECTOR_TOKEN) set.")  # fmt: skip
+        return View(title, [Group([Line(hint, role="muted")], indent=2)])
     shown = procs[:COLUMNS]
+    labels = [_label(p) for p in shown]
     cells = [_cells(p, now) for p in shown]
     keys = [k for k in cells[0] if k != "note" or any(c["note"] for c in cells)]
-    parts = [
-        table([""] + [_label(p) for p in shown], [[k] + [_cut(c[k], 80) for c in cells] for k in keys])
-    ]
-    if len(procs) > COLUMNS:
-        parts.append(f"<p class='ji-muted'>… {len(procs) - COLUMNS} more processes</p>")
+    side = Table(
+        [Column("", max=16)] + [Column(label, max=CELL) for label in labels],
+        [[k] + [_cut(c[k], 80) for c in cells] for k in keys],
+        more=len(procs) - len(shown),
+        more_label="more processes (collector.processes() lists all)",
+    )
+    children: list[Any] = [Blank(), side]
     funcs = snap.get("functions") or []
     if funcs:
         rows = [
             [("≠ " if r.get("differs") else "") + _cut(r["name"], 60)]
-            + [r["counts"].get(p["id"], "") or "" for p in shown]
+            + [str(r["counts"].get(p["id"], "") or "") for p in shown]
             + [_cut(r.get("reason") or "", 120)]
             for r in funcs
         ]
-        parts.append("<div><b>Compiles by function</b> <span class='ji-muted'>(≠: processes "
-                     "compiled it a different number of times)</span></div>")
-        parts.append(table(["function"] + [_label(p) for p in shown] + ["last reason"], rows))
-        if snap.get("more_functions"):
-            parts.append(f"<p class='ji-muted'>… {snap['more_functions']} more functions</p>")
+        columns = [Column("function", max=26)] + [Column(label, "right") for label in labels]
+        columns.append(Column("last reason", max=60))
+        table = Table(columns, rows, more=snap.get("more_functions") or 0, more_label="more functions")
+        title_parts = [Text("Compiles by function", role="bold"),
+                       Text(" (≠: processes compiled it a different number of times)", role="muted")]  # fmt: skip
+        children += [Blank(), Section(title_parts, [table], fold=False, indent=0, colon=False)]
     alerts = snap.get("alerts") or []
     if alerts:
-        items = "".join(
-            f"<li>p{esc(a.get('process_index'))}: {esc(_cut(a.get('message'), 300))}</li>"
-            for a in alerts[-ALERTS:][::-1]
-        )
-        more = f"<li class='ji-muted'>… {len(alerts) - ALERTS} more alerts</li>" if len(alerts) > ALERTS else ""
-        parts.append(f"<div><b>Alerts</b></div><ul>{items}{more}</ul>")
-    return view("".join(parts), title)
+        items = [f"p{a.get('process_index')}: {_cut(a.get('message'), 200)}" for a in alerts[-ALERTS:][::-1]]
+        children += [
+            Blank(),
+            Section("Alerts", [Items(items), More(len(alerts) - ALERTS, "more alerts")], fold=False, colon=False),
+        ]
+    return View(title, children)
+
+
+def text(snap: dict[str, Any], address: str | None = None, now: float | None = None) -> str:
+    return to_text(processes_doc(snap, address, now))
+
+
+def html(snap: dict[str, Any], address: str | None = None, now: float | None = None) -> str:
+    return to_html(processes_doc(snap, address, now))
