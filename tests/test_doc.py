@@ -345,3 +345,22 @@ def test_processes_view_twins_bounded():
     assert "No process has connected yet" in to_text(empty)
     assert_twins(to_text(empty), to_html(empty))
 
+
+def test_monitor_summary_twins():
+    from jaxinspect.live.monitorstate import MonitorState
+    from jaxinspect.render import monitorview
+
+    empty = monitorview.summary_doc({})
+    assert "nothing recorded yet" in to_text(empty)
+    assert_twins(to_text(empty), to_html(empty))
+    state = MonitorState()
+    state.add_scalars([(0, PAYLOAD, 1.0), (1, "loss", 0.025)], {})
+    state.apply([{"kind": "compile_stats", "fun_key": PAYLOAD, "fun_name": PAYLOAD, "internal": False,
+                  "compiles": 2, "total_s": 0.1, "last_reasons": [{"message": PAYLOAD}]},
+                 {"kind": "compile_alert", "message": f"{PAYLOAD} recompiled"}], {})  # fmt: skip
+    doc = monitorview.summary_doc(state.snapshot())
+    text, markup = to_text(doc), to_html(doc)
+    assert_twins(text, markup)
+    inert(markup)
+    assert "loss: 0.02500 at step 1 (1 points)" in text and f"⚠ {PAYLOAD} recompiled" in text
+    assert text == monitorview.summary_text(state.snapshot())
