@@ -164,7 +164,7 @@ def test_the_alert_fires_once_with_the_function_name_when_temporaries_exceed_the
     assert len(memory_alerts) == 1, p.alerts
     (alert,) = memory_alerts
     assert alert.fun_name == "outer_step" and alert.compiles == 1
-    assert "`outer_step`'s compiled temporaries alone take 3.8 MiB, 67% of the cpu memory limit 5.7 MiB" in alert.message
+    assert "`outer_step`'s compiled temporaries alone take 3.8 MiB, 67% of the cpu device's 5.7 MiB memory limit" in alert.message
     assert "jaxinspect.config.temp_memory_share" in alert.message and "jax.checkpoint" in alert.hint
     (stats,) = [s for s in p.functions if s.fun_name == "outer_step"]
     # the latest compile's numbers (the larger one), with its share of the limit
@@ -199,6 +199,7 @@ def test_in_a_session_the_alert_is_printed_once_and_reaches_the_hub_once(ip, fak
     ip.run_line_magic("load_ext", "jaxinspect")
     try:
         inspector = extension.current()
+        mon = jaxinspect.monitor(mode="text")
         ip.user_ns.update(outer_step=outer_step, jax=jax, jnp=jnp, N=N)
         fake_limit(6_000_000)
         ip.run_cell(
@@ -214,6 +215,14 @@ def test_in_a_session_the_alert_is_printed_once_and_reaches_the_hub_once(ip, fak
         assert stats["fun_name"] == "<lambda>" and stats["compiles"] == 2
         assert "device limit 5.7 MiB" in stats["memory_text"]
         assert stats["memory"]["device_limit_bytes"] == 6_000_000
+        # the in-cell monitor: the function's memory under its row, the alert once
+        inspector.cell_finished_monitors()
+        snap = mon.state.snapshot()
+        row = snap["functions"][stats["fun_key"]]
+        assert row["memory_text"] == stats["memory_text"]
+        assert row["memory_text"].startswith("temporaries 3.8 MiB (67% of the limit) · arguments")
+        said = [a["message"] for a in snap["alerts"] if "compiled temporaries" in a["message"]]
+        assert len(said) == 1 and said[0].startswith("`<lambda>`'s compiled temporaries alone take")
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
 

@@ -58,8 +58,8 @@ def memory_alert(event: CompileEvent, compiles: int, share: float) -> CompileAle
     needs -= m.alias_bytes or 0
     message = (
         f"`{event.fun_name}`'s compiled temporaries alone take {human_bytes(m.temp_bytes)}, "
-        f"{used:.0%} of the {m.platform or 'device'} memory limit "
-        f"{human_bytes(m.device_limit_bytes)} (alert above {share:.0%}: "
+        f"{used:.0%} of the {m.platform + ' ' if m.platform else ''}device's "
+        f"{human_bytes(m.device_limit_bytes)} memory limit (alert above {share:.0%}: "
         f"jaxinspect.config.temp_memory_share); with its arguments and outputs one call needs "
         f"{human_bytes(needs)}"
     )

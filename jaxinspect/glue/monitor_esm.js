@@ -175,6 +175,9 @@ function build(root, state) {
           h('span', { class: 'jm-big' }, `${txt(f.compiles)}×`),
           h('span', { class: 'jm-muted' }, f.last_reason ? `last: ${f.last_reason}` : ''))
       );
+      if (f.memory_text) {
+        root.appendChild(h('div', { class: 'jm-row jm-muted', 'data-testid': 'jaxinspect-monitor-function-memory', 'data-name': f.name }, `  ${f.memory_text}`));
+      }
     }
   }
   if (state.keys) {
