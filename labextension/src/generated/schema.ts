@@ -134,6 +134,7 @@ export const SCHEMA = {
       "signature": "str",
       "reasons": "list[Reason]",
       "out_shardings": "list[str]",
+      "memory": "CompiledMemory|null",
       "location": "str",
       "trace_text": "str",
       "lower_text": "str",
@@ -155,8 +156,11 @@ export const SCHEMA = {
       "reasons": "dict[str,int]",
       "last_reasons": "list[Reason]",
       "last_time": "float",
+      "memory": "CompiledMemory|null",
+      "peak_temp_bytes": "int|null",
       "total_text": "str",
-      "reasons_text": "str"
+      "reasons_text": "str",
+      "memory_text": "str|null"
     },
     "compile_alert": {
       "kind": "str",
@@ -167,6 +171,18 @@ export const SCHEMA = {
       "message": "str",
       "hint": "str",
       "time": "float"
+    },
+    "CompiledMemory": {
+      "argument_bytes": "int|null",
+      "output_bytes": "int|null",
+      "alias_bytes": "int|null",
+      "temp_bytes": "int|null",
+      "generated_code_bytes": "int|null",
+      "flops": "float|null",
+      "bytes_accessed": "float|null",
+      "device_limit_bytes": "int|null",
+      "platform": "str|null",
+      "text": "str"
     },
     "JaxprEqn": {
       "prim": "str",

@@ -191,6 +191,10 @@ export interface CompileEvent {
    */
   out_shardings: string[];
   /**
+   * what the executable XLA built (or loaded from the persistent cache) for this call needs; None when nothing was compiled (a trace only) or the compile path could not be watched
+   */
+  memory: CompiledMemory | null;
+  /**
    * "cell [5] line 3" in a notebook, else the call site
    */
   location: string;
@@ -229,6 +233,35 @@ export interface Reason {
   label: string;
 }
 /**
+ * What XLA says one compiled program needs per device (``Compiled.memory_analysis()`` and
+ * ``cost_analysis()``), and the device's memory limit. A number the backend did not report is
+ * None (never 0).
+ */
+export interface CompiledMemory {
+  argument_bytes: number | null;
+  output_bytes: number | null;
+  /**
+   * outputs that reuse (donated) argument buffers
+   */
+  alias_bytes: number | null;
+  /**
+   * scratch the program allocates while it runs
+   */
+  temp_bytes: number | null;
+  generated_code_bytes: number | null;
+  flops: number | null;
+  bytes_accessed: number | null;
+  /**
+   * ``Device.memory_stats()['bytes_limit']`` (the smallest of the program's devices); None where the backend reports none (CPU)
+   */
+  device_limit_bytes: number | null;
+  platform: string | null;
+  /**
+   * the numbers as one line, formatted once by ``units``
+   */
+  text: string;
+}
+/**
  * Exact per-function aggregates over the whole session (or one profile).
  */
 export interface FunctionCompileStats {
@@ -247,14 +280,25 @@ export interface FunctionCompileStats {
   };
   last_reasons: Reason[];
   last_time: number;
+  /**
+   * compiled memory: the latest compile's and the largest temporaries of any compile
+   */
+  memory: CompiledMemory | null;
+  peak_temp_bytes: number | null;
   total_text: string;
   /**
    * "shape ×4, first call ×1", most frequent first
    */
   reasons_text: string;
+  /**
+   * the latest compile's memory, largest temporaries
+   */
+  memory_text: string | null;
 }
 /**
- * A function that keeps recompiling, with the one-line fix for its dominant reason.
+ * A function that keeps recompiling, with the one-line fix for its dominant reason; or
+ * (``reason_kind`` "memory") one whose compiled temporaries alone exceed
+ * ``config.temp_memory_share`` of its device's memory limit.
  */
 export interface CompileAlert {
   kind: "compile_alert";
