@@ -292,6 +292,7 @@ class MonitorFunction(TypedDict):
     compiles: int
     total_s: float
     last_reason: str | None
+    memory_text: str | None  # the function's compiled memory (FunctionCompileStats.memory_text)
 
 
 class MonitorCompileEvent(TypedDict):

@@ -1038,6 +1038,10 @@ export interface MonitorFunction {
   compiles: number;
   total_s: number;
   last_reason: string | null;
+  /**
+   * the function's compiled memory (FunctionCompileStats.memory_text)
+   */
+  memory_text: string | null;
 }
 export interface MonitorCompileEvent {
   id: number;
