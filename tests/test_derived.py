@@ -325,3 +325,35 @@ def test_the_monitor_shows_kernel_text():
     assert delta["keys"]["text"] == "tracking on · 1,234 created · 2 derived · 3 uses · 0 reuses"
     assert delta["scalar_text"] == {"loss": "NaN"}
     assert state.snapshot()["scalar_text"] == {"loss": "NaN"}
+
+
+def test_every_reason_kind_the_kernel_documents_or_makes_has_a_short_name():
+    """(Moved from the sidebar's test: the names now live in the kernel.)"""
+    import re
+    from pathlib import Path
+
+    from jaxinspect import records
+
+    root = Path(records.__file__).parent
+    doc = records.Reason.__doc__ or ""
+    listed = re.search(r"``kind`` is one of:([\s\S]*?)\.\s*$", doc.strip() + "\n")
+    assert listed is not None
+    flat = listed.group(1)
+    while re.search(r"\([^()]*\)", flat):  # drop the explanations in parentheses
+        flat = re.sub(r"\([^()]*\)", "", flat)
+    documented = [k.strip() for k in flat.split(",") if k.strip()]
+    made = []
+    for file in ("collect/compilelib.py", "collect/signaturelib.py"):
+        made += re.findall(r'\bReason\(\s*"([a-z_]+)"', (root / file).read_text())
+    kinds = set(documented) | set(made) | set(units.REASON_LABELS)
+    for k in ("static_part", "class", "metadata", "partial", "body", "first_call"):
+        assert k in documented
+    assert "static_part" in made
+    for k in kinds:
+        assert k in units.REASON_LABELS, k
+        name = units.reason_label(k)
+        assert "_" not in name and len(name) <= 18, name
+    assert units.reason_label("class") == "model class"
+    assert units.reason_label("partial") == "new partial" and units.reason_label("body") == "loop body"
+    assert units.reason_label("constructor") == "constructor"  # not an inherited attribute
+    assert units.reasons_summary({"first_call": 1, "static_part": 1}) == "first call ×1, static field ×1"

@@ -1,6 +1,11 @@
 /**
  * The per-notebook session model: what the sidebar knows about one kernel.
  *
+ * It holds what arrives (latest by seq, replace by key, bounded rings) and derives nothing the
+ * kernel decides: places ("cell [N] line L"), quantities as text, reason names and summaries,
+ * whether a compile can be diffed, and which functions differ across processes all arrive as
+ * record fields computed once in the kernel (jaxinspect/units.py, live/processtable.py).
+ *
  * Only `@lumino/signaling` is imported so the model can be tested without JupyterLab.
  */
 
@@ -24,8 +29,22 @@ import type {
   IRecord,
   IRemoteRecord,
   ISession,
-  IStatusRecord
+  IStatusRecord,
+  ProcessFacts,
+  ProcessFunctionRow,
+  ProcessesRecord
 } from './protocol';
+
+// The fields the kernel derives arrive typed (generated from jaxinspect/records.py): e.g.
+// `ICompileEvent.location` / `total_text` / `diffable`, `IReason.label`, `ICompileStats.reasons_text`,
+// the buffers' `*_text`, and the `processes` record below.
+
+/** The `processes` record: the processes side by side, computed once by the collector. */
+export type IProcessesSummary = ProcessesRecord;
+/** One process's column (`ProcessFacts`). */
+export type IProcessFacts = ProcessFacts;
+/** One function across processes, with the kernel's divergence mark. */
+export type IProcessFunctionRow = ProcessFunctionRow;
 
 /** Connection state of a session, shown verbatim in the panel header. */
 export type ConnectionState =
@@ -439,6 +458,14 @@ export class SessionModel {
     return this._processesDropped;
   }
 
+  /**
+   * The latest `processes` record (by seq): the collector's side-by-side facts and compiles per
+   * function with their divergence marks, as the kernel computed them; null before the first.
+   */
+  get processesSummary(): IProcessesSummary | null {
+    return this._processesSummary;
+  }
+
   /** Records of `kind` held in its ring buffer, oldest first. */
   records(kind: string): IRecord[] {
     return this._rings.get(kind)?.toArray() ?? [];
@@ -517,8 +544,20 @@ export class SessionModel {
               seq: snap.seq,
               time: snap.time,
               device_bytes: snap.device_bytes,
+              device_bytes_text: snap.device_bytes_text,
               arrays: snap.arrays
             });
+          }
+          break;
+        }
+        case 'processes': {
+          // Derived by the kernel's collector: the newest replaces the previous one.
+          const summary = record as unknown as IProcessesSummary;
+          if (
+            typeof summary.seq === 'number' &&
+            (!this._processesSummary || !(summary.seq < this._processesSummary.seq))
+          ) {
+            this._processesSummary = summary;
           }
           break;
         }
@@ -727,6 +766,7 @@ export class SessionModel {
     this._keyReuses = [];
     this._processes.clear();
     this._processesDropped = 0;
+    this._processesSummary = null;
     this._alertSeq = 0;
   }
 
@@ -752,6 +792,7 @@ export class SessionModel {
   private _keyReuses: IKeyReuse[] = [];
   private _processes = new Map<number, ProcessModel>();
   private _processesDropped = 0;
+  private _processesSummary: IProcessesSummary | null = null;
   private _alertSeq = 0;
   private _now: () => number;
   private _isDisposed = false;
@@ -782,6 +823,8 @@ export namespace SessionModel {
     /** Unix seconds. */
     time: number;
     device_bytes: number;
+    /** `device_bytes` as the kernel wrote it. */
+    device_bytes_text: string;
     arrays: number;
   }
 

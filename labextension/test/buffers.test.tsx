@@ -25,7 +25,6 @@ import {
   sparklinePoints
 } from '../src/views/Buffers';
 import type { IBuffersViewProps, IInterestSent } from '../src/views/Buffers';
-import { formatBytes } from '../src/views/format';
 import {
   batch,
   bufferAlert,
@@ -192,6 +191,9 @@ describe('Buffers tab', () => {
         arrays: 1,
         bytes: 512 * MiB,
         device_bytes: GiB,
+        // as the kernel writes them (jaxinspect/units.py): the tab shows them verbatim
+        bytes_text: '512.0 MiB',
+        device_bytes_text: '1.0 GiB',
         deleted: 2,
         trigger: 'cell',
         interval_s: null,
@@ -203,7 +205,11 @@ describe('Buffers tab', () => {
             bytes: 512 * MiB,
             bytes_in_use: 1.2 * GiB,
             peak_bytes_in_use: 3.4 * GiB,
-            bytes_limit: 79 * GiB
+            bytes_limit: 79 * GiB,
+            bytes_text: '512.0 MiB',
+            in_use_text: '1.2 GiB',
+            peak_text: '3.4 GiB',
+            limit_text: '79.0 GiB'
           }),
           deviceMemory({
             device: 'cuda:1',
@@ -213,21 +219,25 @@ describe('Buffers tab', () => {
             bytes: 512 * MiB,
             bytes_in_use: 512 * MiB,
             peak_bytes_in_use: null,
-            bytes_limit: 79 * GiB
+            bytes_limit: 79 * GiB,
+            bytes_text: '512.0 MiB',
+            in_use_text: '512.0 MiB',
+            peak_text: '–',
+            limit_text: '79.0 GiB'
           })
         ]
       })
     ]);
     const html = render(model);
     expect(text(html, 'jaxinspect-buffers-total')).toBe(
-      '1.00 GiB on devices · 1 array · 512.0 MiB logical · 2 deleted'
+      '1.0 GiB on devices · 1 array · 512.0 MiB logical · 2 deleted'
     );
     expect(attrs(html, 'jaxinspect-buffers-device', 'data-device')).toEqual(['cuda:0', 'cuda:1']);
     expect(row(html, 'jaxinspect-buffers-device', 'data-device', 'cuda:0')).toContain(
-      '>1.20 GiB / 3.40 GiB / 79.00 GiB<'
+      '>1.2 GiB / 3.4 GiB / 79.0 GiB<'
     );
     expect(row(html, 'jaxinspect-buffers-device', 'data-device', 'cuda:1')).toContain(
-      '>512.0 MiB / – / 79.00 GiB<'
+      '>512.0 MiB / – / 79.0 GiB<'
     );
     expect(html).toContain('in use / peak / limit');
     expect(html).toContain(' · cell · took 4.2 ms · sampler off');
@@ -236,7 +246,14 @@ describe('Buffers tab', () => {
   it('adds the unowned group as the last holder row', () => {
     const model = modelWith([
       buffersRecord({
-        unowned: bufferGroup({ name: '', arrays: 4, bytes: 3 * 1024, example: 'i32[256]', site: null })
+        unowned: bufferGroup({
+          name: '',
+          arrays: 4,
+          bytes: 3 * 1024,
+          bytes_text: '3.0 KiB',
+          example: 'i32[256]',
+          site: null
+        })
       })
     ]);
     const html = render(model);
@@ -318,10 +335,12 @@ describe('Buffers tab', () => {
   it('draws the sparkline only with two or more snapshots', () => {
     const model = new SessionModel();
     model.applyHello(hello());
-    model.applyBatch(batch(1, [buffersRecord({ seq: 1, time: 10, device_bytes: MiB })]));
+    const snap = (seq: number, time: number, mib: number) =>
+      buffersRecord({ seq, time, device_bytes: mib * MiB, device_bytes_text: `${mib}.0 MiB` });
+    model.applyBatch(batch(1, [snap(1, 10, 1)]));
     expect(render(model)).not.toContain('jaxinspect-buffers-sparkline');
-    model.applyBatch(batch(2, [buffersRecord({ seq: 2, time: 11, device_bytes: 3 * MiB })]));
-    model.applyBatch(batch(3, [buffersRecord({ seq: 3, time: 13, device_bytes: 2 * MiB })]));
+    model.applyBatch(batch(2, [snap(2, 11, 3)]));
+    model.applyBatch(batch(3, [snap(3, 13, 2)]));
     const html = render(model);
     expect(html).toContain('data-testid="jaxinspect-buffers-sparkline"');
     expect(html).toMatch(/<polyline[^>]*points="0\.0,30\.0 66\.7,2\.0 200\.0,16\.0"/);
@@ -523,16 +542,8 @@ describe('Buffers interest', () => {
 });
 
 describe('buffer formatters', () => {
-  it('formats bytes in binary units', () => {
-    expect(formatBytes(0)).toBe('0 B');
-    expect(formatBytes(512)).toBe('512 B');
-    expect(formatBytes(12 * 1024)).toBe('12.0 KiB');
-    expect(formatBytes(3.4 * MiB)).toBe('3.4 MiB');
-    expect(formatBytes(1.2 * GiB)).toBe('1.20 GiB');
-    expect(formatBytes(2.5 * 1024 * GiB)).toBe('2.50 TiB');
-    expect(formatBytes(1024 * 1024 - 1)).toBe('1.0 MiB');
-    expect(formatBytes(-2048)).toBe('-2.0 KiB');
-    expect(formatBytes(null)).toBe('–');
+  // Bytes are formatted once, in the kernel (tests/test_derived.py checks the rules).
+  it('says how often the sampler runs', () => {
     expect(samplerText(1)).toBe('every 1 s');
     expect(samplerText(0.5)).toBe('every 0.5 s');
     expect(samplerText(null)).toBe('sampler off');

@@ -1,10 +1,8 @@
 /**
- * Compiles tab, issue 15 §3: every reason kind has a short display name, and a summarised
- * reason's differences (`details`) are one click away, bounded, as text.
+ * Compiles tab, issue 15 §3: every reason kind is shown by its short display name (the kernel's
+ * `label`; tests/test_derived.py checks every kind has one), and a summarised reason's
+ * differences (`details`) are one click away, bounded, as text.
  */
-
-import { readFileSync } from 'fs';
-import { fileURLToPath } from 'url';
 
 import * as React from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
@@ -14,13 +12,7 @@ import { SessionModel } from '../src/model';
 import type { AnyRecord, IReason } from '../src/protocol';
 import { CompilesView, MAX_DETAIL_ROWS } from '../src/views/Compiles';
 import type { ICompilesViewProps } from '../src/views/Compiles';
-import {
-  REASON_NAMES,
-  boundedDetails,
-  reasonName,
-  reasonsSummary,
-  splitNames
-} from '../src/views/format';
+import { boundedDetails, splitNames } from '../src/views/format';
 import { FIRST_CALL, batch, compileEvent, compileStats, hello, reason } from './fixtures';
 import { count, text } from './html';
 
@@ -77,72 +69,32 @@ function bf16Reason(blocks = 12): IReason {
       `${details.length} static fields changed float32 → bfloat16: \`model.blocks[0].fc1.dtype\`, ` +
       `\`model.blocks[0].fc2.dtype\`, … (${details.length - 2} more)`,
     recreated: false,
-    details
+    details,
+    label: 'static field'
   };
 }
 
-/** The kinds the kernel documents on `Reason` (jaxinspect/records.py) and creates. */
-function kernelKinds(): string[] {
-  const root = fileURLToPath(new URL('../../jaxinspect/', import.meta.url));
-  const records = readFileSync(`${root}records.py`, 'utf8');
-  const doc = /class Reason:\s*"""([\s\S]*?)"""/.exec(records);
-  expect(doc).not.toBeNull();
-  const list = /``kind`` is one of:([\s\S]*?)\.\s*$/.exec(doc![1]);
-  expect(list).not.toBeNull();
-  let flat = list![1];
-  // drop the explanations in parentheses (they may nest)
-  while (/\([^()]*\)/.test(flat)) {
-    flat = flat.replace(/\([^()]*\)/g, '');
-  }
-  const documented = flat
-    .split(',')
-    .map(k => k.trim())
-    .filter(Boolean);
-  const made: string[] = [];
-  for (const file of ['collect/compilelib.py', 'collect/signaturelib.py']) {
-    const src = readFileSync(`${root}${file}`, 'utf8');
-    for (const m of src.matchAll(/\bReason\(\s*"([a-z_]+)"/g)) {
-      made.push(m[1]);
-    }
-  }
-  expect(documented).toContain('static_part');
-  expect(made).toContain('static_part');
-  return Array.from(new Set([...documented, ...made]));
-}
-
 describe('Compiles tab: reason names', () => {
-  it('names every kind the kernel documents or makes, in words', () => {
-    const kinds = kernelKinds();
-    for (const k of ['static_part', 'class', 'metadata', 'partial', 'body', 'first_call']) {
-      expect(kinds).toContain(k);
-    }
-    for (const k of kinds) {
-      expect(Object.keys(REASON_NAMES)).toContain(k);
-      const name = reasonName(k);
-      expect(name).not.toMatch(/_/);
-      expect(name.length).toBeLessThanOrEqual(18);
-    }
-    expect(reasonName('static_part')).toBe('static field');
-    expect(reasonName('class')).toBe('model class');
-    expect(reasonName('partial')).toBe('new partial');
-    expect(reasonName('body')).toBe('loop body');
-    expect(reasonName('metadata')).toBe('metadata');
-    expect(reasonName('first_call')).toBe('first call');
-    // a kind this sidebar does not know yet is still not shown raw
-    expect(reasonName('some_new_kind')).toBe('some new kind');
-    // inherited object keys are not names
-    expect(reasonName('constructor')).toBe('constructor');
-    expect(reasonName('toString')).toBe('toString');
+  it('shows each reason by the name the kernel gave it, never its raw kind', () => {
+    const model = modelWith([
+      compileEvent({ id: 2, reasons: [bf16Reason(), reason({ kind: 'some_new_kind', label: 'new words' })] })
+    ]);
+    const html = render(model, { selectedId: 2 });
+    expect(html).toContain('<span class="jp-JaxInspect-reasonKind">static field</span>');
+    expect(html).toContain('<span class="jp-JaxInspect-reasonKind">new words</span>');
+    expect(html).not.toContain('static_part<');
+    expect(html).not.toContain('some_new_kind<'); // (kept as data-kind for tests and styles)
   });
 
-  it('counts compiles per reason in words in the functions table', () => {
-    expect(reasonsSummary({ first_call: 1, static_part: 1 })).toBe(
-      'first call ×1, static field ×1'
-    );
+  it('shows the reason counts the kernel wrote in the functions table', () => {
     const model = modelWith([
       compileEvent({ id: 1, reasons: [FIRST_CALL] }),
       compileEvent({ id: 2, reasons: [bf16Reason()] }),
-      compileStats({ compiles: 2, reasons: { first_call: 1, static_part: 1 } })
+      compileStats({
+        compiles: 2,
+        reasons: { first_call: 1, static_part: 1 },
+        reasons_text: 'first call ×1, static field ×1'
+      })
     ]);
     const html = render(model);
     expect(html).toContain('<td>first call ×1, static field ×1</td>');

@@ -14,7 +14,6 @@ import {
   compilesBadge
 } from '../src/views/Compiles';
 import type { ICompilesViewProps } from '../src/views/Compiles';
-import { formatCallSite, formatDuration, reasonsSummary } from '../src/views/format';
 import {
   FIRST_CALL,
   batch,
@@ -98,13 +97,26 @@ const shapeEvents = (): AnyRecord[] => [
     internal: true,
     reasons: [],
     cell: null,
-    call_site: null
+    call_site: null,
+    location: '?'
   }),
   compileEvent({
     id: 3,
     fun_name: 'ragged_step',
-    reasons: [reason(), reason({ kind: 'dtype', path: 'y', before: 'f32', after: 'i32', message: '`y` changed dtype f32 → i32' })],
+    reasons: [
+      reason(),
+      reason({
+        kind: 'dtype',
+        label: 'dtype',
+        path: 'y',
+        before: 'f32',
+        after: 'i32',
+        message: '`y` changed dtype f32 → i32'
+      })
+    ],
     total_s: 1.5,
+    total_text: '1.50 s',
+    diffable: true,
     persistent_cache: 'miss',
     signature: 'x: f32[4], y: i32[]',
     thread: 'worker-1',
@@ -132,8 +144,14 @@ describe('Compiles tab', () => {
   it('lists events newest first with fun_name, call site, time and first reason', () => {
     const model = modelWith([
       compileEvent({ id: 1, fun_name: 'a' }),
-      compileEvent({ id: 2, fun_name: 'b', cell: null, call_site: '/home/u/proj/train.py:12' }),
-      compileEvent({ id: 3, fun_name: 'c', reasons: [reason()] })
+      compileEvent({
+        id: 2,
+        fun_name: 'b',
+        cell: null,
+        call_site: '/home/u/proj/train.py:12',
+        location: 'train.py:12'
+      }),
+      compileEvent({ id: 3, fun_name: 'c', reasons: [reason()], diffable: true })
     ]);
     const html = render(model);
     expect(funNames(html, 'jaxinspect-compile-event')).toEqual(['c', 'b', 'a']);
@@ -144,7 +162,7 @@ describe('Compiles tab', () => {
     expect(c).toContain('cell [5] line 6');
     expect(c).toContain('20.3 ms');
     expect(row(html, 'jaxinspect-compile-event', 'a')).toContain('first call');
-    // the basename is shown, the full path is the tooltip
+    // the kernel's place is shown, the full call site is the tooltip
     expect(row(html, 'jaxinspect-compile-event', 'b')).toContain(
       'title="/home/u/proj/train.py:12">train.py:12<'
     );
@@ -233,10 +251,27 @@ describe('Compiles tab', () => {
 
   it('summarizes functions from compile_stats, most time first, internal hidden', () => {
     const model = modelWith([
-      compileStats({ fun_key: 'k:f', fun_name: 'f', compiles: 5, total_s: 0.25, reasons: { first_call: 1, shape: 4 } }),
-      compileStats({ fun_key: 'k:g', fun_name: 'g', compiles: 1, total_s: 2.5 }),
+      compileStats({
+        fun_key: 'k:f',
+        fun_name: 'f',
+        compiles: 5,
+        total_s: 0.25,
+        total_text: '250.0 ms',
+        reasons: { first_call: 1, shape: 4 },
+        reasons_text: 'shape ×4, first call ×1'
+      }),
+      compileStats({ fun_key: 'k:g', fun_name: 'g', compiles: 1, total_s: 2.5, total_text: '2.50 s' }),
       compileStats({ fun_key: 'k:b', fun_name: 'broadcast_in_dim', internal: true, total_s: 9 }),
-      compileStats({ fun_key: 'k:f', fun_name: 'f', compiles: 6, total_s: 0.3, reasons: { first_call: 1, shape: 5 } })
+      // the kernel's text is shown as it arrives (tests/test_derived.py checks how it is made)
+      compileStats({
+        fun_key: 'k:f',
+        fun_name: 'f',
+        compiles: 6,
+        total_s: 0.3,
+        total_text: '300.0 ms',
+        reasons: { first_call: 1, shape: 5 },
+        reasons_text: 'shape ×5, first call ×1'
+      })
     ]);
     const html = render(model);
     expect(funNames(html, 'jaxinspect-compile-function')).toEqual(['g', 'f']);
@@ -272,14 +307,15 @@ describe('Compiles tab', () => {
   it('offers the jaxpr diff for recompiles only, and shows the kernel text as text', () => {
     const model = modelWith([
       compileEvent({ id: 1 }),
-      compileEvent({ id: 2, reasons: [reason()] }),
-      compileEvent({ id: 3, internal: true, reasons: [reason()] })
+      compileEvent({ id: 2, reasons: [reason()], diffable: true }),
+      compileEvent({ id: 3, internal: true, reasons: [reason()], diffable: false })
     ]);
     const onDiff = vi.fn();
     // no action wired (e.g. a frontend without RPC): no button
     expect(render(model, { selectedId: 2 })).not.toContain('jaxinspect-compile-diff-button');
-    // a first call has nothing to diff against
+    // a first call has nothing to diff against (the kernel says so: `diffable`)
     expect(render(model, { selectedId: 1, onDiff })).not.toContain('jaxinspect-compile-diff-button');
+    expect(render(model, { selectedId: 3, onDiff })).not.toContain('jaxinspect-compile-diff-button');
     const buttons = findAll(
       <CompilesView {...viewProps(model, { selectedId: 2, onDiff })} />,
       byTestId('jaxinspect-compile-diff-button')
@@ -357,15 +393,3 @@ describe('Compiles tab', () => {
   });
 });
 
-describe('compile formatters', () => {
-  it('formats durations, call sites and reason counts', () => {
-    expect(formatDuration(null)).toBe('–');
-    expect(formatDuration(0.0123)).toBe('12.3 ms');
-    expect(formatDuration(2.345)).toBe('2.35 s');
-    expect(formatCallSite('/x/y.py:7', 4)).toBe('cell [4] line 7');
-    expect(formatCallSite('C:\\x\\y.py:7', null)).toBe('y.py:7');
-    expect(formatCallSite(null, null)).toBe('?');
-    expect(reasonsSummary({ first_call: 1, shape: 4, weak_type: 0 })).toBe('shape ×4, first call ×1');
-    expect(reasonsSummary({})).toBe('–');
-  });
-});

@@ -1,5 +1,7 @@
 /** Shared wire fixtures for the tests. */
 
+import type { IProcessFacts, IProcessFunctionRow, IProcessesSummary } from '../src/model';
+
 import { PROTOCOL_VERSION } from '../src/protocol';
 import type {
   IBatchMessage,
@@ -459,4 +461,54 @@ export function remote(
   processIndex = source - 1
 ): IRemoteRecord {
   return { kind: 'remote', source, process_index: processIndex, record };
+}
+
+/** One process's facts, as the kernel's collector table derives them (`ProcessFacts`). */
+export function processFacts(overrides: Partial<IProcessFacts> = {}): IProcessFacts {
+  return {
+    id: 1,
+    process_index: 0,
+    compiles: 0,
+    internal_compiles: 0,
+    compile_s: 0,
+    compile_text: '0.0 ms',
+    last_recompile: null,
+    arrays: null,
+    bytes: null,
+    bytes_text: '–',
+    device_in_use: null,
+    in_use_text: '–',
+    device_peak: null,
+    peak_text: '–',
+    alerts: 0,
+    ...overrides
+  };
+}
+
+/** One function across processes, with the kernel's divergence mark (`ProcessFunctionRow`). */
+export function functionRow(overrides: Partial<IProcessFunctionRow> = {}): IProcessFunctionRow {
+  return {
+    name: 'step',
+    counts: { '1': 1, '2': 1 },
+    total: 2,
+    differs: false,
+    reason: null,
+    reason_from: 1,
+    ...overrides
+  };
+}
+
+/** The collector's `processes` record (computed once in the kernel). */
+export function processesRecord(overrides: Partial<IProcessesSummary> = {}): IProcessesSummary {
+  return {
+    kind: 'processes',
+    seq: 1,
+    time: 1700000010.0,
+    processes: [],
+    functions: [],
+    more_functions: 0,
+    more_differing: 0,
+    differing: 0,
+    ...overrides
+  };
 }

@@ -246,18 +246,34 @@ describe('SessionModel buffer records', () => {
     const n = SessionModel.BUFFER_HISTORY + 30;
     for (let i = 1; i <= n; i++) {
       model.applyBatch(
-        batch(i, [buffersRecord({ seq: i, time: 100 + i, device_bytes: 10 * i, arrays: i })])
+        batch(i, [
+          buffersRecord({
+            seq: i,
+            time: 100 + i,
+            device_bytes: 10 * i,
+            device_bytes_text: `${10 * i} B`,
+            arrays: i
+          })
+        ])
       );
     }
     expect(model.buffers?.seq).toBe(n);
     const history = model.bufferHistory;
     expect(history).toHaveLength(SessionModel.BUFFER_HISTORY);
     expect(SessionModel.BUFFER_HISTORY).toBe(120);
-    expect(history[0]).toEqual({ seq: 31, time: 131, device_bytes: 310, arrays: 31 });
+    // each point keeps the total as the kernel wrote it, for the min / max labels
+    expect(history[0]).toEqual({
+      seq: 31,
+      time: 131,
+      device_bytes: 310,
+      device_bytes_text: '310 B',
+      arrays: 31
+    });
     expect(history[history.length - 1]).toEqual({
       seq: n,
       time: 100 + n,
       device_bytes: 10 * n,
+      device_bytes_text: `${10 * n} B`,
       arrays: n
     });
     // snapshots are not kept in a ring (the ring capacity here is 5)

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { SessionModel } from '../src/model';
 import type { AnyRecord } from '../src/protocol';
 import { createDefaultTabs } from '../src/views/builtin';
-import { formatAge, formatBytes, formatClock, formatDuration } from '../src/views/format';
+import { formatAge, formatClock } from '../src/views/format';
 import {
   DIFFERS_TEXT,
   EMPTY_TEXT,
@@ -15,7 +15,6 @@ import {
   MAX_PROCESS_COLUMNS,
   NOT_CONNECTED_TEXT,
   Processes,
-  compilesByFunction,
   processesBadge,
   processesSummary
 } from '../src/views/Processes';
@@ -27,10 +26,13 @@ import {
   compileEvent,
   compileStats,
   deviceMemory,
+  functionRow,
   hello,
   keyReuse,
   paramsAlert,
+  processFacts,
   processRecord,
+  processesRecord,
   reason,
   remote
 } from './fixtures';
@@ -58,15 +60,29 @@ function rowCells(html: string, row: string): string[] {
   return Array.from(tr.matchAll(/<td[^>]*>(.*?)<\/td>/g), m => m[1].replace(/<[^>]*>/g, ''));
 }
 
-/** Two processes (ids 1 and 2, p0 and p1) that compiled `step` and `init`. */
+/**
+ * Two processes (ids 1 and 2, p0 and p1) that compiled `step` and `init`, and the `processes`
+ * record the kernel's collector sends for them (its rules are tested in tests/test_derived.py:
+ * a count absent on one process differs, differing functions first, then most compiles, then
+ * by name).
+ */
 function twoProcesses(stepCounts: [number, number], extra: AnyRecord[] = []): SessionModel {
+  const [a, b] = stepCounts;
+  const counts = (x: number, y: number) => ({ ...(x ? { '1': x } : {}), ...(y ? { '2': y } : {}) });
+  const step = functionRow({ name: 'step', counts: counts(a, b), total: a + b, differs: a !== b });
+  const init = functionRow({ name: 'init', counts: counts(1, 1), total: 2 });
   return modelWith([
     processRecord({ id: 1, process_index: 0, host: 'host-a', pid: 11 }),
     processRecord({ id: 2, process_index: 1, host: 'host-b', pid: 22 }),
-    remote(1, compileStats({ fun_key: 'a:step', fun_name: 'step', compiles: stepCounts[0] })),
-    remote(2, compileStats({ fun_key: 'b:step', fun_name: 'step', compiles: stepCounts[1] })),
+    remote(1, compileStats({ fun_key: 'a:step', fun_name: 'step', compiles: a })),
+    remote(2, compileStats({ fun_key: 'b:step', fun_name: 'step', compiles: b })),
     remote(1, compileStats({ fun_key: 'a:init', fun_name: 'init', compiles: 1 })),
     remote(2, compileStats({ fun_key: 'b:init', fun_name: 'init', compiles: 1 })),
+    processesRecord({
+      processes: [processFacts({ id: 1 }), processFacts({ id: 2, process_index: 1 })],
+      functions: a !== b || a + b > 2 ? [step, init] : [init, step],
+      differing: a !== b ? 1 : 0
+    }),
     ...extra
   ]);
 }
@@ -162,7 +178,35 @@ describe('Processes tab', () => {
         })
       ),
       remote(2, buffersRecord({ arrays: 2, bytes: 100 })),
-      remote(2, bufferAlert())
+      remote(2, bufferAlert()),
+      // what the kernel's collector derived from the records above (tests/test_derived.py)
+      processesRecord({
+        seq: 2,
+        processes: [
+          processFacts({
+            id: 1,
+            compiles: 4,
+            internal_compiles: 9,
+            compile_text: '40.6 ms',
+            last_recompile: 'step: `x` changed shape (3,) → (4,)',
+            arrays: 7,
+            bytes_text: '3.0 MiB',
+            in_use_text: '3.0 KiB',
+            peak_text: '5.0 KiB'
+          }),
+          processFacts({
+            id: 2,
+            process_index: 1,
+            compiles: 4,
+            compile_text: '40.6 ms',
+            arrays: 2,
+            bytes_text: '100 B',
+            in_use_text: 'n/a (CPU)',
+            peak_text: 'n/a (CPU)',
+            alerts: 1
+          })
+        ]
+      })
     ]);
     const html = render(model);
     expect(count(html, 'jaxinspect-processes-table')).toBe(1);
@@ -197,15 +241,12 @@ describe('Processes tab', () => {
     expect(element(html, 'jaxinspect-processes-row', 'data-row', 'compiles')).toContain(
       'title="plus 9 JAX-internal compiles"'
     );
-    expect(rowCells(html, 'compile-time')).toEqual([
-      formatDuration(0.0203 * 2),
-      formatDuration(0.0203 * 2)
-    ]);
+    expect(rowCells(html, 'compile-time')).toEqual(['40.6 ms', '40.6 ms']);
     expect(rowCells(html, 'last-recompile')).toEqual(['step: `x` changed shape (3,) → (4,)', '–']);
     expect(rowCells(html, 'arrays')).toEqual(['7', '2']);
     expect(rowCells(html, 'bytes')).toEqual(['3.0 MiB', '100 B']);
-    expect(rowCells(html, 'in-use')).toEqual([formatBytes(3072), 'n/a (CPU)']);
-    expect(rowCells(html, 'peak')).toEqual([formatBytes(5120), 'n/a (CPU)']);
+    expect(rowCells(html, 'in-use')).toEqual(['3.0 KiB', 'n/a (CPU)']);
+    expect(rowCells(html, 'peak')).toEqual(['5.0 KiB', 'n/a (CPU)']);
     expect(rowCells(html, 'alerts')).toEqual(['0', '1']);
     // records: what the collector counted, or more when the sidebar has seen more since
     expect(rowCells(html, 'records')).toEqual(['10 / 0', '10 / 0']);
@@ -291,7 +332,6 @@ describe('Processes tab', () => {
       '1 function was compiled a different number of times across processes'
     );
     expect(processesBadge(twoProcesses([5, 3]))).toBe('2 ≠');
-    expect(compilesByFunction(twoProcesses([5, 3]).processes)[0].differs).toBe(true);
   });
 
   it('shows no marker when every process compiled as often', () => {
@@ -311,70 +351,63 @@ describe('Processes tab', () => {
     expect(Array.from(row.matchAll(/<td[^>]*data-process-id[^>]*>([^<]*)</g), m => m[1])).toEqual(
       ['2', '']
     );
-    // a single process never differs
-    expect(
-      compilesByFunction(modelWith([remote(1, compileStats({ compiles: 3 }))]).processes)[0].differs
-    ).toBe(false);
+    // (that one process never differs is the kernel's rule: tests/test_derived.py)
   });
 
-  it('shows the latest reason from the process with the most compiles', () => {
+  it('shows the reason the kernel chose and the process it came from', () => {
+    // the kernel picks the newest reason of the process that compiled the function most
     const model = twoProcesses([2, 6], [
-      remote(
-        1,
-        compileStats({
-          fun_key: 'a:step',
-          fun_name: 'step',
-          compiles: 2,
-          last_reasons: [reason({ message: 'from p0' })]
-        })
-      ),
-      remote(
-        2,
-        compileStats({
-          fun_key: 'b:step',
-          fun_name: 'step',
-          compiles: 6,
-          last_reasons: [reason({ message: 'from p1' })]
-        })
-      )
+      processesRecord({
+        seq: 2,
+        functions: [
+          functionRow({
+            counts: { '1': 2, '2': 6 },
+            total: 8,
+            differs: true,
+            reason: 'from p1',
+            reason_from: 2
+          })
+        ],
+        differing: 1
+      })
     ]);
     const row = element(render(model), 'jaxinspect-processes-function', 'data-fun-name', 'step');
     expect(row).toContain('>from p1</td>');
     expect(row).toContain('title="from p1"');
   });
 
-  it('sorts differing functions first, then by total compiles, and bounds them', () => {
+  it('keeps the order the kernel sent, and bounds it with what the kernel left out', () => {
     const records: AnyRecord[] = [processRecord({ id: 1 }), processRecord({ id: 2, process_index: 1 })];
+    const functions = [];
     for (let i = 0; i < MAX_FUNCTION_ROWS + 7; i++) {
-      const stats = { fun_key: `k${i}`, fun_name: `f${String(i).padStart(2, '0')}`, compiles: i + 1 };
-      records.push(remote(1, compileStats(stats)));
-      // p1 compiled f00 and f01 once more: they differ
-      records.push(remote(2, compileStats(i < 2 ? { ...stats, compiles: i + 2 } : stats)));
+      functions.push(functionRow({ name: `f${String(i).padStart(2, '0')}`, differs: i < 2 }));
     }
+    records.push(processesRecord({ functions, differing: 2 }));
     const html = render(modelWith(records));
     const names = attrs(html, 'jaxinspect-processes-function', 'data-fun-name');
     expect(MAX_FUNCTION_ROWS).toBe(50);
     expect(names).toHaveLength(50);
-    expect(names.slice(0, 3)).toEqual(['f01', 'f00', 'f56']);
-    expect(names[49]).toBe('f09');
+    expect(names.slice(0, 3)).toEqual(['f00', 'f01', 'f02']);
     expect(attrs(html, 'jaxinspect-processes-function', 'data-differs').slice(0, 3)).toEqual([
       'true',
       'true',
       'false'
     ]);
     expect(text(html, 'jaxinspect-processes-compiles-more')).toBe('7 more');
-    expect(
-      compilesByFunction(modelWith(records).processes)
-        .slice(-2)
-        .map(r => r.fun_name)
-    ).toEqual(['f03', 'f02']);
+    // the kernel bounds its list too (50 rows): its "more" is added, never recounted
+    const bounded = processesRecord({ functions: functions.slice(0, 50), more_functions: 7, differing: 2 });
+    const again = render(modelWith([...records.slice(0, 2), bounded]));
+    expect(text(again, 'jaxinspect-processes-compiles-more')).toBe('7 more');
   });
 
   it('says how many differing functions the bound left out', () => {
     const records: AnyRecord[] = [processRecord({ id: 1 }), processRecord({ id: 2, process_index: 1 })];
-    for (let i = 0; i < MAX_FUNCTION_ROWS + 3; i++) {
-      records.push(remote(1, compileStats({ fun_key: `k${i}`, fun_name: `f${i}`, compiles: 2 })));
-    }
+    const functions = Array.from({ length: MAX_FUNCTION_ROWS }, (_, i) =>
+      functionRow({ name: `f${i}`, counts: { '1': 2 }, differs: true })
+    );
+    records.push(
+      processesRecord({ functions, more_functions: 3, more_differing: 3, differing: MAX_FUNCTION_ROWS + 3 })
+    );
     const html = render(modelWith(records));
     expect(text(html, 'jaxinspect-processes-compiles-more')).toBe(
       '3 more (3 of them differ across processes)'
@@ -398,7 +431,11 @@ describe('Processes tab', () => {
               bytes: 2048,
               bytes_in_use: 4096,
               peak_bytes_in_use: 8192,
-              bytes_limit: 1 << 30
+              bytes_limit: 1 << 30,
+              bytes_text: '2.0 KiB',
+              in_use_text: '4.0 KiB',
+              peak_text: '8.0 KiB',
+              limit_text: '1.0 GiB'
             })
           ]
         })
@@ -430,14 +467,14 @@ describe('Processes tab', () => {
       '2.0 KiB',
       '4.0 KiB',
       '8.0 KiB',
-      '1.00 GiB'
+      '1.0 GiB'
     ]);
     const cpu = element(html, 'jaxinspect-processes-memory-row', 'data-process-id', '2');
     expect(Array.from(cpu.matchAll(/<td[^>]*>([^<]*)</g), m => m[1])).toEqual([
       'p1',
       'cpu:0',
       '3',
-      formatBytes(4 * 1024 * 1024 + 8),
+      '4.0 MiB',
       '',
       '',
       ''
@@ -544,7 +581,12 @@ describe('Processes tab', () => {
       remote(1, compileEvent({ fun_name: EVIL, reasons: [reason({ message: EVIL })] })),
       remote(1, buffersRecord({ devices: [deviceMemory({ device: EVIL })] })),
       remote(1, compileAlert({ message: EVIL, hint: EVIL })),
-      remote(1, { kind: 'internal_error', where: EVIL, message: EVIL, count: 1 })
+      remote(1, { kind: 'internal_error', where: EVIL, message: EVIL, count: 1 }),
+      processesRecord({
+        processes: [processFacts({ id: 1, last_recompile: `${EVIL}: ${EVIL}`, bytes_text: EVIL })],
+        functions: [functionRow({ name: EVIL, counts: { '1': 2, '2': 1 }, differs: true, reason: EVIL })],
+        differing: 1
+      })
     ]);
     const html = render(model);
     expect(html).not.toContain('<img');

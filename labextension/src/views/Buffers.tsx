@@ -5,7 +5,7 @@
  * (`interest` RPC, `{buffers: seconds}`) while it is shown and the kernel is ready, and turns
  * the sampler off (`{buffers: 0}`) when it is switched away, hidden or unmounted. Growth alerts on
  * top, then per-device totals, the biggest holders, creation sites and dtypes. Kernel strings are
- * rendered as React text only.
+ * rendered as React text only; every quantity is shown as the kernel wrote it (`*_text`).
  */
 
 import * as React from 'react';
@@ -13,7 +13,7 @@ import * as React from 'react';
 import type { SessionModel } from '../model';
 import type { IBufferAlert, IBufferGroup, IBuffersRecord, IDeviceMemory } from '../protocol';
 import type { ITabProps } from './tabs';
-import { bounded, formatBytes, formatDuration } from './format';
+import { bounded } from './format';
 import { IntervalSelect, intervalText, useSampledInterval } from './interest';
 import { SPARK_HEIGHT, SPARK_WIDTH, linePoints } from './sparkline';
 
@@ -131,9 +131,9 @@ function Totals(props: {
   return (
     <section className="jp-JaxInspect-section">
       <div className="jp-JaxInspect-buffersTotal" data-testid="jaxinspect-buffers-total">
-        <span className="jp-JaxInspect-buffersBig">{formatBytes(snap.device_bytes)}</span>
+        <span className="jp-JaxInspect-buffersBig">{snap.device_bytes_text}</span>
         {` on devices · ${plural(snap.arrays, 'array')}`}
-        {snap.bytes !== snap.device_bytes && ` · ${formatBytes(snap.bytes)} logical`}
+        {snap.bytes !== snap.device_bytes && ` · ${snap.bytes_text} logical`}
         {snap.deleted > 0 && (
           <span className="jp-JaxInspect-dim">{` · ${snap.deleted} deleted`}</span>
         )}
@@ -167,9 +167,17 @@ function Sparkline(props: { history: SessionModel.IBufferPoint[] }): React.React
   if (points === null) {
     return null;
   }
-  const values = history.map(p => p.device_bytes);
-  const min = Math.min(...values);
-  const max = Math.max(...values);
+  // the lowest and highest snapshots, each shown as the kernel wrote its total
+  let min = history[0];
+  let max = history[0];
+  for (const p of history) {
+    if (p.device_bytes < min.device_bytes) {
+      min = p;
+    }
+    if (p.device_bytes > max.device_bytes) {
+      max = p;
+    }
+  }
   return (
     <div className="jp-JaxInspect-sparkline">
       <svg
@@ -189,8 +197,8 @@ function Sparkline(props: { history: SessionModel.IBufferPoint[] }): React.React
         />
       </svg>
       <div className="jp-JaxInspect-sparklineLabels jp-JaxInspect-dim">
-        <span data-testid="jaxinspect-buffers-min">{`min ${formatBytes(min)}`}</span>
-        <span data-testid="jaxinspect-buffers-max">{`max ${formatBytes(max)}`}</span>
+        <span data-testid="jaxinspect-buffers-min">{`min ${min.device_bytes_text}`}</span>
+        <span data-testid="jaxinspect-buffers-max">{`max ${max.device_bytes_text}`}</span>
       </div>
     </div>
   );
@@ -226,7 +234,7 @@ export function allocatorText(d: IDeviceMemory): string {
   if (d.bytes_in_use === null && d.peak_bytes_in_use === null && d.bytes_limit === null) {
     return '–';
   }
-  return [d.bytes_in_use, d.peak_bytes_in_use, d.bytes_limit].map(formatBytes).join(' / ');
+  return [d.in_use_text, d.peak_text, d.limit_text].join(' / ');
 }
 
 function Devices(props: { devices: IDeviceMemory[] }): React.ReactElement | null {
@@ -256,7 +264,7 @@ function Devices(props: { devices: IDeviceMemory[] }): React.ReactElement | null
             >
               <td className="jp-JaxInspect-code">{d.device}</td>
               <td className="jp-JaxInspect-num">{String(d.arrays)}</td>
-              <td className="jp-JaxInspect-num">{formatBytes(d.bytes)}</td>
+              <td className="jp-JaxInspect-num">{d.bytes_text}</td>
               <td className="jp-JaxInspect-num">{allocatorText(d)}</td>
             </tr>
           ))}
@@ -289,7 +297,7 @@ function GroupRows(props: {
         >
           <td className="jp-JaxInspect-code jp-JaxInspect-groupName">{g.name}</td>
           <td className="jp-JaxInspect-num">{String(g.arrays)}</td>
-          <td className="jp-JaxInspect-num">{formatBytes(g.bytes)}</td>
+          <td className="jp-JaxInspect-num">{g.bytes_text}</td>
           <td className="jp-JaxInspect-code jp-JaxInspect-dim">{g.example}</td>
         </tr>
       ))}
@@ -350,7 +358,7 @@ function Owners(props: { snap: IBuffersRecord }): React.ReactElement | null {
               >
                 <td className="jp-JaxInspect-dim">{UNOWNED_LABEL}</td>
                 <td className="jp-JaxInspect-num">{String(unowned.arrays)}</td>
-                <td className="jp-JaxInspect-num">{formatBytes(unowned.bytes)}</td>
+                <td className="jp-JaxInspect-num">{unowned.bytes_text}</td>
                 <td className="jp-JaxInspect-code jp-JaxInspect-dim">{unowned.example}</td>
               </tr>
             )}
@@ -395,7 +403,7 @@ function Dtypes(props: { dtypes: IBufferGroup[] }): React.ReactElement | null {
             title={g.example}
           >
             <span className="jp-JaxInspect-code">{g.name}</span>
-            {` ${formatBytes(g.bytes)}`}
+            {` ${g.bytes_text}`}
             <span className="jp-JaxInspect-dim">{` (${plural(g.arrays, 'array')})`}</span>
           </li>
         ))}
@@ -422,7 +430,7 @@ function Footer(props: {
         <span className="jp-JaxInspect-dim">
           {'snapshot #'}
           <span data-testid="jaxinspect-buffers-seq">{String(snap.seq)}</span>
-          {` · ${snap.trigger} · took ${formatDuration(snap.took_s)} · ${samplerText(
+          {` · ${snap.trigger} · took ${snap.took_text} · ${samplerText(
             snap.interval_s
           )}`}
         </span>

@@ -3,7 +3,8 @@
  *
  * Recompile-storm alerts on top, then exact per-function totals (`compile_stats`), then the event
  * list, newest first; clicking an event shows its reasons and phases. JAX-internal eager compiles
- * are hidden unless asked for. Kernel strings are rendered as React text only.
+ * are hidden unless asked for. Kernel strings are rendered as React text only; places, times,
+ * reason names and summaries and whether an event can be diffed arrive computed by the kernel.
  */
 
 import * as React from 'react';
@@ -12,14 +13,7 @@ import type { SessionModel } from '../model';
 import type { ICompileAlert, ICompileEvent, ICompileStats, IReason } from '../protocol';
 import { NamedText } from './names';
 import type { ITabProps } from './tabs';
-import {
-  bounded,
-  boundedDetails,
-  formatCallSite,
-  formatDuration,
-  reasonName,
-  reasonsSummary
-} from './format';
+import { bounded, boundedDetails } from './format';
 
 /** Most event rows shown; older ones are summarized as "N more". */
 export const MAX_EVENT_ROWS = 200;
@@ -155,12 +149,6 @@ export interface IDiffState {
   text: string;
 }
 
-/** A recompile (not a first call, not JAX-internal) has a previous trace to diff against. */
-export function canDiff(e: ICompileEvent): boolean {
-  const reasons = e.reasons ?? [];
-  return !e.internal && reasons.length > 0 && reasons.every(r => r.kind !== 'first_call');
-}
-
 export interface ICompilesViewProps {
   model: SessionModel | null;
   showInternal: boolean;
@@ -281,8 +269,8 @@ function Functions(props: { functions: ICompileStats[] }): React.ReactElement | 
             >
               <td className="jp-JaxInspect-code">{s.fun_name}</td>
               <td className="jp-JaxInspect-num">{String(s.compiles)}</td>
-              <td className="jp-JaxInspect-num">{formatDuration(s.total_s)}</td>
-              <td>{reasonsSummary(s.reasons)}</td>
+              <td className="jp-JaxInspect-num">{s.total_text}</td>
+              <td>{s.reasons_text}</td>
             </tr>
           ))}
           {more > 0 && (
@@ -349,9 +337,9 @@ function Events(props: {
           <span className="jp-JaxInspect-dim">{`#${e.id}`}</span>
           <span className="jp-JaxInspect-code jp-JaxInspect-compileName">{e.fun_name}</span>
           <span className="jp-JaxInspect-dim jp-JaxInspect-compileSite" title={e.call_site ?? ''}>
-            {formatCallSite(e.call_site, e.cell)}
+            {e.location}
           </span>
-          <span className="jp-JaxInspect-compileTime">{formatDuration(e.total_s)}</span>
+          <span className="jp-JaxInspect-compileTime">{e.total_text}</span>
         </div>
         <div className="jp-JaxInspect-compileReason">
           {eventReason(e)}
@@ -365,7 +353,7 @@ function Events(props: {
           key={`d${e.id}`}
           event={e}
           diff={diff && diff.eventId === e.id ? diff : null}
-          onDiff={onDiff && canDiff(e) ? () => onDiff(e.id) : undefined}
+          onDiff={onDiff && e.diffable ? () => onDiff(e.id) : undefined}
         />
       );
     }
@@ -400,7 +388,7 @@ function ReasonItem(props: { reason: IReason }): React.ReactElement {
   const changed = r.before !== null || r.after !== null;
   return (
     <li className="jp-JaxInspect-reason" data-testid="jaxinspect-compile-reason" data-kind={r.kind}>
-      <span className="jp-JaxInspect-reasonKind">{reasonName(r.kind)}</span>
+      <span className="jp-JaxInspect-reasonKind">{r.label}</span>
       {r.path !== null && <span className="jp-JaxInspect-code">{` ${r.path}`}</span>}
       {changed && (
         <span className="jp-JaxInspect-code">{` ${r.before ?? '?'} → ${r.after ?? '?'}`}</span>
@@ -472,10 +460,10 @@ function Details(props: {
       )}
       <table className="jp-JaxInspect-kv">
         <tbody>
-          <KV label="trace" value={formatDuration(e.trace_s)} />
-          <KV label="lower" value={formatDuration(e.lower_s)} />
-          <KV label="compile" value={formatDuration(e.compile_s)} />
-          <KV label="total" value={formatDuration(e.total_s)} />
+          <KV label="trace" value={e.trace_text} />
+          <KV label="lower" value={e.lower_text} />
+          <KV label="compile" value={e.compile_text} />
+          <KV label="total" value={e.total_text} />
           <KV label="persistent cache" value={e.persistent_cache ?? 'off'} />
           <KV label="signature" value={e.signature || '–'} />
           {(e.out_shardings ?? []).some(o => o !== 'unspecified') && (

@@ -8,13 +8,24 @@
  * number of times on different processes is marked: in a multi-controller job such processes
  * usually hang at the next collective), the memory per device and the newest alerts. Strings from
  * other processes are rendered as React text only.
+ *
+ * The facts per process and the compiles per function with their divergence marks are computed
+ * once, by the kernel's collector (the `processes` record, `jaxinspect/live/processtable.py`);
+ * this tab lays them out beside what each process's own records said.
  */
 
 import * as React from 'react';
 
-import type { IProcessAlert, ProcessModel, SessionModel } from '../model';
+import type {
+  IProcessAlert,
+  IProcessFacts,
+  IProcessFunctionRow,
+  IProcessesSummary,
+  ProcessModel,
+  SessionModel
+} from '../model';
 import type { IDeviceMemory, IProcessRecord } from '../protocol';
-import { bounded, formatAge, formatBytes, formatClock, formatDuration } from './format';
+import { bounded, formatAge, formatClock } from './format';
 import type { ITabProps } from './tabs';
 
 /** Most process columns shown (differences are still computed over all processes). */
@@ -122,160 +133,23 @@ export function duplicateIndices(
     .sort((a, b) => a.index - b.index);
 }
 
-/** The numbers of one process's column. */
-export interface IProcessFacts {
-  /** User (non-internal) compiles, summed over `compile_stats`. */
-  compiles: number;
-  /** JAX-internal eager compiles (not in `compiles`). */
-  internalCompiles: number;
-  /** Seconds spent compiling user functions. */
-  compileTime: number;
-  /** "fun_name: reason" of the newest user compile event with reasons; null when none. */
-  lastRecompile: string | null;
-  /** Sums over the devices of the latest `buffers`; null when the allocator gives none. */
-  inUse: number | null;
-  peak: number | null;
-  /** Device labels of the process. */
-  devices: string[];
-  backend: string | null;
-}
-
-function sumKnown(devices: readonly IDeviceMemory[], key: keyof IDeviceMemory): number | null {
-  let total: number | null = null;
-  for (const d of devices) {
-    const v = d[key];
-    if (typeof v === 'number' && Number.isFinite(v)) {
-      total = (total ?? 0) + v;
-    }
-  }
-  return total;
-}
-
-export function processFacts(p: ProcessModel): IProcessFacts {
-  let compiles = 0;
-  let internalCompiles = 0;
-  let compileTime = 0;
-  for (const s of p.compileStats.values()) {
-    if (s.internal) {
-      internalCompiles += s.compiles ?? 0;
-    } else {
-      compiles += s.compiles ?? 0;
-      compileTime += Number.isFinite(s.total_s) ? s.total_s : 0;
-    }
-  }
-  let lastRecompile: string | null = null;
-  const events = p.compiles.toArray();
-  for (let i = events.length - 1; i >= 0; i--) {
-    const e = events[i];
-    if (!e.internal && Array.isArray(e.reasons) && e.reasons.length > 0) {
-      lastRecompile = `${e.fun_name}: ${e.reasons[0].message}`;
-      break;
-    }
-  }
-  const devices = p.buffers && Array.isArray(p.buffers.devices) ? p.buffers.devices : [];
-  let labels = Array.isArray(p.info.devices) ? p.info.devices : [];
+/** The device labels of a process: from its `process` record, else from its `env`. */
+export function processDevices(p: ProcessModel): string[] {
+  const labels = Array.isArray(p.info.devices) ? p.info.devices : [];
   if (labels.length === 0 && p.env && Array.isArray(p.env.devices)) {
-    labels = p.env.devices
-      .filter(d => d.process_index === p.info.process_index)
-      .map(d => d.label);
+    return p.env.devices.filter(d => d.process_index === p.info.process_index).map(d => d.label);
   }
-  return {
-    compiles,
-    internalCompiles,
-    compileTime,
-    lastRecompile,
-    inUse: sumKnown(devices, 'bytes_in_use'),
-    peak: sumKnown(devices, 'peak_bytes_in_use'),
-    devices: labels,
-    backend: p.info.backend ?? p.env?.backend ?? null
-  };
+  return labels;
 }
 
-/** One row of "Compiles by function". */
-export interface IFunctionRow {
-  fun_name: string;
-  /** User compiles of the function per process connection id (absent when 0). */
-  counts: Map<number, number>;
-  total: number;
-  /** Whether the counts differ between the processes (0 for a process that never compiled it). */
-  differs: boolean;
-  /** The latest reason from the process with the most compiles of the function, or null. */
-  reason: string | null;
-  /** That process's connection id, or null. */
-  reasonFrom: number | null;
+/** The kernel's facts about each process (by connection id), from the latest `processes`. */
+export function factsById(summary: IProcessesSummary | null): Map<number, IProcessFacts> {
+  return new Map((summary?.processes ?? []).map(f => [f.id, f]));
 }
 
-/**
- * User functions by name across `processes`: those whose counts differ first (two processes
- * compiled them a different number of times), then most compiles first, then by name.
- * JAX-internal compiles are left out.
- */
-export function compilesByFunction(processes: readonly ProcessModel[]): IFunctionRow[] {
-  const rows = new Map<string, IFunctionRow>();
-  // per (name, process): the newest stats, for the reason
-  const latest = new Map<string, Map<number, { time: number; reason: string | null }>>();
-  for (const p of processes) {
-    const id = p.info.id;
-    for (const s of p.compileStats.values()) {
-      if (s.internal || typeof s.fun_name !== 'string') {
-        continue;
-      }
-      let row = rows.get(s.fun_name);
-      if (!row) {
-        row = {
-          fun_name: s.fun_name,
-          counts: new Map(),
-          total: 0,
-          differs: false,
-          reason: null,
-          reasonFrom: null
-        };
-        rows.set(s.fun_name, row);
-        latest.set(s.fun_name, new Map());
-      }
-      const n = s.compiles ?? 0;
-      if (n > 0) {
-        row.counts.set(id, (row.counts.get(id) ?? 0) + n);
-        row.total += n;
-      }
-      const byProc = latest.get(s.fun_name)!;
-      const held = byProc.get(id);
-      const time = Number.isFinite(s.last_time) ? s.last_time : 0;
-      if (!held || time >= held.time) {
-        const reasons = Array.isArray(s.last_reasons) ? s.last_reasons : [];
-        byProc.set(id, { time, reason: reasons.length > 0 ? reasons[0].message : null });
-      }
-    }
-  }
-  const out = Array.from(rows.values()).filter(r => r.total > 0);
-  for (const row of out) {
-    const seen = new Set<number>();
-    for (const p of processes) {
-      seen.add(row.counts.get(p.info.id) ?? 0);
-    }
-    row.differs = seen.size > 1;
-    let best: number | null = null;
-    let bestN = -1;
-    for (const p of processes) {
-      const n = row.counts.get(p.info.id) ?? 0;
-      if (n > bestN) {
-        best = p.info.id;
-        bestN = n;
-      }
-    }
-    if (best !== null) {
-      row.reasonFrom = best;
-      row.reason = latest.get(row.fun_name)?.get(best)?.reason ?? null;
-    }
-  }
-  // Differing functions first (the headline signal), then the most compiled, then by name.
-  out.sort(
-    (a, b) =>
-      Number(b.differs) - Number(a.differs) ||
-      b.total - a.total ||
-      (a.fun_name < b.fun_name ? -1 : a.fun_name > b.fun_name ? 1 : 0)
-  );
-  return out;
+/** The kernel's compiles per function across processes (differing ones first), or none. */
+export function functionRows(summary: IProcessesSummary | null): IProcessFunctionRow[] {
+  return Array.isArray(summary?.functions) ? summary!.functions : [];
 }
 
 /** One row of "Memory per device". */
@@ -324,7 +198,7 @@ export function processesBadge(model: SessionModel | null): string | null {
   if (processes.length === 0) {
     return null;
   }
-  const differs = compilesByFunction(processes).some(r => r.differs);
+  const differs = (model.processesSummary?.differing ?? 0) > 0;
   return differs ? `${processes.length} ≠` : String(processes.length);
 }
 
@@ -356,7 +230,9 @@ export function Processes(props: ITabProps): React.ReactElement {
     );
   }
   const { shown: columns, more: moreColumns } = bounded(processes, MAX_PROCESS_COLUMNS);
-  const functions = compilesByFunction(processes);
+  const summary = model.processesSummary;
+  const facts = factsById(summary);
+  const functions = functionRows(summary);
   const memory = memoryRows(processes);
   const alerts = processAlerts(processes);
   const duplicates = duplicateIndices(processes);
@@ -375,13 +251,15 @@ export function Processes(props: ITabProps): React.ReactElement {
           {`p${d.index} is claimed by ${d.count} connected processes`}
         </p>
       ))}
-      <ProcessTable columns={columns} now={now} />
+      <ProcessTable columns={columns} facts={facts} now={now} />
       {moreColumns > 0 && (
         <div className="jp-JaxInspect-more" data-testid="jaxinspect-processes-columns-more">
           {`${moreColumns} more ${moreColumns === 1 ? 'process' : 'processes'} not shown`}
         </div>
       )}
-      {functions.length > 0 && <FunctionTable rows={functions} columns={columns} />}
+      {functions.length > 0 && (
+        <FunctionTable rows={functions} summary={summary!} columns={columns} />
+      )}
       {memory.length > 0 && <MemoryTable rows={memory} />}
       {alerts.length > 0 && <Alerts alerts={alerts} processes={processes} />}
     </div>
@@ -422,8 +300,8 @@ function colClass(p: ProcessModel, base: string): string {
 const ROWS: {
   row: string;
   label: string;
-  cell(p: ProcessModel, f: IProcessFacts, now: number): React.ReactNode;
-  title?(p: ProcessModel, f: IProcessFacts): string | undefined;
+  cell(p: ProcessModel, f: IProcessFacts | null, now: number): React.ReactNode;
+  title?(p: ProcessModel, f: IProcessFacts | null): string | undefined;
 }[] = [
   {
     row: 'state',
@@ -448,49 +326,50 @@ const ROWS: {
   {
     row: 'backend',
     label: 'backend',
-    cell: (_p, f) =>
-      `${f.backend ?? '?'} · ${plural(f.devices.length, 'device', 'devices')}`,
-    title: (p, f) =>
-      [p.info.jax_version ? `jax ${p.info.jax_version}` : '', f.devices.join(', ')]
+    cell: p =>
+      `${p.info.backend ?? p.env?.backend ?? '?'} · ` +
+      plural(processDevices(p).length, 'device', 'devices'),
+    title: p =>
+      [p.info.jax_version ? `jax ${p.info.jax_version}` : '', processDevices(p).join(', ')]
         .filter(Boolean)
         .join(' · ') || undefined
   },
   {
     row: 'compiles',
     label: 'compiles',
-    cell: (_p, f) => String(f.compiles),
+    cell: (_p, f) => (f ? String(f.compiles) : '–'),
     title: (_p, f) =>
-      f.internalCompiles > 0 ? `plus ${f.internalCompiles} JAX-internal compiles` : undefined
+      f && f.internal_compiles > 0 ? `plus ${f.internal_compiles} JAX-internal compiles` : undefined
   },
   {
     row: 'compile-time',
     label: 'compile time',
-    cell: (_p, f) => formatDuration(f.compileTime)
+    cell: (_p, f) => f?.compile_text ?? '–'
   },
   {
     row: 'last-recompile',
     label: 'last recompile',
-    cell: (_p, f) => f.lastRecompile ?? '–'
+    cell: (_p, f) => f?.last_recompile ?? '–'
   },
   {
     row: 'arrays',
     label: 'live arrays',
-    cell: p => (p.buffers ? String(p.buffers.arrays) : '–')
+    cell: (_p, f) => (f && f.arrays !== null ? String(f.arrays) : '–')
   },
   {
     row: 'bytes',
     label: 'live bytes',
-    cell: p => (p.buffers ? formatBytes(p.buffers.bytes) : '–')
+    cell: (_p, f) => f?.bytes_text ?? '–'
   },
   {
     row: 'in-use',
     label: 'device memory in use',
-    cell: (p, f) => (!p.buffers ? '–' : f.inUse === null ? 'n/a (CPU)' : formatBytes(f.inUse))
+    cell: (_p, f) => f?.in_use_text ?? '–'
   },
   {
     row: 'peak',
     label: 'peak',
-    cell: (p, f) => (!p.buffers ? '–' : f.peak === null ? 'n/a (CPU)' : formatBytes(f.peak))
+    cell: (_p, f) => f?.peak_text ?? '–'
   },
   {
     row: 'alerts',
@@ -516,9 +395,13 @@ const ROWS: {
   }
 ];
 
-function ProcessTable(props: { columns: ProcessModel[]; now: number }): React.ReactElement {
+function ProcessTable(props: {
+  columns: ProcessModel[];
+  facts: Map<number, IProcessFacts>;
+  now: number;
+}): React.ReactElement {
   const { columns, now } = props;
-  const facts = columns.map(processFacts);
+  const facts = columns.map(p => props.facts.get(p.info.id) ?? null);
   return (
     <section className="jp-JaxInspect-section">
       <div className="jp-JaxInspect-processesScroll">
@@ -569,13 +452,17 @@ function ProcessTable(props: { columns: ProcessModel[]; now: number }): React.Re
 }
 
 function FunctionTable(props: {
-  rows: IFunctionRow[];
+  rows: IProcessFunctionRow[];
+  summary: IProcessesSummary;
   columns: ProcessModel[];
 }): React.ReactElement {
-  const { rows, columns } = props;
-  const { shown, more } = bounded(rows, MAX_FUNCTION_ROWS);
-  const hiddenDiffers = rows.slice(shown.length).filter(r => r.differs).length;
-  const differing = rows.filter(r => r.differs).length;
+  const { rows, summary, columns } = props;
+  const { shown, more: moreHere } = bounded(rows, MAX_FUNCTION_ROWS);
+  // the kernel bounds the list too: what it left out is counted, never recounted here
+  const more = moreHere + (summary.more_functions ?? 0);
+  const hiddenDiffers =
+    rows.slice(shown.length).filter(r => r.differs).length + (summary.more_differing ?? 0);
+  const differing = summary.differing ?? 0;
   const labels = new Map(columns.map(p => [p.info.id, processLabel(p.info)]));
   return (
     <section className="jp-JaxInspect-section">
@@ -610,14 +497,14 @@ function FunctionTable(props: {
           <tbody>
             {shown.map(r => (
               <tr
-                key={r.fun_name}
+                key={r.name}
                 className={r.differs ? 'jp-JaxInspect-processesDiffers' : undefined}
                 data-testid="jaxinspect-processes-function"
-                data-fun-name={r.fun_name}
+                data-fun-name={r.name}
                 data-differs={r.differs ? 'true' : 'false'}
               >
                 <td className="jp-JaxInspect-code jp-JaxInspect-processesFun">
-                  {r.fun_name}
+                  {r.name}
                   {r.differs && (
                     <span
                       className="jp-JaxInspect-processesDiffersMark"
@@ -628,7 +515,7 @@ function FunctionTable(props: {
                   )}
                 </td>
                 {columns.map(p => {
-                  const n = r.counts.get(p.info.id) ?? 0;
+                  const n = r.counts?.[String(p.info.id)] ?? 0;
                   return (
                     <td
                       key={p.info.id}
@@ -642,8 +529,8 @@ function FunctionTable(props: {
                 <td
                   className="jp-JaxInspect-processesReason"
                   title={
-                    r.reasonFrom !== null && labels.has(r.reasonFrom)
-                      ? `from ${labels.get(r.reasonFrom)}`
+                    r.reason_from !== null && labels.has(r.reason_from)
+                      ? `from ${labels.get(r.reason_from)}`
                       : undefined
                   }
                 >
@@ -668,8 +555,9 @@ function FunctionTable(props: {
   );
 }
 
-function bytesOrBlank(n: number | null | undefined): string {
-  return typeof n === 'number' && Number.isFinite(n) ? formatBytes(n) : '';
+/** The kernel's text of an allocator figure, blank where the allocator gave none. */
+function blankIfNone(n: number | null | undefined, text: string): string {
+  return typeof n === 'number' && Number.isFinite(n) ? text : '';
 }
 
 function MemoryTable(props: { rows: IMemoryRow[] }): React.ReactElement {
@@ -705,10 +593,12 @@ function MemoryTable(props: { rows: IMemoryRow[] }): React.ReactElement {
                 <td>{processLabel(p.info)}</td>
                 <td className="jp-JaxInspect-code">{String(d.device)}</td>
                 <td className="jp-JaxInspect-num">{String(d.arrays)}</td>
-                <td className="jp-JaxInspect-num">{formatBytes(d.bytes)}</td>
-                <td className="jp-JaxInspect-num">{bytesOrBlank(d.bytes_in_use)}</td>
-                <td className="jp-JaxInspect-num">{bytesOrBlank(d.peak_bytes_in_use)}</td>
-                <td className="jp-JaxInspect-num">{bytesOrBlank(d.bytes_limit)}</td>
+                <td className="jp-JaxInspect-num">{d.bytes_text}</td>
+                <td className="jp-JaxInspect-num">{blankIfNone(d.bytes_in_use, d.in_use_text)}</td>
+                <td className="jp-JaxInspect-num">
+                  {blankIfNone(d.peak_bytes_in_use, d.peak_text)}
+                </td>
+                <td className="jp-JaxInspect-num">{blankIfNone(d.bytes_limit, d.limit_text)}</td>
               </tr>
             ))}
             {more > 0 && (

@@ -1,4 +1,12 @@
-/** Small text formatters shared by the views (pure, testable). */
+/**
+ * Small text helpers shared by the views (pure, testable).
+ *
+ * Quantities the kernel reports (bytes, compile times, places, reason names and summaries)
+ * arrive already written, in record fields formatted once by `jaxinspect/units.py`, so a cell and
+ * the sidebar read the same; nothing here reformats them. What stays here is what only the
+ * browser knows (ages relative to its clock, local wall-clock time) or layout (bounds, splitting
+ * kernel text at its quoted names).
+ */
 
 /** "updated 0.3 s ago" style age of a timestamp; "never" when there is none. */
 export function formatAge(then: number | null, now: number): string {
@@ -48,54 +56,6 @@ export function formatDuration(s: number | null | undefined): string {
   return `${(s * 1e3).toFixed(1)} ms`;
 }
 
-/** The last path component of "dir/file.py:12" (either slash), keeping the ":line". */
-export function basename(where: string): string {
-  const i = Math.max(where.lastIndexOf('/'), where.lastIndexOf('\\'));
-  return i >= 0 ? where.slice(i + 1) : where;
-}
-
-/** Where a compiling call was made: "cell [5] line 3" in a notebook, else "file.py:12". */
-export function formatCallSite(callSite: string | null, cell: number | null): string {
-  if (cell !== null && cell !== undefined) {
-    const line = callSite ? callSite.slice(callSite.lastIndexOf(':') + 1) : '?';
-    return `cell [${cell}] line ${line}`;
-  }
-  return callSite ? basename(callSite) : '?';
-}
-
-/**
- * Display names of reason kinds (`Reason.kind` in the kernel), short enough for a 250 px
- * sidebar. A kind without one is shown with spaces for underscores, never raw.
- */
-export const REASON_NAMES: { readonly [kind: string]: string } = {
-  first_call: 'first call',
-  redefined: 'redefined',
-  rewrapped: 're-wrapped',
-  shape: 'shape',
-  dtype: 'dtype',
-  weak_type: 'weak type',
-  structure: 'structure',
-  static: 'static',
-  static_part: 'static field',
-  static_recreated: 'static re-created',
-  class: 'model class',
-  metadata: 'metadata',
-  partial: 'new partial',
-  body: 'loop body',
-  sharding: 'sharding',
-  context: 'context',
-  unknown: 'unknown',
-  more: 'more'
-};
-
-/** A reason kind as shown to users ("first_call" → "first call", "static_part" → "static field"). */
-export function reasonName(kind: string): string {
-  if (Object.prototype.hasOwnProperty.call(REASON_NAMES, kind)) {
-    return REASON_NAMES[kind];
-  }
-  return String(kind).replace(/_/g, ' ');
-}
-
 /**
  * At most `limit` of a reason's `details` lines, and how many differences are left out. The
  * kernel bounds the list itself and ends it with "… N more": that line is counted, not shown,
@@ -115,39 +75,6 @@ export function boundedDetails(
   const shown = all.slice(0, Math.max(0, limit));
   const total = all.length + kernelMore;
   return { shown, more: total - shown.length, total };
-}
-
-/** "shape ×4, first call ×1": reason counts, most frequent first; "–" when there are none. */
-export function reasonsSummary(counts: { [kind: string]: number } | null | undefined): string {
-  const entries = Object.entries(counts ?? {}).filter(([, n]) => n > 0);
-  entries.sort((a, b) => b[1] - a[1]);
-  return entries.map(([k, n]) => `${reasonName(k)} ×${n}`).join(', ') || '–';
-}
-
-const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-
-/**
- * Bytes in binary units: "0 B", "512 B", "12.0 KiB", "3.4 MiB", "1.20 GiB" (two decimals from
- * GiB up); negative amounts get a "-"; "–" when unknown.
- */
-export function formatBytes(n: number | null | undefined): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) {
-    return '–';
-  }
-  if (n < 0) {
-    return `-${formatBytes(-n)}`;
-  }
-  if (n < 1024) {
-    return `${Math.round(n)} B`;
-  }
-  let value = n / 1024;
-  let unit = 0;
-  // Move up a unit when the rounded text would read 1024 or more.
-  while (unit < BYTE_UNITS.length - 1 && Number(value.toFixed(unit >= 2 ? 2 : 1)) >= 1024) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit >= 2 ? 2 : 1)} ${BYTE_UNITS[unit]}`;
 }
 
 const COUNT_UNITS = ['k', 'M', 'B', 'T'];
