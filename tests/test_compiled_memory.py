@@ -145,6 +145,11 @@ def test_a_backend_that_reports_nothing_says_so_and_never_shows_zero(monkeypatch
     assert (m.temp_bytes, m.argument_bytes, m.output_bytes, m.flops, m.bytes_accessed) == (None,) * 5
     assert m.text.startswith("memory not reported by the backend")
     assert "cost not reported by the backend" in m.text and "0 B" not in m.text
+    text = repr(p)  # the %jit_profile view
+    assert "compiled: memory not reported by the backend" in text
+    row = next(line for line in text.splitlines() if line.strip().startswith("outer_step") and "not reported" in line)
+    assert row.split()[1:7] == ["not", "reported", "not", "reported", "not", "reported"], row
+    assert " 0 B" not in row
 
 
 def test_the_alert_fires_once_with_the_function_name_when_temporaries_exceed_the_share(
@@ -223,6 +228,36 @@ def test_in_a_session_the_alert_is_printed_once_and_reaches_the_hub_once(ip, fak
         assert row["memory_text"].startswith("temporaries 3.8 MiB (67% of the limit) · arguments")
         said = [a["message"] for a in snap["alerts"] if "compiled temporaries" in a["message"]]
         assert len(said) == 1 and said[0].startswith("`<lambda>`'s compiled temporaries alone take")
+        text = mon.text()  # the monitor's text twin, as the widget shows it
+        assert row["memory_text"] in text and text.count("compiled temporaries alone take") == 1
+    finally:
+        ip.run_line_magic("unload_ext", "jaxinspect")
+
+
+def test_jit_profile_and_jaxinspect_compiles_show_the_bytes_in_text_and_html(ip, fake_limit):
+    outer_step, small_step = fresh()
+    ip.run_line_magic("load_ext", "jaxinspect")
+    try:
+        ip.user_ns.update(outer_step=outer_step, small_step=small_step, jax=jax, jnp=jnp, N=N)
+        ip.run_cell("f = jax.jit(outer_step); g = jax.jit(small_step); x = jnp.ones(N); w = jnp.ones((N, 4))")
+        prof = ip.run_line_magic("jit_profile", "-o -q f(x, w); g(x)")
+        text = repr(prof)
+        section = text[text.index("compiled memory:") :]
+        rows = {line.split()[0]: line.split()[1:] for line in section.splitlines()[2:4]}
+        assert rows["outer_step"][:4] == ["3.8", "MiB", "19.5", "KiB"], section
+        assert rows["small_step"][:6] == ["0", "B", "3.9", "KiB", "3.9", "KiB"], section
+        assert "no device limit reported (cpu)" in section
+        assert "compiled: temporaries 3.8 MiB · arguments 19.5 KiB" in text  # the event's own line
+        html = prof._repr_mimebundle_()["text/html"]
+        assert "compiled memory" in html and "3.8 MiB" in html and "no device limit reported (cpu)" in html
+        # the session log, with a device that reports a limit: the share, and the alert on top
+        fake_limit(6_000_000)
+        ip.run_cell("f2 = jax.jit(lambda x, w: outer_step(x, w) * 3.0); f2(x, w);")
+        log = repr(ip.run_line_magic("jaxinspect", "compiles"))
+        assert "compiled temporaries alone take 3.8 MiB, 67% of the cpu device's 5.7 MiB memory limit" in log
+        lam = next(line for line in log.splitlines() if line.strip().startswith("<lambda>") and "MiB" in line)
+        assert lam.rstrip().endswith("temporaries 67% of 5.7 MiB"), lam
+        assert "device limit 5.7 MiB" in log
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
 

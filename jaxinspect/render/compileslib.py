@@ -128,6 +128,75 @@ def functions_table(functions: list[dict[str, Any]]) -> Table:
     return Table(FUNCTION_COLUMNS, rows, limit=MAX_FUNCTION_ROWS, more_label="more functions")
 
 
+MEMORY_COLUMNS = (
+    Column("function"),
+    Column("temporaries", "right"),
+    Column("arguments", "right"),
+    Column("outputs", "right"),
+    Column("aliased", "right"),
+    Column("code", "right"),
+    Column("flops", "right"),
+    Column("device limit"),
+)
+NOT_REPORTED = "not reported"
+
+
+def memory_section(
+    functions: list[dict[str, Any]], alerts: list[dict[str, Any]] = ()
+) -> list[Any]:
+    """Compiled memory per function (the latest compile's ``memory_analysis()`` and flops, the
+    largest temporaries when an earlier compile needed more), beside the device's limit; a
+    number the backend did not report reads "not reported", never 0. Nothing when no function
+    has numbers (e.g. only traces). A function with a memory alert has its share in warning
+    colour."""
+    alerted = {a.get("fun_key") for a in alerts if a.get("reason_kind") == "memory"}
+    rows = []
+    limits = set()
+    for f in functions:
+        m = f.get("memory")
+        if not m:
+            continue
+        temp = units.human_bytes(m.get("temp_bytes"), NOT_REPORTED)
+        peak = f.get("peak_temp_bytes")
+        if peak is not None and m.get("temp_bytes") is not None and peak > m["temp_bytes"]:
+            temp += f" (largest {units.human_bytes(peak)})"
+        limit = m.get("device_limit_bytes")
+        if limit and m.get("temp_bytes") is not None:
+            share = Text(
+                f"temporaries {m['temp_bytes'] / limit:.0%} of {units.human_bytes(limit)}",
+                role="warn" if f.get("fun_key") in alerted else None,
+            )
+        else:
+            share = f"none reported ({m.get('platform') or '?'})"
+        limits.add((limit, m.get("platform")))
+        rows.append(
+            (
+                Cell(Text(f["fun_name"], role="code"), title=f.get("memory_text") or None),
+                temp,
+                units.human_bytes(m.get("argument_bytes"), NOT_REPORTED),
+                units.human_bytes(m.get("output_bytes"), NOT_REPORTED),
+                units.human_bytes(m.get("alias_bytes"), NOT_REPORTED),
+                units.human_bytes(m.get("generated_code_bytes"), NOT_REPORTED),
+                units.human_flops(m.get("flops"), NOT_REPORTED),
+                share,
+            )
+        )
+    if not rows:
+        return []
+    notes = [
+        Line(
+            "per call and per device, as XLA compiled it (Compiled.memory_analysis() / "
+            "cost_analysis()); \"not reported\": the backend gave no number",
+            role="muted",
+        )
+    ]
+    if all(not limit for limit, _ in limits):
+        platforms = ", ".join(sorted({p or "?" for _, p in limits}))
+        notes.append(Line(f"no device limit reported ({platforms})", role="muted"))
+    table = Table(MEMORY_COLUMNS, rows, limit=MAX_FUNCTION_ROWS, more_label="more functions")
+    return [Section("compiled memory", [table, *notes], open=True)]
+
+
 def reason_details(reasons: list[dict[str, Any]]) -> list[Section]:
     """Each reason's differences, one fold each (``<details>``; listed under it in text)."""
     out = []
@@ -152,6 +221,8 @@ def event_block(e: dict[str, Any]) -> Group:
          f" at {site(e)}: {ms(e['total_s'])} — {event_reason(e)}"]
     )  # fmt: skip
     under: list[Any] = []
+    if (memory := e.get("memory")) and memory.get("text"):
+        under.append(Line(f"compiled: {memory['text']}", role="muted"))
     if outs := out_shardings_text(e):
         under.append(Line(outs, role="muted"))
     if e.get("signature"):
@@ -195,6 +266,7 @@ def report_doc(
         return View(head, body + list(extra or []))
     top: list[Any] = [Alert(a["message"], a["hint"]) for a in alerts]
     top.append(functions_table(functions))
+    top += memory_section(functions, alerts)
     children: list[Any] = [Group(top, indent=2), *(extra or [])]
     children.append(
         Section("timeline", [Raw(timeline_svg(events))], open=True, only="html")
