@@ -106,6 +106,10 @@ class StatusRecord(Record):
     events_by_kind: dict[str, int]
     subscribers: int
     internal_errors: int
+    cell_elapsed_text: str = _derived()  # "–" while idle
+
+    def __post_init__(self) -> None:
+        _set(self, cell_elapsed_text=units.human_duration(self.cell_elapsed_s))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -688,6 +692,24 @@ class ParamLayer:
     min: float | None = 0.0
     max: float | None = 0.0
     zeros: float = 0.0  # fraction of exact zeros
+    values_text: str = _derived()
+    norm_text: str = _derived()  # "NaN" / "inf" when its values are not finite
+    update_text: str = _derived()
+    # "mean 0.01 · std 0.2 · min -1.3 · max 1.2 · zeros 0%"; "" without finite values
+    stats_text: str = _derived()
+
+    def __post_init__(self) -> None:
+        n = units.human_norm
+        _set(
+            self,
+            values_text=units.human_count(self.values),
+            norm_text=n(self.norm, self.nan, self.inf),
+            update_text=units.human_ratio(self.update),
+            stats_text=""
+            if self.mean is None
+            else f"mean {n(self.mean)} · std {n(self.std)} · min {n(self.min)} · "
+            f"max {n(self.max)} · zeros {100 * (self.zeros or 0):.0f}%",
+        )
 
     def to_json(self) -> dict[str, Any]:
         return _jsonify(self)
@@ -712,6 +734,19 @@ class ParamWatchRecord(Record):
     took_s: float
     interval_s: float | None
     note: str | None
+    values_text: str = _derived()
+    norm_text: str = _derived()  # "NaN" when a value is NaN/Inf (the norm is not a number)
+    update_text: str = _derived()
+    took_text: str = _derived()
+
+    def __post_init__(self) -> None:
+        _set(
+            self,
+            values_text=units.human_count(self.values),
+            norm_text=units.human_norm(self.norm, nan=self.nonfinite),
+            update_text=units.human_ratio(self.update),
+            took_text=units.human_duration(self.took_s),
+        )
 
 
 @dataclasses.dataclass(frozen=True)

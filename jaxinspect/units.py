@@ -8,7 +8,9 @@ they arrive. So the same 1.5 GiB reads "1.5 GiB" in a cell and in the sidebar.
 - durations: ``human_duration(0.0123)`` → ``"12.3 ms"``, ``human_duration(2.5)`` → ``"2.50 s"``
 - counts: ``human_count(12_345)`` → ``"12k"``, ``human_count(1_234_567)`` → ``"1.2M"``
 - flops: ``human_flops(2.5e9)`` → ``"2.5 GFLOP"``
-- measured values (scalars, norms): ``human_value(0.12345)`` → ``"0.1235"``
+- measured values (logged scalars): ``human_value(0.025)`` → ``"0.02500"``
+- parameter norms and statistics: ``human_norm(12.345)`` → ``"12.35"``; update ratios:
+  ``human_ratio(0.00123)`` → ``"1.2e-3"``
 - places: ``location("…/x.py:12", 3)`` → ``"cell [3] line 12"``
 - reasons: ``reason_label("static_part")`` → ``"static field"``, ``reasons_summary({...})``
 """
@@ -140,6 +142,57 @@ def human_value(v: Any, none: str = "—") -> str:
         mantissa, exponent = f"{x:.3e}".split("e")
         return f"{mantissa}e{int(exponent):+d}"
     return text
+
+
+def _nonfinite(x: float) -> str | None:
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return None
+
+
+def _sci(x: float, digits: int) -> str:
+    """``1.23e5`` / ``4.6e-5``: no "+" and no leading zero in the exponent."""
+    mantissa, exponent = f"{x:.{digits}e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def human_norm(x: float | None, nan: int = 0, inf: int = 0, none: str = NONE) -> str:
+    """A norm or a statistic of parameter values, four significant digits: ``"12.35"``,
+    ``"0.1235"``, ``"1234"``; scientific outside [1e-3, 1e4): ``"1.23e5"``, ``"4.56e-5"``. A
+    missing norm of values that held NaN / Inf (``nan`` / ``inf`` counts) reads ``"NaN"`` /
+    ``"inf"``; otherwise ``none``."""
+    if x is None or isinstance(x, bool):
+        return "NaN" if nan else "inf" if inf else none
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return none
+    special = _nonfinite(v)
+    if special is not None:
+        return special
+    if v == 0:
+        return "0"
+    text = f"{v:.4g}"
+    if abs(v) >= 1e4 or abs(v) < 1e-3 or "e" in text:
+        return _sci(v, 2)
+    return text
+
+
+def human_ratio(x: float | None, none: str = NONE) -> str:
+    """A ratio (an update ‖Δθ‖/‖θ‖) with two significant digits: ``"1.2e-3"``; ``"0"``;
+    ``none`` when unknown."""
+    if x is None or isinstance(x, bool):
+        return none
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return none
+    special = _nonfinite(v)
+    if special is not None:
+        return special
+    return "0" if v == 0 else _sci(v, 1)
 
 
 # -- places ---------------------------------------------------------------------------------

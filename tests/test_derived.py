@@ -23,6 +23,7 @@ from jaxinspect.records import (
     FunctionCompileStats,
     ProcessesRecord,
     Reason,
+    StatusRecord,
 )
 
 GiB = 1 << 30
@@ -357,3 +358,45 @@ def test_every_reason_kind_the_kernel_documents_or_makes_has_a_short_name():
     assert units.reason_label("partial") == "new partial" and units.reason_label("body") == "loop body"
     assert units.reason_label("constructor") == "constructor"  # not an inherited attribute
     assert units.reasons_summary({"first_call": 1, "static_part": 1}) == "first call ×1, static field ×1"
+
+
+def test_parameter_norms_ratios_and_counts_are_written_once():
+    """(Moved from the sidebar's formatter tests; the cell views use the same functions.)"""
+    from jaxinspect.records import ParamLayer, ParamWatchRecord
+
+    assert [units.human_count(n) for n in (0, 999, 1000, 7_000_000_000, -1500)] == [
+        "0", "999", "1.0k", "7.0B", "-1.5k"
+    ]
+    assert [units.human_ratio(x) for x in (0.0012, 0.5, 3, 0, None, math.nan, math.inf)] == [
+        "1.2e-3", "5.0e-1", "3.0e0", "0", "–", "NaN", "inf"
+    ]
+    assert [units.human_norm(x) for x in (33.25, 0.123456, 1234.4, 123456, 0.0000456, 0, None, -math.inf)] == [
+        "33.25", "0.1235", "1234", "1.23e5", "4.56e-5", "0", "–", "-inf"
+    ]
+    # a norm the kernel could not compute because values were NaN / Inf reads as such
+    assert units.human_norm(None, nan=1, inf=1) == "NaN" and units.human_norm(None, inf=2) == "inf"
+    layers = (
+        ParamLayer("nan", 1, 4, None, None, 2, 0),
+        ParamLayer("ok", 1, 1_049_600, 32.5, 0.0012, 0, 0, 0.01, 0.05, -0.2, 0.21, 0.0),
+        ParamLayer("empty", 1, 4, None, None, 0, 4, None, None, None, None, 0.0),
+    )
+    j = [layer.to_json() for layer in layers]
+    assert [x["norm_text"] for x in j] == ["NaN", "32.5", "inf"]
+    assert (j[1]["values_text"], j[1]["update_text"]) == ("1.0M", "1.2e-3")
+    assert j[1]["stats_text"] == "mean 0.01 · std 0.05 · min -0.2 · max 0.21 · zeros 0%"
+    assert j[2]["stats_text"] == ""  # no finite value: no statistics
+    w = ParamWatchRecord(
+        name="params", seq=1, step=3, time=0.0, leaves=3, values=1_059_850, norm=None, update=None,
+        nonfinite=1, layers=layers, more_layers=0, took_s=0.0021, interval_s=None, note=None,
+    ).to_json()
+    assert (w["norm_text"], w["update_text"], w["values_text"], w["took_text"]) == (
+        "NaN", "–", "1.1M", "2.1 ms"
+    )
+
+
+def test_the_kernel_status_carries_the_cell_time_as_text():
+    status = StatusRecord(seq=1, time=0.0, busy=True, execution_count=4, cell_elapsed_s=12.3456,
+                          events_total=0, events_by_kind={}, subscribers=0, internal_errors=0)
+    assert status.to_json()["cell_elapsed_text"] == "12.35 s"
+    idle = dataclasses.replace(status, busy=False, cell_elapsed_s=None)
+    assert idle.cell_elapsed_text == "–"

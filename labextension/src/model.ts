@@ -654,6 +654,8 @@ export class SessionModel {
       time: sample.time,
       norm: sample.norm ?? null,
       update: sample.update ?? null,
+      norm_text: sample.norm_text,
+      update_text: sample.update_text,
       layers
     });
   }
@@ -847,6 +849,9 @@ export namespace SessionModel {
     /** null when a value was NaN/Inf (the norm is not a number). */
     norm: number | null;
     update: number | null;
+    /** `norm` and `update` as the kernel wrote them (for the sparklines' range labels). */
+    norm_text: string;
+    update_text: string;
     /** By module path (only the modules the sample listed). */
     layers: Map<string, IParamLayerPoint>;
   }

@@ -13,6 +13,7 @@ import { SessionModel } from '../src/model';
 import type { AnyRecord } from '../src/protocol';
 import { BuffersView } from '../src/views/Buffers';
 import { CompilesView } from '../src/views/Compiles';
+import { Overview } from '../src/views/Overview';
 import * as format from '../src/views/format';
 import { Processes, processesBadge } from '../src/views/Processes';
 import {
@@ -26,7 +27,8 @@ import {
   processFacts,
   processRecord,
   processesRecord,
-  reason
+  reason,
+  status
 } from './fixtures';
 import { attrs, text } from './html';
 
@@ -48,7 +50,12 @@ describe('derived state from the kernel', () => {
       'reasonName',
       'reasonsSummary',
       'REASON_NAMES',
-      'basename'
+      'basename',
+      'formatDuration',
+      'formatSeconds',
+      'formatCount',
+      'formatNorm',
+      'formatRatio'
     ]) {
       expect(name in format).toBe(false);
     }
@@ -129,5 +136,15 @@ describe('derived state from the kernel', () => {
     // a new kernel session starts with none
     model.applyHello(hello());
     expect(model.processesSummary).toBeNull();
+  });
+
+  it('shows the cell time as the kernel wrote it', () => {
+    const model = modelWith([
+      status({ seq: 5, busy: true, cell_elapsed_s: 12.3456, cell_elapsed_text: '12.35 s' })
+    ]);
+    const html = renderToStaticMarkup(
+      <Overview model={model} now={1700000115_000} actions={actions} />
+    );
+    expect(text(html, 'jaxinspect-cell-elapsed')).toBe('12.35 s');
   });
 });

@@ -60,6 +60,7 @@ export function status(overrides: Partial<IStatusRecord> = {}): IStatusRecord {
     events_by_kind: {},
     subscribers: 1,
     internal_errors: 0,
+    cell_elapsed_text: '–',
     ...overrides
   };
 }
@@ -294,6 +295,10 @@ export function paramLayer(overrides: Partial<IParamLayer> = {}): IParamLayer {
     min: -0.2,
     max: 0.21,
     zeros: 0,
+    values_text: '1.0M',
+    norm_text: '32.5',
+    update_text: '1.2e-3',
+    stats_text: 'mean 0.01 · std 0.05 · min -0.2 · max 0.21 · zeros 0%',
     ...overrides
   };
 }
@@ -316,13 +321,20 @@ export function paramsWatch(overrides: Partial<IParamsWatch> = {}): IParamsWatch
         path: "['params']['Dense_1']",
         values: 1024 * 10 + 10,
         norm: 3.5,
-        update: 0.0034
+        update: 0.0034,
+        values_text: '10k',
+        norm_text: '3.5',
+        update_text: '3.4e-3'
       })
     ],
     more_layers: 0,
     took_s: 0.0021,
     interval_s: 1,
     note: null,
+    values_text: '1.1M',
+    norm_text: '33.25',
+    update_text: '1.2e-3',
+    took_text: '2.1 ms',
     ...overrides
   };
 }

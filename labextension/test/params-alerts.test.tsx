@@ -17,7 +17,6 @@ import {
   alertMessage,
   latestParamAlerts,
   layerNormSeries,
-  layerNormText,
   normSeries,
   paramsBadge
 } from '../src/views/Params';
@@ -236,11 +235,13 @@ describe('Params tab: norms of NaN values', () => {
       paramsWatch({
         nonfinite: 2,
         norm: null,
+        norm_text: 'NaN',
+        // as the kernel writes them (units.human_norm; tests/test_derived.py)
         layers: [
-          paramLayer({ path: 'nan', norm: null, nan: 2 }),
-          paramLayer({ path: 'inf', norm: null, inf: 1 }),
-          paramLayer({ path: 'unknown', norm: null }),
-          paramLayer({ path: 'ok', norm: 4.5 })
+          paramLayer({ path: 'nan', norm: null, nan: 2, norm_text: 'NaN' }),
+          paramLayer({ path: 'inf', norm: null, inf: 1, norm_text: 'inf' }),
+          paramLayer({ path: 'unknown', norm: null, norm_text: '–' }),
+          paramLayer({ path: 'ok', norm: 4.5, norm_text: '4.5' })
         ]
       })
     ]);
@@ -257,10 +258,9 @@ describe('Params tab: norms of NaN values', () => {
     expect(norms('inf')).toBe('inf');
     expect(norms('unknown')).toBe('–');
     expect(norms('ok')).toBe('4.5');
-    expect(layerNormText(paramLayer({ norm: null, nan: 1, inf: 1 }))).toBe('NaN');
 
     // no NaN and no norm: unknown, not NaN
-    const none = render(modelWith([paramsWatch({ norm: null, nonfinite: 0 })]));
+    const none = render(modelWith([paramsWatch({ norm: null, nonfinite: 0, norm_text: '–' })]));
     expect(text(none, 'jaxinspect-params-norm')).toBe('–');
   });
 
@@ -268,10 +268,25 @@ describe('Params tab: norms of NaN values', () => {
     const model = new SessionModel();
     model.applyHello(hello());
     const layer = (norm: number | null) => [paramLayer({ path: 'a', norm, nan: norm === null ? 1 : 0 })];
-    model.applyBatch(batch(1, [paramsWatch({ seq: 1, time: 10, norm: 1, update: null, layers: layer(2) })]));
-    model.applyBatch(batch(2, [paramsWatch({ seq: 2, time: 11, norm: 3, update: 0.1, layers: layer(4) })]));
+    const texts = (norm: number | null) => ({ norm_text: norm === null ? 'NaN' : String(norm) });
     model.applyBatch(
-      batch(3, [paramsWatch({ seq: 3, time: 12, norm: null, nonfinite: 1, update: null, layers: layer(null) })])
+      batch(1, [paramsWatch({ seq: 1, time: 10, norm: 1, update: null, layers: layer(2), ...texts(1) })])
+    );
+    model.applyBatch(
+      batch(2, [paramsWatch({ seq: 2, time: 11, norm: 3, update: 0.1, layers: layer(4), ...texts(3) })])
+    );
+    model.applyBatch(
+      batch(3, [
+        paramsWatch({
+          seq: 3,
+          time: 12,
+          norm: null,
+          nonfinite: 1,
+          update: null,
+          layers: layer(null),
+          ...texts(null)
+        })
+      ])
     );
     const history = model.paramWatches.get('params')!.history;
     expect(history).toHaveLength(3);

@@ -5,7 +5,6 @@ import { describe, expect, it, vi } from 'vitest';
 import { SessionModel } from '../src/model';
 import type { AnyRecord } from '../src/protocol';
 import { createDefaultTabs } from '../src/views/builtin';
-import { formatCount, formatNorm, formatRatio } from '../src/views/format';
 import { interestParams } from '../src/views/interest';
 import {
   INTERVALS,
@@ -75,7 +74,14 @@ describe('Params tab', () => {
   });
 
   it('shows a watched tree: step, norm, values, no update on the first sample', () => {
-    const model = modelWith([paramsWatch({ seq: 1, update: null, layers: [paramLayer({ update: null })] })]);
+    const model = modelWith([
+      paramsWatch({
+        seq: 1,
+        update: null,
+        update_text: '–',
+        layers: [paramLayer({ update: null, update_text: '–' })]
+      })
+    ]);
     const html = render(model);
     expect(attrs(html, 'jaxinspect-params-watch', 'data-name')).toEqual(['params']);
     expect(attrs(html, 'jaxinspect-params-watch', 'data-nonfinite')).toEqual(['false']);
@@ -131,17 +137,24 @@ describe('Params tab', () => {
   it('draws sparklines only with two or more points', () => {
     const model = new SessionModel();
     model.applyHello(hello());
-    model.applyBatch(batch(1, [paramsWatch({ seq: 1, time: 10, norm: 1, update: null })]));
+    // each sample's numbers come with the kernel's text (the range labels show it)
+    const sample = (seq: number, time: number, norm: number, update: number | null) =>
+      paramsWatch({
+        seq,
+        time,
+        norm,
+        update,
+        norm_text: String(norm),
+        update_text: update === null ? '–' : `${(update * 100).toFixed(1)}e-2`
+      });
+    model.applyBatch(batch(1, [sample(1, 10, 1, null)]));
     expect(render(model)).not.toContain('sparkline');
     model.applyBatch(
       batch(2, [
-        paramsWatch({
-          seq: 2,
-          time: 11,
-          norm: 3,
-          update: 0.01,
+        {
+          ...sample(2, 11, 3, 0.01),
           layers: [paramLayer({ norm: 5 }), paramLayer({ path: 'only-now', norm: 1 })]
-        })
+        }
       ])
     );
     let html = render(model);
@@ -160,7 +173,7 @@ describe('Params tab', () => {
       'sparkline'
     );
 
-    model.applyBatch(batch(3, [paramsWatch({ seq: 3, time: 13, norm: 2, update: 0.03 })]));
+    model.applyBatch(batch(3, [sample(3, 13, 2, 0.03)]));
     html = render(model);
     expect(count(html, 'jaxinspect-params-norm-sparkline')).toBe(1);
     expect(count(html, 'jaxinspect-params-update-sparkline')).toBe(1);
@@ -210,6 +223,7 @@ describe('Params tab', () => {
       paramsWatch({
         nonfinite: 2,
         norm: null as unknown as number,
+        norm_text: 'NaN',
         layers: [paramLayer({ nan: 3, inf: 0 }), paramLayer({ path: 'b', inf: 1 }), paramLayer({ path: 'ok' })]
       })
     ]);
@@ -401,34 +415,8 @@ describe('Params tab', () => {
 });
 
 describe('params formatters', () => {
-  it('formats counts, ratios and norms', () => {
-    expect(formatCount(0)).toBe('0');
-    expect(formatCount(999)).toBe('999');
-    expect(formatCount(1000)).toBe('1.0k');
-    expect(formatCount(12_345)).toBe('12k');
-    expect(formatCount(999_999)).toBe('1.0M');
-    expect(formatCount(1_234_567)).toBe('1.2M');
-    expect(formatCount(7_000_000_000)).toBe('7.0B');
-    expect(formatCount(-1500)).toBe('-1.5k');
-    expect(formatCount(null)).toBe('–');
-
-    expect(formatRatio(0.0012)).toBe('1.2e-3');
-    expect(formatRatio(0.5)).toBe('5.0e-1');
-    expect(formatRatio(3)).toBe('3.0e0');
-    expect(formatRatio(0)).toBe('0');
-    expect(formatRatio(null)).toBe('–');
-    expect(formatRatio(NaN)).toBe('NaN');
-    expect(formatRatio(Infinity)).toBe('inf');
-
-    expect(formatNorm(33.25)).toBe('33.25');
-    expect(formatNorm(0.123456)).toBe('0.1235');
-    expect(formatNorm(1234.4)).toBe('1234');
-    expect(formatNorm(123456)).toBe('1.23e5');
-    expect(formatNorm(0.0000456)).toBe('4.56e-5');
-    expect(formatNorm(0)).toBe('0');
-    expect(formatNorm(undefined)).toBe('–');
-    expect(formatNorm(-Infinity)).toBe('-inf');
-
+  // counts, ratios and norms are formatted once, in the kernel (tests/test_derived.py)
+  it('says how often the sampler runs', () => {
     expect(intervalText(1)).toBe('every 1 s');
     expect(intervalText(0.5)).toBe('every 0.5 s');
     expect(intervalText(null)).toBe('');

@@ -94,7 +94,8 @@ export const SCHEMA = {
       "events_total": "int",
       "events_by_kind": "dict[str,int]",
       "subscribers": "int",
-      "internal_errors": "int"
+      "internal_errors": "int",
+      "cell_elapsed_text": "str"
     },
     "internal_error": {
       "kind": "str",
@@ -370,7 +371,11 @@ export const SCHEMA = {
       "std": "float|null",
       "min": "float|null",
       "max": "float|null",
-      "zeros": "float"
+      "zeros": "float",
+      "values_text": "str",
+      "norm_text": "str",
+      "update_text": "str",
+      "stats_text": "str"
     },
     "params_watch": {
       "kind": "str",
@@ -387,7 +392,11 @@ export const SCHEMA = {
       "more_layers": "int",
       "took_s": "float",
       "interval_s": "float|null",
-      "note": "str|null"
+      "note": "str|null",
+      "values_text": "str",
+      "norm_text": "str",
+      "update_text": "str",
+      "took_text": "str"
     },
     "params_alert": {
       "kind": "str",

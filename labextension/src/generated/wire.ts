@@ -128,6 +128,10 @@ export interface StatusRecord {
   };
   subscribers: number;
   internal_errors: number;
+  /**
+   * "–" while idle
+   */
+  cell_elapsed_text: string;
 }
 /**
  * kernel -> frontend: coalesced records (at most ~10 per second).
@@ -580,6 +584,13 @@ export interface ParamWatchRecord {
   took_s: number;
   interval_s: number | null;
   note: string | null;
+  values_text: string;
+  /**
+   * "NaN" when a value is NaN/Inf (the norm is not a number)
+   */
+  norm_text: string;
+  update_text: string;
+  took_text: string;
 }
 /**
  * One module of a watched tree (its leaves' path minus the last component).
@@ -606,6 +617,16 @@ export interface ParamLayer {
    * fraction of exact zeros
    */
   zeros: number;
+  values_text: string;
+  /**
+   * "NaN" / "inf" when its values are not finite
+   */
+  norm_text: string;
+  update_text: string;
+  /**
+   * "mean 0.01 · std 0.2 · min -1.3 · max 1.2 · zeros 0%"; "" without finite values
+   */
+  stats_text: string;
 }
 /**
  * A watched tree turned NaN/Inf: the first non-finite step (every ``watch()`` call is

@@ -4,7 +4,7 @@ import * as React from 'react';
 
 import type { IDevice, IEnvRecord, IStatusRecord } from '../protocol';
 import type { ITabProps } from './tabs';
-import { bounded, formatAge, formatSeconds, formatVersion } from './format';
+import { bounded, formatAge, formatVersion } from './format';
 
 /** Most device rows shown; the rest are summarized as "N more". */
 export const MAX_DEVICE_ROWS = 64;
@@ -152,7 +152,7 @@ function StatusSection(props: {
             {status.execution_count}
           </Row>
           <Row label="cell elapsed" testid="jaxinspect-cell-elapsed">
-            {formatSeconds(status.cell_elapsed_s)}
+            {status.cell_elapsed_text}
           </Row>
           <Row label="events recorded" testid="jaxinspect-events">
             {status.events_total}

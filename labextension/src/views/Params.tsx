@@ -13,7 +13,7 @@ import * as React from 'react';
 
 import type { SessionModel } from '../model';
 import type { IParamLayer, IParamsAlert, IParamsWatch } from '../protocol';
-import { bounded, formatCount, formatDuration, formatNorm, formatRatio } from './format';
+import { bounded } from './format';
 import { IntervalSelect, intervalText, useSampledInterval } from './interest';
 import { finiteSeries, linePoints, SPARK_WIDTH } from './sparkline';
 import type { ISparkSample } from './sparkline';
@@ -96,17 +96,30 @@ export function alertLeavesText(a: IParamsAlert): string | null {
   return `${bad} of ${total} leaves non-finite`;
 }
 
-/** A module's norm: "NaN" / "inf" when its values are not finite (the kernel sends null). */
-export function layerNormText(l: IParamLayer): string {
-  if (l.norm === null || l.norm === undefined) {
-    if (l.nan > 0) {
-      return 'NaN';
+/**
+ * "lowest – highest" of a sparkline's samples, each as the kernel wrote it (unknown and
+ * non-finite values left out); "" when there is none.
+ */
+export function rangeText(
+  history: readonly SessionModel.IParamPoint[],
+  value: (p: SessionModel.IParamPoint) => number | null,
+  text: (p: SessionModel.IParamPoint) => string
+): string {
+  let lo: SessionModel.IParamPoint | null = null;
+  let hi: SessionModel.IParamPoint | null = null;
+  for (const p of history) {
+    const v = value(p);
+    if (v === null || !Number.isFinite(v)) {
+      continue;
     }
-    if (l.inf > 0) {
-      return 'inf';
+    if (lo === null || v < value(lo)!) {
+      lo = p;
+    }
+    if (hi === null || v > value(hi)!) {
+      hi = p;
     }
   }
-  return formatNorm(l.norm);
+  return lo && hi ? `${text(lo)} – ${text(hi)}` : '';
 }
 
 /** The global norms of `history` over time (unknown ones left out). */
@@ -279,7 +292,7 @@ function ParamsAlert(props: { alert: IParamsAlert }): React.ReactElement {
 function Watch(props: { watch: SessionModel.IParamWatch }): React.ReactElement {
   const { latest: w, history } = props.watch;
   const nonfinite = w.nonfinite > 0;
-  const took = `took ${formatDuration(w.took_s)}`;
+  const took = `took ${w.took_text}`;
   const every = intervalText(w.interval_s);
   return (
     <section
@@ -308,7 +321,7 @@ function Watch(props: { watch: SessionModel.IParamWatch }): React.ReactElement {
       <div className="jp-JaxInspect-paramsStats">
         {'norm '}
         <span className="jp-JaxInspect-paramsBig" data-testid="jaxinspect-params-norm">
-          {w.norm === null && w.nonfinite > 0 ? 'NaN' : formatNorm(w.norm)}
+          {w.norm_text}
         </span>
         {' · update '}
         <span
@@ -316,14 +329,14 @@ function Watch(props: { watch: SessionModel.IParamWatch }): React.ReactElement {
           data-testid="jaxinspect-params-update"
           title="‖Δθ‖/‖θ‖ since the previous sample"
         >
-          {formatRatio(w.update)}
+          {w.update_text}
         </span>
         {' · '}
         <span
           data-testid="jaxinspect-params-values"
           title={`${w.values} values in ${w.leaves} leaves`}
         >
-          {formatCount(w.values)}
+          {w.values_text}
         </span>
         {' values · '}
         <span
@@ -338,13 +351,13 @@ function Watch(props: { watch: SessionModel.IParamWatch }): React.ReactElement {
         testid="jaxinspect-params-norm-sparkline"
         label="norm"
         series={normSeries(history)}
-        format={formatNorm}
+        range={rangeText(history, p => p.norm, p => p.norm_text)}
       />
       <Spark
         testid="jaxinspect-params-update-sparkline"
         label="update"
         series={updateSeries(history)}
-        format={formatRatio}
+        range={rangeText(history, p => p.update, p => p.update_text)}
       />
       <Layers watch={w} history={history} />
       <div className="jp-JaxInspect-dim jp-JaxInspect-paramsSample">
@@ -366,21 +379,19 @@ function Spark(props: {
   testid: string;
   label: string;
   series: ISparkSample[];
-  format(x: number): string;
+  /** "lowest – highest", as the kernel wrote them. */
+  range: string;
 }): React.ReactElement | null {
-  const { testid, label, series, format } = props;
+  const { testid, label, series, range } = props;
   const points = linePoints(series, SPARK_WIDTH, PARAM_SPARK_HEIGHT);
   if (points === null) {
     return null;
   }
-  const values = series.map(p => p.v);
-  const min = Math.min(...values);
-  const max = Math.max(...values);
   return (
     <div className="jp-JaxInspect-sparkline jp-JaxInspect-paramsSpark">
       <div className="jp-JaxInspect-sparklineLabels jp-JaxInspect-dim">
         <span>{label}</span>
-        <span>{`${format(min)} – ${format(max)}`}</span>
+        <span>{range}</span>
       </div>
       <svg
         data-testid={testid}
@@ -470,9 +481,9 @@ function Layers(props: {
                   <div className="jp-JaxInspect-code jp-JaxInspect-paramsPath">{l.path}</div>
                   <LayerSpark series={layerNormSeries(history, l.path)} />
                 </td>
-                <td className="jp-JaxInspect-num">{formatCount(l.values)}</td>
-                <td className="jp-JaxInspect-num">{layerNormText(l)}</td>
-                <td className="jp-JaxInspect-num">{formatRatio(l.update)}</td>
+                <td className="jp-JaxInspect-num">{l.values_text}</td>
+                <td className="jp-JaxInspect-num">{l.norm_text}</td>
+                <td className="jp-JaxInspect-num">{l.update_text}</td>
                 <td
                   className={
                     'jp-JaxInspect-num' + (l.nan > 0 ? ' jp-JaxInspect-paramsBadCell' : '')
@@ -521,11 +532,8 @@ function Footer(props: {
 /** The row's tooltip: sizes and the live statistics of the module's values. */
 export function layerTitle(l: IParamLayer): string {
   const parts = [`${l.leaves} leaves · ${l.values} values`];
-  if (typeof l.mean === 'number') {
-    parts.push(
-      `mean ${formatNorm(l.mean)} · std ${formatNorm(l.std)} · min ${formatNorm(l.min)} · ` +
-        `max ${formatNorm(l.max)} · zeros ${(100 * (l.zeros ?? 0)).toFixed(0)}%`
-    );
+  if (l.stats_text) {
+    parts.push(l.stats_text);
   }
   return parts.join('\n');
 }

@@ -26,14 +26,6 @@ export function formatAge(then: number | null, now: number): string {
   return `${Math.round(s / 3600)} h ago`;
 }
 
-/** Seconds with one decimal, or "—" when unknown. */
-export function formatSeconds(s: number | null | undefined): string {
-  if (s === null || s === undefined || !Number.isFinite(s)) {
-    return '—';
-  }
-  return `${s.toFixed(1)} s`;
-}
-
 /** A version string, or "not installed". */
 export function formatVersion(v: string | null | undefined): string {
   return v ? v : 'not installed';
@@ -43,17 +35,6 @@ export function formatVersion(v: string | null | undefined): string {
 export function bounded<T>(items: readonly T[], limit: number): { shown: T[]; more: number } {
   const shown = items.slice(0, limit);
   return { shown, more: Math.max(0, items.length - shown.length) };
-}
-
-/** A duration: "12.3 ms" under a second, "1.23 s" above; "–" when unknown. */
-export function formatDuration(s: number | null | undefined): string {
-  if (s === null || s === undefined || !Number.isFinite(s)) {
-    return '–';
-  }
-  if (s >= 1) {
-    return `${s.toFixed(2)} s`;
-  }
-  return `${(s * 1e3).toFixed(1)} ms`;
 }
 
 /**
@@ -75,84 +56,6 @@ export function boundedDetails(
   const shown = all.slice(0, Math.max(0, limit));
   const total = all.length + kernelMore;
   return { shown, more: total - shown.length, total };
-}
-
-const COUNT_UNITS = ['k', 'M', 'B', 'T'];
-
-/**
- * A count in short form: "950", "12k", "1.2M", "3.4B" (one decimal under 10 of a unit); "–" when
- * unknown.
- */
-export function formatCount(n: number | null | undefined): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) {
-    return '–';
-  }
-  if (n < 0) {
-    return `-${formatCount(-n)}`;
-  }
-  if (n < 1000) {
-    return String(Math.round(n));
-  }
-  let value = n / 1000;
-  let unit = 0;
-  const text = (v: number) => v.toFixed(v < 9.95 ? 1 : 0);
-  // Move up a unit when the rounded text would read 1000 or more.
-  while (unit < COUNT_UNITS.length - 1 && Number(text(value)) >= 1000) {
-    value /= 1000;
-    unit++;
-  }
-  return `${text(value)}${COUNT_UNITS[unit]}`;
-}
-
-/** Text for a non-finite number ("NaN", "inf", "-inf"), or null for a finite one. */
-function nonFiniteText(x: number): string | null {
-  if (Number.isNaN(x)) {
-    return 'NaN';
-  }
-  if (x === Infinity) {
-    return 'inf';
-  }
-  if (x === -Infinity) {
-    return '-inf';
-  }
-  return null;
-}
-
-/** A ratio in scientific notation with two significant digits: "1.2e-3"; "–" when unknown. */
-export function formatRatio(x: number | null | undefined): string {
-  if (x === null || x === undefined || typeof x !== 'number') {
-    return '–';
-  }
-  const special = nonFiniteText(x);
-  if (special !== null) {
-    return special;
-  }
-  if (x === 0) {
-    return '0';
-  }
-  return x.toExponential(1).replace('e+', 'e');
-}
-
-/**
- * A norm with four significant digits: "12.35", "0.1235", "1234"; scientific outside
- * [1e-3, 1e4): "1.23e5", "4.56e-5"; "–" when unknown.
- */
-export function formatNorm(x: number | null | undefined): string {
-  if (x === null || x === undefined || typeof x !== 'number') {
-    return '–';
-  }
-  const special = nonFiniteText(x);
-  if (special !== null) {
-    return special;
-  }
-  if (x === 0) {
-    return '0';
-  }
-  const a = Math.abs(x);
-  if (a >= 1e4 || a < 1e-3) {
-    return x.toExponential(2).replace('e+', 'e');
-  }
-  return String(Number(x.toPrecision(4)));
 }
 
 /** Local wall-clock time of Unix seconds, "HH:MM:SS"; "?" when unknown. */
