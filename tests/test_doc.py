@@ -364,3 +364,43 @@ def test_monitor_summary_twins():
     inert(markup)
     assert "loss: 0.02500 at step 1 (1 points)" in text and f"⚠ {PAYLOAD} recompiled" in text
     assert text == monitorview.summary_text(state.snapshot())
+
+
+def test_jaxpr_view_twins_and_its_fast_listing():
+    import jax
+    import jax.numpy as jnp
+
+    import jaxinspect
+    from jaxinspect.render import jaxprview
+
+    def f(x, key):
+        y = jax.lax.cond(x.sum() > 0, jnp.sin, jnp.cos, x)
+        return jax.random.normal(key, x.shape) + jax.random.normal(key, x.shape) * y
+
+    f.__name__ = f.__qualname__ = PAYLOAD
+    v = jaxinspect.jaxpr(f, jnp.ones(3), jax.random.key(0)).with_sections("jaxpr", "cost", "graph")
+    doc = v.document()
+    text, markup = to_text(doc), to_html(doc)
+    bundle = v._repr_mimebundle_()
+    same_ids = lambda m: re.sub(r"\bjx\d+", "jx", m)  # noqa: E731 - each render numbers its element
+    assert text == bundle["text/plain"] and same_ids(markup) == same_ids(bundle["text/html"])
+    inert(markup)
+    assert "⚠ key reuse" in text and "cost analysis" in text and "dataflow of" in text
+    # summary, keys, cost: the same words
+    graph_at = text.index("dataflow of")
+    listing_at = text.index("\n\n", graph_at) + 2
+    assert_twins(text[:graph_at], markup)
+    # the dataflow: drawn in HTML (SVG), listed node by node in text, the same nodes
+    svg = markup[markup.index("<svg") : markup.index("</svg>")]
+    for line in text[graph_at:listing_at].strip().splitlines()[1:]:
+        node = line.split("←")[0].strip().split("#")[0]
+        assert f">{node}" in svg, line
+    # the listing: the same program from both of the Fast part's renderers
+    visible = visible_words(markup)
+    for line in text[listing_at:].splitlines():
+        assert all(w in visible for w in re.findall(r"\w+", line)), line
+    # a view of only the summary has no listing in either twin
+    summary = v.with_sections("cost").document()
+    assert "{ lambda" not in to_text(summary) and 'class="jx-code"' not in to_html(summary)
+    assert_twins(to_text(summary), to_html(summary))
+    assert jaxprview.page_doc(v.doc).title == jaxprview.summary_title(v.doc.stats, v.doc.title)

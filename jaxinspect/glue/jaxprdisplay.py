@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..render import jaxprview
+from ..render.doc import to_html, to_text
 from .display import Message
 
 SECTIONS = ("jaxpr", "stablehlo", "hlo", "cost", "graph")
@@ -175,56 +176,44 @@ class JaxprView:
             )
         return out
 
-    def text(self, limit: int | None = jaxprview.OUTPUT_BUDGET) -> str:
-        """The plain-text twin of the selected sections (``limit=None``: unbounded)."""
-        parts = []
-        if "jaxpr" in self.sections:
-            parts.append(
-                jaxprview.jaxpr_text(self.doc, source=self.source, limit=limit, root=self.root)
-            )
-        else:
-            parts.append("\n".join(jaxprview.summary_lines(self.doc.stats, self.doc.title)))
+    def document(self, limit: int | None = jaxprview.OUTPUT_BUDGET, code_limit: int | None = None):
+        """The view as one document (``render.doc``): the summary, the selected sections, then the
+        program (``limit`` characters of text; the HTML has its own byte budget)."""
+        code_limit = code_limit or jaxprview.OUTPUT_BUDGET // 2
+        blocks = []
         for what in self.sections:
             if what in ("stablehlo", "hlo"):
                 value = self._get(what)
                 title = "StableHLO (lowered)" if what == "stablehlo" else "HLO (compiled, optimized)"
-                parts.append(f"{title}:\n" + jaxprview.code_text(what, str(value), limit=limit or 1 << 62))
+                blocks.append(
+                    jaxprview.failure_section(value.message)
+                    if isinstance(value, _Failure)
+                    else jaxprview.code_section(title, str(value), limit=code_limit)
+                )
             elif what == "cost":
                 value = self._get("cost")
-                parts.append(
-                    value.message if isinstance(value, _Failure) else jaxprview.cost_text(value)
+                blocks.append(
+                    jaxprview.failure_section(value.message)
+                    if isinstance(value, _Failure)
+                    else jaxprview.cost_section(value)
                 )
             elif what == "graph":
-                parts.append(jaxprview.graph_text(self.doc))
-        return "\n\n".join(parts)
+                blocks.append(jaxprview.graph_section(self.doc))
+        return jaxprview.page_doc(
+            self.doc, source=self.source, limit=limit, sections=blocks, root=self.root,
+            code="jaxpr" in self.sections,
+        )  # fmt: skip
+
+    def text(self, limit: int | None = jaxprview.OUTPUT_BUDGET) -> str:
+        """The plain-text twin of the selected sections (``limit=None``: unbounded)."""
+        return to_text(self.document(limit, code_limit=limit or 1 << 62))
 
     def __repr__(self) -> str:
         return self.text()
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        extra = []
-        for what in self.sections:
-            if what in ("stablehlo", "hlo"):
-                value = self._get(what)
-                title = "StableHLO (lowered)" if what == "stablehlo" else "HLO (compiled, optimized)"
-                extra.append(
-                    _failure_html(value) if isinstance(value, _Failure) else jaxprview.code_html(title, value)
-                )
-            elif what == "cost":
-                value = self._get("cost")
-                extra.append(
-                    _failure_html(value) if isinstance(value, _Failure) else jaxprview.cost_html(value)
-                )
-            elif what == "graph":
-                extra.append(jaxprview.graph_html(self.doc))
-        html = jaxprview.jaxpr_html(
-            self.doc,
-            source=self.source,
-            sections="".join(extra),
-            root=self.root,
-            code="jaxpr" in self.sections,
-        )
-        return {"text/plain": self.text(), "text/html": html}
+        doc = self.document()
+        return {"text/plain": to_text(doc), "text/html": to_html(doc)}
 
 
 class JaxprDiffView:
@@ -256,9 +245,3 @@ class _Failure:
 
     def __str__(self) -> str:
         return self.message
-
-
-def _failure_html(value: _Failure) -> str:
-    from ..render.htmllib import esc
-
-    return f'<pre class="ji-warn" style="white-space:pre-wrap">{esc(value.message)}</pre>'

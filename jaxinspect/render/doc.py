@@ -19,8 +19,10 @@ blocks: :class:`Line`, :class:`Heading`, :class:`Group` (indents in text, a ``<d
 :class:`Section` (a titled fold: ``<details>`` in HTML, "title:" and indented children in text),
 :class:`Table` (columns with alignment and width caps, bounded rows and an "… N more" marker),
 :class:`More` (an explicit "… N more" marker), :class:`Alert`, :class:`Pre`, :class:`Items`
-(a bulleted list), :class:`Blank`, :class:`Raw` (trusted markup, with an optional text twin) and
-:class:`View` (the root: title, CSS and the ``jaxinspect-view`` frame).
+(a bulleted list), :class:`Blank`, :class:`Raw` (trusted markup, with an optional text twin),
+:class:`Fast` (a part with its own fast text and HTML renderers: the jaxpr listing, where a node
+per equation would cost more than JAX's own printer) and :class:`View` (the root: title, CSS and
+the ``jaxinspect-view`` frame).
 
 Any block may say ``only="html"`` (a detail the text twin leaves out, e.g. a tooltip-like extra,
 a timeline drawing) or ``only="text"``. The twin test (tests/test_doc.py) checks every word of
@@ -37,7 +39,7 @@ from typing import Any
 
 __all__ = [
     "CSS", "Markup", "esc", "Text", "Line", "Heading", "Group", "Section", "Column", "Cell",
-    "Table", "More", "Alert", "Pre", "Items", "Blank", "Raw", "View", "to_text", "to_html",
+    "Table", "More", "Alert", "Pre", "Items", "Blank", "Raw", "Fast", "View", "to_text", "to_html",
     "inline_text",
 ]  # fmt: skip
 
@@ -86,6 +88,7 @@ class Text:
     role: str | None = None
     title: str | None = None
     cls: str | None = None
+    only: str | None = None  # "text": a separator the HTML draws otherwise (chips); "html"
 
 
 Inline = str | Text
@@ -231,6 +234,17 @@ class Raw:
 
 
 @dataclass(frozen=True, slots=True)
+class Fast:
+    """A part with its own fast renderers, for output too large for a node per item (a jaxpr
+    listing of thousands of equations): ``text()`` returns plain text, ``html()`` returns
+    :class:`Markup` it escaped itself. Each back end calls only its own, once."""
+
+    text: Any  # () -> str
+    html: Any  # () -> Markup
+    only: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class View:
     """The root of a view: its title line and children in the ``jaxinspect-view`` frame."""
 
@@ -248,7 +262,7 @@ def inline_text(parts: Any) -> str:
     if isinstance(parts, str):
         return parts
     if isinstance(parts, Text):
-        return str(parts.value)
+        return "" if parts.only == "html" else str(parts.value)
     if parts is None:
         return ""
     if isinstance(parts, Cell):
@@ -338,6 +352,12 @@ def _node_text(node: Any, out: list[str], pad: str) -> None:
             _push(out, pad, node.text)
         elif not isinstance(node.markup, Markup):
             _push(out, pad, node.markup)
+    elif isinstance(node, Fast):
+        text = node.text()
+        if pad:
+            _push(out, pad, text)
+        else:
+            out.append(text)  # as its renderer wrote it (a listing can be megabytes)
     elif isinstance(node, View):
         _push(out, pad, inline_text(node.title))
         for child in node.children:
@@ -386,6 +406,8 @@ def _inline_html(parts: Any, out: list[str]) -> None:
     if isinstance(parts, str):
         out.append(esc(parts))
     elif isinstance(parts, Text):
+        if parts.only == "text":
+            return
         value = esc(parts.value)
         role = parts.role
         if role == "code":
@@ -508,6 +530,9 @@ def _node_html(node: Any, out: list[str]) -> None:
         pass
     elif isinstance(node, Raw):
         out.append(node.markup if isinstance(node.markup, Markup) else f"<div>{esc(node.markup)}</div>")
+    elif isinstance(node, Fast):
+        markup = node.html()
+        out.append(markup if isinstance(markup, Markup) else f"<div>{esc(markup)}</div>")
     elif isinstance(node, View):
         out.append(CSS)
         if node.css:

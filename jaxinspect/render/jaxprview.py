@@ -12,7 +12,25 @@ from typing import Any
 
 from .. import units
 from ..records import CostRecord, JaxprBody, JaxprDiff, JaxprDoc, JaxprEqn, JaxprStats, KeyFlow
-from .htmllib import CSS, esc
+from .doc import (
+    CSS,
+    Alert,
+    Blank,
+    Fast,
+    Group,
+    Line,
+    Markup,
+    More,
+    Pre,
+    Raw,
+    Section,
+    Table,
+    Text,
+    View,
+    esc,
+    to_html,
+    to_text,
+)  # fmt: skip
 
 _plural = units.plural
 
@@ -26,7 +44,7 @@ GRAPH_MAX_NODES = 300
 GRAPH_MAX_NESTED = 12
 _uid = itertools.count(1)
 
-JAXPR_CSS = """
+JAXPR_CSS = Markup("""
 <style>
 .jx .jx-code{font-family:var(--jp-code-font-family,monospace);font-size:12px;line-height:1.45;
  white-space:pre;overflow-x:auto}
@@ -55,7 +73,7 @@ JAXPR_CSS = """
 .jx tr.d-removed td.a,.jx tr.d-removed td.m{background:rgba(255,0,0,.13)}
 .jx tr.d-changed td{background:rgba(255,200,0,.18)}
 </style>
-"""
+""")
 
 _SCRIPT = """<script>(function(){var r=document.getElementById('%s');if(!r||r.dataset.ready)return;
 r.dataset.ready='1';var last=null;r.addEventListener('mouseover',function(e){var t=e.target;
@@ -75,12 +93,11 @@ def human_bytes(n: float | None) -> str:
 
 
 def human_count(n: float | None) -> str:
-    if n is None:
-        return "unavailable"
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n:.0f}"
+    return units.human_count(n, none="unavailable")
+
+
+def human_flops(n: float | None) -> str:
+    return units.human_flops(n, none="unavailable")
 
 
 def body_labels(doc: JaxprDoc) -> dict[int, str]:
@@ -98,42 +115,62 @@ def body_labels(doc: JaxprDoc) -> dict[int, str]:
 # -- summary -------------------------------------------------------------------------------------
 
 
-def summary_lines(stats: JaxprStats, title: str) -> list[str]:
-    prims = ", ".join(f"{n} {p}" for p, n in stats.by_primitive[:8])
-    if len(stats.by_primitive) > 8:
-        prims += f", … {len(stats.by_primitive) - 8} more primitives"
-    lines = [
-        f"jaxpr of {title}: {_plural(stats.equations, 'equation')} "
-        f"({stats.top_level} top-level, {_plural(stats.bodies, 'nested jaxpr')}"
-        + (f", {stats.shared} shared" if stats.shared else "")
+def summary_title(stats: JaxprStats, title: str) -> list[Any]:
+    return [
+        "jaxpr of ", Text(title, role="code"),
+        f": {_plural(stats.equations, 'equation')} ({stats.top_level} top-level, "
+        f"{_plural(stats.bodies, 'nested jaxpr')}" + (f", {stats.shared} shared" if stats.shared else "")
         + f", depth {stats.max_depth})",
-    ]
+    ]  # fmt: skip
+
+
+def _listed(items: list[Any], more: int) -> list[Any]:
+    """Inline items separated by ", " then "… N more"."""
+    out: list[Any] = []
+    for k, item in enumerate(items):
+        if k:
+            out.append(", ")
+        out.append(item)
+    if more > 0:
+        out.append(Text(f", … {more} more", role="muted"))
+    return out
+
+
+def _chips(pairs: list[tuple[str, str]]) -> list[Any]:
+    """Chips in HTML, a comma-separated list in text."""
+    out: list[Any] = []
+    for k, (text, cls) in enumerate(pairs):
+        if k:
+            out.append(Text(", ", only="text"))
+        out.append(Text(text, cls=cls))
+    return out
+
+
+def summary_blocks(stats: JaxprStats) -> list[Any]:
+    """Primitives, inputs, outputs, constants (each bounded) and what is highlighted."""
+    out: list[Any] = []
+    prims = _chips([(f"{n} {p}", "chip") for p, n in stats.by_primitive[:PRIM_CHIPS]])
     if prims:
-        lines.append(f"  by primitive: {prims}")
-    ins = ", ".join(f"{label}: {typ}" for label, typ in stats.inputs[:INPUT_ROWS])
-    if len(stats.inputs) > INPUT_ROWS:
-        ins += f", … {len(stats.inputs) - INPUT_ROWS} more"
-    lines.append(f"  inputs ({len(stats.inputs)}): {ins or '–'}")
-    outs = ", ".join(f"{label}: {typ}" for label, typ in stats.outputs[:INPUT_ROWS])
-    if len(stats.outputs) > INPUT_ROWS:
-        outs += f", … {len(stats.outputs) - INPUT_ROWS} more"
-    lines.append(f"  outputs ({len(stats.outputs)}): {outs or '–'}")
+        more = len(stats.by_primitive) - PRIM_CHIPS
+        out.append(Line(["by primitive: ", *prims] + ([Text(f", … {more} more primitives", role="muted")] if more > 0 else [])))
+    for what, items in (("inputs", stats.inputs), ("outputs", stats.outputs)):
+        shown = [[Text(label, role="code"), f": {typ}"] for label, typ in items[:INPUT_ROWS]]
+        out.append(Line([f"{what} ({len(items)}): ", *(_listed(shown, len(items) - INPUT_ROWS) or ["–"])]))
     if stats.consts:
         total = sum(c[2] for c in stats.consts)
-        lines.append(
-            f"  constants ({len(stats.consts)}, {human_bytes(total)}): "
-            + ", ".join(f"{n}: {t}" for n, t, _ in stats.consts[:8])
-            + (f", … {len(stats.consts) - 8} more" if len(stats.consts) > 8 else "")
-        )
+        shown = [[Text(n, role="code"), f": {t}"] for n, t, _ in stats.consts[:8]]
+        out.append(Line([f"constants ({len(stats.consts)}, {human_bytes(total)}): ",
+                         *_listed(shown, len(stats.consts) - 8)]))  # fmt: skip
         if total >= 1 << 20:
-            lines.append(
-                "  ⚠ large closed-over constants are baked into the program: pass them as arguments"
-            )
+            out.append(Alert("large closed-over constants are baked into the program: pass them as arguments"))
     if stats.flagged:
-        lines.append(
-            "  highlighted: " + ", ".join(f"{n} {_FLAG_WORDS[k]}" for k, n in stats.flagged)
-        )
-    return lines
+        flags = _chips([(f"{n} {_FLAG_WORDS[k]}", f"chip flag-{k}") for k, n in stats.flagged])
+        out.append(Line(["highlighted: ", *flags]))
+    return out
+
+
+def summary_lines(stats: JaxprStats, title: str) -> list[str]:
+    return to_text(View(summary_title(stats, title), [Group(summary_blocks(stats), indent=2)])).split("\n")
 
 
 _FLAG_WORDS = {"random": "random", "callback": "host callback", "convert": "dtype conversion"}
@@ -198,7 +235,8 @@ def jaxpr_text(
     if root:
         labels.pop(root, None)
         main = doc.bodies[root]
-        out.append(f"{main.name} (nested jaxpr #{root} of {doc.title}, {_plural(main.total, 'equation')})")
+        if header:
+            out.append(f"{main.name} (nested jaxpr #{root} of {doc.title}, {_plural(main.total, 'equation')})")
     for index, name in labels.items() if root == 0 else ():
         out.append(f"let {name} = {_lambda_head(doc.bodies[index])}")
         _body_text(doc, doc.bodies[index], 2, labels, source, budget, out)
@@ -308,37 +346,33 @@ def key_marks(doc: JaxprDoc) -> dict[tuple[int, int], str]:
     return {(b, i): note for b, i, note in doc.keys.marks}
 
 
-def keys_lines(flow: KeyFlow | None) -> list[str]:
+KEY_FIX = ["fix: split the key (", Text("jax.random.split", role="code"), ") and give each use its own part"]
+
+
+def keys_blocks(flow: KeyFlow | None) -> list[Any]:
     """The PRNG key summary of a traced program, with any reuse found statically."""
     if flow is None:
         return []
-    lines = [
+    head = (
         f"PRNG keys: {_plural(flow.splits, 'split')}, {_plural(flow.folds, 'fold_in')}, "
         f"{_plural(flow.consumes, 'use')}"
         + (f"; key inputs: {', '.join(flow.inputs[:8])}" if flow.inputs else "")
         + ("" if not flow.partial else " (partial: program too large to follow every key)")
-    ]
-    for f in flow.findings:
-        lines.append(f"  ⚠ key reuse: {f.message}")
+    )
+    out: list[Any] = [Line(head, cls="jx-keys")]
+    findings = [Line(f"⚠ key reuse: {f.message}", role="warn", cls="jx-keyfinding") for f in flow.findings]
     if flow.findings:
-        lines.append("    fix: split the key (jax.random.split) and give each use its own part")
-    return lines
+        findings.append(Line(KEY_FIX, role="muted", indent=1))
+    return out + [Group(findings, indent=2)]
+
+
+def keys_lines(flow: KeyFlow | None) -> list[str]:
+    blocks = keys_blocks(flow)
+    return to_text(blocks).split("\n") if blocks else []
 
 
 def keys_html(flow: KeyFlow | None) -> str:
-    if flow is None:
-        return ""
-    head, *rest = keys_lines(flow)
-    items = "".join(
-        f'<div class="ji-warn jx-keyfinding">⚠ key reuse: {esc(f.message)}</div>' for f in flow.findings
-    )
-    fix = (
-        '<div class="ji-muted">fix: split the key (<code>jax.random.split</code>) and give each use '
-        "its own part</div>"
-        if flow.findings
-        else ""
-    )
-    return f'<div class="jx-keys">{esc(head)}</div>{items}{fix}'
+    return to_html(keys_blocks(flow))
 
 
 def _eqn_html(
@@ -455,78 +489,47 @@ class _Html:
         self.out.append(f"<div>{_outs_html(body)}</div></details>")
 
 
-def summary_html(stats: JaxprStats, title: str) -> str:
-    parts = [
-        f"<div><b>jaxpr of <code>{esc(title)}</code></b> · {_plural(stats.equations, 'equation')} "
-        f"({stats.top_level} top-level, {_plural(stats.bodies, 'nested jaxpr')}"
-        + (f", {stats.shared} shared" if stats.shared else "")
-        + f", depth {stats.max_depth})</div>"
-    ]
-    chips = "".join(
-        f'<span class="chip">{esc(p)} ×{n}</span>' for p, n in stats.by_primitive[:PRIM_CHIPS]
-    )
-    if len(stats.by_primitive) > PRIM_CHIPS:
-        chips += f'<span class="ji-muted">… {len(stats.by_primitive) - PRIM_CHIPS} more</span>'
-    if chips:
-        parts.append(f"<div>{chips}</div>")
-    if stats.flagged:
-        parts.append(
-            "<div>"
-            + "".join(
-                f'<span class="chip flag-{esc(k)}">{n} {esc(_FLAG_WORDS.get(k, k))}</span>'
-                for k, n in stats.flagged
-            )
-            + "</div>"
-        )
-    rows = []
-    for what, items in (("in", stats.inputs), ("out", stats.outputs)):
-        for label, typ in items[:INPUT_ROWS]:
-            rows.append(f"<tr><td>{what}</td><td><code>{esc(label)}</code></td><td><code>{esc(typ)}</code></td></tr>")
-        if len(items) > INPUT_ROWS:
-            rows.append(f'<tr><td>{what}</td><td colspan="2" class="ji-muted">… {len(items) - INPUT_ROWS} more</td></tr>')
-    for name, typ, nbytes in stats.consts[:INPUT_ROWS]:
-        rows.append(
-            f"<tr><td>const</td><td><code>{esc(name)}</code></td><td><code>{esc(typ)}</code> "
-            f'<span class="ji-muted">{esc(human_bytes(nbytes))}</span></td></tr>'
-        )
-    if len(stats.consts) > INPUT_ROWS:
-        rows.append(f'<tr><td>const</td><td colspan="2" class="ji-muted">… {len(stats.consts) - INPUT_ROWS} more</td></tr>')
-    folded = " open" if len(rows) <= 12 else ""
-    parts.append(
-        f"<details{folded}><summary>{len(stats.inputs)} inputs, {len(stats.outputs)} outputs, "
-        f"{len(stats.consts)} constants</summary><table>{''.join(rows)}</table></details>"
-    )
-    if sum(c[2] for c in stats.consts) >= 1 << 20:
-        parts.append(
-            '<div class="ji-warn">⚠ large closed-over constants are baked into the program: '
-            "pass them as arguments</div>"
-        )
-    return "".join(parts)
-
-
-def jaxpr_html(
-    doc: JaxprDoc, *, source: bool = False, budget: int | None = OUTPUT_BUDGET - 100_000,
-    sections: str = "", script: bool = True, root: int = 0, code: bool = True,
-) -> str:  # fmt: skip
-    """The rich view: summary header, then the program (shared bodies first, as ``let``)."""
+def page_doc(
+    doc: JaxprDoc, *, source: bool = False, limit: int | None = OUTPUT_BUDGET,
+    budget: int | None = OUTPUT_BUDGET - 100_000, sections: list[Any] | None = None, script: bool = True,
+    root: int = 0, code: bool = True,
+) -> View:  # fmt: skip
+    """The whole ``%jaxpr`` view as one document: the summary, PRNG keys, the asked-for sections
+    (cost, StableHLO/HLO, graph), then the program. The program listing is a :class:`Fast` part:
+    its text (bounded by ``limit`` characters) and its HTML (``budget`` bytes, with name-stack
+    folds, nested bodies and hover/search) come from the listing's own renderers, because a node
+    per equation would cost more than ``str(jaxpr)`` itself (benchmarks/bench_jaxpr.py)."""
     uid = f"jx{next(_uid)}"
+    children: list[Any] = []
+    if root:
+        main = doc.bodies[root]
+        title: Any = [Text(main.name, role="bold"), f" (nested jaxpr #{root} of ", Text(doc.title, role="code"),
+                      f", {_plural(main.total, 'equation')})"]  # fmt: skip
+    else:
+        title = summary_title(doc.stats, doc.title)
+        children.append(Group(summary_blocks(doc.stats), indent=2))
+        children += keys_blocks(doc.keys)
+    for block in sections or ():
+        children += [Blank(), block]
+    if code:
+        if sections:
+            children.append(Blank())
+        children.append(
+            Fast(
+                text=lambda: jaxpr_text(doc, source=source, limit=limit, header=False, root=root),
+                html=lambda: Markup(_listing_html(doc, uid, source, budget, root)),
+            )
+        )
+        if script:
+            children.append(Raw(Markup(_SCRIPT % uid), only="html"))
+    return View(title, children, cls="jx", css=JAXPR_CSS, attrs=(("id", uid),))
+
+
+def _listing_html(doc: JaxprDoc, uid: str, source: bool, budget: int | None, root: int) -> str:
     html = _Html(doc, uid, source, budget)
     out = html.out
-    out.append(f'{CSS}{JAXPR_CSS}<div class="jaxinspect-view jx" id="{uid}">')
     if root:
         html.labels.pop(root, None)
-        main = doc.bodies[root]
-        out.append(
-            f"<div><b>{esc(main.name)}</b> · nested jaxpr #{root} of <code>{esc(doc.title)}</code> · "
-            f"{_plural(main.total, 'equation')}</div>"
-        )
-    else:
-        out.append(summary_html(doc.stats, doc.title))
-        out.append(keys_html(doc.keys))
-    out.append(sections)
-    if not code:
-        out.append("</div>")
-        return "".join(out)
     out.append('<div class="jx-code">')
     for index, name in html.labels.items() if root == 0 else ():
         body = doc.bodies[index]
@@ -541,10 +544,16 @@ def jaxpr_html(
     html.body(doc.bodies[root])
     out.append(f"<div>{_outs_html(doc.bodies[root])}</div>")
     out.append("</div>")
-    if script:
-        out.append(_SCRIPT % uid)
-    out.append("</div>")
     return "".join(out)
+
+
+def jaxpr_html(
+    doc: JaxprDoc, *, source: bool = False, budget: int | None = OUTPUT_BUDGET - 100_000,
+    sections: list[Any] | None = None, script: bool = True, root: int = 0, code: bool = True,
+) -> str:  # fmt: skip
+    """The rich view: summary header, then the program (shared bodies first, as ``let``)."""
+    return to_html(page_doc(doc, source=source, budget=budget, sections=sections, script=script,
+                            root=root, code=code))  # fmt: skip
 
 
 def code_text(title: str, text: str, limit_lines: int = CODE_LINES, limit: int = OUTPUT_BUDGET) -> str:
@@ -562,13 +571,16 @@ def code_text(title: str, text: str, limit_lines: int = CODE_LINES, limit: int =
     return "\n".join(kept) + tail
 
 
-def code_html(title: str, text: str, limit: int = OUTPUT_BUDGET // 2) -> str:
+def code_section(title: str, text: str, limit: int = OUTPUT_BUDGET) -> Section:
+    """StableHLO / HLO text, bounded (``limit`` characters, then "… N more lines")."""
     body = code_text(title, text, limit=limit)
     n = text.count("\n") + 1
-    return (
-        f'<details open><summary>{esc(title)} · {_plural(n, "line")}</summary>'
-        f'<pre class="jx-code" style="max-height:40em;overflow:auto">{esc(body)}</pre></details>'
-    )
+    return Section(f"{title} · {_plural(n, 'line')}",
+                   [Pre(body, cls="jx-code", style="max-height:40em;overflow:auto")], open=True, indent=0)  # fmt: skip
+
+
+def code_html(title: str, text: str, limit: int = OUTPUT_BUDGET // 2) -> str:
+    return to_html(code_section(title, text, limit))
 
 
 # -- cost ----------------------------------------------------------------------------------------
@@ -576,7 +588,7 @@ def code_html(title: str, text: str, limit: int = OUTPUT_BUDGET // 2) -> str:
 
 def cost_rows(cost: CostRecord) -> list[tuple[str, str]]:
     return [
-        ("flops", human_count(cost.flops)),
+        ("flops", human_flops(cost.flops)),
         ("transcendentals", human_count(cost.transcendentals)),
         ("bytes accessed", human_bytes(cost.bytes_accessed)),
         ("arguments", human_bytes(cost.argument_bytes)),
@@ -587,24 +599,23 @@ def cost_rows(cost: CostRecord) -> list[tuple[str, str]]:
     ]
 
 
+def cost_section(cost: CostRecord) -> Section:
+    rows = Table(("", ""), cost_rows(cost), header=False)
+    note = [Line(f"note: {cost.note}", role="muted")] if cost.note else []
+    return Section(f"cost analysis (XLA{', ' + cost.backend if cost.backend else ''})", [rows, *note], open=True)
+
+
 def cost_text(cost: CostRecord) -> str:
-    lines = [f"cost analysis (XLA{', ' + cost.backend if cost.backend else ''}):"]
-    lines += [f"  {k:<18} {v}" for k, v in cost_rows(cost)]
-    if cost.note:
-        lines.append(f"  note: {cost.note}")
-    return "\n".join(lines)
+    return to_text(cost_section(cost))
 
 
 def cost_html(cost: CostRecord) -> str:
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in cost_rows(cost))
-    note = f'<div class="ji-muted">{esc(cost.note)}</div>' if cost.note else ""
-    backend = f" ({esc(cost.backend)})" if cost.backend else ""
-    return f"<details open><summary>cost analysis{backend}</summary><table>{rows}</table>{note}</details>"
+    return to_html(cost_section(cost))
 
 
-def wrap(inner: str, title: str) -> str:
-    """A standalone view (diff, graph) in the jaxpr styling."""
-    return f'{CSS}{JAXPR_CSS}<div class="jaxinspect-view jx"><div><b>{esc(title)}</b></div>{inner}</div>'
+def failure_section(message: str) -> Pre:
+    """A section that could not be computed: its one message."""
+    return Pre(message, cls="ji-warn", style="white-space:pre-wrap")
 
 
 # -- diff ----------------------------------------------------------------------------------------
@@ -827,13 +838,22 @@ def graph_svg(body: JaxprBody, max_nodes: int = GRAPH_MAX_NODES) -> str:
     return "".join(parts)
 
 
-def graph_html(doc: JaxprDoc, max_nodes: int = GRAPH_MAX_NODES, max_nested: int = GRAPH_MAX_NESTED) -> str:
-    """The top-level dataflow graph; each nested call below it as a foldable graph of its own."""
+def graph_section(doc: JaxprDoc, max_nodes: int = GRAPH_MAX_NODES, max_nested: int = GRAPH_MAX_NESTED) -> Section:
+    """The top-level dataflow graph (an SVG in HTML; each node and its inputs in text), then each
+    nested call below it as a foldable graph of its own (HTML)."""
     top = doc.bodies[0]
-    omitted = max(0, len(top.eqns) - max_nodes)
-    out = [f'<div style="overflow:auto;max-height:48em">{graph_svg(top, max_nodes)}</div>']
-    if omitted:
-        out.append(f'<div class="jx-more">… {omitted} more equations not drawn (graph budget {max_nodes} nodes)</div>')
+    g = graph_layout(top, max_nodes)
+    labels = {n["id"]: n["label"] for n in g["nodes"]}
+    preds: dict[str, list[str]] = {}
+    for src, dst, _t in g["edges"]:
+        preds.setdefault(dst, []).append(labels[src] + ("" if src.startswith("in:") else f"#{src[1:]}"))
+    lines = [
+        f"{n['label']}{'#' + str(n['index']) if 'index' in n else ''} ← {', '.join(preds.get(n['id'], [])) or '–'}"
+        for n in g["nodes"] if n["kind"] != "input"
+    ]  # fmt: skip
+    svg = Markup(f'<div style="overflow:auto;max-height:48em">{graph_svg(top, max_nodes)}</div>')
+    children: list[Any] = [Raw(svg, text="\n".join(lines))]
+    children.append(More(g["omitted"], f"more equations not drawn (graph budget {max_nodes} nodes)"))
     seen: set[int] = set()
     queue = [(f"{top.eqns[i].prim} #{i}", k, idx) for i, e in enumerate(top.eqns[:max_nodes]) for k, idx in e.subs]
     shown = 0
@@ -842,30 +862,21 @@ def graph_html(doc: JaxprDoc, max_nodes: int = GRAPH_MAX_NODES, max_nested: int 
             continue
         seen.add(index)
         if shown >= max_nested:
-            out.append(f'<div class="jx-more">… {len(queue) - shown} more nested graphs not drawn</div>')
+            children.append(More(len(queue) - shown, "more nested graphs not drawn", only="html"))
             break
         shown += 1
         body = doc.bodies[index]
-        out.append(
-            f"<details><summary>{esc(label)} · {esc(key)} = {esc(body.name)} · "
-            f"{_plural(body.total, 'equation')}</summary>"
-            f'<div style="overflow:auto;max-height:36em">{graph_svg(body, max_nodes)}</div></details>'
+        nested = Markup(f'<div style="overflow:auto;max-height:36em">{graph_svg(body, max_nodes)}</div>')
+        children.append(
+            Section(f"{label} · {key} = {body.name} · {_plural(body.total, 'equation')}", [Raw(nested)], only="html")
         )
-    return "".join(out)
+    title = f"dataflow of {doc.title}: {len(g['nodes'])} nodes, {len(g['edges'])} edges"
+    return Section(title, children, open=True, colon=False)
+
+
+def graph_html(doc: JaxprDoc, max_nodes: int = GRAPH_MAX_NODES, max_nested: int = GRAPH_MAX_NESTED) -> str:
+    return to_html(graph_section(doc, max_nodes, max_nested))
 
 
 def graph_text(doc: JaxprDoc, max_nodes: int = GRAPH_MAX_NODES) -> str:
-    g = graph_layout(doc.bodies[0], max_nodes)
-    labels = {n["id"]: n["label"] for n in g["nodes"]}
-    preds: dict[str, list[str]] = {}
-    for src, dst, _t in g["edges"]:
-        preds.setdefault(dst, []).append(labels[src] + ("" if src.startswith("in:") else f"#{src[1:]}"))
-    lines = [f"dataflow of {doc.title}: {len(g['nodes'])} nodes, {len(g['edges'])} edges"]
-    for n in g["nodes"]:
-        if n["kind"] == "input":
-            continue
-        name = n["label"] + (f"#{n['index']}" if "index" in n else "")
-        lines.append(f"  {name} ← {', '.join(preds.get(n['id'], [])) or '–'}")
-    if g["omitted"]:
-        lines.append(f"  … {g['omitted']} more equations not drawn")
-    return "\n".join(lines)
+    return to_text(graph_section(doc, max_nodes))
