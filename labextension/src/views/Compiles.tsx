@@ -19,7 +19,7 @@ import { bounded, boundedDetails } from './format';
 export const MAX_EVENT_ROWS = 200;
 /** Most function rows shown. */
 export const MAX_FUNCTION_ROWS = 200;
-/** Most alerts shown (one per function, the latest). */
+/** Most alerts shown (one per function and kind — recompiles, memory — the latest). */
 export const MAX_ALERT_ROWS = 20;
 /** Most differences listed under one summarised reason (the kernel keeps at most 64). */
 export const MAX_DETAIL_ROWS = 20;
@@ -58,11 +58,16 @@ export function compilesData(model: SessionModel, showInternal: boolean): ICompi
     .sort((a, b) => (b.total_s ?? 0) - (a.total_s ?? 0));
   const latest = new Map<string, ICompileAlert>();
   for (const a of model.compileAlerts) {
-    latest.delete(a.fun_key);
-    latest.set(a.fun_key, a);
+    latest.delete(alertKey(a));
+    latest.set(alertKey(a), a);
   }
   const alerts = Array.from(latest.values()).reverse();
   return { alerts, functions, events, hiddenEvents, droppedEvents: model.dropped('compile') };
+}
+
+/** A function's memory alert stands beside its recompile alert; a newer one of a kind replaces. */
+export function alertKey(a: ICompileAlert): string {
+  return `${a.fun_key}\u0000${a.reason_kind === 'memory' ? 'memory' : 'recompiles'}`;
 }
 
 /** The tab badge: how many user (non-internal) compiles the kernel reported; null for none. */
@@ -227,10 +232,11 @@ function Alerts(props: { alerts: ICompileAlert[] }): React.ReactElement {
     <section className="jp-JaxInspect-section">
       {shown.map(a => (
         <div
-          key={a.fun_key}
+          key={alertKey(a)}
           className="jp-JaxInspect-alert"
           data-testid="jaxinspect-compile-alert"
           data-fun-name={a.fun_name}
+          data-reason-kind={a.reason_kind}
         >
           <div className="jp-JaxInspect-alertMessage">{a.message}</div>
           <div className="jp-JaxInspect-alertHint">{`fix: ${a.hint}`}</div>
@@ -260,18 +266,28 @@ function Functions(props: { functions: ICompileStats[] }): React.ReactElement | 
         </thead>
         <tbody>
           {shown.map(s => (
-            <tr
-              key={s.fun_key}
-              data-testid="jaxinspect-compile-function"
-              data-fun-name={s.fun_name}
-              title={s.defined_at ?? ''}
-              className={s.internal ? 'jp-JaxInspect-internal' : undefined}
-            >
-              <td className="jp-JaxInspect-code">{s.fun_name}</td>
-              <td className="jp-JaxInspect-num">{String(s.compiles)}</td>
-              <td className="jp-JaxInspect-num">{s.total_text}</td>
-              <td>{s.reasons_text}</td>
-            </tr>
+            <React.Fragment key={s.fun_key}>
+              <tr
+                data-testid="jaxinspect-compile-function"
+                data-fun-name={s.fun_name}
+                title={s.defined_at ?? ''}
+                className={s.internal ? 'jp-JaxInspect-internal' : undefined}
+              >
+                <td className="jp-JaxInspect-code">{s.fun_name}</td>
+                <td className="jp-JaxInspect-num">{String(s.compiles)}</td>
+                <td className="jp-JaxInspect-num">{s.total_text}</td>
+                <td>{s.reasons_text}</td>
+              </tr>
+              {s.memory_text && (
+                <tr
+                  className="jp-JaxInspect-dim"
+                  data-testid="jaxinspect-compile-function-memory"
+                  data-fun-name={s.fun_name}
+                >
+                  <td colSpan={4}>{`compiled: ${s.memory_text}`}</td>
+                </tr>
+              )}
+            </React.Fragment>
           ))}
           {more > 0 && (
             <tr className="jp-JaxInspect-more">
@@ -465,6 +481,7 @@ function Details(props: {
           <KV label="compile" value={e.compile_text} />
           <KV label="total" value={e.total_text} />
           <KV label="persistent cache" value={e.persistent_cache ?? 'off'} />
+          {e.memory && <KV label="compiled memory" value={e.memory.text} />}
           <KV label="signature" value={e.signature || '–'} />
           {(e.out_shardings ?? []).some(o => o !== 'unspecified') && (
             <KV
