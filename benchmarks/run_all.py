@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES = [
     ("overhead", [], ["--steps", "150", "--rounds", "5"]),
     ("compiles", [], ["--rounds", "5"]),
+    ("compile_memory", [], ["--rounds", "3"]),
     ("jaxpr", [], ["--rounds", "3"]),
     ("buffers", ["--rounds", "11", "--seconds", "4"], ["--rounds", "5", "--seconds", "2"]),
     ("params", [], ["--blocks", "200", "--rounds", "2", "--live-rounds", "3", "--seconds", "2"]),
