@@ -772,6 +772,23 @@ class ParamAlert(Record):
     leaves: tuple[str, ...] = ()  # non-finite leaves at that step (at most 8)
     checked: str = ""  # which calls the exact check saw
     cause: str | None = None
+    headline: str = _derived()  # ``message`` without the cause appended to it (shown apart)
+    # "3 of 120 leaves non-finite" / "all 120 leaves non-finite"; None when not counted
+    leaves_text: str | None = _derived(None)
+
+    def __post_init__(self) -> None:
+        suffix = f". Cause: {self.cause}" if self.cause else ""
+        headline = self.message
+        if suffix and headline.endswith(suffix):
+            headline = headline[: -len(suffix)]
+        bad, total = self.bad_leaves, self.total_leaves
+        if total <= 0:
+            leaves = None
+        elif bad == total and total > 1:
+            leaves = f"all {total} leaves non-finite"
+        else:
+            leaves = f"{bad} of {total} leaves non-finite"
+        _set(self, headline=headline, leaves_text=leaves)
 
 
 # -- PRNG keys -----------------------------------------------------------------------------------

@@ -400,3 +400,18 @@ def test_the_kernel_status_carries_the_cell_time_as_text():
     assert status.to_json()["cell_elapsed_text"] == "12.35 s"
     idle = dataclasses.replace(status, busy=False, cell_elapsed_s=None)
     assert idle.cell_elapsed_text == "–"
+
+
+def test_a_nan_alert_carries_its_headline_and_leaf_count():
+    """(Moved from the sidebar: it used to strip the cause off the message and count leaves.)"""
+    from jaxinspect.records import ParamAlert
+
+    first = ParamAlert(id=1, time=0.0, name="params", step=9, path="['c']", nan=1, inf=0,
+                       message="params: first NaN at step 9", hint="h", bad_leaves=1, total_leaves=3)
+    assert (first.headline, first.leaves_text) == ("params: first NaN at step 9", "1 of 3 leaves non-finite")
+    cause = "the first NaN came from `log` at cell [4] line 6"
+    replayed = dataclasses.replace(first, cause=cause, message=f"{first.message}. Cause: {cause}")
+    assert replayed.headline == "params: first NaN at step 9"  # the cause is shown on its own
+    assert dataclasses.replace(first, bad_leaves=40, total_leaves=40).leaves_text == "all 40 leaves non-finite"
+    assert dataclasses.replace(first, total_leaves=1).leaves_text == "1 of 1 leaves non-finite"
+    assert dataclasses.replace(first, bad_leaves=0, total_leaves=0).leaves_text is None

@@ -340,6 +340,8 @@ export function paramsWatch(overrides: Partial<IParamsWatch> = {}): IParamsWatch
 }
 
 export function paramsAlert(overrides: Partial<IParamsAlert> = {}): IParamsAlert {
+  const message =
+    overrides.message ?? "params: ['params']['Dense_0']['kernel'] turned NaN at step 1234";
   return {
     kind: 'params_alert',
     id: 1,
@@ -349,7 +351,7 @@ export function paramsAlert(overrides: Partial<IParamsAlert> = {}): IParamsAlert
     path: "['params']['Dense_0']['kernel']",
     nan: 12,
     inf: 0,
-    message: "params: ['params']['Dense_0']['kernel'] turned NaN at step 1234",
+    message,
     hint: 'lower the learning rate or clip gradients (optax.clip_by_global_norm)',
     last_finite_step: 1233,
     bad_leaves: 1,
@@ -357,6 +359,9 @@ export function paramsAlert(overrides: Partial<IParamsAlert> = {}): IParamsAlert
     leaves: ["['params']['Dense_0']['kernel']"],
     checked: 'every watched step checked',
     cause: null,
+    // derived by the kernel: without a cause the headline is the message itself
+    headline: message,
+    leaves_text: '1 of 4 leaves non-finite',
     ...overrides
   };
 }

@@ -414,7 +414,9 @@ export const SCHEMA = {
       "total_leaves": "int",
       "leaves": "list[str]",
       "checked": "str",
-      "cause": "str|null"
+      "cause": "str|null",
+      "headline": "str",
+      "leaves_text": "str|null"
     },
     "KeyNode": {
       "id": "int",

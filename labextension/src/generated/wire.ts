@@ -666,6 +666,14 @@ export interface ParamAlert {
    */
   checked: string;
   cause: string | null;
+  /**
+   * ``message`` without the cause appended to it (shown apart)
+   */
+  headline: string;
+  /**
+   * "3 of 120 leaves non-finite" / "all 120 leaves non-finite"; None when not counted
+   */
+  leaves_text: string | null;
 }
 /**
  * The PRNG key lineage seen while ``track_keys`` was on.

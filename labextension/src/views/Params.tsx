@@ -73,29 +73,6 @@ export function latestParamAlerts(alerts: readonly IParamsAlert[]): IParamsAlert
 /** Most non-finite leaf paths listed under an alert (the kernel sends at most 8). */
 export const MAX_ALERT_LEAVES = 8;
 
-/** An alert's message without the cause the kernel appended to it (shown on its own line). */
-export function alertMessage(a: IParamsAlert): string {
-  const message = String(a.message ?? '');
-  const suffix = a.cause ? `. Cause: ${a.cause}` : null;
-  return suffix && message.endsWith(suffix) ? message.slice(0, -suffix.length) : message;
-}
-
-/**
- * "3 of 120 leaves non-finite"; "all 120 leaves non-finite" when every leaf turned at once; null
- * when the record does not say (an older kernel).
- */
-export function alertLeavesText(a: IParamsAlert): string | null {
-  const bad = a.bad_leaves;
-  const total = a.total_leaves;
-  if (typeof bad !== 'number' || typeof total !== 'number' || total <= 0) {
-    return null;
-  }
-  if (bad === total && total > 1) {
-    return `all ${total} leaves non-finite`;
-  }
-  return `${bad} of ${total} leaves non-finite`;
-}
-
 /**
  * "lowest – highest" of a sparkline's samples, each as the kernel wrote it (unknown and
  * non-finite values left out); "" when there is none.
@@ -227,7 +204,7 @@ function ParamsAlert(props: { alert: IParamsAlert }): React.ReactElement {
   const { shown } = bounded(leaves, MAX_ALERT_LEAVES);
   const bad = typeof a.bad_leaves === 'number' ? a.bad_leaves : leaves.length;
   const unlisted = Math.max(0, bad - shown.length);
-  const leavesText = alertLeavesText(a);
+  const leavesText = a.leaves_text ?? null;
   const last =
     typeof a.last_finite_step === 'number' ? ` · last finite step ${a.last_finite_step}` : '';
   return (
@@ -240,7 +217,7 @@ function ParamsAlert(props: { alert: IParamsAlert }): React.ReactElement {
       title={`${a.nan} NaN · ${a.inf} inf${a.step === null ? '' : ` · step ${a.step}`}${last}`}
     >
       <div className="jp-JaxInspect-alertMessage" data-testid="jaxinspect-params-alert-message">
-        {alertMessage(a)}
+        {a.headline ?? a.message /* an older kernel sent no headline */}
       </div>
       {(leavesText !== null || shown.length > 0) && (
         <div className="jp-JaxInspect-paramsAlertLeaves">
