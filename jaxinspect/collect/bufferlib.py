@@ -20,7 +20,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import errors
+from .. import errors, units
 from ..records import DeviceMemory, ShardRecord
 from . import compat, compilelib
 
@@ -224,7 +224,7 @@ class _Sites:
     def format(self, filename: str, line: int, func: str) -> str:
         cell = compilelib.cell_number(self.cell_of, filename)
         func = str(func).rsplit("<locals>.", 1)[-1]
-        where = f"cell [{cell}] line {line}" if cell is not None else f"{compilelib.short_path(filename)}:{line}"
+        where = units.location(f"{compilelib.short_path(filename)}:{line}", cell)
         return where + (f" ({func})" if func != "<module>" else "")
 
 

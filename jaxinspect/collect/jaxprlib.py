@@ -14,6 +14,7 @@ import os
 from collections import Counter
 from typing import Any
 
+from .. import units
 from ..records import CostRecord, JaxprBody, JaxprDoc, JaxprEqn, JaxprStats
 from . import compat, compilelib
 
@@ -1108,7 +1109,7 @@ def _user_frame_of(exc: BaseException) -> str | None:
         return None
     filename, lineno, func = best
     cell = compilelib.cell_number(compilelib.collector().cell_of, filename)
-    place = f"cell [{cell}] line {lineno}" if cell is not None else f"{compilelib.short_path(filename)}:{lineno}"
+    place = units.location(f"{compilelib.short_path(filename)}:{lineno}", cell)
     line = linecache.getline(filename, lineno).strip()
     return f"{place} in {func}" + (f": `{line}`" if line else "")
 

@@ -21,7 +21,7 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
-from .. import errors
+from .. import errors, units
 
 KEEP = 8  # calls kept at most while their checks are read (the reader is usually one behind)
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -330,9 +330,7 @@ def _place(filename: str, line: int | None) -> str:
 
     try:
         cell = compilelib.cell_number(compilelib.collector().cell_of, filename)
-        if cell is not None:
-            return f"cell [{cell}] line {line}"
-        return f"{compilelib.short_path(filename)}:{line}"
+        return units.location(f"{compilelib.short_path(filename)}:{line}", cell)
     except Exception:  # noqa: BLE001
         return f"{os.path.basename(filename)}:{line}"
 
