@@ -147,7 +147,7 @@ class PingResult(TypedDict):
 
 
 class SnapshotResult(TypedDict):
-    records: list[AnyRecord]  # what the hub holds, oldest first per kind
+    records: dict[str, list[AnyRecord]]  # kind -> what the hub holds, oldest first
 
 
 class CompileDiffParams(TypedDict):
@@ -285,22 +285,27 @@ class MonitorStatus(TypedDict, total=False):  # empty before the first status re
     busy: bool
     execution_count: int
     cell_elapsed_s: float | None
+    elapsed_text: str
 
 
 class MonitorFunction(TypedDict):
     name: str
     compiles: int
     total_s: float
+    total_text: str
     last_reason: str | None
-    memory_text: str | None  # the function's compiled memory (FunctionCompileStats.memory_text)
+    # the compiled program's memory as the kernel formatted it (None: not reported)
+    memory_text: str | None
 
 
 class MonitorCompileEvent(TypedDict):
     id: int
     name: str
     total_s: float
+    total_text: str
     reason: str
     call_site: str | None
+    location: str  # "cell [5] line 3" in a notebook, else the call site
 
 
 class MonitorAlert(TypedDict):
@@ -313,17 +318,21 @@ class MonitorDevice(TypedDict):
     device: str
     bytes: int
     bytes_in_use: int | None
+    text: str  # the allocator's figure where there is one (not on CPU), else the arrays'
 
 
 class MonitorOwner(TypedDict):
     name: str
     bytes: int
     arrays: int
+    text: str
 
 
 class MonitorMemory(TypedDict):
     bytes: int
+    bytes_text: str
     arrays: int
+    arrays_text: str
     devices: list[MonitorDevice]
     owners: list[MonitorOwner]
 
@@ -338,6 +347,10 @@ class MonitorParams(TypedDict):
     update: MonitorNumber | None
     nonfinite: int
     values: int
+    norm_text: str
+    update_text: str
+    step_text: str
+    nonfinite_text: str
 
 
 class MonitorKeys(TypedDict):
@@ -346,6 +359,7 @@ class MonitorKeys(TypedDict):
     derived: int
     consumed: int
     reuses: int
+    text: str
 
 
 class MonitorProcessRow(TypedDict):
@@ -356,8 +370,10 @@ class MonitorProcessRow(TypedDict):
     state: str
     compiles: int
     bytes: int | None
+    bytes_text: str
     arrays: int | None
     device_in_use: int | None
+    in_use_text: str
     alerts: int
     last_recompile: str | None
 
@@ -365,6 +381,7 @@ class MonitorProcessRow(TypedDict):
 class MonitorDiffers(TypedDict):
     name: str
     counts: dict[str, int]  # "p<process_index>" -> compiles
+    message: str
 
 
 class MonitorProcesses(TypedDict):
@@ -389,6 +406,7 @@ class MonitorSnapshot(TypedDict):
     keys: MonitorKeys | None
     processes: MonitorProcesses | None
     more_scalars: int  # names logged beyond the first 16
+    scalar_text: dict[str, str]  # the latest value of each curve, as shown
     updates: int
 
 

@@ -937,9 +937,11 @@ export interface PingResult {
 }
 export interface SnapshotResult {
   /**
-   * what the hub holds, oldest first per kind
+   * kind -> what the hub holds, oldest first
    */
-  records: AnyRecord[];
+  records: {
+    [k: string]: AnyRecord[];
+  };
 }
 export interface CompileDiffResult {
   event_id: number;
@@ -1055,20 +1057,25 @@ export interface MonitorDelta {
   keys?: MonitorKeys | null;
   processes?: MonitorProcesses | null;
   more_scalars?: number;
+  scalar_text?: {
+    [k: string]: string;
+  };
   updates?: number;
 }
 export interface MonitorStatus {
   busy?: boolean;
   execution_count?: number;
   cell_elapsed_s?: number | null;
+  elapsed_text?: string;
 }
 export interface MonitorFunction {
   name: string;
   compiles: number;
   total_s: number;
+  total_text: string;
   last_reason: string | null;
   /**
-   * the function's compiled memory (FunctionCompileStats.memory_text)
+   * the compiled program's memory as the kernel formatted it (None: not reported)
    */
   memory_text: string | null;
 }
@@ -1076,8 +1083,13 @@ export interface MonitorCompileEvent {
   id: number;
   name: string;
   total_s: number;
+  total_text: string;
   reason: string;
   call_site: string | null;
+  /**
+   * "cell [5] line 3" in a notebook, else the call site
+   */
+  location: string;
 }
 export interface MonitorAlert {
   level: "nan" | "compile" | "memory" | "keys";
@@ -1086,7 +1098,9 @@ export interface MonitorAlert {
 }
 export interface MonitorMemory {
   bytes: number;
+  bytes_text: string;
   arrays: number;
+  arrays_text: string;
   devices: MonitorDevice[];
   owners: MonitorOwner[];
 }
@@ -1094,11 +1108,16 @@ export interface MonitorDevice {
   device: string;
   bytes: number;
   bytes_in_use: number | null;
+  /**
+   * the allocator's figure where there is one (not on CPU), else the arrays'
+   */
+  text: string;
 }
 export interface MonitorOwner {
   name: string;
   bytes: number;
   arrays: number;
+  text: string;
 }
 export interface MonitorParams {
   step: number | null;
@@ -1106,6 +1125,10 @@ export interface MonitorParams {
   update: number | ("NaN" | "Inf" | "-Inf") | null;
   nonfinite: number;
   values: number;
+  norm_text: string;
+  update_text: string;
+  step_text: string;
+  nonfinite_text: string;
 }
 export interface MonitorKeys {
   tracking: boolean;
@@ -1113,6 +1136,7 @@ export interface MonitorKeys {
   derived: number;
   consumed: number;
   reuses: number;
+  text: string;
 }
 export interface MonitorProcesses {
   rows: MonitorProcessRow[];
@@ -1127,8 +1151,10 @@ export interface MonitorProcessRow {
   state: string;
   compiles: number;
   bytes: number | null;
+  bytes_text: string;
   arrays: number | null;
   device_in_use: number | null;
+  in_use_text: string;
   alerts: number;
   last_recompile: string | null;
 }
@@ -1140,6 +1166,7 @@ export interface MonitorDiffers {
   counts: {
     [k: string]: number;
   };
+  message: string;
 }
 /**
  * The monitor's whole state; a delta has the same keys, each optional.
@@ -1189,5 +1216,11 @@ export interface MonitorSnapshot {
    * names logged beyond the first 16
    */
   more_scalars: number;
+  /**
+   * the latest value of each curve, as shown
+   */
+  scalar_text: {
+    [k: string]: string;
+  };
   updates: number;
 }
