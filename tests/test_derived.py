@@ -415,3 +415,29 @@ def test_a_nan_alert_carries_its_headline_and_leaf_count():
     assert dataclasses.replace(first, bad_leaves=40, total_leaves=40).leaves_text == "all 40 leaves non-finite"
     assert dataclasses.replace(first, total_leaves=1).leaves_text == "1 of 1 leaves non-finite"
     assert dataclasses.replace(first, bad_leaves=0, total_leaves=0).leaves_text is None
+
+
+def test_norms_compile_times_and_snapshot_times_read_the_same_in_cells_and_the_sidebar():
+    """Each cell view writes these quantities with the function whose text the sidebar shows."""
+    from jaxinspect.glue.paramdisplay import WatchHistoryView
+    from jaxinspect.records import ParamLayer, ParamWatchRecord
+    from jaxinspect.render import bufferview, processview
+
+    layer = ParamLayer("dense", 2, 1000, 123456.7, 0.00123, 0, 0)
+    sample = ParamWatchRecord(
+        name="params", seq=1, step=5, time=0.0, leaves=2, values=1000, norm=0.123456,
+        update=0.00123, nonfinite=0, layers=(layer,), more_layers=0, took_s=0.01,
+        interval_s=None, note=None,
+    )
+    cell = WatchHistoryView([sample]).text()
+    for shown in (sample.norm_text, sample.update_text, layer.norm_text, layer.update_text):
+        assert shown in cell, (shown, cell)
+    assert (layer.norm_text, layer.update_text) == ("1.23e5", "1.2e-3")
+
+    table = _table([(1, "step", 2), (2, "step", 3)])
+    facts = table.record().processes
+    cell = processview.text(table.snapshot(), "127.0.0.1:1")
+    assert all(f.compile_text in cell for f in facts)  # "2 (40.6 ms)" as in the sidebar's row
+
+    rec = _buffers(4096)
+    assert f"took {rec.took_text}" in bufferview.headline(rec)  # the sidebar: "took 4.0 ms"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import units
 from ..render import paramview
 from ..render.doc import to_html, to_text
 
@@ -105,13 +106,12 @@ class WatchHistoryView:
             lines.append(
                 f"{name}: {len(recs)} samples, steps {recs[0].step}–{last.step}; norm "
                 f"{_norm(recs[0].norm)} → {_norm(last.norm)}"
-                + (f"; last update ratio {last.update:.3g}" if last.update is not None else "")
+                + (f"; last update ratio {last.update_text}" if last.update is not None else "")
                 + (f"; ⚠ {last.nonfinite} leaves hold NaN/Inf" if last.nonfinite else "")
             )
             for layer in last.layers[:20]:
-                upd = f"{layer.update:.3g}" if layer.update is not None else "–"
                 bad = f"  NaN {layer.nan} Inf {layer.inf}" if layer.nan or layer.inf else ""
-                lines.append(f"  {layer.path:<40} norm {_norm(layer.norm)}  update {upd}{bad}")
+                lines.append(f"  {layer.path:<40} norm {layer.norm_text}  update {layer.update_text}{bad}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -152,4 +152,4 @@ class WatchHistoryView:
 
 def _norm(x: float | None) -> str:
     """A norm; None means a value was NaN/Inf, so the norm is not a number."""
-    return "nan" if x is None else f"{x:.4g}"
+    return units.human_norm(x, nan=1)  # as the sidebar shows it (records' norm_text)

@@ -20,7 +20,7 @@ GRID_MAX_CELLS = 256
 def headline(rec: BuffersRecord, own: tuple[int, int] = (0, 0)) -> str:
     text = (
         f"live arrays: {rec.arrays} ({human_bytes(rec.device_bytes)} on devices, "
-        f"{human_bytes(rec.bytes)} logical) · snapshot #{rec.seq} took {rec.took_s * 1e3:.0f} ms"
+        f"{human_bytes(rec.bytes)} logical) · snapshot #{rec.seq} took {rec.took_text}"
     )
     if rec.deleted:
         text += f" · {rec.deleted} deleted or donated"

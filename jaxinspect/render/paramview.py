@@ -113,9 +113,7 @@ def _stats_text(s: ParamStats | None) -> str:
 def _num(x: float | None, nonfinite: str = "") -> str:
     """A statistic, or "–" when there is none (no finite value), or "nan" for a norm over
     NaN/Inf values."""
-    if x is None:
-        return "nan" if nonfinite else "–"
-    return f"{x:.3g}"
+    return units.human_norm(x, nan=1 if nonfinite else 0)  # as the sidebar shows it
 
 
 FOLDED_SUBTREES = 100  # subtrees listed (folded, with their totals) once the leaf budget is spent

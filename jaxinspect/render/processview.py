@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .. import units
 from ..units import human_bytes, plural
 from .doc import (
     Blank,
@@ -58,7 +59,7 @@ def _cells(p: dict[str, Any], now: float) -> dict[str, str]:
         "host:pid": f"{p.get('host')}:{p.get('pid')}",
         "state": state,
         "backend": f"{p.get('backend') or '?'} · {plural(len(devices), 'device')}",
-        "compiles": f"{p.get('compiles')} ({p.get('compile_s', 0):.2f} s)",
+        "compiles": f"{p.get('compiles')} ({p.get('compile_text') or units.NONE})",
         "last recompile": p.get("last_recompile") or "—",
         "live arrays": "—"
         if p.get("arrays") is None
@@ -107,7 +108,7 @@ def processes_doc(snap: dict[str, Any], address: str | None = None, now: float |
     funcs = snap.get("functions") or []
     if funcs:
         rows = [
-            [("≠ " if r.get("differs") else "") + _cut(r["name"], 60)]
+            [("≠ " if r.get("differs") else "  ") + _cut(r["name"], 60)]  # aligned under the marks
             + [str(r["counts"].get(p["id"], "") or "") for p in shown]
             + [_cut(r.get("reason") or "", 120)]
             for r in funcs
