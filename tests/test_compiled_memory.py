@@ -257,6 +257,11 @@ def test_jit_profile_and_jaxinspect_compiles_show_the_bytes_in_text_and_html(ip,
         assert "compiled temporaries alone take 3.8 MiB, 67% of the cpu device's 5.7 MiB memory limit" in log
         lam = next(line for line in log.splitlines() if line.strip().startswith("<lambda>") and "MiB" in line)
         assert lam.rstrip().endswith("temporaries 67% of 5.7 MiB"), lam
+        # a later, smaller compile: the latest numbers, and the largest still decides the share
+        ip.run_cell("x2, w2 = jnp.ones(N // 2), jnp.ones((N // 2, 4)); f2(x2, w2);")
+        log = repr(ip.run_line_magic("jaxinspect", "compiles"))
+        lam = next(line for line in log.splitlines() if line.strip().startswith("<lambda>") and "MiB" in line)
+        assert "984.4 KiB (largest 3.8 MiB)" in lam and lam.rstrip().endswith("up to 67% of 5.7 MiB"), lam
         assert "device limit 5.7 MiB" in log
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")

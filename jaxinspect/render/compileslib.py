@@ -162,8 +162,10 @@ def memory_section(
             temp += f" (largest {units.human_bytes(peak)})"
         limit = m.get("device_limit_bytes")
         if limit and m.get("temp_bytes") is not None:
+            worst = max(m["temp_bytes"], peak or 0)  # "will it fit": the largest compile counts
+            up_to = "up to " if worst > m["temp_bytes"] else ""
             share = Text(
-                f"temporaries {m['temp_bytes'] / limit:.0%} of {units.human_bytes(limit)}",
+                f"temporaries {up_to}{worst / limit:.0%} of {units.human_bytes(limit)}",
                 role="warn" if f.get("fun_key") in alerted else None,
             )
         else:
