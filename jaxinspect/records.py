@@ -1,7 +1,11 @@
 """Records: frozen, JSON-ready snapshots of what jaxinspect observed. No live JAX objects inside.
 
 Every record has a ``kind`` (the hub's ring-buffer key and the wire's ``kind`` field) and a
-``to_json()`` whose keys match ``protocol.SCHEMA["records"][kind]``.
+``to_json()`` with every field. These dataclasses are the wire's one source of truth: the JSON
+schema (``jaxinspect/wire.schema.json``) and the TypeScript types are generated from them. After
+adding or changing a field (its annotation is its JSON type; a trailing ``# comment`` its
+description), run ``python -m jaxinspect.schema --write`` and commit what it rewrote;
+``tests/test_schema.py`` fails until then, and fails for a new record without a real case.
 """
 
 from __future__ import annotations

@@ -95,7 +95,8 @@ def test_check_version_names_both_versions_and_the_fix():
 
 @pytest.mark.node
 def test_typescript_schema_equals_python_schema():
-    """labextension/src/protocol.ts must describe exactly the same protocol as protocol.py."""
+    """The built lib/protocol.js (its SCHEMA from the generated generated/schema.ts) loads in
+    bare Node and describes exactly the protocol protocol.py reads from the JSON schema."""
     node = shutil.which("node")
     built = ROOT / "lib" / "protocol.js"
     assert node, "node is required for this test (run the full suite via .ci/run)"
