@@ -132,10 +132,13 @@ def _field_comments(cls: type) -> dict[str, str]:
     first, last = classes[cls.__name__]
     out: dict[str, str] = {}
     above: list[str] = []
+    body = "    "  # a top-level class's fields; deeper lines are methods' bodies
     for number in range(first + 1, last + 1):
-        text = lines[number - 1].strip()
+        raw = lines[number - 1]
+        text = raw.strip()
         head = text.split("#", 1)[0].strip()
-        if ":" in head and head.split(":", 1)[0].isidentifier() and not head.startswith(("def ", "class ")):
+        at_body = raw.startswith(body) and not raw.startswith(body + " ")
+        if at_body and ":" in head and head.split(":", 1)[0].isidentifier() and not head.startswith(("def ", "class ")):
             name = head.split(":", 1)[0]
             said = list(above)
             trailing = comments.get(number, "").lstrip("#").strip()
