@@ -865,6 +865,15 @@ class KeyReuse(Record):
     count: int
     message: str
     hint: str
+    first_use: str = _derived()  # "normal @ cell [3] line 5"
+    second_use: str = _derived()
+
+    def __post_init__(self) -> None:
+        _set(
+            self,
+            first_use=units.key_use(self.first_op, self.first_site),
+            second_use=units.key_use(self.second_op, self.second_site),
+        )
 
 
 @dataclasses.dataclass(frozen=True)

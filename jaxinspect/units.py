@@ -207,6 +207,11 @@ def location(call_site: str | None, cell: int | None) -> str:
     return call_site or "?"
 
 
+def key_use(op: str, site: str | None) -> str:
+    """A use of a PRNG key: ``"normal @ cell [3] line 5"``, or the op alone without a site."""
+    return f"{op} @ {site}" if site else op
+
+
 # -- reasons a jitted call compiled ------------------------------------------------------------
 
 REASON_LABELS: dict[str, str] = {

@@ -441,3 +441,15 @@ def test_norms_compile_times_and_snapshot_times_read_the_same_in_cells_and_the_s
 
     rec = _buffers(4096)
     assert f"took {rec.took_text}" in bufferview.headline(rec)  # the sidebar: "took 4.0 ms"
+
+
+def test_a_key_reuse_names_both_uses_as_the_cell_view_does():
+    """(Moved from the sidebar's keyUseText test.)"""
+    from jaxinspect.records import KeyReuse
+    from jaxinspect.render import keyview
+
+    reuse = KeyReuse(id=1, time=0.0, where="eager", reuse="consumed twice", key="k", function=None,
+                     first_op="normal", first_site=None, second_op="uniform",
+                     second_site="cell [3] line 6", path=("k",), count=1, message="m", hint="h")
+    assert (reuse.first_use, reuse.second_use) == ("normal", "uniform @ cell [3] line 6")
+    assert keyview._use("uniform", "cell [3] line 6") == reuse.second_use

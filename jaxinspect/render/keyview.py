@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import units
 from ..records import KeyNodeRecord, KeyReuse, KeysRecord
 from ..units import plural
 from .doc import Column, Group, Line, Markup, More, Section, Table, Text, View, to_html, to_text
@@ -26,7 +27,7 @@ RULE = (
 
 
 def _use(op: str, site: str | None) -> str:
-    return f"{op} @ {site}" if site else op
+    return units.key_use(op, site)
 
 
 def state_line(rec: KeysRecord) -> str:

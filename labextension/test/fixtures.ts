@@ -446,6 +446,8 @@ export function keyReuse(overrides: Partial<IKeyReuse> = {}): IKeyReuse {
     count: 1,
     message: 'key split[0] of #1 was consumed twice: normal, then uniform',
     hint: 'split the key first: key, sub = jax.random.split(key)',
+    first_use: 'normal @ cell 3, line 5',
+    second_use: 'uniform @ cell 3, line 6',
     ...overrides
   };
 }

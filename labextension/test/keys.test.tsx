@@ -13,7 +13,6 @@ import {
   MAX_REUSE_ROWS,
   NOT_CONNECTED_TEXT,
   indentPx,
-  keyUseText,
   keysBadge,
   moreKeysText
 } from '../src/views/Keys';
@@ -291,6 +290,8 @@ describe('Keys tab', () => {
         first_site: null,
         second_op: 'split',
         second_site: 'cell 4, line 9',
+        first_use: 'normal',
+        second_use: 'split @ cell 4, line 9',
         path: ['key(0)', 'split[1] of #1', 'k'],
         count: 3,
         message: 'k was consumed then split inside train_step',
@@ -322,7 +323,7 @@ describe('Keys tab', () => {
     expect(eager).not.toContain('jaxinspect-keys-reuse-count');
     expect(eager).not.toContain('jaxinspect-keys-reuse-function');
     expect(html).toContain('fix: split the key first: key, sub = jax.random.split(key)');
-    expect(keyUseText('normal', null)).toBe('normal');
+    // (a use without a site reads as the op alone: the kernel's rule, tests/test_derived.py)
 
     // reuses sit between the summary and the tree
     expect(html.indexOf('jaxinspect-keys-summary')).toBeLessThan(
@@ -384,6 +385,8 @@ describe('Keys tab', () => {
         first_site: EVIL,
         second_op: EVIL,
         second_site: EVIL,
+        first_use: `${EVIL} @ ${EVIL}`,
+        second_use: `${EVIL} @ ${EVIL}`,
         path: [EVIL, EVIL],
         message: EVIL,
         hint: EVIL

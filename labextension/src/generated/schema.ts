@@ -467,7 +467,9 @@ export const SCHEMA = {
       "path": "list[str]",
       "count": "int",
       "message": "str",
-      "hint": "str"
+      "hint": "str",
+      "first_use": "str",
+      "second_use": "str"
     },
     "KeyFinding": {
       "reuse": "str",

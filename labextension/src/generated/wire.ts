@@ -742,6 +742,11 @@ export interface KeyReuse {
   count: number;
   message: string;
   hint: string;
+  /**
+   * "normal @ cell [3] line 5"
+   */
+  first_use: string;
+  second_use: string;
 }
 /**
  * One process publishing to this kernel's collector (``jaxinspect.collect_processes``).

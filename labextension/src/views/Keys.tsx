@@ -48,11 +48,6 @@ export function keysBadge(model: SessionModel | null): string | null {
   return model.keys?.tracking ? 'on' : null;
 }
 
-/** "op @ site", or just the op when the site is unknown. */
-export function keyUseText(op: string, site: string | null | undefined): string {
-  return site ? `${op} @ ${site}` : op;
-}
-
 /** Left padding of a lineage row at `depth`, in pixels (capped at `MAX_INDENT_DEPTH`). */
 export function indentPx(depth: number): number {
   const d = Number.isFinite(depth) ? Math.max(0, Math.min(MAX_INDENT_DEPTH, Math.floor(depth))) : 0;
@@ -266,13 +261,13 @@ function Reuses(props: { reuses: IKeyReuse[] }): React.ReactElement {
             <div>
               <span className="jp-JaxInspect-dim">{'first: '}</span>
               <span className="jp-JaxInspect-code" data-testid="jaxinspect-keys-reuse-first">
-                {keyUseText(r.first_op, r.first_site)}
+                {r.first_use}
               </span>
             </div>
             <div>
               <span className="jp-JaxInspect-dim">{'then: '}</span>
               <span className="jp-JaxInspect-code" data-testid="jaxinspect-keys-reuse-second">
-                {keyUseText(r.second_op, r.second_site)}
+                {r.second_use}
               </span>
             </div>
             {r.function && (
