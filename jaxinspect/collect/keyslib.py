@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import errors
+from .. import errors, units
 from ..records import KeyCount, KeyNodeRecord, KeyReuse, KeysRecord
 from . import compat, compilelib
 
@@ -832,7 +832,7 @@ class KeyTracker:
         if hit is None:
             if len(self._use_cache) > 4096:
                 self._use_cache.clear()
-            hit = self._use_cache[(op, site)] = ((op, site), (f"{op} @ {site}" if site else op,))
+            hit = self._use_cache[(op, site)] = ((op, site), (units.key_use(op, site),))
         return hit
 
     def _split_at(self, site) -> tuple:
@@ -853,7 +853,7 @@ class KeyTracker:
         if node.first_use is None:
             node.first_use, node.used_by = self._first_use(op, site)
         elif len(node.used_by) < USED_BY:
-            node.used_by += (f"{op} @ {site}" if site else op,)
+            node.used_by += (units.key_use(op, site),)
         self.consumed += 1
         ckey = (op, site)
         consumers = self.consumers
@@ -867,7 +867,7 @@ class KeyTracker:
 
     def _use(self, op: str, bits: tuple, site) -> None:
         fps, typed = bits
-        use = f"{op} @ {site}" if site else op
+        use = units.key_use(op, site)
         for fp in fps:
             node = self._node_for(fp, typed, site)
             if node.spent():
