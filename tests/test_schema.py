@@ -257,7 +257,7 @@ def produced():
                 return out
 
             fwd = remote.Forwarder(sender_hub, proxy.address, collector.token, identity)
-            assert wait_for(lambda: fwd.status()["state"] == "connected", timeout=10)
+            assert wait_for(lambda: fwd.status()["state"] == "connected", timeout=30)
             insp.hub.flush()
             own = [r for b in push.messages("batch") for r in b["records"]
                    if r["kind"] not in ("process", "remote", "processes")]
@@ -267,23 +267,23 @@ def produced():
             for record in firsts + steps:
                 sender_hub.publish(record)
             sender_hub.flush()
-            assert wait_for(lambda: fwd.status()["queued"] == 0 and fwd.status()["sent"] > 0)
+            assert wait_for(lambda: fwd.status()["queued"] == 0 and fwd.status()["sent"] > 0, 30)
             fwd.close()
             # a second process of the "job" that stopped after step's second compile: the
             # processes record and the monitor mark step as differing between them
             other_hub = Hub()
             other = remote.Forwarder(other_hub, proxy.address, collector.token,
                                      lambda: {**envlib.process_identity(), "pid": 1, "process_index": 1})
-            assert wait_for(lambda: other.status()["state"] == "connected", timeout=10)
+            assert wait_for(lambda: other.status()["state"] == "connected", timeout=30)
             for record in firsts + [r for r in steps if r["compiles"] <= 2]:
                 other_hub.publish(record)
             other_hub.flush()
-            assert wait_for(lambda: other.status()["queued"] == 0 and other.status()["sent"] > 0)
+            assert wait_for(lambda: other.status()["queued"] == 0 and other.status()["sent"] > 0, 30)
             other.close()
             refused = remote.Forwarder(Hub(), proxy.address, "wrong-token", identity, say=lambda t: None)
-            assert wait_for(lambda: refused.status()["state"] == "refused", timeout=10)
+            assert wait_for(lambda: refused.status()["state"] == "refused", timeout=30)
             refused.close()
-            assert collector.wait(2, timeout=10, ended=True)
+            assert collector.wait(2, timeout=30, ended=True)
             time.sleep(remote.PROCESS_RECORD_EVERY + 0.3)  # the collector's trailing updates
             # rpc: every method, once each (compile_diff of a real recompile, and of no event)
             call("ping", {})
@@ -310,6 +310,7 @@ def produced():
                     if method == "snapshot":
                         for kind, recs in resp["result"]["records"].items():
                             cases.records(recs, f"snapshot[{kind}]")
+            insp.hub.flush()  # deliver what the collector published, then the monitor's last state
             mon.flush(final=True)
             insp.hub.flush()
             wrong = fake.frontend_open(protocol.PUSH_TARGET, {**OPEN, "v": 999})
