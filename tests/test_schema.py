@@ -206,6 +206,9 @@ def produced():
     cases = _Cases()
     fake = FakeCommManager()
     ip = InteractiveShell.instance()
+    if "jaxinspect" in ip.extension_manager.loaded:  # left loaded by an earlier test
+        ip.run_line_magic("unload_ext", "jaxinspect")
+    extension.unload(ip)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(comm, "get_comm_manager", lambda: fake)
         mp.setattr(comm, "create_comm", fake.create_comm)
