@@ -390,6 +390,13 @@ class MonitorProcesses(TypedDict):
     differs: list[MonitorDiffers]
 
 
+class MonitorCompiles(TypedDict):
+    total: int
+    functions: int
+    text: str  # "12 compiles in 3 functions"
+    top: list[str]  # fun_keys, the most compiled first (at most 8)
+
+
 class MonitorSnapshot(TypedDict):
     """The monitor's whole state; a delta has the same keys, each optional."""
 
@@ -407,6 +414,7 @@ class MonitorSnapshot(TypedDict):
     processes: MonitorProcesses | None
     more_scalars: int  # names logged beyond the first 16
     scalar_text: dict[str, str]  # the latest value of each curve, as shown
+    compiles: MonitorCompiles | None  # totals over ``functions``, the most compiled first
     updates: int
 
 

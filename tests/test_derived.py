@@ -453,3 +453,19 @@ def test_a_key_reuse_names_both_uses_as_the_cell_view_does():
                      second_site="cell [3] line 6", path=("k",), count=1, message="m", hint="h")
     assert (reuse.first_use, reuse.second_use) == ("normal", "uniform @ cell [3] line 6")
     assert keyview._use("uniform", "cell [3] line 6") == reuse.second_use
+
+
+def test_the_monitor_gets_its_compile_totals_and_order_from_the_kernel():
+    """The widget and the monitor's text twin both show ``compiles`` (they used to sum and sort
+    the function rows each on their own)."""
+    from jaxinspect.render import monitorview
+
+    state, delta = MonitorState(), {}
+    stats = [("a", "alpha", 1), ("b", "beta", 3), ("c", "gamma", 3)]
+    state.apply([{"kind": "compile_stats", "fun_key": k, "fun_name": n, "compiles": c, "total_s": 0.1,
+                  "last_reasons": [], "internal": False} for k, n, c in stats], delta)
+    assert delta["compiles"] == {"total": 7, "functions": 3, "text": "7 compiles in 3 functions",
+                                 "top": ["b", "c", "a"]}
+    text = monitorview.summary_text(state.snapshot())
+    assert "7 compiles in 3 functions" in text
+    assert text.index("beta: 3×") < text.index("gamma: 3×") < text.index("alpha: 1×")

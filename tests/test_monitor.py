@@ -103,7 +103,7 @@ def test_monitor_shows_compiles_watched_params_memory_and_keys(ip, loaded):
     loaded.publish_keys(force=True)
     loaded.cell_finished_monitors()
     text = mon.text()
-    assert "compiles: 2 in 1 functions" in text and "<lambda>: 2×" in text
+    assert "2 compiles in 1 function" in text and "<lambda>: 2×" in text
     assert "params: step 3, norm 4" in text
     assert "memory: " in text and " arrays" in text
     assert "keys: tracking on, 1 uses, 0 reuses" in text

@@ -12,7 +12,7 @@ function empty() {
   return {
     status: {}, scalars: {}, functions: {}, compile_events: [], alerts: [], memory: null,
     memory_points: [], params: {}, param_points: {}, keys: null, processes: null, more_scalars: 0,
-    scalar_text: {}, updates: 0
+    scalar_text: {}, compiles: null, updates: 0
   };
 }
 
@@ -22,7 +22,7 @@ function trim(list, n) {
 
 function merge(state, d) {
   if (!d) return;
-  for (const k of ['status', 'memory', 'keys', 'processes']) if (k in d && d[k] !== undefined) state[k] = d[k];
+  for (const k of ['status', 'memory', 'keys', 'processes', 'compiles']) if (k in d && d[k] !== undefined) state[k] = d[k];
   for (const k of ['functions', 'params', 'scalar_text']) if (d[k]) Object.assign(state[k], d[k]);
   const lists = { compile_events: EVENTS, alerts: ALERTS, memory_points: HISTORY };
   for (const [k, n] of Object.entries(lists)) {
@@ -164,11 +164,11 @@ function build(root, state) {
       root.appendChild(h('div', { class: 'jm-row jm-muted', 'data-testid': 'jaxinspect-monitor-owner', 'data-name': o.name }, `  ${o.name}: ${txt(o.text)}`));
     }
   }
-  const fns = Object.values(state.functions).sort((a, b) => (b.compiles || 0) - (a.compiles || 0));
+  // the kernel's totals and order (the most compiled first): nothing is recounted here
+  const fns = ((state.compiles && state.compiles.top) || []).map(k => state.functions[k]).filter(Boolean);
   if (fns.length) {
-    const total = fns.reduce((s, f) => s + (f.compiles || 0), 0);
-    root.appendChild(h('h4', {}, `Compiles: ${total} in ${fns.length} functions`));
-    for (const f of fns.slice(0, 8)) {
+    root.appendChild(h('h4', { 'data-testid': 'jaxinspect-monitor-compiles' }, txt(state.compiles.text)));
+    for (const f of fns) {
       root.appendChild(
         h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-function', 'data-name': f.name, 'data-compiles': f.compiles },
           h('span', { class: 'jm-name' }, f.name),

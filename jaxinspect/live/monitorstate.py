@@ -9,7 +9,8 @@ Delta (and snapshot) shape, every key optional in a delta::
      "memory": {...}, "memory_points": [[t, bytes]],
      "params": {name: row}, "param_points": {name: [[step, norm, update]]},
      "keys": {...}, "processes": {"rows": [...], "differs": [...]}, "more_scalars": int,
-     "scalar_text": {name: text}, "updates": int}
+     "scalar_text": {name: text}, "compiles": {"total", "functions", "text", "top"},
+     "updates": int}
 
 Every number the widget shows arrives as text (``*_text`` keys, ``message``), formatted here by
 ``units``, the same functions the cell views and the sidebar's records use: the widget formats
@@ -67,6 +68,7 @@ class MonitorState:
         self.param_points: dict[str, deque] = {}
         self.keys: dict[str, Any] | None = None
         self.scalar_text: dict[str, str] = {}  # the latest value of each curve, as shown
+        self.compiles: dict[str, Any] | None = None  # totals over ``functions`` (replaced whole)
         self.processes: dict[str, Any] | None = None  # a collector's processes, side by side
         self._process_table: ProcessTable | None = None
         self.updates = 0
@@ -192,6 +194,21 @@ class MonitorState:
         }
         self.functions[key] = row
         delta.setdefault("functions", {})[key] = row
+        self._sum_compiles(delta)
+
+    def _sum_compiles(self, delta: dict) -> None:
+        """The compiles over every function shown, and the most compiled first (at most 8)."""
+        total = sum(int(r.get("compiles") or 0) for r in self.functions.values())
+        order = sorted(self.functions, key=lambda k: (-int(self.functions[k].get("compiles") or 0),
+                                                      str(self.functions[k].get("name"))))
+        self.compiles = {
+            "total": total,
+            "functions": len(self.functions),
+            "text": f"{units.plural(total, 'compile')} in "
+            f"{units.plural(len(self.functions), 'function')}",
+            "top": order[:8],
+        }
+        delta["compiles"] = self.compiles
 
     def _on_compile_alert(self, rec: dict, delta: dict) -> None:
         self._alert(delta, "compile", f"{rec.get('message')}. Fix: {rec.get('hint')}", rec.get("fun_name") or "")
@@ -288,5 +305,6 @@ class MonitorState:
             "processes": self.processes,
             "more_scalars": self.more_scalars,
             "scalar_text": dict(self.scalar_text),
+            "compiles": self.compiles,
             "updates": self.updates,
         }

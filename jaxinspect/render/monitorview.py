@@ -30,15 +30,15 @@ def summary_doc(snap: dict[str, Any]) -> View:
         out.append(Line(f"… {snap['more_scalars']} more scalars not shown (the first 16 names logged are kept)",
                         role="muted"))  # fmt: skip
     functions = snap.get("functions") or {}
-    if functions:
-        total = sum(r.get("compiles") or 0 for r in functions.values())
+    compiles = snap.get("compiles") or {}
+    if functions and compiles:
         rows: list[Any] = []
-        for row in sorted(functions.values(), key=lambda r: -(r.get("compiles") or 0))[:5]:
+        for row in [functions[k] for k in compiles.get("top", []) if k in functions][:5]:
             reason = f" — last: {row['last_reason']}" if row.get("last_reason") else ""
             rows.append(Line(f"{row.get('name')}: {row.get('compiles')}×{reason}"))
             if row.get("memory_text"):
                 rows.append(Line(row["memory_text"], indent=1, role="muted"))
-        out.append(Section(f"compiles: {total} in {len(functions)} functions", rows, fold=False, colon=False))
+        out.append(Section(str(compiles.get("text")), rows, fold=False, colon=False))
     mem = snap.get("memory")
     if mem:
         owners = [Line(f"{o.get('name')}: {human_bytes(o.get('bytes'))}") for o in mem.get("owners") or []]

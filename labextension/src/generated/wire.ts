@@ -1065,6 +1065,7 @@ export interface MonitorDelta {
   scalar_text?: {
     [k: string]: string;
   };
+  compiles?: MonitorCompiles | null;
   updates?: number;
 }
 export interface MonitorStatus {
@@ -1173,6 +1174,18 @@ export interface MonitorDiffers {
   };
   message: string;
 }
+export interface MonitorCompiles {
+  total: number;
+  functions: number;
+  /**
+   * "12 compiles in 3 functions"
+   */
+  text: string;
+  /**
+   * fun_keys, the most compiled first (at most 8)
+   */
+  top: string[];
+}
 /**
  * The monitor's whole state; a delta has the same keys, each optional.
  */
@@ -1227,5 +1240,9 @@ export interface MonitorSnapshot {
   scalar_text: {
     [k: string]: string;
   };
+  /**
+   * totals over ``functions``, the most compiled first
+   */
+  compiles: MonitorCompiles | null;
   updates: number;
 }
