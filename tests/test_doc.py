@@ -406,3 +406,24 @@ def test_jaxpr_view_twins_and_its_fast_listing():
     assert "{ lambda" not in to_text(summary) and 'class="jx-code"' not in to_html(summary)
     assert_twins(to_text(summary), to_html(summary))
     assert jaxprview.page_doc(v.doc).title == jaxprview.summary_title(v.doc.stats, v.doc.title)
+
+
+def test_jaxpr_diff_twins():
+    import jax.numpy as jnp
+
+    import jaxinspect
+
+    def layer(x, w):
+        return jnp.tanh(x @ w).sum()
+
+    a = jaxinspect.jaxpr(layer, jnp.ones((8, 3)), jnp.ones((3, 4)))
+    b = jaxinspect.jaxpr(layer, jnp.ones((8, 3), jnp.int32), jnp.ones((3, 4)))
+    d = a.diff(b)
+    doc = d.document()
+    text, markup = to_text(doc), to_html(doc)
+    assert text == d.text() and "~ in x: f32[8,3] → i32[8,3]" in text
+    assert "\n  ~ " in text and "[types]" in text and 'class="jx-diff jx-code"' in markup and "<table" not in text
+    assert_twins(text.split("\n")[0] + "\n" + "\n".join(x for x in text.splitlines() if " in x:" in x), markup)
+    for line in text.splitlines()[1:]:  # the rows: every name of the unified diff is in the table
+        words = re.findall(r"\w+", line)
+        assert all(w in visible_words(markup) for w in words), line

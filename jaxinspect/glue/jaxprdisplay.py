@@ -229,14 +229,19 @@ class JaxprDiffView:
     def to_json(self) -> dict[str, Any]:
         return self.diff.to_json()
 
+    def document(self):
+        """The diff as one document (``render.doc``): text and HTML both come from it."""
+        return jaxprview.diff_doc(self.diff)
+
     def text(self) -> str:
-        return jaxprview.diff_text(self.diff)
+        return to_text(self.document())
 
     def __repr__(self) -> str:
         return self.text()
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        return {"text/plain": self.text(), "text/html": jaxprview.diff_html(self.diff)}
+        doc = self.document()
+        return {"text/plain": to_text(doc), "text/html": to_html(doc)}
 
 
 class _Failure:

@@ -13,7 +13,6 @@ from typing import Any
 from .. import units
 from ..records import CostRecord, JaxprBody, JaxprDiff, JaxprDoc, JaxprEqn, JaxprStats, KeyFlow
 from .doc import (
-    CSS,
     Alert,
     Blank,
     Fast,
@@ -653,19 +652,20 @@ def _diff_runs(d: JaxprDiff) -> list[tuple[str, list]]:
     return runs
 
 
-def _io_text(rows: tuple, what: str) -> list[str]:
-    out = []
-    for r in rows:
-        if r.status == "same":
-            continue
-        out.append(f"  {_MARK[r.status]} {what} {r.label}: {r.a or '–'} → {r.b or '–'}")
-    return out
+def _io_lines(d: JaxprDiff) -> list[Line]:
+    """Inputs and outputs whose type changed (or that came or went)."""
+    return [
+        Line(f"{_MARK[r.status]} {what} {r.label}: {r.a or '–'} → {r.b or '–'}", cls=f"d-{r.status}")
+        for rows, what in ((d.inputs, "in"), (d.outputs, "out"))
+        for r in rows
+        if r.status != "same"
+    ]
 
 
-def diff_text(d: JaxprDiff, limit_rows: int = DIFF_MAX_ROWS) -> str:
-    lines = [diff_headline(d)]
-    lines += _io_text(d.inputs, "in")
-    lines += _io_text(d.outputs, "out")
+def _diff_rows_text(d: JaxprDiff, limit_rows: int) -> str:
+    """Equations as a unified diff: ``~``/``→`` changed, ``-`` removed, ``+`` added, runs of
+    unchanged ones counted."""
+    lines: list[str] = []
     ea, eb = d.a.bodies[0].eqns, d.b.bodies[0].eqns
     la, lb = body_labels(d.a), body_labels(d.b)
     shown = 0
@@ -692,24 +692,14 @@ def diff_text(d: JaxprDiff, limit_rows: int = DIFF_MAX_ROWS) -> str:
     return "\n".join(lines)
 
 
-def diff_html(d: JaxprDiff, limit_rows: int = DIFF_MAX_ROWS) -> str:
-    uid = f"jx{next(_uid)}"
+def _diff_rows_html(d: JaxprDiff, uid: str, limit_rows: int) -> str:
+    """Equations side by side, runs of unchanged ones folded (``<details>``)."""
     ea, eb = d.a.bodies[0].eqns, d.b.bodies[0].eqns
     la, lb = body_labels(d.a), body_labels(d.b)
-    out = [f'{CSS}{JAXPR_CSS}<div class="jaxinspect-view jx" id="{uid}"><div><b>{esc(diff_headline(d))}</b></div>']
-    io_rows = [r for r in (*d.inputs, *d.outputs) if r.status != "same"]
-    if io_rows:
-        out.append("<table><thead><tr><th></th><th>slot</th><th>before</th><th>after</th></tr></thead><tbody>")
-        for r in io_rows:
-            out.append(
-                f'<tr class="d-{r.status}"><td class="m">{_MARK[r.status]}</td><td><code>{esc(r.label)}</code></td>'
-                f"<td class=\"a\"><code>{esc(r.a or '–')}</code></td><td class=\"b\"><code>{esc(r.b or '–')}</code></td></tr>"
-            )
-        out.append("</tbody></table>")
-    out.append(
+    out = [
         f'<table class="jx-diff jx-code"><thead><tr><th></th><th>{esc(d.a.title)}</th>'
         f"<th>{esc(d.b.title)}</th><th>what changed</th></tr></thead><tbody>"
-    )
+    ]
     shown = 0
 
     def row_html(r) -> str:
@@ -736,9 +726,28 @@ def diff_html(d: JaxprDiff, limit_rows: int = DIFF_MAX_ROWS) -> str:
             shown += 1
             out.append(row_html(r))
     out.append("</tbody></table>")
-    out.append(_SCRIPT % uid)
-    out.append("</div>")
     return "".join(out)
+
+
+def diff_doc(d: JaxprDiff, limit_rows: int = DIFF_MAX_ROWS) -> View:
+    """Two programs aligned equation by equation: the headline and the changed inputs/outputs
+    for both twins; the equations as a :class:`Fast` part, a unified diff in text and a
+    side-by-side table in HTML (the layout each medium reads best in), bounded alike."""
+    uid = f"jx{next(_uid)}"
+    children: list[Any] = [Group(_io_lines(d), indent=2)]
+    if d.rows:
+        children.append(Fast(text=lambda: _diff_rows_text(d, limit_rows),
+                             html=lambda: Markup(_diff_rows_html(d, uid, limit_rows))))  # fmt: skip
+    children.append(Raw(Markup(_SCRIPT % uid), only="html"))
+    return View(diff_headline(d), children, cls="jx", css=JAXPR_CSS, attrs=(("id", uid),))
+
+
+def diff_text(d: JaxprDiff, limit_rows: int = DIFF_MAX_ROWS) -> str:
+    return to_text(diff_doc(d, limit_rows))
+
+
+def diff_html(d: JaxprDiff, limit_rows: int = DIFF_MAX_ROWS) -> str:
+    return to_html(diff_doc(d, limit_rows))
 
 
 # -- dataflow graph ---------------------------------------------------------------------------------
