@@ -177,7 +177,7 @@ class TrackKeysParams(TypedDict):
 
 class TrackKeysResult(TypedDict):
     tracking: bool
-    on_reuse: str
+    on_reuse: Literal["warn", "error", "ignore"]
 
 
 class NoParams(TypedDict):

@@ -11,7 +11,7 @@ description), run ``python -m jaxinspect.schema --write`` and commit what it rew
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from . import units
 
@@ -169,13 +169,13 @@ class CompileEvent(Record):
     lower_s: float | None
     compile_s: float | None
     total_s: float
-    persistent_cache: str | None  # "hit", "miss", or None when the persistent cache is off
+    persistent_cache: Literal["hit", "miss"] | None  # None when the persistent cache is off
     time: float
     thread: str
     process_index: int
     internal: bool
     parent: str | None  # traced while tracing this function (nested jit)
-    api: str  # "call" (a call that compiled), "trace" (jit(f).trace/lower/eval_shape)
+    api: Literal["call", "trace"]  # "call" (a call that compiled), "trace" (jit(f).trace/lower/eval_shape)
     signature: str
     reasons: tuple[Reason, ...]
     # each output's sharding as jit was told or the explicit mesh says ("unspecified": XLA picks)
@@ -599,7 +599,7 @@ class BuffersRecord(Record):
     kind: ClassVar[str] = "buffers"
     seq: int
     time: float
-    trigger: str  # sampler | cell | api
+    trigger: Literal["sampler", "cell", "api"]
     arrays: int
     bytes: int
     device_bytes: int
@@ -633,7 +633,7 @@ class BufferAlert(Record):
     kind: ClassVar[str] = "buffer_alert"
     id: int
     time: float
-    group: str  # owner | site
+    group: Literal["owner", "site"]
     name: str
     arrays_delta: int
     bytes_delta: int
@@ -810,7 +810,7 @@ class KeyNodeRecord:
     label: str
     typed: bool
     site: str | None
-    state: str  # fresh | consumed | split | reused
+    state: Literal["fresh", "consumed", "split", "reused"]
     uses: int
     used_by: tuple[str, ...]
     folded: int
@@ -833,7 +833,7 @@ class KeysRecord(Record):
     seq: int
     time: float
     tracking: bool
-    on_reuse: str
+    on_reuse: Literal["warn", "error", "ignore"]
     created: int
     derived: int
     consumed: int
@@ -853,7 +853,7 @@ class KeyReuse(Record):
     kind: ClassVar[str] = "key_reuse"
     id: int
     time: float
-    where: str
+    where: Literal["eager", "jit"]
     reuse: str
     key: str
     function: str | None
@@ -917,7 +917,7 @@ class ProcessRecord(Record):
     process_count: int
     host: str
     pid: int
-    state: str  # connected | closed | lost
+    state: Literal["connected", "closed", "lost"]
     connected_at: float
     last_seen: float
     records: int

@@ -173,9 +173,9 @@ export interface CompileEvent {
   compile_s: number | null;
   total_s: number;
   /**
-   * "hit", "miss", or None when the persistent cache is off
+   * None when the persistent cache is off
    */
-  persistent_cache: string | null;
+  persistent_cache: ("hit" | "miss") | null;
   time: number;
   thread: string;
   process_index: number;
@@ -187,7 +187,7 @@ export interface CompileEvent {
   /**
    * "call" (a call that compiled), "trace" (jit(f).trace/lower/eval_shape)
    */
-  api: string;
+  api: "call" | "trace";
   signature: string;
   reasons: Reason[];
   /**
@@ -489,10 +489,7 @@ export interface BuffersRecord {
   kind: "buffers";
   seq: number;
   time: number;
-  /**
-   * sampler | cell | api
-   */
-  trigger: string;
+  trigger: "sampler" | "cell" | "api";
   arrays: number;
   bytes: number;
   device_bytes: number;
@@ -548,10 +545,7 @@ export interface BufferAlert {
   kind: "buffer_alert";
   id: number;
   time: number;
-  /**
-   * owner | site
-   */
-  group: string;
+  group: "owner" | "site";
   name: string;
   arrays_delta: number;
   bytes_delta: number;
@@ -683,7 +677,7 @@ export interface KeysRecord {
   seq: number;
   time: number;
   tracking: boolean;
-  on_reuse: string;
+  on_reuse: "warn" | "error" | "ignore";
   created: number;
   derived: number;
   consumed: number;
@@ -706,10 +700,7 @@ export interface KeyNodeRecord {
   label: string;
   typed: boolean;
   site: string | null;
-  /**
-   * fresh | consumed | split | reused
-   */
-  state: string;
+  state: "fresh" | "consumed" | "split" | "reused";
   uses: number;
   used_by: string[];
   folded: number;
@@ -730,7 +721,7 @@ export interface KeyReuse {
   kind: "key_reuse";
   id: number;
   time: number;
-  where: string;
+  where: "eager" | "jit";
   reuse: string;
   key: string;
   function: string | null;
@@ -761,10 +752,7 @@ export interface ProcessRecord {
   process_count: number;
   host: string;
   pid: number;
-  /**
-   * connected | closed | lost
-   */
-  state: string;
+  state: "connected" | "closed" | "lost";
   connected_at: number;
   last_seen: number;
   records: number;
@@ -966,7 +954,7 @@ export interface InterestResult {
 }
 export interface TrackKeysResult {
   tracking: boolean;
-  on_reuse: string;
+  on_reuse: "warn" | "error" | "ignore";
 }
 /**
  * sender -> collector, first.
