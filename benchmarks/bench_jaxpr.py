@@ -9,14 +9,15 @@
 2. Output size of the HTML view for 5 000 and 50 000 equations. Target <= 2 MB, with a
    "N more equations" marker beyond the budget.
 
-Rounds interleave ours and the baseline; the median of the per-round ratios is reported, with
-the min–max over rounds.
+Rounds interleave ours and the baseline (each timing after a gc.collect(), the ways in a rotating
+order); the median of the per-round ratios is reported, with the min–max over rounds.
 Run: .venv/bin/python benchmarks/bench_jaxpr.py [--rounds 7]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
@@ -70,6 +71,7 @@ def flax_grad(depth):
 
 
 def timed(fn):
+    gc.collect()  # each side starts from a clean heap, not the garbage of the one before
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
@@ -137,8 +139,9 @@ def compare(name, jaxpr, rounds):
     ratios = {k: [] for k in ways}
     times = {k: [] for k in ["str(jaxpr)", *ways]}
     size = 0
-    for _ in range(rounds):
-        for way, fn in ways.items():
+    order = list(ways.items())
+    for r in range(rounds):
+        for way, fn in order[r % len(order) :] + order[: r % len(order)]:  # each way first in turn
             b, _ = timed(lambda: str(jaxpr))
             o, out = timed(lambda fn=fn: fn(jaxpr))
             ratios[way].append(o / b)
