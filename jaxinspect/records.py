@@ -984,3 +984,7 @@ class ProcessesRecord(Record):
     more_functions: int  # functions beyond the bound
     more_differing: int  # of which differ
     differing: int  # functions whose counts differ, in all
+    # "3 processes · 2 connected · 1 lost · job of 4" (the expected count when it differs)
+    summary: str = ""
+    # process index (as text) -> connected processes claiming it, where more than one does
+    duplicates: dict[str, int] = dataclasses.field(default_factory=dict)

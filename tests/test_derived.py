@@ -469,3 +469,33 @@ def test_the_monitor_gets_its_compile_totals_and_order_from_the_kernel():
     text = monitorview.summary_text(state.snapshot())
     assert "7 compiles in 3 functions" in text
     assert text.index("beta: 3×") < text.index("gamma: 3×") < text.index("alpha: 1×")
+
+
+def test_the_processes_summary_line_and_duplicate_claims_come_from_the_kernel():
+    """(Moved from the sidebar; the cell's headline now reads the same line.)"""
+    from jaxinspect.render import processview
+
+    def table(*procs: dict) -> ProcessTable:
+        t = ProcessTable()
+        for p in procs:
+            t.add({"kind": "process", "host": "h", "pid": 1, **p})
+        return t
+
+    three = table({"id": 1, "process_index": 0, "process_count": 3, "state": "connected"},
+                  {"id": 2, "process_index": 1, "process_count": 3, "state": "connected"},
+                  {"id": 3, "process_index": 2, "process_count": 3, "state": "lost"})
+    assert three.record().summary == "3 processes · 2 connected · 1 lost"
+    assert "Processes: 3 processes · 2 connected · 1 lost" in processview.text(three.snapshot(), None)
+    one = table({"id": 1, "process_index": 0, "process_count": 1, "state": "connected"})
+    assert one.summary() == "1 process · 1 connected"
+    partial = table({"id": 1, "process_index": 0, "process_count": 4, "state": "connected"},
+                    {"id": 2, "process_index": 1, "process_count": 4, "state": "closed"})
+    assert partial.summary() == "2 processes · 1 connected · 1 closed · job of 4"
+    # a process known only from its records does not say how big the job is
+    partial.add({"kind": "remote", "source": 9, "process_index": 5, "record": {"kind": "status"}})
+    assert partial.summary() == "3 processes · 2 connected · 1 closed · job of 4"
+    claims = table({"id": 1, "process_index": 0, "state": "connected"},
+                   {"id": 2, "process_index": 0, "state": "connected"},
+                   {"id": 3, "process_index": 1, "state": "lost"},
+                   {"id": 4, "process_index": 1, "state": "connected"})
+    assert claims.record().to_json()["duplicates"] == {"0": 2}

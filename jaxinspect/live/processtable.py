@@ -43,6 +43,7 @@ class _Proc:
         self.buffers: dict[str, Any] | None = None
         self.status: dict[str, Any] | None = None
         self.alerts = 0
+        self.reported = False  # a `process` record arrived (else known from its records only)
 
     def facts(self) -> ProcessFacts:
         stats = list(self.functions.values())
@@ -124,6 +125,7 @@ class ProcessTable:
             if proc is None:
                 return None
             proc.info.update({k: rec.get(k) for k in proc.info if k in rec})
+            proc.reported = True
         elif kind == "remote":
             proc = self._proc(rec.get("source"), rec.get("process_index"))
             inner = rec.get("record")
@@ -257,6 +259,32 @@ class ProcessTable:
         ]
         return out, max(0, len(rows) - limit)
 
+    def summary(self) -> str:
+        """``"3 processes · 2 connected · 1 lost"``, plus ``"job of 4"`` when the processes say
+        the job has another number of processes than have been seen."""
+        procs = self._sorted()
+        states: dict[str, int] = {}
+        for p in procs:
+            states[str(p.info["state"])] = states.get(str(p.info["state"]), 0) + 1
+        parts = [units.plural(len(procs), "process", many="processes"),
+                 f"{states.get('connected', 0)} connected"]
+        parts += [f"{states[s]} {s}" for s in ("closed", "lost") if states.get(s)]
+        parts += [f"{n} {s}" for s, n in states.items() if s not in ("connected", "closed", "lost")]
+        expected = max((_int(p.info["process_count"]) for p in procs if p.reported), default=0)
+        if expected and expected != len(procs):
+            parts.append(f"job of {expected}")
+        return " · ".join(parts)
+
+    def duplicates(self) -> dict[str, int]:
+        """Process indices that more than one connected process claims (a launch mistake), as
+        text, ascending -> how many connected processes claim each."""
+        claims: dict[int, int] = {}
+        for p in self._procs.values():
+            index = p.info["process_index"]
+            if p.info["state"] == "connected" and isinstance(index, int) and index >= 0:
+                claims[index] = claims.get(index, 0) + 1
+        return {str(i): n for i, n in sorted(claims.items()) if n > 1}
+
     def record(self, seq: int = 0, now: float | None = None, limit: int = FUNCTION_ROWS) -> ProcessesRecord:
         """Everything derived, as the ``processes`` record the sidebar and the monitor display."""
         rows = self.function_rows()
@@ -268,6 +296,8 @@ class ProcessTable:
             more_functions=max(0, len(rows) - limit),
             more_differing=sum(1 for r in rows[limit:] if r.differs),
             differing=sum(1 for r in rows if r.differs),
+            summary=self.summary(),
+            duplicates=self.duplicates(),
         )
 
     def summary_due(self, rec: dict[str, Any], now: float | None = None) -> dict[str, Any] | None:
@@ -291,4 +321,5 @@ class ProcessTable:
             "functions": rows,
             "more_functions": more,
             "alerts": list(self.alerts),
+            "summary": self.summary(),
         }

@@ -75,12 +75,10 @@ def _cells(p: dict[str, Any], now: float) -> dict[str, str]:
 
 def headline(snap: dict[str, Any], address: str | None = None) -> str:
     procs = snap.get("processes") or []
-    states: dict[str, int] = {}
-    for p in procs:
-        states[str(p.get("state"))] = states.get(str(p.get("state")), 0) + 1
-    parts = [plural(len(procs), "process", many="processes")] + [f"{n} {s}" for s, n in sorted(states.items())]
+    # the collector's table writes the summary (the sidebar shows the same line)
+    summary = snap.get("summary") or plural(len(procs), "process", many="processes")
     where = f" · collector at {address}" if address else ""
-    return "Processes: " + " · ".join(parts) + where
+    return "Processes: " + summary + where
 
 
 def processes_doc(snap: dict[str, Any], address: str | None = None, now: float | None = None) -> View:

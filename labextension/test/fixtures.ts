@@ -528,6 +528,8 @@ export function processesRecord(overrides: Partial<IProcessesSummary> = {}): IPr
     more_functions: 0,
     more_differing: 0,
     differing: 0,
+    summary: '',
+    duplicates: {},
     ...overrides
   };
 }

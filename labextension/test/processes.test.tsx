@@ -115,27 +115,23 @@ describe('Processes tab', () => {
     expect(html).not.toContain('jaxinspect-processes-summary');
   });
 
-  it('summarises the processes by state', () => {
+  it('shows the summary line the kernel wrote, with what the sidebar did not keep', () => {
+    // (how the kernel writes it, e.g. "job of 4", is tested in tests/test_derived.py)
     const model = modelWith([
       processRecord({ id: 1, process_index: 0, process_count: 3 }),
       processRecord({ id: 2, process_index: 1, process_count: 3 }),
-      processRecord({ id: 3, process_index: 2, process_count: 3, state: 'lost' })
+      processRecord({ id: 3, process_index: 2, process_count: 3, state: 'lost' }),
+      processesRecord({ summary: '3 processes · 2 connected · 1 lost' })
     ]);
     expect(text(render(model), 'jaxinspect-processes-summary')).toBe(
       '3 processes · 2 connected · 1 lost'
     );
-    const one = modelWith([processRecord({ process_count: 1 })]);
-    expect(text(render(one), 'jaxinspect-processes-summary')).toBe('1 process · 1 connected');
-    expect(processesSummary(model.processes, 4)).toBe(
+    expect(processesSummary(model.processesSummary, model.processes, 4)).toBe(
       '3 processes · 2 connected · 1 lost · 4 older not kept'
     );
-    const partial = modelWith([
-      processRecord({ id: 1, process_index: 0, process_count: 4 }),
-      processRecord({ id: 2, process_index: 1, process_count: 4, state: 'closed' })
-    ]);
-    expect(text(render(partial), 'jaxinspect-processes-summary')).toBe(
-      '2 processes · 1 connected · 1 closed · job of 4'
-    );
+    // before the kernel's first summary arrives: a bare count
+    const one = modelWith([processRecord({ process_count: 1 })]);
+    expect(text(render(one), 'jaxinspect-processes-summary')).toBe('1 process');
   });
 
   it('shows one column per process, side by side', () => {
@@ -552,7 +548,9 @@ describe('Processes tab', () => {
         processRecord({ id: 1, process_index: 0 }),
         processRecord({ id: 2, process_index: 0 }),
         processRecord({ id: 3, process_index: 1, state: 'lost' }),
-        processRecord({ id: 4, process_index: 1 })
+        processRecord({ id: 4, process_index: 1 }),
+        // the kernel counts the claims (tests/test_derived.py): p1's lost claimant does not count
+        processesRecord({ duplicates: { '0': 2 } })
       ])
     );
     expect(count(html, 'jaxinspect-processes-duplicate')).toBe(1);

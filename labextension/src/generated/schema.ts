@@ -540,7 +540,9 @@ export const SCHEMA = {
       "functions": "list[ProcessFunctionRow]",
       "more_functions": "int",
       "more_differing": "int",
-      "differing": "int"
+      "differing": "int",
+      "summary": "str",
+      "duplicates": "dict[str,int]"
     },
     "remote": {
       "kind": "str",

@@ -788,6 +788,16 @@ export interface ProcessesRecord {
    * functions whose counts differ, in all
    */
   differing: number;
+  /**
+   * "3 processes · 2 connected · 1 lost · job of 4" (the expected count when it differs)
+   */
+  summary: string;
+  /**
+   * process index (as text) -> connected processes claiming it, where more than one does
+   */
+  duplicates: {
+    [k: string]: number;
+  };
 }
 /**
  * One process's column of the side-by-side view, derived by the collector's table from

@@ -82,55 +82,21 @@ export function stateText(p: ProcessModel, now: number): string {
   return `${info.state} · ${formatAge(seen, now)}`;
 }
 
-/** "2 processes · 2 connected · 1 lost" (closed and lost only when there are some). */
-export function processesSummary(processes: readonly ProcessModel[], droppedProcesses = 0): string {
-  const byState = new Map<string, number>();
-  for (const p of processes) {
-    byState.set(p.info.state, (byState.get(p.info.state) ?? 0) + 1);
-  }
-  const parts = [
-    plural(processes.length, 'process', 'processes'),
-    `${byState.get('connected') ?? 0} connected`
-  ];
-  for (const state of ['closed', 'lost']) {
-    const n = byState.get(state) ?? 0;
-    if (n > 0) {
-      parts.push(`${n} ${state}`);
-    }
-  }
-  for (const [state, n] of byState) {
-    if (state !== 'connected' && state !== 'closed' && state !== 'lost') {
-      parts.push(`${n} ${state}`);
-    }
-  }
-  let expected = 0;
-  for (const p of processes) {
-    if (!p.placeholder && p.info.process_count > expected) {
-      expected = p.info.process_count;
-    }
-  }
-  if (expected > 0 && expected !== processes.length) {
-    parts.push(`job of ${expected}`);
-  }
+/**
+ * The kernel's summary line ("3 processes · 2 connected · 1 lost · job of 4"), with what this
+ * sidebar dropped to stay bounded; a bare count before the kernel's first `processes` record.
+ */
+export function processesSummary(
+  summary: IProcessesSummary | null,
+  processes: readonly ProcessModel[],
+  droppedProcesses = 0
+): string {
+  const n = processes.length;
+  const parts = [summary?.summary || plural(n, 'process', 'processes')];
   if (droppedProcesses > 0) {
     parts.push(`${droppedProcesses} older not kept`);
   }
   return parts.join(' · ');
-}
-
-/** Process indices claimed by more than one connected process, ascending. */
-export function duplicateIndices(
-  processes: readonly ProcessModel[]
-): { index: number; count: number }[] {
-  const counts = new Map<number, number>();
-  for (const p of processes) {
-    if (p.info.state === 'connected' && p.info.process_index >= 0) {
-      counts.set(p.info.process_index, (counts.get(p.info.process_index) ?? 0) + 1);
-    }
-  }
-  return Array.from(counts, ([index, count]) => ({ index, count }))
-    .filter(d => d.count > 1)
-    .sort((a, b) => a.index - b.index);
 }
 
 /** The device labels of a process: from its `process` record, else from its `env`. */
@@ -235,20 +201,23 @@ export function Processes(props: ITabProps): React.ReactElement {
   const functions = functionRows(summary);
   const memory = memoryRows(processes);
   const alerts = processAlerts(processes);
-  const duplicates = duplicateIndices(processes);
+  const duplicates = Object.entries(summary?.duplicates ?? {}).map(([index, connected]) => ({
+    index,
+    connected
+  }));
   return (
     <div className="jp-JaxInspect-processes">
       <div className="jp-JaxInspect-processesSummary" data-testid="jaxinspect-processes-summary">
-        {processesSummary(processes, model.processesDropped)}
+        {processesSummary(summary, processes, model.processesDropped)}
       </div>
       {duplicates.map(d => (
         <p
           key={d.index}
           className="jp-JaxInspect-warnText"
           data-testid="jaxinspect-processes-duplicate"
-          data-process-index={String(d.index)}
+          data-process-index={d.index}
         >
-          {`p${d.index} is claimed by ${d.count} connected processes`}
+          {`p${d.index} is claimed by ${d.connected} connected processes`}
         </p>
       ))}
       <ProcessTable columns={columns} facts={facts} now={now} />
