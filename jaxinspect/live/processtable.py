@@ -260,15 +260,15 @@ class ProcessTable:
         return out, max(0, len(rows) - limit)
 
     def summary(self) -> str:
-        """``"3 processes · 2 connected · 1 lost"``, plus ``"job of 4"`` when the processes say
-        the job has another number of processes than have been seen."""
+        """``"3 processes · 2 connected · 1 lost"`` (states with none left out), plus
+        ``"job of 4"`` when the processes say the job has another number of processes than have
+        been seen."""
         procs = self._sorted()
         states: dict[str, int] = {}
         for p in procs:
             states[str(p.info["state"])] = states.get(str(p.info["state"]), 0) + 1
-        parts = [units.plural(len(procs), "process", many="processes"),
-                 f"{states.get('connected', 0)} connected"]
-        parts += [f"{states[s]} {s}" for s in ("closed", "lost") if states.get(s)]
+        parts = [units.plural(len(procs), "process", many="processes")]
+        parts += [f"{states[s]} {s}" for s in ("connected", "closed", "lost") if states.get(s)]
         parts += [f"{n} {s}" for s, n in states.items() if s not in ("connected", "closed", "lost")]
         expected = max((_int(p.info["process_count"]) for p in procs if p.reported), default=0)
         if expected and expected != len(procs):
