@@ -11,8 +11,8 @@ if [ -z "$PY311" ]; then
 fi
 [ -n "$PY311" ] || { echo "compat: no Python 3.11 found; set JAXINSPECT_PYTHON311" >&2; exit 1; }
 [ -x .venv-compat/bin/python ] || "$PY311" -m venv .venv-compat
-.venv-compat/bin/python -m pip install -q -r requirements-compat.txt 2>&1 | grep -v "^WARNING: Location" || true
+.venv-compat/bin/python -m pip install -q --no-compile -r requirements-compat.txt 2>&1 | grep -v "^WARNING: Location" || true
 .venv-compat/bin/python -c "import jax; assert jax.__version__.startswith('0.10'), jax.__version__"
 # the kernel started by the kernel tests must run this interpreter and this checkout
 PATH="$ROOT/.venv-compat/bin:$PATH" PYTHONPATH="$ROOT" \
-  .venv-compat/bin/python -m pytest -p no:cacheprovider -m "not node and not browser and not wheel" --ignore=tests/browser tests
+  .venv-compat/bin/python -m pytest -p no:cacheprovider --durations=15 -m "not node and not browser and not wheel" --ignore=tests/browser tests

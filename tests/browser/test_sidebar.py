@@ -431,7 +431,17 @@ def test_hostile_names_are_inert_in_every_tab_and_processes_show_side_by_side(pa
     seen = {}
     for tab in ("overview", "compiles", "buffers", "params", "keys", "processes"):
         page.locator(tid(f"jaxinspect-tab-{tab}")).click()
-        page.wait_for_timeout(1500)  # samplers the tab asked for deliver
+        if tab == "overview":
+            page.wait_for_timeout(1500)  # samplers the tab asked for deliver
+        else:  # the name must show up (as text) once the samplers the tab asked for deliver
+            try:
+                page.wait_for_function(
+                    "([sel, marker]) => document.querySelector(sel).innerText.includes(marker)",
+                    arg=[SIDEBAR, marker],
+                    timeout=30_000,
+                )
+            except Exception:
+                pass  # reported below, with every tab's result
         body = page.locator(SIDEBAR).inner_text()
         seen[tab] = marker in body
         assert page.locator(f"{SIDEBAR} img").count() == 0, tab
