@@ -5,6 +5,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+T0=$(date +%s)
+say() { echo "==> $* (at $(( $(date +%s) - T0 )) s)"; }
 
 find_python() {
   # Prefer 3.12 (what jax 0.12 and the rest of the stack are verified on), then newer ones.
@@ -37,24 +39,24 @@ fi
 
 if [ ! -x .venv/bin/python ]; then
   PY="$(find_python)"
-  echo "==> creating .venv with $PY"
+  say "creating .venv with $PY"
   "$PY" -m venv .venv
 fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-echo "==> installing Python dependencies"
+say "installing Python dependencies"
 python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 # --no-compile: byte-compiling all ~9,000 modules of the stack costs ~35 s of CPU; Python compiles
 # (and caches) the few thousand that are imported on first use.
 python -m pip install -q --no-compile -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
 python -c "import jax, jupyterlab, jupyter_builder" || { echo "jaxinspect setup: Python dependencies failed to install" >&2; exit 1; }
 
-echo "==> building the JupyterLab extension"
+say "building the JupyterLab extension"
 jlpm install
 jlpm build:prod
 
-echo "==> installing jaxinspect (editable) and linking its labextension"
+say "installing jaxinspect (editable) and linking its labextension"
 # An editable install writes the shared data (the labextension) into the venv; if that path is
 # already our `develop` symlink it would write through it into the source tree: unlink it first.
 LINK=.venv/share/jupyter/labextensions/jaxinspect
@@ -68,4 +70,4 @@ jupyter labextension develop --overwrite . >/dev/null
   echo "jaxinspect setup: the labextension is not enabled/OK" >&2
   exit 1
 }
-echo "==> setup done: $(python -c 'import jax, jaxinspect; print(f"jax {jax.__version__}, jaxinspect {jaxinspect.__version__}")')"
+say "setup done: $(python -c 'import jax, jaxinspect; print(f"jax {jax.__version__}, jaxinspect {jaxinspect.__version__}")')"

@@ -222,7 +222,7 @@ NOTEBOOKS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one for every browser test, in any file
 def lab(tmp_path_factory):
     _require(
         "the built labextension", (ROOT / "jaxinspect" / "labextension" / "package.json").exists()
@@ -294,7 +294,7 @@ def lab(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one for every browser test, in any file
 def browser():
     chromium = _chromium()
     _require("Debian chromium", chromium)
