@@ -130,7 +130,7 @@ def test_monitor_text_with_many_scalars_and_functions(shell):
             m.log(step, **{f"metric_{i}": float(step) for i in range(40)})
         m.flush(final=True)
         text, html = check(m, more=False, text_budget=20_000, html_budget=200_000)
-        assert "metric_15: 1999 at step 1999" in text and "metric_16" not in text
+        assert "metric_15: 1,999 at step 1999" in text and "metric_16" not in text  # units.human_value
         assert "… 24 more scalars not shown" in text  # counted, not dropped silently
     finally:
         m.close()

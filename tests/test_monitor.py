@@ -12,6 +12,7 @@ from jaxinspect.glue import extension
 from jaxinspect.glue import monitor as monitorlib
 from jaxinspect.glue.display import Message
 from jaxinspect.live.monitorstate import HISTORY, MonitorState
+from jaxinspect.render import monitorview
 
 
 @pytest.fixture
@@ -156,3 +157,23 @@ def test_unload_closes_monitors(ip):
     assert mon.closed
     mon._thread.join(timeout=2)
     assert not mon._thread.is_alive()
+
+
+def test_the_first_names_logged_are_kept_even_when_a_drain_cuts_a_step_and_trims(loaded):
+    """A drain that ends in the middle of a step and holds more points than fit: trimming to the
+    newest points per curve must not change which names count as first logged (the kept curves
+    were metric_18..33 when the hub's flush landed mid-step)."""
+    mon = monitorlib.Monitor(loaded, mode="text")
+    mon.close()  # no hub flushes: this test drains by hand
+    mon.closed = False
+    for step in range(1000):
+        for i in range(40):
+            mon._points.append((step, f"metric_{i}", float(step)))
+    for i in range(18):  # step 1000 half logged when the drain comes
+        mon._points.append((1000, f"metric_{i}", 1000.0))
+    delta = mon._drain()
+    kept = list(mon.state.scalars)
+    assert kept == [f"metric_{i}" for i in range(16)], kept
+    assert delta["more_scalars"] == 24 and mon.state.scalars["metric_0"][-1] == [1000, 1000.0]
+    text = monitorview.summary_text(mon.state.snapshot())
+    assert "metric_15: " in text and "metric_16: " not in text and "metric_18: " not in text

@@ -215,7 +215,9 @@ class Monitor:
         points = []
         while self._points:
             points.append(self._points.popleft())
+        names: Any = ()
         if len(points) > HISTORY:  # only the newest points of each curve fit anyway
+            names = dict.fromkeys(p[1] for p in points)  # first logged first, before the trim
             per_name: dict[str, int] = {}
             kept = []
             for point in reversed(points):
@@ -230,6 +232,9 @@ class Monitor:
                 host.append((step, name, float(value)))  # device scalars: copied here, not in the loop
             except Exception:  # noqa: BLE001 - a non-number: skipped
                 continue
+        if names:
+            present = {name for _, name, _ in host}
+            names = [name for name in names if name in present]
         if any(not math.isfinite(v) for _, _, v in host):
             # a logged loss went NaN/Inf: check every watched tree's next call whatever the cost
             # cap, so its alert names the exact state right after
@@ -237,7 +242,7 @@ class Monitor:
                 self.inspector.watcher.force_check()
         with self._lock:
             self.state.apply(records, delta)
-            self.state.add_scalars(host, delta)
+            self.state.add_scalars(host, delta, names)
             if delta:
                 self.state.updates += 1
                 delta["updates"] = self.state.updates

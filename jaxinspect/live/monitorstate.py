@@ -77,21 +77,27 @@ class MonitorState:
         self._seen_alerts: set = set()
 
     # -- folding ------------------------------------------------------------------------------
-    def add_scalars(self, points: list[tuple[int | None, str, Any]], delta: dict[str, Any]) -> None:
-        """``points``: (step, name, value) in logging order; values already host numbers."""
+    def add_scalars(
+        self,
+        points: list[tuple[int | None, str, Any]],
+        delta: dict[str, Any],
+        names: Any = (),
+    ) -> None:
+        """``points``: (step, name, value) in logging order; values already host numbers.
+        ``names``: every name logged since the last call, in the order first logged — given when
+        ``points`` were trimmed to the newest per curve (the trim reorders first appearances)."""
+        for name in names:
+            if name not in self.scalars:
+                self._curve(name, delta)
         for step, name, value in points:
             v = _num(value)
             if v is None:
                 continue
             series = self.scalars.get(name)
             if series is None:
-                if len(self.scalars) >= SCALARS:
-                    if name not in self._skipped and len(self._skipped) < 100_000:
-                        self._skipped.add(name)  # bounded: the first 16 names; the rest counted
-                        self.more_scalars = len(self._skipped)
-                        delta["more_scalars"] = self.more_scalars
+                series = self._curve(name, delta)
+                if series is None:
                     continue
-                series = self.scalars[name] = deque(maxlen=HISTORY)
             point = [step if step is not None else (series[-1][0] + 1 if series else 0), _json_num(v)]
             series.append(point)
             delta.setdefault("scalars", {}).setdefault(name, []).append(point)
@@ -100,6 +106,18 @@ class MonitorState:
             if isinstance(v, float) and not math.isfinite(v) and ("scalar", name) not in self._seen_alerts:
                 self._seen_alerts.add(("scalar", name))
                 self._alert(delta, "nan", f"{name} became {_json_num(v)} at step {point[0]}", name)
+
+    def _curve(self, name: str, delta: dict[str, Any]) -> deque | None:
+        """A new curve, or None when SCALARS are kept already (the first names logged win; the
+        rest are counted)."""
+        if len(self.scalars) >= SCALARS:
+            if name not in self._skipped and len(self._skipped) < 100_000:
+                self._skipped.add(name)
+                self.more_scalars = len(self._skipped)
+                delta["more_scalars"] = self.more_scalars
+            return None
+        series = self.scalars[name] = deque(maxlen=HISTORY)
+        return series
 
     def apply(self, records: list[dict[str, Any]], delta: dict[str, Any]) -> None:
         touched = False
