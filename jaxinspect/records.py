@@ -160,23 +160,23 @@ class CompileEvent(Record):
 
     kind: ClassVar[str] = "compile"
     id: int
-    fun_key: str
+    fun_key: str  # stable per function; keys compile_stats
     fun_name: str
-    defined_at: str | None
-    call_site: str | None
-    cell: int | None
+    defined_at: str | None  # "file:line" of the function's definition
+    call_site: str | None  # "file:line" of the call that compiled
+    cell: int | None  # notebook execution count of the cell that made the call, or None
     trace_s: float | None
     lower_s: float | None
     compile_s: float | None
     total_s: float
     persistent_cache: Literal["hit", "miss"] | None  # None when the persistent cache is off
-    time: float
+    time: float  # Unix seconds
     thread: str
     process_index: int
-    internal: bool
+    internal: bool  # a JAX-internal eager compile (e.g. broadcast_in_dim); hidden by default
     parent: str | None  # traced while tracing this function (nested jit)
     api: Literal["call", "trace"]  # "call" (a call that compiled), "trace" (jit(f).trace/lower/eval_shape)
-    signature: str
+    signature: str  # short text of the argument types
     reasons: tuple[Reason, ...]
     # each output's sharding as jit was told or the explicit mesh says ("unspecified": XLA picks)
     out_shardings: tuple[str, ...] = ()
@@ -221,7 +221,7 @@ class FunctionCompileStats(Record):
     lower_s: float
     compile_s: float
     total_s: float
-    reasons: dict[str, int]
+    reasons: dict[str, int]  # compile counts by reason kind
     last_reasons: tuple[Reason, ...]
     last_time: float
     # compiled memory: the latest compile's and the largest temporaries of any compile
@@ -511,11 +511,11 @@ class JaxprDiff(Record):
 class DeviceMemory:
     """One device's share of the live arrays, and what its allocator says (None on CPU)."""
 
-    device: str
+    device: str  # a label such as "cpu:0" or "cuda:0"
     id: int
     platform: str
-    arrays: int
-    bytes: int
+    arrays: int  # live arrays with a shard on this device
+    bytes: int  # bytes of live arrays on this device
     bytes_in_use: int | None
     peak_bytes_in_use: int | None
     bytes_limit: int | None
@@ -544,8 +544,8 @@ class BufferGroup:
     name: str
     arrays: int
     bytes: int
-    example: str
-    site: str | None
+    example: str  # one array of the group, e.g. "f32[1024,1024]"
+    site: str | None  # creation site, or None when unknown
     bytes_text: str = _derived()
 
     def __post_init__(self) -> None:
@@ -598,21 +598,21 @@ class BuffersRecord(Record):
 
     kind: ClassVar[str] = "buffers"
     seq: int
-    time: float
+    time: float  # Unix seconds
     trigger: Literal["sampler", "cell", "api"]
     arrays: int
-    bytes: int
-    device_bytes: int
-    deleted: int
+    bytes: int  # logical bytes of all live arrays
+    device_bytes: int  # bytes held on devices (every shard counted)
+    deleted: int  # arrays deleted but still referenced
     devices: tuple[DeviceMemory, ...]
     dtypes: tuple[BufferGroup, ...]
     owners: tuple[BufferGroup, ...]
     sites: tuple[BufferGroup, ...]
-    unowned: BufferGroup
-    attributed: bool
-    partial: bool
+    unowned: BufferGroup  # arrays no variable holds
+    attributed: bool  # whether the owner walk ran for this snapshot
+    partial: bool  # whether the owner walk stopped at its budget
     took_s: float
-    interval_s: float | None
+    interval_s: float | None  # the sampler's interval, or None when it is off
     bytes_text: str = _derived()
     device_bytes_text: str = _derived()
     took_text: str = _derived()
@@ -637,7 +637,7 @@ class BufferAlert(Record):
     name: str
     arrays_delta: int
     bytes_delta: int
-    snapshots: int
+    snapshots: int  # over how many snapshots it grew
     message: str
     hint: str
 
@@ -725,16 +725,16 @@ class ParamWatchRecord(Record):
 
     kind: ClassVar[str] = "params_watch"
     name: str
-    seq: int
-    step: int | None
-    time: float
+    seq: int  # per name, increasing
+    step: int | None  # the training step passed to watch(), or None
+    time: float  # Unix seconds
     leaves: int
     values: int
     norm: float | None  # None when a value is NaN/Inf: the norm is not a number
     update: float | None  # ‖Δθ‖/‖θ‖ since the previous sample (sketch estimate)
-    nonfinite: int
+    nonfinite: int  # leaves holding NaN or Inf
     layers: tuple[ParamLayer, ...]
-    more_layers: int
+    more_layers: int  # modules left out of ``layers``
     took_s: float
     interval_s: float | None
     note: str | None
@@ -804,16 +804,16 @@ class KeyNodeRecord:
     ``key, sub = split(key)`` are flattened; ``folded`` counts descendants not shown."""
 
     id: int
-    parent: int | None
+    parent: int | None  # the key it was derived from, or None for a root
     depth: int
-    op: str
+    op: str  # e.g. "key", "PRNGKey", "split", "fold_in", "clone"
     label: str
-    typed: bool
+    typed: bool  # a typed key (jax.random.key) rather than a raw uint32 one
     site: str | None
     state: Literal["fresh", "consumed", "split", "reused"]
-    uses: int
+    uses: int  # sampler uses
     used_by: tuple[str, ...]
-    folded: int
+    folded: int  # descendants hidden under this row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -831,16 +831,16 @@ class KeysRecord(Record):
 
     kind: ClassVar[str] = "keys"
     seq: int
-    time: float
+    time: float  # Unix seconds
     tracking: bool
     on_reuse: Literal["warn", "error", "ignore"]
-    created: int
-    derived: int
-    consumed: int
+    created: int  # root keys made
+    derived: int  # split / fold_in / clone outputs
+    consumed: int  # sampler uses
     reuses: int
-    summarised: int
+    summarised: int  # old keys dropped from the tree, only counted
     nodes: tuple[KeyNodeRecord, ...]
-    more_nodes: int
+    more_nodes: int  # rows not sent
     consumers: tuple[KeyCount, ...]
     note: str | None
 
@@ -861,8 +861,8 @@ class KeyReuse(Record):
     first_site: str | None
     second_op: str
     second_site: str | None
-    path: tuple[str, ...]
-    count: int
+    path: tuple[str, ...]  # lineage root -> key
+    count: int  # how often it happened
     message: str
     hint: str
     first_use: str = _derived()  # "normal @ cell [3] line 5"
@@ -913,18 +913,18 @@ class ProcessRecord(Record):
 
     kind: ClassVar[str] = "process"
     id: int  # the connection, unique even if two processes claim the same index
-    process_index: int
+    process_index: int  # jax.process_index() of the process
     process_count: int
     host: str
     pid: int
     state: Literal["connected", "closed", "lost"]
-    connected_at: float
-    last_seen: float
-    records: int
-    dropped: int
+    connected_at: float  # Unix seconds
+    last_seen: float  # Unix seconds of the last message from the process
+    records: int  # records the collector received from the process
+    dropped: int  # records the process or the collector dropped
     jax_version: str | None
     backend: str | None
-    devices: tuple[str, ...]
+    devices: tuple[str, ...]  # labels of the process's devices
     note: str | None = None
 
 

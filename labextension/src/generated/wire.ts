@@ -163,10 +163,22 @@ export interface InternalErrorRecord {
 export interface CompileEvent {
   kind: "compile";
   id: number;
+  /**
+   * stable per function; keys compile_stats
+   */
   fun_key: string;
   fun_name: string;
+  /**
+   * "file:line" of the function's definition
+   */
   defined_at: string | null;
+  /**
+   * "file:line" of the call that compiled
+   */
   call_site: string | null;
+  /**
+   * notebook execution count of the cell that made the call, or None
+   */
   cell: number | null;
   trace_s: number | null;
   lower_s: number | null;
@@ -176,9 +188,15 @@ export interface CompileEvent {
    * None when the persistent cache is off
    */
   persistent_cache: ("hit" | "miss") | null;
+  /**
+   * Unix seconds
+   */
   time: number;
   thread: string;
   process_index: number;
+  /**
+   * a JAX-internal eager compile (e.g. broadcast_in_dim); hidden by default
+   */
   internal: boolean;
   /**
    * traced while tracing this function (nested jit)
@@ -188,6 +206,9 @@ export interface CompileEvent {
    * "call" (a call that compiled), "trace" (jit(f).trace/lower/eval_shape)
    */
   api: "call" | "trace";
+  /**
+   * short text of the argument types
+   */
   signature: string;
   reasons: Reason[];
   /**
@@ -279,6 +300,9 @@ export interface FunctionCompileStats {
   lower_s: number;
   compile_s: number;
   total_s: number;
+  /**
+   * compile counts by reason kind
+   */
   reasons: {
     [k: string]: number;
   };
@@ -488,20 +512,41 @@ export interface JaxprDiffRow {
 export interface BuffersRecord {
   kind: "buffers";
   seq: number;
+  /**
+   * Unix seconds
+   */
   time: number;
   trigger: "sampler" | "cell" | "api";
   arrays: number;
+  /**
+   * logical bytes of all live arrays
+   */
   bytes: number;
+  /**
+   * bytes held on devices (every shard counted)
+   */
   device_bytes: number;
+  /**
+   * arrays deleted but still referenced
+   */
   deleted: number;
   devices: DeviceMemory[];
   dtypes: BufferGroup[];
   owners: BufferGroup[];
   sites: BufferGroup[];
-  unowned: BufferGroup;
+  unowned: BufferGroup1;
+  /**
+   * whether the owner walk ran for this snapshot
+   */
   attributed: boolean;
+  /**
+   * whether the owner walk stopped at its budget
+   */
   partial: boolean;
   took_s: number;
+  /**
+   * the sampler's interval, or None when it is off
+   */
   interval_s: number | null;
   bytes_text: string;
   device_bytes_text: string;
@@ -511,10 +556,19 @@ export interface BuffersRecord {
  * One device's share of the live arrays, and what its allocator says (None on CPU).
  */
 export interface DeviceMemory {
+  /**
+   * a label such as "cpu:0" or "cuda:0"
+   */
   device: string;
   id: number;
   platform: string;
+  /**
+   * live arrays with a shard on this device
+   */
   arrays: number;
+  /**
+   * bytes of live arrays on this device
+   */
   bytes: number;
   bytes_in_use: number | null;
   peak_bytes_in_use: number | null;
@@ -534,7 +588,30 @@ export interface BufferGroup {
   name: string;
   arrays: number;
   bytes: number;
+  /**
+   * one array of the group, e.g. "f32[1024,1024]"
+   */
   example: string;
+  /**
+   * creation site, or None when unknown
+   */
+  site: string | null;
+  bytes_text: string;
+}
+/**
+ * Arrays grouped by holder, creation site or dtype.
+ */
+export interface BufferGroup1 {
+  name: string;
+  arrays: number;
+  bytes: number;
+  /**
+   * one array of the group, e.g. "f32[1024,1024]"
+   */
+  example: string;
+  /**
+   * creation site, or None when unknown
+   */
   site: string | null;
   bytes_text: string;
 }
@@ -549,6 +626,9 @@ export interface BufferAlert {
   name: string;
   arrays_delta: number;
   bytes_delta: number;
+  /**
+   * over how many snapshots it grew
+   */
   snapshots: number;
   message: string;
   hint: string;
@@ -559,8 +639,17 @@ export interface BufferAlert {
 export interface ParamWatchRecord {
   kind: "params_watch";
   name: string;
+  /**
+   * per name, increasing
+   */
   seq: number;
+  /**
+   * the training step passed to watch(), or None
+   */
   step: number | null;
+  /**
+   * Unix seconds
+   */
   time: number;
   leaves: number;
   values: number;
@@ -572,8 +661,14 @@ export interface ParamWatchRecord {
    * ‖Δθ‖/‖θ‖ since the previous sample (sketch estimate)
    */
   update: number | null;
+  /**
+   * leaves holding NaN or Inf
+   */
   nonfinite: number;
   layers: ParamLayer[];
+  /**
+   * modules left out of ``layers``
+   */
   more_layers: number;
   took_s: number;
   interval_s: number | null;
@@ -675,15 +770,33 @@ export interface ParamAlert {
 export interface KeysRecord {
   kind: "keys";
   seq: number;
+  /**
+   * Unix seconds
+   */
   time: number;
   tracking: boolean;
   on_reuse: "warn" | "error" | "ignore";
+  /**
+   * root keys made
+   */
   created: number;
+  /**
+   * split / fold_in / clone outputs
+   */
   derived: number;
+  /**
+   * sampler uses
+   */
   consumed: number;
   reuses: number;
+  /**
+   * old keys dropped from the tree, only counted
+   */
   summarised: number;
   nodes: KeyNodeRecord[];
+  /**
+   * rows not sent
+   */
   more_nodes: number;
   consumers: KeyCount[];
   note: string | null;
@@ -694,15 +807,30 @@ export interface KeysRecord {
  */
 export interface KeyNodeRecord {
   id: number;
+  /**
+   * the key it was derived from, or None for a root
+   */
   parent: number | null;
   depth: number;
+  /**
+   * e.g. "key", "PRNGKey", "split", "fold_in", "clone"
+   */
   op: string;
   label: string;
+  /**
+   * a typed key (jax.random.key) rather than a raw uint32 one
+   */
   typed: boolean;
   site: string | null;
   state: "fresh" | "consumed" | "split" | "reused";
+  /**
+   * sampler uses
+   */
   uses: number;
   used_by: string[];
+  /**
+   * descendants hidden under this row
+   */
   folded: number;
 }
 /**
@@ -729,7 +857,13 @@ export interface KeyReuse {
   first_site: string | null;
   second_op: string;
   second_site: string | null;
+  /**
+   * lineage root -> key
+   */
   path: string[];
+  /**
+   * how often it happened
+   */
   count: number;
   message: string;
   hint: string;
@@ -748,17 +882,35 @@ export interface ProcessRecord {
    * the connection, unique even if two processes claim the same index
    */
   id: number;
+  /**
+   * jax.process_index() of the process
+   */
   process_index: number;
   process_count: number;
   host: string;
   pid: number;
   state: "connected" | "closed" | "lost";
+  /**
+   * Unix seconds
+   */
   connected_at: number;
+  /**
+   * Unix seconds of the last message from the process
+   */
   last_seen: number;
+  /**
+   * records the collector received from the process
+   */
   records: number;
+  /**
+   * records the process or the collector dropped
+   */
   dropped: number;
   jax_version: string | null;
   backend: string | null;
+  /**
+   * labels of the process's devices
+   */
   devices: string[];
   note: string | null;
 }
