@@ -215,7 +215,7 @@ def test_all_nan_leaf_statistics_say_nan_not_float32_extremes(watcher):
     text = api.params(tree, stats=True).text() if hasattr(api.params(tree, stats=True), "text") else str(api.params(tree, stats=True))
     assert "3.4e+38" not in text and "3.4e38" not in text
     bad_line = next(line for line in text.splitlines() if "bad" in line)
-    assert "min – max –" in bad_line and "‖·‖ nan" in bad_line
+    assert "min – max –" in bad_line and "‖·‖ NaN" in bad_line
     watcher.watch("t", tree, 0)
     (rec,), _ = watcher.sample()
     assert rec.norm is None and rec.nonfinite == 1  # NaN values: the norm is not a number, not 0

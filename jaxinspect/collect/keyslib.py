@@ -34,6 +34,7 @@ is referenced: nodes keep the key bits (8–16 bytes), not the arrays.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import os
@@ -920,7 +921,7 @@ class KeyTracker:
         now = time.time()
         if prev is not None:
             count = prev.count + 1
-            rec = KeyReuse(**{**prev.__dict__, "count": count, "time": now})
+            rec = dataclasses.replace(prev, count=count, time=now)  # derived text re-made
             self.reuses[dedupe] = rec
             if count & (count - 1) == 0 or count % 100 == 0:  # 2, 4, 8, … and every 100th
                 self._emit(rec)
