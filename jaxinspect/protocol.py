@@ -294,8 +294,7 @@ class MonitorFunction(TypedDict):
     total_s: float
     total_text: str
     last_reason: str | None
-    # the compiled program's memory as the kernel formatted it (None: not reported)
-    memory_text: str | None
+    notes: list[str]  # the record's notes: lines shown under the function (compiled memory, ...)
 
 
 class MonitorCompileEvent(TypedDict):

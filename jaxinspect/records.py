@@ -230,15 +230,20 @@ class FunctionCompileStats(Record):
     total_text: str = _derived()
     reasons_text: str = _derived()  # "shape ×4, first call ×1", most frequent first
     memory_text: str | None = _derived(None)  # the latest compile's memory, largest temporaries
+    # lines shown under the function in the sidebar's Compiles tab and the monitor: a capability
+    # that knows more about a function adds its line here and neither view needs a change
+    notes: tuple[str, ...] = _derived(())
 
     def __post_init__(self) -> None:
+        memory_text = (
+            compiled_memory_text(self.memory, self.peak_temp_bytes) if self.memory else None
+        )
         _set(
             self,
             total_text=units.human_duration(self.total_s),
             reasons_text=units.reasons_summary(self.reasons),
-            memory_text=(
-                compiled_memory_text(self.memory, self.peak_temp_bytes) if self.memory else None
-            ),
+            memory_text=memory_text,
+            notes=(f"compiled: {memory_text}",) if memory_text else (),
         )
 
 

@@ -224,12 +224,12 @@ def test_in_a_session_the_alert_is_printed_once_and_reaches_the_hub_once(ip, fak
         inspector.cell_finished_monitors()
         snap = mon.state.snapshot()
         row = snap["functions"][stats["fun_key"]]
-        assert row["memory_text"] == stats["memory_text"]
-        assert row["memory_text"].startswith("temporaries 3.8 MiB (67% of the limit) · arguments")
+        assert row["notes"] == [f"compiled: {stats['memory_text']}"] == stats["notes"]
+        assert stats["memory_text"].startswith("temporaries 3.8 MiB (67% of the limit) · arguments")
         said = [a["message"] for a in snap["alerts"] if "compiled temporaries" in a["message"]]
         assert len(said) == 1 and said[0].startswith("`<lambda>`'s compiled temporaries alone take")
         text = mon.text()  # the monitor's text twin, as the widget shows it
-        assert row["memory_text"] in text and text.count("compiled temporaries alone take") == 1
+        assert stats["memory_text"] in text and text.count("compiled temporaries alone take") == 1
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
 

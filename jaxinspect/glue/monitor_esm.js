@@ -175,8 +175,8 @@ function build(root, state) {
           h('span', { class: 'jm-big' }, `${txt(f.compiles)}×`),
           h('span', { class: 'jm-muted' }, f.last_reason ? `last: ${f.last_reason}` : ''))
       );
-      if (f.memory_text) {
-        root.appendChild(h('div', { class: 'jm-row jm-muted', 'data-testid': 'jaxinspect-monitor-function-memory', 'data-name': f.name }, `  ${f.memory_text}`));
+      for (const note of f.notes || []) {
+        root.appendChild(h('div', { class: 'jm-row jm-muted', 'data-testid': 'jaxinspect-monitor-function-note', 'data-name': f.name }, `  ${note}`));
       }
     }
   }

@@ -207,8 +207,8 @@ class MonitorState:
             "total_s": rec.get("total_s"),
             "total_text": units.human_duration(rec.get("total_s")),
             "last_reason": last[0].get("message") if last else None,
-            # the compiled program's memory as the kernel formatted it (None: not reported)
-            "memory_text": rec.get("memory_text"),
+            # the lines the kernel shows under the function (e.g. its compiled memory)
+            "notes": list(rec.get("notes") or ()),
         }
         self.functions[key] = row
         delta.setdefault("functions", {})[key] = row

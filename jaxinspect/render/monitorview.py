@@ -36,8 +36,8 @@ def summary_doc(snap: dict[str, Any]) -> View:
         for row in [functions[k] for k in compiles.get("top", []) if k in functions][:5]:
             reason = f" — last: {row['last_reason']}" if row.get("last_reason") else ""
             rows.append(Line(f"{row.get('name')}: {row.get('compiles')}×{reason}"))
-            if row.get("memory_text"):
-                rows.append(Line(row["memory_text"], indent=1, role="muted"))
+            for note in row.get("notes") or ():
+                rows.append(Line(note, indent=1, role="muted"))
         out.append(Section(str(compiles.get("text")), rows, fold=False, colon=False))
     mem = snap.get("memory")
     if mem:

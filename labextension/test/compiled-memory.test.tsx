@@ -52,18 +52,19 @@ describe('Compiles tab: compiled memory', () => {
     ...compileStats({ fun_key: 'k:step', fun_name: 'step' }),
     memory: MEMORY,
     peak_temp_bytes: MEMORY.temp_bytes,
-    memory_text: MEMORY.text
+    memory_text: MEMORY.text,
+    notes: [`compiled: ${MEMORY.text}`]
   } as ICompileStats;
   const event = { ...compileEvent({ id: 7, fun_key: 'k:step', fun_name: 'step' }), memory: MEMORY } as ICompileEvent;
 
   it("shows the kernel's memory line under the function and in the event's details", () => {
-    const plain = { ...compileStats({ fun_key: 'k:g', fun_name: 'g' }), memory: null, memory_text: null } as ICompileStats;
+    const plain = { ...compileStats({ fun_key: 'k:g', fun_name: 'g' }), memory: null, memory_text: null, notes: [] } as ICompileStats;
     const html = render(modelWith([stats, plain, event]), 7);
     expect(html).toContain(
-      `data-testid="jaxinspect-compile-function-memory" data-fun-name="step"><td colSpan="4">compiled: ${MEMORY.text}</td>`
+      `data-testid="jaxinspect-compile-function-note" data-fun-name="step"><td colSpan="4">compiled: ${MEMORY.text}</td>`
     );
     // a function without numbers (a trace only, or an older kernel) gets no memory row
-    expect(html).not.toContain('data-testid="jaxinspect-compile-function-memory" data-fun-name="g"');
+    expect(html).not.toContain('data-testid="jaxinspect-compile-function-note" data-fun-name="g"');
     expect(html).toContain(`<th scope="row">compiled memory</th><td>${MEMORY.text}</td>`);
   });
 

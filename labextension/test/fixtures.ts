@@ -162,6 +162,7 @@ export function compileStats(overrides: Partial<ICompileStats> = {}): ICompileSt
     last_time: 1700000001.0,
     total_text: '20.3 ms',
     reasons_text: 'first call ×1',
+    notes: [],
     ...overrides
   };
 }

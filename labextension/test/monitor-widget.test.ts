@@ -52,8 +52,8 @@ function snapshot(): { [k: string]: unknown } {
     scalars: { loss: [[39, 0.025]] },
     scalar_text: { loss: '0.02500' },
     functions: {
-      a: { name: 'alpha', compiles: 1, total_s: 0.1, total_text: '100.0 ms', last_reason: null, memory_text: null },
-      b: { name: 'beta', compiles: 3, total_s: 0.3, total_text: '300.0 ms', last_reason: 'shape', memory_text: null }
+      a: { name: 'alpha', compiles: 1, total_s: 0.1, total_text: '100.0 ms', last_reason: null, notes: [] },
+      b: { name: 'beta', compiles: 3, total_s: 0.3, total_text: '300.0 ms', last_reason: 'shape', notes: [] }
     },
     compiles: { total: 4, functions: 2, text: '4 compiles in 2 functions', top: ['b', 'a'] },
     compile_events: [],

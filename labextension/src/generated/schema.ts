@@ -161,7 +161,8 @@ export const SCHEMA = {
       "peak_temp_bytes": "int|null",
       "total_text": "str",
       "reasons_text": "str",
-      "memory_text": "str|null"
+      "memory_text": "str|null",
+      "notes": "list[str]"
     },
     "compile_alert": {
       "kind": "str",

@@ -322,6 +322,10 @@ export interface FunctionCompileStats {
    * the latest compile's memory, largest temporaries
    */
   memory_text: string | null;
+  /**
+   * lines shown under the function in the sidebar's Compiles tab and the monitor: a capability that knows more about a function adds its line here and neither view needs a change
+   */
+  notes: string[];
 }
 /**
  * A function that keeps recompiling, with the one-line fix for its dominant reason; or
@@ -1231,9 +1235,9 @@ export interface MonitorFunction {
   total_text: string;
   last_reason: string | null;
   /**
-   * the compiled program's memory as the kernel formatted it (None: not reported)
+   * the record's notes: lines shown under the function (compiled memory, ...)
    */
-  memory_text: string | null;
+  notes: string[];
 }
 export interface MonitorCompileEvent {
   id: number;

@@ -278,15 +278,16 @@ function Functions(props: { functions: ICompileStats[] }): React.ReactElement | 
                 <td className="jp-JaxInspect-num">{s.total_text}</td>
                 <td>{s.reasons_text}</td>
               </tr>
-              {s.memory_text && (
+              {s.notes.map((note, i) => (
                 <tr
+                  key={i}
                   className="jp-JaxInspect-dim"
-                  data-testid="jaxinspect-compile-function-memory"
+                  data-testid="jaxinspect-compile-function-note"
                   data-fun-name={s.fun_name}
                 >
-                  <td colSpan={4}>{`compiled: ${s.memory_text}`}</td>
+                  <td colSpan={4}>{note}</td>
                 </tr>
-              )}
+              ))}
             </React.Fragment>
           ))}
           {more > 0 && (
