@@ -144,6 +144,8 @@ def test_watch_magic_interest_and_sampler(ip):
         ip.run_cell("state = {'params': {'w': jnp.ones((3, 3)) * jnp.nan}}\n")  # re-bound: re-read
         inspector._params_due = 0.0
         inspector.sample_params()
+        inspector.watcher.check_latest()  # as at a cell's end (a loaded machine may thin a call)
+        inspector.watcher.checker.drain(30)  # the exact NaN check is read on its own thread
         inspector.hub.flush()
         watches = [r for r in got if r["kind"] == "params_watch"]
         assert [w["nonfinite"] for w in watches] == [0, 1]
