@@ -332,3 +332,21 @@ def page(browser, request):
     except Exception:
         pass
     context.close()
+    if "lab" in request.fixturenames:  # the server is shared: leave no kernel running for the next
+        _shutdown_kernels(request.getfixturevalue("lab")["base"])
+
+
+def _shutdown_kernels(base):
+    """Stop every kernel of the shared JupyterLab server (its REST API), so each browser test
+    starts on an idle server as it did with a server of its own."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base}/api/kernels", timeout=10) as r:
+            kernels = json.load(r)
+        for k in kernels:
+            req = urllib.request.Request(f"{base}/api/kernels/{k['id']}", method="DELETE")
+            urllib.request.urlopen(req, timeout=30).close()
+    except Exception as exc:  # noqa: BLE001 - a cleanup: say it, never fail the test for it
+        print(f"could not stop the lab's kernels: {exc}")

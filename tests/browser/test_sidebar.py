@@ -139,13 +139,18 @@ def test_sidebar_live_status_and_restart(page, lab):
     assert f"jax {jax.__version__}" in text(page, "jaxinspect-versions")
 
 
+IDLE = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']"
+SELECT_KERNEL = ".jp-Dialog:has-text('Select Kernel') .jp-mod-accept"
+
+
 def open_from_browser(page, name):
     page.locator(".jp-DirListing-itemName", has_text=name).first.dblclick()
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", has_text=name).wait_for()
-    page.wait_for_selector(
-        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']",
-        timeout=90_000,
-    )
+    page.wait_for_selector(f"{IDLE}, {SELECT_KERNEL}", timeout=90_000)
+    page.wait_for_timeout(500)
+    if page.locator(SELECT_KERNEL).count():  # a busy server: JupyterLab asks, as a user would see
+        page.locator(SELECT_KERNEL).click()  # the notebook's own kernel, preselected
+    page.wait_for_selector(IDLE, timeout=90_000)
 
 
 def header(page):
