@@ -103,6 +103,7 @@ NOTEBOOKS = {
     "params.ipynb": [
         "%load_ext jaxinspect",
         "import time, jax, jax.numpy as jnp, jaxinspect\n"
+        "jaxinspect.config.watch_budget = 0.5  # every step checked on a loaded CI machine too\n"
         "params = {'l1': {'w': jnp.ones((4, 8)) * 0.1}, 'l2': {'w': jnp.ones((8, 2)) * 0.1}}\n"
         "step = jax.jit(lambda p: jax.tree_util.tree_map(lambda w: w * 0.99 + 0.001, p))\n"
         "for i in range(60):\n"
