@@ -152,6 +152,16 @@ def _nonfinite(x: float) -> str | None:
     return None
 
 
+def _as_float(x: Any, none: str) -> tuple[float, str | None]:
+    """``x`` as a float and None, or (0.0, the text to show) when it is no finite number:
+    ``none`` for what is not a number, ``"NaN"`` / ``"inf"`` / ``"-inf"`` for those."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return 0.0, none
+    return v, _nonfinite(v)
+
+
 def _sci(x: float, digits: int) -> str:
     """``1.23e5`` / ``4.6e-5``: no "+" and no leading zero in the exponent."""
     mantissa, exponent = f"{x:.{digits}e}".split("e")
@@ -165,13 +175,9 @@ def human_norm(x: float | None, nan: int = 0, inf: int = 0, none: str = NONE) ->
     ``"inf"``; otherwise ``none``."""
     if x is None or isinstance(x, bool):
         return "NaN" if nan else "inf" if inf else none
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return none
-    special = _nonfinite(v)
-    if special is not None:
-        return special
+    v, text = _as_float(x, none)
+    if text is not None:
+        return text
     if v == 0:
         return "0"
     text = f"{v:.4g}"
@@ -185,13 +191,9 @@ def human_ratio(x: float | None, none: str = NONE) -> str:
     ``none`` when unknown."""
     if x is None or isinstance(x, bool):
         return none
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return none
-    special = _nonfinite(v)
-    if special is not None:
-        return special
+    v, text = _as_float(x, none)
+    if text is not None:
+        return text
     return "0" if v == 0 else _sci(v, 1)
 
 
