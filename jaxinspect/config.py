@@ -95,6 +95,7 @@ _CHECKS = {
     "compile_capacity": _whole(1),
     "sidebar_silence_s": _positive_seconds,
     "temp_memory_share": _memory_share,
+    "track_keys_on_load": _flag,
 }
 
 
@@ -115,26 +116,32 @@ class Config:
     #: alert (once per function) when a compiled program's temporaries alone exceed this share of
     #: its device's memory limit (the limit the backend reports; none on CPU): will the step fit?
     temp_memory_share: float = 0.5
+    #: start PRNG key tracking (``jaxinspect.track_keys()``) when jaxinspect loads in a kernel;
+    #: the sidebar's setting "Track PRNG keys on load" sets it
+    track_keys_on_load: bool = False
 
     def __setattr__(self, name: str, value: Any) -> None:
+        problem = self.apply(name, value)
+        if problem is not None:
+            print(problem, file=sys.stderr)
+
+    def apply(self, name: str, value: Any) -> str | None:
+        """Set ``name`` through its check: None when applied, else the one line that says why
+        not (the previous value stays). ``config.x = v`` prints that line on stderr; the
+        sidebar's ``configure`` request answers it."""
         field = type(self).__dataclass_fields__.get(name)
         declared = getattr(field, "type", None)
         declared = getattr(declared, "__name__", declared)  # int, or "int" (postponed annotations)
         check = _CHECKS.get(name) or (_BY_TYPE.get(str(declared), _anything) if field else None)
         if check is None:
             known = ", ".join(_CHECKS)
-            print(f"jaxinspect: config has no setting {name!r} (settings: {known}); nothing changed",
-                  file=sys.stderr)
-            return
+            return f"jaxinspect: config has no setting {name!r} (settings: {known}); nothing changed"
         good = check(value)
         if good is None:
             old = self.__dict__.get(name, "unset")
-            print(
-                f"jaxinspect: config.{name} takes {check.__doc__}, got {value!r}; kept {old!r}",
-                file=sys.stderr,
-            )
-            return
+            return f"jaxinspect: config.{name} takes {check.__doc__}, got {value!r}; kept {old!r}"
         object.__setattr__(self, name, good)
+        return None
 
 
 config = Config()

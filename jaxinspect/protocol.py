@@ -180,12 +180,38 @@ class TrackKeysResult(TypedDict):
     on_reuse: Literal["warn", "error", "ignore"]
 
 
+class ConfigureParams(TypedDict, total=False):
+    """Settings the sidebar applies (Settings → jaxinspect); a setting left out: unchanged."""
+
+    storm_threshold: int  # recompiles of one function that raise a "recompile storm" alert
+    print_alerts: bool  # print each alert as one line in the cell's output (else: sidebar only)
+    track_keys_on_load: bool  # start PRNG key tracking when jaxinspect loads (and now, if newly on)
+
+
+#: the ``config`` settings ``configure`` may set (the keys of ``ConfigureParams``)
+CONFIGURE_SETTINGS: tuple[str, ...] = tuple(ConfigureParams.__annotations__)
+
+
+class ConfigureRefusal(TypedDict):
+    setting: str  # the setting as sent
+    message: str  # one line: what the setting takes, what was sent, the value kept
+
+
+class ConfigureResult(TypedDict):
+    applied: ConfigureParams  # each setting applied, with the value now in force
+    refused: list[ConfigureRefusal]  # each setting not applied (its previous value stays)
+    tracking: bool  # whether PRNG key tracking is on after the request
+
+
 class NoParams(TypedDict):
     """A method without parameters: the frontend sends ``{}``."""
 
 
-RpcParams = NoParams | CompileDiffParams | InterestParams | TrackKeysParams
-RpcResult = HelloResult | PingResult | SnapshotResult | CompileDiffResult | InterestResult | TrackKeysResult
+RpcParams = NoParams | CompileDiffParams | InterestParams | TrackKeysParams | ConfigureParams
+RpcResult = (
+    HelloResult | PingResult | SnapshotResult | CompileDiffResult | InterestResult | TrackKeysResult
+    | ConfigureResult
+)
 
 # method -> (params, result); the order is the ``methods`` list of SCHEMA
 METHODS: dict[str, tuple[type, type]] = {
@@ -195,6 +221,7 @@ METHODS: dict[str, tuple[type, type]] = {
     "compile_diff": (CompileDiffParams, CompileDiffResult),
     "interest": (InterestParams, InterestResult),
     "track_keys": (TrackKeysParams, TrackKeysResult),
+    "configure": (ConfigureParams, ConfigureResult),
 }
 
 # message type -> shape, for ``message()`` and the schema

@@ -294,6 +294,10 @@ def produced():
             call("snapshot", {})
             call("track_keys", {"on": False})
             call("track_keys", {"on": True})
+            from jaxinspect.config import config  # the settings as they are, and one refused
+
+            call("configure", {"storm_threshold": 0, "print_alerts": config.print_alerts,
+                               "track_keys_on_load": config.track_keys_on_load})
             recompile = next(r for r in own if r["kind"] == "compile" and r["fun_name"] == "step"
                              and r["reasons"] and r["reasons"][0]["kind"] == "shape")
             call("compile_diff", {"event_id": recompile["id"]})

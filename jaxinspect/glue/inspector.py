@@ -75,6 +75,7 @@ class Inspector:
             self.transport.register_method("compile_diff", self._compile_diff)
             self.transport.register_method("interest", self._interest)
             self.transport.register_method("track_keys", self._track_keys)
+            self.transport.register_method("configure", self._configure)
         self.forwarders: list[Any] = []  # glue.processes: this process publishes to a collector
         self._keys_version = -1
         self.monitors: list[Any] = []
@@ -98,6 +99,9 @@ class Inspector:
         tracker = keyslib.tracker()
         tracker.cell_of = cell_of
         tracker.sinks.append(self._on_key_reuse)
+        if config.track_keys_on_load and not tracker.tracking:
+            with errors.guard("inspector.track_keys_on_load"):
+                tracker.start(on_reuse=tracker.on_reuse, cell_of=cell_of)
         if self.transport is not None:
             self.transport.start()
 
@@ -338,6 +342,35 @@ class Inspector:
             tracker.stop()
         self.publish_keys(force=True)
         return {"tracking": tracker.tracking, "on_reuse": tracker.on_reuse}
+
+    def _configure(self, params: Any) -> dict[str, Any]:
+        """RPC from the sidebar's settings (Settings → jaxinspect): ``{setting: value}`` for
+        the settings of ``protocol.CONFIGURE_SETTINGS``, each applied through ``config``'s own
+        check. Answers what is in force for each setting applied, and one line for each refused
+        (the previous value stays). Turning ``track_keys_on_load`` on starts key tracking here
+        too, as loading would have; turning it off leaves tracking as it is (the Keys tab stops it)."""
+        if not isinstance(params, dict):
+            raise ValueError("configure needs {setting: value, ...}")
+        applied: dict[str, Any] = {}
+        refused: list[dict[str, str]] = []
+        was_on_load = config.track_keys_on_load
+        for name, value in params.items():
+            if name not in protocol.CONFIGURE_SETTINGS:
+                known = ", ".join(protocol.CONFIGURE_SETTINGS)
+                refused.append({"setting": str(name),
+                                "message": f"jaxinspect: the sidebar cannot set {name!r} (it sets {known}); "
+                                           "nothing changed"})
+                continue
+            problem = config.apply(name, value)
+            if problem is None:
+                applied[name] = getattr(config, name)
+            else:
+                refused.append({"setting": name, "message": problem})
+        tracker = keyslib.tracker()
+        if applied.get("track_keys_on_load") and not was_on_load and not tracker.tracking:
+            tracker.start(on_reuse=tracker.on_reuse, cell_of=self.compiles.cell_of)
+            self.publish_keys(force=True)
+        return {"applied": applied, "refused": refused, "tracking": tracker.tracking}
 
     def _on_internal_error(self, rec) -> None:
         self.hub.publish(rec.to_json())

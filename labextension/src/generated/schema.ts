@@ -54,7 +54,8 @@ export const SCHEMA = {
     "snapshot",
     "compile_diff",
     "interest",
-    "track_keys"
+    "track_keys",
+    "configure"
   ],
   "records": {
     "Device": {

@@ -1047,7 +1047,7 @@ export interface RequestMessage {
   type: "request";
   id: number;
   method: string;
-  params: NoParams | CompileDiffParams | InterestParams | TrackKeysParams;
+  params: NoParams | CompileDiffParams | InterestParams | TrackKeysParams | ConfigureParams;
 }
 /**
  * A method without parameters: the frontend sends ``{}``.
@@ -1073,6 +1073,23 @@ export interface TrackKeysParams {
   on: boolean;
 }
 /**
+ * Settings the sidebar applies (Settings → jaxinspect); a setting left out: unchanged.
+ */
+export interface ConfigureParams {
+  /**
+   * recompiles of one function that raise a "recompile storm" alert
+   */
+  storm_threshold?: number;
+  /**
+   * print each alert as one line in the cell's output (else: sidebar only)
+   */
+  print_alerts?: boolean;
+  /**
+   * start PRNG key tracking when jaxinspect loads (and now, if newly on)
+   */
+  track_keys_on_load?: boolean;
+}
+/**
  * kernel -> frontend on the rpc comm; the result of each method: ``METHODS`` (null when
  * ``ok`` is false: ``error`` says why).
  */
@@ -1081,7 +1098,15 @@ export interface ResponseMessage {
   type: "response";
   id: number;
   ok: boolean;
-  result: HelloResult | PingResult | SnapshotResult | CompileDiffResult | InterestResult | TrackKeysResult | null;
+  result:
+    | HelloResult
+    | PingResult
+    | SnapshotResult
+    | CompileDiffResult
+    | InterestResult
+    | TrackKeysResult
+    | ConfigureResult
+    | null;
   error: string | null;
 }
 export interface HelloResult {
@@ -1121,6 +1146,44 @@ export interface InterestResult {
 export interface TrackKeysResult {
   tracking: boolean;
   on_reuse: "warn" | "error" | "ignore";
+}
+export interface ConfigureResult {
+  applied: ConfigureParams1;
+  /**
+   * each setting not applied (its previous value stays)
+   */
+  refused: ConfigureRefusal[];
+  /**
+   * whether PRNG key tracking is on after the request
+   */
+  tracking: boolean;
+}
+/**
+ * Settings the sidebar applies (Settings → jaxinspect); a setting left out: unchanged.
+ */
+export interface ConfigureParams1 {
+  /**
+   * recompiles of one function that raise a "recompile storm" alert
+   */
+  storm_threshold?: number;
+  /**
+   * print each alert as one line in the cell's output (else: sidebar only)
+   */
+  print_alerts?: boolean;
+  /**
+   * start PRNG key tracking when jaxinspect loads (and now, if newly on)
+   */
+  track_keys_on_load?: boolean;
+}
+export interface ConfigureRefusal {
+  /**
+   * the setting as sent
+   */
+  setting: string;
+  /**
+   * one line: what the setting takes, what was sent, the value kept
+   */
+  message: string;
 }
 /**
  * sender -> collector, first.
