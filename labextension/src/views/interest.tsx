@@ -145,6 +145,30 @@ export function useSamplerInterest(
 /** The interval each sampled tab showed last, kept while it is switched away. */
 const lastIntervals = new Map<InterestKey, number>();
 
+/** Each sampled tab's starting interval from Settings → jaxinspect (set by the plugin). */
+const configuredIntervals = new Map<InterestKey, number>();
+const configuredListeners = new Set<() => void>();
+
+/** The interval a sampled tab starts at: the configured one, else `DEFAULT_INTERVAL`. */
+export function configuredInterval(key: InterestKey): number {
+  return configuredIntervals.get(key) ?? DEFAULT_INTERVAL;
+}
+
+/**
+ * Settings → jaxinspect changed a tab's interval: it replaces what the tab was showing (in every
+ * view, at once), and is where the tab starts from now on.
+ */
+export function setConfiguredInterval(key: InterestKey, seconds: number): void {
+  if (!(seconds > 0) || configuredIntervals.get(key) === seconds) {
+    return;
+  }
+  configuredIntervals.set(key, seconds);
+  lastIntervals.delete(key);
+  for (const listener of Array.from(configuredListeners)) {
+    listener();
+  }
+}
+
 /**
  * A sampled tab's interval state: remembered per tab, and kept in step with the kernel's sampler
  * (`{<key>: seconds}` while shown and ready, `{<key>: 0}` when hidden, left or unmounted).
@@ -153,7 +177,16 @@ export function useSampledInterval(
   key: InterestKey,
   props: ITabProps
 ): [number, (seconds: number) => void] {
-  const [interval, setIntervalS] = React.useState(lastIntervals.get(key) ?? DEFAULT_INTERVAL);
+  const [interval, setIntervalS] = React.useState(
+    lastIntervals.get(key) ?? configuredInterval(key)
+  );
+  React.useEffect(() => {
+    const onConfigured = () => setIntervalS(lastIntervals.get(key) ?? configuredInterval(key));
+    configuredListeners.add(onConfigured);
+    return () => {
+      configuredListeners.delete(onConfigured);
+    };
+  }, [key]);
   useSamplerInterest(key, props.model, props.visible ?? true, interval, props.actions);
   return [
     interval,
