@@ -177,3 +177,65 @@ def test_the_first_names_logged_are_kept_even_when_a_drain_cuts_a_step_and_trims
     assert delta["more_scalars"] == 24 and mon.state.scalars["metric_0"][-1] == [1000, 1000.0]
     text = monitorview.summary_text(mon.state.snapshot())
     assert "metric_15: " in text and "metric_16: " not in text and "metric_18: " not in text
+
+
+def test_the_widget_is_shown_beside_a_snapshot_that_reads_anywhere_and_no_plotly_by_default(loaded):
+    """The monitor's outputs: the widget view (its text/plain a sentence, never
+    "VBox(children=(<…MonitorWidget object at 0x…>, Figure…"), then a text/plain + text/html
+    snapshot (curves as inline SVG, alerts) updated in place when a cell ends; plotly only on
+    request (plot=True)."""
+    pytest.importorskip("anywidget")
+    from IPython.utils.capture import capture_output
+
+    mon = monitorlib.Monitor(loaded, mode="widget")
+    assert mon.figure is None and mon.widget.curves and mon.widget.snapshot_key == mon.key
+    with capture_output() as shown:
+        mon._ipython_display_()
+    widget, snap = shown.outputs
+    view = widget.data["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == mon.widget.model_id and widget.data["text/plain"] == monitorlib.WIDGET_TEXT
+    assert set(snap.data) == {"text/plain", "text/html"} and snap.transient["display_id"]
+    assert "nothing recorded yet" in snap.data["text/plain"]
+    assert f'class="jaxinspect-monitor-snapshot {mon.key}"' in snap.data["text/html"]
+    for step in range(50):
+        mon.log(step, loss=1.0 / (step + 1) if step < 30 else float("nan"), **{"<b>lr</b>": 0.1})
+    with capture_output() as updated:
+        mon.flush(final=True)  # what a cell's end does
+    (update,) = updated.outputs
+    assert update.update and update.transient["display_id"] == snap.transient["display_id"]
+    text, html = update.data["text/plain"], update.data["text/html"]
+    assert "loss: NaN at step 49 (50 points)" in text and "⚠ loss became NaN at step 30" in text
+    assert "loss became NaN at step 30" in html and "<b>lr</b>" not in html and "&lt;b&gt;lr&lt;/b&gt;" in html
+    assert 'data-name="loss" data-points="50"' in html  # the curve, as SVG
+    assert "loss: NaN from step 30 to 49 (20 points)" in html  # the NaN run, marked
+    assert "plotly" not in html.lower() and len(html) < 100_000
+    with capture_output() as again:
+        mon.flush(final=True)  # nothing changed: no update sent
+    assert not again.outputs
+    mon.close()
+    plotly = pytest.importorskip("plotly")
+    opted = monitorlib.Monitor(loaded, mode="widget", plot=True)
+    with capture_output() as shown:
+        opted._ipython_display_()
+    assert isinstance(opted.figure, plotly.graph_objects.FigureWidget)
+    assert [sorted(o.data) for o in shown.outputs][1] == ["application/vnd.jupyter.widget-view+json", "text/plain"]
+    opted.close(widgets=True)
+
+
+def test_display_mode_refreshes_one_snapshot_with_text_and_html(loaded):
+    from IPython.utils.capture import capture_output
+
+    mon = monitorlib.Monitor(loaded, mode="display")
+    mon._stop.set()  # no refresh from the monitor's thread: this test refreshes by hand
+    mon._thread.join(timeout=2)
+    with capture_output() as shown:
+        mon._ipython_display_()
+    (snap,) = shown.outputs
+    assert set(snap.data) == {"text/plain", "text/html"}  # not "<IPython.core.display.HTML object>"
+    mon.log(0, loss=2.0)
+    mon.log(1, loss=1.0)
+    with capture_output() as updated:
+        mon.flush(final=True)
+    assert "loss: 1 at step 1 (2 points)" in updated.outputs[0].data["text/plain"]
+    assert "<svg" in updated.outputs[0].data["text/html"]
+    mon.close()

@@ -159,3 +159,14 @@ def test_bars_draw_one_lane_per_label_merge_crowded_bars_and_stay_bounded():
     assert lanes <= svgchart.MAX_LANES * (svgchart.LANE_MERGE + 2), lanes
     assert "bars, " in svg and len(svg) < 200_000, len(svg)
     assert "nothing recorded yet" in "".join(parse(svgchart.bars([])).itertext())
+
+
+def test_a_run_of_nan_is_one_mark_with_a_bar_to_its_end_and_bytes_get_a_readable_unit():
+    pts = [(i, 1.0 / (i + 1)) for i in range(30)] + [(i, math.nan) for i in range(30, 50)]
+    root = parse(svgchart.line_chart({"loss": pts}))
+    (mark,) = [p for p in series_of(root)["loss"].findall(f"{NS}path") if p.get("data-value")]
+    assert mark.get("data-count") == "20" and "H" in mark.get("d")
+    assert mark.find(f"{NS}title").text == "loss: NaN from step 30 to 49 (20 points)"
+    assert svgchart.byte_scale([512, 1024]) == (1024.0, "KiB")
+    assert svgchart.byte_scale([1.5 * 2**30, None, math.nan]) == (2.0**30, "GiB")
+    assert svgchart.byte_scale([]) == (1.0, "B")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from ..render import bufferview
-from ..render.doc import to_html, to_text
+from ..render import bufferview, svgchart
+from ..render.doc import Markup, Raw, Section, View, to_html, to_text
+
+TIMELINE_DEVICES = 8  # devices drawn in the memory-over-time chart
 
 
 class BuffersView:
@@ -70,8 +73,22 @@ class BuffersView:
         return [a for a in self.arrays if a.owner and path_part in a.owner]
 
     def timeline(self):
-        """A plotly figure of the bytes on each device over the snapshots taken so far."""
+        """A plotly figure of the bytes on each device over the snapshots taken so far (the
+        display draws the same as inline SVG, without plotly)."""
         return bufferview.timeline_figure(self._timeline)
+
+    def timeline_svg(self) -> Markup:
+        """Bytes on each device over the snapshots taken so far (MiB against seconds), inline
+        SVG; empty before a second snapshot."""
+        points = [p for p in self._timeline if isinstance(p[3], dict)]
+        if len(points) < 2:
+            return Markup("")
+        t0 = points[0][0]
+        devices = list(dict.fromkeys(d for p in points for d in p[3]))[:TIMELINE_DEVICES]
+        size, unit = svgchart.byte_scale([v for p in points for v in p[3].values()])
+        series = {str(dev): [(p[0] - t0, p[3].get(dev, 0) / size) for p in points] for dev in devices}
+        return svgchart.line_chart(series, title=f"device memory over time ({unit})", width=420, height=140,
+                                   x_label="seconds")  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,9 +102,14 @@ class BuffersView:
     def document(self):
         """The view as one document (``render.doc``): text and HTML both come from it."""
         shown = self._shown()
-        return bufferview.buffers_doc(
+        doc = bufferview.buffers_doc(
             self.record, shown, self.alerts, self.shards, len(shown), profile=self.profile, own=self.own
         )
+        svg = self.timeline_svg()
+        if svg and isinstance(doc, View):
+            chart = Section("memory over time", [Raw(svg)], open=True, only="html")
+            doc = dataclasses.replace(doc, children=[*doc.children, chart])
+        return doc
 
     def __repr__(self) -> str:
         return to_text(self.document())

@@ -7,10 +7,17 @@ front end — so at most ~10 messages per second whatever the loop's rate, and n
 histories. When a cell finishes the full state is stored in the widget's ``snapshot`` trait, so the
 final state survives a page reload.
 
-Front ends: an anywidget (JupyterLab, Notebook 7, VS Code), plus an optional plotly
-``FigureWidget`` of the curves (≤ 1 update/s, bounded windows); without anywidget, an HTML display
-updated in place (``display_id``, ≤ 2 updates/s); in terminal IPython or plain Python, a text
-summary (``print(monitor)``).
+Front ends: an anywidget (JupyterLab, Notebook 7, VS Code) that draws its own curves (SVG, ≤ 300
+points per curve, ≤ 1 redraw/s), shown *beside a snapshot*: a second output (text/html with the
+curves as inline SVG, and text/plain) of the state at the end of the last cell, updated in place
+(``display_id``) when a cell finishes. Where the widget renders it hides that snapshot (a CSS rule
+keyed to this monitor); wherever widgets do not render — GitHub, nbviewer, an exported HTML opened
+offline, a front end without the widget state (JupyterLab shows "model not found" and VS Code keeps
+the widget's mimetype rather than falling back within one output, so the snapshot has to be an
+output of its own) — the snapshot shows the final curves and alerts. Nothing here puts plotly's
+JavaScript into a notebook: a plotly ``FigureWidget`` of the curves is opt-in (``plot=True``).
+Without anywidget, the snapshot alone is refreshed in place (≤ 2 updates/s); in terminal IPython or
+plain Python, a text summary (``print(monitor)``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import math
 import numbers
 import operator
 import threading
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -46,6 +54,13 @@ def _widget_class() -> Any:
     class MonitorWidget(anywidget.AnyWidget):
         _esm = _esm()
         snapshot = traitlets.Dict({}).tag(sync=True)
+        #: the class of this monitor's snapshot output, which the widget hides where it renders
+        snapshot_key = traitlets.Unicode("").tag(sync=True)
+        #: draw the curves (``plot=False``: rows and sparklines only)
+        curves = traitlets.Bool(True).tag(sync=True)
+
+        def __repr__(self) -> str:  # never "<…MonitorWidget object at 0x…>" in a saved notebook
+            return "jaxinspect monitor (live widget)"
 
     return MonitorWidget
 
@@ -109,10 +124,17 @@ def _why_not(value: Any) -> str:
     return ""
 
 
+WIDGET_TEXT = "jaxinspect monitor: a live widget (its state at the end of the last cell is the next output)"
+SNAPSHOT_CLASS = "jaxinspect-monitor-snapshot"
+SNAPSHOT_HANDLES = 4  # displays of one monitor kept up to date
+
+
 class Monitor:
     """The live in-cell view. ``.log(step, **scalars)`` from the training loop (never raises,
     never waits on the device), ``.snapshot()`` the state, ``.messages`` how many updates were
-    sent, ``.close()`` stops it."""
+    sent, ``.close()`` stops it. ``plot``: None (default) — the widget draws the curves itself;
+    False — rows and sparklines only; True — also a plotly ``FigureWidget`` (``.figure``) of the
+    curves, displayed after the widget (this stores plotly's JavaScript in the notebook)."""
 
     def __init__(
         self,
@@ -141,7 +163,9 @@ class Monitor:
         self._figure_dirty = False
         self.widget: Any = None
         self.figure: Any = None
-        self._handle: Any = None
+        self._handles: list[Any] = []  # the snapshot displays (updated in place)
+        self._shown = -1  # the state.updates they show
+        self.key = "ji-mon-" + uuid.uuid4().hex[:12]
         # what happened before the monitor opened
         seed: dict[str, Any] = {}
         hub = inspector.hub
@@ -149,15 +173,16 @@ class Monitor:
             self.state.apply(hub.recent(kind, 50 if kind != "buffers" else HISTORY), seed)
         if self.mode == "widget":
             try:
-                self.widget = _widget_class()(snapshot=self.state.snapshot())
+                self.widget = _widget_class()(
+                    snapshot=self.state.snapshot(), snapshot_key=self.key, curves=plot is not False
+                )
             except ImportError:  # no anywidget in this kernel: the HTML display refreshed in place
                 self.mode = "display"
-        if self.mode == "widget":
-            if plot is None or plot:
-                try:
-                    self.figure = self._make_figure()
-                except ImportError:
-                    self.figure = None
+        if self.mode == "widget" and plot:  # opt-in: plotly's JavaScript goes into the notebook
+            try:
+                self.figure = self._make_figure()
+            except ImportError:
+                self.figure = None
         self._token = hub.subscribe(self._on_batch)
         inspector.add_monitor(self)
         self._open.append(self)
@@ -316,30 +341,57 @@ class Monitor:
                     fig.add_scatter(x=xs, y=ys, name=name, mode="lines")
         self.messages += 1
 
-    def _update_display(self) -> None:
-        if self._handle is not None:
-            from IPython.display import HTML  # noqa: PLC0415
+    def snapshot_bundle(self, snap: dict[str, Any] | None = None) -> dict[str, str]:
+        """The snapshot output: text/plain and text/html (curves as inline SVG, alerts), in a
+        frame of class ``jaxinspect-monitor-snapshot <key>`` that this monitor's widget hides."""
+        if snap is None:
+            snap = self.snapshot()
+        html = monitorview.summary_html(snap)
+        return {
+            "text/plain": monitorview.summary_text(snap),
+            "text/html": f'<div class="{SNAPSHOT_CLASS} {self.key}">{html}</div>',
+        }
 
-            with self._lock:
-                snap = self.state.snapshot()
-            self._handle.update(HTML(monitorview.summary_html(snap)))
+    def _update_display(self) -> None:
+        """Refresh the snapshot outputs in place when the state changed since they were drawn."""
+        if not self._handles:
+            return
+        with self._lock:
+            if self.state.updates == self._shown:
+                return
+            self._shown = self.state.updates
+            snap = self.state.snapshot()
+        bundle = self.snapshot_bundle(snap)
+        for handle in self._handles:
+            handle.update(bundle, raw=True)
             self.messages += 1
 
     # -- display -------------------------------------------------------------------------------
+    def widget_bundle(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The widget's view (its model id) with a text/plain line instead of the widget's repr."""
+        out = self.widget._repr_mimebundle_()
+        data, meta = out if isinstance(out, tuple) else (out, {})
+        data = dict(data or {})
+        data["text/plain"] = WIDGET_TEXT
+        return data, dict(meta or {})
+
     def _ipython_display_(self) -> None:
-        from IPython.display import HTML, display  # noqa: PLC0415
+        from IPython.display import display  # noqa: PLC0415
 
-        if self.widget is not None:
-            if self.figure is not None:
-                import ipywidgets  # noqa: PLC0415
-
-                display(ipywidgets.VBox([self.widget, self.figure]))
-            else:
-                display(self.widget)
-        elif self.mode == "display":
-            self._handle = display(HTML(monitorview.summary_html(self.snapshot())), display_id=True)
-        else:
+        if self.mode not in ("widget", "display"):
             print(self.text())
+            return
+        if self.widget is not None:
+            data, meta = self.widget_bundle()
+            display(data, raw=True, metadata=meta)
+            if self.figure is not None:
+                display(self.figure)
+        with self._lock:
+            self._shown = self.state.updates
+            snap = self.state.snapshot()
+        handle = display(self.snapshot_bundle(snap), raw=True, display_id=True)
+        if handle is not None:
+            self._handles = [*self._handles, handle][-SNAPSHOT_HANDLES:]
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

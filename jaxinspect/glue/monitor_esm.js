@@ -3,10 +3,16 @@
 // what changed; this merges them and redraws at most once per animation frame. Every kernel string
 // is set with textContent (never innerHTML). Numbers arrive as text the kernel formatted
 // (`*_text`, `text`, `message`: jaxinspect/units.py, as in cells and the sidebar); raw numbers
-// here only draw sparklines and fill data-* attributes.
+// here only draw sparklines and curves and fill data-* attributes.
+//
+// The kernel also displays a snapshot of the state (text/html with the curves as inline SVG) as the
+// next output, for wherever this widget does not render; the style below hides the snapshot of
+// this monitor (class `snapshot_key`) while the widget is on the page.
 const HISTORY = 300;
 const EVENTS = 20;
 const ALERTS = 30;
+const CURVES = 8; // curves drawn: the first logged names, then watched trees' norms
+const CURVE_EVERY = 1000; // ms: the curves are redrawn at most once a second
 
 function empty() {
   return {
@@ -85,6 +91,79 @@ function sparkline(values, testid) {
   return svg;
 }
 
+/** One curve as a small SVG chart: a line broken at gaps and at NaN/Inf, which are marked in red
+ * at their step (the kernel's own words: "NaN", "Inf", "-Inf"). `title` is kernel text. */
+function curve(name, pts, title, testid) {
+  const W = 260, H = 92, L = 4, R = 4, T = 16, B = 13;
+  const svg = document.createElementNS(SVGNS, 'svg');
+  for (const [k, v] of Object.entries({ width: W, height: H, viewBox: `0 0 ${W} ${H}`, 'data-testid': testid, 'data-name': name, 'data-points': pts.length, role: 'img', 'aria-label': title })) {
+    svg.setAttribute(k, String(v));
+  }
+  const el = (tag, attrs, text) => {
+    const n = document.createElementNS(SVGNS, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+    if (text !== undefined) n.textContent = text;
+    svg.appendChild(n);
+    return n;
+  };
+  el('text', { x: L, y: 11, fill: 'currentColor', class: 'jm-curve-title' }, title);
+  const pw = W - L - R, ph = H - T - B;
+  el('rect', { x: L, y: T, width: pw, height: ph, fill: 'none', stroke: 'currentColor', 'stroke-opacity': 0.25 });
+  const xs = pts.map(p => p[0]).filter(x => typeof x === 'number' && Number.isFinite(x));
+  const ys = pts.map(p => p[1]).filter(y => typeof y === 'number' && Number.isFinite(y));
+  if (!xs.length) return svg;
+  let x0 = Math.min(...xs), x1 = Math.max(...xs);
+  if (x1 === x0) { x0 -= 0.5; x1 += 0.5; }
+  let y0 = ys.length ? Math.min(...ys) : 0, y1 = ys.length ? Math.max(...ys) : 1;
+  if (y1 === y0) { const pad = Math.abs(y0) * 0.05 || 0.5; y0 -= pad; y1 += pad; }
+  const px = x => (L + ((x - x0) / (x1 - x0)) * pw).toFixed(1);
+  const py = y => (T + ph - ((y - y0) / (y1 - y0)) * ph).toFixed(1);
+  let d = '', pen = false;
+  for (const [x, y] of pts) {
+    if (typeof x !== 'number' || !Number.isFinite(x)) continue;
+    if (typeof y === 'number' && Number.isFinite(y)) {
+      d += pen ? `L${px(x)} ${py(y)}` : `M${px(x)} ${py(y)}h0`;
+      pen = true;
+      continue;
+    }
+    pen = false;
+    if (typeof y === 'string') { // the kernel sends NaN / Inf / -Inf as these words
+      const my = y === '-Inf' ? T + ph - 1 : T + 1;
+      const mark = el('path', { d: `M${(+px(x) - 3).toFixed(1)} ${my - 3}l6 6m0 -6l-6 6`, class: 'jm-bad', 'data-testid': 'jaxinspect-monitor-curve-bad', 'data-value': y });
+      const tip = document.createElementNS(SVGNS, 'title');
+      tip.textContent = `${name}: ${y} at step ${x}`;
+      mark.appendChild(tip);
+    }
+  }
+  if (d) el('path', { d, fill: 'none', class: 'jm-line' });
+  el('text', { x: L, y: H - 2, fill: 'currentColor', class: 'jm-muted' }, String(xs[0]));
+  el('text', { x: W - R, y: H - 2, fill: 'currentColor', 'text-anchor': 'end', class: 'jm-muted' }, String(xs[xs.length - 1]));
+  return svg;
+}
+
+/** The curves: one chart per logged scalar (the first CURVES), then watched trees' norms. */
+function curves(state) {
+  const box = h('div', { class: 'jm-curves', 'data-testid': 'jaxinspect-monitor-curves' });
+  let n = 0;
+  for (const [name, pts] of Object.entries(state.scalars)) {
+    if (n++ >= CURVES) break;
+    box.appendChild(curve(name, pts, `${name}  ${txt(state.scalar_text[name])}`, 'jaxinspect-monitor-curve'));
+  }
+  for (const [name, pts] of Object.entries(state.param_points)) {
+    if (n++ >= CURVES) break;
+    const row = state.params[name] || {};
+    box.appendChild(curve(name, pts.map(p => [p[0], p[1] === null ? 'non-finite' : p[1]]), `${name} ‖θ‖  ${txt(row.norm_text)}`, 'jaxinspect-monitor-curve'));
+  }
+  return n ? box : null;
+}
+
+/** The rule that hides this monitor's snapshot output while the widget is shown (a class name the
+ * kernel made: letters, digits and dashes only, anything else is ignored). */
+function hideSnapshot(key) {
+  if (typeof key !== 'string' || !/^[A-Za-z0-9-]+$/.test(key)) return '';
+  return `.${key}{display:none!important}.jp-OutputArea-child:has(.${key}),.output_area:has(.${key}){display:none!important}`;
+}
+
 const CSS = `
 .jaxinspect-monitor{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:12px;
  color:var(--jp-ui-font-color1,inherit);border:1px solid var(--jp-border-color2,#ddd);border-radius:4px;padding:6px 8px;max-width:900px}
@@ -95,11 +174,16 @@ const CSS = `
 .jaxinspect-monitor .jm-muted{color:var(--jp-ui-font-color2,#777)}
 .jaxinspect-monitor .jm-alert{color:var(--jp-error-color1,#c00);white-space:normal}
 .jaxinspect-monitor svg{color:var(--jp-brand-color1,#1976d2)}
+.jaxinspect-monitor .jm-curves{display:flex;flex-wrap:wrap;gap:4px 12px;margin:2px 0 4px}
+.jaxinspect-monitor .jm-curves svg{color:var(--jp-ui-font-color1,inherit);font-size:10px;overflow:visible}
+.jaxinspect-monitor .jm-curves .jm-line{stroke:var(--jp-brand-color1,#1976d2);stroke-width:1.5;stroke-linejoin:round;stroke-linecap:round}
+.jaxinspect-monitor .jm-curves .jm-bad{stroke:var(--jp-error-color1,#d32f2f);stroke-width:1.6}
+.jaxinspect-monitor .jm-curves .jm-muted{fill:var(--jp-ui-font-color2,#777)}
 `;
 
-function build(root, state) {
+function build(root, state, view) {
   root.textContent = '';
-  root.appendChild(h('style', {}, CSS));
+  root.appendChild(h('style', {}, CSS + hideSnapshot(view.key)));
   const st = state.status || {};
   const running = st.busy ? 'running' : 'idle';
   const cell = st.execution_count ? ` · cell [${st.execution_count}]` : '';
@@ -113,6 +197,21 @@ function build(root, state) {
   );
   for (const a of state.alerts.slice(-5).reverse()) {
     root.appendChild(h('div', { class: 'jm-alert', 'data-testid': 'jaxinspect-monitor-alert', 'data-level': a.level, 'data-name': a.name }, `⚠ ${a.message}`));
+  }
+  if (view.curves) {
+    const now = Date.now();
+    if (view.force || !view.curvesAt || now - view.curvesAt >= CURVE_EVERY) {
+      view.curvesNode = curves(state);
+      view.curvesAt = now;
+      view.force = false;
+      view.redraws += 1;
+    } else if (!view.timer) { // drawn less than a second ago: the newest state follows within one
+      view.timer = setTimeout(() => {
+        view.timer = null;
+        view.later();
+      }, CURVE_EVERY - (now - view.curvesAt));
+    }
+    if (view.curvesNode) root.appendChild(view.curvesNode);
   }
   const scalars = Object.entries(state.scalars);
   if (scalars.length) {
@@ -219,14 +318,21 @@ function render({ model, el }) {
   let scheduled = false;
   const root = h('div', { class: 'jaxinspect-monitor', 'data-testid': 'jaxinspect-monitor' });
   el.appendChild(root);
+  const view = {
+    key: model.get('snapshot_key'),
+    curves: model.get('curves') !== false,
+    curvesNode: null, curvesAt: 0, force: true, timer: null, redraws: 0,
+    later: () => schedule()
+  };
+  root.jaxinspectView = view; // for tests: how often the curves were redrawn
   const draw = () => {
     scheduled = false;
-    build(root, state);
+    build(root, state, view);
   };
   const schedule = () => {
     if (!scheduled) {
       scheduled = true;
-      (window.requestAnimationFrame || setTimeout)(draw);
+      ((typeof window !== 'undefined' && window.requestAnimationFrame) || setTimeout)(draw);
     }
   };
   const onMsg = msg => {
@@ -235,15 +341,17 @@ function render({ model, el }) {
       schedule();
     }
   };
-  const onSnapshot = () => {
+  const onSnapshot = () => { // the cell ended: the final state, curves included, at once
     state = empty();
     merge(state, model.get('snapshot'));
+    view.force = true;
     schedule();
   };
   model.on('msg:custom', onMsg);
   model.on('change:snapshot', onSnapshot);
   draw();
   return () => {
+    if (view.timer) clearTimeout(view.timer);
     model.off('msg:custom', onMsg);
     model.off('change:snapshot', onSnapshot);
   };

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import units
-from ..render import paramview
-from ..render.doc import to_html, to_text
+from ..render import paramview, svgchart
+from ..render.doc import Group, Line, Markup, Raw, Section, View, to_html, to_text
+
+HISTORY_CHART_LAYERS = 8  # layers drawn per watched tree (the text lists 20)
 
 
 class ParamsView:
@@ -81,8 +83,9 @@ class ParamsView:
 
 
 class WatchHistoryView:
-    """The samples of watched trees so far: per-module norm and update ratio over steps
-    (``.figure()`` is a plotly figure; the display shows it where plotly renders)."""
+    """The samples of watched trees so far: per-module norm and update ratio over steps. The
+    display is text and HTML with the curves as inline SVG (no plotly: a saved notebook stays
+    small and reads anywhere); ``.figure()`` is an interactive plotly figure, on request."""
 
     def __init__(self, records: list, name: str | None = None) -> None:
         self.records = [r for r in records if name is None or r.name == name]
@@ -91,28 +94,84 @@ class WatchHistoryView:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "records": [r.to_json() for r in self.records]}
 
-    def text(self) -> str:
-        if not self.records:
-            return (
-                "no samples yet: call jaxinspect.watch(name, params, step=i) in the loop and open "
-                "the sidebar's Params tab (or jaxinspect.api.sample_watched() to sample now)"
-            )
-        lines = []
+    EMPTY = (
+        "no samples yet: call jaxinspect.watch(name, params, step=i) in the loop and open "
+        "the sidebar's Params tab (or jaxinspect.api.sample_watched() to sample now)"
+    )
+
+    def _trees(self) -> list[tuple[str, list]]:
+        """Each watched name with its samples that hold leaves, first watched first."""
+        out = []
         for name in dict.fromkeys(r.name for r in self.records):
             recs = [r for r in self.records if r.name == name and r.leaves]
-            if not recs:
-                continue
-            last = recs[-1]
-            lines.append(
-                f"{name}: {len(recs)} samples, steps {recs[0].step}–{last.step}; norm "
-                f"{_norm(recs[0].norm)} → {_norm(last.norm)}"
-                + (f"; last update ratio {last.update_text}" if last.update is not None else "")
-                + (f"; ⚠ {last.nonfinite} leaves hold NaN/Inf" if last.nonfinite else "")
-            )
-            for layer in last.layers[:20]:
-                bad = f"  NaN {layer.nan} Inf {layer.inf}" if layer.nan or layer.inf else ""
-                lines.append(f"  {layer.path:<40} norm {layer.norm_text}  update {layer.update_text}{bad}")
+            if recs:
+                out.append((name, recs))
+        return out
+
+    @staticmethod
+    def _headline(name: str, recs: list) -> str:
+        last = recs[-1]
+        return (
+            f"{name}: {len(recs)} samples, steps {recs[0].step}–{last.step}; norm "
+            f"{_norm(recs[0].norm)} → {_norm(last.norm)}"
+            + (f"; last update ratio {last.update_text}" if last.update is not None else "")
+            + (f"; ⚠ {last.nonfinite} leaves hold NaN/Inf" if last.nonfinite else "")
+        )
+
+    @staticmethod
+    def _layer_lines(recs: list) -> list[str]:
+        out = []
+        for layer in recs[-1].layers[:20]:
+            bad = f"  NaN {layer.nan} Inf {layer.inf}" if layer.nan or layer.inf else ""
+            out.append(f"{layer.path:<40} norm {layer.norm_text}  update {layer.update_text}{bad}")
+        return out
+
+    def text(self) -> str:
+        if not self.records:
+            return self.EMPTY
+        lines = []
+        for name, recs in self._trees():
+            lines.append(self._headline(name, recs))
+            lines += [f"  {line}" for line in self._layer_lines(recs)]
         return "\n".join(lines)
+
+    def _charts(self, name: str, recs: list) -> Markup:
+        """Norm and update ratio of the tree's layers (the first few) against the step."""
+        norms: dict[str, list] = {}
+        updates: dict[str, list] = {}
+        for r in recs:
+            x = r.step if r.step is not None else r.seq
+            for layer in r.layers:
+                if layer.path not in norms and len(norms) >= HISTORY_CHART_LAYERS:
+                    continue
+                bad = float("nan") if (layer.nan or layer.inf) else None  # a norm of NaN/Inf: marked
+                norms.setdefault(layer.path, []).append((x, layer.norm if layer.norm is not None else bad))
+                updates.setdefault(layer.path, []).append((x, layer.update))
+        short = {path: (path if len(path) <= 24 else "…" + path[-23:]) for path in norms}
+        norm_svg = svgchart.line_chart({short[k]: v for k, v in norms.items()}, title=f"{name}: norm ‖θ‖",
+                                       width=360, height=150)  # fmt: skip
+        parts = [norm_svg]
+        if any(y is not None for pts in updates.values() for _x, y in pts):
+            parts.append(svgchart.line_chart({short[k]: v for k, v in updates.items()},
+                                             title=f"{name}: update ratio ‖Δθ‖/‖θ‖", width=360, height=150,
+                                             log_y=True))  # fmt: skip
+        return Markup(
+            '<div style="display:flex;flex-wrap:wrap;gap:6px 14px">'
+            + "".join(f"<div>{p}</div>" for p in parts)
+            + "</div>"
+        )
+
+    def document(self) -> View:
+        """Text and HTML from one document: per watched tree its headline, its curves (HTML
+        only, inline SVG) and its layers' latest norm and update ratio."""
+        if not self.records:
+            return View("watched parameters", [Line(self.EMPTY, role="muted")])
+        sections = []
+        for name, recs in self._trees():
+            body: list = [Raw(self._charts(name, recs), only="html")]
+            body += [Line(line, indent=1) for line in self._layer_lines(recs)]
+            sections.append(Section(self._headline(name, recs), body, fold=False, colon=False))
+        return View("watched parameters", [Group(sections)])
 
     def __repr__(self) -> str:
         return self.text()
@@ -140,14 +199,8 @@ class WatchHistoryView:
         return fig
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": self.text()}
-        if self.records:
-            try:
-                bundle.update(self.figure()._repr_mimebundle_(include, exclude))
-                bundle["text/plain"] = self.text()
-            except Exception:  # noqa: BLE001 - plotly missing: the text twin stands alone
-                pass
-        return bundle
+        # plotly only through .figure(): its JavaScript would be stored in every saved notebook
+        return {"text/plain": self.text(), "text/html": to_html(self.document())}
 
 
 def _norm(x: float | None) -> str:

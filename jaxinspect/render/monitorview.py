@@ -1,18 +1,59 @@
-"""The monitor's summary as text and HTML (terminal IPython, frontends without widgets, and the
-widget's fallback text): one document, two back ends. Reads a ``MonitorState.snapshot()`` dict.
-Never imports jax."""
+"""The monitor's summary as text and HTML (terminal IPython, front ends without widgets, and the
+snapshot a saved notebook keeps beside the widget): one document, two back ends. Reads a
+``MonitorState.snapshot()`` dict. The HTML also draws the curves (logged scalars, watched
+parameters' norm and update ratio, device memory) as inline SVG (``svgchart``: no plotly, no
+script, bounded). Never imports jax."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..units import human_bytes, human_value
-from .doc import Alert, Group, Line, Section, View, to_html, to_text
+from . import svgchart
+from .doc import Alert, Group, Line, Markup, Raw, Section, View, to_html, to_text
+
+CHART_SCALARS = 8  # logged curves drawn (one small chart each)
+CHART_PARAMS = 4  # watched trees drawn (norm and update ratio)
+CHART_W, CHART_H = 280, 110
 
 
 def _fmt(v: Any) -> str:
     """A logged or measured value as every view shows it (``units.human_value``)."""
     return human_value(v)
+
+
+def _charts(snap: dict[str, Any]) -> Markup:
+    """Small multiples of the curves in the snapshot (bounded: ≤ 300 points per curve)."""
+    parts: list[str] = []
+    texts = snap.get("scalar_text") or {}
+    for name, points in list((snap.get("scalars") or {}).items())[:CHART_SCALARS]:
+        if not points:
+            continue
+        last = texts.get(name) or _fmt(points[-1][1])
+        parts.append(svgchart.line_chart({name: points}, title=f"{name}: {last}", width=CHART_W, height=CHART_H))
+    for name, points in list((snap.get("param_points") or {}).items())[:CHART_PARAMS]:
+        if not points:
+            continue
+        norms = [(p[0], p[1]) for p in points]
+        updates = [(p[0], p[2]) for p in points if len(p) > 2]
+        parts.append(svgchart.line_chart({"‖θ‖": norms}, title=f"{name} ‖θ‖", width=CHART_W, height=CHART_H))
+        if any(u[1] is not None for u in updates):
+            parts.append(svgchart.line_chart({"‖Δθ‖/‖θ‖": updates}, title=f"{name} update ratio ‖Δθ‖/‖θ‖",
+                                             width=CHART_W, height=CHART_H, log_y=True))  # fmt: skip
+    mem = snap.get("memory_points") or []
+    if len(mem) > 1:
+        t0 = mem[0][0]
+        size, unit = svgchart.byte_scale([p[1] for p in mem])
+        pts = [(p[0] - t0, p[1] / size if isinstance(p[1], (int, float)) else None) for p in mem]
+        parts.append(svgchart.line_chart({unit: pts}, title=f"device memory ({unit})", width=CHART_W,
+                                         height=CHART_H, x_label="seconds"))  # fmt: skip
+    if not parts:
+        return Markup("")
+    return Markup(
+        '<div class="ji-charts" style="display:flex;flex-wrap:wrap;gap:6px 14px;margin:4px 0">'
+        + "".join(f"<div>{p}</div>" for p in parts)
+        + "</div>"
+    )
 
 
 def summary_doc(snap: dict[str, Any]) -> View:
@@ -22,6 +63,9 @@ def summary_doc(snap: dict[str, Any]) -> View:
     state = "running" if status.get("busy") else "idle"
     head = f"jaxinspect monitor · kernel {state} · {snap.get('updates', 0)} updates"
     out: list[Any] = []
+    charts = _charts(snap)
+    if charts:
+        out.append(Raw(charts, only="html"))
     for name, points in (snap.get("scalars") or {}).items():
         if points:
             step, value = points[-1]

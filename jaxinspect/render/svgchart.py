@@ -27,7 +27,15 @@ from typing import Any
 from ..units import human_duration, human_value
 from .doc import Markup, esc
 
-__all__ = ["MAX_POINTS", "MAX_SERIES", "MAX_LANES", "line_chart", "bars", "downsample"]
+__all__ = [
+    "MAX_POINTS",
+    "MAX_SERIES",
+    "MAX_LANES",
+    "line_chart",
+    "bars",
+    "downsample",
+    "byte_scale",
+]
 
 MAX_POINTS = 300  # per series, after downsampling
 MAX_SERIES = 8  # curves in one chart (then "+N more")
@@ -236,25 +244,39 @@ def line_chart(
         d: list[str] = []
         pen = False
         bad: list[str] = []
+        runs: list[list[Any]] = []  # consecutive NaN/Inf of one kind: [word, first x, last x, n]
         for x, y in pts:
             if y is None:
                 pen = False
+                runs.append(["", x, x, 0])  # a gap ends a run
                 continue
             if not math.isfinite(y):
                 pen = False
                 word = "NaN" if math.isnan(y) else ("Inf" if y > 0 else "-Inf")
-                mx = px(x)
-                my = top + ph - 1 if y < 0 else top + 1
-                tip = f"{name}: {word} at {x_label} {human_value(x)}"
-                bad.append(
-                    f'<path d="M{_f(mx - 3)} {_f(my - 3)}l6 6m0 -6l-6 6" data-value="{word}" '
-                    f'style="stroke:{BAD};stroke-width:1.6"><title>{_s(tip, 200)}</title></path>'
-                )
+                if runs and runs[-1][0] == word:
+                    runs[-1][2] = x
+                    runs[-1][3] += 1
+                else:
+                    runs.append([word, x, x, 1])
                 continue
+            runs.append(["", x, x, 0])
             d.append(f"{'L' if pen else 'M'}{_f(px(x))} {_f(py(y))}")
             if not pen:
                 d.append("h0")  # an isolated point shows as a dot (round caps)
             pen = True
+        for word, xa, xb, n in runs:
+            if not n:
+                continue
+            mx, my = px(xa), (top + ph - 1 if word == "-Inf" else top + 1)
+            if n == 1:
+                tip, tail = f"{name}: {word} at {x_label} {human_value(xa)}", ""
+            else:  # one mark, and a bar to the run's end
+                tip = f"{name}: {word} from {x_label} {human_value(xa)} to {human_value(xb)} ({n} points)"
+                tail = f"M{_f(mx)} {_f(my)}H{_f(px(xb))}"
+            bad.append(
+                f'<path d="M{_f(mx - 3)} {_f(my - 3)}l6 6m0 -6l-6 6{tail}" data-value="{word}" data-count="{n}" '
+                f'style="stroke:{BAD};stroke-width:1.6;fill:none"><title>{_s(tip, 200)}</title></path>'
+            )
         last = next((p for p in reversed(pts) if p[1] is not None), None)
         tip = f"{name}: {count} points"
         if last is not None:
@@ -267,13 +289,13 @@ def line_chart(
             + "</g>"
         )  # fmt: skip
 
-    ylo, yhi = human_value(y0 if ys else None, none=""), human_value(y1 if ys else None, none="")
-    out.append(
-        f'<text x="{left - 3}" y="{top + 8}" fill="currentColor" text-anchor="end">{esc(yhi)}</text>'
-    )
-    out.append(
-        f'<text x="{left - 3}" y="{top + ph}" fill="currentColor" text-anchor="end">{esc(ylo)}</text>'
-    )
+    if ys and y0 == y1:  # a flat line: its one value, beside it
+        out.append(f'<text x="{left - 3}" y="{py(y0) + 3:.1f}" fill="currentColor" text-anchor="end">'
+                   f"{esc(human_value(y0))}</text>")  # fmt: skip
+    elif ys:
+        for yv, at in ((y1, top + 8), (y0, top + ph)):
+            out.append(f'<text x="{left - 3}" y="{at}" fill="currentColor" text-anchor="end">'
+                       f"{esc(human_value(yv))}</text>")  # fmt: skip
     if log_y:
         out.append(f'<text x="{left - 3}" y="{top + ph / 2 + 3:.0f}" fill="currentColor" text-anchor="end" '
                    'opacity="0.6">log</text>')  # fmt: skip
@@ -406,6 +428,21 @@ def bars(
         )
     out.append("</svg>")
     return Markup("".join(out))
+
+
+_BYTE_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def byte_scale(values: list[Any]) -> tuple[float, str]:
+    """The unit to plot byte counts in (divisor, name): the largest that keeps the biggest value
+    at 1 or more (``B`` for small ones), so an axis reads "1.5 GiB" territory as 1.5, not 1.6e9."""
+    top = max(
+        (float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)), default=0.0
+    )
+    for unit, size in _BYTE_UNITS:
+        if top >= size:
+            return float(size), unit
+    return 1.0, "B"
 
 
 def _kind_color(kind: str | None, kinds: list[str]) -> str:

@@ -4,7 +4,7 @@
  * jaxinspect/units.py (tests/test_derived.py checks how), and the widget formats none itself.
  */
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // a plain ES module without types: the anywidget front end the kernel ships
 import widget from '../../jaxinspect/glue/monitor_esm.js';
@@ -32,6 +32,14 @@ class FakeNode {
   }
   get textContent(): string {
     return this.text + this.children.map(c => c.textContent).join('');
+  }
+  /** Every node below with this tag. */
+  tagged(tag: string): FakeNode[] {
+    const out: FakeNode[] = this.tag === tag ? [this] : [];
+    for (const c of this.children) {
+      out.push(...c.tagged(tag));
+    }
+    return out;
   }
   /** Every node below with `data-testid` = `id`. */
   all(id: string): FakeNode[] {
@@ -123,5 +131,76 @@ describe('monitor widget', () => {
       'alpha'
     ]);
     expect(root.all('jaxinspect-monitor-compiles')[0].textContent).toBe('4 compiles in 2 functions');
+  });
+
+  it('draws each curve as SVG, breaks it at NaN and marks it, and hides its own snapshot output', () => {
+    const el = new FakeNode('div');
+    const snap = {
+      ...snapshot(),
+      scalars: { loss: [[0, 2], [1, 1], [2, 'NaN'], [3, 0.5]], '<b>x</b>': [[0, 1]] },
+      scalar_text: { loss: '0.5000', '<b>x</b>': '1' }
+    };
+    const traits: { [k: string]: unknown } = { snapshot: snap, snapshot_key: 'ji-mon-abc123', curves: true };
+    const model = { get: (k: string) => traits[k], on: () => undefined, off: () => undefined };
+    widget.render({ model, el });
+    const root = el.children[0];
+    const charts = root.all('jaxinspect-monitor-curve');
+    expect(charts.map(c => c.attrs['data-name'])).toEqual(['loss', '<b>x</b>']);
+    expect(charts[0].attrs['data-points']).toBe('4');
+    const line = charts[0].tagged('path').filter(p => p.attrs['class'] === 'jm-line')[0];
+    expect(line.attrs['d'].match(/M/g)!.length).toBe(2); // broken at the NaN
+    const bad = root.all('jaxinspect-monitor-curve-bad');
+    expect(bad.map(b => [b.attrs['data-value'], b.textContent])).toEqual([['NaN', 'loss: NaN at step 2']]);
+    expect(charts[0].textContent).toContain('loss  0.5000'); // the kernel's text, not a number formatted here
+    expect(charts[1].textContent).toContain('<b>x</b>  1'); // text, never markup
+    const css = root.tagged('style')[0].textContent;
+    expect(css).toContain('.ji-mon-abc123{display:none!important}');
+    // a key that is not a plain class name is ignored, never put into the CSS
+    const el2 = new FakeNode('div');
+    const bad2 = { ...traits, snapshot_key: 'x}body{display:none' };
+    widget.render({ model: { ...model, get: (k: string) => bad2[k] }, el: el2 });
+    expect(el2.children[0].tagged('style')[0].textContent).not.toContain('body{');
+    // plot=False: rows and sparklines only
+    const el3 = new FakeNode('div');
+    const off = { ...traits, curves: false };
+    widget.render({ model: { ...model, get: (k: string) => off[k] }, el: el3 });
+    expect(el3.children[0].all('jaxinspect-monitor-curve')).toEqual([]);
+    expect(el3.children[0].all('jaxinspect-monitor-scalar').length).toBe(2);
+  });
+
+  it('redraws the curves at most once a second however fast deltas arrive, and at once at the end', () => {
+    vi.useFakeTimers();
+    try {
+      const el = new FakeNode('div');
+      const handlers: { [k: string]: (m?: unknown) => void } = {};
+      let snap: { [k: string]: unknown } = { ...snapshot(), scalars: { loss: [[0, 1]] } };
+      const model = {
+        get: (k: string) => (k === 'snapshot' ? snap : k === 'snapshot_key' ? 'ji-mon-1' : true),
+        on: (ev: string, cb: (m?: unknown) => void) => {
+          handlers[ev] = cb;
+        },
+        off: () => undefined
+      };
+      widget.render({ model, el });
+      const root = el.children[0] as any;
+      const view = root.jaxinspectView;
+      expect(view.redraws).toBe(1);
+      for (let i = 1; i <= 30; i++) { // 30 deltas in 300 ms: ~10 messages/s
+        handlers['msg:custom']({ type: 'delta', delta: { scalars: { loss: [[i, 1 / i]] } } });
+        vi.advanceTimersByTime(10); // the row redraw (animation frame / timeout)
+        vi.advanceTimersByTime(0);
+      }
+      expect(view.redraws).toBe(1); // rows redrawn, curves kept
+      vi.advanceTimersByTime(1000);
+      expect(view.redraws).toBe(2); // the newest state, within a second
+      expect(root.all('jaxinspect-monitor-curve')[0].attrs['data-points']).toBe('31');
+      snap = { ...snapshot(), scalars: { loss: [[0, 1], [1, 0.5], [2, 0.25]] } };
+      handlers['change:snapshot']();
+      vi.advanceTimersByTime(5);
+      expect(view.redraws).toBe(3); // the cell ended: the final curves at once
+      expect(root.all('jaxinspect-monitor-curve')[0].attrs['data-points']).toBe('3');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
