@@ -150,7 +150,7 @@ def sample_watched():
 
 def watch_history(name: str | None = None):
     """Samples of the watched trees so far (all names, or ``name``): per-module norm and update
-    ratio over steps, as text and a plotly figure (``.figure()``)."""
+    ratio over steps, as text and HTML with inline SVG curves (``.figure()``: a plotly figure)."""
     return SESSION.watch_history(name)
 
 
@@ -166,8 +166,10 @@ def monitor(mode: str = "auto", plot: bool | None = None):
     norms / update ratios / NaN alerts, device memory and top holders, compiles with reasons, and
     PRNG key counts — updating while the cells below it run (≤ ~10 updates/s, deltas only).
 
-    ``mode``: ``"widget"`` (anywidget, + a plotly FigureWidget of the curves unless
-    ``plot=False``), ``"display"`` (HTML refreshed in place, for front ends without widgets),
+    ``mode``: ``"widget"`` (anywidget drawing the curves itself unless ``plot=False``; beside
+    it a text/HTML snapshot with the curves as SVG, updated when a cell ends, which is what a
+    saved notebook shows where widgets do not render; ``plot=True`` adds a plotly FigureWidget,
+    whose JavaScript is then stored in the notebook), ``"display"`` (HTML refreshed in place, for front ends without widgets),
     ``"text"`` (terminal IPython: ``print(m)``); ``"auto"`` picks. Loads the extension if needed.
     One monitor per kernel: a new one closes the previous (``m.close()`` stops it)."""
     if SESSION.inspector is None and mode in ("auto", "widget", "display", "text"):

@@ -189,10 +189,13 @@ def test_watch_history_text_and_figure():
     view = jaxinspect.watch_history("hist")
     text = view.text()
     assert "hist: 3 samples, steps 0–20" in text and "['a']" in text
-    assert "text/plain" in view._repr_mimebundle_()
+    # the display: text and HTML with the curves as inline SVG (no plotly: a saved notebook stays small)
+    bundle = view._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"} and bundle["text/plain"] == text
+    html = bundle["text/html"]
+    assert "hist: norm ‖θ‖" in html and 'data-name="[&#x27;a&#x27;]" data-points="3"' in html
+    assert "plotly" not in html.lower() and len(html) < 20_000
     api.unwatch()
     pytest.importorskip("plotly")
-    fig = view.figure()
+    fig = view.figure()  # the interactive figure, on request
     assert len(fig.data) == 2 and list(fig.data[0].x) == [0, 10, 20]
-    bundle = view._repr_mimebundle_()
-    assert "application/vnd.plotly.v1+json" in bundle and "text/plain" in bundle

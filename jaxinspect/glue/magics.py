@@ -357,8 +357,9 @@ def _keys(args: argparse.Namespace, expr: str, problem: str | None, line: str) -
 @argument("--display", dest="mode", action="store_const", const="display",
           help="HTML refreshed in place (front ends without widgets)")
 @argument("--text", dest="mode", action="store_const", const="text", help="a text summary (print(m))")
-@argument("--widget", dest="mode", action="store_const", const="widget", help="anywidget + plotly figure")
-@argument("--no-plot", action="store_true", help="no plotly figure of the curves")
+@argument("--widget", dest="mode", action="store_const", const="widget",
+          help="the live widget (it draws the curves), with a text/HTML snapshot beside it")
+@argument("--no-plot", action="store_true", help="no curves in the widget (rows and sparklines only)")
 @argument("--off", action="store_true", help="close the open monitor")
 def _monitor(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
     """A live view in this cell (logged scalars, params, memory, compiles, keys) while the cells
@@ -569,12 +570,7 @@ class JaxInspectMagics(Magics):
         if not args.q:
             from IPython.display import display
 
-            display(prof)
-            if prof.events:
-                try:
-                    display(prof.timeline())
-                except ImportError:
-                    pass
+            display(prof)  # its HTML draws the timeline as SVG: no plotly figure (5 MB of JS once saved)
         return prof if args.o else None
 
     @magic_arguments()
