@@ -24,6 +24,7 @@ __all__ = [
     "nan_guard",
     "params",
     "profile",
+    "report",
     "sample_watched",
     "sharding",
     "status",
@@ -199,3 +200,25 @@ def connect(address: str | None = None, token: str | None = None, buffers_every:
     plain scripts; never raises (problems are said once on stderr). Returns the connection
     (``.close()``; it also closes at exit, after sending what is pending)."""
     return SESSION.connect(address, token=token, buffers_every=buffers_every)
+
+
+def report(path: Any = None, trace: Any = None):
+    """Write the session so far as ONE self-contained HTML file to attach to a bug report or a
+    PR: environment (jax version, backend, devices); every compile per function with its reasons,
+    where it was called ("cell [N] line L") and what changed, and a compile timeline; memory per
+    device over the buffer snapshots taken, with the top holders of a snapshot taken now; PRNG key
+    reuses with their lineage; watched parameters (norm and update ratio over steps) and their
+    NaN/Inf alerts (step, leaf); jaxinspect's own errors. It opens from disk in any browser with no
+    network (no script, no external style, font or image), in light and dark themes.
+
+    ``trace="run.trace.json"`` also writes the compile timeline in the Trace Event Format (Chrome
+    / Perfetto JSON: open it in ui.perfetto.dev or chrome://tracing): one slice per compile named
+    by the function, with its trace / lower / compile phases inside it, and the reason and cell
+    location in its args. ``jaxinspect.report(trace=...)`` alone writes only the trace.
+
+    Both are bounded however long the session ran: the newest compiles in full and a count of the
+    rest, curves thinned to a fixed number of points; the page ends with what it does not hold.
+    Existing files are replaced. Returns a one-line result (``.path``, ``.bytes``, ``.trace_path``,
+    ``.trace_bytes``, ``.to_json()``), or a message naming what is wrong with a path; never raises.
+    Same as ``%jaxinspect report FILE [--trace FILE]``."""
+    return SESSION.report(path, trace=trace)

@@ -492,6 +492,40 @@ def _watch(args: argparse.Namespace, expr: str, problem: str | None, line: str) 
     )
 
 
+@magic_arguments("jaxinspect report")
+@argument("-h", "--help", action="store_true", help="this help")
+@argument("--trace", metavar="FILE",
+          help="also write the compile timeline as a Chrome/Perfetto trace (Trace Event Format JSON: "
+          "open it in ui.perfetto.dev or chrome://tracing), e.g. --trace run.trace.json")
+@argument("file", nargs="?", metavar="FILE", help="the HTML file to write, e.g. run.html")
+def _report(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
+    """Write the session so far as ONE self-contained HTML file to share (a bug report, a PR):
+    environment, compiles with reasons and a timeline, memory over time with the top holders, key
+    reuses with lineage, watched parameters with their NaN alerts; opens from disk, no network,
+    light and dark (= jaxinspect.report(FILE, trace=...))."""
+    if problem:
+        return Message(f"%jaxinspect report: could not read {line!r}: {problem}", level="error")
+    if not expr and args.trace is None:
+        return Message(f"%jaxinspect report: which file? e.g. %jaxinspect report run.html; "
+                       f"{_usage(_prog(_report))}", level="error")  # fmt: skip
+    path = _unquote(expr) if expr else None
+    trace = _unquote(args.trace) if args.trace is not None else None
+    return _as_magic(SESSION.report(path, trace=trace, speaker="%jaxinspect report", namespace=_user_ns()),
+                     "jaxinspect.report", "%jaxinspect report")
+
+
+def _unquote(text: str) -> str:
+    """A path as typed: 'my run.html' and "my run.html" lose their quotes."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        return value if isinstance(value, str) else text
+    return text
+
+
 SUBCOMMANDS: dict[str, Callable[..., Any]] = {
     "status": _status,
     "compiles": _compiles,
@@ -503,6 +537,7 @@ SUBCOMMANDS: dict[str, Callable[..., Any]] = {
     "sharding": _sharding,
     "params": _params,
     "watch": _watch,
+    "report": _report,
 }
 
 
@@ -524,7 +559,7 @@ class JaxInspectMagics(Magics):
     @magic_arguments()
     @argument("-h", "--help", action="store_true", help="this help")
     @argument("subcommand", nargs="?", help="status, compiles, buffers, keys, monitor, processes, "
-              "help, sharding, params, watch")
+              "help, sharding, params, watch, report")
     @line_magic
     def jaxinspect(self, line: str) -> Any:
         """JAX introspection for this kernel (the help is generated below)."""

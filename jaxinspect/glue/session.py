@@ -10,20 +10,26 @@ same methods, so a magic and its API twin cannot drift.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import sys
 import threading
+import time
 import warnings
+from pathlib import Path
 from typing import Any
 
-from .. import errors, protocol
+from .. import errors, protocol, units
 from .._version import __version__
 from ..analyze.bufferstats import BufferTracker
 from ..analyze.compilestats import CompileLog
-from ..collect import bufferlib, compilelib, envlib, keyslib, paramlib
+from ..collect import bufferlib, compat, compilelib, envlib, keyslib, paramlib
 from ..collect.replaylib import NanGuard
 from ..config import config
 from ..live.hub import Hub
 from ..live.kernelstate import KernelState
+from ..render import reportview
 from . import monitor as monitor_mod
 from . import processes
 from .bufferdisplay import BuffersView, ShardingView
@@ -314,7 +320,175 @@ class Session:
                                  inspector=self.inspector)
 
 
+    # -- a report to share -----------------------------------------------------------------
+    def report(self, path: Any = None, trace: Any = None, speaker: str = "jaxinspect.report",
+               namespace: dict[str, Any] | None = None):
+        """Write the session so far as one self-contained HTML page (``path``) and/or the compile
+        timeline as a Trace Event Format JSON (``trace``). Returns a ``ReportWritten`` (one line:
+        paths and sizes) or a ``Message`` naming what is wrong with a path; never raises."""
+        if path is None and trace is None:
+            return Message(f"{speaker}: which file? e.g. {speaker}(\"run.html\") (add "
+                           "trace=\"run.trace.json\" for the compile timeline)", level="error")
+        targets: list[tuple[str, Path]] = []
+        for what, given in (("report", path), ("trace", trace)):
+            if given is None:
+                continue
+            checked = _target(given, what, speaker)
+            if isinstance(checked, Message):
+                return checked
+            targets.append((what, checked))
+        if len(targets) == 2 and targets[0][1] == targets[1][1]:
+            return Message(f"{speaker}: the report and the trace would both be {targets[0][1]}; give the "
+                           "trace its own name, e.g. run.trace.json", level="error")
+        start = time.perf_counter()
+        ns = namespace if namespace is not None else self.user_namespace()
+        data = self.report_data(ns)
+        written: dict[str, tuple[Path, int]] = {}
+        for what, target in targets:
+            if what == "report":
+                text = reportview.report_html(data)
+            else:
+                doc = reportview.trace_events(
+                    data.events, compiles_total=data.compiles_total, pid=os.getpid(),
+                    process_name=_process_name(data.env),
+                )
+                text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+            try:
+                written[what] = (target, _write(target, text))
+            except OSError as exc:
+                why = exc.strerror or type(exc).__name__
+                return Message(f"{speaker}: could not write {target} ({why}); choose a file in a folder "
+                               "you can write to", level="error")
+        return ReportWritten(written, data, time.perf_counter() - start)
+
+    def report_data(self, namespace: dict[str, Any] | None = None) -> reportview.ReportData:
+        """Everything the session holds, as records, for ``reportview``. Takes one buffer snapshot
+        now (when a JAX backend is running; never starts one), so the top holders are current."""
+        inspector = self.inspector
+        if inspector is not None:
+            inspector.refresh_env()
+            env, status, info = inspector.env, inspector.kernel.status().to_json(), inspector.info()
+            log: CompileLog | None = inspector.compile_log
+        else:
+            view = self.status()
+            env, status, info, log = view.env, view.status, view.info, None
+        arrays: list = []
+        notes: list[str] = []
+        if compat.backends_initialized():
+            snap = self.buffers(limit=reportview.BUFFER_ARRAYS, namespace=namespace)
+            if isinstance(snap, BuffersView):
+                arrays = snap.arrays[: reportview.BUFFER_ARRAYS]
+        tracker = self.buffer_tracker
+        keys = keyslib.tracker()
+        watcher = self.watcher
+        if log is None:
+            notes.append("jaxinspect was not loaded (%load_ext jaxinspect), so no compile was recorded")
+        return reportview.ReportData(
+            created=time.time(),
+            env=env,
+            status=status,
+            info=info,
+            loaded=log is not None,
+            events=log.event_list(False) if log else [],
+            functions=log.functions(False) if log else [],
+            compile_alerts=list(log.alerts) if log else [],
+            hidden_internal=log.hidden_internal() if log else 0,
+            memory=list(tracker.timeline),
+            memory_capacity=tracker.timeline.maxlen or len(tracker.timeline),
+            buffers=tracker.last,
+            arrays=arrays,
+            buffer_alerts=tracker.active_alerts(),
+            keys=keys.snapshot(),
+            reuses=sorted(keys.reuses.values(), key=lambda r: r.id),
+            watch=list(watcher.history),
+            watch_capacity=watcher.history.maxlen or len(watcher.history),
+            watched=list(watcher.names),
+            param_alerts=list(watcher.alerts),
+            errors=sorted(errors.recent(), key=lambda r: -r.count),
+            notes=notes,
+        )
+
+
 SESSION = Session()
+
+
+def _target(given: Any, what: str, speaker: str) -> Path | Message:
+    """``given`` as a path to write, or a Message naming what is wrong with it and the fix."""
+    if not isinstance(given, (str, os.PathLike)) or not str(given).strip():
+        return Message(f"{speaker}: the {what} file must be a path such as "
+                       f"{'run.html' if what == 'report' else 'run.trace.json'}, not {given!r}", level="error")
+    path = Path(os.path.expanduser(str(given).strip()))
+    example = "report.html" if what == "report" else "trace.json"
+    if path.is_dir():
+        return Message(f"{speaker}: {path} is a folder; give a file name in it, e.g. {path / example}",
+                       level="error")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        return Message(f"{speaker}: the folder {parent} does not exist; create it first or write the "
+                       f"{what} somewhere else", level="error")
+    if not parent.is_dir():
+        return Message(f"{speaker}: {parent} is a file, not a folder, so {path.name} cannot go in it; "
+                       "choose another path", level="error")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return Message(f"{speaker}: cannot write {path} (permission denied); choose a folder you can "
+                       "write to", level="error")
+    return path.resolve()
+
+
+def _write(path: Path, text: str) -> int:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+    data = text.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return len(data)
+
+
+def _process_name(env: dict[str, Any]) -> str:
+    backend = env.get("backend") or "no backend"
+    return (f"jax process {env.get('process_index', 0)} of {env.get('process_count', 1)} "
+            f"({backend}, pid {os.getpid()})")
+
+
+class ReportWritten(Message):
+    """What ``jaxinspect.report`` wrote: ``.path`` / ``.bytes`` (the HTML page), ``.trace_path`` /
+    ``.trace_bytes`` (the trace), ``.seconds``; shown as one line."""
+
+    def __init__(self, written: dict[str, tuple[Path, int]], data: Any, seconds: float) -> None:
+        self.path, self.bytes = written.get("report", (None, None))
+        self.trace_path, self.trace_bytes = written.get("trace", (None, None))
+        self.seconds = seconds
+        counts = (
+            f"{units.plural(data.compiles_total, 'compile', thousands=True)} of "
+            f"{units.plural(len(data.functions), 'function')}, "
+            f"{units.plural(len(data.memory), 'memory snapshot')}, "
+            f"{units.plural(len({r.id for r in data.reuses}), 'key reuse')}, "
+            f"{units.plural(len({a.id for a in data.param_alerts}), 'NaN/Inf alert')}"
+        )
+        parts = []
+        if self.path is not None:
+            parts.append(f"wrote {self.path} ({units.human_bytes(self.bytes)}: {counts}); open it in a browser")
+        if self.trace_path is not None:
+            shown = min(len(data.events), reportview.TRACE_EVENTS)
+            parts.append(f"{'and' if parts else 'wrote'} {self.trace_path} ({units.human_bytes(self.trace_bytes)}, "
+                         f"{units.plural(shown, 'compile', thousands=True)}): open it in ui.perfetto.dev")
+        super().__init__("; ".join(parts))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": self.text,
+            "level": self.level,
+            "path": None if self.path is None else str(self.path),
+            "bytes": self.bytes,
+            "trace_path": None if self.trace_path is None else str(self.trace_path),
+            "trace_bytes": self.trace_bytes,
+            "seconds": self.seconds,
+        }
 
 
 class profile(CompileReport):  # noqa: N801 - used as `with jaxinspect.profile() as p:`
