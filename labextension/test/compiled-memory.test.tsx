@@ -65,7 +65,9 @@ describe('Compiles tab: compiled memory', () => {
     );
     // a function without numbers (a trace only, or an older kernel) gets no memory row
     expect(html).not.toContain('data-testid="jaxinspect-compile-function-note" data-fun-name="g"');
-    expect(html).toContain(`<th scope="row">compiled memory</th><td>${MEMORY.text}</td>`);
+    expect(html).toContain(
+      `<th scope="row">compiled memory</th><td title="${MEMORY.text}">${MEMORY.text}</td>`
+    );
   });
 
   it("keeps a function's memory alert beside its recompile alert", () => {

@@ -97,7 +97,7 @@ describe('Compiles tab: reason names', () => {
       })
     ]);
     const html = render(model);
-    expect(html).toContain('<td>first call ×1, static field ×1</td>');
+    expect(html).toContain('data-label="reasons">first call ×1, static field ×1</td>');
     expect(html).not.toContain('static_part');
   });
 });

@@ -263,7 +263,7 @@ describe('Params tab: norms of NaN values', () => {
     const norms = (path: string) =>
       Array.from(
         element(html, 'jaxinspect-params-layer', 'data-path', path).matchAll(
-          /<td class="jp-JaxInspect-num[^"]*">([^<]*)</g
+          /<td class="jp-JaxInspect-num[^"]*"[^>]*>([^<]*)</g
         ),
         m => m[1]
       )[1];

@@ -98,9 +98,9 @@ describe('Params tab', () => {
     const layer = element(html, 'jaxinspect-params-layer', 'data-path', DENSE_0);
     expect(layer).toContain('data-nonfinite="false"');
     expect(layer).toContain(
-      `<div class="jp-JaxInspect-code jp-JaxInspect-paramsPath">${DENSE_0}</div>`
+      `<div class="jp-JaxInspect-code jp-JaxInspect-paramsPath" title="${DENSE_0}">${DENSE_0}</div>`
     );
-    expect(Array.from(layer.matchAll(/<td class="jp-JaxInspect-num">([^<]*)</g), m => m[1])).toEqual(
+    expect(Array.from(layer.matchAll(/<td class="jp-JaxInspect-num" data-label="[^"]*">([^<]*)</g), m => m[1])).toEqual(
       ['1.0M', '32.5', '–', '0', '0']
     );
     expect(text(html, 'jaxinspect-params-seq')).toBe('1');
@@ -243,10 +243,10 @@ describe('Params tab', () => {
     ]);
     const nan = element(html, 'jaxinspect-params-layer', 'data-path', DENSE_0);
     expect(nan).toContain('class="jp-JaxInspect-paramsLayerBad"');
-    expect(nan).toContain('<td class="jp-JaxInspect-num jp-JaxInspect-paramsBadCell">3</td>');
-    expect(nan).toMatch(/<td class="jp-JaxInspect-num">0<\/td>$/);
+    expect(nan).toContain('<td class="jp-JaxInspect-num jp-JaxInspect-paramsBadCell" data-label="NaN">3</td>');
+    expect(nan).toMatch(/<td class="jp-JaxInspect-num" data-label="Inf">0<\/td>$/);
     const inf = element(html, 'jaxinspect-params-layer', 'data-path', 'b');
-    expect(inf).toContain('<td class="jp-JaxInspect-num jp-JaxInspect-paramsBadCell">1</td>');
+    expect(inf).toContain('<td class="jp-JaxInspect-num jp-JaxInspect-paramsBadCell" data-label="Inf">1</td>');
     const ok = element(html, 'jaxinspect-params-layer', 'data-path', 'ok');
     expect(ok).not.toContain('Bad');
   });

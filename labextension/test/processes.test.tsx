@@ -50,8 +50,10 @@ function modelWith(records: AnyRecord[]): SessionModel {
   return model;
 }
 
+/** The wide (main-area) view: one column per process, side by side; the narrow sidebar's cards
+ * are tested in layout.test.tsx. */
 function render(model: SessionModel | null, now = NOW): string {
-  return renderToStaticMarkup(<Processes model={model} now={now} actions={actions} />);
+  return renderToStaticMarkup(<Processes model={model} now={now} actions={actions} wide />);
 }
 
 /** The text of each cell of the side-by-side table's row `row`, by process column. */
@@ -601,7 +603,7 @@ describe('Processes tab', () => {
     expect(html).toContain(`p0: ${EVIL_TEXT}: ${EVIL_TEXT}`);
 
     // no element is made from them: every element in the tree is one the view chose
-    const tree = <Processes model={model} now={NOW} actions={actions} />;
+    const tree = <Processes model={model} now={NOW} actions={actions} wide />;
     const types = new Set(findAll(tree, () => true).map(el => String(el.type)));
     expect(types.has('img')).toBe(false);
     const allowed = ['div', 'p', 'section', 'h3', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'span'];

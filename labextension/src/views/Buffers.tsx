@@ -245,7 +245,7 @@ function Devices(props: { devices: IDeviceMemory[] }): React.ReactElement | null
   return (
     <section className="jp-JaxInspect-section">
       <h3 className="jp-JaxInspect-sectionTitle">Devices</h3>
-      <table className="jp-JaxInspect-table jp-JaxInspect-bufferDevices">
+      <table className="jp-JaxInspect-table jp-JaxInspect-cards jp-JaxInspect-bufferDevices">
         <thead>
           <tr>
             <th>device</th>
@@ -262,10 +262,18 @@ function Devices(props: { devices: IDeviceMemory[] }): React.ReactElement | null
               data-device={d.device}
               title={`${d.platform} device ${d.id}`}
             >
-              <td className="jp-JaxInspect-code">{d.device}</td>
-              <td className="jp-JaxInspect-num">{String(d.arrays)}</td>
-              <td className="jp-JaxInspect-num">{d.bytes_text}</td>
-              <td className="jp-JaxInspect-num">{allocatorText(d)}</td>
+              <td className="jp-JaxInspect-code jp-JaxInspect-cardName" title={d.device}>
+                {d.device}
+              </td>
+              <td className="jp-JaxInspect-num" data-label="arrays">
+                {String(d.arrays)}
+              </td>
+              <td className="jp-JaxInspect-num" data-label="bytes">
+                {d.bytes_text}
+              </td>
+              <td className="jp-JaxInspect-num jp-JaxInspect-cardRow" data-label="in use / peak / limit">
+                {allocatorText(d)}
+              </td>
             </tr>
           ))}
           {more > 0 && (
@@ -295,10 +303,20 @@ function GroupRows(props: {
           {...{ [props.attr]: g.name }}
           title={g.site ?? ''}
         >
-          <td className="jp-JaxInspect-code jp-JaxInspect-groupName">{g.name}</td>
-          <td className="jp-JaxInspect-num">{String(g.arrays)}</td>
-          <td className="jp-JaxInspect-num">{g.bytes_text}</td>
-          <td className="jp-JaxInspect-code jp-JaxInspect-dim">{g.example}</td>
+          <td className="jp-JaxInspect-code jp-JaxInspect-groupName jp-JaxInspect-cardName" title={g.name}>
+            {g.name}
+          </td>
+          <td className="jp-JaxInspect-num" data-label="arrays">
+            {String(g.arrays)}
+          </td>
+          <td className="jp-JaxInspect-num" data-label="bytes">
+            {g.bytes_text}
+          </td>
+          <td className="jp-JaxInspect-dim jp-JaxInspect-cardRow jp-JaxInspect-cardWrap" data-label="e.g.">
+            <span className="jp-JaxInspect-code" title={g.example}>
+              {g.example}
+            </span>
+          </td>
         </tr>
       ))}
       {more > 0 && (
@@ -346,7 +364,7 @@ function Owners(props: { snap: IBuffersRecord }): React.ReactElement | null {
         </p>
       ))}
       {(owners.length > 0 || showUnowned) && (
-        <table className="jp-JaxInspect-table jp-JaxInspect-bufferGroups">
+        <table className="jp-JaxInspect-table jp-JaxInspect-cards jp-JaxInspect-bufferGroups">
           <GroupHead label="held by" />
           <tbody>
             <GroupRows groups={owners} testid="jaxinspect-buffers-owner" attr="data-owner" />
@@ -356,10 +374,22 @@ function Owners(props: { snap: IBuffersRecord }): React.ReactElement | null {
                 data-testid="jaxinspect-buffers-unowned"
                 title={unowned.site ?? ''}
               >
-                <td className="jp-JaxInspect-dim">{UNOWNED_LABEL}</td>
-                <td className="jp-JaxInspect-num">{String(unowned.arrays)}</td>
-                <td className="jp-JaxInspect-num">{unowned.bytes_text}</td>
-                <td className="jp-JaxInspect-code jp-JaxInspect-dim">{unowned.example}</td>
+                <td className="jp-JaxInspect-dim jp-JaxInspect-cardName" title={UNOWNED_LABEL}>
+                  {UNOWNED_LABEL}
+                </td>
+                <td className="jp-JaxInspect-num" data-label="arrays">
+                  {String(unowned.arrays)}
+                </td>
+                <td className="jp-JaxInspect-num" data-label="bytes">
+                  {unowned.bytes_text}
+                </td>
+                <td
+                  className="jp-JaxInspect-code jp-JaxInspect-dim jp-JaxInspect-cardRow"
+                  data-label="e.g."
+                  title={unowned.example}
+                >
+                  {unowned.example}
+                </td>
               </tr>
             )}
           </tbody>
@@ -376,7 +406,7 @@ function Sites(props: { sites: IBufferGroup[] }): React.ReactElement | null {
   return (
     <section className="jp-JaxInspect-section">
       <h3 className="jp-JaxInspect-sectionTitle">Top creation sites</h3>
-      <table className="jp-JaxInspect-table jp-JaxInspect-bufferGroups">
+      <table className="jp-JaxInspect-table jp-JaxInspect-cards jp-JaxInspect-bufferGroups">
         <GroupHead label="created at" />
         <tbody>
           <GroupRows groups={props.sites} testid="jaxinspect-buffers-site" attr="data-site" />

@@ -255,7 +255,7 @@ function Functions(props: { functions: ICompileStats[] }): React.ReactElement | 
   return (
     <section className="jp-JaxInspect-section">
       <h3 className="jp-JaxInspect-sectionTitle">Functions</h3>
-      <table className="jp-JaxInspect-table jp-JaxInspect-compileFunctions">
+      <table className="jp-JaxInspect-table jp-JaxInspect-cards jp-JaxInspect-compileFunctions">
         <thead>
           <tr>
             <th>function</th>
@@ -273,15 +273,23 @@ function Functions(props: { functions: ICompileStats[] }): React.ReactElement | 
                 title={s.defined_at ?? ''}
                 className={s.internal ? 'jp-JaxInspect-internal' : undefined}
               >
-                <td className="jp-JaxInspect-code">{s.fun_name}</td>
-                <td className="jp-JaxInspect-num">{String(s.compiles)}</td>
-                <td className="jp-JaxInspect-num">{s.total_text}</td>
-                <td>{s.reasons_text}</td>
+                <td className="jp-JaxInspect-code jp-JaxInspect-cardName" title={s.fun_name}>
+                  {s.fun_name}
+                </td>
+                <td className="jp-JaxInspect-num" data-label="compiles">
+                  {String(s.compiles)}
+                </td>
+                <td className="jp-JaxInspect-num" data-label="total">
+                  {s.total_text}
+                </td>
+                <td className="jp-JaxInspect-cardText" data-label="reasons">
+                  {s.reasons_text}
+                </td>
               </tr>
               {s.notes.map((note, i) => (
                 <tr
                   key={i}
-                  className="jp-JaxInspect-dim"
+                  className="jp-JaxInspect-dim jp-JaxInspect-cardNote"
                   data-testid="jaxinspect-compile-function-note"
                   data-fun-name={s.fun_name}
                 >
@@ -352,7 +360,9 @@ function Events(props: {
       >
         <div className="jp-JaxInspect-compileHead">
           <span className="jp-JaxInspect-dim">{`#${e.id}`}</span>
-          <span className="jp-JaxInspect-code jp-JaxInspect-compileName">{e.fun_name}</span>
+          <span className="jp-JaxInspect-code jp-JaxInspect-compileName" title={e.fun_name}>
+            {e.fun_name}
+          </span>
           <span className="jp-JaxInspect-dim jp-JaxInspect-compileSite" title={e.call_site ?? ''}>
             {e.location}
           </span>
@@ -395,7 +405,7 @@ function KV(props: { label: string; value: string }): React.ReactElement {
   return (
     <tr>
       <th scope="row">{props.label}</th>
-      <td>{props.value}</td>
+      <td title={props.value}>{props.value}</td>
     </tr>
   );
 }
@@ -406,9 +416,22 @@ function ReasonItem(props: { reason: IReason }): React.ReactElement {
   return (
     <li className="jp-JaxInspect-reason" data-testid="jaxinspect-compile-reason" data-kind={r.kind}>
       <span className="jp-JaxInspect-reasonKind">{r.label}</span>
-      {r.path !== null && <span className="jp-JaxInspect-code">{` ${r.path}`}</span>}
+      {r.path !== null && (
+        <>
+          {' '}
+          <span className="jp-JaxInspect-name" title={r.path}>
+            {r.path}
+          </span>
+        </>
+      )}
       {changed && (
-        <span className="jp-JaxInspect-code">{` ${r.before ?? '?'} → ${r.after ?? '?'}`}</span>
+        <>
+          {' '}
+          <span
+            className="jp-JaxInspect-name"
+            title={`${r.before ?? '?'} → ${r.after ?? '?'}`}
+          >{`${r.before ?? '?'} → ${r.after ?? '?'}`}</span>
+        </>
       )}
       {r.recreated && <span className="jp-JaxInspect-dim"> (re-created)</span>}
       <div className="jp-JaxInspect-reasonMessage" data-testid="jaxinspect-compile-reason-message">

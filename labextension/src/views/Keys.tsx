@@ -258,31 +258,48 @@ function Reuses(props: { reuses: IKeyReuse[] }): React.ReactElement {
             )}
           </div>
           <div className="jp-JaxInspect-keysUses">
-            <div>
+            <div className="jp-JaxInspect-keysUse">
               <span className="jp-JaxInspect-dim">{'first: '}</span>
-              <span className="jp-JaxInspect-code" data-testid="jaxinspect-keys-reuse-first">
+              <span
+                className="jp-JaxInspect-code"
+                data-testid="jaxinspect-keys-reuse-first"
+                title={r.first_use}
+              >
                 {r.first_use}
               </span>
             </div>
-            <div>
+            <div className="jp-JaxInspect-keysUse">
               <span className="jp-JaxInspect-dim">{'then: '}</span>
-              <span className="jp-JaxInspect-code" data-testid="jaxinspect-keys-reuse-second">
+              <span
+                className="jp-JaxInspect-code"
+                data-testid="jaxinspect-keys-reuse-second"
+                title={r.second_use}
+              >
                 {r.second_use}
               </span>
             </div>
             {r.function && (
-              <div>
+              <div className="jp-JaxInspect-keysUse">
                 <span className="jp-JaxInspect-dim">{'in jitted '}</span>
-                <span className="jp-JaxInspect-code" data-testid="jaxinspect-keys-reuse-function">
+                <span
+                  className="jp-JaxInspect-code"
+                  data-testid="jaxinspect-keys-reuse-function"
+                  title={r.function}
+                >
                   {r.function}
                 </span>
               </div>
             )}
             {Array.isArray(r.path) && r.path.length > 0 && (
-              <div>
+              <div className="jp-JaxInspect-keysLineage">
                 <span className="jp-JaxInspect-dim">{'lineage: '}</span>
-                <span className="jp-JaxInspect-code" data-testid="jaxinspect-keys-reuse-path">
-                  {r.path.join(' → ')}
+                <span data-testid="jaxinspect-keys-reuse-path" title={r.path.join(' → ')}>
+                  {r.path.map((step, i) => (
+                    <React.Fragment key={i}>
+                      {i > 0 && ' → '}
+                      <span className="jp-JaxInspect-name">{step}</span>
+                    </React.Fragment>
+                  ))}
                 </span>
               </div>
             )}
@@ -347,6 +364,7 @@ function Node(props: { node: IKeyNode }): React.ReactElement {
       <span
         className="jp-JaxInspect-code jp-JaxInspect-keysLabel"
         data-testid="jaxinspect-keys-label"
+        title={n.label}
       >
         {n.label}
       </span>
@@ -357,6 +375,7 @@ function Node(props: { node: IKeyNode }): React.ReactElement {
         <span
           className="jp-JaxInspect-dim jp-JaxInspect-keysSite"
           data-testid="jaxinspect-keys-site"
+          title={n.site}
         >
           {n.site}
         </span>
@@ -385,7 +404,7 @@ function Consumers(props: { consumers: IKeyCount[] }): React.ReactElement {
   return (
     <section className="jp-JaxInspect-section">
       <div className="jp-JaxInspect-sectionTitle">Sampler uses</div>
-      <table className="jp-JaxInspect-table jp-JaxInspect-keysConsumers">
+      <table className="jp-JaxInspect-table jp-JaxInspect-cards jp-JaxInspect-keysConsumers">
         <thead>
           <tr>
             <th>sampler</th>
@@ -396,9 +415,19 @@ function Consumers(props: { consumers: IKeyCount[] }): React.ReactElement {
         <tbody>
           {shown.map((c, i) => (
             <tr key={`${i}:${c.name}`} data-testid="jaxinspect-keys-consumer" data-name={c.name}>
-              <td className="jp-JaxInspect-code">{c.name}</td>
-              <td className="jp-JaxInspect-dim">{c.site ?? '–'}</td>
-              <td className="jp-JaxInspect-num">{String(c.count)}</td>
+              <td className="jp-JaxInspect-code jp-JaxInspect-cardName" title={c.name}>
+                {c.name}
+              </td>
+              <td
+                className="jp-JaxInspect-dim jp-JaxInspect-cardRow"
+                data-label="site"
+                title={c.site ?? ''}
+              >
+                {c.site ?? '–'}
+              </td>
+              <td className="jp-JaxInspect-num" data-label="uses">
+                {String(c.count)}
+              </td>
             </tr>
           ))}
           {more > 0 && (

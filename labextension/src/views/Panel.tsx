@@ -1,4 +1,8 @@
-/** The sidebar panel: header (notebook, connection state), tab bar and the selected tab. */
+/**
+ * The jaxinspect panel: header (notebook, connection state, "Open in main area"), tab strip and
+ * the selected tab. In the right sidebar (250–400 px) the tabs lay out as one column of cards; a
+ * `wide` panel (the main-area view) shows the same tabs with full tables.
+ */
 
 import * as React from 'react';
 
@@ -6,9 +10,13 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 
 import type { SessionModel } from '../model';
 import type { IPanelActions, TabRegistry } from './tabs';
+import { PanelView } from './panelview';
 
 /** Refresh period of relative times ("updated 0.3 s ago"), in ms. */
 const TICK_MS = 1000;
+
+/** Panels made so far: each gets its own DOM id prefix (a page may show two). */
+let panelCount = 0;
 
 export class Panel extends ReactWidget {
   constructor(options: Panel.IOptions) {
@@ -16,10 +24,23 @@ export class Panel extends ReactWidget {
     this.tabs = options.tabs;
     this._actions = options.actions;
     this._selected = this.tabs.tabs[0]?.id ?? '';
+    this.wide = !!options.wide;
+    this._idPrefix = `jaxinspect-${++panelCount}`;
     this.addClass('jp-JaxInspect-panel');
+    if (this.wide) {
+      this.addClass('jp-JaxInspect-panelWide');
+    }
   }
 
   readonly tabs: TabRegistry;
+
+  /** Laid out for a wide area (full tables) rather than the sidebar's cards. */
+  readonly wide: boolean;
+
+  /** Id of the tab shown. */
+  get selected(): string {
+    return (this.tabs.get(this._selected) ?? this.tabs.tabs[0])?.id ?? '';
+  }
 
   /** The model shown, or null when no notebook is current. */
   get model(): SessionModel | null {
@@ -83,66 +104,18 @@ export class Panel extends ReactWidget {
   }
 
   protected render(): React.ReactElement {
-    const model = this._model;
-    const tab = this.tabs.get(this._selected) ?? this.tabs.tabs[0];
-    const Body = tab?.component;
-    const state = model ? model.state : 'no-notebook';
     return (
-      <div className="jp-JaxInspect-root">
-        <header className="jp-JaxInspect-header">
-          <div className="jp-JaxInspect-title" title={model?.name ?? ''}>
-            {model ? model.name || 'notebook' : 'no notebook'}
-          </div>
-          <div className={`jp-JaxInspect-state jp-JaxInspect-state-${state}`}>
-            <span data-testid="jaxinspect-state">{state}</span>
-          </div>
-        </header>
-        {model?.message && (
-          <div
-            className={`jp-JaxInspect-message jp-JaxInspect-message-${state}`}
-            data-testid="jaxinspect-message"
-          >
-            {model.message}
-          </div>
-        )}
-        <nav className="jp-JaxInspect-tabbar" role="tablist">
-          {this.tabs.tabs.map(t => {
-            const badge = t.badge?.(model);
-            return (
-              <button
-                key={t.id}
-                role="tab"
-                aria-selected={t.id === tab?.id}
-                className={
-                  'jp-JaxInspect-tab' + (t.id === tab?.id ? ' jp-mod-current' : '')
-                }
-                data-testid={`jaxinspect-tab-${t.id}`}
-                onClick={() => this.select(t.id)}
-              >
-                {t.label}
-                {badge ? (
-                  <span
-                    className="jp-JaxInspect-badge"
-                    data-testid={`jaxinspect-tab-badge-${t.id}`}
-                  >
-                    {badge}
-                  </span>
-                ) : null}
-              </button>
-            );
-          })}
-        </nav>
-        <div className="jp-JaxInspect-body" role="tabpanel">
-          {Body && (
-            <Body
-              model={model}
-              now={Date.now()}
-              actions={this._actions}
-              visible={this.isVisible}
-            />
-          )}
-        </div>
-      </div>
+      <PanelView
+        tabs={this.tabs}
+        model={this._model}
+        selected={this._selected}
+        wide={this.wide}
+        actions={this._actions}
+        idPrefix={this._idPrefix}
+        visible={this.isVisible}
+        now={Date.now()}
+        onSelect={id => this.select(id)}
+      />
     );
   }
 
@@ -170,6 +143,7 @@ export class Panel extends ReactWidget {
   private _model: SessionModel | null = null;
   private _selected: string;
   private _actions: IPanelActions;
+  private _idPrefix: string;
   private _timer: ReturnType<typeof setInterval> | null = null;
 }
 
@@ -177,5 +151,10 @@ export namespace Panel {
   export interface IOptions {
     tabs: TabRegistry;
     actions: IPanelActions;
+    /**
+     * A main-area view: the same tabs laid out for a wide area (full tables, several columns),
+     * and no "Open in main area" button. Default: the sidebar's one column of cards.
+     */
+    wide?: boolean;
   }
 }

@@ -285,10 +285,11 @@ function Watch(props: { watch: SessionModel.IParamWatch }): React.ReactElement {
         <span
           className="jp-JaxInspect-code jp-JaxInspect-paramsName"
           data-testid="jaxinspect-params-name"
+          title={w.name}
         >
           {w.name}
         </span>
-        <span className="jp-JaxInspect-dim">
+        <span className="jp-JaxInspect-dim jp-JaxInspect-paramsStep">
           {'step '}
           <span data-testid="jaxinspect-params-step">
             {w.step === null || w.step === undefined ? '–' : String(w.step)}
@@ -429,7 +430,7 @@ function Layers(props: {
   }
   return (
     <div className="jp-JaxInspect-paramsLayersWrap">
-      <table className="jp-JaxInspect-table jp-JaxInspect-paramsLayers">
+      <table className="jp-JaxInspect-table jp-JaxInspect-cards jp-JaxInspect-paramsLayers">
         <thead>
           <tr>
             <th>module</th>
@@ -454,17 +455,26 @@ function Layers(props: {
                 data-nonfinite={String(bad)}
                 title={layerTitle(l)}
               >
-                <td className="jp-JaxInspect-paramsModule">
-                  <div className="jp-JaxInspect-code jp-JaxInspect-paramsPath">{l.path}</div>
+                <td className="jp-JaxInspect-paramsModule jp-JaxInspect-cardName">
+                  <div className="jp-JaxInspect-code jp-JaxInspect-paramsPath" title={l.path}>
+                    {l.path}
+                  </div>
                   <LayerSpark series={layerNormSeries(history, l.path)} />
                 </td>
-                <td className="jp-JaxInspect-num">{l.values_text}</td>
-                <td className="jp-JaxInspect-num">{l.norm_text}</td>
-                <td className="jp-JaxInspect-num">{l.update_text}</td>
+                <td className="jp-JaxInspect-num" data-label="values">
+                  {l.values_text}
+                </td>
+                <td className="jp-JaxInspect-num" data-label="norm">
+                  {l.norm_text}
+                </td>
+                <td className="jp-JaxInspect-num" data-label="update">
+                  {l.update_text}
+                </td>
                 <td
                   className={
                     'jp-JaxInspect-num' + (l.nan > 0 ? ' jp-JaxInspect-paramsBadCell' : '')
                   }
+                  data-label="NaN"
                 >
                   {String(l.nan)}
                 </td>
@@ -472,6 +482,7 @@ function Layers(props: {
                   className={
                     'jp-JaxInspect-num' + (l.inf > 0 ? ' jp-JaxInspect-paramsBadCell' : '')
                   }
+                  data-label="Inf"
                 >
                   {String(l.inf)}
                 </td>

@@ -172,7 +172,7 @@ export function processesBadge(model: SessionModel | null): string | null {
 
 /** The tab (no hooks, so tests can call it directly). */
 export function Processes(props: ITabProps): React.ReactElement {
-  const { model, now } = props;
+  const { model, now, wide } = props;
   if (!model) {
     return (
       <div className="jp-JaxInspect-processes">
@@ -220,7 +220,11 @@ export function Processes(props: ITabProps): React.ReactElement {
           {`p${d.index} is claimed by ${d.connected} connected processes`}
         </p>
       ))}
-      <ProcessTable columns={columns} facts={facts} now={now} />
+      {wide ? (
+        <ProcessTable columns={columns} facts={facts} now={now} />
+      ) : (
+        <ProcessCards columns={columns} facts={facts} now={now} />
+      )}
       {moreColumns > 0 && (
         <div className="jp-JaxInspect-more" data-testid="jaxinspect-processes-columns-more">
           {`${moreColumns} more ${moreColumns === 1 ? 'process' : 'processes'} not shown`}
@@ -420,6 +424,59 @@ function ProcessTable(props: {
   );
 }
 
+/**
+ * The narrow sidebar's form of the side-by-side table: a card per process (its label and host on
+ * one line, then the same rows as label / value pairs), one under the other.
+ */
+function ProcessCards(props: {
+  columns: ProcessModel[];
+  facts: Map<number, IProcessFacts>;
+  now: number;
+}): React.ReactElement {
+  const { columns, now } = props;
+  return (
+    <section className="jp-JaxInspect-section">
+      <div className="jp-JaxInspect-processCards" data-testid="jaxinspect-processes-table">
+        {columns.map(p => {
+          const f = props.facts.get(p.info.id) ?? null;
+          const host = hostText(p.info);
+          return (
+            <div
+              key={p.info.id}
+              className={colClass(p, 'jp-JaxInspect-card jp-JaxInspect-processCard')}
+              data-testid={`jaxinspect-processes-col-${p.info.id}`}
+              data-process-id={String(p.info.id)}
+              data-process-index={String(p.info.process_index)}
+              data-state={p.info.state}
+            >
+              <div className="jp-JaxInspect-cardHead" title={`connection ${p.info.id}`}>
+                <span className="jp-JaxInspect-processLabel">{processLabel(p.info)}</span>
+                <span className="jp-JaxInspect-dim jp-JaxInspect-code" title={host}>
+                  {host}
+                </span>
+              </div>
+              <dl className="jp-JaxInspect-cardPairs">
+                {ROWS.map(r => (
+                  <div
+                    key={r.row}
+                    className={'jp-JaxInspect-cardPair jp-JaxInspect-cardPair-' + r.row}
+                    data-testid="jaxinspect-processes-field"
+                    data-row={r.row}
+                    title={r.title?.(p, f)}
+                  >
+                    <dt>{r.label}</dt>
+                    <dd className="jp-JaxInspect-processCell">{r.cell(p, f, now)}</dd>
+                  </div>
+                ))}
+              </dl>
+            </div>
+          );
+        })}
+      </div>
+    </section>
+  );
+}
+
 function FunctionTable(props: {
   rows: IProcessFunctionRow[];
   summary: IProcessesSummary;
@@ -445,7 +502,7 @@ function FunctionTable(props: {
       )}
       <div className="jp-JaxInspect-processesScroll">
         <table
-          className="jp-JaxInspect-table jp-JaxInspect-processesCompiles"
+          className="jp-JaxInspect-table jp-JaxInspect-cards jp-JaxInspect-processesCompiles"
           data-testid="jaxinspect-processes-compiles"
         >
           <thead>
@@ -472,8 +529,10 @@ function FunctionTable(props: {
                 data-fun-name={r.name}
                 data-differs={r.differs ? 'true' : 'false'}
               >
-                <td className="jp-JaxInspect-code jp-JaxInspect-processesFun">
-                  {r.name}
+                <td className="jp-JaxInspect-processesFun jp-JaxInspect-cardName">
+                  <span className="jp-JaxInspect-code" title={r.name}>
+                    {r.name}
+                  </span>
                   {r.differs && (
                     <span
                       className="jp-JaxInspect-processesDiffersMark"
@@ -490,13 +549,15 @@ function FunctionTable(props: {
                       key={p.info.id}
                       className={colClass(p, 'jp-JaxInspect-num')}
                       data-process-id={String(p.info.id)}
+                      data-label={labels.get(p.info.id)}
                     >
                       {n > 0 ? String(n) : ''}
                     </td>
                   );
                 })}
                 <td
-                  className="jp-JaxInspect-processesReason"
+                  className="jp-JaxInspect-processesReason jp-JaxInspect-cardText"
+                  data-label="latest reason"
                   title={
                     r.reason_from !== null && labels.has(r.reason_from)
                       ? `from ${labels.get(r.reason_from)}`
@@ -536,7 +597,7 @@ function MemoryTable(props: { rows: IMemoryRow[] }): React.ReactElement {
       <h3 className="jp-JaxInspect-sectionTitle">Memory per device</h3>
       <div className="jp-JaxInspect-processesScroll">
         <table
-          className="jp-JaxInspect-table jp-JaxInspect-processesMemory"
+          className="jp-JaxInspect-table jp-JaxInspect-cards jp-JaxInspect-processesMemory"
           data-testid="jaxinspect-processes-memory"
         >
           <thead>
@@ -559,15 +620,25 @@ function MemoryTable(props: { rows: IMemoryRow[] }): React.ReactElement {
                 data-process-id={String(p.info.id)}
                 data-device={String(d.device)}
               >
-                <td>{processLabel(p.info)}</td>
-                <td className="jp-JaxInspect-code">{String(d.device)}</td>
-                <td className="jp-JaxInspect-num">{String(d.arrays)}</td>
-                <td className="jp-JaxInspect-num">{d.bytes_text}</td>
-                <td className="jp-JaxInspect-num">{blankIfNone(d.bytes_in_use, d.in_use_text)}</td>
-                <td className="jp-JaxInspect-num">
+                <td data-label="process">{processLabel(p.info)}</td>
+                <td className="jp-JaxInspect-code jp-JaxInspect-cardName" title={String(d.device)}>
+                  {String(d.device)}
+                </td>
+                <td className="jp-JaxInspect-num" data-label="arrays">
+                  {String(d.arrays)}
+                </td>
+                <td className="jp-JaxInspect-num" data-label="bytes">
+                  {d.bytes_text}
+                </td>
+                <td className="jp-JaxInspect-num" data-label="in use">
+                  {blankIfNone(d.bytes_in_use, d.in_use_text)}
+                </td>
+                <td className="jp-JaxInspect-num" data-label="peak">
                   {blankIfNone(d.peak_bytes_in_use, d.peak_text)}
                 </td>
-                <td className="jp-JaxInspect-num">{blankIfNone(d.bytes_limit, d.limit_text)}</td>
+                <td className="jp-JaxInspect-num" data-label="limit">
+                  {blankIfNone(d.bytes_limit, d.limit_text)}
+                </td>
               </tr>
             ))}
             {more > 0 && (

@@ -1,6 +1,14 @@
 /** The built-in tabs, in order. Later tabs add a line here. */
 
 import { Buffers, buffersBadge } from './Buffers';
+import {
+  BuffersIcon,
+  CompilesIcon,
+  KeysIcon,
+  OverviewIcon,
+  ParamsIcon,
+  ProcessesIcon
+} from './icons';
 import { Compiles, compilesBadge } from './Compiles';
 import { Keys, keysBadge } from './Keys';
 import { Overview } from './Overview';
@@ -10,41 +18,66 @@ import { TabRegistry } from './tabs';
 
 export function createDefaultTabs(): TabRegistry {
   const tabs = new TabRegistry();
-  tabs.add({ id: 'overview', label: 'Overview', rank: 0, component: Overview });
+  tabs.add({ id: 'overview', label: 'Overview', rank: 0, component: Overview, icon: OverviewIcon });
   tabs.add({
     id: 'compiles',
     label: 'Compiles',
     rank: 10,
     component: Compiles,
-    badge: compilesBadge
+    badge: compilesBadge,
+    badgeLabel: b => `${b} ${b === '1' ? 'compile' : 'compiles'}`,
+    icon: CompilesIcon
   });
   tabs.add({
     id: 'buffers',
     label: 'Buffers',
     rank: 20,
     component: Buffers,
-    badge: buffersBadge
+    badge: buffersBadge,
+    badgeLabel: b => `${b} live ${b === '1' ? 'array' : 'arrays'}`,
+    icon: BuffersIcon
   });
   tabs.add({
     id: 'params',
     label: 'Params',
     rank: 30,
     component: Params,
-    badge: paramsBadge
+    badge: paramsBadge,
+    badgeLabel: paramsBadgeLabel,
+    icon: ParamsIcon
   });
   tabs.add({
     id: 'keys',
     label: 'Keys',
     rank: 40,
     component: Keys,
-    badge: keysBadge
+    badge: keysBadge,
+    badgeLabel: b => (b === 'on' ? 'tracking on' : `${b} key ${b === '1' ? 'reuse' : 'reuses'}`),
+    icon: KeysIcon
   });
   tabs.add({
     id: 'processes',
     label: 'Processes',
     rank: 50,
     component: Processes,
-    badge: processesBadge
+    badge: processesBadge,
+    badgeLabel: processesBadgeLabel,
+    icon: ProcessesIcon
   });
   return tabs;
+}
+
+/** "2 ⚠" → "2 watched, a NaN/Inf alert"; "⚠" → "a NaN/Inf alert". */
+export function paramsBadgeLabel(badge: string): string {
+  const alert = badge.includes('⚠');
+  const n = badge.replace('⚠', '').trim();
+  const parts = [n ? `${n} watched` : '', alert ? 'a NaN/Inf alert' : ''].filter(Boolean);
+  return parts.join(', ');
+}
+
+/** "3 ≠" → "3 processes, compile counts differ"; "1" → "1 process". */
+export function processesBadgeLabel(badge: string): string {
+  const differs = badge.includes('≠');
+  const n = badge.replace('≠', '').trim();
+  return `${n} ${n === '1' ? 'process' : 'processes'}${differs ? ', compile counts differ' : ''}`;
 }

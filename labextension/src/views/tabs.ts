@@ -20,6 +20,11 @@ export interface ITabProps {
    * on top). Absent means shown.
    */
   visible?: boolean;
+  /**
+   * Laid out for a wide area (the main-area view): full tables, several columns. Absent or false:
+   * the sidebar's one column of cards, for 250–400 px.
+   */
+  wide?: boolean;
 }
 
 /**
@@ -57,6 +62,11 @@ export interface IPanelActions {
    * thrown. Optional: frontends without it hide the Keys tab's track / stop buttons.
    */
   trackKeys?(on: boolean, model?: SessionModel | null): Promise<void> | void;
+  /**
+   * Open the same tabs in the main area, laid out wide (full tables), beside the notebook.
+   * Optional: without it the sidebar shows no "Open in main area" button.
+   */
+  openInMainArea?(): void;
 }
 
 /** What the kernel answers to `compile_diff` (plain text, rendered as text). */
@@ -76,6 +86,13 @@ export interface ITab {
   component: React.ComponentType<ITabProps>;
   /** Short text shown next to the label (e.g. a count); null or '' shows none. */
   badge?: (model: SessionModel | null) => string | null;
+  /**
+   * What a badge means, for the tab's tooltip and aria-label ("12" → "12 compiles"); without it
+   * the badge is read as it is.
+   */
+  badgeLabel?: (badge: string) => string;
+  /** The tab strip's 16 px icon (drawn in `currentColor`); without one, the label's first letter. */
+  icon?: React.ComponentType;
 }
 
 /** An ordered set of tabs. */
