@@ -126,6 +126,26 @@ class InternalErrorRecord(Record):
     count: int
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Location:
+    """A place in the user's code, built once in the kernel (``compilelib.locate``): a notebook
+    cell's line (``cell`` set, ``path`` None: never the kernel's temp file) or a file's line.
+    The sidebar and HTML outputs show ``text``, the line's ``code`` on hover, and scroll the
+    notebook to the cell when it is clicked."""
+
+    cell: int | None  # execution count of the notebook cell, or None outside a notebook cell
+    line: int | None  # 1-based line in the cell or file, None when unknown
+    code: str | None  # the source line's text (stripped, at most 200 characters), or None
+    path: str | None  # the file outside a notebook cell; None for a cell
+    text: str = _derived()  # "cell [5] line 3" in a notebook, else "model.py:12"
+
+    def __post_init__(self) -> None:
+        _set(self, text=units.place(self.cell, self.line, self.path))
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
 @dataclasses.dataclass(frozen=True)
 class Reason:
     """Why a call missed jit's cache: which argument (``path``) and what changed.
@@ -183,6 +203,8 @@ class CompileEvent(Record):
     # what the executable XLA built (or loaded from the persistent cache) for this call needs;
     # None when nothing was compiled (a trace only) or the compile path could not be watched
     memory: CompiledMemory | None = None
+    call: Location | None = None  # the call site as a place (cell and line, the line's code)
+    defined: Location | None = None  # where the function is defined, as a place
     location: str = _derived()  # "cell [5] line 3" in a notebook, else the call site
     trace_text: str = _derived()
     lower_text: str = _derived()
@@ -227,6 +249,7 @@ class FunctionCompileStats(Record):
     # compiled memory: the latest compile's and the largest temporaries of any compile
     memory: CompiledMemory | None = None
     peak_temp_bytes: int | None = None
+    defined: Location | None = None  # where the function is defined, as a place
     total_text: str = _derived()
     reasons_text: str = _derived()  # "shape ×4, first call ×1", most frequent first
     memory_text: str | None = _derived(None)  # the latest compile's memory, largest temporaries
@@ -355,7 +378,7 @@ class JaxprEqn:
     params: tuple[tuple[str, str], ...]
     subs: tuple[tuple[str, int], ...]  # (param label, e.g. "branches[1]", index of the body)
     scope: tuple[str, ...]  # name stack, e.g. ("jvp(MLP)", "Dense_0")
-    source: str | None  # "cell [3]:5 (loss)" / "model.py:12 (apply)" when asked for
+    source: str | None  # "cell [3] line 5 (loss)" / "pkg/model.py:12 (apply)" when asked for
     tag: str | None  # "random" | "callback" | "convert" | None
 
     def to_json(self) -> dict[str, Any]:
@@ -429,6 +452,8 @@ class JaxprDoc(Record):
     bodies: tuple[JaxprBody, ...]
     stats: JaxprStats
     keys: KeyFlow | None = None
+    # each equation's ``source`` text -> that place (cell, line, the line's code)
+    places: dict[str, Location] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -437,6 +462,7 @@ class JaxprDoc(Record):
             "bodies": [b.to_json() for b in self.bodies],
             "stats": self.stats.to_json(),
             "keys": self.keys.to_json() if self.keys is not None else None,
+            "places": {text: loc.to_json() for text, loc in self.places.items()},
         }
 
 
@@ -551,6 +577,7 @@ class BufferGroup:
     bytes: int
     example: str  # one array of the group, e.g. "f32[1024,1024]"
     site: str | None  # creation site, or None when unknown
+    at: Location | None = None  # the creation site as a place (cell, line, the line's code)
     bytes_text: str = _derived()
 
     def __post_init__(self) -> None:
@@ -781,6 +808,8 @@ class ParamAlert(Record):
     leaves: tuple[str, ...] = ()  # non-finite leaves at that step (at most 8)
     checked: str = ""  # which calls the exact check saw
     cause: str | None = None
+    watched_at: Location | None = None  # the watch() call that logged the values (its line)
+    cause_at: Location | None = None  # the user's line ``cause`` names, once nan_guard replayed
     headline: str = _derived()  # ``message`` without the cause appended to it (shown apart)
     # "3 of 120 leaves non-finite" / "all 120 leaves non-finite"; None when not counted
     leaves_text: str | None = _derived(None)
@@ -870,6 +899,8 @@ class KeyReuse(Record):
     count: int  # how often it happened
     message: str
     hint: str
+    first_at: Location | None = None  # the first use's place (cell, line, code)
+    second_at: Location | None = None  # the second use's place
     first_use: str = _derived()  # "normal @ cell [3] line 5"
     second_use: str = _derived()
 

@@ -11,7 +11,8 @@ they arrive. So the same 1.5 GiB reads "1.5 GiB" in a cell and in the sidebar.
 - measured values (logged scalars): ``human_value(0.025)`` → ``"0.02500"``
 - parameter norms and statistics: ``human_norm(12.345)`` → ``"12.35"``; update ratios:
   ``human_ratio(0.00123)`` → ``"1.2e-3"``
-- places: ``location("…/x.py:12", 3)`` → ``"cell [3] line 12"``
+- places: ``location("…/x.py:12", 3)`` → ``"cell [3] line 12"``; ``place(3, 12, None)`` → the
+  same; ``place(None, 12, "/src/pkg/model.py")`` → ``"pkg/model.py:12"``
 - reasons: ``reason_label("static_part")`` → ``"static field"``, ``reasons_summary({...})``
 """
 
@@ -207,6 +208,31 @@ def location(call_site: str | None, cell: int | None) -> str:
         line = call_site.rsplit(":", 1)[-1] if call_site else "?"
         return f"cell [{cell}] line {line}"
     return call_site or "?"
+
+
+def short_path(path: str) -> str:
+    """A file name short enough to read: the package-relative path, or the last two parts."""
+    parts = path.replace("\\", "/").split("/")
+    if "site-packages" in parts:
+        return "/".join(parts[parts.index("site-packages") + 1 :])
+    return "/".join(parts[-2:]) if len(parts) > 2 else path
+
+
+def place(cell: int | None, line: int | None, path: str | None) -> str:
+    """A :class:`~jaxinspect.records.Location`'s text: ``"cell [5] line 3"`` for a notebook
+    cell, ``"model.py:12"`` for a file (its short path), ``"?"`` when nothing is known."""
+    if cell is not None:
+        return f"cell [{cell}] line {line if line is not None else '?'}"
+    if not path:
+        return "?"
+    return f"{short_path(path)}:{line}" if line is not None else short_path(path)
+
+
+def site(where: str, function: str | None = None) -> str:
+    """A place with the function running there: ``"cell [3] line 5 (loss)"``; the module level
+    of a cell or file adds nothing (``"cell [3] line 5"``)."""
+    name = str(function).rsplit("<locals>.", 1)[-1] if function else None
+    return f"{where} ({name})" if name and name != "<module>" else where
 
 
 def key_use(op: str, site: str | None) -> str:

@@ -123,7 +123,7 @@ def test_cell_sources_say_cell(ip):
         view = ip.run_line_magic("jaxpr", "-o --source cellf(jnp.ones(2))")
         assert isinstance(view, JaxprView)
         assert view.doc.bodies[0].eqns[0].source.startswith("cell [")
-        assert ":3 (cellf)" in view.doc.bodies[0].eqns[0].source
+        assert " line 3 (cellf)" in view.doc.bodies[0].eqns[0].source
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
 

@@ -345,8 +345,8 @@ def test_magic_view_escaping_and_sidebar_records(ip, tracker):
         )
         view = ip.run_line_magic("jaxinspect", "keys")
         (reuse,) = view.reuses
-        assert reuse.first_site.startswith("cell [") and reuse.first_site.endswith(":3")
-        assert reuse.second_site.endswith(":4")
+        assert reuse.first_site.startswith("cell [") and reuse.first_site.endswith(" line 3")
+        assert reuse.second_site.endswith(" line 4")
         html = view._repr_mimebundle_()["text/html"]
         assert "consumed twice" in html
         inspector.publish_keys(force=True)

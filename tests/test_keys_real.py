@@ -164,7 +164,7 @@ def test_rerunning_a_cell_is_not_a_reuse_but_a_loop_in_one_cell_is(ip, tracker):
         found = [w for w in caught if issubclass(w.category, jaxinspect.KeyReuseWarning)]
         assert len(found) == 1 and found[0].lineno == 4  # the cell's own line
         (reuse,) = _reuses(tracker)
-        assert reuse.first_site.startswith("cell [") and reuse.first_site.endswith(":4")
+        assert reuse.first_site.startswith("cell [") and reuse.first_site.endswith(" line 4")
         view = ip.run_line_magic("jaxinspect", "keys")
         assert "one notebook cell execution" in view.text()  # the rule, stated in the view
     finally:
@@ -314,7 +314,7 @@ def test_jit_calls_from_the_magic_and_a_with_block_restores_the_mode(ip, tracker
         tracker.flush()
         (reuse,) = _reuses(tracker)
         assert reuse.first_op == "jit sample" and reuse.first_site.startswith("cell [")
-        assert reuse.first_site.endswith(":6") and reuse.second_site.endswith(":7")
+        assert reuse.first_site.endswith(" line 6") and reuse.second_site.endswith(" line 7")
         ip.run_line_magic("jaxinspect", "keys on --no-jit-calls")
         assert tracker.tracking and not tracker.jit_calls
         with jaxinspect.track_keys(jit_calls=True):

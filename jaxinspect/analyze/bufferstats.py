@@ -160,10 +160,12 @@ def summarize(snap: Any, seq: int, trigger: str, interval_s: float | None) -> Bu
             if unowned_big is None or nbytes > unowned_big.nbytes:
                 unowned_big = info
 
+    places = (getattr(snap, "extra", None) or {}).get("places") or {}  # site text -> Location
+
     def top(acc: dict[str, list]) -> tuple[BufferGroup, ...]:
         ordered = sorted(acc.items(), key=lambda kv: (-kv[1][1], -kv[1][0], natural_key(kv[0])))[:GROUP_ROWS]
         return tuple(
-            BufferGroup(name=name, arrays=n, bytes=b, example=ex.type, site=ex.site)
+            BufferGroup(name=name, arrays=n, bytes=b, example=ex.type, site=ex.site, at=places.get(ex.site))
             for name, (n, b, ex) in ordered
         )
 
@@ -185,6 +187,7 @@ def summarize(snap: Any, seq: int, trigger: str, interval_s: float | None) -> Bu
             bytes=unowned_b,
             example=unowned_big.type if unowned_big else "",
             site=unowned_big.site if unowned_big else None,
+            at=places.get(unowned_big.site) if unowned_big else None,
         ),
         attributed=snap.attributed,
         partial=snap.partial,

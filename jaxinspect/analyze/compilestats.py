@@ -107,6 +107,7 @@ class CompileLog:
                 s = self._stats[event.fun_key] = {
                     "fun_name": event.fun_name,
                     "defined_at": event.defined_at,
+                    "defined": None,
                     "internal": event.internal,
                     "compiles": 0,
                     "trace_s": 0.0,
@@ -132,6 +133,8 @@ class CompileLog:
             if event.reasons:
                 s["last_reasons"] = event.reasons
             s["last_time"] = event.time
+            if event.defined is not None:  # the newest definition: a re-run cell's, where to go
+                s["defined"] = event.defined
             alerts = []
             if event.memory is not None:
                 s["memory"] = event.memory
@@ -195,6 +198,7 @@ class CompileLog:
             last_time=s["last_time"],
             memory=s["memory"],
             peak_temp_bytes=s["peak_temp"],
+            defined=s.get("defined"),
         )
 
     def functions(self, include_internal: bool = False) -> list[FunctionCompileStats]:

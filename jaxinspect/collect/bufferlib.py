@@ -20,7 +20,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import errors, units
+from .. import errors
 from ..records import DeviceMemory, ShardRecord
 from . import compat, compilelib
 
@@ -174,6 +174,7 @@ class _Sites:
     def __init__(self, cell_of: Any) -> None:
         self.cell_of = cell_of
         self.cache: dict[Any, str | None] = {}
+        self.places: dict[str, Any] = {}  # site text -> its Location
 
     def site(self, arr: Any) -> str | None:
         try:
@@ -222,10 +223,14 @@ class _Sites:
         return text
 
     def format(self, filename: str, line: int, func: str) -> str:
-        cell = compilelib.cell_number(self.cell_of, filename)
-        func = str(func).rsplit("<locals>.", 1)[-1]
-        where = units.location(f"{compilelib.short_path(filename)}:{line}", cell)
-        return where + (f" ({func})" if func != "<module>" else "")
+        loc = compilelib.locate(filename, line, self.cell_of)
+        if loc is None:
+            func = str(func).rsplit("<locals>.", 1)[-1]
+            return f"{compilelib.short_path(filename)}:{line}" + (f" ({func})" if func != "<module>" else "")
+        text = compilelib.site_text(loc, func)  # "cell [3] line 5 (fn)"
+        if len(self.places) < 4096:
+            self.places[text] = loc
+        return text
 
 
 _MISSING = object()
@@ -789,7 +794,7 @@ def take_snapshot(
         deleted=sum(1 for i in infos if i.deleted) + n_errors,
         errors=n_errors,
         owner_nodes=nodes,
-        extra={"shards": shard_map},
+        extra={"shards": shard_map, "places": site_finder.places},
         own_arrays=own_n,
         own_bytes=own_b,
     )

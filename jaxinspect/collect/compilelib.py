@@ -30,8 +30,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import errors
-from ..records import CompiledMemory, CompileEvent, Reason
+from .. import errors, units
+from ..records import CompiledMemory, CompileEvent, Location, Reason
 from . import compat, signaturelib
 
 TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
@@ -139,12 +139,83 @@ def is_user_file(filename: str) -> bool:
     )
 
 
-def short_path(path: str) -> str:
-    """A file name short enough to read: the package-relative path, or the last two parts."""
-    parts = path.replace("\\", "/").split("/")
-    if "site-packages" in parts:
-        return "/".join(parts[parts.index("site-packages") + 1 :])
-    return "/".join(parts[-2:]) if len(parts) > 2 else path
+short_path = units.short_path
+
+
+# site text ("cell [3] line 5 (loss)") -> its Location, for records that carry the text and
+# are made far from the frame (key reuses, buffer groups); bounded, newest kept
+_PLACES: OrderedDict[str, Location] = OrderedDict()
+_PLACES_MAX = 4096
+_LOCATIONS: dict[tuple[str, int | None, int | None], Location] = {}
+
+
+def locate(
+    filename: str | None,
+    line: int | None,
+    cell_of: Callable[[str], int | None] | None,
+    cell: int | None = None,
+) -> Location | None:
+    """THE one place a file name and line become a :class:`Location`: ``cell [N] line L`` for
+    a notebook cell's pseudo-file (never its temp file name), the file's path otherwise, with
+    the line's code read from linecache (where IPython keeps every cell's source). ``cell``:
+    the cell when the caller already knows it (a magic's body runs under another file name).
+    Never raises; None for no file name."""
+    if not filename:
+        return None
+    try:
+        if cell is None:
+            cell = cell_number(cell_of, filename)
+        key = (filename, line, cell)
+        loc = _LOCATIONS.get(key)
+        if loc is not None:
+            return loc
+        code = None
+        if line is not None and line > 0:
+            import linecache  # noqa: PLC0415
+
+            code = linecache.getline(filename, line).strip()[:200] or None
+        loc = Location(cell=cell, line=line, code=code, path=None if cell is not None else filename)
+        if len(_LOCATIONS) > _PLACES_MAX:
+            _LOCATIONS.clear()
+        _LOCATIONS[key] = loc
+        return loc
+    except Exception as exc:  # noqa: BLE001
+        errors.record("compilelib.locate", exc)
+        return None
+
+
+def locate_site(site: str | None) -> tuple[str | None, int | None]:
+    """``("…/x.py", 12)`` from a ``"…/x.py:12"`` call site (None parts when it has none)."""
+    if not site:
+        return None, None
+    filename, sep, line = site.rpartition(":")
+    if sep and line.isdigit():
+        return filename, int(line)
+    return site, None
+
+
+def site_text(loc: Location, function: str | None = None) -> str:
+    """The text of a site (``"cell [3] line 5 (loss)"``), remembered so that :func:`located`
+    finds its Location again from the text a record carries."""
+    text = units.site(loc.text, function)
+    places = _PLACES
+    if text in places:
+        places.move_to_end(text)
+    else:
+        places[text] = loc
+        if len(places) > _PLACES_MAX:
+            places.popitem(last=False)
+    return text
+
+
+def located(text: str | None) -> Location | None:
+    """The Location a site text was made from by :func:`site_text` (None if unknown)."""
+    if not text:
+        return None
+    try:
+        return _PLACES.get(text)
+    except Exception:  # noqa: BLE001 - a concurrent resize: rare, and a missing link is harmless
+        return None
 
 
 def cell_number(cell_of: Callable[[str], int | None] | None, filename: str) -> int | None:
@@ -183,6 +254,19 @@ def call_site(cell_of: Callable[[str], int | None] | None) -> tuple[str | None, 
             fallback = fallback or site
         frame = frame.f_back
     return fallback if fallback is not None else (None, None)
+
+
+def user_line() -> tuple[str, int] | None:
+    """(file name, line) of the first frame outside JAX, jaxinspect and site-packages (the
+    user's line calling in), or None. A few frames' walk: cheap enough for a checked watch()."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename.startswith("<") or is_user_file(filename):
+            if not filename.startswith(("<frozen", "<string")):
+                return filename, frame.f_lineno
+        frame = frame.f_back
+    return None
 
 
 def _outer_cell(
@@ -901,6 +985,8 @@ class CompileCollector:
             # nothing known about any output (all "unspecified"): record nothing
             out_shardings=frame.outs if _any_known(frame.outs) else (),
             memory=frame.memory,
+            call=locate(*locate_site(site), self.cell_of, cell=cell),
+            defined=locate(*locate_site(where), self.cell_of),
         )
         if pair is not None:
             with self._lock:

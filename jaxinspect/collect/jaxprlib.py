@@ -143,6 +143,7 @@ class _Builder:
         self.types: dict[Any, str] = {}
         self.scopes: dict[int, tuple[str, ...]] = {}
         self.sources: dict[tuple, str | None] = {}
+        self.places: dict[str, Any] = {}  # source text -> its Location
         self.keep: list[Any] = []  # keeps ids stable while building
         self.by_prim: Counter = Counter()
         self.flagged: Counter = Counter()
@@ -224,8 +225,13 @@ class _Builder:
         key = (frame.file_name, frame.start_line, frame.function_name)
         if key in self.sources:
             return self.sources[key]
-        where = f"{compilelib.place(frame.file_name, self.cell_of)}:{frame.start_line}"
-        text = f"{where} ({str(frame.function_name).rsplit('<locals>.', 1)[-1]})"
+        loc = compilelib.locate(frame.file_name, frame.start_line, self.cell_of)
+        if loc is not None:
+            text = compilelib.site_text(loc, str(frame.function_name) or None)
+            self.places[text] = loc
+        else:
+            where = f"{compilelib.place(frame.file_name, self.cell_of)}:{frame.start_line}"
+            text = f"{where} ({str(frame.function_name).rsplit('<locals>.', 1)[-1]})"
         self.sources[key] = text
         return text
 
@@ -343,7 +349,7 @@ class _Builder:
             consts=consts,
             flagged=tuple(sorted(self.flagged.items())),
         )
-        return JaxprDoc(title=title, bodies=tuple(bodies), stats=stats)
+        return JaxprDoc(title=title, bodies=tuple(bodies), stats=stats, places=dict(self.places))
 
 
 def build_doc(
@@ -381,7 +387,7 @@ def build_doc(
 
 
 def source_namer(cell_of: Any = None) -> Any:
-    """``eqn -> "cell [3]:4 (fn)"`` (its first user frame), or None; cached per traceback."""
+    """``eqn -> "cell [3] line 4 (fn)"`` (its first user frame), or None; cached per traceback."""
     sourcer = _Builder(True, cell_of)
     return lambda eqn: sourcer.source(eqn.source_info)
 

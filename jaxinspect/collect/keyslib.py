@@ -158,6 +158,8 @@ class KeyTracker:
         self._split_cache: dict[Any, tuple] = {}
         self._queue: list[tuple] = []
         self._flush_due = 0.0
+        self._filters_seen: tuple = ()  # (id, len, first) of warnings.filters last looked at
+        self._filters_raise = False
         self._event_where: tuple | None = None
         self._analyzed: weakref.WeakSet = weakref.WeakSet()
         self._source_of: Any = None
@@ -560,8 +562,8 @@ class KeyTracker:
             entry = (kind, op, key, out, data, stream, where)
             queue = self._queue
             queue.append(entry)
-            if self.on_reuse == "error":
-                self.flush()
+            if self.on_reuse == "error" or (self.on_reuse == "warn" and self._warnings_raise()):
+                self.flush()  # a reuse raises here, at the user's line
             elif len(queue) >= QUEUE or time.monotonic() > self._flush_due:
                 self.flush(wait=False)
             return entry
@@ -671,16 +673,20 @@ class KeyTracker:
                     node.label += " (cloned)"
 
     def _site_text(self, where: tuple | None) -> str | None:
-        """``cell [3]:5 (fn)`` or ``file.py:12 (fn)`` for a recorded (code, line)."""
+        """``cell [3] line 5 (fn)`` or ``pkg/file.py:12 (fn)`` for a recorded (code, line)."""
         if where is None:
             return None
         text = self._sites.get(where)
         if text is None:
             code, line = where
             place = self._user_files.get(code.co_filename) or self._where(code.co_filename)
-            text = f"{place}:{line}"
-            if code.co_name != "<module>":
-                text = f"{text} ({code.co_name})"
+            loc = compilelib.locate(code.co_filename, line, self.cell_of) if place else None
+            if loc is not None:
+                text = compilelib.site_text(loc, code.co_name)  # "cell [3] line 5 (fn)"
+            else:
+                text = f"{place}:{line}"
+                if code.co_name != "<module>":
+                    text = f"{text} ({code.co_name})"
             if len(self._sites) > 4096:
                 self._sites.clear()
             self._sites[where] = text
@@ -941,6 +947,7 @@ class KeyTracker:
             id=next(self.reuse_ids), time=now, where=where, reuse=how, key=label, function=function,
             first_op=first[0], first_site=first[1], second_op=second[0], second_site=second[1],
             path=self.path(node) if node is not None else (), count=1, message=message, hint=HINT,
+            first_at=compilelib.located(first[1]), second_at=compilelib.located(second[1]),
         )  # fmt: skip
         self.reuses[dedupe] = rec
         if node is not None:
@@ -953,13 +960,49 @@ class KeyTracker:
         if self.on_reuse == "error":
             raise errors.KeyReuseError(f"{message}. Fix: {HINT}")
         if self.on_reuse == "warn":
-            where = self._event_where
+            filename, lineno, module = self._warning_place()
+            # module=None given explicitly drops the warning (CPython): pass it only when known
             warnings.warn_explicit(
                 f"jaxinspect: {message}. Fix: {HINT}",
                 errors.KeyReuseWarning,
-                where[0].co_filename if where is not None else "jaxinspect",
-                where[1] if where is not None else 0,
+                filename,
+                lineno,
+                **({"module": module} if module else {}),
             )
+
+    def _warnings_raise(self) -> bool:
+        """Whether a warnings filter turns KeyReuseWarning into an error now (the user's
+        ``warnings.simplefilter("error", KeyReuseWarning)``): then events are processed at once,
+        so the error is raised at the user's line (a batched flush at the cell's end could only
+        report it). Re-read only when ``warnings.filters`` changed (another list, length or
+        first entry: what ``catch_warnings`` and ``simplefilter`` change)."""
+        filters = warnings.filters
+        seen = (id(filters), len(filters), filters[0] if filters else None)
+        if seen != self._filters_seen:
+            self._filters_seen = seen
+            action = "default"
+            for action_, _msg, category, module, _line in filters:
+                if issubclass(errors.KeyReuseWarning, category) and (
+                    module is None or module.match("__main__")
+                ):
+                    action = action_
+                    break
+            self._filters_raise = action == "error"
+        return self._filters_raise
+
+    def _warning_place(self) -> tuple[str, int, str | None]:
+        """Where a reuse warning points: ``("cell [5]", 3, "__main__")`` for a notebook cell, so
+        the printed header reads ``cell [5]:3: KeyReuseWarning: …`` (never the kernel's temp
+        file) and ``filterwarnings(..., module="__main__")`` matches it as it matches the
+        cell's own warnings; a file's name and line otherwise (the module derived by Python)."""
+        where = self._event_where
+        if where is None:
+            return "jaxinspect", 0, None
+        code, line = where
+        loc = compilelib.locate(code.co_filename, line, self.cell_of)
+        if loc is not None and loc.cell is not None:
+            return f"cell [{loc.cell}]", line, "__main__"
+        return code.co_filename, line, None
 
     def _emit(self, rec: KeyReuse) -> None:
         for sink in list(self.sinks):

@@ -379,6 +379,7 @@ class _Track:
         self.force = False
         self.skipped_latest = False  # the newest call was thinned out: check it at cell end
         self.thinned: list[Any] = []  # steps (or calls) skipped since the last check
+        self.where: tuple[str, int] | None = None  # the user's line of the latest checked call
         # reader thread
         self.checked = 0
         self.last_finite: int | None = None  # step (or call) of the last all-finite check
@@ -459,6 +460,7 @@ class Watcher:
                 track.thinned.append(step if step is not None else call)
             track.skipped_latest = True
             return
+        track.where = compilelib.user_line()  # where an alert points (a few frames' walk)
         self._check(name, track, call, step, value, flat, now)
 
     def _check(self, name, track, call, step, value, flat, start) -> None:
@@ -706,6 +708,7 @@ class Watcher:
             last_finite_step=track.last_finite if is_step else None,
             bad_leaves=len(rows), total_leaves=total,
             leaves=tuple(r[0] for r in rows[: self.MAX_LEAVES_NAMED]), checked=checked, cause=None,
+            watched_at=compilelib.locate(*track.where, compilelib.collector().cell_of) if track.where else None,
         )  # fmt: skip
 
     @staticmethod

@@ -55,6 +55,7 @@ class NanGuard:
         self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
         self.copy_donated = bool(copy_donated)
         self.cause: str | None = None
+        self._cause_at: Any = None  # the Location of the line the cause names
         self.alert: Any = None
         self._watcher = watcher
         self._key = key = f"{self.name} inputs"
@@ -140,6 +141,7 @@ class NanGuard:
     def _replay(self, call: int, previous: Any, alert: Any) -> None:
         import dataclasses
 
+        self._cause_at = None
         try:
             cause = self._cause(call, previous, alert)
         except Exception as exc:  # noqa: BLE001
@@ -147,7 +149,8 @@ class NanGuard:
             cause = f"the replay failed inside jaxinspect: {type(exc).__name__}: {exc}"
         self.cause = cause
         updated = dataclasses.replace(
-            alert, time=time.time(), cause=cause, message=f"{alert.message}. Cause: {cause}"
+            alert, time=time.time(), cause=cause, message=f"{alert.message}. Cause: {cause}",
+            cause_at=self._cause_at,
         )
         self.alert = updated
         self._watcher.publish(updated)
@@ -179,6 +182,7 @@ class NanGuard:
             with compilelib.collector().quiet(), jax.debug_nans(True), jax.debug_infs(True), _quiet_jax_logs():
                 jax.block_until_ready(self.fn(*args, **kwargs))
         except FloatingPointError as exc:
+            self._cause_at = _user_location(exc)
             return _describe(exc, self.name, call - 1, self.fn, args, kwargs)
         where = ", ".join(alert.leaves[:3]) or "the inputs"
         return (
@@ -311,6 +315,21 @@ def _describe(exc: FloatingPointError, name: str, call: int, fn: Any, args: tupl
     if eqn:
         parts.append(f"— equation `{eqn}`")
     return " ".join(parts)
+
+
+def _user_location(exc: BaseException) -> Any:
+    """The Location of the user's line a replay's FloatingPointError came from (None if none)."""
+    import traceback
+
+    from . import compilelib
+
+    try:
+        user = [f for f in traceback.extract_tb(exc.__traceback__) if not _library(f.filename)]
+        if not user:
+            return None
+        return compilelib.locate(user[-1].filename, user[-1].lineno, compilelib.collector().cell_of)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _library(filename: str) -> bool:

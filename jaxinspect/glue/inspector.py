@@ -217,7 +217,8 @@ class Inspector:
         at once, whether or not anyone samples the Params tab."""
         self.hub.publish(alert.to_json())
         if config.print_alerts:
-            print(f"jaxinspect: {alert.message}. Fix: {alert.hint}", file=sys.stderr)
+            at = f" (watched at {alert.watched_at.text})" if getattr(alert, "watched_at", None) else ""
+            print(f"jaxinspect: {alert.message}{at}. Fix: {alert.hint}", file=sys.stderr)
 
     def sample_buffers(self, trigger: str) -> None:
         """Take a snapshot if someone watches and it is due. The gap after a snapshot is at

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..records import ArrayRow, BufferAlert, BufferGroup, BuffersRecord, DeviceMemory, ShardRecord
 from ..units import human_bytes
-from .doc import Alert, Column, Group, Line, Section, Table, Text, View, to_html, to_text
+from .doc import Alert, Column, Group, Line, Section, Table, Text, View, place, to_html, to_text
 
 ARRAY_ROWS = 50
 ALL_ROWS = 5000  # rows shown for limit=None (output budget); the view's .arrays has every one
@@ -48,8 +48,18 @@ def _device_row(d: DeviceMemory) -> tuple:
     )
 
 
-def _group_rows(groups: tuple[BufferGroup, ...] | list[BufferGroup]) -> list[tuple]:
-    return [(g.name, g.arrays, human_bytes(g.bytes), g.example, g.site or "–") for g in groups]
+def _group_rows(groups: tuple[BufferGroup, ...] | list[BufferGroup], by_site: bool = False) -> list[tuple]:
+    """name, arrays, bytes, example, creation site; a site in a cell links to it in HTML."""
+    return [
+        (
+            place(g.at, g.name) if by_site and g.at is not None else g.name,
+            g.arrays,
+            human_bytes(g.bytes),
+            g.example,
+            place(g.at, g.site) if g.site and g.at is not None else g.site or "–",
+        )
+        for g in groups
+    ]
 
 
 def _array_row(a: ArrayRow) -> tuple:
@@ -114,7 +124,7 @@ def buffers_doc(
         children.append(Section("by holder", [Table(GROUP_COLUMNS, rows)], open=True))
     if rec.sites:
         children.append(
-            Section("by creation site", [Table(SITE_COLUMNS, [r[:4] for r in _group_rows(rec.sites)])], open=True)
+            Section("by creation site", [Table(SITE_COLUMNS, [r[:4] for r in _group_rows(rec.sites, by_site=True)])], open=True)
         )
     if rec.dtypes:
         dtypes = Table(_cols(("dtype", ""), ("arrays", "r"), ("bytes", "r")),

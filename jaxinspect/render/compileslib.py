@@ -24,6 +24,7 @@ from .doc import (
     Text,
     View,
     esc,
+    place,
     to_html,
     to_text,
 )  # fmt: skip
@@ -42,6 +43,19 @@ def ms(seconds: float | None) -> str:
 def site(event: dict[str, Any]) -> str:
     """"cell [N] line L" in a notebook, else the call site."""
     return units.location(event.get("call_site"), event.get("cell"))
+
+
+def _defined(loc: dict[str, Any] | None) -> list[Any]:
+    """Where a function is defined, after its name in HTML (a link to the cell there)."""
+    if not loc:
+        return []
+    return [Text(" defined at ", role="muted", only="html"), _html_only(place(loc))]
+
+
+def _html_only(part: Any) -> Any:
+    if isinstance(part, Text):
+        return Text(part.value, role=part.role or "muted", title=part.title, cls=part.cls, only="html", attrs=part.attrs)
+    return Text(part, role="muted", only="html")
 
 
 def reasons_summary(counts: dict[str, int]) -> str:
@@ -116,7 +130,10 @@ def functions_table(functions: list[dict[str, Any]]) -> Table:
         last = [Line(r["message"], role="muted") for r in f.get("last_reasons") or []]
         rows.append(
             (
-                Cell(Text(f["fun_name"], role="code"), title=f.get("defined_at") or None),
+                Cell(
+                    [Text(f["fun_name"], role="code"), *_defined(f.get("defined"))],
+                    title=f"defined at {f['defined']['text']}" if f.get("defined") else None,
+                ),
                 str(f["compiles"]),
                 ms(f["trace_s"]),
                 ms(f["lower_s"]),
@@ -220,7 +237,7 @@ def event_block(e: dict[str, Any]) -> Group:
     api = [] if e.get("api") == "call" else [f" [{e['api']}]"]
     head = Line(
         [f"#{e['id']} ", Text(e["fun_name"], role="code"), *nested, *api,
-         f" at {site(e)}: {ms(e['total_s'])} — {event_reason(e)}"]
+         " at ", place(e.get("call"), site(e)), f": {ms(e['total_s'])} — {event_reason(e)}"]
     )  # fmt: skip
     under: list[Any] = []
     if (memory := e.get("memory")) and memory.get("text"):

@@ -89,6 +89,7 @@ class Text:
     title: str | None = None
     cls: str | None = None
     only: str | None = None  # "text": a separator the HTML draws otherwise (chips); "html"
+    attrs: tuple[tuple[str, Any], ...] = ()  # data-* attributes (a cell location's cell, line)
 
 
 Inline = str | Text
@@ -258,6 +259,29 @@ class View:
 # -- text back end -------------------------------------------------------------------------------
 
 
+def place(loc: Any, text: str | None = None, role: str | None = None) -> Inline:
+    """A :class:`~jaxinspect.records.Location` (or its JSON) as an inline part: ``text`` (default
+    the place's own, ``"cell [5] line 3"``); in HTML a notebook cell's place is an element with
+    class ``jaxinspect-cell`` and ``data-jaxinspect-cell`` / ``data-jaxinspect-line`` (the
+    JupyterLab extension scrolls the notebook to it on a click) and the line's code as its
+    hover title. Without a place: ``text`` as it is."""
+    get = loc.get if isinstance(loc, dict) else (lambda k, d=None: getattr(loc, k, d))
+    shown = text if text is not None else (get("text") if loc is not None else None) or "?"
+    if loc is None:
+        return Text(shown, role=role) if role else shown
+    code, cell, line, path = get("code"), get("cell"), get("line"), get("path")
+    if cell is None:
+        where = f"{path}:{line}" if path and line is not None else path
+        title = "\n".join(t for t in (where, code) if t) or None
+        return Text(shown, role=role, title=title)
+    attrs: tuple[tuple[str, Any], ...] = (("data-jaxinspect-cell", cell),)
+    if line is not None:
+        attrs += (("data-jaxinspect-line", line),)
+    if code:
+        attrs += (("data-jaxinspect-code", code),)
+    return Text(shown, role=role, title=code or None, cls="jaxinspect-cell", attrs=attrs)
+
+
 def inline_text(parts: Any) -> str:
     if isinstance(parts, str):
         return parts
@@ -410,12 +434,13 @@ def _inline_html(parts: Any, out: list[str]) -> None:
             return
         value = esc(parts.value)
         role = parts.role
+        attrs = parts.attrs
         if role == "code":
-            out.append(f"<code{_attrs(parts.cls, parts.title)}>{value}</code>")
+            out.append(f"<code{_attrs(parts.cls, parts.title, attrs=attrs)}>{value}</code>")
         elif role == "bold":
-            out.append(f"<b{_attrs(parts.cls, parts.title)}>{value}</b>")
-        elif role or parts.cls or parts.title:
-            out.append(f"<span{_attrs(_classes(_ROLE_CLASS.get(role or ''), parts.cls), parts.title)}>{value}</span>")
+            out.append(f"<b{_attrs(parts.cls, parts.title, attrs=attrs)}>{value}</b>")
+        elif role or parts.cls or parts.title or attrs:
+            out.append(f"<span{_attrs(_classes(_ROLE_CLASS.get(role or ''), parts.cls), parts.title, attrs=attrs)}>{value}</span>")
         else:
             out.append(value)
     elif isinstance(parts, (list, tuple)):

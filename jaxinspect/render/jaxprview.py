@@ -374,8 +374,27 @@ def keys_html(flow: KeyFlow | None) -> str:
     return to_html(keys_blocks(flow))
 
 
+def _source_html(text: str, places: dict[str, Any] | None) -> str:
+    """``# cell [3] line 5 (loss)``: a notebook cell's place links to the cell (class and data
+    attributes the JupyterLab extension acts on) and shows the line's code on hover."""
+    loc = places.get(text) if places else None
+    if loc is None or loc.cell is None:
+        return f'  <span class="s"># {esc(text)}</span>'
+    line = f' data-jaxinspect-line="{loc.line}"' if loc.line is not None else ""
+    code = f' data-jaxinspect-code="{esc(loc.code)}" title="{esc(loc.code)}"' if loc.code else ""
+    return (
+        f'  <span class="s"># <span class="jaxinspect-cell" data-jaxinspect-cell="{loc.cell}"{line}{code}>'
+        f"{esc(text)}</span></span>"
+    )
+
+
 def _eqn_html(
-    eqn: JaxprEqn, labels: dict[int, str], uid: str, source: bool, mark: str | None = None
+    eqn: JaxprEqn,
+    labels: dict[int, str],
+    uid: str,
+    source: bool,
+    mark: str | None = None,
+    places: dict[str, Any] | None = None,
 ) -> str:
     outs = _more(eqn.outs, lambda o: _var(*o))
     params = [f'<span class="k">{esc(k)}</span>={esc(v)}' for k, v in eqn.params]
@@ -387,7 +406,7 @@ def _eqn_html(
     head = f'<span class="p">{esc(eqn.prim)}</span>' + (f"[{' '.join(params)}]" if params else "")
     ins = _more(eqn.ins, _operand_html)
     cls = f"jx-e jx-{eqn.tag}" if eqn.tag else "jx-e"
-    src = f'  <span class="s"># {esc(eqn.source)}</span>' if source and eqn.source else ""
+    src = _source_html(eqn.source, places) if source and eqn.source else ""
     title = f' title="{esc(eqn.source)}"' if eqn.source and not source else ""
     if mark:
         cls += " jx-keyreuse" if "REUSE" in mark else ""
@@ -456,7 +475,9 @@ class _Html:
                 continue
             if self._over(eqns, i, stop):
                 return
-            line = _eqn_html(eqn, self.labels, self.uid, self.source, self.marks.get((body.index, i)))
+            line = _eqn_html(
+                eqn, self.labels, self.uid, self.source, self.marks.get((body.index, i)), self.doc.places
+            )
             self.budget.used += len(line)
             out.append(line)
             for key, index in eqn.subs:

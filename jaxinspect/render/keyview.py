@@ -8,7 +8,20 @@ from typing import Any
 from .. import units
 from ..records import KeyNodeRecord, KeyReuse, KeysRecord
 from ..units import plural
-from .doc import Column, Group, Line, Markup, More, Section, Table, Text, View, to_html, to_text
+from .doc import (
+    Column,
+    Group,
+    Line,
+    Markup,
+    More,
+    Section,
+    Table,
+    Text,
+    View,
+    place,
+    to_html,
+    to_text,
+)
 
 _CSS = Markup("""<style>
 .ji-keys .k-row{font-family:var(--jp-code-font-family,monospace);font-size:12px;white-space:nowrap}
@@ -102,10 +115,15 @@ def keys_doc(rec: KeysRecord, reuses: list[KeyReuse], limit: int | None = 200) -
         blocks: list[Any] = []
         for r in reuses[-MAX_REUSES:][::-1]:
             head, *rest = reuse_lines(r)
-            blocks.append(
-                Group([Line(Text(head, role="bold")), *(Line(x.strip(), indent=2, cls="k-row") for x in rest)],
-                      cls="k-reuse")
-            )  # fmt: skip
+            uses = {1: ("first:  ", r.first_at, r.first_use), 2: ("then:   ", r.second_at, r.second_use)}
+            lines = [
+                # the two uses: their places link to the cell (HTML), the text twin reads the same
+                Line([uses[i][0], place(uses[i][1], uses[i][2])], indent=2, cls="k-row")
+                if i in uses and uses[i][1] is not None
+                else Line(x.strip(), indent=2, cls="k-row")
+                for i, x in enumerate(rest, start=1)
+            ]
+            blocks.append(Group([Line(Text(head, role="bold")), *lines], cls="k-reuse"))
         blocks.append(More(len(reuses) - MAX_REUSES, "older reuses"))
         blocks.append(Line(f"fix: {reuses[-1].hint}", role="muted"))
         children.append(Section(f"reuses ({len(reuses)})", blocks, fold=False))

@@ -47,6 +47,7 @@ export type {
   StatusRecord as IStatusRecord,
   InternalErrorRecord as IInternalErrorRecord,
   Reason as IReason,
+  Location as ILocation,
   CompileEvent as ICompileEvent,
   FunctionCompileStats as ICompileStats,
   CompileAlert as ICompileAlert,

@@ -324,8 +324,8 @@ def test_keys_tab_turns_tracking_on_and_shows_the_reuse_while_the_cell_runs(page
     assert reuse.get_attribute("data-where") == "eager"
     first = reuse.locator('[data-testid="jaxinspect-keys-reuse-first"]').inner_text()
     second = reuse.locator('[data-testid="jaxinspect-keys-reuse-second"]').inner_text()
-    assert first.startswith("normal @ cell [") and first.endswith(":5")
-    assert second.startswith("uniform @ cell [") and second.endswith(":7")
+    assert first.startswith("normal @ cell [") and first.endswith(" line 5")
+    assert second.startswith("uniform @ cell [") and second.endswith(" line 7")
     assert "key(0)" in reuse.locator('[data-testid="jaxinspect-keys-reuse-path"]').inner_text()
     # the lineage keeps growing while the cell still runs
     consumed = page.locator(tid("jaxinspect-keys-consumed"))

@@ -104,6 +104,13 @@ export const SCHEMA = {
       "message": "str",
       "count": "int"
     },
+    "Location": {
+      "cell": "int|null",
+      "line": "int|null",
+      "code": "str|null",
+      "path": "str|null",
+      "text": "str"
+    },
     "Reason": {
       "kind": "str",
       "path": "str|null",
@@ -137,6 +144,8 @@ export const SCHEMA = {
       "reasons": "list[Reason]",
       "out_shardings": "list[str]",
       "memory": "CompiledMemory|null",
+      "call": "Location|null",
+      "defined": "Location|null",
       "location": "str",
       "trace_text": "str",
       "lower_text": "str",
@@ -160,6 +169,7 @@ export const SCHEMA = {
       "last_time": "float",
       "memory": "CompiledMemory|null",
       "peak_temp_bytes": "int|null",
+      "defined": "Location|null",
       "total_text": "str",
       "reasons_text": "str",
       "memory_text": "str|null",
@@ -226,7 +236,8 @@ export const SCHEMA = {
       "title": "str",
       "bodies": "list[JaxprBody]",
       "stats": "jaxpr_stats",
-      "keys": "key_flow|null"
+      "keys": "key_flow|null",
+      "places": "dict[str,Location]"
     },
     "jaxpr_cost": {
       "kind": "str",
@@ -282,6 +293,7 @@ export const SCHEMA = {
       "bytes": "int",
       "example": "str",
       "site": "str|null",
+      "at": "Location|null",
       "bytes_text": "str"
     },
     "ArrayRow": {
@@ -417,6 +429,8 @@ export const SCHEMA = {
       "leaves": "list[str]",
       "checked": "str",
       "cause": "str|null",
+      "watched_at": "Location|null",
+      "cause_at": "Location|null",
       "headline": "str",
       "leaves_text": "str|null"
     },
@@ -470,6 +484,8 @@ export const SCHEMA = {
       "count": "int",
       "message": "str",
       "hint": "str",
+      "first_at": "Location|null",
+      "second_at": "Location|null",
       "first_use": "str",
       "second_use": "str"
     },

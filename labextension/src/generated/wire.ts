@@ -220,6 +220,14 @@ export interface CompileEvent {
    */
   memory: CompiledMemory | null;
   /**
+   * the call site as a place (cell and line, the line's code)
+   */
+  call: Location | null;
+  /**
+   * where the function is defined, as a place
+   */
+  defined: Location | null;
+  /**
    * "cell [5] line 3" in a notebook, else the call site
    */
   location: string;
@@ -287,6 +295,34 @@ export interface CompiledMemory {
   text: string;
 }
 /**
+ * A place in the user's code, built once in the kernel (``compilelib.locate``): a notebook
+ * cell's line (``cell`` set, ``path`` None: never the kernel's temp file) or a file's line.
+ * The sidebar and HTML outputs show ``text``, the line's ``code`` on hover, and scroll the
+ * notebook to the cell when it is clicked.
+ */
+export interface Location {
+  /**
+   * execution count of the notebook cell, or None outside a notebook cell
+   */
+  cell: number | null;
+  /**
+   * 1-based line in the cell or file, None when unknown
+   */
+  line: number | null;
+  /**
+   * the source line's text (stripped, at most 200 characters), or None
+   */
+  code: string | null;
+  /**
+   * the file outside a notebook cell; None for a cell
+   */
+  path: string | null;
+  /**
+   * "cell [5] line 3" in a notebook, else "model.py:12"
+   */
+  text: string;
+}
+/**
  * Exact per-function aggregates over the whole session (or one profile).
  */
 export interface FunctionCompileStats {
@@ -313,6 +349,10 @@ export interface FunctionCompileStats {
    */
   memory: CompiledMemory | null;
   peak_temp_bytes: number | null;
+  /**
+   * where the function is defined, as a place
+   */
+  defined: Location | null;
   total_text: string;
   /**
    * "shape ×4, first call ×1", most frequent first
@@ -388,6 +428,12 @@ export interface JaxprDoc {
   bodies: JaxprBody[];
   stats: JaxprStats;
   keys: KeyFlow | null;
+  /**
+   * each equation's ``source`` text -> that place (cell, line, the line's code)
+   */
+  places: {
+    [k: string]: Location;
+  };
 }
 /**
  * One jaxpr (the top level or a nested one). ``uses`` > 1: shared, shown once as a ``let``.
@@ -428,7 +474,7 @@ export interface JaxprEqn {
    */
   scope: string[];
   /**
-   * "cell [3]:5 (loss)" / "model.py:12 (apply)" when asked for
+   * "cell [3] line 5 (loss)" / "pkg/model.py:12 (apply)" when asked for
    */
   source: string | null;
   /**
@@ -600,6 +646,10 @@ export interface BufferGroup {
    * creation site, or None when unknown
    */
   site: string | null;
+  /**
+   * the creation site as a place (cell, line, the line's code)
+   */
+  at: Location | null;
   bytes_text: string;
 }
 /**
@@ -617,6 +667,10 @@ export interface BufferGroup1 {
    * creation site, or None when unknown
    */
   site: string | null;
+  /**
+   * the creation site as a place (cell, line, the line's code)
+   */
+  at: Location | null;
   bytes_text: string;
 }
 /**
@@ -760,6 +814,14 @@ export interface ParamAlert {
   checked: string;
   cause: string | null;
   /**
+   * the watch() call that logged the values (its line)
+   */
+  watched_at: Location | null;
+  /**
+   * the user's line ``cause`` names, once nan_guard replayed
+   */
+  cause_at: Location | null;
+  /**
    * ``message`` without the cause appended to it (shown apart)
    */
   headline: string;
@@ -871,6 +933,14 @@ export interface KeyReuse {
   count: number;
   message: string;
   hint: string;
+  /**
+   * the first use's place (cell, line, code)
+   */
+  first_at: Location | null;
+  /**
+   * the second use's place
+   */
+  second_at: Location | null;
   /**
    * "normal @ cell [3] line 5"
    */
