@@ -61,7 +61,7 @@ describe('Compiles tab: compiled memory', () => {
     const plain = { ...compileStats({ fun_key: 'k:g', fun_name: 'g' }), memory: null, memory_text: null, notes: [] } as ICompileStats;
     const html = render(modelWith([stats, plain, event]), 7);
     expect(html).toContain(
-      `data-testid="jaxinspect-compile-function-note" data-fun-name="step"><td colSpan="4">compiled: ${MEMORY.text}</td>`
+      `data-testid="jaxinspect-compile-function-note" data-fun-name="step"><td colSpan="5">compiled: ${MEMORY.text}</td>`
     );
     // a function without numbers (a trace only, or an older kernel) gets no memory row
     expect(html).not.toContain('data-testid="jaxinspect-compile-function-note" data-fun-name="g"');

@@ -20,6 +20,7 @@ import {
   compileAlert,
   compileEvent,
   compileStats,
+  fileLocation,
   hello,
   reason
 } from './fixtures';
@@ -149,6 +150,7 @@ describe('Compiles tab', () => {
         fun_name: 'b',
         cell: null,
         call_site: '/home/u/proj/train.py:12',
+        call: fileLocation('/home/u/proj/train.py', 12),
         location: 'train.py:12'
       }),
       compileEvent({ id: 3, fun_name: 'c', reasons: [reason()], diffable: true })
@@ -162,9 +164,9 @@ describe('Compiles tab', () => {
     expect(c).toContain('cell [5] line 6');
     expect(c).toContain('20.3 ms');
     expect(row(html, 'jaxinspect-compile-event', 'a')).toContain('first call');
-    // the kernel's place is shown, the full call site is the tooltip
+    // the kernel's place is shown (a file's short path), the full call site is the tooltip
     expect(row(html, 'jaxinspect-compile-event', 'b')).toContain(
-      'title="/home/u/proj/train.py:12">train.py:12<'
+      'title="/home/u/proj/train.py:12">proj/train.py:12<'
     );
     expect(html).not.toContain('jaxinspect-compile-details');
   });
@@ -230,8 +232,9 @@ describe('Compiles tab', () => {
       '1.50 s', // total
       'miss',
       'x: f32[4], y: i32[]',
-      '/tmp/ipykernel_1/123.py:2',
-      '/tmp/ipykernel_1/123.py:6',
+      // places in the cell, with their code on hover, never the kernel's temp file
+      'title="def f(x):">cell [5] line 2<',
+      'title="y = f(x)">cell [5] line 6<',
       'worker-1',
       'trace',
       'outer'
@@ -239,6 +242,7 @@ describe('Compiles tab', () => {
       expect(details).toContain(text);
     }
     expect(html.match(/data-testid="jaxinspect-compile-details"/g)).toHaveLength(1);
+    expect(details).not.toContain('ipykernel');
 
     // Clicking the selected row closes it.
     const again = findAll(

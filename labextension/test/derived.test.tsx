@@ -19,6 +19,7 @@ import { Processes, processesBadge } from '../src/views/Processes';
 import {
   batch,
   buffersRecord,
+  cellLocation,
   compileEvent,
   compileStats,
   deviceMemory,
@@ -86,6 +87,7 @@ describe('derived state from the kernel', () => {
         id: 7,
         reasons: [reason({ kind: 'static_part', label: 'static field' })],
         location: 'cell [12] line 3',
+        call: cellLocation(12, 3, 'y = f(x)'),
         total_text: '1.23 s',
         trace_text: 'T',
         lower_text: 'L',

@@ -13,6 +13,7 @@ import type {
   ICompileEvent,
   ICompileStats,
   IEnvRecord,
+  ILocation,
   IReason,
   IHelloMessage,
   IKeyCount,
@@ -112,6 +113,17 @@ export const FIRST_CALL: IReason = {
   label: 'first call'
 };
 
+/** A place in a notebook cell, as the kernel sends it (records.Location). */
+export function cellLocation(cell: number, line: number, code: string | null = null): ILocation {
+  return { cell, line, code, path: null, text: `cell [${cell}] line ${line}` };
+}
+
+/** A place in a file, as the kernel sends it. */
+export function fileLocation(path: string, line: number, code: string | null = null): ILocation {
+  const parts = path.split('/');
+  return { cell: null, line, code, path, text: `${parts.slice(-2).join('/')}:${line}` };
+}
+
 export function compileEvent(overrides: Partial<ICompileEvent> = {}): ICompileEvent {
   return {
     kind: 'compile',
@@ -134,6 +146,8 @@ export function compileEvent(overrides: Partial<ICompileEvent> = {}): ICompileEv
     api: 'call',
     signature: 'x: f32[3]',
     reasons: [FIRST_CALL],
+    call: cellLocation(5, 6, 'y = f(x)'),
+    defined: cellLocation(5, 2, 'def f(x):'),
     // derived by the kernel (records.py), as it writes them for these numbers
     location: 'cell [5] line 6',
     trace_text: '2.0 ms',
@@ -163,6 +177,7 @@ export function compileStats(overrides: Partial<ICompileStats> = {}): ICompileSt
     total_text: '20.3 ms',
     reasons_text: 'first call ×1',
     notes: [],
+    defined: cellLocation(5, 2, 'def f(x):'),
     ...overrides
   };
 }
@@ -206,6 +221,7 @@ export function bufferGroup(overrides: Partial<IBufferGroup> = {}): IBufferGroup
     bytes: 4 * 1024 * 1024,
     example: 'f32[1024,1024]',
     site: 'cell [5] line 3 (train)',
+    at: cellLocation(5, 3, 'state = train(state)'),
     bytes_text: '4.0 MiB',
     ...overrides
   };
@@ -360,6 +376,8 @@ export function paramsAlert(overrides: Partial<IParamsAlert> = {}): IParamsAlert
     leaves: ["['params']['Dense_0']['kernel']"],
     checked: 'every watched step checked',
     cause: null,
+    watched_at: cellLocation(7, 4, "jaxinspect.watch('state', state, step=step)"),
+    cause_at: null,
     // derived by the kernel: without a cause the headline is the message itself
     headline: message,
     leaves_text: '1 of 4 leaves non-finite',
@@ -443,6 +461,8 @@ export function keyReuse(overrides: Partial<IKeyReuse> = {}): IKeyReuse {
     first_site: 'cell 3, line 5',
     second_op: 'uniform',
     second_site: 'cell 3, line 6',
+    first_at: cellLocation(3, 5, 'a = jax.random.normal(k)'),
+    second_at: cellLocation(3, 6, 'b = jax.random.uniform(k)'),
     path: ['key(0)', 'split[0] of #1'],
     count: 1,
     message: 'key split[0] of #1 was consumed twice: normal, then uniform',

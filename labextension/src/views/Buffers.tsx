@@ -12,7 +12,8 @@ import * as React from 'react';
 
 import type { SessionModel } from '../model';
 import type { IBufferAlert, IBufferGroup, IBuffersRecord, IDeviceMemory } from '../protocol';
-import type { ITabProps } from './tabs';
+import { CellLocation } from './location';
+import type { IPanelActions, ITabProps } from './tabs';
 import { bounded } from './format';
 import { IntervalSelect, intervalText, useSampledInterval } from './interest';
 import { SPARK_HEIGHT, SPARK_WIDTH, linePoints } from './sparkline';
@@ -67,7 +68,14 @@ export function latestBufferAlerts(alerts: readonly IBufferAlert[]): IBufferAler
 /** The tab: keeps the interval and the kernel's sampler in step with what is shown. */
 export function Buffers(props: ITabProps): React.ReactElement {
   const [interval, onInterval] = useSampledInterval('buffers', props);
-  return <BuffersView model={props.model} interval={interval} onInterval={onInterval} />;
+  return (
+    <BuffersView
+      model={props.model}
+      interval={interval}
+      onInterval={onInterval}
+      actions={props.actions}
+    />
+  );
 }
 
 export interface IBuffersViewProps {
@@ -75,6 +83,8 @@ export interface IBuffersViewProps {
   /** Seconds between snapshots picked in the footer. */
   interval: number;
   onInterval(seconds: number): void;
+  /** The panel's actions: creation sites in a cell scroll the notebook (`revealCell`). */
+  actions?: IPanelActions | null;
 }
 
 /** The tab's content for given view state (no hooks, so tests can call it directly). */
@@ -111,8 +121,8 @@ export function BuffersView(props: IBuffersViewProps): React.ReactElement {
       <Totals snap={snap} history={model.bufferHistory} />
       {alerts.length > 0 && <Alerts alerts={alerts} />}
       <Devices devices={snap.devices ?? []} />
-      <Owners snap={snap} />
-      <Sites sites={snap.sites ?? []} />
+      <Owners snap={snap} actions={props.actions} />
+      <Sites sites={snap.sites ?? []} actions={props.actions} />
       <Dtypes dtypes={snap.dtypes ?? []} />
       <Footer snap={snap} interval={interval} onInterval={onInterval} />
     </div>
@@ -292,6 +302,7 @@ function GroupRows(props: {
   groups: IBufferGroup[];
   testid: string;
   attr: 'data-owner' | 'data-site';
+  actions?: IPanelActions | null;
 }): React.ReactElement {
   const { shown, more } = bounded(props.groups, MAX_GROUP_ROWS);
   return (
@@ -304,7 +315,11 @@ function GroupRows(props: {
           title={g.site ?? ''}
         >
           <td className="jp-JaxInspect-code jp-JaxInspect-groupName jp-JaxInspect-cardName" title={g.name}>
-            {g.name}
+            {props.attr === 'data-site' && g.at ? (
+              <CellLocation loc={g.at} text={g.name} actions={props.actions} testid="jaxinspect-buffers-site-location" />
+            ) : (
+              g.name
+            )}
           </td>
           <td className="jp-JaxInspect-num" data-label="arrays">
             {String(g.arrays)}
@@ -316,6 +331,16 @@ function GroupRows(props: {
             <span className="jp-JaxInspect-code" title={g.example}>
               {g.example}
             </span>
+            {props.attr === 'data-owner' && g.at && (
+              <>
+                {' made at '}
+                <CellLocation
+                  loc={g.at}
+                  actions={props.actions}
+                  testid="jaxinspect-buffers-owner-location"
+                />
+              </>
+            )}
           </td>
         </tr>
       ))}
@@ -341,7 +366,10 @@ function GroupHead(props: { label: string }): React.ReactElement {
   );
 }
 
-function Owners(props: { snap: IBuffersRecord }): React.ReactElement | null {
+function Owners(props: {
+  snap: IBuffersRecord;
+  actions?: IPanelActions | null;
+}): React.ReactElement | null {
   const { snap } = props;
   const owners = snap.owners ?? [];
   const unowned = snap.unowned;
@@ -367,7 +395,12 @@ function Owners(props: { snap: IBuffersRecord }): React.ReactElement | null {
         <table className="jp-JaxInspect-table jp-JaxInspect-cards jp-JaxInspect-bufferGroups">
           <GroupHead label="held by" />
           <tbody>
-            <GroupRows groups={owners} testid="jaxinspect-buffers-owner" attr="data-owner" />
+            <GroupRows
+              groups={owners}
+              testid="jaxinspect-buffers-owner"
+              attr="data-owner"
+              actions={props.actions}
+            />
             {showUnowned && (
               <tr
                 className="jp-JaxInspect-unowned"
@@ -399,7 +432,10 @@ function Owners(props: { snap: IBuffersRecord }): React.ReactElement | null {
   );
 }
 
-function Sites(props: { sites: IBufferGroup[] }): React.ReactElement | null {
+function Sites(props: {
+  sites: IBufferGroup[];
+  actions?: IPanelActions | null;
+}): React.ReactElement | null {
   if (props.sites.length === 0) {
     return null;
   }
@@ -409,7 +445,12 @@ function Sites(props: { sites: IBufferGroup[] }): React.ReactElement | null {
       <table className="jp-JaxInspect-table jp-JaxInspect-cards jp-JaxInspect-bufferGroups">
         <GroupHead label="created at" />
         <tbody>
-          <GroupRows groups={props.sites} testid="jaxinspect-buffers-site" attr="data-site" />
+          <GroupRows
+            groups={props.sites}
+            testid="jaxinspect-buffers-site"
+            attr="data-site"
+            actions={props.actions}
+          />
         </tbody>
       </table>
     </section>

@@ -12,7 +12,8 @@ import * as React from 'react';
 import type { SessionModel } from '../model';
 import type { ICompileAlert, ICompileEvent, ICompileStats, IReason } from '../protocol';
 import { NamedText } from './names';
-import type { ITabProps } from './tabs';
+import { CellLocation } from './location';
+import type { IPanelActions, ITabProps } from './tabs';
 import { bounded, boundedDetails } from './format';
 
 /** Most event rows shown; older ones are summarized as "N more". */
@@ -143,6 +144,7 @@ export function Compiles(props: ITabProps): React.ReactElement {
       onToggleInternal={setShowInternal}
       diff={diffState}
       onDiff={requestDiff}
+      actions={actions}
     />
   );
 }
@@ -165,11 +167,14 @@ export interface ICompilesViewProps {
   diff?: IDiffState | null;
   /** Ask the kernel for the jaxpr diff of a recompile; absent: no diff button. */
   onDiff?(id: number): void;
+  /** The panel's actions: cell locations scroll the notebook with `revealCell`. */
+  actions?: IPanelActions | null;
 }
 
 /** The tab's content for given view state (no hooks, so tests can call it directly). */
 export function CompilesView(props: ICompilesViewProps): React.ReactElement {
-  const { model, showInternal, selectedId, onSelect, onToggleInternal, diff, onDiff } = props;
+  const { model, showInternal, selectedId, onSelect, onToggleInternal, diff, onDiff, actions } =
+    props;
   if (!model) {
     return (
       <div className="jp-JaxInspect-compiles">
@@ -211,7 +216,7 @@ export function CompilesView(props: ICompilesViewProps): React.ReactElement {
         </p>
       ) : (
         <>
-          <Functions functions={data.functions} />
+          <Functions functions={data.functions} actions={actions} />
           <Events
             events={data.events}
             dropped={data.droppedEvents}
@@ -219,6 +224,7 @@ export function CompilesView(props: ICompilesViewProps): React.ReactElement {
             onSelect={onSelect}
             diff={diff ?? null}
             onDiff={onDiff}
+            actions={actions}
           />
         </>
       )}
@@ -247,7 +253,10 @@ function Alerts(props: { alerts: ICompileAlert[] }): React.ReactElement {
   );
 }
 
-function Functions(props: { functions: ICompileStats[] }): React.ReactElement | null {
+function Functions(props: {
+  functions: ICompileStats[];
+  actions?: IPanelActions | null;
+}): React.ReactElement | null {
   if (props.functions.length === 0) {
     return null;
   }
@@ -262,6 +271,7 @@ function Functions(props: { functions: ICompileStats[] }): React.ReactElement | 
             <th className="jp-JaxInspect-num">compiles</th>
             <th className="jp-JaxInspect-num">total</th>
             <th>reasons</th>
+            <th>defined at</th>
           </tr>
         </thead>
         <tbody>
@@ -270,7 +280,7 @@ function Functions(props: { functions: ICompileStats[] }): React.ReactElement | 
               <tr
                 data-testid="jaxinspect-compile-function"
                 data-fun-name={s.fun_name}
-                title={s.defined_at ?? ''}
+                title={s.defined ? `defined at ${s.defined.text}` : undefined}
                 className={s.internal ? 'jp-JaxInspect-internal' : undefined}
               >
                 <td className="jp-JaxInspect-code jp-JaxInspect-cardName" title={s.fun_name}>
@@ -285,6 +295,14 @@ function Functions(props: { functions: ICompileStats[] }): React.ReactElement | 
                 <td className="jp-JaxInspect-cardText" data-label="reasons">
                   {s.reasons_text}
                 </td>
+                <td className="jp-JaxInspect-cardText" data-label="defined at">
+                  <CellLocation
+                    loc={s.defined}
+                    actions={props.actions}
+                    fallback="?"
+                    testid="jaxinspect-function-defined"
+                  />
+                </td>
               </tr>
               {s.notes.map((note, i) => (
                 <tr
@@ -293,14 +311,14 @@ function Functions(props: { functions: ICompileStats[] }): React.ReactElement | 
                   data-testid="jaxinspect-compile-function-note"
                   data-fun-name={s.fun_name}
                 >
-                  <td colSpan={4}>{note}</td>
+                  <td colSpan={5}>{note}</td>
                 </tr>
               ))}
             </React.Fragment>
           ))}
           {more > 0 && (
             <tr className="jp-JaxInspect-more">
-              <td colSpan={4}>{`${more} more`}</td>
+              <td colSpan={5}>{`${more} more`}</td>
             </tr>
           )}
         </tbody>
@@ -325,8 +343,9 @@ function Events(props: {
   onSelect(id: number | null): void;
   diff: IDiffState | null;
   onDiff?(id: number): void;
+  actions?: IPanelActions | null;
 }): React.ReactElement | null {
-  const { events, dropped, selectedId, onSelect, diff, onDiff } = props;
+  const { events, dropped, selectedId, onSelect, diff, onDiff, actions } = props;
   if (events.length === 0) {
     return null;
   }
@@ -363,9 +382,13 @@ function Events(props: {
           <span className="jp-JaxInspect-code jp-JaxInspect-compileName" title={e.fun_name}>
             {e.fun_name}
           </span>
-          <span className="jp-JaxInspect-dim jp-JaxInspect-compileSite" title={e.call_site ?? ''}>
-            {e.location}
-          </span>
+          <CellLocation
+            loc={e.call}
+            fallback={e.location}
+            actions={actions}
+            className="jp-JaxInspect-dim jp-JaxInspect-compileSite"
+            testid="jaxinspect-compile-site"
+          />
           <span className="jp-JaxInspect-compileTime">{e.total_text}</span>
         </div>
         <div className="jp-JaxInspect-compileReason">
@@ -381,6 +404,7 @@ function Events(props: {
           event={e}
           diff={diff && diff.eventId === e.id ? diff : null}
           onDiff={onDiff && e.diffable ? () => onDiff(e.id) : undefined}
+          actions={actions}
         />
       );
     }
@@ -483,8 +507,9 @@ function Details(props: {
   event: ICompileEvent;
   diff: IDiffState | null;
   onDiff?: () => void;
+  actions?: IPanelActions | null;
 }): React.ReactElement {
-  const { event: e, diff, onDiff } = props;
+  const { event: e, diff, onDiff, actions } = props;
   const reasons = e.reasons ?? [];
   return (
     <li className="jp-JaxInspect-compileDetails" data-testid="jaxinspect-compile-details">
@@ -513,8 +538,28 @@ function Details(props: {
               value={(e.out_shardings ?? []).map((o, i) => `${i}: ${o}`).join(' · ')}
             />
           )}
-          <KV label="defined at" value={e.defined_at ?? '?'} />
-          <KV label="call site" value={e.call_site ?? '?'} />
+          <tr>
+            <th scope="row">defined at</th>
+            <td>
+              <CellLocation
+                loc={e.defined}
+                actions={actions}
+                fallback={e.defined_at ?? '?'}
+                testid="jaxinspect-compile-defined"
+              />
+            </td>
+          </tr>
+          <tr>
+            <th scope="row">call site</th>
+            <td>
+              <CellLocation
+                loc={e.call}
+                fallback={e.location}
+                actions={actions}
+                testid="jaxinspect-compile-call-site"
+              />
+            </td>
+          </tr>
           {e.cell !== null && <KV label="cell" value={`[${e.cell}]`} />}
           <KV label="thread" value={e.thread} />
           <KV label="process" value={String(e.process_index)} />

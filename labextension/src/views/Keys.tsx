@@ -14,6 +14,7 @@ import type { SessionModel } from '../model';
 import type { IKeyCount, IKeyNode, IKeyReuse, IKeys } from '../protocol';
 import { bounded } from './format';
 import type { IPanelActions, ITabProps } from './tabs';
+import { CellLocation } from './location';
 
 /** Most reuses shown (newest first). */
 export const MAX_REUSE_ROWS = 20;
@@ -131,7 +132,7 @@ export function Keys(props: ITabProps): React.ReactElement {
           {keys.note}
         </p>
       )}
-      {reuses.length > 0 && <Reuses reuses={reuses} />}
+      {reuses.length > 0 && <Reuses reuses={reuses} actions={actions} />}
       {!off && <Tree keys={keys!} nodes={nodes} />}
       {!off && Array.isArray(keys!.consumers) && keys!.consumers.length > 0 && (
         <Consumers consumers={keys!.consumers} />
@@ -236,7 +237,7 @@ function Summary(props: {
   );
 }
 
-function Reuses(props: { reuses: IKeyReuse[] }): React.ReactElement {
+function Reuses(props: { reuses: IKeyReuse[]; actions?: IPanelActions }): React.ReactElement {
   const { shown, more } = bounded(props.reuses, MAX_REUSE_ROWS);
   return (
     <section className="jp-JaxInspect-section">
@@ -260,23 +261,23 @@ function Reuses(props: { reuses: IKeyReuse[] }): React.ReactElement {
           <div className="jp-JaxInspect-keysUses">
             <div className="jp-JaxInspect-keysUse">
               <span className="jp-JaxInspect-dim">{'first: '}</span>
-              <span
+              <CellLocation
+                loc={r.first_at}
+                text={r.first_use}
+                actions={props.actions}
                 className="jp-JaxInspect-code"
-                data-testid="jaxinspect-keys-reuse-first"
-                title={r.first_use}
-              >
-                {r.first_use}
-              </span>
+                testid="jaxinspect-keys-reuse-first"
+              />
             </div>
             <div className="jp-JaxInspect-keysUse">
               <span className="jp-JaxInspect-dim">{'then: '}</span>
-              <span
+              <CellLocation
+                loc={r.second_at}
+                text={r.second_use}
+                actions={props.actions}
                 className="jp-JaxInspect-code"
-                data-testid="jaxinspect-keys-reuse-second"
-                title={r.second_use}
-              >
-                {r.second_use}
-              </span>
+                testid="jaxinspect-keys-reuse-second"
+              />
             </div>
             {r.function && (
               <div className="jp-JaxInspect-keysUse">

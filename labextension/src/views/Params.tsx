@@ -18,7 +18,8 @@ import { IntervalSelect, intervalText, useSampledInterval } from './interest';
 import { finiteSeries, linePoints, SPARK_WIDTH } from './sparkline';
 import type { ISparkSample } from './sparkline';
 import { NamedText } from './names';
-import type { ITabProps } from './tabs';
+import type { IPanelActions, ITabProps } from './tabs';
+import { CellLocation } from './location';
 
 export { DEFAULT_INTERVAL, INTERVALS, intervalText } from './interest';
 
@@ -123,7 +124,14 @@ export function layerNormSeries(
 /** The tab: keeps the interval and the kernel's sampler of watched trees in step with the view. */
 export function Params(props: ITabProps): React.ReactElement {
   const [interval, onInterval] = useSampledInterval('params', props);
-  return <ParamsView model={props.model} interval={interval} onInterval={onInterval} />;
+  return (
+    <ParamsView
+      model={props.model}
+      interval={interval}
+      onInterval={onInterval}
+      actions={props.actions}
+    />
+  );
 }
 
 export interface IParamsViewProps {
@@ -131,6 +139,8 @@ export interface IParamsViewProps {
   /** Seconds between samples picked in the footer. */
   interval: number;
   onInterval(seconds: number): void;
+  /** The panel's actions: an alert's lines in a cell scroll the notebook (`revealCell`). */
+  actions?: IPanelActions | null;
 }
 
 /** The tab's content for given view state (no hooks, so tests can call it directly). */
@@ -155,7 +165,7 @@ export function ParamsView(props: IParamsViewProps): React.ReactElement {
   const { shown, more } = bounded(watches, MAX_WATCHES);
   return (
     <div className="jp-JaxInspect-params">
-      {alerts.length > 0 && <Alerts alerts={alerts} />}
+      {alerts.length > 0 && <Alerts alerts={alerts} actions={props.actions} />}
       {watches.length === 0 ? (
         <p className="jp-JaxInspect-hint" data-testid="jaxinspect-params-empty">
           {'Nothing watched yet. Call '}
@@ -177,12 +187,15 @@ export function ParamsView(props: IParamsViewProps): React.ReactElement {
   );
 }
 
-function Alerts(props: { alerts: IParamsAlert[] }): React.ReactElement {
+function Alerts(props: {
+  alerts: IParamsAlert[];
+  actions?: IPanelActions | null;
+}): React.ReactElement {
   const { shown, more } = bounded(props.alerts, MAX_ALERT_ROWS);
   return (
     <section className="jp-JaxInspect-section">
       {shown.map(a => (
-        <ParamsAlert key={String(a.id)} alert={a} />
+        <ParamsAlert key={String(a.id)} alert={a} actions={props.actions} />
       ))}
       {more > 0 && (
         <div className="jp-JaxInspect-more" data-testid="jaxinspect-params-alert-more">
@@ -198,7 +211,10 @@ function Alerts(props: { alerts: IParamsAlert[] }): React.ReactElement {
  * each path on one line, cut with an ellipsis, the full path in its tooltip), which steps the
  * exact check saw, the cause once `nan_guard` found it, and the fix.
  */
-function ParamsAlert(props: { alert: IParamsAlert }): React.ReactElement {
+function ParamsAlert(props: {
+  alert: IParamsAlert;
+  actions?: IPanelActions | null;
+}): React.ReactElement {
   const a = props.alert;
   const leaves = Array.isArray(a.leaves) ? a.leaves.map(String) : [];
   const { shown } = bounded(leaves, MAX_ALERT_LEAVES);
@@ -259,8 +275,28 @@ function ParamsAlert(props: { alert: IParamsAlert }): React.ReactElement {
         <div className="jp-JaxInspect-paramsAlertCause" data-testid="jaxinspect-params-alert-cause">
           <span className="jp-JaxInspect-paramsAlertLabel">{'cause: '}</span>
           <NamedText text={a.cause} />
+          {a.cause_at && (
+            <>
+              {' '}
+              <CellLocation
+                loc={a.cause_at}
+                actions={props.actions}
+                testid="jaxinspect-params-alert-cause-at"
+              />
+            </>
+          )}
         </div>
       ) : null}
+      {a.watched_at && (
+        <div className="jp-JaxInspect-paramsAlertWatched" data-testid="jaxinspect-params-alert-watched">
+          <span className="jp-JaxInspect-paramsAlertLabel">{'logged at '}</span>
+          <CellLocation
+            loc={a.watched_at}
+            actions={props.actions}
+            testid="jaxinspect-params-alert-watched-at"
+          />
+        </div>
+      )}
       <div className="jp-JaxInspect-alertHint">{`fix: ${a.hint}`}</div>
     </div>
   );

@@ -67,6 +67,12 @@ export interface IPanelActions {
    * Optional: without it the sidebar shows no "Open in main area" button.
    */
   openInMainArea?(): void;
+  /**
+   * Scroll the current notebook to the cell whose execution count is `cell` (or, when that cell
+   * was re-run, the cell holding `code`), put the cursor on `line` and highlight it briefly; a
+   * transient message says so when it is gone. Optional: without it locations are plain text.
+   */
+  revealCell?(cell: number, line: number | null, code?: string | null): void;
 }
 
 /** What the kernel answers to `compile_diff` (plain text, rendered as text). */
