@@ -61,6 +61,7 @@ PARAM_MODULES = 5  # modules per chart beside the whole tree
 PARAM_ALERTS = 20
 BUFFER_ARRAYS = 15
 MAX_ERRORS = 30
+MAX_ALERTS = 6  # compile alerts shown (the newest per function)
 PHASES = ("trace", "lower", "compile")
 
 SECTIONS = (
@@ -189,8 +190,10 @@ def compiles_section(data: ReportData) -> list[Any]:
     if not data.functions:
         body: list[Any] = [Line(compileslib.no_compiles_text(data.hidden_internal), role="muted")]
         return [View(head, body)]
-    top: list[Any] = [Alert(a.message, a.hint) for a in data.compile_alerts[-10:]]
-    top.append(More(len(data.compile_alerts) - 10, "earlier alerts"))
+    newest = list({(a.fun_key, a.reason_kind): a for a in data.compile_alerts}.values())  # one per function
+    newest.sort(key=lambda a: a.time)
+    top: list[Any] = [Alert(a.message, a.hint) for a in newest[-MAX_ALERTS:]]
+    top.append(More(len(newest) - MAX_ALERTS, "more functions with alerts (the newest shown)"))
     top.append(compileslib.functions_table(functions))
     top += compileslib.memory_section(functions, [a.to_json() for a in data.compile_alerts])
     children: list[Any] = [Group(top, indent=2)]
