@@ -44,7 +44,7 @@ describe('the settings schema', () => {
     );
     expect(defaults).toEqual({ ...DEFAULT_SETTINGS });
     expect(readSettings(defaults)).toEqual({ settings: DEFAULT_SETTINGS, problems: [] });
-    expect(SCHEMA.properties.alerts.enum).toEqual(['cell-and-sidebar', 'sidebar-only']);
+    expect(SCHEMA.properties.alerts.oneOf.map((o: any) => o.const)).toEqual(['cell-and-sidebar', 'sidebar-only']);
     expect(SCHEMA.additionalProperties).toBe(false);
   });
 });
