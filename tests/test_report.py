@@ -157,6 +157,8 @@ def test_the_page_holds_each_section_with_its_facts(session):
     assert "`x` changed shape (3,) → (4,)" in compiles  # the reason of the recompile
     assert f"at cell [{a}] line 6" in compiles  # the call that recompiled, as a cell location
     assert "first call" in compiles
+    assert f"defined at cell [{a}] line 2" in compiles  # where train_step is defined (its decorator)
+    assert "ipython-input" not in page.section("compiles") + page.section("keys") + page.section("params")
     # the timeline and the memory chart are drawings
     assert any(t == "svg" for t, _ in page.tags)
     memory = page.section("memory")
@@ -171,6 +173,7 @@ def test_the_page_holds_each_section_with_its_facts(session):
     assert "first non-finite step 6" in params
     assert "['l2']['w']" in params  # the NaN leaf
     assert "10 samples, steps 0–9" in params
+    assert f"watched at cell [{c}] line 6" in params
     assert "whole tree: NaN from step 6" in params and "['l2']: NaN from step 6" in params  # marked in charts
     from jaxinspect import errors
 
@@ -222,6 +225,8 @@ def test_the_trace_is_trace_event_format_and_phases_nest(session):
     recompile = [e for e in compiles if e["name"] == "train_step"][-1]
     assert recompile["args"]["reason"] == "`x` changed shape (3,) → (4,)"
     assert recompile["args"]["location"] == f"cell [{a}] line 6"
+    assert recompile["args"]["code"] == "train_step(jnp.ones(4))" and recompile["args"]["cell"] == a
+    assert "call_site" not in recompile["args"]  # a cell, not the kernel's temp file
     for c in compiles:
         phases = [e for e in slices if e["cat"].startswith("jit,") and e["args"]["id"] == c["args"]["id"]]
         assert {p["args"]["phase"] for p in phases} >= {"trace", "compile"}

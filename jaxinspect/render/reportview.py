@@ -46,6 +46,7 @@ from .doc import (
     Text,
     View,
     esc,
+    place,
     to_html,
     to_text,
 )
@@ -168,8 +169,10 @@ def _function_block(f: FunctionCompileStats, events: list[CompileEvent]) -> Sect
         f" — {units.plural(f.compiles, 'compile')}, {f.total_text}: {f.reasons_text or 'no reason recorded'}",
     ]
     blocks: list[Any] = []
-    if f.defined_at:
-        blocks.append(Line(f"defined at {f.defined_at}", role="muted"))
+    defined = getattr(f, "defined", None)
+    if defined is not None or f.defined_at:
+        blocks.append(Line(["defined at ", place(defined, None if defined is not None else f.defined_at)],
+                           role="muted"))  # fmt: skip
     blocks.append(More(f.compiles - len(shown), "earlier compiles not shown", thousands=True))
     blocks += [compileslib.event_block(e.to_json()) for e in shown]
     return Section(head, blocks, open=False, colon=False)
@@ -295,8 +298,14 @@ def _param_alert(a: ParamAlert) -> Group:
     facts.append(("values", f"NaN {a.nan:,} · Inf {a.inf:,}"))
     if a.checked:
         facts.append(("checked", a.checked))
+    watched_at = getattr(a, "watched_at", None)
+    if watched_at is not None:
+        facts.append(("watched at", place(watched_at)))
     if a.cause:
         facts.append(("cause", a.cause))
+    cause_at = getattr(a, "cause_at", None)
+    if cause_at is not None:
+        facts.append(("made at", place(cause_at)))
     lines.append(Table(("", ""), facts, header=False, cls="ji-facts"))
     return Group(lines, cls="ji-param-alert")
 
@@ -557,15 +566,19 @@ def trace_events(
             "function": e.fun_name,
             "reason": compileslib.event_reason({"reasons": [r.to_json() for r in e.reasons],
                                                 "internal": e.internal}),
-            "location": e.location,
-            "call_site": e.call_site,
-            "defined_at": e.defined_at,
+            "location": e.location,  # "cell [5] line 3" in a notebook (never the kernel's temp file)
+            "defined_at": e.defined.text if getattr(e, "defined", None) is not None else e.defined_at,
             "signature": e.signature,
             "api": e.api,
             "total": e.total_text,
         }  # fmt: skip
         if e.cell is not None:
             args["cell"] = e.cell
+        elif e.call_site:
+            args["call_site"] = e.call_site
+        call = getattr(e, "call", None)
+        if call is not None and call.code:
+            args["code"] = call.code
         if e.parent:
             args["inside"] = e.parent
         if e.persistent_cache:
