@@ -106,7 +106,8 @@ function curve(name, pts, title, testid) {
     svg.appendChild(n);
     return n;
   };
-  el('text', { x: L, y: 11, fill: 'currentColor', class: 'jm-curve-title' }, title);
+  const short = title.length > 40 ? `${title.slice(0, 39)}…` : title; // whole in aria-label / hover
+  el('text', { x: L, y: 11, fill: 'currentColor', class: 'jm-curve-title' }, short);
   const pw = W - L - R, ph = H - T - B;
   el('rect', { x: L, y: T, width: pw, height: ph, fill: 'none', stroke: 'currentColor', 'stroke-opacity': 0.25 });
   const xs = pts.map(p => p[0]).filter(x => typeof x === 'number' && Number.isFinite(x));

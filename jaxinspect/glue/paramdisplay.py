@@ -151,7 +151,7 @@ class WatchHistoryView:
         norm_svg = svgchart.line_chart({short[k]: v for k, v in norms.items()}, title=f"{name}: norm ‖θ‖",
                                        width=360, height=150)  # fmt: skip
         parts = [norm_svg]
-        if any(y is not None for pts in updates.values() for _x, y in pts):
+        if any(isinstance(y, (int, float)) and y > 0 for pts in updates.values() for _x, y in pts):  # log axis
             parts.append(svgchart.line_chart({short[k]: v for k, v in updates.items()},
                                              title=f"{name}: update ratio ‖Δθ‖/‖θ‖", width=360, height=150,
                                              log_y=True))  # fmt: skip

@@ -37,7 +37,7 @@ def _charts(snap: dict[str, Any]) -> Markup:
         norms = [(p[0], p[1]) for p in points]
         updates = [(p[0], p[2]) for p in points if len(p) > 2]
         parts.append(svgchart.line_chart({"‖θ‖": norms}, title=f"{name} ‖θ‖", width=CHART_W, height=CHART_H))
-        if any(u[1] is not None for u in updates):
+        if any(isinstance(u[1], (int, float)) and u[1] > 0 for u in updates):  # drawable on a log axis
             parts.append(svgchart.line_chart({"‖Δθ‖/‖θ‖": updates}, title=f"{name} update ratio ‖Δθ‖/‖θ‖",
                                              width=CHART_W, height=CHART_H, log_y=True))  # fmt: skip
     mem = snap.get("memory_points") or []

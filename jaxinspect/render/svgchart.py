@@ -75,6 +75,11 @@ def _s(value: Any, limit: int | None = None) -> str:
     return esc(text)
 
 
+def _fits(px: float) -> int:
+    """How many characters of a bold 10 px title fit in ``px`` pixels (about 6.5 px each)."""
+    return max(8, int(px / 6.5))
+
+
 def _f(v: float) -> str:
     """A coordinate: one decimal, no "-0.0"."""
     text = f"{v:.1f}"
@@ -175,7 +180,7 @@ def line_chart(
 
     legend_rows = 1 if len(clean) > 1 or more else 0
     top = 4 + (12 if title else 0) + 12 * legend_rows
-    left, right, bottom = 44, 8, 16
+    left, right, bottom = 54, 8, 16  # room for an axis label such as "-6.400e-5"
     pw, ph = width - left - right, height - top - bottom
     if ph < 20:  # a title and a legend in a short chart: make room
         height += 20 - ph
@@ -189,7 +194,8 @@ def line_chart(
     ]
     if title:
         out.append(
-            f'<text x="{left}" y="12" fill="currentColor" font-weight="600">{_s(title, 60)}</text>'
+            f'<text x="2" y="12" fill="currentColor" font-weight="600">'
+            f"{_s(title, _fits(width - 4))}</text>"
         )
     if legend_rows:
         x = left
@@ -370,7 +376,8 @@ def bars(
     ]
     if title:
         out.append(
-            f'<text x="0" y="12" fill="currentColor" font-weight="600">{_s(title, 60)}</text>'
+            f'<text x="0" y="12" fill="currentColor" font-weight="600">'
+            f"{_s(title, _fits(width))}</text>"
         )
     if kinds:
         x = left
