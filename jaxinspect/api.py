@@ -218,7 +218,8 @@ def report(path: Any = None, trace: Any = None):
 
     Both are bounded however long the session ran: the newest compiles in full and a count of the
     rest, curves thinned to a fixed number of points; the page ends with what it does not hold.
-    Existing files are replaced. Returns a one-line result (``.path``, ``.bytes``, ``.trace_path``,
+    A ``path`` ending in ``.txt`` gets the plain-text twin of the page instead (the same
+    sections, no charts). Existing files are replaced. Returns a one-line result (``.path``, ``.bytes``, ``.trace_path``,
     ``.trace_bytes``, ``.to_json()``), or a message naming what is wrong with a path; never raises.
     Same as ``%jaxinspect report FILE [--trace FILE]``."""
     return SESSION.report(path, trace=trace)

@@ -260,6 +260,10 @@ def test_the_magic_writes_the_files_and_answers_one_line(session):
     assert re.search(r"\(\d+(\.\d)? KiB: ", text) and msg.bytes == size
     assert json.loads((out / "m.json").read_text())["traceEvents"]
     assert msg.to_json()["path"] == str(out / "m.html")
+    msg = shell.run_line_magic("jaxinspect", f"report {out / 'm.txt'}")  # the plain-text twin
+    text = (out / "m.txt").read_text()
+    assert msg.level == "info" and "== Compiles ==" in text and "`x` changed shape (3,) → (4,)" in text
+    assert "first NaN at step 6" in text and "<svg" not in text and "<div" not in text
     written = session["written"]
     assert written.level == "info" and "3 compiles of 2 functions" in repr(written)
     assert "1 key reuse" in repr(written) and "1 NaN/Inf alert" in repr(written)

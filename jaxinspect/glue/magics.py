@@ -497,7 +497,8 @@ def _watch(args: argparse.Namespace, expr: str, problem: str | None, line: str) 
 @argument("--trace", metavar="FILE",
           help="also write the compile timeline as a Chrome/Perfetto trace (Trace Event Format JSON: "
           "open it in ui.perfetto.dev or chrome://tracing), e.g. --trace run.trace.json")
-@argument("file", nargs="?", metavar="FILE", help="the HTML file to write, e.g. run.html")
+@argument("file", nargs="?", metavar="FILE",
+          help="the HTML file to write, e.g. run.html (a name ending in .txt: the plain-text twin)")
 def _report(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
     """Write the session so far as ONE self-contained HTML file to share (a bug report, a PR):
     environment, compiles with reasons and a timeline, memory over time with the top holders, key

@@ -345,7 +345,9 @@ class Session:
         data = self.report_data(ns)
         written: dict[str, tuple[Path, int]] = {}
         for what, target in targets:
-            if what == "report":
+            if what == "report" and target.suffix.lower() == ".txt":
+                text = reportview.report_text(data)  # the plain-text twin: for a terminal or an issue
+            elif what == "report":
                 text = reportview.report_html(data)
             else:
                 doc = reportview.trace_events(
@@ -374,13 +376,17 @@ class Session:
             env, status, info, log = view.env, view.status, view.info, None
         arrays: list = []
         notes: list[str] = []
+        keys = keyslib.tracker()
+        watcher = self.watcher
+        with errors.guard("session.report_flush"):
+            watcher.check_latest()  # as at a cell's end: a NaN in the last step is in the report
+            if keys.on_reuse != "error":  # a reuse asked to raise is left for the cell's end to raise
+                keys.flush(wait=False)
         if compat.backends_initialized():
             snap = self.buffers(limit=reportview.BUFFER_ARRAYS, namespace=namespace)
             if isinstance(snap, BuffersView):
                 arrays = snap.arrays[: reportview.BUFFER_ARRAYS]
         tracker = self.buffer_tracker
-        keys = keyslib.tracker()
-        watcher = self.watcher
         if log is None:
             notes.append("jaxinspect was not loaded (%load_ext jaxinspect), so no compile was recorded")
         return reportview.ReportData(

@@ -54,6 +54,7 @@ from .doc import (
 # -- bounds (what one report holds at most, however long the session) ---------------------------
 MAX_FUNCTIONS = 60  # functions listed with their events
 EVENTS_PER_FUNCTION = 8  # the newest compiles of each listed function, in full
+OPEN_FUNCTIONS = 3  # functions unfolded: those that recompiled, the most compile time first
 TIMELINE_EVENTS = 2000  # compiles on the timeline (the newest; close bars are merged)
 TIMELINE_LANES = 10  # functions on the timeline (the most compile time)
 TRACE_EVENTS = 2000  # compiles in the trace file (each: one slice + one per phase)
@@ -112,8 +113,9 @@ class ReportData:
 # -- charts (svgchart) ---------------------------------------------------------------------------
 
 
-def _chart(markup: str, text: str) -> Raw:
-    """A drawing, with its text twin (the text back end shows the sentence, not the picture)."""
+def _chart(markup: str, text: str | None = None) -> Raw:
+    """A drawing, with its text twin (the text back end shows the sentence, not the picture;
+    None: a line beside the drawing says it already)."""
     return Raw(Markup(f'<div class="ji-chart">{markup}</div>'), text=text)
 
 
@@ -147,7 +149,7 @@ def compile_timeline(events: list[CompileEvent], functions: list[FunctionCompile
     others = len({e.fun_name for e in shown}) - len(lanes)
     if others > 0:
         text += f"; the {len(lanes)} functions with the most compile time drawn, {others} more not drawn"
-    return [Line(text, role="muted"), _chart(svgchart.bars(rows, width=720, row_height=16), text)]
+    return [Line(text, role="muted"), _chart(svgchart.bars(rows, width=720, row_height=16))]
 
 
 # -- sections ------------------------------------------------------------------------------------
@@ -161,7 +163,7 @@ def environment_section(data: ReportData) -> list[Any]:
     return [statuslib.status_doc(data.env, data.status, data.info)]
 
 
-def _function_block(f: FunctionCompileStats, events: list[CompileEvent]) -> Section:
+def _function_block(f: FunctionCompileStats, events: list[CompileEvent], open_: bool = False) -> Section:
     mine = [e for e in events if e.fun_key == f.fun_key]
     shown = mine[-EVENTS_PER_FUNCTION:]
     head = [
@@ -175,7 +177,7 @@ def _function_block(f: FunctionCompileStats, events: list[CompileEvent]) -> Sect
                            role="muted"))  # fmt: skip
     blocks.append(More(f.compiles - len(shown), "earlier compiles not shown", thousands=True))
     blocks += [compileslib.event_block(e.to_json()) for e in shown]
-    return Section(head, blocks, open=False, colon=False)
+    return Section(head, blocks, open=open_, colon=False)
 
 
 def compiles_section(data: ReportData) -> list[Any]:
@@ -202,7 +204,8 @@ def compiles_section(data: ReportData) -> list[Any]:
     children: list[Any] = [Group(top, indent=2)]
     children.append(Section("timeline", compile_timeline(data.events, data.functions), open=True))
     listed = data.functions[:MAX_FUNCTIONS]
-    per_function: list[Any] = [_function_block(f, data.events) for f in listed]
+    recompiled = [f.fun_key for f in listed if f.compiles > 1][:OPEN_FUNCTIONS]
+    per_function: list[Any] = [_function_block(f, data.events, f.fun_key in recompiled) for f in listed]
     per_function.append(More(len(data.functions) - len(listed), "more functions (least compile time)"))
     kept = len(data.events)
     if kept < data.compiles_total:
@@ -232,7 +235,7 @@ def memory_section(data: ReportData) -> list[Any]:
         out.append(Line(text))
         chart = svgchart.line_chart(series, title=f"{unit} held by live arrays, per device", width=720,
                                     height=180, x_label="seconds since the first snapshot")  # fmt: skip
-        out.append(_chart(chart, text))
+        out.append(_chart(chart))
         if len(devices) > 8:
             out.append(More(len(devices) - 8, "more devices not drawn"))
     else:
