@@ -378,12 +378,36 @@ def test_a_long_session_stays_within_bounds():
     assert "the session keeps the newest 10,000 compiles" in compiles
     assert "the newest 2,000 of 10,000 compiles kept" in compiles
     assert "the 10 functions with the most compile time drawn, 290 more not drawn" in compiles
-    assert "keeps the newest 600" in page.section("coverage")
+    assert "memory: 600 snapshots" in page.section("coverage")
+    data.memory_total = 5000  # the session took more than it kept as taken
+    coverage = parse(reportview.report_html(data)).section("coverage")
+    assert "memory: 5,000 snapshots" in coverage and "drawn at 600 points: the newest 600 as taken" in coverage
     doc = json.loads(trace)
     assert doc["otherData"]["compiles_in_trace"] == reportview.TRACE_EVENTS
     assert doc["otherData"]["left_out"] == 12_000 - reportview.TRACE_EVENTS
     assert any(e["ph"] == "i" and "earlier compiles not in this trace" in e["name"] for e in doc["traceEvents"])
     assert took < 30  # generous on a shared CI machine; benchmarks/bench_report.py states the real bound
+
+
+def test_the_memory_overview_spans_the_session_in_bounded_points_and_keeps_peaks():
+    from jaxinspect.analyze.bufferstats import Overview
+    from jaxinspect.glue.session import _memory_points
+
+    o = Overview(512)
+    for k in range(100_000):
+        o.add((float(k), 1, 10**9 if k == 77_777 else k % 1000, {"cpu:0": k % 1000}))
+    pts = o.snapshot()
+    assert o.count == 100_000 and len(pts) <= 513
+    assert pts[0][0] == 0.0 and pts[-1][0] > 99_000  # from the first snapshot to the newest
+    assert (77_777.0, 1, 10**9, {"cpu:0": 777}) in pts  # the peak survives every merge
+    assert [p[0] for p in pts] == sorted(p[0] for p in pts)
+
+    class Tracker:  # what _memory_points reads: the newest as taken, the overview before them
+        timeline = [(float(k), 1, 5, {}) for k in range(99_990, 100_000)]
+        overview = o
+
+    merged = _memory_points(Tracker)
+    assert merged[-10:] == Tracker.timeline and all(p[0] < 99_990 for p in merged[:-10])
 
 
 def test_overlapping_compiles_get_tracks_of_their_own_and_nested_jit_nests():

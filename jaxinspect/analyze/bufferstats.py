@@ -285,6 +285,45 @@ class _Active:
         self.epoch = epoch  # the cell it was last published in
 
 
+class Overview:
+    """The whole session's memory at a bounded number of points (what a report draws): snapshot
+    summaries ``(time, arrays, device bytes, per device)`` are kept one per stretch of ``stride``
+    snapshots, the one holding the most bytes; when ``size`` are kept, neighbours merge pairwise
+    and the stretch doubles. O(1) per snapshot on average; peaks survive, the first is kept."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = max(int(size), 4)
+        self.points: list[tuple] = []
+        self.stride = 1
+        self.count = 0  # snapshots seen
+        self._pending: tuple | None = None
+        self._n = 0
+
+    def add(self, point: tuple) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.points.append(point)  # where the session started
+            return
+        if self._pending is None or point[2] > self._pending[2]:
+            self._pending = point
+        self._n += 1
+        if self._n < self.stride:
+            return
+        self.points.append(self._pending)
+        self._pending, self._n = None, 0
+        if len(self.points) >= self.size:
+            first, rest = self.points[0], self.points[1:]
+            merged = [max(a, b, key=lambda p: p[2]) for a, b in zip(rest[::2], rest[1::2], strict=False)]
+            if len(rest) % 2:
+                merged.append(rest[-1])
+            self.points = [first, *merged]
+            self.stride *= 2
+
+    def snapshot(self) -> list[tuple]:
+        """The kept points, oldest first, with the stretch still being filled."""
+        return self.points + ([self._pending] if self._pending is not None else [])
+
+
 class BufferTracker:
     """Numbers snapshots, keeps each group's last few *distinct* (arrays, bytes) values, and
     raises growth alerts.
@@ -319,6 +358,7 @@ class BufferTracker:
         self._alert_id = 0
         self.alerts: deque[BufferAlert] = deque(maxlen=100)  # every version published
         self.timeline: deque[tuple[float, int, int, dict[str, int]]] = deque(maxlen=history)
+        self.overview = Overview()  # the whole session at ≤ 512 points (the report's memory chart)
         self.last: BuffersRecord | None = None
 
     def add(
@@ -336,9 +376,9 @@ class BufferTracker:
                 self._last_cell = cell
             record = summarize(snap, self.seq, trigger, interval_s)
             self.last = record
-            self.timeline.append(
-                (record.time, record.arrays, record.device_bytes, {d.device: d.bytes for d in record.devices})
-            )
+            point = (record.time, record.arrays, record.device_bytes, {d.device: d.bytes for d in record.devices})
+            self.timeline.append(point)
+            self.overview.add(point)
             out = self._detect(counts, snap, trigger) if snap.attributed else []
             self.alerts.extend(out)
             if trigger == "cell":

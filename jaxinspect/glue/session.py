@@ -399,8 +399,9 @@ class Session:
             functions=log.functions(False) if log else [],
             compile_alerts=list(log.alerts) if log else [],
             hidden_internal=log.hidden_internal() if log else 0,
-            memory=list(tracker.timeline),
+            memory=_memory_points(tracker),
             memory_capacity=tracker.timeline.maxlen or len(tracker.timeline),
+            memory_total=tracker.overview.count,
             buffers=tracker.last,
             arrays=arrays,
             buffer_alerts=tracker.active_alerts(),
@@ -453,6 +454,14 @@ def _write(path: Path, text: str) -> int:
             tmp.unlink()
         raise
     return len(data)
+
+
+def _memory_points(tracker: BufferTracker) -> list:
+    """Memory over the whole session: the newest snapshots as taken, before them the tracker's
+    overview (one point per stretch, its peak)."""
+    recent = list(tracker.timeline)
+    start = recent[0][0] if recent else float("inf")
+    return [p for p in tracker.overview.snapshot() if p[0] < start] + recent
 
 
 def _process_name(env: dict[str, Any]) -> str:

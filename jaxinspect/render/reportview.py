@@ -91,7 +91,7 @@ class ReportData:
     compile_alerts: list[CompileAlert]
     hidden_internal: int  # JAX-internal eager compiles, left out everywhere
     memory: list[tuple[float, int, int, dict[str, int]]]  # (time, arrays, device bytes, per device)
-    memory_capacity: int  # snapshots the tracker keeps (the newest)
+    memory_capacity: int  # snapshots kept at full resolution (the newest)
     buffers: BuffersRecord | None  # the latest snapshot
     arrays: list[Any]  # its largest arrays (``ArrayRow``)
     buffer_alerts: list[BufferAlert]
@@ -103,6 +103,7 @@ class ReportData:
     param_alerts: list[ParamAlert]
     errors: list[InternalErrorRecord]
     notes: list[str] = dataclasses.field(default_factory=list)  # said under "What this report holds"
+    memory_total: int | None = None  # snapshots taken over the session (None: len(memory))
 
     @property
     def compiles_total(self) -> int:
@@ -227,8 +228,9 @@ def memory_section(data: ReportData) -> list[Any]:
         scale, unit = svgchart.byte_scale([v for p in points for v in p[3].values()])
         series = {d: [(p[0] - t0, p[3].get(d, 0) / scale) for p in points] for d in devices[:8]}
         peak = max(points, key=lambda p: p[2])
+        total = data.memory_total if data.memory_total is not None else len(points)
         text = (
-            f"bytes per device over {units.plural(len(points), 'snapshot')} "
+            f"bytes per device over {units.plural(total, 'snapshot', thousands=True)} "
             f"({units.human_duration(points[-1][0] - t0)}): peak {units.human_bytes(peak[2])} "
             f"at +{units.human_duration(peak[0] - t0)}, last {units.human_bytes(points[-1][2])}"
         )
@@ -374,10 +376,12 @@ def coverage(data: ReportData) -> list[str]:
         out.append(f"compiles: all {data.compiles_total:,} recorded, per function the newest "
                    f"{EVENTS_PER_FUNCTION} listed in full")  # fmt: skip
     if data.memory:
-        note = (f"memory: {units.plural(len(data.memory), 'snapshot')} from {_clock(data.memory[0][0])}"
+        total = data.memory_total if data.memory_total is not None else len(data.memory)
+        note = (f"memory: {units.plural(total, 'snapshot', thousands=True)} from {_clock(data.memory[0][0])}"
                 f" to {_clock(data.memory[-1][0])}")  # fmt: skip
-        if len(data.memory) >= data.memory_capacity:
-            note += f" (the session keeps the newest {data.memory_capacity}; older ones are gone)"
+        if total > len(data.memory):
+            note += (f" drawn at {len(data.memory):,} points: the newest {data.memory_capacity} as taken, "
+                     "older ones one per stretch (the snapshot with the most bytes), the first kept")  # fmt: skip
         note += "; snapshots are taken only while the Buffers tab or a monitor is open, at cell ends " \
                 "then, and by jaxinspect.buffers(): memory between them is not seen"
         out.append(note)
