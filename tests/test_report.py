@@ -260,6 +260,8 @@ def test_the_magic_writes_the_files_and_answers_one_line(session):
     assert re.search(r"\(\d+(\.\d)? KiB: ", text) and msg.bytes == size
     assert json.loads((out / "m.json").read_text())["traceEvents"]
     assert msg.to_json()["path"] == str(out / "m.html")
+    msg = shell.run_line_magic("jaxinspect", f"report '{out / 'my run.html'}'")  # quoted, with a space
+    assert msg.level == "info" and (out / "my run.html").stat().st_size == msg.bytes
     msg = shell.run_line_magic("jaxinspect", f"report {out / 'm.txt'}")  # the plain-text twin
     text = (out / "m.txt").read_text()
     assert msg.level == "info" and "== Compiles ==" in text and "`x` changed shape (3,) → (4,)" in text
