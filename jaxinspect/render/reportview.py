@@ -52,6 +52,7 @@ from .doc import (
 )
 
 # -- bounds (what one report holds at most, however long the session) ---------------------------
+TABLE_FUNCTIONS = 25  # functions in the overview table (the most compile time)
 MAX_FUNCTIONS = 60  # functions listed with their events
 EVENTS_PER_FUNCTION = 8  # the newest compiles of each listed function, in full
 OPEN_FUNCTIONS = 3  # functions unfolded: those that recompiled, the most compile time first
@@ -200,8 +201,13 @@ def compiles_section(data: ReportData) -> list[Any]:
     newest.sort(key=lambda a: a.time)
     top: list[Any] = [Alert(a.message, a.hint) for a in newest[-MAX_ALERTS:]]
     top.append(More(len(newest) - MAX_ALERTS, "more functions with alerts (the newest shown)"))
-    top.append(compileslib.functions_table(functions))
-    top += compileslib.memory_section(functions, [a.to_json() for a in data.compile_alerts])
+    top.append(compileslib.functions_table(functions[:TABLE_FUNCTIONS]))
+    top.append(More(len(functions) - TABLE_FUNCTIONS, "more functions in the table (least compile time)"))
+    memory = compileslib.memory_section(functions[:TABLE_FUNCTIONS], [a.to_json() for a in data.compile_alerts])
+    if memory:
+        memory.append(More(sum(1 for f in functions[TABLE_FUNCTIONS:] if f.get("memory")),
+                           "more functions' compiled memory not listed"))  # fmt: skip
+    top += memory
     children: list[Any] = [Group(top, indent=2)]
     children.append(Section("timeline", compile_timeline(data.events, data.functions), open=True))
     listed = data.functions[:MAX_FUNCTIONS]
