@@ -111,8 +111,9 @@ def main() -> None:
     data = session.report_data(namespace)
     print(f"jax {jax.__version__}, backend {jax.default_backend()}; session built in {built:.1f} s: "
           f"{data.compiles_total:,} compiles ({len(data.events):,} kept) of {len(data.functions)} functions, "
-          f"{len(data.memory)} buffer snapshots kept, {len(data.watch)} watch samples kept, "
-          f"{len({r.id for r in data.reuses})} key reuses, {len({a.id for a in data.param_alerts})} NaN alerts")  # fmt: skip
+          f"{data.memory_total:,} buffer snapshots (drawn at {len(data.memory)} points), "
+          f"{len(data.watch):,} watch samples kept, {sum(r.count for r in data.reuses)} key reuses "
+          f"({len(data.reuses)} distinct), {len({a.id for a in data.param_alerts})} NaN alert")  # fmt: skip
     print(f"report: HTML {html_mb:.2f} MiB, trace {trace_mb:.2f} MiB; written in median {med * 1e3:.0f} ms "
           f"(min {min(times) * 1e3:.0f}, max {max(times) * 1e3:.0f}) over {args.rounds} rounds")  # fmt: skip
     print(repr(written))

@@ -481,7 +481,7 @@ class ReportWritten(Message):
         counts = (
             f"{units.plural(data.compiles_total, 'compile', thousands=True)} of "
             f"{units.plural(len(data.functions), 'function')}, "
-            f"{units.plural(len(data.memory), 'memory snapshot')}, "
+            f"{units.plural(data.memory_total if data.memory_total is not None else len(data.memory), 'memory snapshot', thousands=True)}, "
             f"{units.plural(len({r.id for r in data.reuses}), 'key reuse')}, "
             f"{units.plural(len({a.id for a in data.param_alerts}), 'NaN/Inf alert')}"
         )
