@@ -301,6 +301,21 @@ def test_bad_paths_get_one_line_naming_the_culprit_and_the_fix(session, tmp_path
         assert msg.level == "error" and repr(msg).startswith("jaxinspect.report: ")
 
 
+def test_a_failure_inside_the_report_is_one_line_never_a_traceback(tmp_path, monkeypatch):
+    from jaxinspect import errors
+    from jaxinspect.glue.session import Session
+
+    def broken(data):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(reportview, "report_html", broken)
+    before = errors.total()
+    msg = Session().report(tmp_path / "r.html", namespace={})
+    assert msg.level == "error" and "ZeroDivisionError: boom" in repr(msg) and "bug in jaxinspect" in repr(msg)
+    assert errors.total() == before + 1 and not list(tmp_path.iterdir())
+    errors.reset()  # later tests count the process's internal errors from zero
+
+
 def test_without_load_ext_the_report_says_what_it_lacks(tmp_path):
     from jaxinspect.glue.session import Session
 

@@ -340,8 +340,17 @@ class Session:
         if len(targets) == 2 and targets[0][1] == targets[1][1]:
             return Message(f"{speaker}: the report and the trace would both be {targets[0][1]}; give the "
                            "trace its own name, e.g. run.trace.json", level="error")
-        start = time.perf_counter()
         ns = namespace if namespace is not None else self.user_namespace()
+        try:
+            return self._write_report(targets, ns, speaker)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's code
+            errors.record("session.report", exc)
+            return Message(f"{speaker}: jaxinspect failed writing the report ({type(exc).__name__}: "
+                           f"{str(exc)[:200]}); this is a bug in jaxinspect, not in your code — it is "
+                           "recorded (%jaxinspect status counts it)", level="error")
+
+    def _write_report(self, targets: list[tuple[str, Path]], ns: Any, speaker: str):
+        start = time.perf_counter()
         data = self.report_data(ns)
         written: dict[str, tuple[Path, int]] = {}
         for what, target in targets:
