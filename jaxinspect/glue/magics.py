@@ -503,7 +503,8 @@ def _report(args: argparse.Namespace, expr: str, problem: str | None, line: str)
     """Write the session so far as ONE self-contained HTML file to share (a bug report, a PR):
     environment, compiles with reasons and a timeline, memory over time with the top holders, key
     reuses with lineage, watched parameters with their NaN alerts; opens from disk, no network,
-    light and dark (= jaxinspect.report(FILE, trace=...))."""
+    light and dark. --trace FILE also writes the compile timeline as a Trace Event Format JSON for
+    ui.perfetto.dev or chrome://tracing (= jaxinspect.report(FILE, trace=...))."""
     if problem:
         return Message(f"%jaxinspect report: could not read {line!r}: {problem}", level="error")
     if not expr and args.trace is None:
