@@ -11,7 +11,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { ICommandPalette, Notification, WidgetTracker } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -170,6 +170,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     let mainPanel: Panel | null = null;
+    // the main-area view comes back after a page reload, where the user left it
+    const mainTracker = new WidgetTracker<Panel>({ namespace: 'jaxinspect-main' });
+    if (restorer && labShell) {
+      void restorer.restore(mainTracker, {
+        command: CommandIDs.openMain,
+        name: () => MAIN_ID
+      });
+    }
 
     /** A wide view of the same tabs in the main area, split right of the notebook; one at a time. */
     const openInMainArea = (): void => {
@@ -200,6 +208,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         mode: 'split-right',
         ...(nb && !nb.isDisposed && nb.isAttached ? { ref: nb.id } : {})
       });
+      void mainTracker.add(view);
       labShell.activateById(view.id);
     };
 

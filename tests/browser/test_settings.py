@@ -160,3 +160,13 @@ def test_palette_commands_select_each_tab_and_open_in_main_area_sits_beside_the_
     run_command(page, "Open jaxinspect in main area")
     page.locator(MAIN).wait_for(state="visible")
     assert page.locator(MAIN).count() == 1
+
+    # a reloaded page brings the view back (the layout restorer), following the notebook again
+    page.wait_for_timeout(2000)  # JupyterLab saves its workspace layout shortly after a change
+    page.reload()
+    page.locator(MAIN).wait_for(state="visible", timeout=60_000)
+    assert page.locator(MAIN).count() == 1
+    page.wait_for_function(
+        "(sel) => { const el = document.querySelector(sel); return el && /mainarea2?\\.ipynb/.test(el.textContent); }",
+        arg=MAIN, timeout=60_000,
+    )
