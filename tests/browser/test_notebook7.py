@@ -11,7 +11,7 @@ import urllib.request
 import nbformat
 import pytest
 
-from tests.browser.conftest import ROOT, _free_port, _require, shot
+from tests.browser.conftest import ROOT, _free_port, _require
 from tests.browser.test_sidebar import SIDEBAR, run_cell, tid, wait_state
 
 pytestmark = pytest.mark.browser
@@ -142,4 +142,3 @@ def test_the_sidebar_works_in_notebook_7(page, notebook7):
     details.wait_for()
     text = details.inner_text()
     assert "shape" in text and "(3,)" in text and "(4,)" in text
-    shot(page, "notebook7-sidebar")
