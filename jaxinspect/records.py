@@ -877,6 +877,8 @@ class KeysRecord(Record):
     more_nodes: int  # rows not sent
     consumers: tuple[KeyCount, ...]
     note: str | None
+    # each site the rows and consumers name -> that place (cell, line, the line's code)
+    places: dict[str, Location] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -118,6 +118,10 @@ def test_a_key_reuse_and_its_warning_name_the_cell(session):
     check(reuse["first_at"], count, 3, "u = jax.random.normal(k)")
     check(reuse["second_at"], count, 4, "v = jax.random.uniform(k)")
     assert reuse["second_use"] == f"uniform @ cell [{count}] line 4"
+    # the lineage's and the samplers' sites come with their places, once per site
+    keys = value(kc, "jaxinspect.keys().record.to_json()")
+    check(keys["places"][f"cell [{count}] line 2"], count, 2, "k = jax.random.key(0)")
+    assert {c["site"] for c in keys["consumers"]} <= set(keys["places"])
     # the printed warning starts with the cell's place, never the kernel's temp file
     header = next(line for line in err.splitlines() if "KeyReuseWarning" in line)
     assert header.startswith(f"cell [{count}]:4: KeyReuseWarning: jaxinspect: PRNG key"), err

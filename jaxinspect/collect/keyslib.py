@@ -1060,7 +1060,20 @@ class KeyTracker:
                 created=self.created, derived=self.derived, consumed=self.consumed,
                 reuses=sum(r.count for r in self.reuses.values()), summarised=self.summarised,
                 nodes=rows, more_nodes=more, consumers=consumers, note=note,
+                places=self._places(rows, consumers),
             )  # fmt: skip
+
+    @staticmethod
+    def _places(rows: tuple[KeyNodeRecord, ...], consumers: tuple[KeyCount, ...]) -> dict[str, Any]:
+        """Each site shown (rows, consumers) -> its Location, once per site (many keys share a
+        few lines): the sidebar links them to their cells."""
+        places: dict[str, Any] = {}
+        for site in itertools.chain((n.site for n in rows), (c.site for c in consumers)):
+            if site and site not in places:
+                loc = compilelib.located(site)
+                if loc is not None:
+                    places[site] = loc
+        return places
 
     def _layout(self, max_rows: int) -> tuple[tuple[KeyNodeRecord, ...], int]:
         """The newest keys (and keys with a reuse) with their ancestors, in pre-order; a node

@@ -444,6 +444,7 @@ export function keysRecord(overrides: Partial<IKeys> = {}): IKeys {
     more_nodes: 0,
     consumers: [keyCount()],
     note: null,
+    places: { 'cell 3, line 4': cellLocation(3, 4, 'k1, k2 = jax.random.split(key)') },
     ...overrides
   };
 }

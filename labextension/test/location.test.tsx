@@ -9,10 +9,21 @@ import * as React from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it, vi } from 'vitest';
 
+import { SessionModel } from '../src/model';
 import { findCell, linkTarget } from '../src/reveal';
+import { Compiles } from '../src/views/Compiles';
+import { Keys } from '../src/views/Keys';
 import { CellLocation, locationTitle } from '../src/views/location';
 import type { IPanelActions } from '../src/views/tabs';
-import { cellLocation, fileLocation } from './fixtures';
+import {
+  batch,
+  cellLocation,
+  compileEvent,
+  fileLocation,
+  hello,
+  keyReuse,
+  keysRecord
+} from './fixtures';
 
 function actionsWith(revealCell?: IPanelActions['revealCell']): IPanelActions {
   return { loadExtension: () => undefined, reconnect: () => undefined, revealCell };
@@ -157,5 +168,33 @@ describe('linkTarget', () => {
     expect(linkTarget(el({ 'data-jaxinspect-cell': 'x' }))).toBeNull();
     const plain = { closest: () => null } as unknown as EventTarget;
     expect(linkTarget(plain)).toBeNull();
+  });
+});
+
+describe('the tabs link their places', () => {
+  function model(records: Parameters<typeof batch>[1]): SessionModel {
+    const m = new SessionModel();
+    m.applyHello(hello());
+    m.applyBatch(batch(1, records));
+    return m;
+  }
+
+  it('Keys: reuse uses and lineage sites in a cell are buttons; a site without a place is text', () => {
+    const m = model([keysRecord(), keyReuse()]);
+    const html = renderToStaticMarkup(
+      <Keys model={m} now={0} actions={actionsWith(() => undefined)} />
+    );
+    expect(html).toContain('aria-label="Go to cell [3] line 5"'); // first use
+    expect(html).toContain('aria-label="Go to cell [3] line 6"'); // second use
+    // lineage: 'cell 3, line 4' has a place, 'cell 3, line 2' (the root) has none
+    expect(html).toMatch(/<button[^>]*data-testid="jaxinspect-keys-site"[^>]*aria-label="Go to cell \[3\] line 4"/);
+    expect(html).toMatch(/<span class="jp-JaxInspect-dim jp-JaxInspect-keysSite" data-testid="jaxinspect-keys-site" title="cell 3, line 2">/);
+  });
+
+  it('Compiles: a cell call site is a button that reveals its cell', () => {
+    const revealCell = vi.fn();
+    const m = model([compileEvent({ id: 4, call: cellLocation(9, 2, 'y = step(x)') })]);
+    const html = renderToStaticMarkup(<Compiles model={m} now={0} actions={actionsWith(revealCell)} />);
+    expect(html).toMatch(/<button[^>]*data-testid="jaxinspect-compile-site"[^>]*aria-label="Go to cell \[9\] line 2" title="y = step\(x\)">cell \[9\] line 2<\/button>/);
   });
 });

@@ -466,7 +466,8 @@ export const SCHEMA = {
       "nodes": "list[KeyNode]",
       "more_nodes": "int",
       "consumers": "list[KeyCount]",
-      "note": "str|null"
+      "note": "str|null",
+      "places": "dict[str,Location]"
     },
     "key_reuse": {
       "kind": "str",

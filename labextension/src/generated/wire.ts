@@ -866,6 +866,12 @@ export interface KeysRecord {
   more_nodes: number;
   consumers: KeyCount[];
   note: string | null;
+  /**
+   * each site the rows and consumers name -> that place (cell, line, the line's code)
+   */
+  places: {
+    [k: string]: Location;
+  };
 }
 /**
  * One key in the lineage tree, as a row: ``depth`` is its indentation once chains of

@@ -11,7 +11,7 @@
 import * as React from 'react';
 
 import type { SessionModel } from '../model';
-import type { IKeyCount, IKeyNode, IKeyReuse, IKeys } from '../protocol';
+import type { IKeyCount, IKeyNode, IKeyReuse, IKeys, ILocation } from '../protocol';
 import { bounded } from './format';
 import type { IPanelActions, ITabProps } from './tabs';
 import { CellLocation } from './location';
@@ -133,9 +133,9 @@ export function Keys(props: ITabProps): React.ReactElement {
         </p>
       )}
       {reuses.length > 0 && <Reuses reuses={reuses} actions={actions} />}
-      {!off && <Tree keys={keys!} nodes={nodes} />}
+      {!off && <Tree keys={keys!} nodes={nodes} actions={actions} />}
       {!off && Array.isArray(keys!.consumers) && keys!.consumers.length > 0 && (
-        <Consumers consumers={keys!.consumers} />
+        <Consumers consumers={keys!.consumers} places={keys!.places} actions={actions} />
       )}
     </div>
   );
@@ -317,7 +317,39 @@ function Reuses(props: { reuses: IKeyReuse[]; actions?: IPanelActions }): React.
   );
 }
 
-function Tree(props: { keys: IKeys; nodes: IKeyNode[] }): React.ReactElement {
+/** A site's place, when the kernel sent one (`KeysRecord.places`; older kernels send none). */
+function placeOf(places: IKeys['places'] | undefined, site: string | null): ILocation | null {
+  return site && places && Object.prototype.hasOwnProperty.call(places, site) ? places[site] : null;
+}
+
+/** A site: a link to its cell when the kernel sent its place, else text as before. */
+function Site(props: {
+  site: string;
+  places?: IKeys['places'];
+  actions?: IPanelActions;
+  className: string;
+  testid: string;
+}): React.ReactElement {
+  const loc = placeOf(props.places, props.site);
+  if (loc) {
+    return (
+      <CellLocation
+        loc={loc}
+        text={props.site}
+        actions={props.actions}
+        className={props.className}
+        testid={props.testid}
+      />
+    );
+  }
+  return (
+    <span className={props.className} data-testid={props.testid} title={props.site}>
+      {props.site}
+    </span>
+  );
+}
+
+function Tree(props: { keys: IKeys; nodes: IKeyNode[]; actions?: IPanelActions }): React.ReactElement {
   const { keys: k, nodes } = props;
   const { shown, more } = bounded(nodes, MAX_NODE_ROWS);
   const moreText = moreKeysText(
@@ -334,7 +366,7 @@ function Tree(props: { keys: IKeys; nodes: IKeyNode[] }): React.ReactElement {
       )}
       <div className="jp-JaxInspect-keysTree">
         {shown.map((n, i) => (
-          <Node key={`${i}:${n.id}`} node={n} />
+          <Node key={`${i}:${n.id}`} node={n} places={k.places} actions={props.actions} />
         ))}
       </div>
       {moreText && (
@@ -346,7 +378,11 @@ function Tree(props: { keys: IKeys; nodes: IKeyNode[] }): React.ReactElement {
   );
 }
 
-function Node(props: { node: IKeyNode }): React.ReactElement {
+function Node(props: {
+  node: IKeyNode;
+  places?: IKeys['places'];
+  actions?: IPanelActions;
+}): React.ReactElement {
   const n = props.node;
   const usedBy = Array.isArray(n.used_by) ? n.used_by : [];
   const unlisted = n.uses > usedBy.length ? n.uses - usedBy.length : 0;
@@ -373,13 +409,13 @@ function Node(props: { node: IKeyNode }): React.ReactElement {
         {n.state}
       </span>
       {n.site && (
-        <span
+        <Site
+          site={n.site}
+          places={props.places}
+          actions={props.actions}
           className="jp-JaxInspect-dim jp-JaxInspect-keysSite"
-          data-testid="jaxinspect-keys-site"
-          title={n.site}
-        >
-          {n.site}
-        </span>
+          testid="jaxinspect-keys-site"
+        />
       )}
       {(usedBy.length > 0 || unlisted > 0) && (
         <span className="jp-JaxInspect-keysUsedBy" data-testid="jaxinspect-keys-used-by">
@@ -400,7 +436,11 @@ function Node(props: { node: IKeyNode }): React.ReactElement {
   );
 }
 
-function Consumers(props: { consumers: IKeyCount[] }): React.ReactElement {
+function Consumers(props: {
+  consumers: IKeyCount[];
+  places?: IKeys['places'];
+  actions?: IPanelActions;
+}): React.ReactElement {
   const { shown, more } = bounded(props.consumers, MAX_CONSUMER_ROWS);
   return (
     <section className="jp-JaxInspect-section">
@@ -424,7 +464,16 @@ function Consumers(props: { consumers: IKeyCount[] }): React.ReactElement {
                 data-label="site"
                 title={c.site ?? ''}
               >
-                {c.site ?? '–'}
+                {c.site && placeOf(props.places, c.site) ? (
+                  <CellLocation
+                    loc={placeOf(props.places, c.site)}
+                    text={c.site}
+                    actions={props.actions}
+                    testid="jaxinspect-keys-consumer-site"
+                  />
+                ) : (
+                  (c.site ?? '–')
+                )}
               </td>
               <td className="jp-JaxInspect-num" data-label="uses">
                 {String(c.count)}
