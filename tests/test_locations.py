@@ -130,6 +130,8 @@ def test_a_key_reuse_and_its_warning_name_the_cell(session):
     _, text, _, html, _ = run(kc, "jaxinspect.keys()")
     assert f"uniform @ cell [{count}] line 4" in text
     assert f'data-jaxinspect-cell="{count}" data-jaxinspect-line="4"' in "".join(html)
+    # the lineage: the key made on line 2
+    assert f'data-jaxinspect-cell="{count}" data-jaxinspect-line="2"' in "".join(html)
 
 
 def test_a_warnings_filter_still_turns_a_reuse_into_an_error(session):
@@ -169,7 +171,8 @@ def test_buffer_holder_and_creation_site_are_cells(session):
     assert site["name"] == f"cell [{count}] line 3"
     _, text, _, html, _ = run(kc, "jaxinspect.buffers()")
     assert f"cell [{count}] line 3" in text and not TEMP.search(text)
-    assert f'data-jaxinspect-cell="{count}" data-jaxinspect-line="3"' in "".join(html)
+    # linked where the holder is listed, in the sites table and in the largest arrays' rows
+    assert "".join(html).count(f'data-jaxinspect-cell="{count}" data-jaxinspect-line="3"') >= 3
 
 
 def test_a_params_nan_alert_names_the_watch_line(session):

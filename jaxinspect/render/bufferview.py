@@ -62,7 +62,17 @@ def _group_rows(groups: tuple[BufferGroup, ...] | list[BufferGroup], by_site: bo
     ]
 
 
-def _array_row(a: ArrayRow) -> tuple:
+def _places(rec: BuffersRecord) -> dict[str, Any]:
+    """Site text -> Location, from the record's groups (the largest holders and sites), so the
+    largest arrays' creation sites link to their cells in HTML as the groups' do."""
+    places: dict[str, Any] = {}
+    for g in (*rec.owners, *rec.sites, rec.unowned):
+        if g.at is not None and g.site:
+            places.setdefault(g.site, g.at)
+    return places
+
+
+def _array_row(a: ArrayRow, places: dict[str, Any] | None = None) -> tuple:
     flags = ", ".join(f for f, on in (("deleted", a.deleted), ("committed", a.committed)) if on)
     devices = ", ".join(a.devices) + (f" (+{a.n_devices - len(a.devices)})" if a.n_devices > len(a.devices) else "")
     return (
@@ -71,7 +81,7 @@ def _array_row(a: ArrayRow) -> tuple:
         human_bytes(a.bytes),
         devices or "–",
         a.sharding,
-        a.site or "?",
+        place(places.get(a.site), a.site) if places and a.site in places else a.site or "?",
         flags,
     )
 
@@ -132,7 +142,8 @@ def buffers_doc(
         children.append(Section("by dtype", [dtypes]))
     if arrays:
         shown = arrays[:limit]
-        table = Table(ARRAY_COLUMNS, [_array_row(a) for a in shown], more=rec.arrays - len(shown),
+        places = _places(rec)
+        table = Table(ARRAY_COLUMNS, [_array_row(a, places) for a in shown], more=rec.arrays - len(shown),
                       more_label=f"more arrays {_more_hint(len(shown))}")  # fmt: skip
         children.append(Section("largest arrays", [table], open=True))
     for array_id, shard_list in list((shards or {}).items())[:SHARD_GRIDS]:

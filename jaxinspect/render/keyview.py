@@ -83,11 +83,11 @@ def _remade(r: KeyReuse) -> str | None:
     return r.message[start + 2 : end if end > 0 else None] if start >= 0 else None
 
 
-def _node_line(n: KeyNodeRecord) -> Line:
+def _node_line(n: KeyNodeRecord, places: dict[str, Any] | None = None) -> Line:
     used = ", ".join(n.used_by) + (f", +{n.uses - len(n.used_by)} more" if n.uses > len(n.used_by) else "")
     parts: list[Any] = [f"#{n.id} {n.label} ", Text(f"[{n.state}]", cls=f"k-st k-{n.state}")]
-    if n.site:
-        parts.append(Text(f" @ {n.site}", role="muted"))
+    if n.site:  # a site in a cell links to it in HTML
+        parts += [Text(" @ ", role="muted"), place((places or {}).get(n.site), n.site, role="muted")]
     if used:
         parts.append(f"  used by: {used}")
     if n.folded:
@@ -133,7 +133,7 @@ def keys_doc(rec: KeysRecord, reuses: list[KeyReuse], limit: int | None = 200) -
         children.append(
             Section(
                 f"lineage ({plural(len(rows), 'key')} shown: the newest and their ancestors)",
-                [*(_node_line(n) for n in rows), More(more, "more keys not shown", thousands=True)],
+                [*(_node_line(n, rec.places) for n in rows), More(more, "more keys not shown", thousands=True)],
                 open=True,
             )
         )
