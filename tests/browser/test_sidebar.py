@@ -238,7 +238,8 @@ def test_compiles_tab_shows_an_event_and_its_reason_while_the_cell_runs(page, la
         ).count()
         == 0
     )
-    recompile.click()
+    # open it by its name: its call site is a link that scrolls the notebook (test_reveal.py)
+    recompile.locator(".jp-JaxInspect-compileName").click()
     details = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-compile-details"]')
     details.wait_for()
     text = details.inner_text()
