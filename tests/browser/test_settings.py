@@ -23,14 +23,17 @@ MAIN = "#jaxinspect-main"
 # waits (inside the kernel, at most 20 s) until the sidebar's settings arrived, then prints them
 SHOW_CONFIG = (
     "import time, jaxinspect\n"
+    "from jaxinspect.collect import keyslib\n"
     "want = {want!r}\n"
     "for _ in range(200):\n"
-    "    now = (jaxinspect.config.storm_threshold, jaxinspect.config.print_alerts)\n"
+    "    now = (jaxinspect.config.storm_threshold, jaxinspect.config.print_alerts,\n"
+    "           keyslib.tracker().tracking)\n"
     "    if now == want:\n"
     "        break\n"
     "    time.sleep(0.1)\n"
     "print('config:', *now)"
 )
+WANT = {"stormThreshold": 8, "alerts": "sidebar-only", "trackKeysOnLoad": True}
 TABS = ["Overview", "Compiles", "Buffers", "Params", "Keys", "Processes"]
 
 
@@ -56,9 +59,9 @@ def _saved_settings(lab):
 
 
 def test_a_setting_changed_in_the_settings_editor_reaches_the_kernels(page, lab):
-    _notebook(lab, "settings1.ipynb", ["%load_ext jaxinspect", SHOW_CONFIG.format(want=(5, True)),
-                                       SHOW_CONFIG.format(want=(8, False))])
-    _notebook(lab, "settings2.ipynb", ["%load_ext jaxinspect", SHOW_CONFIG.format(want=(8, False))])
+    _notebook(lab, "settings1.ipynb", ["%load_ext jaxinspect", SHOW_CONFIG.format(want=(5, True, False)),
+                                       SHOW_CONFIG.format(want=(8, False, True))])
+    _notebook(lab, "settings2.ipynb", ["%load_ext jaxinspect", SHOW_CONFIG.format(want=(8, False, True))])
     fresh_lab(page, lab, "settings")
     page.locator(".jp-DirListing-itemName").first.wait_for()
     run_command(page, "Show jaxinspect")
@@ -66,7 +69,7 @@ def test_a_setting_changed_in_the_settings_editor_reaches_the_kernels(page, lab)
     run_cell(page, 0, wait_done=True)
     wait_state(page, "ready")
     cell = run_cell(page, 1, wait_done=True)
-    assert _output(cell, "config:") == "config: 5 True"  # the kernel's defaults
+    assert _output(cell, "config:") == "config: 5 True False"  # the kernel's defaults
 
     # Settings → Settings Editor → jaxinspect: the form JupyterLab draws from plugin.json
     run_command(page, "Settings Editor")
@@ -78,25 +81,30 @@ def test_a_setting_changed_in_the_settings_editor_reaches_the_kernels(page, lab)
     storm.fill("8")
     storm.press("Tab")
     form.locator('select[id$="_alerts"]').select_option(label="in the sidebar only")
+    form.locator('input[type="checkbox"][id$="_trackKeysOnLoad"]').check()
     # saved by the editor (not by this test) ...
     for _ in range(100):
         saved = _saved_settings(lab)
-        if saved.get("stormThreshold") == 8 and saved.get("alerts") == "sidebar-only":
+        if WANT.items() <= saved.items():
             break
         page.wait_for_timeout(200)
-    assert saved.get("stormThreshold") == 8 and saved.get("alerts") == "sidebar-only", saved
+    assert WANT.items() <= saved.items(), saved
 
     # ... and applied live to the kernel connected now
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="settings1.ipynb").click()
     cell = run_cell(page, 2, wait_done=True)
-    assert _output(cell, "config:") == "config: 8 False"
+    assert _output(cell, "config:") == "config: 8 False True"
+
+    # key tracking turned on in the kernel connected now: the Keys tab says so
+    run_command(page, "jaxinspect: Show Keys")
+    page.locator(f'{tid("jaxinspect-keys-summary")}[data-tracking="on"]').wait_for(timeout=20_000)
 
     # a kernel started after the change gets the settings when its jaxinspect says hello
     open_from_browser(page, "settings2.ipynb")
     run_cell(page, 0, wait_done=True)
     wait_state(page, "ready")
     cell = run_cell(page, 1, wait_done=True)
-    assert _output(cell, "config:") == "config: 8 False"
+    assert _output(cell, "config:") == "config: 8 False True"
 
 
 def test_palette_commands_select_each_tab_and_open_in_main_area_sits_beside_the_notebook(page, lab):
