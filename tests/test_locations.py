@@ -161,6 +161,13 @@ def test_a_warnings_filter_still_turns_a_reuse_into_an_error(session):
     run(kc, "%jaxinspect keys off")
 
 
+def test_a_usage_warning_names_the_cell(session):
+    count, _, err, _, _ = run(session, "x_before = 1\nbad = jaxinspect.track_keys(on_reuse='loudly')\n")
+    header = next(line for line in err.splitlines() if "UserWarning" in line)
+    assert header.startswith(f"cell [{count}]:2: UserWarning: jaxinspect.track_keys:"), err
+    assert not TEMP.search(err), err
+
+
 def test_buffer_holder_and_creation_site_are_cells(session):
     kc = session
     count, *_ = run(kc, "import numpy as np\nhere = 0\nheld_big = jnp.ones((64, 1000)) + 1\n")

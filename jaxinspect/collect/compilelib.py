@@ -269,6 +269,24 @@ def user_line() -> tuple[str, int] | None:
     return None
 
 
+def warn_at_user(message: str, category: type[Warning], cell_of: Any = None) -> None:
+    """``warnings.warn`` pointing at the user's line: in a notebook cell the printed header
+    reads ``cell [5]:3: UserWarning: …`` (module ``__main__``, as the cell's own warnings),
+    never the kernel's temp file; in a file, that file and line. Warnings filters apply."""
+    import warnings  # noqa: PLC0415
+
+    where = user_line()
+    if where is None:
+        warnings.warn(message, category, stacklevel=2)
+        return
+    filename, line = where
+    loc = locate(filename, line, cell_of if cell_of is not None else collector().cell_of)
+    if loc is not None and loc.cell is not None:
+        warnings.warn_explicit(message, category, f"cell [{loc.cell}]", line, module="__main__")
+    else:
+        warnings.warn_explicit(message, category, filename, line)
+
+
 def _outer_cell(
     frame: Any, site: tuple[str, int | None], cell_of: Callable[[str], int | None] | None
 ) -> tuple[str, int | None]:

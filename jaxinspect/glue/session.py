@@ -16,7 +16,6 @@ import os
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -648,7 +647,7 @@ class track_keys:  # noqa: N801 - used as `with jaxinspect.track_keys():`
         except (ValueError, RuntimeError) as exc:
             # one clear line, never a traceback: tracking stays as it was
             self.error = f"jaxinspect.track_keys: {exc}; key tracking is {'on' if was_on else 'off'}"
-            warnings.warn(self.error, UserWarning, stacklevel=2)
+            compilelib.warn_at_user(self.error, UserWarning, cell_of)  # "cell [5]:3: UserWarning"
             return
         self._started = not was_on
         if shell is not None and self._tracker.run_of is None:
