@@ -260,13 +260,24 @@ def user_line() -> tuple[str, int] | None:
     """(file name, line) of the first frame outside JAX, jaxinspect and site-packages (the
     user's line calling in), or None. A few frames' walk: cheap enough for a checked watch()."""
     frame = sys._getframe(1)
+    known = _USER_LINE_FILES
     while frame is not None:
         filename = frame.f_code.co_filename
-        if filename.startswith("<") or is_user_file(filename):
-            if not filename.startswith(("<frozen", "<string")):
-                return filename, frame.f_lineno
+        mine = known.get(filename)
+        if mine is None:
+            mine = (filename.startswith("<") or is_user_file(filename)) and not filename.startswith(
+                ("<frozen", "<string")
+            )
+            if len(known) > 4096:
+                known.clear()
+            known[filename] = mine
+        if mine:
+            return filename, frame.f_lineno
         frame = frame.f_back
     return None
+
+
+_USER_LINE_FILES: dict[str, bool] = {}  # file name -> is it the user's (cached: per watch() call)
 
 
 def warn_at_user(message: str, category: type[Warning], cell_of: Any = None) -> None:
