@@ -158,7 +158,7 @@ class KeyTracker:
         self._split_cache: dict[Any, tuple] = {}
         self._queue: list[tuple] = []
         self._flush_due = 0.0
-        self._filters_seen: tuple = ()  # (id, len, first) of warnings.filters last looked at
+        self._filters_seen: tuple = ()  # (list, len, first) of warnings.filters last looked at
         self._filters_raise = False
         self._event_where: tuple | None = None
         self._analyzed: weakref.WeakSet = weakref.WeakSet()
@@ -977,17 +977,19 @@ class KeyTracker:
         report it). Re-read only when ``warnings.filters`` changed (another list, length or
         first entry: what ``catch_warnings`` and ``simplefilter`` change)."""
         filters = warnings.filters
-        seen = (id(filters), len(filters), filters[0] if filters else None)
-        if seen != self._filters_seen:
-            self._filters_seen = seen
-            action = "default"
-            for action_, _msg, category, module, _line in filters:
-                if issubclass(errors.KeyReuseWarning, category) and (
-                    module is None or module.match("__main__")
-                ):
-                    action = action_
-                    break
-            self._filters_raise = action == "error"
+        n = len(filters)
+        seen = self._filters_seen
+        if seen and filters is seen[0] and n == seen[1] and (not n or filters[0] is seen[2]):
+            return self._filters_raise
+        self._filters_seen = (filters, n, filters[0] if n else None)
+        action = "default"
+        for action_, _msg, category, module, _line in filters:
+            if issubclass(errors.KeyReuseWarning, category) and (
+                module is None or module.match("__main__")
+            ):
+                action = action_
+                break
+        self._filters_raise = action == "error"
         return self._filters_raise
 
     def _warning_place(self) -> tuple[str, int, str | None]:
