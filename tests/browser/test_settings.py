@@ -33,7 +33,7 @@ SHOW_CONFIG = (
     "    time.sleep(0.1)\n"
     "print('config:', *now)"
 )
-WANT = {"stormThreshold": 8, "alerts": "sidebar-only", "trackKeysOnLoad": True}
+WANT = {"stormThreshold": 8, "alerts": "sidebar-only", "trackKeysOnLoad": True, "buffersInterval": 2}
 TABS = ["Overview", "Compiles", "Buffers", "Params", "Keys", "Processes"]
 
 
@@ -82,6 +82,9 @@ def test_a_setting_changed_in_the_settings_editor_reaches_the_kernels(page, lab)
     storm.press("Tab")
     form.locator('select[id$="_alerts"]').select_option(label="in the sidebar only")
     form.locator('input[type="checkbox"][id$="_trackKeysOnLoad"]').check()
+    interval = form.locator('input[id$="_buffersInterval"]')
+    interval.fill("2")
+    interval.press("Tab")
     # saved by the editor (not by this test) ...
     for _ in range(100):
         saved = _saved_settings(lab)
@@ -98,6 +101,18 @@ def test_a_setting_changed_in_the_settings_editor_reaches_the_kernels(page, lab)
     # key tracking turned on in the kernel connected now: the Keys tab says so
     run_command(page, "jaxinspect: Show Keys")
     page.locator(f'{tid("jaxinspect-keys-summary")}[data-tracking="on"]').wait_for(timeout=20_000)
+
+    # the Buffers tab samples at the configured interval (its menu shows it; the kernel says it)
+    run_command(page, "jaxinspect: Show Buffers")
+    page.wait_for_function(
+        "(sel) => { const el = document.querySelector(sel); return el && el.value === '2'; }",
+        arg=tid("jaxinspect-buffers-interval"), timeout=20_000,
+    )
+    page.wait_for_function(  # 2 s, or more where a costly snapshot stretched it; never the 1 s default
+        "(sel) => { const m = /every ([0-9.]+) s/.exec(document.querySelector(sel).textContent);"
+        " return m && Number(m[1]) >= 2; }",
+        arg=SIDEBAR, timeout=30_000,
+    )
 
     # a kernel started after the change gets the settings when its jaxinspect says hello
     open_from_browser(page, "settings2.ipynb")
