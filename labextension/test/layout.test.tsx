@@ -74,6 +74,7 @@ function panelMarkup(opts: {
   model: SessionModel | null;
   selected: string;
   wide?: boolean;
+  main?: boolean;
   actions?: IPanelActions;
 }): { html: string; tree: React.ReactElement<any> } {
   const tree = (
@@ -81,6 +82,7 @@ function panelMarkup(opts: {
       tabs={createDefaultTabs()}
       model={opts.model}
       selected={opts.selected}
+      main={opts.main ?? !!opts.wide}
       wide={!!opts.wide}
       actions={opts.actions ?? noActions}
       idPrefix="jaxinspect-t"
@@ -237,7 +239,7 @@ describe('the panel', () => {
       selected: 'compiles',
       actions: { ...noActions, openInMainArea }
     });
-    expect(html).toMatch(/^<div class="jp-JaxInspect-root jp-JaxInspect-narrow" data-layout="narrow">/);
+    expect(html).toMatch(/^<div class="jp-JaxInspect-root jp-JaxInspect-narrow" data-layout="narrow" data-view="sidebar">/);
     expect(html).toContain(
       'role="tabpanel" id="jaxinspect-t-tabpanel" aria-labelledby="jaxinspect-t-tab-compiles" tabindex="0"'
     );
@@ -260,12 +262,23 @@ describe('the panel', () => {
       wide: true,
       actions: { ...noActions, openInMainArea: () => undefined }
     });
-    expect(html).toMatch(/^<div class="jp-JaxInspect-root jp-JaxInspect-wide" data-layout="wide">/);
+    expect(html).toMatch(/^<div class="jp-JaxInspect-root jp-JaxInspect-wide" data-layout="wide" data-view="main">/);
     expect(html).not.toContain('jaxinspect-open-main');
     // the side-by-side table: one column per process
     expect(html).toContain('<table class="jp-JaxInspect-table jp-JaxInspect-processesTable"');
     expect(count(html, 'jaxinspect-processes-row')).toBeGreaterThan(5);
     expect(count(html, 'jaxinspect-processes-field')).toBe(0);
+    // a main-area view without the room for tables (split beside a notebook on a small screen)
+    // shows the cards, still without the button
+    const cramped = panelMarkup({
+      model: fullModel(),
+      selected: 'processes',
+      main: true,
+      actions: { ...noActions, openInMainArea: () => undefined }
+    }).html;
+    expect(cramped).toMatch(/^<div class="jp-JaxInspect-root jp-JaxInspect-narrow" data-layout="narrow" data-view="main">/);
+    expect(cramped).not.toContain('jaxinspect-open-main');
+    expect(count(cramped, 'jaxinspect-processes-field')).toBeGreaterThan(5);
   });
 
   it('narrow Processes: a card per process with the same facts, no side-by-side table', () => {

@@ -224,7 +224,7 @@ def test_every_tab_fits_the_sidebar_at_250_and_400_px(page, lab):
             if tab == "compiles":  # the details of a recompile, with its reasons, open too
                 ev = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-compile-event"][data-fun-name="train_step"]')
                 if page.locator(tid("jaxinspect-compile-details")).count() == 0:
-                    ev.first.click()
+                    ev.first.locator(".jp-JaxInspect-compileName").click()  # (its place is a link)
                 page.locator(tid("jaxinspect-compile-details")).wait_for()
             page.wait_for_timeout(300)
             got = page.evaluate(CHECK, [SIDEBAR, NAMES])
@@ -246,3 +246,29 @@ def test_every_tab_fits_the_sidebar_at_250_and_400_px(page, lab):
         run_command(page, "Use Theme: JupyterLab Light")
     bad = {k: v for k, v in report.items() if v}
     assert not bad, "\n".join(f"{w} px {tab}: {v}" for (w, tab), v in bad.items())
+
+    # the header's "Open in main area": the same tabs beside the notebook; cards while it is
+    # narrower than 600 px, full tables once the window gives it the room
+    page.locator(tid("jaxinspect-open-main")).click()
+    main = page.locator("#jaxinspect-main")
+    main.locator('[data-view="main"]').wait_for(timeout=30_000)
+    assert main.locator('[data-testid="jaxinspect-open-main"]').count() == 0
+    main.locator('[data-testid="jaxinspect-tab-buffers"]').click()
+    table = main.locator(".jp-JaxInspect-bufferGroups").first
+    table.wait_for(timeout=30_000)
+    width = main.bounding_box()["width"]
+    if width < 600:
+        assert main.locator('[data-layout="narrow"]').count() == 1, width
+        assert table.evaluate("t => getComputedStyle(t).display") == "block"
+        got = page.evaluate(CHECK, ["#jaxinspect-main", NAMES])
+        assert not (got["outside"] or got["scrolls"] or got["broken"]), got
+        page.set_viewport_size({"width": 2400, "height": 900})
+    main.locator('[data-layout="wide"]').wait_for(timeout=30_000)
+    assert main.bounding_box()["width"] >= 600
+    assert table.evaluate("t => getComputedStyle(t).display") == "table"
+    assert table.locator("thead").evaluate("h => getComputedStyle(h).display") != "none"
+    if folder:
+        for tab in READY:
+            main.locator(f'[data-testid="jaxinspect-tab-{tab}"]').click()
+            page.wait_for_timeout(500)
+            main.screenshot(path=f"{folder}/{tab}-wide.png")

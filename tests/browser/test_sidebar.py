@@ -7,8 +7,6 @@ import time
 import jax
 import pytest
 
-from tests.browser.conftest import shot
-
 pytestmark = pytest.mark.browser
 
 SIDEBAR = "#jaxinspect-sidebar"
@@ -251,7 +249,6 @@ def test_compiles_tab_shows_an_event_and_its_reason_while_the_cell_runs(page, la
     diff_text = diff.inner_text()
     assert diff.get_attribute("data-status") == "done", diff_text
     assert "~ in x: f32[3] → f32[4]" in diff_text and "ragged_step (before)" in diff_text
-    shot(page.locator(SIDEBAR), "sidebar-compiles")
     assert "compile cell done" not in cell.locator(".jp-OutputArea").inner_text()
     cell.locator(".jp-OutputArea-output", has_text="compile cell done").wait_for(timeout=30_000)
 
@@ -278,7 +275,6 @@ def test_buffers_tab_shows_growth_while_the_cell_runs(page, lab):
     device = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-buffers-device"][data-device="cpu:0"]')
     assert "KiB" in device.inner_text() or "MiB" in device.inner_text()
     assert page.locator(tid("jaxinspect-buffers-sparkline")).count() == 1
-    shot(page.locator(SIDEBAR), "sidebar-buffers")
     cell.locator(".jp-OutputArea-output", has_text="buffers cell done").wait_for(timeout=30_000)
 
 
@@ -307,7 +303,6 @@ def test_params_tab_updates_during_training_and_names_the_nan(page, lab):
     # the alert comes from the exact check at once; the sampled layer rows follow at the next sample
     bad = section.locator('[data-testid="jaxinspect-params-layer"][data-path="[\'l2\']"][data-nonfinite="true"]')
     bad.wait_for(timeout=30_000)
-    shot(page.locator(SIDEBAR), "sidebar-params")
     assert "params cell done" not in cell.locator(".jp-OutputArea").inner_text()
     cell.locator(".jp-OutputArea-output", has_text="params cell done").wait_for(timeout=30_000)
 
@@ -337,7 +332,6 @@ def test_keys_tab_turns_tracking_on_and_shows_the_reuse_while_the_cell_runs(page
         timeout=20_000,
     )
     assert "keys cell done" not in cell.locator(".jp-OutputArea").inner_text()
-    shot(page.locator(SIDEBAR), "sidebar-keys")
     reused = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-keys-node"][data-state="reused"]')
     assert reused.count() == 1 and reused.get_attribute("data-op") == "split"
     assert page.locator(tid("jaxinspect-keys-node")).count() > 10
@@ -377,7 +371,6 @@ def test_monitor_widget_updates_in_its_cell_while_the_next_cell_runs(page, lab):
     assert page.locator(f"{nb} .js-plotly-plot").count() == 0
     snapshot = page.locator(f"{nb} .jaxinspect-monitor-snapshot")
     assert snapshot.count() == 1 and not snapshot.is_visible()
-    shot(page.locator(f"{nb} .jp-Cell").nth(1), "monitor")
     # a hostile scalar name is text, never markup
     odd = monitor.locator('[data-testid="jaxinspect-monitor-scalar"][data-name="<img src=x onerror=alert(1)>"]')
     assert odd.count() == 1 and monitor.locator("img").count() == 0
@@ -403,8 +396,6 @@ def test_jaxpr_and_jit_profile_outputs_render_in_lab(page, lab):
     profile.locator(".jaxinspect-view").first.wait_for(timeout=60_000)
     ptext = profile.inner_text()
     assert "jit_profile: 1 compile of 1 function" in ptext and "changed shape (32, 64) → (7, 64)" in ptext
-    shot(jaxpr.first, "jaxpr")
-    shot(profile, "jit-profile")
 
 
 def test_hostile_names_are_inert_in_every_tab_and_processes_show_side_by_side(page, lab):
@@ -430,7 +421,6 @@ def test_hostile_names_are_inert_in_every_tab_and_processes_show_side_by_side(pa
     assert differs.first.get_attribute("data-fun-name").endswith("local_step")
     assert "≠ differs across processes" in differs.first.inner_text()
     assert '<img src=x onerror="window.__jaxinspect_xss=2">' in text(page, "jaxinspect-processes-table")
-    shot(page.locator(SIDEBAR), "sidebar-processes")
     workers.locator(".jp-OutputArea-output", has_text="workers done [0, 0]").wait_for(timeout=120_000)
     page.wait_for_function(
         "sel => [...document.querySelectorAll(sel)].every(el => el.dataset.state === 'closed')",

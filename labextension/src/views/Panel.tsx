@@ -18,6 +18,12 @@ const TICK_MS = 1000;
 /** Panels made so far: each gets its own DOM id prefix (a page may show two). */
 let panelCount = 0;
 
+/**
+ * Narrowest width (px) at which a wide panel shows full tables; narrower (e.g. split beside a
+ * notebook on a small screen) it shows the sidebar's cards, which fit any width.
+ */
+export const WIDE_MIN_PX = 600;
+
 export class Panel extends ReactWidget {
   constructor(options: Panel.IOptions) {
     super();
@@ -34,8 +40,13 @@ export class Panel extends ReactWidget {
 
   readonly tabs: TabRegistry;
 
-  /** Laid out for a wide area (full tables) rather than the sidebar's cards. */
+  /** A main-area view: laid out for a wide area (full tables where it has the room). */
   readonly wide: boolean;
+
+  /** The panel's width in px as last laid out (0 before it is shown). */
+  get width(): number {
+    return this._width;
+  }
 
   /** Id of the tab shown. */
   get selected(): string {
@@ -77,7 +88,24 @@ export class Panel extends ReactWidget {
   protected onAfterShow(msg: any): void {
     super.onAfterShow(msg);
     this._startTimer();
+    this._measure(-1);
     this.update();
+  }
+
+  protected onResize(msg: any): void {
+    super.onResize(msg);
+    this._measure(typeof msg?.width === 'number' ? msg.width : -1);
+  }
+
+  /** Keep the width; re-render when it crosses `WIDE_MIN_PX` (tables ⇄ cards). */
+  private _measure(width: number): void {
+    const w = width >= 0 ? width : this.node.offsetWidth;
+    const roomy = (x: number) => x >= WIDE_MIN_PX;
+    const changed = roomy(w) !== roomy(this._width);
+    this._width = w;
+    if (changed && this.wide) {
+      this.update();
+    }
   }
 
   protected onAfterAttach(msg: any): void {
@@ -109,7 +137,8 @@ export class Panel extends ReactWidget {
         tabs={this.tabs}
         model={this._model}
         selected={this._selected}
-        wide={this.wide}
+        main={this.wide}
+        wide={this.wide && this._width >= WIDE_MIN_PX}
         actions={this._actions}
         idPrefix={this._idPrefix}
         visible={this.isVisible}
@@ -144,6 +173,7 @@ export class Panel extends ReactWidget {
   private _selected: string;
   private _actions: IPanelActions;
   private _idPrefix: string;
+  private _width = 0;
   private _timer: ReturnType<typeof setInterval> | null = null;
 }
 

@@ -15,6 +15,9 @@ export interface IPanelViewProps {
   model: SessionModel | null;
   /** Id of the tab to show (the first one when unknown). */
   selected: string;
+  /** A main-area view (no "Open in main area" button). */
+  main?: boolean;
+  /** Full tables (a main-area view with room for them) rather than the sidebar's cards. */
   wide: boolean;
   actions: IPanelActions;
   /** Unique per panel: prefixes the DOM ids of its tabs and tab panel. */
@@ -29,11 +32,13 @@ export function PanelView(props: IPanelViewProps): React.ReactElement {
   const tab = tabs.get(props.selected) ?? tabs.tabs[0];
   const Body = tab?.component;
   const state = model ? model.state : 'no-notebook';
-  const openMain = !wide && actions.openInMainArea ? actions.openInMainArea : null;
+  const main = props.main ?? wide;
+  const openMain = !main && actions.openInMainArea ? actions.openInMainArea : null;
   return (
     <div
       className={'jp-JaxInspect-root ' + (wide ? 'jp-JaxInspect-wide' : 'jp-JaxInspect-narrow')}
       data-layout={wide ? 'wide' : 'narrow'}
+      data-view={main ? 'main' : 'sidebar'}
     >
       <header className="jp-JaxInspect-header">
         <div className="jp-JaxInspect-title" title={model?.name ?? ''}>
