@@ -199,6 +199,30 @@ def test_a_params_nan_alert_names_the_watch_line(session):
     )
     assert alerts and alerts[0]["step"] == 2, alerts
     check(alerts[0]["watched_at"], count, 5, "jaxinspect.watch('nanny', tree, step=step)")
+    # the line printed in the cell (config.print_alerts) names the watch() line too
+    assert f"(watched at cell [{count}] line 5)" in err, err
+    assert not TEMP.search(err), err
+
+
+def test_nan_guard_names_the_cell_line_that_made_the_nan(session):
+    kc = session
+    defined, *_ = run(kc, "def logstep(w):\n    z = w + 0\n    return jnp.log(z)\n")
+    run(
+        kc,
+        "guarded = jaxinspect.nan_guard(logstep)\n"
+        "w = jnp.full(3, 3.0)\n"
+        "for i in range(6):\n"
+        "    w = guarded(w)\n"
+        "cause = guarded.wait()\n",
+    )
+    alerts = value(
+        kc,
+        "[a.to_json() for a in __import__('jaxinspect.glue.session', fromlist=['x'])"
+        ".SESSION.inspector.watcher.alerts if a.cause]",
+    )
+    assert alerts, value(kc, "guarded.cause")
+    check(alerts[-1]["cause_at"], defined, 3, "return jnp.log(z)")
+    assert f"cell [{defined}] line 3" in alerts[-1]["cause"]
 
 
 def test_jaxpr_sources_are_cells(session):
