@@ -190,13 +190,22 @@ describe('Keys tab', () => {
       'fold_in',
       'rngs.dropout'
     ]);
+    // the sidebar (narrow): 10 px a level, at most 8 levels; the main-area view: 12 px, 30
     expect(attrs(html, 'jaxinspect-keys-node', 'style')).toEqual([
+      'padding-left:0',
+      'padding-left:10px',
+      'padding-left:20px',
+      'padding-left:80px'
+    ]);
+    const wide = renderToStaticMarkup(<Keys model={model} now={0} actions={withTrack()} wide />);
+    expect(attrs(wide, 'jaxinspect-keys-node', 'style')).toEqual([
       'padding-left:0',
       'padding-left:12px',
       'padding-left:24px',
       'padding-left:360px'
     ]);
     expect(indentPx(45)).toBe(360);
+    expect(indentPx(45, true)).toBe(80);
     expect(indentPx(-1)).toBe(0);
 
     const root = element(html, 'jaxinspect-keys-node', 'data-id', '1', '</div>');

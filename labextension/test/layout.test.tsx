@@ -217,7 +217,10 @@ describe('the tab strip', () => {
     expect(compactBadge('1,999')).toBe('2k');
     expect(compactBadge('56789')).toBe('57k');
     expect(compactBadge('2300000')).toBe('2.3M');
-    expect(compactBadge('2 ⚠')).toBe('2 ⚠');
+    expect(compactBadge('2 ⚠')).toBe('2');
+    expect(compactBadge('⚠')).toBe('!');
+    expect(compactBadge('3 ≠')).toBe('3');
+    expect(compactBadge('1234 ⚠')).toBe('1.2k');
     expect(compactBadge('on')).toBe('on');
     expect(paramsBadgeLabel('2 ⚠')).toBe('2 watched, a NaN/Inf alert');
     expect(paramsBadgeLabel('⚠')).toBe('a NaN/Inf alert');

@@ -46,6 +46,7 @@ CELLS = [
     "optimizer.opt_state = {'tree_bias_correction': jnp.zeros((1797, 8, 8, 1)),\n"
     "                       'mu': [jnp.ones((64, 10))]}\n"
     "digits_images_standardized = jnp.zeros((1797, 8, 8, 1))\n"
+    "per_step_losses = [jnp.float32(i) for i in range(1200)]  # a 4-digit badge: '1.2k'\n"
     "@jax.jit\n"
     "def train_step(params, x):\n"
     "    return jax.tree_util.tree_map(lambda w: w * 0.99 + 0.0 * x.mean(), params)\n"

@@ -49,10 +49,21 @@ export function keysBadge(model: SessionModel | null): string | null {
   return model.keys?.tracking ? 'on' : null;
 }
 
-/** Left padding of a lineage row at `depth`, in pixels (capped at `MAX_INDENT_DEPTH`). */
-export function indentPx(depth: number): number {
-  const d = Number.isFinite(depth) ? Math.max(0, Math.min(MAX_INDENT_DEPTH, Math.floor(depth))) : 0;
-  return d * INDENT_PX;
+/**
+ * In the narrow sidebar (250–400 px) a lineage row is indented at most this many levels, this
+ * many pixels each, so a long `key, sub = split(key)` chain leaves its labels room.
+ */
+export const NARROW_MAX_INDENT_DEPTH = 8;
+export const NARROW_INDENT_PX = 10;
+
+/**
+ * Left padding of a lineage row at `depth`, in pixels (capped at `MAX_INDENT_DEPTH`; `narrow`:
+ * at `NARROW_MAX_INDENT_DEPTH`, `NARROW_INDENT_PX` a level).
+ */
+export function indentPx(depth: number, narrow = false): number {
+  const max = narrow ? NARROW_MAX_INDENT_DEPTH : MAX_INDENT_DEPTH;
+  const d = Number.isFinite(depth) ? Math.max(0, Math.min(max, Math.floor(depth))) : 0;
+  return d * (narrow ? NARROW_INDENT_PX : INDENT_PX);
 }
 
 /** "120 more keys not shown · 5,000 older keys summarised"; '' when there is neither. */
@@ -133,7 +144,7 @@ export function Keys(props: ITabProps): React.ReactElement {
         </p>
       )}
       {reuses.length > 0 && <Reuses reuses={reuses} actions={actions} />}
-      {!off && <Tree keys={keys!} nodes={nodes} actions={actions} />}
+      {!off && <Tree keys={keys!} nodes={nodes} actions={actions} narrow={!props.wide} />}
       {!off && Array.isArray(keys!.consumers) && keys!.consumers.length > 0 && (
         <Consumers consumers={keys!.consumers} places={keys!.places} actions={actions} />
       )}
@@ -349,7 +360,12 @@ function Site(props: {
   );
 }
 
-function Tree(props: { keys: IKeys; nodes: IKeyNode[]; actions?: IPanelActions }): React.ReactElement {
+function Tree(props: {
+  keys: IKeys;
+  nodes: IKeyNode[];
+  actions?: IPanelActions;
+  narrow?: boolean;
+}): React.ReactElement {
   const { keys: k, nodes } = props;
   const { shown, more } = bounded(nodes, MAX_NODE_ROWS);
   const moreText = moreKeysText(
@@ -366,7 +382,13 @@ function Tree(props: { keys: IKeys; nodes: IKeyNode[]; actions?: IPanelActions }
       )}
       <div className="jp-JaxInspect-keysTree">
         {shown.map((n, i) => (
-          <Node key={`${i}:${n.id}`} node={n} places={k.places} actions={props.actions} />
+          <Node
+            key={`${i}:${n.id}`}
+            node={n}
+            places={k.places}
+            actions={props.actions}
+            narrow={props.narrow}
+          />
         ))}
       </div>
       {moreText && (
@@ -382,6 +404,7 @@ function Node(props: {
   node: IKeyNode;
   places?: IKeys['places'];
   actions?: IPanelActions;
+  narrow?: boolean;
 }): React.ReactElement {
   const n = props.node;
   const usedBy = Array.isArray(n.used_by) ? n.used_by : [];
@@ -395,7 +418,7 @@ function Node(props: {
       data-id={String(n.id)}
       data-state={n.state}
       data-op={n.op}
-      style={{ paddingLeft: indentPx(n.depth) }}
+      style={{ paddingLeft: indentPx(n.depth, props.narrow) }}
       title={n.typed ? `${n.op} · typed key` : n.op}
     >
       <span

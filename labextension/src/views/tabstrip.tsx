@@ -34,14 +34,29 @@ export function tabKeyTarget(key: string, index: number, count: number): number 
   }
 }
 
+/** Marks a badge may carry after its count: "⚠" (an alert), "≠" (counts differ). */
+const ALERT_MARKS = /[⚠≠]/g;
+
+/** Whether a badge carries an alert mark (the strip draws it in the error colour). */
+export function badgeAlerts(badge: string): boolean {
+  return /[⚠≠]/.test(badge);
+}
+
 /**
- * A badge as the strip shows it: a whole number of 1,000 or more shortened ("1234" → "1.2k",
- * "56789" → "57k", "2300000" → "2.3M"); anything else as it is. The tooltip keeps the full text.
+ * A badge as the strip shows it, short enough for six tabs in 250 px: a whole number of 1,000 or
+ * more shortened ("1234" → "1.2k", "56789" → "57k", "2300000" → "2.3M"); an alert mark dropped
+ * (the badge turns red instead: "2 ⚠" → "2", a lone "⚠" → "!"); anything else as it is. The
+ * tooltip and aria-label keep the full text.
  */
 export function compactBadge(badge: string): string {
-  const plain = badge.replace(/,/g, '');
+  const marked = badgeAlerts(badge);
+  const rest = badge.replace(ALERT_MARKS, '').trim();
+  if (marked && !rest) {
+    return '!';
+  }
+  const plain = rest.replace(/,/g, '');
   if (!/^\d+$/.test(plain)) {
-    return badge;
+    return rest;
   }
   const n = Number(plain);
   const unit = (v: number, suffix: string) =>
@@ -138,7 +153,7 @@ export function TabStrip(props: ITabStripProps): React.ReactElement {
             {badge ? (
               <span
                 className={
-                  'jp-JaxInspect-badge' + (/[⚠≠]/.test(badge) ? ' jp-JaxInspect-badgeAlert' : '')
+                  'jp-JaxInspect-badge' + (badgeAlerts(badge) ? ' jp-JaxInspect-badgeAlert' : '')
                 }
                 data-testid={`jaxinspect-tab-badge-${t.id}`}
                 data-badge={badge}
