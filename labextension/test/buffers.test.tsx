@@ -320,7 +320,9 @@ describe('Buffers tab', () => {
       'losses',
       'cell [5] line 3 (train)'
     ]);
-    expect(html).toContain('`losses` gained 30 f32[] device arrays over the last 3 snapshots');
+    expect(html).toContain(
+      '<code class="jp-JaxInspect-name" title="losses">losses</code> gained 30 f32[] device arrays over the last 3 snapshots'
+    );
     expect(html).not.toContain('gained 10 f32[]');
     expect(html).toContain(
       'fix: store float(loss) or jax.device_get(loss) instead of the device array'

@@ -111,7 +111,11 @@ describe('Compiles tab: a summarised reason and its differences', () => {
     ]);
     // the event row: the one-line summary; no differences until the event is opened
     const closed = render(model);
-    expect(closed).toContain(esc(r.message));
+    // (its quoted paths as whole names: code, no backticks)
+    expect(closed.replace(/<[^>]*>/g, '')).toContain(esc(r.message.replace(/`/g, '')));
+    expect(closed).toContain(
+      '<code class="jp-JaxInspect-name" title="model.blocks[0].fc1.dtype">model.blocks[0].fc1.dtype</code>'
+    );
     expect(closed).not.toContain('jaxinspect-compile-reason-details');
 
     const html = render(model, { selectedId: 2 });

@@ -160,7 +160,8 @@ describe('Compiles tab', () => {
     const c = row(html, 'jaxinspect-compile-event', 'c');
     expect(c).toContain('#3');
     expect(c).toContain('>c<');
-    expect(c).toContain('`x` changed shape (3,) → (4,)');
+    // a quoted name is a name: code, whole, never broken (no backticks)
+    expect(c).toContain('<code class="jp-JaxInspect-name" title="x">x</code> changed shape (3,) → (4,)');
     expect(c).toContain('cell [5] line 6');
     expect(c).toContain('20.3 ms');
     expect(row(html, 'jaxinspect-compile-event', 'a')).toContain('first call');
@@ -301,10 +302,11 @@ describe('Compiles tab', () => {
     ]);
     const html = render(model);
     expect(funNames(html, 'jaxinspect-compile-alert')).toEqual(['f', 'g']);
-    expect(html).toContain('`f` recompiled 10 times: `x` changed shape (3,) → (8,)');
+    const name = (n: string) => `<code class="jp-JaxInspect-name" title="${n}">${n}</code>`;
+    expect(html).toContain(`${name('f')} recompiled 10 times: ${name('x')} changed shape (3,) → (8,)`);
     expect(html).not.toContain('recompiled 5 times: ');
-    expect(html).toContain('fix: pad `x` to a fixed size or mark it static');
-    expect(html).toContain('fix: mark `n` static');
+    expect(html).toContain(`fix: pad ${name('x')} to a fixed size or mark it static`);
+    expect(html).toContain(`fix: mark ${name('n')} static`);
     expect(html.indexOf('jaxinspect-compile-alert')).toBeLessThan(html.indexOf('jaxinspect-compile-event'));
   });
 

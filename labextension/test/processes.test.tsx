@@ -240,7 +240,11 @@ describe('Processes tab', () => {
       'title="plus 9 JAX-internal compiles"'
     );
     expect(rowCells(html, 'compile-time')).toEqual(['40.6 ms', '40.6 ms']);
-    expect(rowCells(html, 'last-recompile')).toEqual(['step: `x` changed shape (3,) → (4,)', '–']);
+    // (its quoted name shown as a name: code, no backticks)
+    expect(rowCells(html, 'last-recompile')).toEqual(['step: x changed shape (3,) → (4,)', '–']);
+    expect(element(html, 'jaxinspect-processes-row', 'data-row', 'last-recompile')).toContain(
+      '<code class="jp-JaxInspect-name" title="x">x</code> changed shape'
+    );
     expect(rowCells(html, 'arrays')).toEqual(['7', '2']);
     expect(rowCells(html, 'bytes')).toEqual(['3.0 MiB', '100 B']);
     expect(rowCells(html, 'in-use')).toEqual(['3.0 KiB', 'n/a (CPU)']);

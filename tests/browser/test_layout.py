@@ -248,6 +248,20 @@ def test_every_tab_fits_the_sidebar_at_250_and_400_px(page, lab):
     bad = {k: v for k, v in report.items() if v}
     assert not bad, "\n".join(f"{w} px {tab}: {v}" for (w, tab), v in bad.items())
 
+    # the tab strip from the keyboard (WAI-ARIA tabs): one tab stop, arrows / Home / End move
+    # the selection and the focus together
+    page.locator(tid("jaxinspect-tab-compiles")).click()
+    focused = "() => document.activeElement?.getAttribute('data-testid')"
+    for key, want in (("ArrowRight", "buffers"), ("ArrowLeft", "compiles"), ("End", "processes"),
+                      ("ArrowRight", "overview"), ("Home", "overview"), ("ArrowLeft", "processes")):
+        page.keyboard.press(key)
+        assert page.evaluate(focused) == f"jaxinspect-tab-{want}", key
+        tab = page.locator(tid(f"jaxinspect-tab-{want}"))
+        assert tab.get_attribute("aria-selected") == "true" and tab.get_attribute("tabindex") == "0"
+        panel_id = tab.get_attribute("aria-controls")
+        assert page.locator(f"#{panel_id}").get_attribute("aria-labelledby") == tab.get_attribute("id")
+    assert page.locator(f'{SIDEBAR} [role="tab"][tabindex="0"]').count() == 1
+
     # the header's "Open in main area": the same tabs beside the notebook; cards while it is
     # narrower than 600 px, full tables once the window gives it the room
     page.locator(tid("jaxinspect-open-main")).click()

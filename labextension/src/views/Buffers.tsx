@@ -13,6 +13,7 @@ import * as React from 'react';
 import type { SessionModel } from '../model';
 import type { IBufferAlert, IBufferGroup, IBuffersRecord, IDeviceMemory } from '../protocol';
 import { CellLocation } from './location';
+import { NamedText } from './names';
 import type { IPanelActions, ITabProps } from './tabs';
 import { bounded } from './format';
 import { IntervalSelect, intervalText, useSampledInterval } from './interest';
@@ -226,8 +227,12 @@ function Alerts(props: { alerts: IBufferAlert[] }): React.ReactElement {
           data-name={a.name}
           data-group={a.group}
         >
-          <div className="jp-JaxInspect-alertMessage">{a.message}</div>
-          <div className="jp-JaxInspect-alertHint">{`fix: ${a.hint}`}</div>
+          <div className="jp-JaxInspect-alertMessage">
+            <NamedText text={a.message} />
+          </div>
+          <div className="jp-JaxInspect-alertHint">
+            <NamedText text={`fix: ${a.hint}`} />
+          </div>
         </div>
       ))}
       {more > 0 && (

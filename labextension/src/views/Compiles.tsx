@@ -244,8 +244,12 @@ function Alerts(props: { alerts: ICompileAlert[] }): React.ReactElement {
           data-fun-name={a.fun_name}
           data-reason-kind={a.reason_kind}
         >
-          <div className="jp-JaxInspect-alertMessage">{a.message}</div>
-          <div className="jp-JaxInspect-alertHint">{`fix: ${a.hint}`}</div>
+          <div className="jp-JaxInspect-alertMessage">
+            <NamedText text={a.message} />
+          </div>
+          <div className="jp-JaxInspect-alertHint">
+            <NamedText text={`fix: ${a.hint}`} />
+          </div>
         </div>
       ))}
       {more > 0 && <div className="jp-JaxInspect-more">{`${more} more alerts`}</div>}
@@ -392,7 +396,7 @@ function Events(props: {
           <span className="jp-JaxInspect-compileTime">{e.total_text}</span>
         </div>
         <div className="jp-JaxInspect-compileReason">
-          {eventReason(e)}
+          <NamedText text={eventReason(e)} />
           {extra > 0 && <span className="jp-JaxInspect-dim">{` +${extra} more`}</span>}
         </div>
       </li>
@@ -521,7 +525,9 @@ function Details(props: {
           ))}
         </ul>
       ) : (
-        <div className="jp-JaxInspect-dim">{eventReason(e)}</div>
+        <div className="jp-JaxInspect-dim">
+          <NamedText text={eventReason(e)} />
+        </div>
       )}
       <table className="jp-JaxInspect-kv">
         <tbody>

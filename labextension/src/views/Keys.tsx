@@ -15,6 +15,7 @@ import type { IKeyCount, IKeyNode, IKeyReuse, IKeys, ILocation } from '../protoc
 import { bounded } from './format';
 import type { IPanelActions, ITabProps } from './tabs';
 import { CellLocation } from './location';
+import { NamedText } from './names';
 
 /** Most reuses shown (newest first). */
 export const MAX_REUSE_ROWS = 20;
@@ -262,7 +263,7 @@ function Reuses(props: { reuses: IKeyReuse[]; actions?: IPanelActions }): React.
           data-reuse={r.reuse}
         >
           <div className="jp-JaxInspect-alertMessage">
-            {r.message}
+            <NamedText text={r.message} />
             {r.count > 1 && (
               <span className="jp-JaxInspect-keysCount" data-testid="jaxinspect-keys-reuse-count">
                 {`×${r.count}`}
@@ -316,7 +317,9 @@ function Reuses(props: { reuses: IKeyReuse[]; actions?: IPanelActions }): React.
               </div>
             )}
           </div>
-          <div className="jp-JaxInspect-alertHint">{`fix: ${r.hint}`}</div>
+          <div className="jp-JaxInspect-alertHint">
+            <NamedText text={`fix: ${r.hint}`} />
+          </div>
         </div>
       ))}
       {more > 0 && (

@@ -297,7 +297,9 @@ function ParamsAlert(props: {
           />
         </div>
       )}
-      <div className="jp-JaxInspect-alertHint">{`fix: ${a.hint}`}</div>
+      <div className="jp-JaxInspect-alertHint">
+        <NamedText text={`fix: ${a.hint}`} />
+      </div>
     </div>
   );
 }

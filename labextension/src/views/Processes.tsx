@@ -26,6 +26,7 @@ import type {
 } from '../model';
 import type { IDeviceMemory, IProcessRecord } from '../protocol';
 import { bounded, formatAge, formatClock } from './format';
+import { NamedText } from './names';
 import type { ITabProps } from './tabs';
 
 /** Most process columns shown (differences are still computed over all processes). */
@@ -322,7 +323,7 @@ const ROWS: {
   {
     row: 'last-recompile',
     label: 'last recompile',
-    cell: (_p, f) => f?.last_recompile ?? '–'
+    cell: (_p, f) => (f?.last_recompile ? <NamedText text={f.last_recompile} /> : '–')
   },
   {
     row: 'arrays',
@@ -564,7 +565,7 @@ function FunctionTable(props: {
                       : undefined
                   }
                 >
-                  {r.reason ?? '–'}
+                  {r.reason ? <NamedText text={r.reason} /> : '–'}
                 </td>
               </tr>
             ))}
