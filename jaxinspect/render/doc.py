@@ -263,8 +263,8 @@ def place(loc: Any, text: str | None = None, role: str | None = None) -> Inline:
     """A :class:`~jaxinspect.records.Location` (or its JSON) as an inline part: ``text`` (default
     the place's own, ``"cell [5] line 3"``); in HTML a notebook cell's place is an element with
     class ``jaxinspect-cell`` and ``data-jaxinspect-cell`` / ``data-jaxinspect-line`` (the
-    JupyterLab extension scrolls the notebook to it on a click) and the line's code as its
-    hover title. Without a place: ``text`` as it is."""
+    JupyterLab extension scrolls the notebook to it on a click, finding a re-run cell by the
+    line's code) and the line's code as its hover title. Without a place: ``text`` as it is."""
     get = loc.get if isinstance(loc, dict) else (lambda k, d=None: getattr(loc, k, d))
     shown = text if text is not None else (get("text") if loc is not None else None) or "?"
     if loc is None:
@@ -277,8 +277,8 @@ def place(loc: Any, text: str | None = None, role: str | None = None) -> Inline:
     attrs: tuple[tuple[str, Any], ...] = (("data-jaxinspect-cell", cell),)
     if line is not None:
         attrs += (("data-jaxinspect-line", line),)
-    if code:
-        attrs += (("data-jaxinspect-code", code),)
+    # the line's code travels once, as the hover title (the extension reads it from there): a
+    # 6,000-row `buffers --all` repeating it in a data attribute went over the output budget
     return Text(shown, role=role, title=code or None, cls="jaxinspect-cell", attrs=attrs)
 
 

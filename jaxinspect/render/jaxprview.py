@@ -381,7 +381,7 @@ def _source_html(text: str, places: dict[str, Any] | None) -> str:
     if loc is None or loc.cell is None:
         return f'  <span class="s"># {esc(text)}</span>'
     line = f' data-jaxinspect-line="{loc.line}"' if loc.line is not None else ""
-    code = f' data-jaxinspect-code="{esc(loc.code)}" title="{esc(loc.code)}"' if loc.code else ""
+    code = f' title="{esc(loc.code)}"' if loc.code else ""  # the extension reads the code here
     return (
         f'  <span class="s"># <span class="jaxinspect-cell" data-jaxinspect-cell="{loc.cell}"{line}{code}>'
         f"{esc(text)}</span></span>"
