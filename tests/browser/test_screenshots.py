@@ -51,22 +51,31 @@ def cell(page, index):
     return page.locator(f"{NB} .jp-Notebook .jp-Cell").nth(index)
 
 
+def start_cell(page, i):
+    """Start cell ``i`` (its position among all cells, markdown included), as a reader would
+    with Ctrl+Enter; returns its prompt."""
+    c = cell(page, i)
+    prompt = c.locator(".jp-InputPrompt").element_handle()
+    for attempt in range(3):  # a keypress can be swallowed while JupyterLab settles focus
+        c.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Control+Enter")
+        try:
+            page.wait_for_function("el => el.textContent.trim() !== '[ ]:'", arg=prompt, timeout=10_000)
+            return prompt
+        except Exception:
+            if attempt == 2:
+                raise
+    return prompt
+
+
+def wait_done(page, prompt, timeout=300_000):
+    page.wait_for_function("el => /^\\[\\d+\\]/.test(el.textContent.trim())", arg=prompt, timeout=timeout)
+
+
 def run_cells(page, indices, timeout=300_000):
-    """Run the cells ``indices`` (positions among all cells, markdown included) one after the
-    other, as a reader would with Shift+Enter, each to its end."""
+    """Run the cells ``indices`` one after the other, each to its end."""
     for i in indices:
-        c = cell(page, i)
-        prompt = c.locator(".jp-InputPrompt").element_handle()
-        for attempt in range(3):  # a keypress can be swallowed while JupyterLab settles focus
-            c.locator(".jp-InputArea-editor").click()
-            page.keyboard.press("Control+Enter")
-            try:
-                page.wait_for_function("el => el.textContent.trim() !== '[ ]:'", arg=prompt, timeout=10_000)
-                break
-            except Exception:
-                if attempt == 2:
-                    raise
-        page.wait_for_function("el => /^\\[\\d+\\]/.test(el.textContent.trim())", arg=prompt, timeout=timeout)
+        wait_done(page, start_cell(page, i), timeout)
         if i == indices[0]:
             wait_state(page, "ready")  # %load_ext jaxinspect: the sidebar connects
 
@@ -166,17 +175,25 @@ def test_keys_from_notebook_04(page, lab):
 
 def test_params_and_monitor_from_notebook_05(page, lab):
     open_demo(page, lab, "05_training_nnx.ipynb", tab="params")
-    # trained: the norms, update ratios and modules the Params tab sampled, and the monitor
-    run_cells(page, [1, 2, 4, 5], timeout=600_000)
+    # the monitor while the training cell runs, then, trained: the norms, update ratios and
+    # modules the Params tab sampled
+    run_cells(page, [1, 2, 4], timeout=600_000)
+    training = start_cell(page, 5)
+    monitor = cell(page, 4).locator('[data-testid="jaxinspect-monitor"]').first
+    monitor.wait_for(timeout=60_000)
+    page.wait_for_function(
+        "el => Number(el.querySelector('[data-testid=\"jaxinspect-monitor-scalar-step\"]')?.textContent) >= 150",
+        arg=monitor.element_handle(),
+        timeout=300_000,
+    )
+    monitor.scroll_into_view_if_needed()
+    save(page, monitor, "monitor")
+    wait_done(page, training, 600_000)
     watch = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-params-watch"][data-name="params"]')
     watch.wait_for(timeout=60_000)
     watch.locator('[data-testid="jaxinspect-params-update-sparkline"]').wait_for(timeout=60_000)
     assert page.locator(tid("jaxinspect-params-alert")).count() == 0
     save(page, page.locator(SIDEBAR), "sidebar-params", clip_to_content=True)
-    monitor = cell(page, 4).locator('[data-testid="jaxinspect-monitor"]').first
-    monitor.wait_for(timeout=60_000)
-    monitor.scroll_into_view_if_needed()
-    save(page, monitor, "monitor")
 
     # then a NaN written into the head's kernel: the alert names the step and the leaf
     run_cells(page, [7, 9], timeout=600_000)
