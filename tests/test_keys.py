@@ -90,6 +90,28 @@ def test_raw_keys_are_tracked_by_their_bits(tracker):
     assert reuse.first_site != reuse.second_site  # two different lines, both named
 
 
+def test_a_with_blocks_mode_ends_with_it(tracker):
+    """`with track_keys(on_reuse='ignore')` is scoped: tracking started afterwards the way the
+    Keys tab, the settings and `%load_ext` start it (the tracker's mode) warns again."""
+    with jaxinspect.track_keys(on_reuse="ignore"):
+        pass
+    assert tracker.on_reuse == "warn"
+    tracker.start(on_reuse=tracker.on_reuse)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            k = random.key(5)
+            random.normal(k)
+            random.normal(k)
+            tracker.flush()
+    finally:
+        tracker.stop()
+    assert any(issubclass(w.category, jaxinspect.KeyReuseWarning) for w in caught), caught
+    with jaxinspect.track_keys(on_reuse="error"), jaxinspect.track_keys(on_reuse="ignore"):
+        assert tracker.on_reuse == "ignore"
+    assert tracker.on_reuse == "warn"
+
+
 def test_reuse_kinds_warn_with_both_sites(tracker):
     with warnings.catch_warnings(record=True) as caught, jaxinspect.track_keys():
         warnings.simplefilter("always")

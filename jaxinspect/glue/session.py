@@ -642,6 +642,9 @@ class track_keys:  # noqa: N801 - used as `with jaxinspect.track_keys():`
         cell_of = inspector.compiles.cell_of if inspector is not None else None
         was_on = self._tracker.tracking
         self._jit_calls_before = self._tracker.jit_calls if was_on else None
+        # a `with` block's mode is scoped to it: tracking started later from the Keys tab, the
+        # settings or `%load_ext` takes the tracker's mode, which must not stay 'ignore'
+        self._on_reuse_before = self._tracker.on_reuse
         try:
             self._tracker.start(on_reuse=on_reuse, cell_of=cell_of, jit_calls=jit_calls)
         except (ValueError, RuntimeError) as exc:
@@ -660,8 +663,9 @@ class track_keys:  # noqa: N801 - used as `with jaxinspect.track_keys():`
     def __exit__(self, *exc: Any) -> None:
         if self._started:
             self.stop()
+            self._tracker.on_reuse = self._on_reuse_before
         elif self.error is None and self._jit_calls_before is not None and self._tracker.tracking:
-            self._tracker.start(on_reuse=self._tracker.on_reuse, jit_calls=self._jit_calls_before)
+            self._tracker.start(on_reuse=self._on_reuse_before, jit_calls=self._jit_calls_before)
 
     def stop(self) -> None:
         """Stop tracking (what was recorded stays: ``jaxinspect.keys()``)."""
