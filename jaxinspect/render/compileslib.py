@@ -168,7 +168,6 @@ def memory_section(
     colour."""
     alerted = {a.get("fun_key") for a in alerts if a.get("reason_kind") == "memory"}
     rows = []
-    limits = set()
     for f in functions:
         m = f.get("memory")
         if not m:
@@ -187,7 +186,6 @@ def memory_section(
             )
         else:
             share = f"none reported ({m.get('platform') or '?'})"
-        limits.add((limit, m.get("platform")))
         rows.append(
             (
                 Cell(Text(f["fun_name"], role="code"), title=f.get("memory_text") or None),
@@ -209,9 +207,7 @@ def memory_section(
             role="muted",
         )
     ]
-    if all(not limit for limit, _ in limits):
-        platforms = ", ".join(sorted({p or "?" for _, p in limits}))
-        notes.append(Line(f"no device limit reported ({platforms})", role="muted"))
+    # no "no device limit reported" note: the device-limit column already says it on each row
     table = Table(MEMORY_COLUMNS, rows, limit=MAX_FUNCTION_ROWS, more_label="more functions")
     return [Section("compiled memory", [table, *notes], open=True)]
 
