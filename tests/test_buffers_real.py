@@ -394,3 +394,39 @@ def test_a_real_nan_guard_registered_as_holder_names_the_previous_inputs(ip):
         assert next(i.owner for i in snap.arrays if i.id == id(x)) == "x"  # the user's wins
     finally:
         ip.run_line_magic("unload_ext", "jaxinspect")
+
+
+def test_a_nan_guard_filling_its_bounded_store_is_not_a_leak():
+    """A nan_guard keeps its last calls' inputs (at most replaylib.KEEP calls): over its first
+    calls, while its reader lags, that store grows at every snapshot, which is not a leak. It is
+    still listed as a holder; no growth alert names it (one did in demo 05, around step 280).
+    The store is filled here by hand, one call per snapshot, so the growth is certain."""
+    from jaxinspect.analyze import bufferstats
+    from jaxinspect.collect import replaylib
+
+    class Guard:  # what bufferlib sees of a nan_guard: a registered object keeping inputs
+        def __init__(self):
+            self._kept = {}
+
+    guard = Guard()
+    bufferlib.register_holder("nan_guard(step)", guard)
+    tracker = bufferstats.BufferTracker()
+    alerts, holders = [], set()
+    w = jnp.ones((64, 64))
+    for call in range(replaylib.KEEP):
+        guard._kept[call] = [w]  # the call's input, kept; the loop makes a new one
+        w = w + 1.0
+        rec, new = tracker.add(bufferlib.take_snapshot({"w": w}), trigger="api")
+        alerts += new
+        holders |= {g.name for g in rec.owners}
+    assert any(h.startswith("<jaxinspect: nan_guard(step)>") for h in holders), holders
+    assert not alerts, [a.message for a in alerts]
+    # the same growth held by a user's variable is a leak, alerted
+    mine = {}
+    tracker = bufferstats.BufferTracker()
+    for call in range(replaylib.KEEP):
+        mine[call] = w
+        w = w + 1.0
+        _rec, new = tracker.add(bufferlib.take_snapshot({"w": w, "mine": mine}), trigger="api")
+        alerts += new
+    assert [a for a in alerts if "mine" in a.message], [a.message for a in alerts]

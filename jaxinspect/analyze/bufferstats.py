@@ -78,6 +78,9 @@ def group(infos: list, key, limit: int = GROUP_ROWS) -> tuple[list[BufferGroup],
     return out, len(ordered)
 
 
+OWN_HOLDER_PREFIX = "<jaxinspect: "  # holders named by bufferlib.register_holder
+
+
 def owner_key(info: Any) -> str | None:
     if not info.owner:
         return None
@@ -204,6 +207,10 @@ def _counts(snap: Any) -> dict[tuple[str, str], tuple[int, int, str]]:
         if info.deleted:
             continue
         key = ("owner", owner_key(info)) if info.owner else ("site", site_key(info))
+        if key[0] == "owner" and str(key[1]).startswith(OWN_HOLDER_PREFIX):
+            # what a jaxinspect store keeps (a nan_guard's last calls) is bounded by design: it
+            # fills up over its first calls, which is not a leak (it is still listed as a holder)
+            continue
         entry = acc.get(key)
         if entry is None:
             acc[key] = [1, info.nbytes, info.type, info.nbytes]

@@ -776,6 +776,7 @@ def take_snapshot(
                 rest = {i.id: i for i in infos if i.owner is None}
                 more = _OwnerWalk(rest, {type(a) for a in live}, budget_nodes, budget_s)
                 more.ours = True
+                # the "<jaxinspect: " prefix: analyze.bufferstats.OWN_HOLDER_PREFIX (not a leak)
                 more.run([(f"<jaxinspect: {label}>", obj) for label, obj in holders])
                 partial, nodes = more.partial, nodes + more.nodes
             del holders
