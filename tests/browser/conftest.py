@@ -261,6 +261,7 @@ def lab(tmp_path_factory):
             "--ServerApp.ip=127.0.0.1",
             "--ServerApp.token=",
             "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",  # the REST cleanup between tests (DELETE got 403)
             f"--ServerApp.root_dir={root}",
             f"--LabApp.workspaces_dir={root / '.workspaces'}",
             "--LabApp.news_url=",
