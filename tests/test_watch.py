@@ -69,6 +69,24 @@ def test_norms_layers_and_update_ratio(watcher):
     assert second.seq == 2
 
 
+def test_a_sample_that_saw_no_change_keeps_the_last_steps_update_ratio(watcher):
+    """Training ended (or paused) and the sampler reads the same step again: the update ratio
+    is still the last step's, not 0; a real zero update at a new step (frozen weights) is 0."""
+    params = {"dense": {"kernel": jax.random.normal(jax.random.key(0), (128, 128))}}
+    watcher.watch("params", params, 0)
+    watcher.sample()
+    params = {"dense": {"kernel": params["dense"]["kernel"] * 1.01}}
+    watcher.watch("params", params, 1)
+    (moved,), _ = watcher.sample()
+    assert moved.update and moved.update > 0
+    watcher.watch("params", params, 1)  # the same step, the same values, sampled again
+    (again,), _ = watcher.sample()
+    assert again.update == moved.update and again.layers[0].update == moved.layers[0].update
+    watcher.watch("params", params, 2)  # a new step that changed nothing: a true zero
+    (frozen,), _ = watcher.sample()
+    assert frozen.update == 0.0 and frozen.layers[0].update == 0.0
+
+
 def test_nan_injected_in_a_training_loop_is_named_with_its_step(watcher, every_call):
     @jax.jit
     def train_step(params, x, lr):

@@ -3,6 +3,7 @@ variable kind, and per-leaf statistics computed on device in one batched call.""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from typing import Any
@@ -414,6 +415,8 @@ class Watcher:
         self._latest: dict[str, tuple[Any, int | None, Any]] = {}  # name → (value, step, resolver)
         self._seq: dict[str, int] = {}
         self._sketch: dict[str, dict[str, Any]] = {}  # name → leaf path → previous sketch
+        # name → (step, update, layer path → update) of the last sample that saw a change
+        self._last_updates: dict[str, tuple] = {}
         self._noted: set[str] = set()
         self._alert_id = 0
         self._tracks: dict[str, _Track] = {}
@@ -742,6 +745,7 @@ class Watcher:
             for n in names:
                 self._latest.pop(n, None)
                 self._sketch.pop(n, None)
+                self._last_updates.pop(n, None)
                 self._tracks.pop(n, None)
                 self._treedefs.pop(n, None)
                 self.listeners.pop(n, None)
@@ -887,6 +891,16 @@ class Watcher:
             )
 
         layer_records = tuple(layer(path, e) for path, e in items[: self.MAX_LAYERS])
+        last = self._last_updates.get(name)
+        if have_delta and delta_sq == 0.0 and last is not None and (step is None or step == last[0]):
+            # nothing moved since the last sample (training paused, the same step sampled
+            # again): the update ratio is the last step's, not 0
+            update = last[1]
+            layer_records = tuple(
+                dataclasses.replace(r, update=last[2].get(r.path, r.update)) for r in layer_records
+            )
+        else:
+            self._last_updates[name] = (step, update, {r.path: r.update for r in layer_records})
         with self._lock:
             self._seq[name] = seq = self._seq.get(name, 0) + 1
         rec = ParamWatchRecord(
