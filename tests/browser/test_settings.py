@@ -58,6 +58,16 @@ def _saved_settings(lab):
     return json.loads(text or "{}")
 
 
+@pytest.fixture(autouse=True)
+def _default_settings_after(lab):
+    """The JupyterLab server is shared by every browser test: put the user's jaxinspect
+    settings back to none when a test here ends (key tracking on load, left on, kept the next
+    tests' Keys tab from ever offering 'track')."""
+    yield
+    path = lab["root"] / ".settings" / "jaxinspect" / "plugin.jupyterlab-settings"
+    path.unlink(missing_ok=True)
+
+
 def test_a_setting_changed_in_the_settings_editor_reaches_the_kernels(page, lab):
     _notebook(lab, "settings1.ipynb", ["%load_ext jaxinspect", SHOW_CONFIG.format(want=(5, True, False)),
                                        SHOW_CONFIG.format(want=(8, False, True))])
