@@ -174,6 +174,7 @@ const CSS = `
 .jaxinspect-monitor .jm-big{font-weight:600;min-width:80px}
 .jaxinspect-monitor .jm-muted{color:var(--jp-ui-font-color2,#777)}
 .jaxinspect-monitor .jm-alert{color:var(--jp-error-color1,#c00);white-space:normal}
+.jaxinspect-monitor .jm-note{display:block;white-space:normal;padding-left:2em}
 .jaxinspect-monitor svg{color:var(--jp-brand-color1,#1976d2)}
 .jaxinspect-monitor .jm-curves{display:flex;flex-wrap:wrap;gap:4px 12px;margin:2px 0 4px}
 .jaxinspect-monitor .jm-curves svg{color:var(--jp-ui-font-color1,inherit);font-size:10px;overflow:visible}
@@ -276,7 +277,7 @@ function build(root, state, view) {
           h('span', { class: 'jm-muted' }, f.last_reason ? `last: ${f.last_reason}` : ''))
       );
       for (const note of f.notes || []) {
-        root.appendChild(h('div', { class: 'jm-row jm-muted', 'data-testid': 'jaxinspect-monitor-function-note', 'data-name': f.name }, `  ${note}`));
+        root.appendChild(h('div', { class: 'jm-row jm-muted jm-note', 'data-testid': 'jaxinspect-monitor-function-note', 'data-name': f.name }, note));
       }
     }
   }
