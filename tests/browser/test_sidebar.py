@@ -37,7 +37,7 @@ def run_cell(page, index, wait_done=False):
     prompt = cell.locator(".jp-InputPrompt")
     before = prompt.inner_text().strip()
     for _attempt in range(3):
-        cell.locator(".jp-InputArea-editor").click()
+        click_through_kernel_dialog(page, cell.locator(".jp-InputArea-editor"))
         page.keyboard.press("Shift+Enter")
         try:
             page.wait_for_function(
@@ -145,10 +145,31 @@ def open_from_browser(page, name):
     page.locator(".jp-DirListing-itemName", has_text=name).first.dblclick()
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", has_text=name).wait_for()
     page.wait_for_selector(f"{IDLE}, {SELECT_KERNEL}", timeout=90_000)
-    page.wait_for_timeout(500)
-    if page.locator(SELECT_KERNEL).count():  # a busy server: JupyterLab asks, as a user would see
-        page.locator(SELECT_KERNEL).click()  # the notebook's own kernel, preselected
+    page.wait_for_timeout(500)  # the dialog may also come later: run_cell clicks through it
+    take_preselected_kernel(page)
     page.wait_for_selector(IDLE, timeout=90_000)
+
+
+def click_through_kernel_dialog(page, target, tries=20):
+    """Click ``target``; a 'Select Kernel' dialog that comes over it meanwhile is answered
+    with the preselected kernel and the click retried."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        take_preselected_kernel(page)
+        try:
+            target.click(timeout=3_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+
+
+def take_preselected_kernel(page):
+    """A busy server: JupyterLab asks which kernel (as a user would see): take the notebook's
+    own kernel, preselected. A no-op without the dialog."""
+    if page.locator(SELECT_KERNEL).count():
+        page.locator(SELECT_KERNEL).first.click()
 
 
 def header(page):
