@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from tests.browser.conftest import ROOT, _free_port, _require
-from tests.browser.test_sidebar import SIDEBAR, run_cell, tid, wait_state
+from tests.browser.test_sidebar import SIDEBAR, run_cell, run_command, tid, wait_state
 
 pytestmark = pytest.mark.browser
 
@@ -85,21 +85,7 @@ def notebook7(tmp_path_factory):
 
 def _palette(page, label):
     """Run a command from Notebook 7's command palette (Ctrl+Shift+C, as in JupyterLab)."""
-    palette = page.locator(".jp-CommandPalette input, #command-palette input").first
-    for attempt in range(4):
-        try:
-            if not palette.is_visible():
-                page.locator(".jp-Notebook").first.click()
-                page.keyboard.press("Escape")
-                page.keyboard.press("Control+Shift+C")
-            palette.wait_for(state="visible", timeout=10_000)
-            palette.fill(label, timeout=5_000)
-            page.locator(".lm-CommandPalette-item", has_text=label).first.click(timeout=5_000)
-            return
-        except Exception:
-            if attempt == 3:
-                raise
-            page.wait_for_timeout(1000)
+    run_command(page, label, focus_notebook=True)
 
 
 def test_the_sidebar_works_in_notebook_7(page, notebook7):

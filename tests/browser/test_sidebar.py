@@ -57,13 +57,17 @@ def run_cell(page, index, wait_done=False):
     raise AssertionError(f"cell {index} did not {'finish' if wait_done else 'start running'}")
 
 
-def run_command(page, label):
+def run_command(page, label, focus_notebook=False):
     """Run a command from the palette. JupyterLab may still be restoring its layout and steal
-    focus (closing the palette): try again a few times."""
+    focus (closing the palette): try again a few times. ``focus_notebook``: click the notebook
+    (command mode) before the shortcut, as Notebook 7's page needs."""
     palette = page.locator(".jp-CommandPalette input, #command-palette input").first
     for attempt in range(4):
         try:
             if not palette.is_visible():
+                if focus_notebook:
+                    page.locator(".jp-Notebook").first.click()
+                    page.keyboard.press("Escape")
                 page.keyboard.press("Control+Shift+C")
             palette.wait_for(state="visible", timeout=10_000)
             palette.fill(label, timeout=5_000)
