@@ -234,6 +234,11 @@ export class ProcessModel {
       case 'internal_error':
         this._pushAlert(record as unknown as ProcessAlertRecord, alertSeq);
         break;
+      case 'liveness':
+      case 'stack':
+        // Read every second / taken when stuck: the kernel's collector folds them into this
+        // process's `ProcessFacts` (activity, where, stack), so nothing is kept here.
+        break;
       default:
         // Other kinds are counted (`records`) but not kept.
         break;
@@ -305,7 +310,11 @@ export namespace ProcessModel {
       jax_version: null,
       backend: null,
       devices: [],
-      note: null
+      note: null,
+      engine_id: null,
+      transport: 'loopback',
+      // unknown until its `process` record: the views fall back to "p<index>"
+      label: ''
     };
   }
 }
@@ -582,6 +591,11 @@ export class SessionModel {
           // Another process's record: kept per process, never applied to this kernel's state.
           this._applyRemote(record as unknown as IRemoteRecord);
           break;
+        case 'liveness':
+        case 'stack':
+          // This kernel's own main-thread readings: what the sidebar shows of them arrives in
+          // the `processes` record's facts; a ring of them would only hold memory.
+          break;
         case 'internal_error': {
           const err = record as unknown as IInternalErrorRecord;
           this._internalErrors.set(err.where, err);
@@ -700,7 +714,7 @@ export class SessionModel {
     proc.apply(inner, ++this._alertSeq);
   }
 
-  /** Add a process, dropping the oldest closed/lost one (else the oldest) beyond the bound. */
+  /** Add a process, dropping the oldest done/lost one (else the oldest) beyond the bound. */
   private _addProcess(proc: ProcessModel): void {
     this._processes.set(proc.info.id, proc);
     while (this._processes.size > SessionModel.MAX_PROCESSES) {

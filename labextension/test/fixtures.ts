@@ -27,6 +27,10 @@ import type {
   IRemoteRecord,
   IStatusRecord
 } from '../src/protocol';
+import type {
+  LivenessRecord as ILivenessRecord,
+  StackRecord as IStackRecord
+} from '../src/generated/wire';
 
 export function env(overrides: Partial<IEnvRecord> = {}): IEnvRecord {
   return {
@@ -474,7 +478,14 @@ export function keyReuse(overrides: Partial<IKeyReuse> = {}): IKeyReuse {
   };
 }
 
+/** The kernel's label of a process (`units.process_label`): "engine 0 · p0", else "p0". */
+export function processLabelOf(engineId: number | null | undefined, processIndex: number): string {
+  const p = processIndex >= 0 ? `p${processIndex}` : 'p?';
+  return typeof engineId === 'number' ? `engine ${engineId} · ${p}` : p;
+}
+
 export function processRecord(overrides: Partial<IProcessRecord> = {}): IProcessRecord {
+  const engineId = overrides.engine_id ?? null;
   return {
     kind: 'process',
     id: 1,
@@ -491,6 +502,9 @@ export function processRecord(overrides: Partial<IProcessRecord> = {}): IProcess
     backend: 'cpu',
     devices: ['cpu:0', 'cpu:1'],
     note: null,
+    engine_id: engineId,
+    transport: engineId === null ? 'loopback' : 'ipyparallel',
+    label: processLabelOf(engineId, overrides.process_index ?? 0),
     ...overrides
   };
 }
@@ -506,6 +520,7 @@ export function remote(
 
 /** One process's facts, as the kernel's collector table derives them (`ProcessFacts`). */
 export function processFacts(overrides: Partial<IProcessFacts> = {}): IProcessFacts {
+  const engineId = overrides.engine_id ?? null;
   return {
     id: 1,
     process_index: 0,
@@ -522,6 +537,99 @@ export function processFacts(overrides: Partial<IProcessFacts> = {}): IProcessFa
     device_peak: null,
     peak_text: '–',
     alerts: 0,
+    label: processLabelOf(engineId, overrides.process_index ?? 0),
+    engine_id: engineId,
+    activity: 'idle',
+    stuck: false,
+    activity_text: 'idle',
+    where: null,
+    function: null,
+    inner: null,
+    still_s: null,
+    last_step_text: '–',
+    last_compile_text: '–',
+    stack: null,
+    stack_reason: null,
+    stack_age_s: null,
+    ...overrides
+  };
+}
+
+/**
+ * The facts of a process whose main thread has waited `still_s` seconds at cell [3] line 7 in
+ * `step` (inside `jax/_src/array.py`), as the kernel's collector derives them: stuck (with its
+ * stack taken when it looked stuck) unless `activity` says otherwise.
+ */
+export function stuckFacts(overrides: Partial<IProcessFacts> = {}): IProcessFacts {
+  return processFacts({
+    activity: 'stuck',
+    stuck: true,
+    activity_text: 'stuck 14 s at cell [3] line 7 (step)',
+    where: {
+      cell: 3,
+      line: 7,
+      code: 'total = jax.lax.psum(x, "i").block_until_ready()',
+      path: null,
+      text: 'cell [3] line 7'
+    },
+    function: 'step',
+    inner: 'jax/_src/array.py:640 (_value)',
+    still_s: 14,
+    last_step_text: 'step 41 · 15 s ago',
+    last_compile_text: 'step · 20 s ago',
+    stack:
+      'Thread MainThread, innermost last:\n' +
+      '  cell [3] line 9, in <module>\n    step(x)\n' +
+      '  cell [3] line 7, in step\n    total = jax.lax.psum(x, "i").block_until_ready()\n' +
+      '  jax/_src/array.py:640, in _value\n    self._npy_value = self._single_device_array_to_np_array()',
+    stack_reason: 'waiting',
+    stack_age_s: 4,
+    ...overrides
+  });
+}
+
+/** A process's `liveness` reading (`LivenessRecord`), as its sampler thread sends it. */
+export function livenessRecord(overrides: Partial<ILivenessRecord> = {}): ILivenessRecord {
+  return {
+    kind: 'liveness',
+    seq: 1,
+    time: 1700000110.0,
+    busy: true,
+    activity: 'waiting',
+    where: { cell: 3, line: 7, code: 'step(x)', path: null, text: 'cell [3] line 7' },
+    function: 'step',
+    inner: 'jax/_src/array.py:640 (_value)',
+    still_s: 3,
+    cpu_s: 0,
+    last_step: 41,
+    last_step_time: 1700000100.0,
+    last_compile: 'step',
+    last_compile_time: 1700000090.0,
+    stuck_after_s: 10,
+    ...overrides
+  };
+}
+
+/** A process's main-thread `stack` (`StackRecord`). */
+export function stackRecord(overrides: Partial<IStackRecord> = {}): IStackRecord {
+  return {
+    kind: 'stack',
+    seq: 1,
+    time: 1700000110.0,
+    reason: 'waiting',
+    thread: 'MainThread',
+    frames: [
+      {
+        function: 'step',
+        where: { cell: 3, line: 7, code: 'step(x)', path: null, text: 'cell [3] line 7' },
+        user: true
+      }
+    ],
+    more: 0,
+    where: { cell: 3, line: 7, code: 'step(x)', path: null, text: 'cell [3] line 7' },
+    function: 'step',
+    still_s: 12,
+    text: '  cell [3] line 7, in step\n    step(x)',
     ...overrides
   };
 }
@@ -552,6 +660,9 @@ export function processesRecord(overrides: Partial<IProcessesSummary> = {}): IPr
     differing: 0,
     summary: '',
     duplicates: {},
+    stuck: [],
+    diagnosis: null,
+    stuck_after_s: 10,
     ...overrides
   };
 }

@@ -14,10 +14,12 @@ import {
   hello,
   keyReuse,
   keysRecord,
+  livenessRecord,
   paramsAlert,
   paramsWatch,
   processRecord,
   remote,
+  stackRecord,
   status
 } from './fixtures';
 
@@ -174,7 +176,10 @@ describe('SessionModel processes', () => {
       jax_version: null,
       backend: null,
       devices: [],
-      note: null
+      note: null,
+      engine_id: null,
+      transport: 'loopback',
+      label: ''
     });
     expect(Object.keys(p.info).sort()).toEqual(Object.keys(SCHEMA.records.process).sort());
     expect(p.compileStats.get('k:f')?.compiles).toBe(2);
@@ -321,5 +326,39 @@ describe('SessionModel processes', () => {
     expect(SCHEMA.records.remote.record).toBe('any');
     expect(Object.keys(SCHEMA.records)).toContain('remote');
     expect(deviceMemory().bytes_in_use).toBeNull();
+  });
+
+  it('counts liveness and stack records but keeps none of them, and never as alerts', () => {
+    const { model } = makeModel();
+    model.applyBatch(batch(1, [processRecord({ id: 1, engine_id: 0 })]));
+    const p = model.process(1)!;
+    const n = 5000;
+    for (let i = 0; i < n; i++) {
+      model.applyBatch(
+        batch(i + 2, [
+          remote(1, livenessRecord({ seq: i })),
+          remote(1, stackRecord({ seq: i, text: 'x'.repeat(1000) })),
+          // this kernel's own readings, too
+          livenessRecord({ seq: i }),
+          stackRecord({ seq: i })
+        ])
+      );
+    }
+    expect(p.records).toBe(2 * n);
+    expect(p.alerts).toEqual([]);
+    expect(p.alertCount).toBe(0);
+    expect(p.compiles.length).toBe(0);
+    expect(p.status).toBeNull();
+    // nothing of them held: no ring of their kind in the kernel's own state either
+    expect(model.kinds).not.toContain('liveness');
+    expect(model.kinds).not.toContain('stack');
+    expect(model.records('liveness')).toEqual([]);
+    expect(model.records('stack')).toEqual([]);
+    expect(model.internalErrorCount).toBe(0);
+    expect(model.processes).toHaveLength(1);
+    // a placeholder made from one keeps its "p<index>" fallback (no label yet)
+    model.applyBatch(batch(n + 5, [remote(9, livenessRecord(), 4)]));
+    expect(model.process(9)!.info.label).toBe('');
+    expect(model.process(9)!.info.engine_id).toBeNull();
   });
 });

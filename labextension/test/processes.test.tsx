@@ -3,19 +3,24 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 
 import { SessionModel } from '../src/model';
+import type { IProcessFacts, IProcessesSummary } from '../src/model';
 import type { AnyRecord } from '../src/protocol';
 import { createDefaultTabs } from '../src/views/builtin';
+import { TabStrip } from '../src/views/tabstrip';
 import { formatAge, formatClock } from '../src/views/format';
 import {
   DIFFERS_TEXT,
   EMPTY_TEXT,
   HINT_TEXT,
+  IPP_HINT_TEXT,
   MAX_ALERT_ROWS,
   MAX_FUNCTION_ROWS,
   MAX_PROCESS_COLUMNS,
   NOT_CONNECTED_TEXT,
   Processes,
+  activityTone,
   processesBadge,
+  processesBadgeTitle,
   processesSummary
 } from '../src/views/Processes';
 import {
@@ -34,7 +39,8 @@ import {
   processRecord,
   processesRecord,
   reason,
-  remote
+  remote,
+  stuckFacts
 } from './fixtures';
 import { attrs, count, element, findAll, text } from './html';
 
@@ -59,7 +65,8 @@ function render(model: SessionModel | null, now = NOW): string {
 /** The text of each cell of the side-by-side table's row `row`, by process column. */
 function rowCells(html: string, row: string): string[] {
   const tr = element(html, 'jaxinspect-processes-row', 'data-row', row);
-  return Array.from(tr.matchAll(/<td[^>]*>(.*?)<\/td>/g), m => m[1].replace(/<[^>]*>/g, ''));
+  // (a title may hold a newline: a place, then its line's code)
+  return Array.from(tr.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g), m => m[1].replace(/<[^>]*>/g, ''));
 }
 
 /**
@@ -220,6 +227,10 @@ describe('Processes tab', () => {
     );
     expect(attrs(html, 'jaxinspect-processes-row', 'data-row')).toEqual([
       'state',
+      'activity',
+      'where',
+      'last-step',
+      'last-compile',
       'backend',
       'compiles',
       'compile-time',
@@ -628,5 +639,304 @@ describe('Processes tab', () => {
     expect(tab.rank).toBe(50);
     expect(tab.component).toBe(Processes);
     expect(tab.badge).toBe(processesBadge);
+  });
+});
+
+/** The classes of the stuck / lost marks beside the processes' labels, in document order. */
+function markClasses(html: string): string[] {
+  return Array.from(
+    html.matchAll(/class="([^"]*)" data-testid="jaxinspect-process-mark"/g),
+    m => m[1]
+  );
+}
+
+/** The narrow sidebar's cards (the form the sidebar shows at 250–400 px). */
+function renderNarrow(model: SessionModel | null, now = NOW, acts: any = actions): string {
+  return renderToStaticMarkup(<Processes model={model} now={now} actions={acts} />);
+}
+
+/**
+ * Two ipyparallel engines (connection ids 1 and 2: engine 0 · p0 and engine 1 · p1); engine 1
+ * waits at cell [3] line 7 and the kernel marked it stuck, with `facts` for engine 0.
+ */
+function enginesStuck(
+  engine0: Partial<IProcessFacts> = {},
+  summary: Partial<IProcessesSummary> = {}
+): SessionModel {
+  return modelWith([
+    processRecord({ id: 1, process_index: 0, engine_id: 0, host: 'host-a', pid: 11 }),
+    processRecord({ id: 2, process_index: 1, engine_id: 1, host: 'host-b', pid: 22 }),
+    processesRecord({
+      processes: [
+        processFacts({
+          id: 1,
+          process_index: 0,
+          engine_id: 0,
+          activity: 'idle',
+          activity_text: 'idle · waits for the others at the next collective',
+          last_step_text: 'step 42 · 1 s ago',
+          last_compile_text: 'step · 20 s ago',
+          stack: '  cell [3] line 9, in <module>\n    step(x)',
+          stack_reason: 'asked',
+          stack_age_s: 2,
+          ...engine0
+        }),
+        stuckFacts({ id: 2, process_index: 1, engine_id: 1 })
+      ],
+      stuck: [2],
+      diagnosis:
+        'engine 1 · p1 has waited 14 s at cell [3] line 7 (step); engine 0 · p0 is not there: idle, last step 42',
+      ...summary
+    })
+  ]);
+}
+
+describe('Processes tab: engines, liveness, the stuck process and the stacks', () => {
+  it('labels each process by its kernel label everywhere: cards, columns, memory, alerts', () => {
+    const records: AnyRecord[] = [
+      processRecord({ id: 1, process_index: 0, engine_id: 3 }),
+      processRecord({ id: 2, process_index: 1, engine_id: 5 }),
+      remote(1, buffersRecord({ devices: [deviceMemory({ device: 'TFRT_CPU_0' })] })),
+      remote(2, compileAlert({ message: 'step recompiled' })),
+      processesRecord({
+        processes: [
+          processFacts({ id: 1, process_index: 0, engine_id: 3 }),
+          processFacts({ id: 2, process_index: 1, engine_id: 5 })
+        ],
+        functions: [functionRow({ counts: { '1': 1, '2': 2 }, total: 3, differs: true, reason_from: 2 })],
+        differing: 1
+      })
+    ];
+    const model = modelWith(records);
+    for (const html of [render(model), renderNarrow(model)]) {
+      expect(html).toContain('engine 3 · p0');
+      expect(text(html, 'jaxinspect-processes-col-2')).toContain('engine 5 · p1');
+      // the compiles-by-function columns
+      const compiles = html.slice(html.indexOf('data-testid="jaxinspect-processes-compiles"'));
+      expect(compiles).toMatch(/<th[^>]*data-process-id="1"[^>]*>engine 3 · p0<\/th>/);
+      expect(compiles).toContain('data-label="engine 5 · p1"');
+      // memory rows and alerts
+      const mem = element(html, 'jaxinspect-processes-memory-row', 'data-process-id', '1');
+      expect(mem).toContain('>engine 3 · p0</td>');
+      expect(text(html, 'jaxinspect-processes-alert')).toBe('engine 5 · p1: step recompiled');
+    }
+    const card = text(renderNarrow(model), 'jaxinspect-processes-col-1');
+    expect(card.startsWith('engine 3 · p0')).toBe(true);
+    // the facts' label first, else the process record's, else "p<index>"
+    const fallback = modelWith([
+      processRecord({ id: 1, process_index: 0, engine_id: 7 }),
+      processRecord({ id: 2, process_index: 1, label: '' }),
+      processesRecord({ processes: [processFacts({ id: 1, label: '' })] })
+    ]);
+    const fb = renderNarrow(fallback);
+    expect(text(fb, 'jaxinspect-processes-col-1').startsWith('engine 7 · p0')).toBe(true);
+    expect(text(fb, 'jaxinspect-processes-col-2').startsWith('p1')).toBe(true);
+    // loopback processes keep "p0"
+    const loop = renderNarrow(twoProcesses([1, 1]));
+    expect(text(loop, 'jaxinspect-processes-col-1').startsWith('p0host-a')).toBe(true);
+    expect(loop).not.toContain('engine');
+  });
+
+  it('says "done" for a process that said goodbye and "lost" for one that went away', () => {
+    const model = modelWith([
+      processRecord({ id: 1, process_index: 0, state: 'done', last_seen: 1700000055.0 }),
+      processRecord({ id: 2, process_index: 1, state: 'lost', last_seen: 1700000105.0 })
+    ]);
+    const html = render(model);
+    const [done, lost] = rowCells(html, 'state');
+    expect(done).toBe('done · 60 s ago');
+    expect(lost).toBe(`lost — connection dropped at ${formatClock(1700000105.0)}`);
+    expect(html).not.toContain('closed');
+    const stateRow = element(html, 'jaxinspect-processes-row', 'data-row', 'state');
+    expect(stateRow).toContain('jp-JaxInspect-processState-done');
+    expect(stateRow).toContain('jp-JaxInspect-processState-lost');
+    // a lost process is marked in words beside its label, not by colour alone
+    expect(text(html, 'jaxinspect-processes-col-2')).toContain('lost');
+    expect(markClasses(renderNarrow(model))).toEqual([
+      'jp-JaxInspect-processMark jp-JaxInspect-processMark-lost'
+    ]);
+  });
+
+  it('shows each process\'s liveness: the kernel\'s sentence marked by activity, where, last step and compile', () => {
+    const tones: [string, string][] = [
+      ['stuck', 'error'],
+      ['lost', 'error'],
+      ['waiting', 'warn'],
+      ['silent', 'warn'],
+      ['done', 'muted'],
+      ['idle', 'muted'],
+      ['running', 'normal'],
+      ['compiling', 'normal'],
+      ['connected', 'normal']
+    ];
+    for (const [activity, tone] of tones) {
+      expect(activityTone(activity)).toBe(tone);
+      const sentence = `${activity} 14 s at cell [3] line 7 (step)`;
+      const model = modelWith([
+        processRecord({ id: 1, process_index: 0, engine_id: 0 }),
+        processesRecord({
+          processes: [stuckFacts({ id: 1, engine_id: 0, activity, stuck: activity === 'stuck', activity_text: sentence })],
+          stuck: activity === 'stuck' ? [1] : []
+        })
+      ]);
+      const html = renderNarrow(model);
+      const block = element(html, 'jaxinspect-process-liveness', 'data-process-id', '1', '</dl>');
+      expect(text(block, 'jaxinspect-process-activity')).toBe(sentence);
+      expect(attrs(block, 'jaxinspect-process-activity', 'data-tone')).toEqual([tone]);
+      expect(block).toContain(`jp-JaxInspect-processActivity-${tone}`);
+      // stuck and lost also say so in words beside the label
+      const marks = markClasses(html);
+      if (activity === 'stuck' || activity === 'lost') {
+        expect(marks).toEqual([`jp-JaxInspect-processMark jp-JaxInspect-processMark-${activity}`]);
+        expect(text(html, 'jaxinspect-process-mark')).toBe(activity);
+      } else {
+        expect(marks).toEqual([]);
+      }
+    }
+    const model = enginesStuck();
+    const html = renderNarrow(model, NOW, { ...actions, revealCell: () => undefined });
+    const block = element(html, 'jaxinspect-process-liveness', 'data-process-id', '2', '</dl>');
+    const pairs = Array.from(block.matchAll(/<dt>([^<]*)<\/dt>/g), m => m[1]);
+    expect(pairs).toEqual(['state', 'activity', 'where', 'last step', 'last compile']);
+    expect(text(block, 'jaxinspect-process-place')).toBe('cell [3] line 7 (step)');
+    const code = 'total = jax.lax.psum(x, &quot;i&quot;).block_until_ready()';
+    expect(block).toMatch(
+      new RegExp(`<code class="jp-JaxInspect-code jp-JaxInspect-processCode" data-testid="jaxinspect-process-code" title="${code.replace(/[.()]/g, '\\$&')}">`)
+    );
+    expect(text(block, 'jaxinspect-process-inner')).toBe('jax/_src/array.py:640 (_value)');
+    expect(block).toContain('jp-JaxInspect-dim jp-JaxInspect-code jp-JaxInspect-processInner');
+    expect(block).toContain('<dt>last step</dt><dd class="jp-JaxInspect-processCell">step 41 · 15 s ago</dd>');
+    expect(block).toContain('<dt>last compile</dt><dd class="jp-JaxInspect-processCell">step · 20 s ago</dd>');
+    // an engine's cell numbers are its own: never a link to this notebook's cells
+    expect(block).not.toContain('jp-JaxInspect-cellLink');
+    expect(block).not.toContain('data-jaxinspect-cell');
+    // the wide view: the same facts as rows of its table
+    const wide = render(model);
+    // (the stuck engine 1 comes first)
+    expect(rowCells(wide, 'activity')).toEqual([
+      'stuck 14 s at cell [3] line 7 (step)',
+      'idle · waits for the others at the next collective'
+    ]);
+    expect(rowCells(wide, 'last-step')).toEqual(['step 41 · 15 s ago', 'step 42 · 1 s ago']);
+    expect(rowCells(wide, 'where')[0]).toContain('cell [3] line 7 (step)');
+    expect(rowCells(wide, 'where')[1]).toBe('–');
+  });
+
+  it('puts the kernel\'s diagnosis on top, the stuck process first and marked', () => {
+    const model = enginesStuck();
+    for (const html of [renderNarrow(model), render(model)]) {
+      expect(html.indexOf('jaxinspect-processes-diagnosis')).toBeLessThan(
+        html.indexOf('jaxinspect-processes-summary')
+      );
+      expect(html).toMatch(/<div class="[^"]*" role="alert" data-testid="jaxinspect-processes-diagnosis">/);
+      expect(text(html, 'jaxinspect-processes-diagnosis')).toBe(
+        'engine 1 · p1 has waited 14 s at cell [3] line 7 (step); engine 0 · p0 is not there: idle, last step 42'
+      );
+      // engine 1 (p1) comes before engine 0 (p0), and only it is marked
+      expect(html.indexOf('jaxinspect-processes-col-2')).toBeLessThan(
+        html.indexOf('jaxinspect-processes-col-1')
+      );
+      expect(attrs(html, 'jaxinspect-processes-col-2', 'data-stuck')).toEqual(['true']);
+      expect(attrs(html, 'jaxinspect-processes-col-1', 'data-stuck')).toEqual(['false']);
+      expect(text(html, 'jaxinspect-process-mark')).toBe('stuck');
+    }
+    // nobody stuck: no banner, process_index order
+    const calm = enginesStuck({}, { stuck: [], diagnosis: null, processes: [processFacts({ id: 1 }), processFacts({ id: 2, process_index: 1 })] });
+    const html = renderNarrow(calm);
+    expect(html).not.toContain('jaxinspect-processes-diagnosis');
+    expect(html).not.toContain('role="alert"');
+    expect(html.indexOf('jaxinspect-processes-col-1')).toBeLessThan(
+      html.indexOf('jaxinspect-processes-col-2')
+    );
+    expect(html).not.toContain('data-stuck="true"');
+  });
+
+  it('shows the stacks beside them: open for the stuck process, closed for the others', () => {
+    const model = enginesStuck();
+    for (const html of [renderNarrow(model), render(model)]) {
+      expect(count(html, 'jaxinspect-processes-stacks')).toBe(1);
+      expect(attrs(html, 'jaxinspect-process-stack', 'data-process-id')).toEqual(['2', '1']);
+      const stuck = element(html, 'jaxinspect-process-stack', 'data-process-id', '2', '</details>');
+      const other = element(html, 'jaxinspect-process-stack', 'data-process-id', '1', '</details>');
+      expect(stuck).toMatch(/^<details[^>]* open=""/);
+      expect(other).not.toMatch(/^<details[^>]* open/);
+      expect(stuck).toMatch(/<summary[^>]*>engine 1 · p1 · taken 4\.0 s ago when it looked stuck<\/summary>/);
+      expect(other).toMatch(/<summary[^>]*>engine 0 · p0 · taken 2\.0 s ago when asked<\/summary>/);
+      expect(stuck).toContain('<pre class="jp-JaxInspect-processStack">Thread MainThread, innermost last:\n');
+      expect(stuck).toContain('  cell [3] line 7, in step\n');
+    }
+    // a process without a stack says nothing there; with none at all there is no section
+    const one = enginesStuck({ stack: null, stack_reason: null, stack_age_s: null });
+    expect(attrs(renderNarrow(one), 'jaxinspect-process-stack', 'data-process-id')).toEqual(['2']);
+    const none = modelWith([processRecord(), processesRecord({ processes: [processFacts()] })]);
+    expect(renderNarrow(none)).not.toContain('jaxinspect-processes-stacks');
+  });
+
+  it('turns the tab strip\'s Processes count red while a process is stuck, saying how many', () => {
+    const tabs = createDefaultTabs().tabs;
+    const strip = (model: SessionModel) =>
+      renderToStaticMarkup(
+        <TabStrip tabs={tabs} selected="processes" model={model} idPrefix="t" onSelect={() => undefined} />
+      );
+    const stuck = enginesStuck();
+    expect(processesBadge(stuck)).toBe('2 ⚠');
+    const html = strip(stuck);
+    expect(html).toContain(
+      '<span class="jp-JaxInspect-badge jp-JaxInspect-badgeAlert" ' +
+        'data-testid="jaxinspect-tab-badge-processes" data-badge="2 ⚠">2</span>'
+    );
+    expect(html).toContain('aria-label="Processes: 2 processes, 1 stuck"');
+    expect(html).toContain('title="Processes: 2 processes, 1 stuck"');
+    // stuck and compile counts differing
+    const both = enginesStuck({}, { differing: 1 });
+    expect(processesBadge(both)).toBe('2 ⚠ ≠');
+    expect(processesBadgeTitle('2 ⚠ ≠', both)).toBe('2 processes, 1 stuck, compile counts differ');
+    // nobody stuck: a plain count, no alert
+    const calm = enginesStuck({}, { stuck: [], diagnosis: null, processes: [processFacts({ id: 1 })] });
+    expect(processesBadge(calm)).toBe('2');
+    const plain = strip(calm);
+    expect(plain).toContain('class="jp-JaxInspect-badge" data-testid="jaxinspect-tab-badge-processes"');
+    expect(plain).toContain('aria-label="Processes: 2 processes"');
+  });
+
+  it('renders the kernel\'s strings about liveness and stacks as text', () => {
+    const model = modelWith([
+      processRecord({ id: 1, process_index: 0, engine_id: 0, label: EVIL }),
+      processesRecord({
+        processes: [
+          stuckFacts({
+            id: 1,
+            label: EVIL,
+            activity: EVIL,
+            activity_text: EVIL,
+            where: { cell: 3, line: 7, code: EVIL, path: null, text: EVIL },
+            function: EVIL,
+            inner: EVIL,
+            last_step_text: EVIL,
+            last_compile_text: EVIL,
+            stack: EVIL,
+            stack_reason: EVIL
+          })
+        ],
+        stuck: [1],
+        diagnosis: EVIL
+      })
+    ]);
+    for (const html of [renderNarrow(model), render(model)]) {
+      expect(html).not.toContain('<img');
+      expect(text(html, 'jaxinspect-processes-diagnosis')).toBe(EVIL_TEXT);
+      expect(text(html, 'jaxinspect-process-activity')).toBe(EVIL_TEXT);
+      expect(text(html, 'jaxinspect-process-inner')).toBe(EVIL_TEXT);
+      expect(html).toContain(`<pre class="jp-JaxInspect-processStack">${EVIL_TEXT}</pre>`);
+      // an unknown activity gets the neutral tone, never its string as a class
+      expect(html).not.toMatch(/class="[^"]*&lt;/);
+      expect(html).toContain('jp-JaxInspect-processActivity-normal');
+    }
+  });
+
+  it('names ipyparallel in the empty state', () => {
+    const html = renderNarrow(modelWith([]));
+    expect(text(html, 'jaxinspect-processes-hint-ipp')).toBe(IPP_HINT_TEXT);
+    expect(html).toContain('<code>%px %load_ext jaxinspect</code>');
   });
 });

@@ -3,11 +3,16 @@
  * host) that publish their records to this kernel's collector
  * (`jaxinspect.collect_processes()` here, `jaxinspect.connect()` there).
  *
- * A summary line, then one column per process side by side (state, backend, compiles, memory,
- * alerts, records), the compiles per function across processes (a function compiled a different
- * number of times on different processes is marked: in a multi-controller job such processes
- * usually hang at the next collective), the memory per device and the newest alerts. Strings from
- * other processes are rendered as React text only.
+ * The kernel's diagnosis when a process is stuck (a banner naming it, where it waits and what the
+ * others do), a summary line, then one column per process side by side (liveness: what its main
+ * thread does, where, its last step and compile; state, backend, compiles, memory, alerts,
+ * records), stuck processes first, the processes' main-thread stacks (open for a stuck one), the
+ * compiles per function across processes (a function compiled a different number of times on
+ * different processes is marked: in a multi-controller job such processes usually hang at the
+ * next collective), the memory per device and the newest alerts. A process goes by its kernel
+ * label ("engine 0 · p0" for an ipyparallel engine, else "p0"). Strings from other processes are
+ * rendered as React text only; a place in an engine's cell is not a link (its cell numbers are
+ * the engine's, not this notebook's).
  *
  * The facts per process and the compiles per function with their divergence marks are computed
  * once, by the kernel's collector (the `processes` record, `jaxinspect/live/processtable.py`);
@@ -26,6 +31,7 @@ import type {
 } from '../model';
 import type { IDeviceMemory, IProcessRecord } from '../protocol';
 import { bounded, formatAge, formatClock } from './format';
+import { CellLocation } from './location';
 import { NamedText } from './names';
 import type { ITabProps } from './tabs';
 
@@ -48,6 +54,10 @@ export const HINT_TEXT =
   'jaxinspect.connect()';
 /** The visible marker of a function whose compile counts differ between processes. */
 export const DIFFERS_TEXT = '≠ differs across processes';
+/** The hint for ipyparallel engines, under the empty state (code parts shown as code). */
+export const IPP_HINT_TEXT =
+  'With ipyparallel: %load_ext jaxinspect here, then %px %load_ext jaxinspect (or ' +
+  'jaxinspect.connect()) on the engines; their records arrive while %%px cells run.';
 
 // ---------------------------------------------------------------- derived data (pure)
 
@@ -55,11 +65,109 @@ function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-/** "p3", or "p?" when the index is unknown. */
+/** "p3", or "p?" when the index is unknown (a process known before its kernel label). */
 export function processLabel(info: IProcessRecord): string {
   return Number.isInteger(info.process_index) && info.process_index >= 0
     ? `p${info.process_index}`
     : 'p?';
+}
+
+/**
+ * The name a process goes by everywhere in the tab: the kernel's label from its facts ("engine 0 ·
+ * p0" for an ipyparallel engine, "p0" otherwise), else its `process` record's, else "p<index>".
+ */
+export function labelOf(p: ProcessModel, f?: IProcessFacts | null): string {
+  if (f && typeof f.label === 'string' && f.label) {
+    return f.label;
+  }
+  const label = (p.info as { label?: unknown }).label;
+  return typeof label === 'string' && label ? label : processLabel(p.info);
+}
+
+/** The connection ids of the processes the kernel marked stuck (`stuck`, or a fact's `stuck`). */
+export function stuckIds(summary: IProcessesSummary | null): Set<number> {
+  const ids = new Set<number>();
+  for (const id of Array.isArray(summary?.stuck) ? summary!.stuck : []) {
+    if (Number.isInteger(id)) {
+      ids.add(id);
+    }
+  }
+  for (const f of Array.isArray(summary?.processes) ? summary!.processes : []) {
+    if (f && f.stuck === true && Number.isInteger(f.id)) {
+      ids.add(f.id);
+    }
+  }
+  return ids;
+}
+
+/** The processes with the stuck ones first (otherwise in the model's order). */
+export function stuckFirst(processes: readonly ProcessModel[], stuck: Set<number>): ProcessModel[] {
+  if (stuck.size === 0) {
+    return processes.slice();
+  }
+  return [
+    ...processes.filter(p => stuck.has(p.info.id)),
+    ...processes.filter(p => !stuck.has(p.info.id))
+  ];
+}
+
+/** How many processes the kernel marks stuck (0 without a model or a `processes` record). */
+export function processesStuck(model: SessionModel | null): number {
+  return model ? stuckIds(model.processesSummary).size : 0;
+}
+
+/** How the tab strip reads a badge: "3 ⚠ ≠" → "3 processes, 1 stuck, compile counts differ". */
+export function processesBadgeTitle(badge: string, model: SessionModel | null = null): string {
+  const differs = badge.includes('≠');
+  const n = badge.replace(/[≠⚠]/g, '').trim();
+  const stuck = processesStuck(model);
+  return (
+    `${n} ${n === '1' ? 'process' : 'processes'}` +
+    (stuck > 0 ? `, ${stuck} stuck` : '') +
+    (differs ? ', compile counts differ' : '')
+  );
+}
+
+/** How an activity is marked: the colour (never alone: stuck and lost also carry the word). */
+export type ActivityTone = 'error' | 'warn' | 'muted' | 'normal';
+
+export function activityTone(activity: string | null | undefined): ActivityTone {
+  switch (activity) {
+    case 'stuck':
+    case 'lost':
+      return 'error';
+    case 'waiting':
+    case 'silent':
+      return 'warn';
+    case 'done':
+    case 'idle':
+      return 'muted';
+    default:
+      return 'normal';
+  }
+}
+
+/** The card's mark for a stuck or lost process ("stuck", "lost"); null for the others. */
+export function activityMark(activity: string | null | undefined): string | null {
+  return activity === 'stuck' || activity === 'lost' ? activity : null;
+}
+
+/**
+ * A stack's summary line: "engine 0 · p0 · taken 4.0 s ago when it looked stuck" (reason
+ * "waiting") or "... when asked" (reason "asked").
+ */
+export function stackSummary(label: string, f: IProcessFacts, now: number): string {
+  const parts = [label];
+  const age = f.stack_age_s;
+  let taken =
+    typeof age === 'number' && Number.isFinite(age) ? `taken ${formatAge(now - age * 1000, now)}` : 'taken';
+  if (f.stack_reason === 'waiting') {
+    taken += ' when it looked stuck';
+  } else if (f.stack_reason === 'asked') {
+    taken += ' when asked';
+  }
+  parts.push(taken);
+  return parts.join(' · ');
 }
 
 /** "host:pid" ("?" for an unknown pid). */
@@ -68,7 +176,7 @@ export function hostText(info: IProcessRecord): string {
 }
 
 /**
- * The state line of a process: "connected · 2.1 s ago", "closed · 5 min ago", or
+ * The state line of a process: "connected · 2.1 s ago", "done · 5 min ago", or
  * "lost — connection dropped at 12:34:56". `now` is `Date.now()`.
  */
 export function stateText(p: ProcessModel, now: number): string {
@@ -156,7 +264,10 @@ export function alertText(alert: IProcessAlert): string {
   return String(r.message);
 }
 
-/** The tab badge: the process count, with "≠" when compile counts differ; null for none. */
+/**
+ * The tab badge: the process count, with "⚠" while a process is stuck and "≠" when compile
+ * counts differ (either turns the strip's count red); null for none.
+ */
 export function processesBadge(model: SessionModel | null): string | null {
   if (!model) {
     return null;
@@ -165,8 +276,11 @@ export function processesBadge(model: SessionModel | null): string | null {
   if (processes.length === 0) {
     return null;
   }
+  const stuck = processesStuck(model) > 0;
   const differs = (model.processesSummary?.differing ?? 0) > 0;
-  return differs ? `${processes.length} ≠` : String(processes.length);
+  return [String(processes.length), stuck ? '⚠' : '', differs ? '≠' : '']
+    .filter(Boolean)
+    .join(' ');
 }
 
 // ---------------------------------------------------------------- the tab
@@ -196,18 +310,33 @@ export function Processes(props: ITabProps): React.ReactElement {
       </div>
     );
   }
-  const { shown: columns, more: moreColumns } = bounded(processes, MAX_PROCESS_COLUMNS);
   const summary = model.processesSummary;
+  const stuck = stuckIds(summary);
+  const { shown: columns, more: moreColumns } = bounded(
+    stuckFirst(processes, stuck),
+    MAX_PROCESS_COLUMNS
+  );
   const facts = factsById(summary);
+  const labels = new Map(processes.map(p => [p.info.id, labelOf(p, facts.get(p.info.id))]));
   const functions = functionRows(summary);
   const memory = memoryRows(processes);
   const alerts = processAlerts(processes);
+  const diagnosis = typeof summary?.diagnosis === 'string' ? summary.diagnosis : '';
   const duplicates = Object.entries(summary?.duplicates ?? {}).map(([index, connected]) => ({
     index,
     connected
   }));
   return (
     <div className="jp-JaxInspect-processes">
+      {diagnosis && (
+        <div
+          className="jp-JaxInspect-processesDiagnosis"
+          role="alert"
+          data-testid="jaxinspect-processes-diagnosis"
+        >
+          {diagnosis}
+        </div>
+      )}
       <div className="jp-JaxInspect-processesSummary" data-testid="jaxinspect-processes-summary">
         {processesSummary(summary, processes, model.processesDropped)}
       </div>
@@ -222,20 +351,21 @@ export function Processes(props: ITabProps): React.ReactElement {
         </p>
       ))}
       {wide ? (
-        <ProcessTable columns={columns} facts={facts} now={now} />
+        <ProcessTable columns={columns} facts={facts} stuck={stuck} now={now} />
       ) : (
-        <ProcessCards columns={columns} facts={facts} now={now} />
+        <ProcessCards columns={columns} facts={facts} stuck={stuck} now={now} />
       )}
       {moreColumns > 0 && (
         <div className="jp-JaxInspect-more" data-testid="jaxinspect-processes-columns-more">
           {`${moreColumns} more ${moreColumns === 1 ? 'process' : 'processes'} not shown`}
         </div>
       )}
+      <Stacks columns={columns} facts={facts} stuck={stuck} now={now} wide={!!wide} />
       {functions.length > 0 && (
-        <FunctionTable rows={functions} summary={summary!} columns={columns} />
+        <FunctionTable rows={functions} summary={summary!} columns={columns} labels={labels} />
       )}
-      {memory.length > 0 && <MemoryTable rows={memory} />}
-      {alerts.length > 0 && <Alerts alerts={alerts} processes={processes} />}
+      {memory.length > 0 && <MemoryTable rows={memory} labels={labels} />}
+      {alerts.length > 0 && <Alerts alerts={alerts} labels={labels} />}
     </div>
   );
 }
@@ -256,27 +386,156 @@ function Empty(): React.ReactElement {
         {'); in each process: '}
         <code>import jaxinspect; jaxinspect.connect()</code>
       </p>
+      <p className="jp-JaxInspect-hint" data-testid="jaxinspect-processes-hint-ipp">
+        {'With ipyparallel: '}
+        <code>%load_ext jaxinspect</code>
+        {' here, then '}
+        <code>%px %load_ext jaxinspect</code>
+        {' (or '}
+        <code>jaxinspect.connect()</code>
+        {') on the engines; their records arrive while '}
+        <code>%%px</code>
+        {' cells run.'}
+      </p>
     </div>
   );
 }
 
-/** The class of a state line: connected, lost, or other (never the process's string). */
+/** The class of a state line: connected, done, lost, or other (never the process's string). */
 function stateClass(state: string): string {
-  const known = state === 'connected' || state === 'lost' ? state : 'other';
+  const known = state === 'connected' || state === 'done' || state === 'lost' ? state : 'other';
   return `jp-JaxInspect-processState jp-JaxInspect-processState-${known}`;
 }
 
-function colClass(p: ProcessModel, base: string): string {
-  return p.info.state === 'lost' ? `${base} jp-JaxInspect-processLost` : base;
+function colClass(p: ProcessModel, base: string, stuck = false): string {
+  return (
+    base +
+    (p.info.state === 'lost' ? ' jp-JaxInspect-processLost' : '') +
+    (stuck ? ' jp-JaxInspect-processStuck' : '')
+  );
 }
 
-/** The rows of the side-by-side table: a label and each process's cell. */
-const ROWS: {
+/** The mark beside a process's label: "stuck" (the kernel says so) or "lost"; null otherwise. */
+function processMark(p: ProcessModel, f: IProcessFacts | null, stuck: boolean): string | null {
+  if (stuck) {
+    return 'stuck';
+  }
+  return activityMark(f?.activity) ?? (p.info.state === 'lost' ? 'lost' : null);
+}
+
+/** The word that marks a stuck or lost process (its icon is drawn by the style). */
+function Mark(props: { mark: string | null }): React.ReactElement | null {
+  const { mark } = props;
+  if (!mark) {
+    return null;
+  }
+  return (
+    <span
+      className={`jp-JaxInspect-processMark jp-JaxInspect-processMark-${mark}`}
+      data-testid="jaxinspect-process-mark"
+    >
+      {mark}
+    </span>
+  );
+}
+
+/** What the process's main thread does, in the kernel's words, marked by its activity. */
+function Activity(props: { f: IProcessFacts }): React.ReactElement {
+  const { f } = props;
+  const activity = typeof f.activity === 'string' ? f.activity : '';
+  const tone = activityTone(activity);
+  return (
+    <span
+      className={`jp-JaxInspect-processActivity jp-JaxInspect-processActivity-${tone}`}
+      data-testid="jaxinspect-process-activity"
+      data-activity={activity}
+      data-tone={tone}
+    >
+      {f.activity_text || activity || '–'}
+    </span>
+  );
+}
+
+/**
+ * Where the main thread is: the user's innermost frame ("cell [3] line 7 (step)"; plain text, not
+ * a link: an engine's cells are not this notebook's), its line's code on one line (cut with an
+ * ellipsis, whole on hover), and the innermost frame when it is not the user's, muted.
+ */
+function Where(props: { f: IProcessFacts | null }): React.ReactElement {
+  const { f } = props;
+  const where = f?.where ?? null;
+  const inner = typeof f?.inner === 'string' && f.inner ? f.inner : null;
+  if (!f || (!where && !inner)) {
+    return <>{'–'}</>;
+  }
+  const code = where && typeof where.code === 'string' && where.code ? where.code : null;
+  return (
+    <div className="jp-JaxInspect-processWhere" data-testid="jaxinspect-process-where">
+      {where && (
+        <CellLocation
+          loc={where}
+          actions={null}
+          text={f.function ? `${where.text} (${f.function})` : where.text}
+          className="jp-JaxInspect-processPlace"
+          testid="jaxinspect-process-place"
+        />
+      )}
+      {code && (
+        <code
+          className="jp-JaxInspect-code jp-JaxInspect-processCode"
+          data-testid="jaxinspect-process-code"
+          title={code}
+        >
+          {code}
+        </code>
+      )}
+      {inner && (
+        <span
+          className="jp-JaxInspect-dim jp-JaxInspect-code jp-JaxInspect-processInner"
+          data-testid="jaxinspect-process-inner"
+          title={`innermost frame (not your code): ${inner}`}
+        >
+          {inner}
+        </span>
+      )}
+    </div>
+  );
+}
+
+/** A row of the side-by-side table (a label / value pair of a card). */
+interface IRow {
   row: string;
   label: string;
   cell(p: ProcessModel, f: IProcessFacts | null, now: number): React.ReactNode;
   title?(p: ProcessModel, f: IProcessFacts | null): string | undefined;
-}[] = [
+}
+
+/** What each process's main thread is doing, from the kernel's liveness facts. */
+const LIVENESS_ROWS: IRow[] = [
+  {
+    row: 'activity',
+    label: 'activity',
+    cell: (_p, f) => (f ? <Activity f={f} /> : '–')
+  },
+  {
+    row: 'where',
+    label: 'where',
+    cell: (_p, f) => <Where f={f} />
+  },
+  {
+    row: 'last-step',
+    label: 'last step',
+    cell: (_p, f) => f?.last_step_text || '–'
+  },
+  {
+    row: 'last-compile',
+    label: 'last compile',
+    cell: (_p, f) => f?.last_compile_text || '–'
+  }
+];
+
+/** The rows of the side-by-side table: a label and each process's cell. */
+const ROWS: IRow[] = [
   {
     row: 'state',
     label: 'state',
@@ -369,12 +628,16 @@ const ROWS: {
   }
 ];
 
+/** The wide table's rows: the state, then the liveness rows, then the others. */
+const TABLE_ROWS: IRow[] = [ROWS[0], ...LIVENESS_ROWS, ...ROWS.slice(1)];
+
 function ProcessTable(props: {
   columns: ProcessModel[];
   facts: Map<number, IProcessFacts>;
+  stuck: Set<number>;
   now: number;
 }): React.ReactElement {
-  const { columns, now } = props;
+  const { columns, now, stuck } = props;
   const facts = columns.map(p => props.facts.get(p.info.id) ?? null);
   return (
     <section className="jp-JaxInspect-section">
@@ -386,30 +649,37 @@ function ProcessTable(props: {
           <thead>
             <tr>
               <th />
-              {columns.map(p => (
-                <th
-                  key={p.info.id}
-                  className={colClass(p, 'jp-JaxInspect-processCol')}
-                  data-testid={`jaxinspect-processes-col-${p.info.id}`}
-                  data-process-id={String(p.info.id)}
-                  data-process-index={String(p.info.process_index)}
-                  data-state={p.info.state}
-                  title={`connection ${p.info.id}`}
-                >
-                  <div className="jp-JaxInspect-processLabel">{processLabel(p.info)}</div>
-                  <div className="jp-JaxInspect-dim jp-JaxInspect-code">{hostText(p.info)}</div>
-                </th>
-              ))}
+              {columns.map((p, i) => {
+                const isStuck = stuck.has(p.info.id);
+                return (
+                  <th
+                    key={p.info.id}
+                    className={colClass(p, 'jp-JaxInspect-processCol', isStuck)}
+                    data-testid={`jaxinspect-processes-col-${p.info.id}`}
+                    data-process-id={String(p.info.id)}
+                    data-process-index={String(p.info.process_index)}
+                    data-state={p.info.state}
+                    data-stuck={isStuck ? 'true' : 'false'}
+                    title={`connection ${p.info.id}`}
+                  >
+                    <div className="jp-JaxInspect-processLabel">
+                      {labelOf(p, facts[i])}
+                      <Mark mark={processMark(p, facts[i], isStuck)} />
+                    </div>
+                    <div className="jp-JaxInspect-dim jp-JaxInspect-code">{hostText(p.info)}</div>
+                  </th>
+                );
+              })}
             </tr>
           </thead>
           <tbody>
-            {ROWS.map(r => (
+            {TABLE_ROWS.map(r => (
               <tr key={r.row} data-testid="jaxinspect-processes-row" data-row={r.row}>
                 <th scope="row">{r.label}</th>
                 {columns.map((p, i) => (
                   <td
                     key={p.info.id}
-                    className={colClass(p, 'jp-JaxInspect-processCell')}
+                    className={colClass(p, 'jp-JaxInspect-processCell', stuck.has(p.info.id))}
                     data-process-id={String(p.info.id)}
                     title={r.title?.(p, facts[i])}
                   >
@@ -425,52 +695,141 @@ function ProcessTable(props: {
   );
 }
 
+/** Rows of the side-by-side table as a card's label / value pairs. */
+function CardPairs(props: {
+  rows: IRow[];
+  p: ProcessModel;
+  f: IProcessFacts | null;
+  now: number;
+  className?: string;
+  testid?: string;
+}): React.ReactElement {
+  const { rows, p, f, now } = props;
+  return (
+    <dl
+      className={'jp-JaxInspect-cardPairs' + (props.className ? ' ' + props.className : '')}
+      data-testid={props.testid}
+      data-process-id={props.testid ? String(p.info.id) : undefined}
+    >
+      {rows.map(r => (
+        <div
+          key={r.row}
+          className={'jp-JaxInspect-cardPair jp-JaxInspect-cardPair-' + r.row}
+          data-testid="jaxinspect-processes-field"
+          data-row={r.row}
+          title={r.title?.(p, f)}
+        >
+          <dt>{r.label}</dt>
+          <dd className="jp-JaxInspect-processCell">{r.cell(p, f, now)}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
 /**
  * The narrow sidebar's form of the side-by-side table: a card per process (its label and host on
- * one line, then the same rows as label / value pairs), one under the other.
+ * one line with its stuck / lost mark, then the same rows as label / value pairs: first its state
+ * and liveness, then the rest), one under the other.
  */
 function ProcessCards(props: {
   columns: ProcessModel[];
   facts: Map<number, IProcessFacts>;
+  stuck: Set<number>;
   now: number;
 }): React.ReactElement {
-  const { columns, now } = props;
+  const { columns, now, stuck } = props;
   return (
     <section className="jp-JaxInspect-section">
       <div className="jp-JaxInspect-processCards" data-testid="jaxinspect-processes-table">
         {columns.map(p => {
           const f = props.facts.get(p.info.id) ?? null;
           const host = hostText(p.info);
+          const label = labelOf(p, f);
+          const isStuck = stuck.has(p.info.id);
           return (
             <div
               key={p.info.id}
-              className={colClass(p, 'jp-JaxInspect-card jp-JaxInspect-processCard')}
+              className={colClass(p, 'jp-JaxInspect-card jp-JaxInspect-processCard', isStuck)}
               data-testid={`jaxinspect-processes-col-${p.info.id}`}
               data-process-id={String(p.info.id)}
               data-process-index={String(p.info.process_index)}
               data-state={p.info.state}
+              data-stuck={isStuck ? 'true' : 'false'}
             >
               <div className="jp-JaxInspect-cardHead" title={`connection ${p.info.id}`}>
-                <span className="jp-JaxInspect-processLabel">{processLabel(p.info)}</span>
+                <span className="jp-JaxInspect-processLabel" title={label}>
+                  {label}
+                </span>
                 <span className="jp-JaxInspect-dim jp-JaxInspect-code" title={host}>
                   {host}
                 </span>
+                <Mark mark={processMark(p, f, isStuck)} />
               </div>
-              <dl className="jp-JaxInspect-cardPairs">
-                {ROWS.map(r => (
-                  <div
-                    key={r.row}
-                    className={'jp-JaxInspect-cardPair jp-JaxInspect-cardPair-' + r.row}
-                    data-testid="jaxinspect-processes-field"
-                    data-row={r.row}
-                    title={r.title?.(p, f)}
-                  >
-                    <dt>{r.label}</dt>
-                    <dd className="jp-JaxInspect-processCell">{r.cell(p, f, now)}</dd>
-                  </div>
-                ))}
-              </dl>
+              <CardPairs
+                rows={TABLE_ROWS.slice(0, LIVENESS_ROWS.length + 1)}
+                p={p}
+                f={f}
+                now={now}
+                className="jp-JaxInspect-processLiveness"
+                testid="jaxinspect-process-liveness"
+              />
+              <CardPairs rows={TABLE_ROWS.slice(LIVENESS_ROWS.length + 1)} p={p} f={f} now={now} />
             </div>
+          );
+        })}
+      </div>
+    </section>
+  );
+}
+
+/**
+ * The processes' newest main-thread stacks, one fold each (open for a stuck process), as the
+ * kernel wrote them; long lines scroll inside their block only. Processes without one are absent.
+ */
+function Stacks(props: {
+  columns: ProcessModel[];
+  facts: Map<number, IProcessFacts>;
+  stuck: Set<number>;
+  now: number;
+  wide: boolean;
+}): React.ReactElement | null {
+  const { columns, facts, stuck, now, wide } = props;
+  const shown: { p: ProcessModel; f: IProcessFacts; stack: string }[] = [];
+  for (const p of columns) {
+    const f = facts.get(p.info.id);
+    if (f && typeof f.stack === 'string' && f.stack) {
+      shown.push({ p, f, stack: f.stack });
+    }
+  }
+  if (shown.length === 0) {
+    return null;
+  }
+  return (
+    <section className="jp-JaxInspect-section" data-testid="jaxinspect-processes-stacks">
+      <h3 className="jp-JaxInspect-sectionTitle">Stacks</h3>
+      <div
+        className={
+          'jp-JaxInspect-processStacks' + (wide ? ' jp-JaxInspect-processStacks-wide' : '')
+        }
+      >
+        {shown.map(({ p, f, stack }) => {
+          const isStuck = stuck.has(p.info.id);
+          const summary = stackSummary(labelOf(p, f), f, now);
+          return (
+            <details
+              key={p.info.id}
+              className={
+                'jp-JaxInspect-processStackFold' + (isStuck ? ' jp-JaxInspect-processStuck' : '')
+              }
+              data-testid="jaxinspect-process-stack"
+              data-process-id={String(p.info.id)}
+              data-stuck={isStuck ? 'true' : 'false'}
+              open={isStuck}
+            >
+              <summary title={summary}>{summary}</summary>
+              <pre className="jp-JaxInspect-processStack">{stack}</pre>
+            </details>
           );
         })}
       </div>
@@ -482,15 +841,15 @@ function FunctionTable(props: {
   rows: IProcessFunctionRow[];
   summary: IProcessesSummary;
   columns: ProcessModel[];
+  labels: Map<number, string>;
 }): React.ReactElement {
-  const { rows, summary, columns } = props;
+  const { rows, summary, columns, labels } = props;
   const { shown, more: moreHere } = bounded(rows, MAX_FUNCTION_ROWS);
   // the kernel bounds the list too: what it left out is counted, never recounted here
   const more = moreHere + (summary.more_functions ?? 0);
   const hiddenDiffers =
     rows.slice(shown.length).filter(r => r.differs).length + (summary.more_differing ?? 0);
   const differing = summary.differing ?? 0;
-  const labels = new Map(columns.map(p => [p.info.id, processLabel(p.info)]));
   return (
     <section className="jp-JaxInspect-section">
       <h3 className="jp-JaxInspect-sectionTitle">Compiles by function</h3>
@@ -515,7 +874,7 @@ function FunctionTable(props: {
                   className={colClass(p, 'jp-JaxInspect-num')}
                   data-process-id={String(p.info.id)}
                 >
-                  {processLabel(p.info)}
+                  {labels.get(p.info.id) ?? processLabel(p.info)}
                 </th>
               ))}
               <th>latest reason</th>
@@ -591,8 +950,9 @@ function blankIfNone(n: number | null | undefined, text: string): string {
   return typeof n === 'number' && Number.isFinite(n) ? text : '';
 }
 
-function MemoryTable(props: { rows: IMemoryRow[] }): React.ReactElement {
+function MemoryTable(props: { rows: IMemoryRow[]; labels: Map<number, string> }): React.ReactElement {
   const { shown, more } = bounded(props.rows, MAX_MEMORY_ROWS);
+  const labelFor = (p: ProcessModel) => props.labels.get(p.info.id) ?? processLabel(p.info);
   return (
     <section className="jp-JaxInspect-section">
       <h3 className="jp-JaxInspect-sectionTitle">Memory per device</h3>
@@ -621,7 +981,9 @@ function MemoryTable(props: { rows: IMemoryRow[] }): React.ReactElement {
                 data-process-id={String(p.info.id)}
                 data-device={String(d.device)}
               >
-                <td data-label="process">{processLabel(p.info)}</td>
+                <td data-label="process" title={labelFor(p)}>
+                  {labelFor(p)}
+                </td>
                 <td className="jp-JaxInspect-code jp-JaxInspect-cardName" title={String(d.device)}>
                   {String(d.device)}
                 </td>
@@ -656,16 +1018,14 @@ function MemoryTable(props: { rows: IMemoryRow[] }): React.ReactElement {
 
 function Alerts(props: {
   alerts: IProcessAlert[];
-  processes: ProcessModel[];
+  labels: Map<number, string>;
 }): React.ReactElement {
   const { shown, more } = bounded(props.alerts, MAX_ALERT_ROWS);
-  const byId = new Map(props.processes.map(p => [p.info.id, p]));
   return (
     <section className="jp-JaxInspect-section" data-testid="jaxinspect-processes-alerts">
       <h3 className="jp-JaxInspect-sectionTitle">Alerts</h3>
       {shown.map(a => {
-        const p = byId.get(a.source);
-        const label = p ? processLabel(p.info) : 'p?';
+        const label = props.labels.get(a.source) ?? 'p?';
         const warn = a.record.kind === 'compile_alert' || a.record.kind === 'buffer_alert';
         const hint = 'hint' in a.record ? a.record.hint : undefined;
         return (

@@ -13,7 +13,8 @@ import { Compiles, compilesBadge } from './Compiles';
 import { Keys, keysBadge } from './Keys';
 import { Overview } from './Overview';
 import { Params, paramsBadge } from './Params';
-import { Processes, processesBadge } from './Processes';
+import { Processes, processesBadge, processesBadgeTitle } from './Processes';
+import type { SessionModel } from '../model';
 import { TabRegistry } from './tabs';
 
 export function createDefaultTabs(): TabRegistry {
@@ -75,9 +76,7 @@ export function paramsBadgeLabel(badge: string): string {
   return parts.join(', ');
 }
 
-/** "3 ≠" → "3 processes, compile counts differ"; "1" → "1 process". */
-export function processesBadgeLabel(badge: string): string {
-  const differs = badge.includes('≠');
-  const n = badge.replace('≠', '').trim();
-  return `${n} ${n === '1' ? 'process' : 'processes'}${differs ? ', compile counts differ' : ''}`;
+/** "3 ≠" → "3 processes, compile counts differ"; "1" → "1 process"; "3 ⚠" → "3 processes, 1 stuck". */
+export function processesBadgeLabel(badge: string, model: SessionModel | null = null): string {
+  return processesBadgeTitle(badge, model);
 }

@@ -93,10 +93,10 @@ export interface ITab {
   /** Short text shown next to the label (e.g. a count); null or '' shows none. */
   badge?: (model: SessionModel | null) => string | null;
   /**
-   * What a badge means, for the tab's tooltip and aria-label ("12" → "12 compiles"); without it
-   * the badge is read as it is.
+   * What a badge means, for the tab's tooltip and aria-label ("12" → "12 compiles"; "3 ⚠" with
+   * the model → "3 processes, 1 stuck"); without it the badge is read as it is.
    */
-  badgeLabel?: (badge: string) => string;
+  badgeLabel?: (badge: string, model: SessionModel | null) => string;
   /** The tab strip's 16 px icon (drawn in `currentColor`); without one, the label's first letter. */
   icon?: React.ComponentType;
 }

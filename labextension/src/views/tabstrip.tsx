@@ -73,12 +73,15 @@ export function compactBadge(badge: string): string {
   return String(n);
 }
 
-/** "Compiles: 12 compiles" — the tab's tooltip and aria-label; just the label without a badge. */
-export function tabTitle(tab: ITab, badge: string | null): string {
+/**
+ * "Compiles: 12 compiles", "Processes: 3 processes, 1 stuck" — the tab's tooltip and aria-label
+ * (what the badge means may read the model); just the label without a badge.
+ */
+export function tabTitle(tab: ITab, badge: string | null, model: SessionModel | null = null): string {
   if (!badge) {
     return tab.label;
   }
-  return `${tab.label}: ${tab.badgeLabel ? tab.badgeLabel(badge) : badge}`;
+  return `${tab.label}: ${tab.badgeLabel ? tab.badgeLabel(badge, model) : badge}`;
 }
 
 /** The DOM ids of a panel's tab and tab panel (a page may hold several panels). */
@@ -131,7 +134,7 @@ export function TabStrip(props: ITabStripProps): React.ReactElement {
       {tabs.map((t, i) => {
         const badge = t.badge?.(model) || null;
         const isCurrent = i === current;
-        const title = tabTitle(t, badge);
+        const title = tabTitle(t, badge, model);
         const Icon = t.icon;
         return (
           <button
