@@ -936,7 +936,12 @@ describe('Processes tab: engines, liveness, the stuck process and the stacks', (
 
   it('names ipyparallel in the empty state', () => {
     const html = renderNarrow(modelWith([]));
-    expect(text(html, 'jaxinspect-processes-hint-ipp')).toBe(IPP_HINT_TEXT);
+    expect(text(html, 'jaxinspect-processes-hint-ipp').replace(/&#x27;/g, "'")).toBe(IPP_HINT_TEXT);
+    expect(IPP_HINT_TEXT).toBe(
+      "With ipyparallel: c = jaxinspect.collect_processes(rc) with the cluster's Client, then " +
+        '%px %load_ext jaxinspect on the engines (no port, token or tunnel).'
+    );
+    expect(html).toContain('<code>c = jaxinspect.collect_processes(rc)</code>');
     expect(html).toContain('<code>%px %load_ext jaxinspect</code>');
   });
 });

@@ -56,8 +56,8 @@ export const HINT_TEXT =
 export const DIFFERS_TEXT = '≠ differs across processes';
 /** The hint for ipyparallel engines, under the empty state (code parts shown as code). */
 export const IPP_HINT_TEXT =
-  'With ipyparallel: %load_ext jaxinspect here, then %px %load_ext jaxinspect (or ' +
-  'jaxinspect.connect()) on the engines; their records arrive while %%px cells run.';
+  "With ipyparallel: c = jaxinspect.collect_processes(rc) with the cluster's Client, then " +
+  '%px %load_ext jaxinspect on the engines (no port, token or tunnel).';
 
 // ---------------------------------------------------------------- derived data (pure)
 
@@ -388,14 +388,10 @@ function Empty(): React.ReactElement {
       </p>
       <p className="jp-JaxInspect-hint" data-testid="jaxinspect-processes-hint-ipp">
         {'With ipyparallel: '}
-        <code>%load_ext jaxinspect</code>
-        {' here, then '}
+        <code>c = jaxinspect.collect_processes(rc)</code>
+        {" with the cluster's Client, then "}
         <code>%px %load_ext jaxinspect</code>
-        {' (or '}
-        <code>jaxinspect.connect()</code>
-        {') on the engines; their records arrive while '}
-        <code>%%px</code>
-        {' cells run.'}
+        {' on the engines (no port, token or tunnel).'}
       </p>
     </div>
   );
