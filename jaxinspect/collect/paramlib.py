@@ -276,6 +276,30 @@ def compiled_variants() -> int:
         return 0
 
 
+def local_parts(arrays: list[Any]) -> list[Any]:
+    """``arrays`` with each array that spans processes (``is_fully_addressable`` False: a
+    global array of a multi-controller job) replaced by this process's part of it, so that
+    checks and samples never start a computation across processes. Those must run in the same
+    order on every process: a check thinned out on one process and not on another, or a sample
+    taken on a background thread, would pair up the wrong collectives and hang the job. Several
+    local shards are gathered on the first one's device (raveled)."""
+    import jax
+
+    out = []
+    for x in arrays:
+        if isinstance(x, jax.Array) and not getattr(x, "is_fully_addressable", True):
+            shards = x.addressable_shards
+            if len(shards) == 1:
+                x = shards[0].data
+            else:
+                import jax.numpy as jnp
+
+                device = shards[0].device
+                x = jnp.concatenate([jax.device_put(s.data, device).ravel() for s in shards])
+        out.append(x)
+    return out
+
+
 def watch_sample(arrays: list[Any]) -> Any:
     """(leaves × (HEAD + SKETCH)) host array: squared norm, NaN count, Inf count, sum, finite
     count, min, max, zero count, then a
@@ -483,6 +507,8 @@ class Watcher:
             leaves, treedef = flat
         else:
             leaves, treedef = self._fast_leaves(value)
+        if any(not getattr(x, "is_fully_addressable", True) for x in leaves):
+            leaves = local_parts(leaves)  # never a computation across processes
         if any(isinstance(x, jax.ShapeDtypeStruct) for x in leaves):
             self._latest.pop(name, None)
             if name not in self._noted:
@@ -791,7 +817,7 @@ class Watcher:
                 records.append(self._empty(name, step, "no array leaves to watch (expected a params pytree)", interval_s))
                 continue
             try:
-                table = watch_sample(arrays)
+                table = watch_sample(local_parts(arrays))
             except Exception as exc:  # noqa: BLE001 - never raise from a sample
                 del arrays, value
                 why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
