@@ -23,6 +23,7 @@ __all__ = [
     "monitor",
     "nan_guard",
     "params",
+    "processes",
     "profile",
     "report",
     "sample_watched",
@@ -180,17 +181,34 @@ def monitor(mode: str = "auto", plot: bool | None = None):
     return SESSION.monitor(mode=mode, plot=plot)
 
 
-def collect_processes(port: int = 0, token: str | None = None):
+def collect_processes(port: Any = 0, token: str | None = None):
     """Show the processes of a multi-process job side by side in this notebook.
 
-    Opens (or returns) this kernel's collector on 127.0.0.1:``port`` (0: any free port). Start
-    each process with ``c.env`` in its environment and call ``jaxinspect.connect()`` there (after
-    ``jax.distributed.initialize()``). Their compiles with reasons, memory, alerts and status
-    then appear in the sidebar's Processes tab, in ``c`` (display it) and in the monitor. A
+    **ipyparallel** (the usual way to drive a multi-host job from a notebook):
+    ``c = jaxinspect.collect_processes(rc)`` with the cluster's ``ipyparallel.Client`` (or the
+    ``Cluster``), then ``%px %load_ext jaxinspect`` on the engines. Each engine publishes through
+    the cluster's own messaging: no port, token or tunnel, on every host the cluster spans.
+
+    **Anything else** (SLURM, ``subprocess``): ``c = jaxinspect.collect_processes()`` opens a
+    collector on 127.0.0.1:``port`` (0: any free port); start each process with ``c.env`` in its
+    environment and call ``jaxinspect.connect()`` there (after ``jax.distributed.initialize()``).
+    Loopback only: see the README for other hosts (ssh -R).
+
+    Their compiles with reasons, memory, alerts, progress and where each main thread is appear in
+    the sidebar's Processes tab, in ``c`` (display it) and in the monitor. A process whose main
+    thread has waited at one place for ``config.stuck_after_s`` seconds while a cell runs is
+    marked stuck, with the line it waits at; ``c.stacks()`` asks every process for its stack. A
     function that processes compiled a different number of times is marked: in a
     multi-controller job that usually means they run different programs and will hang at the
-    next collective. Loopback only: see the README for multi-host jobs (ssh -R)."""
+    next collective."""
     return SESSION.collect_processes(port=port, token=token)
+
+
+def processes():
+    """The open collector (``collect_processes``): display it for the processes side by side;
+    ``jaxinspect.processes().stacks()`` returns every process's main-thread stack as text (asked
+    for now; it works while a process waits inside a collective)."""
+    return SESSION.processes()
 
 
 def connect(address: str | None = None, token: str | None = None, buffers_every: float = 1.0):

@@ -96,6 +96,7 @@ _CHECKS = {
     "sidebar_silence_s": _positive_seconds,
     "temp_memory_share": _memory_share,
     "track_keys_on_load": _flag,
+    "stuck_after_s": _positive_seconds,
 }
 
 
@@ -119,6 +120,9 @@ class Config:
     #: start PRNG key tracking (``jaxinspect.track_keys()``) when jaxinspect loads in a kernel;
     #: the sidebar's setting "Track PRNG keys on load" sets it
     track_keys_on_load: bool = False
+    #: a process of a multi-process job whose main thread has waited at one place (blocked, no
+    #: CPU of its own) this many seconds while a cell runs is marked stuck, and its stack is taken
+    stuck_after_s: float = 20.0
 
     def __setattr__(self, name: str, value: Any) -> None:
         problem = self.apply(name, value)

@@ -251,6 +251,8 @@ class ProcessIdentity(TypedDict, total=False):
     jax_version: str | None
     backend: str | None
     devices: list[str]  # labels of the process's local devices
+    engine_id: int | None  # the ipyparallel engine id, when the process is an engine
+    doorbell: str | None  # the signal that asks the process for its main-thread stack now
 
 
 class CollectorHello(ProcessIdentity):
@@ -293,7 +295,21 @@ class CollectorError(TypedDict):
     message: str
 
 
+class EnginePublication(TypedDict):
+    """engine -> notebook through ipyparallel (``live.ippbridge``): the value of the key
+    ``"jaxinspect"`` of a ``publish_data`` message. Each carries the engine's identity, as
+    data messages reach only the clients listening at the time."""
+
+    v: int  # ``live.remote.WIRE_VERSION``
+    type: Literal["batch", "bye"]
+    engine_id: int
+    identity: ProcessIdentity
+    dropped: int  # records dropped by the engine since its previous publication
+    records: list[AnyRecord]
+
+
 COLLECTOR_LINES: tuple[type, ...] = (
+    EnginePublication,
     CollectorHello,
     CollectorInfo,
     CollectorBatch,

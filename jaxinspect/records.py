@@ -955,7 +955,9 @@ class ProcessRecord(Record):
     process_count: int
     host: str
     pid: int
-    state: Literal["connected", "closed", "lost"]
+    # done: it said goodbye (closed its connection, exited, its engine shut down); lost: it
+    # went away without one (killed, crashed, its engine died)
+    state: Literal["connected", "done", "lost"]
     connected_at: float  # Unix seconds
     last_seen: float  # Unix seconds of the last message from the process
     records: int  # records the collector received from the process
@@ -964,6 +966,67 @@ class ProcessRecord(Record):
     backend: str | None
     devices: tuple[str, ...]  # labels of the process's devices
     note: str | None = None
+    engine_id: int | None = None  # the ipyparallel engine id (None: not an engine)
+    transport: Literal["loopback", "ipyparallel"] = "loopback"  # how its records arrive
+    label: str = _derived()  # "engine 0 · p0" for an ipyparallel engine, else "p0"
+
+    def __post_init__(self) -> None:
+        _set(self, label=units.process_label(self.engine_id, self.process_index))
+
+
+@dataclasses.dataclass(frozen=True)
+class StackFrame:
+    """One frame of a process's main-thread stack (``collect.stacklib``)."""
+
+    function: str
+    where: Location  # the frame's place: a notebook cell's line, or a file's line with its code
+    user: bool  # the user's code (not Python's, JAX's, jaxinspect's or another library's)
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonify(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class LivenessRecord(Record):
+    """Where a process's main thread is, read every second by jaxinspect's background thread
+    (``sys._current_frames``; nothing on jit's call path), and how long it has stayed there.
+    ``activity`` is ``waiting`` when the main thread has stayed at one place with (almost) no
+    CPU time of its own (blocked: a collective, a device result, a lock), ``running`` when it
+    moves or computes, ``compiling`` inside JAX's compiler, ``idle`` when no cell or task runs."""
+
+    kind: ClassVar[str] = "liveness"
+    seq: int
+    time: float  # Unix seconds of the reading
+    busy: bool  # a cell or task is running on the main thread
+    activity: Literal["running", "waiting", "compiling", "idle"]
+    where: Location | None  # the innermost frame of the user's code (None: none on the stack)
+    function: str | None  # that frame's function ("<module>" for a cell's top level)
+    inner: str | None  # the innermost frame when it is not the user's: "jax/_src/array.py:640 (_value)"
+    still_s: float  # seconds the main thread has stayed at this place (waiting: without CPU)
+    cpu_s: float | None  # main-thread CPU seconds over the last reading (None: not measurable)
+    last_step: int | None  # the newest step given to monitor.log() / watch(step=)
+    last_step_time: float | None  # Unix seconds when it was logged
+    last_compile: str | None  # the function of the newest compile
+    last_compile_time: float | None  # Unix seconds when it finished
+    stuck_after_s: float  # this process's threshold (``config.stuck_after_s``)
+
+
+@dataclasses.dataclass(frozen=True)
+class StackRecord(Record):
+    """A process's main-thread stack, taken when it has waited at one place for
+    ``config.stuck_after_s`` (``reason`` "waiting") or when the notebook asked (``asked``)."""
+
+    kind: ClassVar[str] = "stack"
+    seq: int
+    time: float
+    reason: Literal["waiting", "asked"]
+    thread: str  # the thread's name
+    frames: tuple[StackFrame, ...]  # outermost first; the innermost are kept
+    more: int  # outer frames left out
+    where: Location | None  # the innermost frame of the user's code
+    function: str | None
+    still_s: float  # how long the main thread had stayed there
+    text: str  # the stack as text, innermost last, with each line's code
 
 
 @dataclasses.dataclass(frozen=True)
@@ -986,6 +1049,23 @@ class ProcessFacts:
     device_peak: int | None
     peak_text: str
     alerts: int
+    label: str = ""  # "engine 0 · p0" or "p0"
+    engine_id: int | None = None
+    # connected (nothing heard about its main thread yet), running, waiting, compiling, idle,
+    # stuck (waiting at one place for ``config.stuck_after_s`` while a cell runs), silent (no
+    # word for a while), done, lost
+    activity: str = "connected"
+    stuck: bool = False
+    activity_text: str = ""  # "stuck 14 s at cell [3] line 7 (step)", "idle", "lost 2 min ago"
+    where: Location | None = None  # where its main thread is (the user's innermost frame)
+    function: str | None = None
+    inner: str | None = None  # the innermost frame when not the user's
+    still_s: float | None = None
+    last_step_text: str = ""  # "step 41 · 3 s ago", "–"
+    last_compile_text: str = ""  # "train_step · 20 s ago", "–"
+    stack: str | None = None  # its newest main-thread stack as text (taken when stuck or asked)
+    stack_reason: str | None = None  # "waiting" or "asked"
+    stack_age_s: float | None = None  # seconds since that stack was taken
 
     def to_json(self) -> dict[str, Any]:
         return _jsonify(self)
@@ -1026,3 +1106,9 @@ class ProcessesRecord(Record):
     summary: str = ""
     # process index (as text) -> connected processes claiming it, where more than one does
     duplicates: dict[str, int] = dataclasses.field(default_factory=dict)
+    # connection ids of the processes marked stuck, and one sentence naming them, where each
+    # waits, and what the others are doing ("p0 (engine 0) has waited 14 s at cell [3] line 7
+    # (step); p1 (engine 1) is not there: idle, last step 4"); None when none is stuck
+    stuck: tuple[int, ...] = ()
+    diagnosis: str | None = None
+    stuck_after_s: float = 0.0  # the notebook's threshold (``config.stuck_after_s``)

@@ -228,6 +228,38 @@ def place(cell: int | None, line: int | None, path: str | None) -> str:
     return f"{short_path(path)}:{line}" if line is not None else short_path(path)
 
 
+def process_label(engine_id: int | None, process_index: int | None) -> str:
+    """A process of a multi-process job: ``"engine 0 · p0"`` (an ipyparallel engine's id, then
+    its JAX process index), or ``"p0"``."""
+    p = f"p{process_index if process_index is not None else '?'}"
+    return f"engine {engine_id} · {p}" if engine_id is not None else p
+
+
+def ago(seconds: float | None) -> str:
+    """``"3 s ago"``, ``"4 min ago"``, ``"2 h ago"``; ``NONE`` when unknown."""
+    x = _number(seconds)
+    if x is None:
+        return NONE
+    x = max(0.0, x)
+    if x < 120:
+        return f"{x:.0f} s ago"
+    if x < 7200:
+        return f"{x / 60:.0f} min ago"
+    return f"{x / 3600:.0f} h ago"
+
+
+def stillness(seconds: float | None) -> str:
+    """How long a process has stayed somewhere: ``"14 s"``, ``"3 min 5 s"``."""
+    x = _number(seconds)
+    if x is None:
+        return NONE
+    x = max(0, int(x))
+    if x < 120:
+        return f"{x} s"
+    m, s = divmod(x, 60)
+    return f"{m} min {s} s" if m < 60 else f"{m // 60} h {m % 60} min"
+
+
 def site(where: str, function: str | None = None) -> str:
     """A place with the function running there: ``"cell [3] line 5 (loss)"``; the module level
     of a cell or file adds nothing (``"cell [3] line 5"``)."""

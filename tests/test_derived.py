@@ -489,11 +489,11 @@ def test_the_processes_summary_line_and_duplicate_claims_come_from_the_kernel():
     one = table({"id": 1, "process_index": 0, "process_count": 1, "state": "connected"})
     assert one.summary() == "1 process · 1 connected"
     partial = table({"id": 1, "process_index": 0, "process_count": 4, "state": "connected"},
-                    {"id": 2, "process_index": 1, "process_count": 4, "state": "closed"})
-    assert partial.summary() == "2 processes · 1 connected · 1 closed · job of 4"
+                    {"id": 2, "process_index": 1, "process_count": 4, "state": "done"})
+    assert partial.summary() == "2 processes · 1 connected · 1 done · job of 4"
     # a process known only from its records does not say how big the job is
     partial.add({"kind": "remote", "source": 9, "process_index": 5, "record": {"kind": "status"}})
-    assert partial.summary() == "3 processes · 2 connected · 1 closed · job of 4"
+    assert partial.summary() == "3 processes · 2 connected · 1 done · job of 4"
     ended = table({"id": 1, "process_index": 0, "process_count": 2, "state": "closed"},
                   {"id": 2, "process_index": 1, "process_count": 2, "state": "closed"})
     assert ended.summary() == "2 processes · 2 closed"  # what the notebooks' cells read

@@ -100,7 +100,7 @@ def test_two_jax_distributed_processes_side_by_side(tmp_path, collector, ip):
 
     rows = collector.processes()
     assert [r["process_index"] for r in rows] == [0, 1]
-    assert all(r["state"] == "closed" for r in rows), rows  # goodbye sent at exit
+    assert all(r["state"] == "done" for r in rows), rows  # goodbye sent at exit
     assert all(r["process_count"] == 2 and r["backend"] == "cpu" for r in rows)
     assert all(len(r["devices"]) == 1 for r in rows)
     assert len({r["pid"] for r in rows}) == 2
@@ -131,10 +131,10 @@ def test_two_jax_distributed_processes_side_by_side(tmp_path, collector, ip):
     assert "keep" in holders
     assert not [r for r in hub.recent("compile") if r["fun_name"] == "local_step"]
     states = {r["id"]: r["state"] for r in hub.recent("process")}
-    assert set(states.values()) == {"closed"}
+    assert set(states.values()) == {"done"}
 
     text = repr(collector)
-    assert "Processes: 2 processes · 2 closed" in text
+    assert "Processes: 2 processes · 2 done" in text
     assert "≠ local_step" in text and "p0" in text and "p1" in text
     html = collector._repr_mimebundle_()["text/html"]
     assert "≠ local_step" in html
@@ -211,7 +211,7 @@ def test_forwarder_survives_a_collector_that_comes_and_goes():
         fwd.close()
         assert c.wait(1, timeout=5, ended=True)
         row = c.processes()[0]
-        assert row["state"] == "closed" and row["dropped"] >= 50
+        assert row["state"] == "done" and row["dropped"] >= 50
     finally:
         c.close()
         hub.close()

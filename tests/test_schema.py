@@ -246,6 +246,13 @@ def produced():
             insp.sample_params()
             insp.publish_keys(force=True)
             errors.record("test_schema", RuntimeError("a caught internal error"))
+            # where the main thread is (this test's frames), and its stack as if asked for it
+            from jaxinspect.collect import stacklib
+
+            insp.note_step(7)
+            liveness, stack = stacklib.Probe(progress=insp.progress).read(asked=True)
+            insp.hub.publish(liveness.to_json())
+            insp.hub.publish(stack.to_json())
             # the collector, a forwarder through the recording proxy, and a refused sender
             collector = jaxinspect.collect_processes()
             proxy = _LineProxy(remote.parse_address(collector.address))
@@ -283,6 +290,22 @@ def produced():
             other_hub.flush()
             assert wait_for(lambda: other.status()["queued"] == 0 and other.status()["sent"] > 0, 30)
             other.close()
+            # an ipyparallel engine's publications (what publish_data would carry)
+            from jaxinspect.live import ippbridge
+
+            engine_hub, published = Hub(), []
+            engine = ippbridge.EnginePublisher(
+                engine_hub, published.append,
+                lambda: {**envlib.process_identity(), "engine_id": 3, "doorbell": "SIGURG"}, 3)
+            for record in firsts:
+                engine_hub.publish(record)
+            engine_hub.flush()
+            assert wait_for(lambda: engine.status()["sent"] >= len(firsts), timeout=30)
+            engine.close()
+            assert published[-1][ippbridge.KEY]["type"] == "bye"
+            for data in published:
+                cases.add("EnginePublication", data[ippbridge.KEY], "an engine's publication")
+                cases.records(data[ippbridge.KEY]["records"], "an engine's publication")
             refused = remote.Forwarder(Hub(), proxy.address, "wrong-token", identity, say=lambda t: None)
             assert wait_for(lambda: refused.status()["state"] == "refused", timeout=30)
             refused.close()
@@ -483,7 +506,7 @@ def test_every_value_jaxinspect_produces_validates(produced, wire):
     root = jsonschema_mod().Draft7Validator(schema.build())
     firsts = {}
     for d, v, _ in produced.items:
-        if d.endswith(("Message", "Snapshot")) or d.startswith("Collector"):
+        if d.endswith(("Message", "Snapshot")) or d.startswith("Collector") or d == "EnginePublication":
             firsts.setdefault(d, v)
     assert len(firsts) == len(protocol.MESSAGES) + len(protocol.COLLECTOR_LINES) + 2
     for d, v in firsts.items():

@@ -59,7 +59,8 @@ def load(ip: Any) -> None:
 
 
 def _load(ip: Any, partial: list[Inspector]) -> None:
-    inspector = Inspector()
+    engine = processes.engine_id_of(ip)  # an ipyparallel engine: no sidebar, publish to the notebook
+    inspector = Inspector(serve_comms=engine is None)
     partial.append(inspector)
     magics = JaxInspectMagics(ip)
     before = {k: set(v) for k, v in ip.magics_manager.magics.items()}
@@ -92,6 +93,8 @@ def _load(ip: Any, partial: list[Inspector]) -> None:
     filename_map = getattr(getattr(ip, "compile", None), "_filename_map", None)
     cell_of = filename_map.get if isinstance(filename_map, dict) else None
     inspector.start(cell_of=cell_of, namespace=lambda: ip.user_ns)
+    if engine is not None:
+        processes.connect_engine(ip, inspector)
 
 
 def unload(ip: Any) -> None:
@@ -111,6 +114,8 @@ def unload(ip: Any) -> None:
             table.pop(name, None)
     _magic_names.clear()
     shell.magics_manager.registry.pop("JaxInspectMagics", None)
+    with errors.guard("unload.connection"):
+        processes.close_connection()
     inspector = SESSION.detach()
     if inspector is not None:
         inspector.close()

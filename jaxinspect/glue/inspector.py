@@ -12,10 +12,11 @@ from .. import errors, protocol
 from .._version import __version__
 from ..analyze.bufferstats import BufferTracker
 from ..analyze.compilestats import CompileLog
-from ..collect import bufferlib, compat, compilelib, envlib, keyslib, paramlib
+from ..collect import bufferlib, compat, compilelib, envlib, keyslib, paramlib, stacklib
 from ..config import config
 from ..live.hub import Hub
 from ..live.kernelstate import KernelState
+from ..live.liveness import LivenessThread
 from ..live.sampler import Sampler
 from ..live.transport import CommTransport
 from ..records import CompileEvent
@@ -48,6 +49,8 @@ class Inspector:
                 "process": 256,
                 "remote": 5000,
                 "processes": 2,  # derived by the collector's table: the newest replaces the rest
+                "liveness": 5,
+                "stack": 5,
             }
         )
         self.buffer_tracker = BufferTracker()
@@ -77,6 +80,14 @@ class Inspector:
             self.transport.register_method("track_keys", self._track_keys)
             self.transport.register_method("configure", self._configure)
         self.forwarders: list[Any] = []  # glue.processes: this process publishes to a collector
+        self._liveness: LivenessThread | None = None
+        self._doorbell: stacklib.Doorbell | None = None
+        self._cell_of: Any = None
+        # progress as far as it is seen without touching jit's call path (liveness records)
+        self.last_step: int | None = None
+        self.last_step_time: float | None = None
+        self.last_compile: str | None = None
+        self.last_compile_time: float | None = None
         self._keys_version = -1
         self.monitors: list[Any] = []
         self._keys_due = 0.0
@@ -91,6 +102,7 @@ class Inspector:
 
     def start(self, cell_of: Any = None, namespace: Any = None) -> None:
         self.namespace = namespace
+        self._cell_of = cell_of
         self.refresh_env(force=True)
         self.kernel.publish_status()
         self.compiles.cell_of = cell_of
@@ -120,12 +132,58 @@ class Inspector:
         for forwarder in list(self.forwarders):
             with errors.guard("inspector.close_forwarder"):
                 forwarder.close()
+        self.stop_liveness()
         if self.transport is not None:
             self.transport.stop()
         self.sampler.stop()
         with errors.guard("inspector.close_watcher"):
             self.watcher.close()
         self.hub.close()
+
+    # -- liveness (a process that publishes to a collector) ---------------------------------
+    def progress(self) -> dict[str, Any]:
+        return {
+            "last_step": self.last_step,
+            "last_step_time": self.last_step_time,
+            "last_compile": self.last_compile,
+            "last_compile_time": self.last_compile_time,
+        }
+
+    def note_step(self, step: Any) -> None:
+        """monitor.log() / watch(step=): the newest step, for liveness (O(1))."""
+        if isinstance(step, int) and not isinstance(step, bool):
+            self.last_step, self.last_step_time = step, time.time()
+
+    @property
+    def doorbell(self) -> str | None:
+        """The signal that asks this process for its stack now (None: no doorbell)."""
+        bell = self._doorbell
+        return bell.name if bell is not None else None
+
+    def start_liveness(self) -> None:
+        """Read the main thread every second and publish ``liveness`` (and, when it has waited
+        at one place for ``config.stuck_after_s`` or the doorbell rang, ``stack``) records."""
+        if self._liveness is not None:
+            return
+        probe = stacklib.Probe(cell_of=self._cell_of, progress=self.progress)
+        self._doorbell = bell = stacklib.Doorbell()
+
+        def read(asked: bool) -> None:
+            rec, stack = probe.read(asked)
+            self.hub.publish(rec.to_json())
+            if stack is not None:
+                self.hub.publish(stack.to_json())
+
+        self._liveness = LivenessThread(read, bell.wait)
+        self._liveness.start()
+
+    def stop_liveness(self) -> None:
+        thread, self._liveness = self._liveness, None
+        if thread is not None:
+            thread.stop()
+        bell, self._doorbell = self._doorbell, None
+        if bell is not None:
+            bell.close()
 
     # -- data ------------------------------------------------------------------------------
     def refresh_env(self, force: bool = False) -> None:
@@ -260,6 +318,8 @@ class Inspector:
     def _on_compile(self, event: CompileEvent) -> None:
         """Runs inline in JAX's compile path: bookkeeping only, then hand records to the hub."""
         self.compile_log.storm_threshold = config.storm_threshold
+        if not event.internal:
+            self.last_compile, self.last_compile_time = event.fun_name, time.time()
         stats, alerts = self.compile_log.add_all(event)
         self.hub.publish(event.to_json())
         self.hub.publish(stats.to_json())

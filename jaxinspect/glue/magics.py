@@ -379,6 +379,8 @@ def _monitor(args: argparse.Namespace, expr: str, problem: str | None, line: str
 @argument("--listen", metavar="PORT", nargs="?", const=0, type=_port,
           help="open this kernel's collector on 127.0.0.1:PORT (any free port without PORT)")
 @argument("--stop", action="store_true", help="close the collector")
+@argument("--stacks", action="store_true",
+          help="every process's main-thread stack now (asked for; works while it waits in a collective)")
 def _processes(args: argparse.Namespace, expr: str, problem: str | None, line: str) -> Any:
     """A multi-process job side by side: --listen opens this kernel's collector (loopback) and
     prints the env each process needs; then in each process: import jaxinspect;
@@ -411,9 +413,10 @@ def _processes(args: argparse.Namespace, expr: str, problem: str | None, line: s
         )
     c = processes.current_collector()
     if c is None:
-        return Message("no collector is open: %jaxinspect processes --listen (or "
-                       "c = jaxinspect.collect_processes()) opens one")
-    return c
+        return Message("no collector is open: jaxinspect.collect_processes(rc) listens to an "
+                       "ipyparallel cluster's engines, %jaxinspect processes --listen (or "
+                       "c = jaxinspect.collect_processes()) to processes started elsewhere")
+    return c.stacks() if args.stacks else c
 
 
 @magic_arguments("jaxinspect help")

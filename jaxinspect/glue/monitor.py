@@ -205,6 +205,8 @@ class Monitor:
                     f"monitor.log(step={_short(step)}): the step must be a whole number or None "
                     "(e.g. m.log(i, loss=loss)); logged at the next step instead",
                 )
+            if s is not None:
+                self.inspector.note_step(s)
             points = self._points
             for name, value in scalars.items():
                 if type(value) is not float and not _plottable(value):

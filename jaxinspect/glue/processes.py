@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
+import socket
 import sys
 import threading
 import time
@@ -23,7 +25,7 @@ from typing import Any
 
 from .. import errors
 from ..collect import envlib
-from ..live import remote
+from ..live import ippbridge, remote
 from ..live.processtable import ProcessTable
 from ..render import processview
 from .display import Message
@@ -38,14 +40,38 @@ class ProcessCollector:
     """The notebook's end: a loopback endpoint, the folded table and its side-by-side view."""
 
     def __init__(
-        self, port: int = 0, token: str | None = None, hub: Callable[[], Any] | None = None
+        self,
+        port: int = 0,
+        token: str | None = None,
+        hub: Callable[[], Any] | None = None,
+        client: Any = None,
     ) -> None:
         #: the loaded session's hub (sidebar, monitor) when there is one, read per record
         self._hub = hub or (lambda: None)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self.table = ProcessTable()
-        self.server = remote.CollectorServer(self._publish, port=port, token=token)
+        self.server: Any
+        if client is not None:  # ipyparallel: engines publish through the cluster's messaging
+            self.server = ippbridge.IppBridge(client, self._publish)
+            self.transport = "ipyparallel"
+        else:
+            self.server = remote.CollectorServer(self._publish, port=port, token=token)
+            self.transport = "loopback"
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_loop, name="jaxinspect-processes-tick", daemon=True)
+        self._ticker.start()
+
+    def _tick_loop(self) -> None:
+        """Once a second while a process is connected: a fresh ``processes`` record (a stuck
+        or silent process is seen by looking, not by a record arriving)."""
+        while not self._stop.wait(1.0):
+            with errors.guard("processes.tick"):
+                with self._changed:
+                    summary = self.table.summary_now()
+                hub = self._hub()
+                if hub is not None and summary is not None:
+                    hub.publish(summary)
 
     # -- where processes connect -----------------------------------------------------------
     @property
@@ -105,10 +131,67 @@ class ProcessCollector:
 
     def close(self) -> None:
         global _collector
+        self._stop.set()
         self.server.close()
         with _lock:
             if _collector is self:
                 _collector = None
+
+    # -- stacks ----------------------------------------------------------------------------
+    def _ask(self) -> tuple[set[int], list[str]]:
+        """Ring the doorbell of every connected process that has one: (connection ids asked,
+        problems). ipyparallel engines are signalled through their nannies (any host);
+        loopback processes directly when they run on this host."""
+        asked: set[int] = set()
+        problems: list[str] = []
+        if isinstance(self.server, ippbridge.IppBridge):
+            bells = self.server.doorbells()
+            by_signal: dict[str, list[int]] = {}
+            for eid, sig in bells.items():
+                by_signal.setdefault(sig, []).append(eid)
+            for sig, eids in by_signal.items():
+                problem = self.server.ring(eids, sig)
+                if problem:
+                    problems.append(problem)
+                else:
+                    asked.update(eids)  # an engine's connection id is its engine id
+            return asked, problems
+        here = socket.gethostname()
+        for row in self.processes():
+            sig = getattr(signal, str(row.get("doorbell") or ""), None) if row.get("doorbell") else None
+            if row.get("state") != "connected" or sig is None:
+                continue
+            if row.get("host") != here:
+                problems.append(f"{row.get('label')} runs on {row.get('host')}: its stack is sent "
+                                "when it looks stuck, not on request")
+                continue
+            try:
+                os.kill(int(row["pid"]), sig)
+                asked.add(int(row["id"]))
+            except (OSError, ValueError) as exc:
+                problems.append(f"could not ask {row.get('label')}: {exc}")
+        return asked, problems
+
+    def stacks(self, timeout: float = 3.0) -> Stacks:
+        """Every process's main-thread stack as text: asks each connected process for a fresh
+        one (it works while their main threads wait inside a collective) and waits up to
+        ``timeout`` seconds for the answers; processes that did not answer show their last
+        stack, with its age, or say why there is none."""
+        start = time.time()
+        asked, problems = self._ask()
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        with self._changed:
+            while asked:
+                fresh = {e["id"] for e in self.table.stacks() if _answered(e["stack"], start)}
+                if asked <= fresh:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(min(left, 0.25))
+            entries = self.table.stacks()
+            diagnosis = self.table.diagnosis()[1]
+        return Stacks(entries, asked=asked, since=start, problems=problems, diagnosis=diagnosis)
 
     # -- display ---------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -125,13 +208,76 @@ class ProcessCollector:
         }
 
 
+def _answered(stack: dict[str, Any] | None, since: float) -> bool:
+    """A stack taken because it was asked for at ``since`` (or later)."""
+    return (stack is not None and stack.get("reason") == "asked"
+            and float(stack.get("time") or 0) >= since - 0.5)
+
+
+class Stacks:
+    """The processes' main-thread stacks (``collector.stacks()``), text and HTML."""
+
+    def __init__(self, entries: list[dict[str, Any]], asked: set[int], since: float,
+                 problems: list[str], diagnosis: str | None) -> None:
+        self.entries = entries
+        self.asked = asked
+        self.since = since
+        self.problems = problems
+        self.diagnosis = diagnosis
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entries": self.entries, "asked": sorted(self.asked), "problems": self.problems,
+                "diagnosis": self.diagnosis}
+
+    def __repr__(self) -> str:
+        return processview.stacks_text(self.to_json(), self.since)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        return {"text/plain": repr(self), "text/html": processview.stacks_html(self.to_json(), self.since)}
+
+
+def _client_of(obj: Any) -> Any:
+    """An ipyparallel Client from a Client or a Cluster (None for anything else)."""
+    module = type(obj).__module__ or ""
+    if not module.startswith("ipyparallel"):
+        return None
+    if hasattr(obj, "send_signal") and hasattr(obj, "ids"):
+        return obj
+    connect = getattr(obj, "connect_client_sync", None)
+    return connect() if callable(connect) else None
+
+
 def collect_processes(
-    port: int = 0, token: str | None = None, hub: Callable[[], Any] | None = None
+    port: Any = 0, token: str | None = None, hub: Callable[[], Any] | None = None
 ) -> ProcessCollector | Message:
-    """Open (or return the open) collector of this kernel on 127.0.0.1:``port`` (0: any free).
+    """Open (or return the open) collector of this kernel. ``port`` may be an
+    ``ipyparallel.Client`` (or ``Cluster``): its engines then publish through the cluster's own
+    messaging (``%px %load_ext jaxinspect``). Otherwise a loopback endpoint on
+    127.0.0.1:``port`` (0: any free) for processes started elsewhere (``jaxinspect.connect()``).
     A bad port or token, or a port already taken, gives a ``Message`` saying so (never raises).
     ``hub()`` gives the loaded session's hub (or None) to hand each record to."""
     global _collector
+    if port is not None and not isinstance(port, int | str | float) and not isinstance(port, bool):
+        try:
+            client = _client_of(port)
+        except Exception as exc:  # noqa: BLE001
+            return Message(f"jaxinspect.collect_processes: cannot connect to {type(port).__name__} "
+                           f"({type(exc).__name__}: {exc}); is the cluster running?", level="error")
+        if client is None:
+            return Message(
+                f"jaxinspect.collect_processes: expected an ipyparallel Client or Cluster, or a port "
+                f"number, got a {type(port).__name__}", level="error")
+        with _lock:
+            old = _collector
+            if old is not None and old.running and getattr(old.server, "client", None) is client:
+                return old
+            if old is not None:
+                old.close()
+            try:
+                _collector = ProcessCollector(hub=hub, client=client)
+            except ippbridge.BridgeError as exc:
+                return Message(f"jaxinspect.collect_processes: {exc}", level="error")
+            return _collector
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         return Message(
             f"jaxinspect.collect_processes: port must be a whole number from 0 to 65535 "
@@ -197,6 +343,9 @@ class Connection:
             forwarder.close()
             if inspector is not None and forwarder in inspector.forwarders:
                 inspector.forwarders.remove(forwarder)
+            if inspector is not None and not inspector.forwarders:
+                with errors.guard("connection.stop_liveness"):
+                    inspector.stop_liveness()
             self.error = self.error or "closed"
         if self._owns_inspector and inspector is not None:
             with errors.guard("connection.close_inspector"):
@@ -244,6 +393,10 @@ def connect(
         return conn
     address = address or os.environ.get(remote.ENV_ADDRESS)
     token = token or os.environ.get(remote.ENV_TOKEN) or ""
+    if not address:
+        shell = _shell()
+        if engine_id_of(shell) is not None:  # an ipyparallel engine: publish through the cluster
+            return connect_engine(shell, inspector, buffers_every)
     with _lock:
         old = _connection
     if old is not None and old.forwarder is not None:
@@ -274,7 +427,8 @@ def connect(
         conn.inspector = inspector
         inspector.buffer_interval = inspector.buffer_interval or max(0.25, float(buffers_every))
         inspector.params_interval = inspector.params_interval or 1.0
-        forwarder = remote.Forwarder(inspector.hub, address, token, envlib.process_identity, say=_say)
+        inspector.start_liveness()
+        forwarder = remote.Forwarder(inspector.hub, address, token, _identity(inspector), say=_say)
         conn.forwarder = forwarder
         inspector.forwarders.append(forwarder)
         inspector.sampler.start()
@@ -292,12 +446,91 @@ def connect(
     return conn
 
 
+def _identity(inspector: Inspector, engine_id: int | None = None) -> Callable[[], dict[str, Any]]:
+    def identity() -> dict[str, Any]:
+        return {**envlib.process_identity(), "engine_id": engine_id, "doorbell": inspector.doorbell}
+
+    return identity
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython  # noqa: PLC0415
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def engine_id_of(shell: Any) -> int | None:
+    """The ipyparallel engine id of the kernel ``shell`` runs in, or None (not an engine)."""
+    eid = getattr(getattr(shell, "kernel", None), "engine_id", None)
+    if isinstance(eid, int) and not isinstance(eid, bool) and eid >= 0 and getattr(shell, "data_pub", None) is not None:
+        return eid
+    return None
+
+
+def connect_engine(shell: Any, inspector: Inspector | None = None, buffers_every: float = 1.0) -> Connection:
+    """Publish this ipyparallel engine's records through the cluster (``publish_data``): the
+    notebook's ``jaxinspect.collect_processes(rc)`` shows them. Never raises."""
+    global _connection
+    eid = engine_id_of(shell)
+    label = f"ipyparallel (engine {eid})"
+    with _lock:
+        old = _connection
+    if old is not None and old.forwarder is not None:
+        if old.address == label:
+            return old
+        old.close()
+    conn = Connection(label)
+    try:
+        if inspector is None:  # not loaded (%load_ext passes its own): one of its own
+            inspector = Inspector(serve_comms=False)
+            filename_map = getattr(getattr(shell, "compile", None), "_filename_map", None)
+            inspector.start(cell_of=filename_map.get if isinstance(filename_map, dict) else None,
+                            namespace=lambda: shell.user_ns)
+            conn._owns_inspector = True
+        conn.inspector = inspector
+        inspector.buffer_interval = inspector.buffer_interval or max(0.25, float(buffers_every))
+        inspector.params_interval = inspector.params_interval or 1.0
+        inspector.start_liveness()
+        data_pub = shell.data_pub
+
+        def send(data: dict[str, Any]) -> None:
+            data_pub.publish_data(data)
+
+        publisher = ippbridge.EnginePublisher(
+            inspector.hub, send, _identity(inspector, eid), eid,
+            on_identity=lambda _identity: _register_atexit(again=True),
+        )
+        conn.forwarder = publisher
+        inspector.forwarders.append(publisher)
+        inspector.sampler.start()
+    except Exception as exc:  # noqa: BLE001
+        errors.record("processes.connect_engine", exc)
+        error = f"could not start publishing: {type(exc).__name__}: {exc}"
+        with errors.guard("processes.connect.undo"):
+            conn.close()
+        conn.error = error
+        _say(f"jaxinspect.connect: {conn.error}")
+        return conn
+    with _lock:
+        _connection = conn
+    _register_atexit()
+    return conn
+
+
 _atexit_registered = False
 
 
-def _register_atexit() -> None:
+def _register_atexit(again: bool = False) -> None:
+    """Say goodbye at exit. ``again``: move it to the front of the exit handlers (they run
+    last registered first): ``jax.distributed`` registers a shutdown that waits for every
+    process, which must not keep the goodbye from being said."""
     global _atexit_registered
-    if not _atexit_registered:
+    if again and _atexit_registered:
+        atexit.unregister(_close_at_exit)
+        atexit.register(_close_at_exit)
+    elif not _atexit_registered:
         _atexit_registered = True
         atexit.register(_close_at_exit)
 
@@ -311,3 +544,9 @@ def _close_at_exit() -> None:
 
 def current_connection() -> Connection | None:
     return _connection
+
+
+def close_connection() -> None:
+    conn = _connection
+    if conn is not None:
+        conn.close()

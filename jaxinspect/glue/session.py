@@ -235,7 +235,10 @@ class Session:
 
     def watch(self, name: str, value: Any, step: int | None = None) -> Any:
         try:
-            self.watcher.watch(str(name), value, paramlib.step_arg(step))
+            s = paramlib.step_arg(step)
+            self.watcher.watch(str(name), value, s)
+            if self.inspector is not None and s is not None:
+                self.inspector.note_step(s)
         except Exception as exc:  # noqa: BLE001 - never raise into the training loop
             errors.record("api.watch", exc)
         return value
@@ -306,8 +309,18 @@ class Session:
             m.close()
         return n
 
-    def collect_processes(self, port: int = 0, token: str | None = None):
+    def collect_processes(self, port: Any = 0, token: str | None = None):
         return processes.collect_processes(port=port, token=token, hub=self._hub)
+
+    def processes(self):
+        c = processes.current_collector()
+        if c is None:
+            return Message("jaxinspect.processes(): no collector is open. For an ipyparallel "
+                           "cluster: jaxinspect.collect_processes(rc) in the notebook and "
+                           "%px %load_ext jaxinspect on the engines; for processes started "
+                           "elsewhere: c = jaxinspect.collect_processes(), then "
+                           "jaxinspect.connect() in each", level="error")
+        return c
 
     def _hub(self) -> Hub | None:
         inspector = self.inspector

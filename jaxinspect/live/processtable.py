@@ -10,7 +10,8 @@ from collections import deque
 from typing import Any
 
 from .. import units
-from ..records import ProcessesRecord, ProcessFacts, ProcessFunctionRow
+from ..config import config
+from ..records import Location, ProcessesRecord, ProcessFacts, ProcessFunctionRow
 
 FUNCTIONS = 200  # functions tracked per process
 ALERTS = 50
@@ -19,6 +20,8 @@ MAX_PROCESSES = 256
 FUNCTION_ROWS = 50  # rows of "compiles by function" in a ``processes`` record
 SUMMARY_EVERY = 0.25  # seconds between ``processes`` records while records stream in
 NOT_REPORTED = "n/a (CPU)"
+SILENT_AFTER = 6.0  # seconds without a liveness record (sent every second): "silent"
+DIAGNOSED = 3  # stuck processes named in the diagnosis; the rest are counted
 
 
 class _Proc:
@@ -36,6 +39,9 @@ class _Proc:
             "backend": None,
             "devices": [],
             "note": None,
+            "engine_id": None,
+            "transport": "loopback",
+            "label": f"p{index}",
         }
         self.functions: dict[str, dict[str, Any]] = {}  # fun_key -> compile_stats (user)
         self.internal: dict[str, int] = {}  # fun_key -> compiles of JAX-internal functions
@@ -44,8 +50,64 @@ class _Proc:
         self.status: dict[str, Any] | None = None
         self.alerts = 0
         self.reported = False  # a `process` record arrived (else known from its records only)
+        self.liveness: dict[str, Any] | None = None  # the newest `liveness` record
+        self.liveness_at: float | None = None  # when it arrived here (Unix seconds)
+        self.stack: dict[str, Any] | None = None  # the newest `stack` record
 
-    def facts(self) -> ProcessFacts:
+    def still(self, now: float) -> float | None:
+        """Seconds its main thread has stayed at one place, as of ``now`` (None: unknown)."""
+        live = self.liveness
+        if live is None:
+            return None
+        still = _float(live.get("still_s"))
+        if live.get("activity") == "waiting":  # it was still waiting when it last said so
+            still += max(0.0, now - _float(live.get("time") or now))
+        return still
+
+    def activity(self, now: float, stuck_after: float) -> str:
+        state = self.info["state"]
+        if state in ("done", "lost"):
+            return state
+        live = self.liveness
+        if live is None:
+            return "connected"
+        if self.liveness_at is not None and now - self.liveness_at > SILENT_AFTER:
+            return "silent"
+        act = str(live.get("activity") or "running")
+        if act == "waiting" and (self.still(now) or 0.0) >= stuck_after:
+            return "stuck"
+        return act
+
+    def site(self) -> str | None:
+        """``"cell [3] line 7 (step)"``: where its main thread is in the user's code."""
+        live = self.liveness or {}
+        where = live.get("where")
+        if not isinstance(where, dict) or not where.get("text"):
+            return None
+        return units.site(str(where["text"]), live.get("function"))
+
+    def activity_text(self, now: float, stuck_after: float) -> str:
+        act = self.activity(now, stuck_after)
+        site = self.site()
+        at = f" at {site}" if site else ""
+        still = units.stillness(self.still(now))
+        if act in ("done", "lost"):
+            return f"{act} {units.ago(now - _float(self.info.get('last_seen') or now))}"
+        if act == "silent":
+            quiet = units.stillness(now - (self.liveness_at or now))
+            return (f"silent for {quiet}: no word from its jaxinspect thread (the process may be "
+                    "stopped, or holding the GIL in native code)")
+        if act == "stuck":
+            return f"stuck {still}{at}"
+        if act == "waiting":
+            return f"waiting {still}{at}"
+        if act in ("running", "compiling"):
+            return f"{act}{at}"
+        return act  # idle, connected
+
+    def facts(self, now: float | None = None, stuck_after: float | None = None) -> ProcessFacts:
+        now = time.time() if now is None else now
+        stuck_after = float(config.stuck_after_s) if stuck_after is None else stuck_after
         stats = list(self.functions.values())
         compile_s = sum(_float(s.get("total_s")) for s in stats)
         last = next((e for e in reversed(self.events) if e.get("reasons")), None)
@@ -72,7 +134,35 @@ class _Proc:
             device_peak=peak,
             peak_text=_allocator_text(buffers, peak),
             alerts=self.alerts,
+            **self._liveness_facts(now, stuck_after),
         )
+
+    def _liveness_facts(self, now: float, stuck_after: float) -> dict[str, Any]:
+        live = self.liveness or {}
+        act = self.activity(now, stuck_after)
+        where = live.get("where") if isinstance(live.get("where"), dict) else None
+        step, step_t = live.get("last_step"), live.get("last_step_time")
+        comp, comp_t = live.get("last_compile"), live.get("last_compile_time")
+        stack = self.stack
+        return {
+            "label": str(self.info.get("label") or f"p{self.info['process_index']}"),
+            "engine_id": self.info.get("engine_id"),
+            "activity": act,
+            "stuck": act == "stuck",
+            "activity_text": self.activity_text(now, stuck_after),
+            "where": None if where is None else Location(
+                cell=where.get("cell"), line=where.get("line"), code=where.get("code"), path=where.get("path")),
+            "function": live.get("function"),
+            "inner": live.get("inner"),
+            "still_s": None if self.liveness is None else round(self.still(now) or 0.0, 1),
+            "last_step_text": units.NONE if not isinstance(step, int)
+            else f"step {step} · {units.ago(now - _float(step_t or now))}",
+            "last_compile_text": units.NONE if not comp
+            else f"{comp} · {units.ago(now - _float(comp_t or now))}",
+            "stack": None if stack is None else str(stack.get("text") or ""),
+            "stack_reason": None if stack is None else str(stack.get("reason")),
+            "stack_age_s": None if stack is None else round(max(0.0, now - _float(stack.get("time"))), 1),
+        }
 
 
 def _int(x: Any) -> int:
@@ -166,6 +256,11 @@ class ProcessTable:
                 proc.buffers = rec
         elif kind == "status":
             proc.status = rec
+        elif kind == "liveness":
+            if proc.liveness is None or _float(rec.get("time")) >= _float(proc.liveness.get("time")):
+                proc.liveness, proc.liveness_at = rec, time.time()
+        elif kind == "stack":
+            proc.stack = rec
         elif kind in ("compile_alert", "buffer_alert", "params_alert", "key_reuse", "internal_error"):
             if kind == "key_reuse" and rec.get("count", 1) != 1:
                 return
@@ -268,8 +363,11 @@ class ProcessTable:
         for p in procs:
             states[str(p.info["state"])] = states.get(str(p.info["state"]), 0) + 1
         parts = [units.plural(len(procs), "process", many="processes")]
-        parts += [f"{states[s]} {s}" for s in ("connected", "closed", "lost") if states.get(s)]
-        parts += [f"{n} {s}" for s, n in states.items() if s not in ("connected", "closed", "lost")]
+        parts += [f"{states[s]} {s}" for s in ("connected", "done", "lost") if states.get(s)]
+        parts += [f"{n} {s}" for s, n in states.items() if s not in ("connected", "done", "lost")]
+        stuck = sum(1 for p in procs if p.activity(time.time(), float(config.stuck_after_s)) == "stuck")
+        if stuck:
+            parts.append(f"{stuck} stuck")
         expected = max((_int(p.info["process_count"]) for p in procs if p.reported), default=0)
         if expected and expected != len(procs):
             parts.append(f"job of {expected}")
@@ -285,13 +383,61 @@ class ProcessTable:
                 claims[index] = claims.get(index, 0) + 1
         return {str(i): n for i, n in sorted(claims.items()) if n > 1}
 
+    def diagnosis(self, now: float | None = None, stuck_after: float | None = None) -> tuple[tuple[int, ...], str | None]:
+        """The stuck processes (connection ids) and one sentence: each stuck process with the
+        place it waits at and for how long, then what every other process is doing (the one
+        that is elsewhere is usually why the others wait). None when none is stuck."""
+        now = time.time() if now is None else now
+        stuck_after = float(config.stuck_after_s) if stuck_after is None else stuck_after
+        procs = self._sorted()
+        stuck = [p for p in procs if p.activity(now, stuck_after) == "stuck"]
+        if not stuck:
+            return (), None
+        ids = tuple(p.info["id"] for p in stuck)
+        sites = {p.site() for p in stuck}
+        others = [p for p in procs if p not in stuck]
+        if not others and len(stuck) > 1 and len(sites) == 1:
+            least = min(p.still(now) or 0.0 for p in stuck)
+            return ids, (
+                f"all {len(stuck)} processes have waited at least {units.stillness(least)} at "
+                f"{next(iter(sites)) or 'the same place'}: a collective none of them can finish, "
+                "or a long device step"
+            )
+        named = []
+        for p in stuck[:DIAGNOSED]:
+            live = p.liveness or {}
+            inner = f", inside {live['inner']}" if live.get("inner") else ""
+            named.append(f"{p.info.get('label')} has waited {units.stillness(p.still(now))} at "
+                         f"{p.site() or 'an unknown place'}{inner}")
+        text = "; ".join(named)
+        if len(stuck) > DIAGNOSED:
+            text += f"; {len(stuck) - DIAGNOSED} more stuck"
+        if others:
+            elsewhere = []
+            for p in others[:DIAGNOSED]:
+                what = p.activity_text(now, stuck_after)
+                step = (p.liveness or {}).get("last_step")
+                if isinstance(step, int):
+                    what += f", last step {step}"
+                elsewhere.append(f"{p.info.get('label')} {what}")
+            more = f"; {len(others) - DIAGNOSED} more" if len(others) > DIAGNOSED else ""
+            verb = "is" if len(others) == 1 else "are"
+            text += f". Not there: {'; '.join(elsewhere)}{more} — the {'process' if len(others) == 1 else 'processes'} the others wait for {verb} elsewhere"
+        return ids, text
+
     def record(self, seq: int = 0, now: float | None = None, limit: int = FUNCTION_ROWS) -> ProcessesRecord:
         """Everything derived, as the ``processes`` record the sidebar and the monitor display."""
         rows = self.function_rows()
+        now = time.time() if now is None else now
+        stuck_after = float(config.stuck_after_s)
+        stuck, diagnosis = self.diagnosis(now, stuck_after)
         return ProcessesRecord(
             seq=seq,
-            time=time.time() if now is None else now,
-            processes=tuple(p.facts() for p in self._sorted()),
+            time=now,
+            stuck=stuck,
+            diagnosis=diagnosis,
+            stuck_after_s=stuck_after,
+            processes=tuple(p.facts(now, stuck_after) for p in self._sorted()),
             functions=tuple(rows[:limit]),
             more_functions=max(0, len(rows) - limit),
             more_differing=sum(1 for r in rows[limit:] if r.differs),
@@ -314,9 +460,33 @@ class ProcessTable:
         self._summary_seq += 1
         return self.record(seq=self._summary_seq).to_json()
 
+    def summary_now(self) -> dict[str, Any] | None:
+        """The ``processes`` record (JSON) now, for the once-a-second refresh while a process is
+        connected (times advance, a silent or stuck process is only seen by looking); None when
+        no process is connected."""
+        if not any(p.info["state"] == "connected" for p in self._procs.values()):
+            return None
+        self._summary_version, self._summary_at = self.version, time.monotonic()
+        self._summary_seq += 1
+        return self.record(seq=self._summary_seq).to_json()
+
+    def stacks(self) -> list[dict[str, Any]]:
+        """Per process: its label, activity and newest stack record (or None)."""
+        now = time.time()
+        out = []
+        for p in self._sorted():
+            out.append({"id": p.info["id"], "label": p.info.get("label"),
+                        "activity": p.activity(now, float(config.stuck_after_s)),
+                        "activity_text": p.activity_text(now, float(config.stuck_after_s)),
+                        "stack": p.stack})
+        return out
+
     def snapshot(self, functions: int = 50) -> dict[str, Any]:
         rows, more = self.functions(functions)
+        stuck, diagnosis = self.diagnosis()
         return {
+            "stuck": list(stuck),
+            "diagnosis": diagnosis,
             "processes": self.rows(),
             "functions": rows,
             "more_functions": more,

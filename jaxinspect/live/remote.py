@@ -91,9 +91,10 @@ def _encode(obj: dict[str, Any]) -> bytes:
 class _Peer:
     """One connection's bookkeeping (guarded by the server's lock)."""
 
-    def __init__(self, pid: int, conn: socket.socket, now: float) -> None:
+    def __init__(self, pid: int, conn: socket.socket | None, now: float, transport: str = "loopback") -> None:
         self.id = pid
         self.conn = conn
+        self.transport = transport
         self.fields: dict[str, Any] = {
             "process_index": 0,
             "process_count": 1,
@@ -102,6 +103,8 @@ class _Peer:
             "jax_version": None,
             "backend": None,
             "devices": (),
+            "engine_id": None,
+            "doorbell": None,  # the signal that asks the process for its stack now
         }
         self.state = "connected"
         self.connected_at = now
@@ -129,6 +132,8 @@ class _Peer:
             backend=None if f["backend"] is None else str(f["backend"])[:50],
             devices=tuple(str(d)[:200] for d in list(f["devices"] or ())[:1024]),
             note=self.note,
+            engine_id=f["engine_id"] if isinstance(f["engine_id"], int) else None,
+            transport=self.transport,  # type: ignore[arg-type]
         )
 
 
@@ -178,7 +183,7 @@ class CollectorServer:
             return [p.record() for p in self._peers.values()]
 
     def close(self) -> None:
-        """Stop accepting, end every connection (their processes become ``closed``). Idempotent."""
+        """Stop accepting, end every connection (their processes become ``done``). Idempotent."""
         if self._stop.is_set():
             return
         self._stop.set()
@@ -273,7 +278,7 @@ class CollectorServer:
                 conn.close()
             if peer is not None:
                 with self._lock:
-                    peer.state = "closed" if said_bye or self._stop.is_set() else "lost"
+                    peer.state = "done" if said_bye or self._stop.is_set() else "lost"
                     peer.last_seen = self._clock()
                 self._publish_process(peer, force=True)
 

@@ -9,12 +9,14 @@ from typing import Any
 from .. import units
 from ..units import human_bytes, plural
 from .doc import (
+    Alert,
     Blank,
     Column,
     Group,
     Items,
     Line,
     More,
+    Pre,
     Section,
     Table,
     Text,
@@ -26,6 +28,7 @@ from .doc import (
 COLUMNS = 8  # processes shown side by side; the rest are counted
 CELL = 30  # characters per text cell
 ALERTS = 10
+MAX_STACKS = 32
 
 
 def _cut(text: Any, width: int = CELL) -> str:
@@ -41,13 +44,15 @@ def _ago(t: Any, now: float) -> str:
 
 
 def _label(p: dict[str, Any]) -> str:
-    return f"p{p.get('process_index')}"
+    return str(p.get("label") or f"p{p.get('process_index')}")
 
 
 def _cells(p: dict[str, Any], now: float) -> dict[str, str]:
     """The side-by-side rows for one process."""
     state = str(p.get("state"))
     seen = _ago(p.get("last_seen"), now)
+    if state == "done":
+        state = f"done {seen}".strip()
     if state == "lost":
         state = f"lost {seen}".strip()
     elif state == "connected":
@@ -55,9 +60,15 @@ def _cells(p: dict[str, Any], now: float) -> dict[str, str]:
         state = f"connected {busy}".strip() + (f", seen {seen}" if seen else "")
     devices = p.get("devices") or []
     in_use = p.get("device_in_use")
+    where = p.get("where") if isinstance(p.get("where"), dict) else None
     return {
         "host:pid": f"{p.get('host')}:{p.get('pid')}",
         "state": state,
+        "main thread": ("⚠ " if p.get("stuck") else "") + str(p.get("activity_text") or "–"),
+        "line": (where.get("code") or "") if where else "",
+        "inside": p.get("inner") or "",
+        "last step": p.get("last_step_text") or "–",
+        "last compile": p.get("last_compile_text") or "–",
         "backend": f"{p.get('backend') or '?'} · {plural(len(devices), 'device')}",
         "compiles": f"{p.get('compiles')} ({p.get('compile_text') or units.NONE})",
         "last recompile": p.get("last_recompile") or "—",
@@ -88,21 +99,37 @@ def processes_doc(snap: dict[str, Any], address: str | None = None, now: float |
     procs = snap.get("processes") or []
     title = headline(snap, address)
     if not procs:
-        hint = ("No process has connected yet. In each process: import jaxinspect; "
-                "jaxinspect.connect() with this collector's env (JAXINSPECT_COLLECTOR, "
-                "JAXINSPECT_COLLECTOR_TOKEN) set.")  # fmt: skip
+        if snap.get("transport") == "ipyparallel":
+            hint = ("No engine has published yet: run %px %load_ext jaxinspect (or "
+                    "%px import jaxinspect; jaxinspect.connect()) on the engines.")  # fmt: skip
+        else:
+            hint = ("No process has connected yet. In each process: import jaxinspect; "
+                    "jaxinspect.connect() with this collector's env (JAXINSPECT_COLLECTOR, "
+                    "JAXINSPECT_COLLECTOR_TOKEN) set.")  # fmt: skip
         return View(title, [Group([Line(hint, role="muted")], indent=2)])
     shown = procs[:COLUMNS]
     labels = [_label(p) for p in shown]
     cells = [_cells(p, now) for p in shown]
-    keys = [k for k in cells[0] if k != "note" or any(c["note"] for c in cells)]
+    optional = ("note", "line", "inside")
+    keys = [k for k in cells[0] if k not in optional or any(c[k] for c in cells)]
     side = Table(
         [Column("", max=16)] + [Column(label, max=CELL) for label in labels],
         [[k] + [_cut(c[k], 80) for c in cells] for k in keys],
         more=len(procs) - len(shown),
         more_label="more processes (collector.processes() lists all)",
     )
-    children: list[Any] = [Blank(), side]
+    children: list[Any] = []
+    if snap.get("diagnosis"):
+        children += [Blank(), Alert(f"Stuck: {snap['diagnosis']}", level="error")]
+    children += [Blank(), side]
+    stacks = [(p, p.get("stack")) for p in procs if p.get("stack")]
+    if stacks:
+        parts = []
+        for p, text in stacks[:COLUMNS]:
+            why = "when it looked stuck" if p.get("stack_reason") == "waiting" else "when asked"
+            parts.append(Section(f"{_label(p)} · taken {_ago(now - float(p.get('stack_age_s') or 0), now)} {why}",
+                                 [Pre(str(text))], fold=not p.get("stuck"), indent=2, colon=False))
+        children += [Blank(), Section("Main-thread stacks", parts, fold=False, colon=False)]
     funcs = snap.get("functions") or []
     if funcs:
         rows = [
@@ -133,3 +160,45 @@ def text(snap: dict[str, Any], address: str | None = None, now: float | None = N
 
 def html(snap: dict[str, Any], address: str | None = None, now: float | None = None) -> str:
     return to_html(processes_doc(snap, address, now))
+
+
+def stacks_doc(data: dict[str, Any], since: float | None = None) -> View:
+    """Each process's main-thread stack (``collector.stacks()``): the stuck ones first, each
+    with its activity and the stack's age; a process with none says why."""
+    now = time.time()
+    entries = list(data.get("entries") or [])
+    entries.sort(key=lambda e: e.get("activity") != "stuck")
+    asked = set(data.get("asked") or [])
+    children: list[Any] = []
+    if data.get("diagnosis"):
+        children += [Alert(f"Stuck: {data['diagnosis']}", level="error"), Blank()]
+    for e in entries[:MAX_STACKS]:
+        stack = e.get("stack")
+        head = f"{e.get('label')}: {e.get('activity_text')}"
+        if stack is None:
+            why = ("asked; no answer yet" if e.get("id") in asked
+                   else "not asked (no doorbell: it ended, or runs an older jaxinspect)")
+            children += [Section(head, [Line(f"no stack ({why})", role="muted")], fold=False, colon=False), Blank()]
+            continue
+        fresh = since is not None and float(stack.get("time") or 0) >= since - 0.5
+        asked_now = fresh and stack.get("reason") == "asked"
+        reason = "when asked" if stack.get("reason") == "asked" else "when it looked stuck"
+        age = ("just now" if fresh else _ago(stack.get("time"), now)) + (
+            "" if asked_now or e.get("id") not in asked else " (it did not answer the request now)")
+        children += [Section(head, [Line(f"taken {age}, {reason}", role="muted"),
+                                    Pre(str(stack.get("text") or ""))], fold=False, colon=False), Blank()]
+    if len(entries) > MAX_STACKS:
+        children.append(More(len(entries) - MAX_STACKS, "more processes"))
+    for problem in data.get("problems") or []:
+        children.append(Line(problem, role="muted"))
+    if not entries:
+        children.append(Line("No process is publishing to this collector.", role="muted"))
+    return View("Main-thread stacks", children)
+
+
+def stacks_text(data: dict[str, Any], since: float | None = None) -> str:
+    return to_text(stacks_doc(data, since))
+
+
+def stacks_html(data: dict[str, Any], since: float | None = None) -> str:
+    return to_html(stacks_doc(data, since))

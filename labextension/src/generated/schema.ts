@@ -524,7 +524,45 @@ export const SCHEMA = {
       "jax_version": "str|null",
       "backend": "str|null",
       "devices": "list[str]",
-      "note": "str|null"
+      "note": "str|null",
+      "engine_id": "int|null",
+      "transport": "str",
+      "label": "str"
+    },
+    "StackFrame": {
+      "function": "str",
+      "where": "Location",
+      "user": "bool"
+    },
+    "liveness": {
+      "kind": "str",
+      "seq": "int",
+      "time": "float",
+      "busy": "bool",
+      "activity": "str",
+      "where": "Location|null",
+      "function": "str|null",
+      "inner": "str|null",
+      "still_s": "float",
+      "cpu_s": "float|null",
+      "last_step": "int|null",
+      "last_step_time": "float|null",
+      "last_compile": "str|null",
+      "last_compile_time": "float|null",
+      "stuck_after_s": "float"
+    },
+    "stack": {
+      "kind": "str",
+      "seq": "int",
+      "time": "float",
+      "reason": "str",
+      "thread": "str",
+      "frames": "list[StackFrame]",
+      "more": "int",
+      "where": "Location|null",
+      "function": "str|null",
+      "still_s": "float",
+      "text": "str"
     },
     "ProcessFacts": {
       "id": "int",
@@ -541,7 +579,21 @@ export const SCHEMA = {
       "in_use_text": "str",
       "device_peak": "int|null",
       "peak_text": "str",
-      "alerts": "int"
+      "alerts": "int",
+      "label": "str",
+      "engine_id": "int|null",
+      "activity": "str",
+      "stuck": "bool",
+      "activity_text": "str",
+      "where": "Location|null",
+      "function": "str|null",
+      "inner": "str|null",
+      "still_s": "float|null",
+      "last_step_text": "str",
+      "last_compile_text": "str",
+      "stack": "str|null",
+      "stack_reason": "str|null",
+      "stack_age_s": "float|null"
     },
     "ProcessFunctionRow": {
       "name": "str",
@@ -561,7 +613,10 @@ export const SCHEMA = {
       "more_differing": "int",
       "differing": "int",
       "summary": "str",
-      "duplicates": "dict[str,int]"
+      "duplicates": "dict[str,int]",
+      "stuck": "list[int]",
+      "diagnosis": "str|null",
+      "stuck_after_s": "float"
     },
     "remote": {
       "kind": "str",

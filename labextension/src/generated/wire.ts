@@ -17,6 +17,7 @@ export type JaxinspectWire =
   | ErrorMessage
   | RequestMessage
   | ResponseMessage
+  | EnginePublication
   | CollectorHello
   | CollectorInfo
   | CollectorBatch
@@ -47,6 +48,8 @@ export type AnyRecord =
   | KeyReuse
   | KeyFlow
   | ProcessRecord
+  | LivenessRecord
+  | StackRecord
   | ProcessesRecord
   | RemoteRecord;
 
@@ -969,7 +972,10 @@ export interface ProcessRecord {
   process_count: number;
   host: string;
   pid: number;
-  state: "connected" | "closed" | "lost";
+  /**
+   * done: it said goodbye (closed its connection, exited, its engine shut down); lost: it went away without one (killed, crashed, its engine died)
+   */
+  state: "connected" | "done" | "lost";
   /**
    * Unix seconds
    */
@@ -993,6 +999,152 @@ export interface ProcessRecord {
    */
   devices: string[];
   note: string | null;
+  /**
+   * the ipyparallel engine id (None: not an engine)
+   */
+  engine_id: number | null;
+  /**
+   * how its records arrive
+   */
+  transport: "loopback" | "ipyparallel";
+  /**
+   * "engine 0 · p0" for an ipyparallel engine, else "p0"
+   */
+  label: string;
+}
+/**
+ * Where a process's main thread is, read every second by jaxinspect's background thread
+ * (``sys._current_frames``; nothing on jit's call path), and how long it has stayed there.
+ * ``activity`` is ``waiting`` when the main thread has stayed at one place with (almost) no
+ * CPU time of its own (blocked: a collective, a device result, a lock), ``running`` when it
+ * moves or computes, ``compiling`` inside JAX's compiler, ``idle`` when no cell or task runs.
+ */
+export interface LivenessRecord {
+  kind: "liveness";
+  seq: number;
+  /**
+   * Unix seconds of the reading
+   */
+  time: number;
+  /**
+   * a cell or task is running on the main thread
+   */
+  busy: boolean;
+  activity: "running" | "waiting" | "compiling" | "idle";
+  /**
+   * the innermost frame of the user's code (None: none on the stack)
+   */
+  where: Location | null;
+  /**
+   * that frame's function ("<module>" for a cell's top level)
+   */
+  function: string | null;
+  /**
+   * the innermost frame when it is not the user's: "jax/_src/array.py:640 (_value)"
+   */
+  inner: string | null;
+  /**
+   * seconds the main thread has stayed at this place (waiting: without CPU)
+   */
+  still_s: number;
+  /**
+   * main-thread CPU seconds over the last reading (None: not measurable)
+   */
+  cpu_s: number | null;
+  /**
+   * the newest step given to monitor.log() / watch(step=)
+   */
+  last_step: number | null;
+  /**
+   * Unix seconds when it was logged
+   */
+  last_step_time: number | null;
+  /**
+   * the function of the newest compile
+   */
+  last_compile: string | null;
+  /**
+   * Unix seconds when it finished
+   */
+  last_compile_time: number | null;
+  /**
+   * this process's threshold (``config.stuck_after_s``)
+   */
+  stuck_after_s: number;
+}
+/**
+ * A process's main-thread stack, taken when it has waited at one place for
+ * ``config.stuck_after_s`` (``reason`` "waiting") or when the notebook asked (``asked``).
+ */
+export interface StackRecord {
+  kind: "stack";
+  seq: number;
+  time: number;
+  reason: "waiting" | "asked";
+  /**
+   * the thread's name
+   */
+  thread: string;
+  /**
+   * outermost first; the innermost are kept
+   */
+  frames: StackFrame[];
+  /**
+   * outer frames left out
+   */
+  more: number;
+  /**
+   * the innermost frame of the user's code
+   */
+  where: Location | null;
+  function: string | null;
+  /**
+   * how long the main thread had stayed there
+   */
+  still_s: number;
+  /**
+   * the stack as text, innermost last, with each line's code
+   */
+  text: string;
+}
+/**
+ * One frame of a process's main-thread stack (``collect.stacklib``).
+ */
+export interface StackFrame {
+  function: string;
+  where: Location1;
+  /**
+   * the user's code (not Python's, JAX's, jaxinspect's or another library's)
+   */
+  user: boolean;
+}
+/**
+ * A place in the user's code, built once in the kernel (``compilelib.locate``): a notebook
+ * cell's line (``cell`` set, ``path`` None: never the kernel's temp file) or a file's line.
+ * The sidebar and HTML outputs show ``text``, the line's ``code`` on hover, and scroll the
+ * notebook to the cell when it is clicked.
+ */
+export interface Location1 {
+  /**
+   * execution count of the notebook cell, or None outside a notebook cell
+   */
+  cell: number | null;
+  /**
+   * 1-based line in the cell or file, None when unknown
+   */
+  line: number | null;
+  /**
+   * the source line's text (stripped, at most 200 characters), or None
+   */
+  code: string | null;
+  /**
+   * the file outside a notebook cell; None for a cell
+   */
+  path: string | null;
+  /**
+   * "cell [5] line 3" in a notebook, else "model.py:12"
+   */
+  text: string;
 }
 /**
  * The processes of a multi-process job side by side, computed once by the collector's
@@ -1030,6 +1182,15 @@ export interface ProcessesRecord {
   duplicates: {
     [k: string]: number;
   };
+  /**
+   * connection ids of the processes marked stuck, and one sentence naming them, where each waits, and what the others are doing ("p0 (engine 0) has waited 14 s at cell [3] line 7 (step); p1 (engine 1) is not there: idle, last step 4"); None when none is stuck
+   */
+  stuck: number[];
+  diagnosis: string | null;
+  /**
+   * the notebook's threshold (``config.stuck_after_s``)
+   */
+  stuck_after_s: number;
 }
 /**
  * One process's column of the side-by-side view, derived by the collector's table from
@@ -1066,6 +1227,50 @@ export interface ProcessFacts {
   device_peak: number | null;
   peak_text: string;
   alerts: number;
+  /**
+   * "engine 0 · p0" or "p0"
+   */
+  label: string;
+  engine_id: number | null;
+  /**
+   * connected (nothing heard about its main thread yet), running, waiting, compiling, idle, stuck (waiting at one place for ``config.stuck_after_s`` while a cell runs), silent (no word for a while), done, lost
+   */
+  activity: string;
+  stuck: boolean;
+  /**
+   * "stuck 14 s at cell [3] line 7 (step)", "idle", "lost 2 min ago"
+   */
+  activity_text: string;
+  /**
+   * where its main thread is (the user's innermost frame)
+   */
+  where: Location | null;
+  function: string | null;
+  /**
+   * the innermost frame when not the user's
+   */
+  inner: string | null;
+  still_s: number | null;
+  /**
+   * "step 41 · 3 s ago", "–"
+   */
+  last_step_text: string;
+  /**
+   * "train_step · 20 s ago", "–"
+   */
+  last_compile_text: string;
+  /**
+   * its newest main-thread stack as text (taken when stuck or asked)
+   */
+  stack: string | null;
+  /**
+   * "waiting" or "asked"
+   */
+  stack_reason: string | null;
+  /**
+   * seconds since that stack was taken
+   */
+  stack_age_s: number | null;
 }
 /**
  * One function across the processes: user compiles per connection id (absent: none).
@@ -1262,6 +1467,49 @@ export interface ConfigureRefusal {
   message: string;
 }
 /**
+ * engine -> notebook through ipyparallel (``live.ippbridge``): the value of the key
+ * ``"jaxinspect"`` of a ``publish_data`` message. Each carries the engine's identity, as
+ * data messages reach only the clients listening at the time.
+ */
+export interface EnginePublication {
+  /**
+   * ``live.remote.WIRE_VERSION``
+   */
+  v: number;
+  type: "batch" | "bye";
+  engine_id: number;
+  identity: ProcessIdentity;
+  /**
+   * records dropped by the engine since its previous publication
+   */
+  dropped: number;
+  records: AnyRecord[];
+}
+/**
+ * Who a process of the job is (``collect.envlib.process_identity``); every key may be
+ * missing when the identity could not be read.
+ */
+export interface ProcessIdentity {
+  process_index?: number;
+  process_count?: number;
+  host?: string;
+  pid?: number;
+  jax_version?: string | null;
+  backend?: string | null;
+  /**
+   * labels of the process's local devices
+   */
+  devices?: string[];
+  /**
+   * the ipyparallel engine id, when the process is an engine
+   */
+  engine_id?: number | null;
+  /**
+   * the signal that asks the process for its main-thread stack now
+   */
+  doorbell?: string | null;
+}
+/**
  * sender -> collector, first.
  */
 export interface CollectorHello {
@@ -1272,6 +1520,8 @@ export interface CollectorHello {
   jax_version?: string | null;
   backend?: string | null;
   devices?: string[];
+  engine_id?: number | null;
+  doorbell?: string | null;
   /**
    * ``live.remote.WIRE_VERSION``
    */
@@ -1290,6 +1540,8 @@ export interface CollectorInfo {
   jax_version?: string | null;
   backend?: string | null;
   devices?: string[];
+  engine_id?: number | null;
+  doorbell?: string | null;
   type: "info";
 }
 /**

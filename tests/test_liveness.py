@@ -1,0 +1,168 @@
+"""Liveness without a cluster: where a thread is, whether it waits (never woken) or runs, the
+stack taken once per stall or when the doorbell rings, and the collector's table turning readings
+into "stuck", "silent", "done", "lost" and one sentence naming the stuck process."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from jaxinspect.collect import stacklib
+from jaxinspect.config import config
+from jaxinspect.live.processtable import SILENT_AFTER, ProcessTable
+
+
+@pytest.fixture
+def stuck_after():
+    old = config.stuck_after_s
+    config.stuck_after_s = 1.0
+    yield 1.0
+    config.stuck_after_s = old
+
+
+def _blocked(event):
+    event.wait()  # the line a stuck reading must name
+
+
+def _busy(stop):
+    while not stop.is_set():
+        time.sleep(0.01)  # woken a hundred times a second: progress
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="context switches come from /proc")
+def test_a_thread_blocked_for_good_is_waiting_and_its_stack_is_taken_once(stuck_after):
+    event = threading.Event()
+    worker = threading.Thread(target=_blocked, args=(event,), name="trainer")
+    worker.start()
+    try:
+        time.sleep(0.2)
+        probe = stacklib.Probe(thread=worker)
+        readings = []
+        for _ in range(4):
+            readings.append(probe.read())
+            time.sleep(0.8)
+        live, stack = readings[-1]
+        assert live.activity == "waiting" and live.still_s >= 2.0, live
+        assert live.function == "_blocked" and live.where.code == "event.wait()  # the line a stuck reading must name"
+        assert live.inner.startswith("python3.") and "threading.py" in live.inner  # Event.wait's frame
+        stacks = [s for _, s in readings if s is not None]
+        assert len(stacks) == 1 and stacks[0].reason == "waiting", stacks  # once per stall
+        assert "in _blocked" in stacks[0].text and "event.wait()" in stacks[0].text
+        assert stacks[0].frames[-1].function == "wait" and not stacks[0].frames[-1].user
+        # asked: a stack now, the stall goes on (the doorbell's wake-up is not progress)
+        live2, asked = probe.read(asked=True)
+        assert asked.reason == "asked" and live2.activity == "waiting" and live2.still_s > live.still_s
+    finally:
+        event.set()
+        worker.join()
+
+
+def test_a_thread_that_keeps_being_woken_is_never_waiting(stuck_after):
+    stop = threading.Event()
+    worker = threading.Thread(target=_busy, args=(stop,))
+    worker.start()
+    try:
+        probe = stacklib.Probe(thread=worker)
+        readings = []
+        for _ in range(5):
+            readings.append(probe.read())
+            time.sleep(0.6)
+        assert all(r.activity == "running" for r, _ in readings), [r.activity for r, _ in readings]
+        assert all(s is None for _, s in readings)
+    finally:
+        stop.set()
+        worker.join()
+
+
+def test_the_doorbell_rings_from_a_signal():
+    bell = stacklib.Doorbell()
+    try:
+        if bell.signum is None:
+            pytest.skip("no faulthandler.register here")
+        assert bell.name == "SIGURG"
+        assert bell.wait(0.05) is False
+        os.kill(os.getpid(), bell.signum)
+        assert bell.wait(2.0) is True
+        assert bell.wait(0.05) is False  # drained
+    finally:
+        bell.close()
+
+
+def _process(table, pid, index, engine=None, state="connected", seen=None):
+    table.add({"kind": "process", "id": pid, "process_index": index, "process_count": 2, "host": "h",
+               "pid": 100 + pid, "state": state, "last_seen": seen or time.time(), "engine_id": engine,
+               "transport": "ipyparallel" if engine is not None else "loopback",
+               "label": f"engine {engine} · p{index}" if engine is not None else f"p{index}"})
+
+
+def _live(table, pid, index, activity, still, line=7, step=None, t=None):
+    table.add({"kind": "remote", "source": pid, "process_index": index, "record": {
+        "kind": "liveness", "seq": 1, "time": t or time.time(), "busy": activity != "idle",
+        "activity": activity, "still_s": still, "cpu_s": 0.0, "function": "step",
+        "where": {"cell": 3, "line": line, "code": "<b>y</b> = psum(x)", "path": None,
+                  "text": f"cell [3] line {line}"},
+        "inner": None, "last_step": step, "last_step_time": time.time(), "last_compile": None,
+        "last_compile_time": None, "stuck_after_s": 1.0}})
+
+
+def test_the_table_names_the_stuck_process_and_what_the_others_do(stuck_after):
+    table = ProcessTable()
+    _process(table, 0, 0, engine=0)
+    _process(table, 1, 1, engine=1)
+    _live(table, 0, 0, "waiting", 14.0)
+    _live(table, 1, 1, "idle", 0.0, step=4)
+    stuck, text = table.diagnosis()
+    assert stuck == (0,)
+    assert text.startswith("engine 0 · p0 has waited 14 s at cell [3] line 7 (step)"), text
+    assert "Not there: engine 1 · p1 idle, last step 4" in text
+    rec = table.record()
+    facts = {f.id: f for f in rec.processes}
+    assert facts[0].stuck and facts[0].activity == "stuck" and facts[0].activity_text.startswith("stuck 14 s")
+    assert facts[1].activity == "idle" and facts[1].last_step_text.startswith("step 4 ·")
+    assert rec.diagnosis == text and rec.stuck == (0,)
+    assert "1 stuck" in table.summary()
+    # waiting below the threshold is not stuck; a running process never is
+    _live(table, 0, 0, "waiting", 0.5)
+    assert table.diagnosis() == ((), None)
+
+
+def test_all_processes_waiting_at_one_line_is_said_as_such(stuck_after):
+    table = ProcessTable()
+    for i in (0, 1):
+        _process(table, i, i)
+        _live(table, i, i, "waiting", 30.0)
+    stuck, text = table.diagnosis()
+    assert stuck == (0, 1) and text.startswith("all 2 processes have waited at least 30 s at cell [3] line 7 (step)")
+
+
+def test_silent_done_and_lost(stuck_after):
+    table = ProcessTable()
+    _process(table, 0, 0)
+    _live(table, 0, 0, "waiting", 30.0)
+    proc = table._procs[0]
+    proc.liveness_at = time.time() - SILENT_AFTER - 1  # nothing heard since
+    facts = table.record().processes[0]
+    assert facts.activity == "silent" and not facts.stuck and "no word from its jaxinspect thread" in facts.activity_text
+    _process(table, 0, 0, state="done")
+    assert table.record().processes[0].activity == "done"
+    _process(table, 0, 0, state="lost", seen=time.time() - 5)
+    facts = table.record().processes[0]
+    assert facts.activity == "lost" and facts.activity_text == "lost 5 s ago"
+    assert table.diagnosis() == ((), None)
+
+
+def test_the_views_escape_kernel_text_and_show_the_stuck_process(stuck_after):
+    from jaxinspect.render import processview
+
+    table = ProcessTable()
+    _process(table, 0, 0, engine=0)
+    _process(table, 1, 1, engine=1)
+    _live(table, 0, 0, "waiting", 14.0)
+    _live(table, 1, 1, "running", 0.0, line=9)
+    snap = table.snapshot()
+    html = processview.html(snap)
+    assert "&lt;b&gt;y&lt;/b&gt; = psum(x)" in html and "<b>y</b>" not in html
+    text = processview.text(snap)
+    assert "Stuck: engine 0 · p0 has waited 14 s" in text and "running at cell [3] line 9 (step)" in text
+    assert "⚠ stuck 14 s" in text  # the side-by-side row marks it
