@@ -418,11 +418,15 @@ class MonitorProcessRow(TypedDict):
     in_use_text: str
     alerts: int
     last_recompile: str | None
+    label: str  # "engine 0 · p0" or "p0"
+    activity: str  # running, waiting, idle, stuck, silent, done, lost, ... (ProcessFacts.activity)
+    activity_text: str  # "stuck 14 s at cell [3] line 7 (step)"
+    stuck: bool
 
 
 class MonitorDiffers(TypedDict):
     name: str
-    counts: dict[str, int]  # "p<process_index>" -> compiles
+    counts: dict[str, int]  # process label ("p0", "engine 0 · p0") -> compiles
     message: str
 
 
@@ -430,6 +434,7 @@ class MonitorProcesses(TypedDict):
     rows: list[MonitorProcessRow]
     more: int
     differs: list[MonitorDiffers]
+    diagnosis: str | None  # the stuck processes in one sentence (ProcessesRecord.diagnosis)
 
 
 class MonitorCompiles(TypedDict):

@@ -166,3 +166,24 @@ def test_the_views_escape_kernel_text_and_show_the_stuck_process(stuck_after):
     text = processview.text(snap)
     assert "Stuck: engine 0 · p0 has waited 14 s" in text and "running at cell [3] line 9 (step)" in text
     assert "⚠ stuck 14 s" in text  # the side-by-side row marks it
+
+
+def test_the_monitor_marks_the_stuck_engine_and_says_why(stuck_after):
+    from jaxinspect.live.monitorstate import MonitorState
+    from jaxinspect.render import monitorview
+
+    table = ProcessTable()  # only to build the records the monitor folds itself
+    recs = []
+    table.add = lambda r, _add=table.add: (recs.append(r), _add(r))[1]
+    _process(table, 0, 0, engine=0)
+    _process(table, 1, 1, engine=1)
+    _live(table, 0, 0, "waiting", 14.0)
+    _live(table, 1, 1, "idle", 0.0, step=4)
+    state, delta = MonitorState(), {}
+    state.apply(recs, delta)
+    rows = {r["label"]: r for r in delta["processes"]["rows"]}
+    assert rows["engine 0 · p0"]["stuck"] and rows["engine 0 · p0"]["activity_text"].startswith("stuck 14 s")
+    assert rows["engine 1 · p1"]["activity"] == "idle"
+    assert delta["processes"]["diagnosis"].startswith("engine 0 · p0 has waited 14 s")
+    text = monitorview.summary_text(state.snapshot())
+    assert "Stuck: engine 0 · p0 has waited" in text

@@ -166,13 +166,13 @@ def test_many_processes_notebook():
     assert sorted(p for p, _, _ in losses) == ["0", "1"]
     assert all(float(t) < 0.05 and float(e) < 0.05 for _, t, e in losses), losses  # it learned
     text = outputs(view)
-    assert "Processes: 2 processes · 2 closed" in text
+    assert "Processes: 2 processes · 2 done" in text
     assert re.search(r"≠ evaluate\s+1\s+2\s+`x` changed shape \(25, 8\) → \(15, 8\)", text), text
     assert re.search(r"  train_step\s+1\s+1", text), text
     assert "≠ evaluate" in outputs(view, "text/html")
     snap = monitor_snapshot(widgets)
     rows = snap["processes"]["rows"]
-    assert sorted(r["process_index"] for r in rows) == [0, 1] and all(r["state"] == "closed" for r in rows)
+    assert sorted(r["process_index"] for r in rows) == [0, 1] and all(r["state"] == "done" for r in rows)
     differs = snap["processes"]["differs"]
     assert [{k: d[k] for k in ("name", "counts")} for d in differs] == [{"name": "evaluate", "counts": {"p0": 1, "p1": 2}}]
     assert differs[0]["message"].startswith(  # written in the kernel; the widget shows it as is

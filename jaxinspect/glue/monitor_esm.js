@@ -294,12 +294,19 @@ function build(root, state, view) {
     root.appendChild(h('h4', {}, `Processes: ${procs.length}` + (state.processes.more ? ` (+${state.processes.more} more)` : '')));
     for (const p of procs) {
       root.appendChild(
-        h('div', { class: 'jm-row', 'data-testid': 'jaxinspect-monitor-process', 'data-index': p.process_index, 'data-state': p.state },
-          h('span', { class: 'jm-name' }, `p${p.process_index}`),
-          h('span', { class: 'jm-muted' }, `${p.host}:${p.pid} · ${p.state}`),
+        h('div', { class: 'jm-row' + (p.stuck ? ' jm-alert' : ''), 'data-testid': 'jaxinspect-monitor-process', 'data-index': p.process_index, 'data-state': p.state, 'data-activity': p.activity || '' },
+          h('span', { class: 'jm-name' }, txt(p.label || `p${p.process_index}`)),
+          h('span', { class: 'jm-muted' }, `${txt(p.host)}:${txt(p.pid)} · ${txt(p.state)}`),
+          p.activity_text ? h('span', { class: p.stuck ? 'jm-alert' : 'jm-muted' }, (p.stuck ? '⚠ ' : '') + txt(p.activity_text)) : null,
           h('span', {}, `${txt(p.compiles)} compiles`),
           h('span', {}, p.bytes === null || p.bytes === undefined ? 'memory —' : `${txt(p.bytes_text)} live`),
           p.alerts ? h('span', { class: 'jm-alert' }, `${txt(p.alerts)} alerts`) : null)
+      );
+    }
+    if (state.processes.diagnosis) {
+      root.appendChild(
+        h('div', { class: 'jm-row jm-alert jm-note', 'data-testid': 'jaxinspect-monitor-process-stuck', role: 'alert' },
+          `Stuck: ${txt(state.processes.diagnosis)}`)
       );
     }
     for (const f of state.processes.differs || []) {

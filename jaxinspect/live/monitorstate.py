@@ -139,7 +139,7 @@ class MonitorState:
         table = self._process_table
         summary = table.record()
         rows = table.rows()
-        label = {str(row["id"]): f"p{row['process_index']}" for row in rows}
+        label = {str(row["id"]): str(row.get("label") or f"p{row['process_index']}") for row in rows}
         differs = []
         for f in summary.functions:
             if not f.differs or len(differs) >= 5:
@@ -156,11 +156,14 @@ class MonitorState:
             "rows": [
                 {k: row.get(k) for k in ("id", "process_index", "host", "pid", "state", "compiles",
                                          "bytes", "bytes_text", "arrays", "device_in_use",
-                                         "in_use_text", "alerts", "last_recompile")}
+                                         "in_use_text", "alerts", "last_recompile", "activity",
+                                         "activity_text", "stuck")}
+                | {"label": label[str(row["id"])]}
                 for row in rows[:16]
             ],
             "more": max(0, len(rows) - 16),
             "differs": differs,
+            "diagnosis": summary.diagnosis,
         }
         delta["processes"] = self.processes
 

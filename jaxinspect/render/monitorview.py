@@ -103,10 +103,13 @@ def summary_doc(snap: dict[str, Any]) -> View:
     if procs and procs.get("rows"):
         more = f" (+{procs['more']} more)" if procs.get("more") else ""
         lines: list[Any] = [
-            Line(f"p{row.get('process_index')} {row.get('host')}:{row.get('pid')} {row.get('state')}: "
-                 f"{row.get('compiles')} compiles, {human_bytes(row.get('bytes'))} live, {row.get('alerts')} alerts")
+            Line(f"{row.get('label') or 'p' + str(row.get('process_index'))} {row.get('host')}:{row.get('pid')} "
+                 f"{row.get('state')}: {row.get('compiles')} compiles, {human_bytes(row.get('bytes'))} live, "
+                 f"{row.get('alerts')} alerts" + (f"; {row['activity_text']}" if row.get("activity_text") else ""))
             for row in procs["rows"]
         ]  # fmt: skip
+        if procs.get("diagnosis"):
+            lines.append(Alert(f"Stuck: {procs['diagnosis']}", level="error"))
         for f in procs.get("differs") or []:
             counts = ", ".join(f"{k}: {v}" for k, v in f["counts"].items())
             lines.append(Alert(f"{f['name']} compiled a different number of times per process ({counts})"))

@@ -1693,6 +1693,10 @@ export interface MonitorProcesses {
   rows: MonitorProcessRow[];
   more: number;
   differs: MonitorDiffers[];
+  /**
+   * the stuck processes in one sentence (ProcessesRecord.diagnosis)
+   */
+  diagnosis: string | null;
 }
 export interface MonitorProcessRow {
   id: number;
@@ -1708,11 +1712,24 @@ export interface MonitorProcessRow {
   in_use_text: string;
   alerts: number;
   last_recompile: string | null;
+  /**
+   * "engine 0 · p0" or "p0"
+   */
+  label: string;
+  /**
+   * running, waiting, idle, stuck, silent, done, lost, ... (ProcessFacts.activity)
+   */
+  activity: string;
+  /**
+   * "stuck 14 s at cell [3] line 7 (step)"
+   */
+  activity_text: string;
+  stuck: boolean;
 }
 export interface MonitorDiffers {
   name: string;
   /**
-   * "p<process_index>" -> compiles
+   * process label ("p0", "engine 0 · p0") -> compiles
    */
   counts: {
     [k: string]: number;
