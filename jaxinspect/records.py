@@ -968,6 +968,7 @@ class ProcessRecord(Record):
     note: str | None = None
     engine_id: int | None = None  # the ipyparallel engine id (None: not an engine)
     transport: Literal["loopback", "ipyparallel"] = "loopback"  # how its records arrive
+    doorbell: str | None = None  # the signal that asks it for its main-thread stack now
     label: str = _derived()  # "engine 0 · p0" for an ipyparallel engine, else "p0"
 
     def __post_init__(self) -> None:

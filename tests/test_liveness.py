@@ -187,3 +187,45 @@ def test_the_monitor_marks_the_stuck_engine_and_says_why(stuck_after):
     assert delta["processes"]["diagnosis"].startswith("engine 0 · p0 has waited 14 s")
     text = monitorview.summary_text(state.snapshot())
     assert "Stuck: engine 0 · p0 has waited" in text
+
+
+HANGING = '''
+import threading, jaxinspect
+jaxinspect.config.stuck_after_s = 1.0
+conn = jaxinspect.connect()
+print("connected", flush=True)
+gate = threading.Event()
+gate.wait()  # never set: the script's main thread waits here for good
+'''
+
+
+def test_a_loopback_process_is_named_stuck_its_stack_is_asked_for_and_a_kill_makes_it_lost(tmp_path, stuck_after):
+    import subprocess
+    import sys
+
+    from conftest import wait_for
+
+    import jaxinspect
+
+    script = tmp_path / "hang.py"
+    script.write_text(HANGING)
+    c = jaxinspect.collect_processes()
+    proc = subprocess.Popen([sys.executable, str(script)], env={**os.environ, **c.env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: c.snapshot()["stuck"], timeout=60), c.processes()
+        row = c.processes()[0]
+        assert row["label"] == "p0" and row["where"]["code"].startswith("gate.wait()")
+        assert row["where"]["path"] == str(script) and row["where"]["line"] == 7
+        assert c.snapshot()["diagnosis"].startswith("p0 has waited ") and "hang.py:7, inside " in c.snapshot()["diagnosis"]
+        assert wait_for(lambda: c.processes()[0]["stack_reason"] == "waiting", timeout=10)
+        stacks = c.stacks(timeout=10)  # the doorbell: a signal to a process on this host
+        assert stacks.asked == {row["id"]}, stacks.problems
+        assert "taken just now, when asked" in repr(stacks) and "gate.wait()" in repr(stacks)
+        proc.kill()
+        assert wait_for(lambda: c.processes()[0]["state"] == "lost", timeout=30)
+        assert c.processes()[0]["activity"] == "lost" and not c.snapshot()["stuck"]
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        c.close()

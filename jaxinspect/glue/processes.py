@@ -292,6 +292,11 @@ def collect_processes(
         )
     with _lock:
         if _collector is not None and _collector.running:
+            if _collector.transport == "ipyparallel":
+                return Message(
+                    "jaxinspect.collect_processes: this kernel listens to an ipyparallel cluster "
+                    f"({_collector.address}); close it first (%jaxinspect processes --stop) to "
+                    "collect from processes started elsewhere", level="error")
             return _collector
         try:
             _collector = ProcessCollector(port=port, token=token, hub=hub)

@@ -41,6 +41,7 @@ class _Proc:
             "note": None,
             "engine_id": None,
             "transport": "loopback",
+            "doorbell": None,
             "label": f"p{index}",
         }
         self.functions: dict[str, dict[str, Any]] = {}  # fun_key -> compile_stats (user)

@@ -134,6 +134,7 @@ class _Peer:
             note=self.note,
             engine_id=f["engine_id"] if isinstance(f["engine_id"], int) else None,
             transport=self.transport,  # type: ignore[arg-type]
+            doorbell=str(f["doorbell"])[:20] if f["doorbell"] else None,
         )
 
 

@@ -527,6 +527,7 @@ export const SCHEMA = {
       "note": "str|null",
       "engine_id": "int|null",
       "transport": "str",
+      "doorbell": "str|null",
       "label": "str"
     },
     "StackFrame": {

@@ -1008,6 +1008,10 @@ export interface ProcessRecord {
    */
   transport: "loopback" | "ipyparallel";
   /**
+   * the signal that asks it for its main-thread stack now
+   */
+  doorbell: string | null;
+  /**
    * "engine 0 · p0" for an ipyparallel engine, else "p0"
    */
   label: string;
