@@ -30,6 +30,7 @@ BENCHES = [
     ("keys", [], ["--rounds", "7"]),
     ("monitor", [], ["--seconds", "2", "--rounds", "3"]),
     ("processes", [], ["--rounds", "5", "--seconds", "2"]),
+    ("ipyparallel", ["--rounds", "7", "--seconds", "3"], ["--rounds", "3", "--seconds", "2"]),
     ("report", [], ["--compiles", "5000", "--snapshots", "500", "--samples", "600", "--rounds", "3"]),
 ]
 
