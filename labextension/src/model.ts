@@ -313,6 +313,7 @@ export namespace ProcessModel {
       note: null,
       engine_id: null,
       transport: 'loopback',
+      doorbell: null,
       // unknown until its `process` record: the views fall back to "p<index>"
       label: ''
     };

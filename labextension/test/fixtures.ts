@@ -504,6 +504,7 @@ export function processRecord(overrides: Partial<IProcessRecord> = {}): IProcess
     note: null,
     engine_id: engineId,
     transport: engineId === null ? 'loopback' : 'ipyparallel',
+    doorbell: null,
     label: processLabelOf(engineId, overrides.process_index ?? 0),
     ...overrides
   };

@@ -179,6 +179,7 @@ describe('SessionModel processes', () => {
       note: null,
       engine_id: null,
       transport: 'loopback',
+      doorbell: null,
       label: ''
     });
     expect(Object.keys(p.info).sort()).toEqual(Object.keys(SCHEMA.records.process).sort());
