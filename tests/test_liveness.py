@@ -229,3 +229,29 @@ def test_a_loopback_process_is_named_stuck_its_stack_is_asked_for_and_a_kill_mak
         proc.kill()
         proc.wait(timeout=30)
         c.close()
+
+
+def _one_slow_step():
+    threading.Event().wait(0.7)  # a step that waits for its result: a new call every time
+
+
+def _slow_steps(stop):
+    while not stop.is_set():
+        _one_slow_step()
+
+
+def test_a_loop_of_slow_steps_is_never_waiting_though_each_reading_finds_it_at_the_same_line(stuck_after):
+    stop = threading.Event()
+    worker = threading.Thread(target=_slow_steps, args=(stop,))
+    worker.start()
+    try:
+        probe = stacklib.Probe(thread=worker)
+        readings = []
+        for _ in range(7):
+            readings.append(probe.read()[0])
+            time.sleep(0.6)
+        assert {r.where.line for r in readings} == {readings[0].where.line}  # always the same line
+        assert all(r.activity == "running" and r.still_s < 2.0 for r in readings), [(r.activity, r.still_s) for r in readings]
+    finally:
+        stop.set()
+        worker.join()

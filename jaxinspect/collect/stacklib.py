@@ -3,10 +3,13 @@
 Nothing here touches jit's call path: the liveness thread reads ``sys._current_frames()`` once a
 second (a dict of each thread's innermost frame; it works while the main thread waits inside
 JAX's C++, in a collective or for a device result, as those release the GIL) and how often
-the main thread was woken (its context switches in ``/proc``, Linux; elsewhere its CPU clock).
-A main thread that stays at one frame and bytecode without being woken once is *waiting* (a loop
-that waits for each step's result is woken at every step); the stack is formatted only
-when it has waited for ``config.stuck_after_s`` or when someone asks (a doorbell signal).
+the main thread was woken (its context switches in ``/proc``, Linux) and its CPU clock. The main
+thread is *waiting* when a reading finds the same frame object at the same instruction as the
+last one (the call it is in has not returned: a collective, a device result, a lock, a sleep),
+woken at most ``QUIET_WAKEUPS`` times a second and with almost no CPU of its own. A loop that
+waits for each step's result is in a new frame at each step, and is woken at every step. The
+stack is formatted only when it has waited for ``config.stuck_after_s`` or when someone asks
+(a doorbell signal).
 
 The doorbell: ``faulthandler.register(SIGNAL, fd)`` writes into a pipe from C as soon as the
 signal arrives, even while the main thread is blocked in C and no Python signal handler could
@@ -35,6 +38,9 @@ from . import compilelib
 MAX_FRAMES = 60  # frames kept in a stack record (the innermost)
 IDLE_FRAMES = 4  # frames of a stack without the user's code shown in its text
 QUIET_CPU = 0.05  # main-thread CPU seconds per wall second below which it counts as blocked
+# wake-ups per second of a blocked main thread: JAX waits for a device result in slices (~5/s
+# here, to let Ctrl-C through); a loop that makes progress is woken hundreds of times a second
+QUIET_WAKEUPS = 20
 WAITING_AFTER_S = 2.0  # still this long at one place: "waiting" (the stack waits for stuck_after_s)
 DOORBELL = getattr(signal, "SIGURG", None)
 _COMPILER_FILES = ("/jax/_src/compiler.py", "/jax/_src/interpreters/pxla.py", "/jax/_src/dispatch.py")
@@ -165,11 +171,14 @@ class Probe:
         self._cpu = _cpu_clock(self._main.ident)
         self._switches = _switch_counter(getattr(self._main, "native_id", None))
         self._last_switches = self._switches()
-        self._pos: tuple[int, int] | None = None
+        # the innermost frame of the last reading: a strong reference for one interval, so that
+        # "still the same call" is an identity test (a finished frame's locals live <= 1 s more)
+        self._frame: Any = None
+        self._lasti: int | None = None
         self._since = clock()
         self._last_cpu = self._cpu()
         self._last_time = clock()
-        self._stack_for: tuple[tuple[int, int] | None, float] | None = None  # the stall it showed
+        self._stack_for: tuple[int, float] | None = None  # the stall it showed
         self.seq = 0
         self.stack_seq = 0
 
@@ -192,24 +201,26 @@ class Probe:
         cpu_s = None if cpu is None or self._last_cpu is None else max(0.0, cpu - self._last_cpu)
         self._last_cpu, self._last_time = cpu, now
         inner = frames[0] if frames else None
-        pos = None if inner is None else (id(inner), inner.f_lasti)
+        lasti = None if inner is None else inner.f_lasti
+        # the same frame object (held from the last reading, so its address cannot be reused by
+        # the next call) at the same instruction: the call the main thread is in has not returned
+        same = inner is not None and inner is self._frame and lasti == self._lasti
         switches = self._switches()
-        if switches is not None and self._last_switches is not None:
-            quiet = switches == self._last_switches  # never woken since the last reading
-        else:
-            quiet = cpu_s is None or cpu_s / dt < QUIET_CPU
+        woken = None if switches is None or self._last_switches is None else switches - self._last_switches
         self._last_switches = switches
-        if asked and pos == self._pos:
+        quiet = (woken is None or woken <= QUIET_WAKEUPS * dt) and (cpu_s is None or cpu_s / dt < QUIET_CPU)
+        if asked and same:
             quiet = True  # the doorbell itself woke the main thread (its handler ran there)
-        if pos is None or pos != self._pos or not quiet:
-            self._pos, self._since = pos, now
+        if not (same and quiet):
+            self._since = now
+        self._frame, self._lasti = inner, lasti
         still = max(0.0, now - self._since)
         user = next((f for f in frames if _is_user(f.f_code.co_filename)), None)
         busy = user is not None
         inner_file = inner.f_code.co_filename.replace("\\", "/") if inner is not None else ""
         if not busy:
             activity = "idle"
-        elif inner_file.endswith(_COMPILER_FILES) and not quiet:
+        elif inner_file.endswith(_COMPILER_FILES) and cpu_s is not None and cpu_s / dt >= QUIET_CPU:
             activity = "compiling"
         elif still >= WAITING_AFTER_S:
             activity = "waiting"
@@ -235,7 +246,7 @@ class Probe:
             stuck_after_s=stuck_after,
         )
         stack = None
-        stall = (self._pos, self._since)
+        stall = (id(self._frame), self._since)
         if asked:
             stack = self._stack(frames, "asked", still, now)
         elif activity == "waiting" and still >= stuck_after and self._stack_for != stall:

@@ -55,6 +55,8 @@ def _cells(p: dict[str, Any], now: float) -> dict[str, str]:
         state = f"done {seen}".strip()
     if state == "lost":
         state = f"lost {seen}".strip()
+    elif state == "connected" and p.get("activity") not in (None, "connected"):
+        state = f"connected, seen {seen}" if seen else "connected"  # its main thread: the next row
     elif state == "connected":
         busy = {True: "running", False: "idle", None: ""}[p.get("busy")]
         state = f"connected {busy}".strip() + (f", seen {seen}" if seen else "")
