@@ -155,6 +155,35 @@ def test_engines_publish_through_the_cluster_and_a_normal_run_is_never_stuck(job
     assert "engine 0 · p0" in text and "engine 1 · p1" in text and "Stuck" not in text
 
 
+HUNG_IN_PYTHON = """import time
+for i in range(3):
+    if jax.process_index() == 1 and i == 1:
+        time.sleep(3600)  # a data loader that never returns
+    s = float(total(x))
+"""
+
+
+def test_an_engine_hung_in_python_and_the_one_waiting_for_it_are_both_named(job, shell_and_collector):
+    _cluster, rc, _pids = job
+    _ip, c = shell_and_collector
+    ars = {i: rc[i].execute(HUNG_IN_PYTHON, block=False) for i in (0, 1)}
+    assert wait_for(lambda: len(c.snapshot()["stuck"]) == 2, timeout=20), c.snapshot()["processes"]
+    rows = _rows(c)
+    assert rows[1]["where"]["code"] == "time.sleep(3600)  # a data loader that never returns"
+    assert rows[0]["where"]["code"] == "s = float(total(x))"
+    diagnosis = c.snapshot()["diagnosis"]
+    assert "engine 0 · p0 has waited" in diagnosis and "engine 1 · p1 has waited" in diagnosis
+    assert rows[1]["where"]["text"] in diagnosis and rows[0]["where"]["text"] in diagnosis
+    # release it: interrupt the sleep (through engine 1's nanny), then let engine 1 join the two
+    # collectives engine 0 waits in; nothing is stuck any more
+    rc.send_signal("SIGINT", targets=[1], block=True)
+    with pytest.raises(Exception, match="KeyboardInterrupt"):
+        ars[1].get(timeout=30)
+    rc[1].execute("s = float(total(x)); s = float(total(x))", block=True)
+    ars[0].get(timeout=30)
+    assert wait_for(lambda: not c.snapshot()["stuck"], timeout=10), c.snapshot()["diagnosis"]
+
+
 def test_a_skipped_collective_names_the_stuck_engine_and_its_line(job, shell_and_collector):
     _cluster, rc, pids = job
     ip, c = shell_and_collector
