@@ -114,7 +114,7 @@ def test_the_table_names_the_stuck_process_and_what_the_others_do(stuck_after):
     _live(table, 1, 1, "idle", 0.0, step=4)
     stuck, text = table.diagnosis()
     assert stuck == (0,)
-    assert text.startswith("engine 0 · p0 has waited 14 s at cell [3] line 7 (step)"), text
+    assert text.startswith("engine 0 · p0 has waited 14 s at engine cell [3] line 7 (step)"), text
     assert "Not there: engine 1 · p1 idle, last step 4" in text
     rec = table.record()
     facts = {f.id: f for f in rec.processes}
@@ -164,7 +164,7 @@ def test_the_views_escape_kernel_text_and_show_the_stuck_process(stuck_after):
     html = processview.html(snap)
     assert "&lt;b&gt;y&lt;/b&gt; = psum(x)" in html and "<b>y</b>" not in html
     text = processview.text(snap)
-    assert "Stuck: engine 0 · p0 has waited 14 s" in text and "running at cell [3] line 9 (step)" in text
+    assert "Stuck: engine 0 · p0 has waited 14 s" in text and "running at engine cell [3] line 9 (step)" in text
     assert "⚠ stuck 14 s" in text  # the side-by-side row marks it
 
 

@@ -85,7 +85,10 @@ class _Proc:
         where = live.get("where")
         if not isinstance(where, dict) or not where.get("text"):
             return None
-        return units.site(str(where["text"]), live.get("function"))
+        text = str(where["text"])
+        if self.info.get("engine_id") is not None and where.get("cell") is not None:
+            text = "engine " + text  # the engine's own execution count, not the notebook's
+        return units.site(text, live.get("function"))
 
     def activity_text(self, now: float, stuck_after: float) -> str:
         act = self.activity(now, stuck_after)
