@@ -255,3 +255,28 @@ def test_a_loop_of_slow_steps_is_never_waiting_though_each_reading_finds_it_at_t
     finally:
         stop.set()
         worker.join()
+
+
+def test_the_report_holds_the_processes_with_the_stuck_one_and_its_stack(tmp_path, stuck_after):
+    import jaxinspect
+
+    c = jaxinspect.collect_processes()
+    try:
+        _process(c.table, 0, 0, engine=0)
+        _process(c.table, 1, 1, engine=1)
+        _live(c.table, 0, 0, "waiting", 14.0)
+        _live(c.table, 1, 1, "idle", 0.0, step=4)
+        c.table.add({"kind": "remote", "source": 0, "process_index": 0, "record": {
+            "kind": "stack", "seq": 1, "time": time.time(), "reason": "waiting", "thread": "MainThread",
+            "frames": [], "more": 0, "where": None, "function": None, "still_s": 14.0,
+            "text": "MainThread (most recent call last):\n  cell [3] line 7, in <module>\n    <b>y</b> = psum(x)"}})
+        jaxinspect.report(str(tmp_path / "r.html"))
+        jaxinspect.report(str(tmp_path / "r.txt"))
+        text = (tmp_path / "r.txt").read_text()
+        assert "Stuck: engine 0 · p0 has waited" in text and "engine 1 · p1 idle, last step 4" in text
+        assert "<b>y</b> = psum(x)" in text  # the stack, verbatim in text
+        html = (tmp_path / "r.html").read_text()
+        assert "&lt;b&gt;y&lt;/b&gt; = psum(x)" in html and "<b>y</b>" not in html
+        assert "each stack is the newest that process sent" in text
+    finally:
+        c.close()

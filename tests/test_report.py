@@ -149,7 +149,7 @@ def test_the_page_holds_each_section_with_its_facts(session):
 
     page = parse(session["html"])
     a, b, c = session["cells"]
-    assert list(page.sections) == ["environment", "compiles", "memory", "keys", "params", "errors", "coverage"]
+    assert list(page.sections) == ["environment", "compiles", "memory", "keys", "params", "processes", "errors", "coverage"]
     env = page.section("environment")
     assert f"jax {jax.__version__}" in env and "cpu" in env and "cpu:0" in env
     compiles = page.section("compiles")

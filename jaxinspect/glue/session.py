@@ -410,6 +410,13 @@ class Session:
         tracker = self.buffer_tracker
         if log is None:
             notes.append("jaxinspect was not loaded (%load_ext jaxinspect), so no compile was recorded")
+        collector = processes.current_collector()
+        procs = None
+        if collector is not None:
+            procs = {**collector.snapshot(), "address": collector.address}
+            if procs.get("processes"):
+                notes.append("processes: as the collector saw them when the report was written; each "
+                             "stack is the newest that process sent (taken when it looked stuck or was asked)")
         return reportview.ReportData(
             created=time.time(),
             env=env,
@@ -423,6 +430,7 @@ class Session:
             memory=_memory_points(tracker),
             memory_capacity=tracker.timeline.maxlen or len(tracker.timeline),
             memory_total=tracker.overview.count,
+            processes=procs,
             buffers=tracker.last,
             arrays=arrays,
             buffer_alerts=tracker.active_alerts(),

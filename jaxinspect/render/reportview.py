@@ -32,7 +32,7 @@ from ..records import (
     ParamAlert,
     ParamWatchRecord,
 )
-from . import bufferview, compileslib, keyview, statuslib, svgchart
+from . import bufferview, compileslib, keyview, processview, statuslib, svgchart
 from .doc import (
     Alert,
     Column,
@@ -73,6 +73,7 @@ SECTIONS = (
     ("memory", "Memory"),
     ("keys", "PRNG keys"),
     ("params", "Watched parameters"),
+    ("processes", "Processes"),
     ("errors", "jaxinspect's own errors"),
     ("coverage", "What this report holds"),
 )
@@ -105,6 +106,8 @@ class ReportData:
     errors: list[InternalErrorRecord]
     notes: list[str] = dataclasses.field(default_factory=list)  # said under "What this report holds"
     memory_total: int | None = None  # snapshots taken over the session (None: len(memory))
+    # the collector's table (``ProcessTable.snapshot()`` + "address"), None without a collector
+    processes: dict[str, Any] | None = None
 
     @property
     def compiles_total(self) -> int:
@@ -360,6 +363,17 @@ def params_section(data: ReportData) -> list[Any]:
     return out
 
 
+def processes_section(data: ReportData) -> list[Any]:
+    """A multi-process job as the collector saw it when the report was written: the processes
+    side by side (where each main thread was, the stuck ones named, their stacks), compiles by
+    function with the divergence marks, the newest alerts."""
+    snap = data.processes
+    if snap is None:
+        return [Line("no collector was open (jaxinspect.collect_processes)", role="muted")]
+    doc = processview.processes_doc(snap, snap.get("address"), now=data.created)
+    return [Line(doc.title), *doc.children]
+
+
 def errors_section(data: ReportData) -> list[Any]:
     if not data.errors:
         return [Line("none", role="muted")]
@@ -458,6 +472,7 @@ def report_doc(data: ReportData) -> list[tuple[str, str, list[Any]]]:
         "memory": memory_section,
         "keys": keys_section,
         "params": params_section,
+        "processes": processes_section,
         "errors": errors_section,
     }
     out = []
