@@ -5,22 +5,29 @@ plays the notebook: ``jaxinspect.collect_processes(rc)`` listens on the controll
 engine's records really travel (engine -> its IOPub -> the controller -> this process). On the
 engine a Flax MLP training step (``bench_compiles.make_train_step``, the model the loopback
 benchmark uses) runs for ``--seconds`` at the top level of a cell, its parameters in the engine's
-globals as a notebook's would be (the params sampler sees them), counting steps per second:
+globals as a notebook's would be (the buffer snapshot walks them), counting steps per second:
 
   off  jaxinspect not loaded on the engine (round 0: never imported there; later rounds: after
        ``%unload_ext jaxinspect``, which must leave no thread or hook behind: checked and printed)
-  on   ``%load_ext jaxinspect`` on the engine: compile hooks, buffers and params sampled every
-       second, the liveness thread every second, every batch sent with ``publish_data``
+  on   ``%load_ext jaxinspect`` on the engine: compile hooks, buffers sampled every second, the
+       liveness thread every second, every batch sent with ``publish_data`` (parameter trees are
+       sampled only once given to ``watch()``: none here; ``bench_params`` measures that)
 
 Why one engine in one process, loaded and unloaded in turn: the cost is per process (each engine
 publishes from its own threads through its own IOPub socket), and two engines side by side on
 this 2-core machine would measure their contention for the cores, not jaxinspect; two engines run
 in turn would compare two processes (their memory layout, their core) as well as the two modes.
-One process, both modes interleaved (off/on, then on/off) with the same compiled step, compares
-only the modes. The controller's forwarding and this process's listening run on the same cores
-during ``on`` and so count against it, as they would on a one-host cluster.
+One process, both modes in a sandwich per round (off on off, then on off on) with the same
+compiled step, compares only the modes. The controller's forwarding and this process's listening
+run on the same cores during ``on`` and so count against it, as they would on a one-host cluster.
+
+This machine's other users swing its load by a core within seconds, which moves a round's ratio
+by ±20%; so besides the raw ratio each segment's other load is measured (``/proc/stat`` less the
+engine, the controller and this process) and a least-squares fit holds it fixed, and the CPU each
+engine thread spends says directly what publishing costs (less sensitive to that load).
 
 Reported: the median ratio of steps/s (off / on) with min-max over rounds (target <= 1.03), the
+same from each segment's median block of 20 steps, the ratio adjusted for the other load, the
 records per second this process received (by kind), the number of ``stack`` records (stacks are
 taken only when asked or when a process looks stuck: a normal run has none), the CPU each engine
 thread used per second while publishing (the profile that says what costs what), and the cost of
