@@ -178,3 +178,84 @@ def test_many_processes_notebook():
     assert differs[0]["message"].startswith(  # written in the kernel; the widget shows it as is
         "evaluate compiled a different number of times per process (p0: 1 · p1: 2)"
     )
+
+
+def _processes_with(mark: str) -> list[int]:
+    """Pids of the processes whose environment holds ``mark`` (this test's kernel and everything
+    it started: the controller, the engines, their nannies)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if mark.encode() in (entry / "environ").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_ipyparallel_notebook(monkeypatch):
+    import os
+    import signal
+    import sys
+    import time
+    import uuid
+
+    pytest.importorskip("ipyparallel")
+    pytest.importorskip("sklearn")
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the leftover-process check reads /proc")
+    mark = f"nb07-{uuid.uuid4().hex}"
+    monkeypatch.setenv("JAXINSPECT_TEST_MARK", mark)  # inherited by the kernel and the cluster it starts
+    try:
+        cells = execute("07_ipyparallel.ipynb")
+    finally:
+        deadline = time.monotonic() + 20
+        while _processes_with(mark) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = _processes_with(mark)
+        for pid in left:  # never leave a hung engine behind, even when the notebook failed
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    assert not left, f"the notebook left processes behind: {left}"
+    no_errors(cells)
+    (start, _load, _px_load, _port, init, _model, train, side, _hang, wait, view, stacks, left_at,
+     ended, stop) = cells
+    assert "engines: [0, 1]" in outputs(start)
+    assert "JAX process 0 of 2" in outputs(init) and "JAX process 1 of 2" in outputs(init)
+    # it learned, the same on both engines (the gradient is averaged across them)
+    lines = re.findall(r"p(\d): train loss ([\d.]+) -> ([\d.]+), held-out mse ([\d.]+) \(predicting the mean: ([\d.]+)\)",
+                       outputs(train))
+    assert sorted(p for p, *_ in lines) == ["0", "1"], outputs(train)
+    assert len({tuple(v) for _, *v in lines}) == 1, lines  # identical parameters on both
+    first, last, mse, baseline = (float(v) for v in lines[0][1:])
+    assert last < 0.6 * first and mse < 0.7 * baseline, lines
+    # both engines side by side, by engine id and JAX process index, after the training cell
+    text = outputs(side)
+    assert "engine 0 · p0" in text and "engine 1 · p1" in text and "2 connected" in text, text
+    assert re.search(r"last step\s+step 299 · .*step 299 · ", text), text
+    assert re.search(r"  train_step\s+1\s+1", text), text
+    assert "Stuck" not in text
+    # the hang: engine 0 named stuck at the engine's cell 5, line 5 (what the text says)
+    diagnosis = outputs(wait).strip()
+    assert re.fullmatch(
+        r"engine 0 · p0 has waited \d+ s at engine cell \[5\] line 5, inside jax/_src/array\.py:\d+ \(_value\)\. "
+        r"Not there: engine 1 · p1 idle, last step 319 — the process the others wait for is elsewhere",
+        diagnosis), diagnosis
+    text = outputs(view)
+    assert "1 stuck" in text and "⚠ Stuck: engine 0 · p0 has waited " in text, text
+    assert "at engine cell [5] line 5, inside jax/_src/array.py" in text, text
+    assert re.search(r"⚠ stuck \d+ s at engine cell \[5.*\s+idle", text), text
+    assert "losses.append(float(loss))" in text and "when it looked stuck" in text, text  # its own stack
+    text = outputs(stacks)
+    assert text.index("engine 0 · p0: stuck") < text.index("engine 1 · p1: idle"), text
+    assert text.count("taken just now, when asked") == 2, text
+    assert "engine 0 · p0: stuck" in text and "at engine cell [5] line 5\n" in text, text
+    assert re.search(r"cell \[5\] line 5, in <module>\n +losses\.append\(float\(loss\)\)", text), text
+    assert "[library]" in text and "outer frames (the kernel's" in text
+    assert "engine 1 left the loop at step 320" in outputs(left_at)
+    assert "2 processes · 1 done · 1 lost" in outputs(ended)
+    assert "cluster stopped in" in outputs(stop)
