@@ -117,9 +117,11 @@ while _tb - _t0 < {seconds}:
     _blocks.append(_tb - _prev)
 jax.block_until_ready(loss)
 _wall = time.perf_counter() - _t0
+_first = _blocks[0]
 _blocks.sort()
 _cpu1, _pub1 = _thread_cpu(), _published()
 _res = {{"steps_per_s": _n / _wall, "wall": _wall, "steps": _n, "block_steps_per_s": 20 / _blocks[len(_blocks) // 2],
+        "first_ms": _first * 1e3, "max_ms": _blocks[-1] * 1e3,
         "published": {{k: v - _pub0.get(k, 0) for k, v in _pub1.items()}},
         "cpu": {{k: v - _cpu0.get(k, 0.0) for k, v in _cpu1.items()}}}}
 """
@@ -240,6 +242,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--verbose", action="store_true", help="each segment's first and longest block of 20 steps")
     args = ap.parse_args()
 
     try:
@@ -308,6 +311,10 @@ def main() -> None:
                               - (sum(me.cpu_times()[:2]) - m0)) / res["wall"]
                 segments.append((mode == "on", res["steps_per_s"], max(0.0, seg_others)))
                 rate[mode].append(res["steps_per_s"])
+                if args.verbose:
+                    print(f"  {mode}: {res['steps_per_s']:.0f} steps/s, blocks of 20 steps: first "
+                          f"{res['first_ms']:.1f} ms, median {20e3 / res['block_steps_per_s']:.1f} ms, "
+                          f"longest {res['max_ms']:.1f} ms", flush=True)
                 block[mode].append(res["block_steps_per_s"])
                 cpu[mode].update(res["cpu"])
                 wall[mode] += res["wall"]
