@@ -153,6 +153,12 @@ def test_engines_publish_through_the_cluster_and_a_normal_run_is_never_stuck(job
     assert wait_for(lambda: any(r["kind"] == "processes" for r in hub.recent("processes", 2)), timeout=10)
     text = repr(c)
     assert "engine 0 · p0" in text and "engine 1 · p1" in text and "Stuck" not in text
+    # unloaded, the engine is done; loaded again, it is back (and can be asked for its stack)
+    rc[1].execute("%unload_ext jaxinspect", block=True)
+    assert wait_for(lambda: _rows(c)[1]["state"] == "done", timeout=15), _rows(c)[1]
+    rc[1].execute(f"%load_ext jaxinspect\njaxinspect.config.stuck_after_s = {STUCK_AFTER}", block=True)
+    assert wait_for(lambda: _rows(c)[1]["state"] == "connected", timeout=15), _rows(c)[1]
+    assert c.stacks(timeout=10).asked == {0, 1}
 
 
 HUNG_IN_PYTHON = """import time

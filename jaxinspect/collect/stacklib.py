@@ -163,7 +163,9 @@ class Probe:
         progress: Callable[[], dict[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
         thread: threading.Thread | None = None,
+        cell_prefix: str = "",
     ) -> None:
+        self._cell_prefix = cell_prefix  # "engine ": an ipyparallel engine's cells are its own
         self._main = thread or threading.main_thread()  # the thread to read (tests: another)
         self._cell_of = cell_of
         self._progress = progress or (lambda: {})
@@ -270,7 +272,7 @@ class Probe:
         if hidden:
             lines.append(f"  … {hidden} outer frames (the kernel's, IPython's, the event loop's)")
         for f in out[start:]:
-            place = f.where.text
+            place = (self._cell_prefix if f.where.cell is not None else "") + f.where.text
             lines.append(f"  {place}, in {f.function}" + ("" if f.user else "  [library]"))
             if f.where.code:
                 lines.append(f"    {f.where.code}")

@@ -160,12 +160,12 @@ class Inspector:
         bell = self._doorbell
         return bell.name if bell is not None else None
 
-    def start_liveness(self) -> None:
+    def start_liveness(self, cell_prefix: str = "") -> None:
         """Read the main thread every second and publish ``liveness`` (and, when it has waited
         at one place for ``config.stuck_after_s`` or the doorbell rang, ``stack``) records."""
         if self._liveness is not None:
             return
-        probe = stacklib.Probe(cell_of=self._cell_of, progress=self.progress)
+        probe = stacklib.Probe(cell_of=self._cell_of, progress=self.progress, cell_prefix=cell_prefix)
         self._doorbell = bell = stacklib.Doorbell()
 
         def read(asked: bool) -> None:

@@ -497,7 +497,7 @@ def connect_engine(shell: Any, inspector: Inspector | None = None, buffers_every
         conn.inspector = inspector
         inspector.buffer_interval = inspector.buffer_interval or max(0.25, float(buffers_every))
         inspector.params_interval = inspector.params_interval or 1.0
-        inspector.start_liveness()
+        inspector.start_liveness(cell_prefix="engine ")
         data_pub = shell.data_pub
 
         def send(data: dict[str, Any]) -> None:

@@ -329,6 +329,9 @@ class IppBridge:
         eid = msg.get("engine_id")
         if not isinstance(eid, int) or isinstance(eid, bool):
             return
+        if msg.get("type") != "bye":
+            with self._lock:  # a new publisher after a goodbye (%unload_ext, %load_ext): back
+                self._bye.discard(eid)  # (a goodbye is its publisher's last message)
         peer = self._peer(eid, msg.get("identity"))
         if peer is None:
             return

@@ -157,7 +157,7 @@ class _Proc:
             "where": None if where is None else Location(
                 cell=where.get("cell"), line=where.get("line"), code=where.get("code"), path=where.get("path")),
             "function": live.get("function"),
-            "inner": live.get("inner"),
+            "inner": None if act in ("idle", "done", "lost") else live.get("inner"),  # idle: the event loop
             "still_s": None if self.liveness is None else round(self.still(now) or 0.0, 1),
             "last_step_text": units.NONE if not isinstance(step, int)
             else f"step {step} · {units.ago(now - _float(step_t or now))}",

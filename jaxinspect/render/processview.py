@@ -47,6 +47,31 @@ def _label(p: dict[str, Any]) -> str:
     return str(p.get("label") or f"p{p.get('process_index')}")
 
 
+def _activity(p: dict[str, Any]) -> str:
+    """The short form for a column: "⚠ stuck 14 s", "waiting 3 s", "running", "idle"."""
+    act = str(p.get("activity") or "–")
+    if act in ("stuck", "waiting") and p.get("still_s") is not None:
+        act = f"{act} {units.stillness(p.get('still_s'))}"
+    return ("⚠ " if p.get("stuck") else "") + act
+
+
+def _main_threads(procs: list[dict[str, Any]]) -> list[Any]:
+    """Where each main thread is, in full (a column would cut the line number off): the
+    sentence, the line's code, and the library call it is inside."""
+    out: list[Any] = []
+    for p in procs:
+        if p.get("activity") in (None, "connected"):
+            continue
+        mark = "⚠ " if p.get("stuck") else ""
+        out.append(Line(f"{mark}{_label(p)}: {p.get('activity_text')}", role="error" if p.get("stuck") else None))
+        where = p.get("where") if isinstance(p.get("where"), dict) else None
+        if where and where.get("code") and p.get("activity") not in ("done", "lost", "idle"):
+            out.append(Line([Text(str(where["code"]), role="code")], indent=2))
+        if p.get("inner") and p.get("activity") not in ("done", "lost", "idle"):
+            out.append(Line(f"inside {p['inner']}", role="muted", indent=2))
+    return out
+
+
 def _cells(p: dict[str, Any], now: float) -> dict[str, str]:
     """The side-by-side rows for one process."""
     state = str(p.get("state"))
@@ -62,13 +87,10 @@ def _cells(p: dict[str, Any], now: float) -> dict[str, str]:
         state = f"connected {busy}".strip() + (f", seen {seen}" if seen else "")
     devices = p.get("devices") or []
     in_use = p.get("device_in_use")
-    where = p.get("where") if isinstance(p.get("where"), dict) else None
     return {
         "host:pid": f"{p.get('host')}:{p.get('pid')}",
         "state": state,
-        "main thread": ("⚠ " if p.get("stuck") else "") + str(p.get("activity_text") or "–"),
-        "line": (where.get("code") or "") if where else "",
-        "inside": p.get("inner") or "",
+        "main thread": _activity(p),
         "last step": p.get("last_step_text") or "–",
         "last compile": p.get("last_compile_text") or "–",
         "backend": f"{p.get('backend') or '?'} · {plural(len(devices), 'device')}",
@@ -112,7 +134,7 @@ def processes_doc(snap: dict[str, Any], address: str | None = None, now: float |
     shown = procs[:COLUMNS]
     labels = [_label(p) for p in shown]
     cells = [_cells(p, now) for p in shown]
-    optional = ("note", "line", "inside")
+    optional = ("note",)
     keys = [k for k in cells[0] if k not in optional or any(c[k] for c in cells)]
     side = Table(
         [Column("", max=16)] + [Column(label, max=CELL) for label in labels],
@@ -124,6 +146,9 @@ def processes_doc(snap: dict[str, Any], address: str | None = None, now: float |
     if snap.get("diagnosis"):
         children += [Blank(), Alert(f"Stuck: {snap['diagnosis']}", level="error")]
     children += [Blank(), side]
+    threads = _main_threads(shown)
+    if threads:
+        children += [Blank(), Section("Main threads", threads, fold=False, colon=False)]
     stacks = [(p, p.get("stack")) for p in procs if p.get("stack")]
     if stacks:
         parts = []
