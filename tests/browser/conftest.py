@@ -178,6 +178,21 @@ NOTEBOOKS = {
         "    w.wait(timeout=120)\n"
         "print('workers done', [w.returncode for w in workers])",
     ],
+    # a process of a job that hangs (its main thread blocked for good), then is killed
+    "stuck.ipynb": [
+        "%load_ext jaxinspect",
+        "import os, sys, subprocess, jaxinspect\n"
+        "jaxinspect.config.stuck_after_s = 2\n"
+        "c = jaxinspect.collect_processes()\n"
+        "open('hang.py', 'w').write('import threading, jaxinspect\\n'\n"
+        "                           'jaxinspect.config.stuck_after_s = 2\\n'\n"
+        "                           'conn = jaxinspect.connect()\\n'\n"
+        "                           'gate = threading.Event()\\n'\n"
+        "                           'gate.wait()  # <b>never set</b>\\n')\n"
+        "worker = subprocess.Popen([sys.executable, 'hang.py'], env={**os.environ, **c.env})\n"
+        "print('started')",
+        "worker.kill(); worker.wait(timeout=30)\nprint('killed')",
+    ],
     "reload.ipynb": [
         "%load_ext jaxinspect\nimport jaxinspect\njaxinspect.config.sidebar_silence_s = 25  # sidebars ping every 20 s",
         "from jaxinspect.glue import extension\nprint('sidebars:', extension.current().sidebars)",

@@ -448,7 +448,7 @@ def test_hostile_names_are_inert_in_every_tab_and_processes_show_side_by_side(pa
     assert '<img src=x onerror="window.__jaxinspect_xss=2">' in text(page, "jaxinspect-processes-table")
     workers.locator(".jp-OutputArea-output", has_text="workers done [0, 0]").wait_for(timeout=120_000)
     page.wait_for_function(
-        "sel => [...document.querySelectorAll(sel)].every(el => el.dataset.state === 'closed')",
+        "sel => [...document.querySelectorAll(sel)].every(el => el.dataset.state === 'done')",
         arg=f'{SIDEBAR} [data-testid^="jaxinspect-processes-col-"]',
         timeout=30_000,
     )
