@@ -374,8 +374,9 @@ def main() -> None:
         print(f"the rest of the machine (other users) CPU: {others['on'] / wall['on'] * 1e3:.0f} ms/s while "
               f"publishing | {others['off'] / wall['off'] * 1e3:.0f} ms/s not (of {os.cpu_count()} cores)")
         row = next(iter(collector.processes()), {})
-        print(f"the engine's row in the notebook after %unload_ext and %load_ext again: state "
-              f"{row.get('state')!r}, activity {row.get('activity')!r}")
+        print(f"the engine's row in the notebook at the end (after {args.rounds} rounds of %load_ext / "
+              f"%unload_ext; 'done' when the last segment ran unloaded): state {row.get('state')!r}, "
+              f"activity {row.get('activity')!r}")
         read_us, whole_us = liveness_cost()
         print(f"one liveness reading (Probe.read on a thread): {read_us:.0f} µs; with the record to "
               f"JSON and into the hub: {whole_us:.0f} µs, i.e. {whole_us / 1e4:.3f}% of a second at 1 Hz")
