@@ -280,3 +280,16 @@ def test_the_report_holds_the_processes_with_the_stuck_one_and_its_stack(tmp_pat
         assert "each stack is the newest that process sent" in text
     finally:
         c.close()
+
+
+def test_stacks_refuses_a_bad_timeout_in_one_line():
+    import jaxinspect
+
+    c = jaxinspect.collect_processes()
+    try:
+        for bad in ("x", -1, True, None):
+            out = c.stacks(timeout=bad)
+            assert out.level == "error" and "\n" not in repr(out) and "timeout" in repr(out)
+        assert "No process is publishing" in repr(c.stacks(timeout=0))
+    finally:
+        c.close()

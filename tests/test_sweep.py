@@ -326,6 +326,7 @@ BAD_ARGUMENTS = {
     "collect_processes-token-int": ("eval", "jaxinspect.collect_processes(token=5)"),
     "collect_processes-object": ("eval", "jaxinspect.collect_processes(object())"),
     "processes-none-open": ("eval", "jaxinspect.processes()"),
+    "processes-none-open-stacks": ("eval", "jaxinspect.processes().stacks()"),
     "connect-bad-address": ("eval", "jaxinspect.connect('nope')"),
     "connect-int-address": ("eval", "jaxinspect.connect(123)"),
     "connect-remote-address": ("eval", "jaxinspect.connect('10.0.0.1:5')"),

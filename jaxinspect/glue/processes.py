@@ -172,11 +172,14 @@ class ProcessCollector:
                 problems.append(f"could not ask {row.get('label')}: {exc}")
         return asked, problems
 
-    def stacks(self, timeout: float = 3.0) -> Stacks:
+    def stacks(self, timeout: float = 3.0) -> Stacks | Message:
         """Every process's main-thread stack as text: asks each connected process for a fresh
         one (it works while their main threads wait inside a collective) and waits up to
         ``timeout`` seconds for the answers; processes that did not answer show their last
         stack, with its age, or say why there is none."""
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout <= 3600:
+            return Message(f"stacks(timeout=...): a number of seconds from 0 to 3600, got {timeout!r}",
+                           level="error")
         start = time.time()
         asked, problems = self._ask()
         deadline = time.monotonic() + max(0.0, float(timeout))
@@ -206,6 +209,14 @@ class ProcessCollector:
             "text/plain": repr(self),
             "text/html": processview.html(self.snapshot(), self.address),
         }
+
+
+class NoCollector(Message):
+    """``jaxinspect.processes()`` with no collector open: says how to open one, and so does its
+    ``stacks()`` (so ``jaxinspect.processes().stacks()`` never raises)."""
+
+    def stacks(self, timeout: float = 3.0) -> NoCollector:
+        return self
 
 
 def _answered(stack: dict[str, Any] | None, since: float) -> bool:

@@ -315,7 +315,7 @@ class Session:
     def processes(self):
         c = processes.current_collector()
         if c is None:
-            return Message("jaxinspect.processes(): no collector is open. For an ipyparallel "
+            return processes.NoCollector("jaxinspect.processes(): no collector is open. For an ipyparallel "
                            "cluster: jaxinspect.collect_processes(rc) in the notebook and "
                            "%px %load_ext jaxinspect on the engines; for processes started "
                            "elsewhere: c = jaxinspect.collect_processes(), then "
