@@ -96,7 +96,7 @@ class _Proc:
         at = f" at {site}" if site else ""
         still = units.stillness(self.still(now))
         if act in ("done", "lost"):
-            return f"{act} {units.ago(now - _float(self.info.get('last_seen') or now))}"
+            return act  # when: the state line's age (this sentence is not re-sent once all ended)
         if act == "silent":
             quiet = units.stillness(now - (self.liveness_at or now))
             return (f"silent for {quiet}: no word from its jaxinspect thread (the process may be "
