@@ -397,7 +397,6 @@ def connect(
     without IPython. Never raises: a bad address or an unreachable collector is said once on
     stderr and the job runs on unobserved. Memory is sampled every ``buffers_every`` seconds.
     ``inspector``: the loaded session's (a kernel); None starts one of its own (a script)."""
-    global _connection
     bad = None
     if isinstance(buffers_every, bool) or not isinstance(buffers_every, int | float) or not buffers_every > 0:
         bad = f"buffers_every must be a number of seconds > 0, got {buffers_every!r}"
@@ -413,12 +412,9 @@ def connect(
         shell = _shell()
         if engine_id_of(shell) is not None:  # an ipyparallel engine: publish through the cluster
             return connect_engine(shell, inspector, buffers_every)
-    with _lock:
-        old = _connection
-    if old is not None and old.forwarder is not None:
-        if old.address == address:
-            return old
-        old.close()
+    current = _current_or_closed(address)
+    if current is not None:
+        return current
     if not address:
         conn = Connection(None, error=(
             "no collector address: in the notebook run c = jaxinspect.collect_processes() and "
@@ -433,26 +429,59 @@ def connect(
         conn = Connection(address, error=str(exc))
         _say(f"jaxinspect.connect: {exc}")
         return conn
-    conn = Connection(address)
+    def inspector_of_its_own() -> Inspector:  # a script or launcher process: no IPython, no sidebar
+        own = Inspector(serve_comms=False)
+        main = sys.modules.get("__main__")
+        own.start(namespace=lambda: vars(main) if main is not None else None)
+        return own
+
+    def forwarder(insp: Inspector) -> remote.Outbox:
+        return remote.Forwarder(insp.hub, address, token, _identity(insp), say=_say)
+
+    return _publish(Connection(address), inspector, inspector_of_its_own, buffers_every, forwarder)
+
+
+def _current_or_closed(address: str | None) -> Connection | None:
+    """The open connection when it already publishes to ``address``; else it is closed (one
+    process publishes to one place) and None."""
+    with _lock:
+        old = _connection
+    if old is not None and old.forwarder is not None:
+        if old.address == address:
+            return old
+        old.close()
+    return None
+
+
+def _publish(
+    conn: Connection,
+    inspector: Inspector | None,
+    own_inspector: Callable[[], Inspector],
+    buffers_every: float,
+    sender: Callable[[Inspector], remote.Outbox],
+    cell_prefix: str = "",
+) -> Connection:
+    """Start publishing this process's records on ``conn``: ``inspector`` (a loaded session's)
+    or one of its own (``own_inspector()``), memory sampled every ``buffers_every`` s, the
+    liveness thread, and ``sender(inspector)`` taking every batch. Never raises: a failure undoes
+    what was started and is said once on stderr."""
+    global _connection
     try:
-        if inspector is None:  # a script or launcher process: no IPython, no sidebar
-            inspector = Inspector(serve_comms=False)
-            main = sys.modules.get("__main__")
-            inspector.start(namespace=lambda: vars(main) if main is not None else None)
+        if inspector is None:
+            inspector = own_inspector()
             conn._owns_inspector = True
         conn.inspector = inspector
         inspector.buffer_interval = inspector.buffer_interval or max(0.25, float(buffers_every))
         inspector.params_interval = inspector.params_interval or 1.0
-        inspector.start_liveness()
-        forwarder = remote.Forwarder(inspector.hub, address, token, _identity(inspector), say=_say)
-        conn.forwarder = forwarder
-        inspector.forwarders.append(forwarder)
+        inspector.start_liveness(cell_prefix=cell_prefix)
+        conn.forwarder = sender(inspector)
+        inspector.forwarders.append(conn.forwarder)
         inspector.sampler.start()
     except Exception as exc:  # noqa: BLE001
         errors.record("processes.connect", exc)
         error = f"could not start publishing: {type(exc).__name__}: {exc}"
         with errors.guard("processes.connect.undo"):
-            conn.close()  # the inspector and forwarder it started, if any
+            conn.close()  # the inspector and sender it started, if any
         conn.error = error
         _say(f"jaxinspect.connect: {conn.error}")
         return conn
@@ -488,51 +517,27 @@ def engine_id_of(shell: Any) -> int | None:
 def connect_engine(shell: Any, inspector: Inspector | None = None, buffers_every: float = 1.0) -> Connection:
     """Publish this ipyparallel engine's records through the cluster (``publish_data``): the
     notebook's ``jaxinspect.collect_processes(rc)`` shows them. Never raises."""
-    global _connection
     eid = engine_id_of(shell)
     label = f"ipyparallel (engine {eid})"
-    with _lock:
-        old = _connection
-    if old is not None and old.forwarder is not None:
-        if old.address == label:
-            return old
-        old.close()
-    conn = Connection(label)
-    try:
-        if inspector is None:  # not loaded (%load_ext passes its own): one of its own
-            inspector = Inspector(serve_comms=False)
-            filename_map = getattr(getattr(shell, "compile", None), "_filename_map", None)
-            inspector.start(cell_of=filename_map.get if isinstance(filename_map, dict) else None,
-                            namespace=lambda: shell.user_ns)
-            conn._owns_inspector = True
-        conn.inspector = inspector
-        inspector.buffer_interval = inspector.buffer_interval or max(0.25, float(buffers_every))
-        inspector.params_interval = inspector.params_interval or 1.0
-        inspector.start_liveness(cell_prefix="engine ")
-        data_pub = shell.data_pub
+    current = _current_or_closed(label)
+    if current is not None:
+        return current
 
-        def send(data: dict[str, Any]) -> None:
-            data_pub.publish_data(data)
+    def inspector_of_its_own() -> Inspector:  # not loaded (%load_ext passes its own)
+        own = Inspector(serve_comms=False)
+        filename_map = getattr(getattr(shell, "compile", None), "_filename_map", None)
+        own.start(cell_of=filename_map.get if isinstance(filename_map, dict) else None,
+                  namespace=lambda: shell.user_ns)
+        return own
 
-        publisher = ippbridge.EnginePublisher(
-            inspector.hub, send, _identity(inspector, eid), eid,
+    def publisher(insp: Inspector) -> remote.Outbox:
+        return ippbridge.EnginePublisher(
+            insp.hub, shell.data_pub.publish_data, _identity(insp, eid), eid,
             on_identity=lambda _identity: _register_atexit(again=True),
         )
-        conn.forwarder = publisher
-        inspector.forwarders.append(publisher)
-        inspector.sampler.start()
-    except Exception as exc:  # noqa: BLE001
-        errors.record("processes.connect_engine", exc)
-        error = f"could not start publishing: {type(exc).__name__}: {exc}"
-        with errors.guard("processes.connect.undo"):
-            conn.close()
-        conn.error = error
-        _say(f"jaxinspect.connect: {conn.error}")
-        return conn
-    with _lock:
-        _connection = conn
-    _register_atexit()
-    return conn
+
+    return _publish(Connection(label), inspector, inspector_of_its_own, buffers_every, publisher,
+                    cell_prefix="engine ")
 
 
 _atexit_registered = False

@@ -13,7 +13,7 @@ An engine that leaves the cluster after its goodbye is ``done``; one that leaves
 (killed, crashed) is ``lost``. No port, token or tunnel: the cluster's connection already spans
 its hosts.
 
-Bounded: at most ``QUEUE`` batches wait on an engine, ``CHUNK`` records per publication,
+Bounded: at most ``remote.QUEUE`` batches wait on an engine, ``CHUNK`` records per publication,
 ``remote.MAX_PROCESSES`` engines. Nothing here raises into the caller; the threads never import.
 """
 
@@ -21,20 +21,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from .. import errors
-from .remote import MAX_PROCESSES, WIRE_VERSION, _Peer
+from .remote import MAX_PROCESSES, WIRE_VERSION, Outbox, _Peer
 
 KEY = "jaxinspect"  # the key of the published dict
-QUEUE = 512
 CHUNK = 1000  # records per publication
 ENGINES_EVERY = 1.0  # seconds between looks at the cluster's engine list
 
 
-class EnginePublisher:
+class EnginePublisher(Outbox):
     """An engine's end: every batch of ``hub`` goes out through ``send(dict)`` (ipyparallel's
     ``publish_data``) from its own thread."""
 
@@ -49,66 +47,13 @@ class EnginePublisher:
         self._send = send
         self._identity = identity
         self._on_identity = on_identity
-        self.engine_id = engine_id
-        self._cond = threading.Condition()
-        self._queue: deque[list[dict[str, Any]]] = deque()
-        self.dropped = 0
-        self._reported = 0
-        self.sent = 0
-        self.state = "connected"  # connected | closed
-        self.error: str | None = None
-        self._closing = False
-        self._hub = hub
-        token, replay = hub.subscribe_with_replay(self._on_batch)
-        self._hub_token = token
-        if replay:
-            self._queue.append(replay)
-        self._thread = threading.Thread(target=self._run, name="jaxinspect-engine-publisher", daemon=True)
-        self._thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"ipyparallel (engine {self.engine_id})"
-
-    def _on_batch(self, batch: dict[str, Any]) -> None:
-        records = batch.get("records") or []
-        with self._cond:
-            if self._closing:
-                return
-            if len(self._queue) >= QUEUE:
-                self.dropped += len(self._queue.popleft())
-            self._queue.append(records)
-            self.dropped += sum((batch.get("dropped") or {}).values())
-            self._cond.notify()
-
-    def close(self, timeout: float = 2.0) -> None:
-        """Send what is queued, say goodbye (the notebook shows this engine as done). Idempotent."""
-        with self._cond:
-            if self._closing:
-                return
-            self._closing = True
-            self._cond.notify()
-        self._hub.unsubscribe(self._hub_token)
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=timeout)
-
-    def status(self) -> dict[str, Any]:
-        with self._cond:
-            return {
-                "address": self.address,
-                "state": self.state,
-                "id": self.engine_id,
-                "sent": self.sent,
-                "queued": sum(len(b) for b in self._queue),
-                "dropped": self.dropped,
-                "error": self.error,
-            }
+        self.engine_id = self.id = engine_id
+        self.address = f"ipyparallel (engine {engine_id})"
+        super().__init__(hub, "jaxinspect-engine-publisher", "connected")  # connected | closed
 
     def _publish(self, kind: str, identity: dict[str, Any], records: list[dict[str, Any]]) -> None:
-        with self._cond:
-            dropped, self._reported = self.dropped - self._reported, self.dropped
         self._send({KEY: {"v": WIRE_VERSION, "type": kind, "engine_id": self.engine_id,
-                          "identity": identity, "dropped": dropped, "records": records}})
+                          "identity": identity, "dropped": self._take_drops(), "records": records}})
         with self._cond:
             self.sent += len(records)
 
@@ -145,13 +90,6 @@ class EnginePublisher:
         finally:
             with self._cond:
                 self.state = "closed"
-
-    def _safe_identity(self) -> dict[str, Any]:
-        try:
-            return dict(self._identity())
-        except Exception as exc:  # noqa: BLE001
-            errors.record("engine_publisher.identity", exc)
-            return {}
 
 
 class BridgeError(Exception):

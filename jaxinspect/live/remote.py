@@ -373,45 +373,43 @@ class CollectorServer:
 # -- sender (each process of the job) ----------------------------------------------------------
 
 
-class Forwarder:
-    """Sends every batch of ``hub`` to a collector, from its own thread; never blocks the caller.
+class Outbox:
+    """What every sender of a process's records shares: it subscribes to ``hub`` (with the
+    history so far), keeps at most ``QUEUE`` batches (older ones counted as dropped) and runs
+    ``self._run`` on its own thread, so the caller never blocks. Subclasses set their own fields
+    before calling ``__init__`` (the thread starts there) and implement ``_run``."""
 
-    ``identity()`` gives the hello's fields (process index and count, host, pid, versions,
-    devices); it runs on the sender thread and must not import. The forwarder reconnects after a
-    drop; while the collector is away it keeps at most ``QUEUE`` batches."""
+    address: str
+    id: int | None = None  # the receiving end's id for this process, once known
+    _identity: Callable[[], dict[str, Any]]
 
-    def __init__(
-        self,
-        hub: Any,
-        address: str,
-        token: str,
-        identity: Callable[[], dict[str, Any]],
-        say: Callable[[str], None] | None = None,
-        retry_s: float = 2.0,
-    ) -> None:
-        self.host, self.port = parse_address(address)
-        self.address = f"{self.host}:{self.port}"
-        self._token = token
-        self._identity = identity
-        self._say = say or (lambda text: print(text, file=sys.stderr))
-        self._said: set[str] = set()
-        self.retry_s = retry_s
+    def __init__(self, hub: Any, thread_name: str, state: str) -> None:
         self._cond = threading.Condition()
         self._queue: deque[list[dict[str, Any]]] = deque()
         self.dropped = 0  # records dropped here (queue full, too large, lost on a broken send)
-        self._reported = 0  # drops already told to the collector
+        self._reported = 0  # drops already told to the receiving end
         self.sent = 0
-        self.state = "connecting"  # connecting | connected | refused | closed
+        self.state = state
         self.error: str | None = None
-        self.id: int | None = None
         self._closing = False
         self._hub = hub
-        token_, replay = hub.subscribe_with_replay(self._on_batch)
-        self._hub_token = token_
+        token, replay = hub.subscribe_with_replay(self._on_batch)
+        self._hub_token = token
         if replay:
             self._queue.append(replay)
-        self._thread = threading.Thread(target=self._run, name="jaxinspect-forwarder", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self._thread.start()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _safe_identity(self) -> dict[str, Any]:
+        """``self._identity()`` (set by the subclass), or {} when it fails (recorded)."""
+        try:
+            return dict(self._identity())
+        except Exception as exc:  # noqa: BLE001
+            errors.record(f"{type(self).__name__.lower()}.identity", exc)
+            return {}
 
     def _on_batch(self, batch: dict[str, Any]) -> None:
         """Hub flusher thread: queue the batch (bounded), wake the sender."""
@@ -424,6 +422,12 @@ class Forwarder:
             self._queue.append(records)
             self.dropped += sum((batch.get("dropped") or {}).values())
             self._cond.notify()
+
+    def _take_drops(self) -> int:
+        """Records dropped since the last time the receiving end was told (and now it is)."""
+        with self._cond:
+            dropped, self._reported = self.dropped - self._reported, self.dropped
+        return dropped
 
     def close(self, timeout: float = 2.0) -> None:
         """Send what is queued (up to ``timeout`` s), say goodbye and stop. Idempotent."""
@@ -447,6 +451,32 @@ class Forwarder:
                 "dropped": self.dropped,
                 "error": self.error,
             }
+
+
+class Forwarder(Outbox):
+    """Sends every batch of ``hub`` to a collector, from its own thread; never blocks the caller.
+
+    ``identity()`` gives the hello's fields (process index and count, host, pid, versions,
+    devices); it runs on the sender thread and must not import. The forwarder reconnects after a
+    drop; while the collector is away it keeps at most ``QUEUE`` batches."""
+
+    def __init__(
+        self,
+        hub: Any,
+        address: str,
+        token: str,
+        identity: Callable[[], dict[str, Any]],
+        say: Callable[[str], None] | None = None,
+        retry_s: float = 2.0,
+    ) -> None:
+        self.host, self.port = parse_address(address)
+        self.address = f"{self.host}:{self.port}"
+        self._token = token
+        self._identity = identity
+        self._say = say or (lambda text: print(text, file=sys.stderr))
+        self._said: set[str] = set()
+        self.retry_s = retry_s
+        super().__init__(hub, "jaxinspect-forwarder", "connecting")  # connecting | connected | refused | closed
 
     # -- sender thread ---------------------------------------------------------------------
     def _tell(self, key: str, text: str) -> None:
@@ -510,13 +540,6 @@ class Forwarder:
                 with errors.guard("forwarder.close"):
                     sock.close()
 
-    def _safe_identity(self) -> dict[str, Any]:
-        try:
-            return dict(self._identity())
-        except Exception as exc:  # noqa: BLE001
-            errors.record("forwarder.identity", exc)
-            return {}
-
     def _connect(self) -> tuple[socket.socket | None, dict[str, Any] | None]:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=5.0)
@@ -561,9 +584,7 @@ class Forwarder:
 
         def send() -> None:
             nonlocal chunk, size
-            with self._cond:
-                dropped, self._reported = self.dropped - self._reported, self.dropped
-            head = b'{"type":"batch","dropped":%d,"records":[' % dropped
+            head = b'{"type":"batch","dropped":%d,"records":[' % self._take_drops()
             sock.sendall(head + b",".join(chunk) + b"]}\n")
             with self._cond:
                 self.sent += len(chunk)
