@@ -109,7 +109,7 @@ class Config:
     #: compile events kept in the session's ring buffer (aggregates stay exact)
     compile_capacity: int = 10_000
     #: idle seconds without a ping from a sidebar before the kernel stops sending to it (a page
-    #: closed without a goodbye); sidebars ping every 20 s
+    #: closed without a goodbye); sidebars ping four times as often (at most every 20 s)
     sidebar_silence_s: float = 120.0
     #: the share of the time between watch() calls that the exact NaN/Inf check may take; a
     #: check that costs more is run on every k-th call, and alerts say which steps were skipped

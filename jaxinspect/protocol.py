@@ -144,6 +144,9 @@ class HelloResult(TypedDict):
 
 class PingResult(TypedDict):
     time: float  # the kernel's clock (Unix seconds)
+    # ping again within this many seconds: a quarter of ``config.sidebar_silence_s`` (at most
+    # 20 s), so a sidebar is judged gone only after about four pings went unheard
+    every_s: float
 
 
 class SnapshotResult(TypedDict):

@@ -137,3 +137,25 @@ def test_a_sidebar_that_stops_pinging_is_dropped_after_idle_silence(comm_manager
         assert insp.hub.subscriber_count == 2
     finally:
         insp.close()
+
+
+def test_each_ping_answer_says_how_often_to_ping_from_the_silence_limit(comm_manager):
+    """A sidebar pings at the kernel's pace: a quarter of sidebar_silence_s, at most 20 s. With a
+    fixed 20 s ping a 25 s limit dropped a live sidebar whose one ping came late (seen in CI)."""
+    from jaxinspect.config import config
+
+    insp = make(comm_manager)
+    saved = config.sidebar_silence_s
+    try:
+        data = {**OPEN, "client": "jupyterlab-sidebar/alive"}
+        comm_manager.frontend_open("jaxinspect", data)
+        rpc = comm_manager.frontend_open("jaxinspect.rpc", data)
+        answers = []
+        for i, limit in enumerate((120.0, 25.0, 1.0)):
+            config.sidebar_silence_s = limit
+            rpc.frontend_send({"v": protocol.PROTOCOL_VERSION, "type": "request", "id": i, "method": "ping", "params": {}})
+            answers.append(rpc.messages("response")[-1]["result"]["every_s"])
+        assert answers == [20.0, 6.25, 0.5]
+    finally:
+        config.sidebar_silence_s = saved
+        insp.close()

@@ -23,6 +23,17 @@ from .hub import Hub
 RpcMethod = Callable[[Any], Any]
 
 
+#: the longest a sidebar waits between pings, whatever the silence limit
+PING_EVERY_MAX_S = 20.0
+
+
+def ping_every_s() -> float:
+    """How often a sidebar should ping: a quarter of ``config.sidebar_silence_s`` (at most
+    20 s), so one late ping (a loaded machine, a throttled page) never makes a live sidebar
+    look gone; the sidebar reads it from each ping's answer."""
+    return min(PING_EVERY_MAX_S, max(0.5, float(config.sidebar_silence_s) / 4))
+
+
 def session_record() -> SessionRecord:
     return SessionRecord(
         jaxinspect_version=__version__,
@@ -61,7 +72,7 @@ class CommTransport:
         self.stale_closed = 0
         self._methods: dict[str, RpcMethod] = {
             "hello": lambda params: self._hello(),
-            "ping": lambda params: {"time": time.time()},  # also: "this sidebar is alive"
+            "ping": lambda params: {"time": time.time(), "every_s": ping_every_s()},  # "alive"
             "snapshot": lambda params: {"records": self.hub.snapshot()},
         }
         self._started = False

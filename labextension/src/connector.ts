@@ -28,6 +28,7 @@ import {
   VERSION_MISMATCH,
   parseMessage
 } from './protocol';
+import type { PingResult } from './protocol';
 
 /** The part of a kernel comm the connector uses (satisfied by `Kernel.IComm`). */
 export interface ICommLike {
@@ -149,11 +150,7 @@ export class KernelConnector {
       rpc.open(openData);
     })();
     if (this._pingMs > 0) {
-      this._pingTimer = setInterval(() => {
-        if (gen === this._generation) {
-          this.request('ping').catch(() => undefined);
-        }
-      }, this._pingMs);
+      this._schedulePing(gen, 0);
     }
     this._rpcReady.catch(err => {
       if (gen === this._generation) {
@@ -169,6 +166,32 @@ export class KernelConnector {
         );
       }
     }, this._slowHelloMs);
+  }
+
+  /**
+   * Ping once the comms are open, then at the pace each answer asks for (`every_s`: a quarter
+   * of the kernel's silence limit), never less often than `pingMs`. A fixed 20 s ping against
+   * a 25 s limit let one late ping drop a live sidebar.
+   */
+  private _schedulePing(gen: number, delayMs: number): void {
+    this._pingTimer = setTimeout(() => {
+      if (gen !== this._generation) {
+        return;
+      }
+      this.request('ping')
+        .then(result => {
+          const every = (result as Partial<PingResult> | null)?.every_s;
+          return typeof every === 'number' && every > 0
+            ? Math.min(this._pingMs, every * 1000)
+            : this._pingMs;
+        })
+        .catch(() => this._pingMs)
+        .then(next => {
+          if (gen === this._generation && !this._isDisposed) {
+            this._schedulePing(gen, next);
+          }
+        });
+    }, delayMs);
   }
 
   /**
@@ -485,7 +508,7 @@ export class KernelConnector {
     this._generation++;
     this._clearSlowTimer();
     if (this._pingTimer !== null) {
-      clearInterval(this._pingTimer);
+      clearTimeout(this._pingTimer);
       this._pingTimer = null;
     }
     const push = this._push;
@@ -514,7 +537,7 @@ export class KernelConnector {
   private _kernel: IKernelLike | null = null;
   private readonly _clientId = `${CLIENT_NAME}/${Math.random().toString(36).slice(2, 10)}`;
   private _pingMs: number;
-  private _pingTimer: ReturnType<typeof setInterval> | null = null;
+  private _pingTimer: ReturnType<typeof setTimeout> | null = null;
   private _push: ICommLike | null = null;
   private _rpc: ICommLike | null = null;
   private _rpcReady: Promise<void> | null = null;
@@ -544,8 +567,9 @@ export namespace KernelConnector {
     /** After this long without `hello`, say why we are still waiting (default 15 s). */
     slowHelloMs?: number;
     /**
-     * Send a `ping` request this often while connected (default 20 s; 0: never), so the kernel
-     * can tell a sidebar that is gone (page closed without a goodbye) from one that is quiet.
+     * Send a `ping` request at least this often while connected (default 20 s; 0: never), so
+     * the kernel can tell a sidebar that is gone (page closed without a goodbye) from one that
+     * is quiet. The kernel's answers may ask for more (a quarter of its silence limit).
      */
     pingMs?: number;
   }

@@ -194,6 +194,31 @@ describe('KernelConnector', () => {
     expect(rpc.closedByClient).toBe(true);
   });
 
+  it('pings at the pace the kernel answers with, never slower than pingMs', async () => {
+    const kernel = new FakeKernel('loaded');
+    const sessionContext = new FakeSessionContext(kernel);
+    const model = new SessionModel({ name: 'nb.ipynb' });
+    kernel.rpcHandler = req => ({
+      v: PROTOCOL_VERSION,
+      type: 'response',
+      id: req.id,
+      ok: true,
+      result: { time: 0, every_s: 0.01 },
+      error: null
+    });
+    const connector = new KernelConnector({ sessionContext, model, subshellTimeoutMs: 1000, pingMs: 60_000 });
+    await settle();
+    const rpc = kernel.opened('jaxinspect.rpc')[0];
+    await new Promise(r => setTimeout(r, 120));
+    const pings = () => rpc.sent.filter((m: any) => m.method === 'ping').length;
+    // the first ping goes at once, the next ones every 10 ms (the kernel's pace), not every 60 s
+    expect(pings()).toBeGreaterThanOrEqual(4);
+    connector.dispose();
+    const after = pings();
+    await new Promise(r => setTimeout(r, 60));
+    expect(pings()).toBe(after);
+  });
+
   it('rejects an error response and times out an unanswered request', async () => {
     const kernel = new FakeKernel('loaded');
     const { connector } = setup(kernel);

@@ -194,7 +194,7 @@ NOTEBOOKS = {
         "worker.kill(); worker.wait(timeout=30)\nprint('killed')",
     ],
     "reload.ipynb": [
-        "%load_ext jaxinspect\nimport jaxinspect\njaxinspect.config.sidebar_silence_s = 25  # sidebars ping every 20 s",
+        "%load_ext jaxinspect\nimport jaxinspect\njaxinspect.config.sidebar_silence_s = 25  # sidebars then ping every 6.25 s",
         "from jaxinspect.glue import extension\nprint('sidebars:', extension.current().sidebars)",
     ],
     # a kernel restarted while its training loop runs

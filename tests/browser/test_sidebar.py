@@ -481,7 +481,9 @@ def test_a_reloaded_page_leaves_no_sidebar_connection_behind(page, lab):
     comm the kernel keeps sending batches to (seen: 4 after 3 reloads). The page closes its
     comms on pagehide (best effort: a close can be lost while the page is torn down), and the
     kernel drops a sidebar that stopped pinging once it has been silent for
-    ``config.sidebar_silence_s`` idle seconds (25 s here; live sidebars ping every 20 s)."""
+    ``config.sidebar_silence_s`` idle seconds (25 s here). Live sidebars ping at the pace each
+    ping's answer asks for, a quarter of the limit: with a fixed 20 s ping one late ping under
+    a loaded CI machine dropped the live sidebar."""
     open_with_sidebar(page, lab, "reload")
     for _ in range(3):
         page.reload()

@@ -1403,6 +1403,10 @@ export interface PingResult {
    * the kernel's clock (Unix seconds)
    */
   time: number;
+  /**
+   * ping again within this many seconds: a quarter of ``config.sidebar_silence_s`` (at most 20 s), so a sidebar is judged gone only after about four pings went unheard
+   */
+  every_s: number;
 }
 export interface SnapshotResult {
   /**
