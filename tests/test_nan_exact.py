@@ -301,3 +301,22 @@ def test_nan_guard_on_a_donating_jax_jit_step(budget):
     api.SESSION.check_watched()  # as at the end of a cell (a busy machine may thin a call)
     assert "donated to step" in plain.wait(120) and "copy_donated=True" in plain.cause
     assert "`sqrt`" in copying.wait(120) and "jnp.sqrt(x)" in copying.cause
+
+
+def test_a_read_check_leaves_no_count_table_alive(watcher, budget):
+    """The reader thread waits for the next check with the last one's locals still set; on CPU
+    ``np.asarray`` of a count table is a view of the device buffer, so jaxinspect's own array
+    stayed alive after %unload_ext (seen when a NaN test ran before test_buffers_real)."""
+    import gc
+
+    from jaxinspect.collect import bufferlib
+
+    budget(1.0)
+    params = {"w": jnp.ones(8), "b": jnp.full(3, jnp.nan)}
+    for step in range(3):
+        watcher.watch("params", params, step=step)
+    (alert,) = alerts_of(watcher)
+    assert alert.leaves == ("['b']",)
+    gc.collect()
+    tables = [a for a in jax.live_arrays() if bufferlib.is_own(a) and a.dtype == jnp.int32]
+    assert tables == [], [a.shape for a in tables]

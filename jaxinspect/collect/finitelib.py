@@ -298,6 +298,10 @@ class Checker:
             except Exception as exc:  # noqa: BLE001 - never let the reader die
                 errors.record("finitelib.reader", exc)
             finally:
+                # drop this item before waiting for the next: a frame's locals outlive the loop
+                # turn, and a host view of a count table (np.asarray on CPU shares the device
+                # buffer) would keep jaxinspect's array alive past %unload_ext
+                item = p = parts = counts = None
                 with self._lock:
                     self._inflight -= 1
                     if self._inflight == 0:
