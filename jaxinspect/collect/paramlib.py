@@ -288,16 +288,35 @@ def local_parts(arrays: list[Any]) -> list[Any]:
     out = []
     for x in arrays:
         if isinstance(x, jax.Array) and not getattr(x, "is_fully_addressable", True):
-            shards = x.addressable_shards
-            if len(shards) == 1:
-                x = shards[0].data
+            if x.is_fully_replicated:
+                # every copy is the whole array: one is checked in full. (``addressable_shards``
+                # raises on a replicated array made by ``device_put`` across processes.)
+                x = x.addressable_data(0)
             else:
-                import jax.numpy as jnp
+                parts = _local_shards(x)
+                if len(parts) == 1:
+                    x = parts[0]
+                else:
+                    import jax.numpy as jnp
 
-                device = shards[0].device
-                x = jnp.concatenate([jax.device_put(s.data, device).ravel() for s in shards])
+                    device = next(iter(parts[0].devices()))
+                    x = jnp.concatenate([jax.device_put(s, device).ravel() for s in parts])
         out.append(x)
     return out
+
+
+def spans_processes(x: Any) -> bool:
+    """True for an array sharded across processes: a check here sees only this process's part
+    (a replicated one is seen whole: every process holds all of it)."""
+    return not getattr(x, "is_fully_addressable", True) and not getattr(x, "is_fully_replicated", True)
+
+
+def _local_shards(x: Any) -> list[Any]:
+    """This process's shards of a global array, as single-device arrays."""
+    try:
+        return [s.data for s in x.addressable_shards]
+    except ValueError:  # an array whose local parts carry the global sharding (device_put)
+        return [x.addressable_data(i) for i in range(len(x.sharding.addressable_devices))]
 
 
 def watch_sample(arrays: list[Any]) -> Any:
@@ -404,6 +423,9 @@ class _Track:
         self.force = False
         self.skipped_latest = False  # the newest call was thinned out: check it at cell end
         self.thinned: list[Any] = []  # steps (or calls) skipped since the last check
+        self.thin_n = 0  # calls thinned, and the check cost / the gap before each, summed
+        self.thin_cost_s = 0.0
+        self.thin_gap_s = 0.0
         self.where: tuple[str, int] | None = None  # the user's line of the latest checked call
         # reader thread
         self.checked = 0
@@ -413,6 +435,8 @@ class _Track:
         self.bad = False
         self.paths: list[str] | None = None
         self.first_note: str | None = None
+        self.spanning = 0  # leaves sharded across processes: only this process's part is checked
+        self.across = 0  # leaves that are global arrays of a multi-process job (sharded or not)
 
 
 class Watcher:
@@ -485,6 +509,11 @@ class Watcher:
             # time): they travel in one note with the next check
             if len(track.thinned) < 100_000:
                 track.thinned.append(step if step is not None else call)
+            # what the cap saw when it thinned (the alert's reason quotes these, not the
+            # averages at alert time, which can read as if the check had been affordable)
+            track.thin_n += 1
+            track.thin_cost_s += track.cost or 0.0
+            track.thin_gap_s += track.last_gap or 0.0
             track.skipped_latest = True
             return
         track.where = compilelib.user_line()  # where an alert points (a few frames' walk)
@@ -508,6 +537,8 @@ class Watcher:
         else:
             leaves, treedef = self._fast_leaves(value)
         if any(not getattr(x, "is_fully_addressable", True) for x in leaves):
+            track.across = sum(1 for x in leaves if not getattr(x, "is_fully_addressable", True))
+            track.spanning = sum(1 for x in leaves if spans_processes(x))
             leaves = local_parts(leaves)  # never a computation across processes
         if any(isinstance(x, jax.ShapeDtypeStruct) for x in leaves):
             self._latest.pop(name, None)
@@ -719,6 +750,14 @@ class Watcher:
         else:
             which = f"{len(rows)} of {total} leaves: {named}"
         checked = self._coverage(track, at, unit, config.watch_budget)
+        if track.spanning:
+            import jax
+
+            n = track.spanning
+            checked += (
+                f" — process {jax.process_index()} of {jax.process_count()} checks its own shards "
+                f"of the {n} {'leaf' if n == 1 else 'leaves'} sharded across processes"
+            )
         if track.last_finite is not None:
             when = f"first {what} at {unit} {at}, last finite {unit} {track.last_finite}"
         else:
@@ -726,6 +765,9 @@ class Watcher:
         self._alert_id += 1
         hint = (
             "the operation and line that made it follow when the replay of the call before ends"
+            if name in self.listeners and not track.across
+            else "a multi-process job's step is not replayed (one process alone would wait in its "
+            "collectives forever): the call and leaves above are what is known"
             if name in self.listeners
             else "find the operation that made it: wrap the step with jaxinspect.nan_guard(step) "
             "to replay that step with NaN checking"
@@ -753,10 +795,12 @@ class Watcher:
         reasons = []
         for w in why:
             if w == "thinned":
+                n = max(1, track.thin_n)
                 reasons.append(
-                    f"a check costs {_seconds(track.cost)} against {_seconds(track.period)} "
-                    f"between calls, so checks were thinned to stay within {budget * 100:g}% of the "
-                    "step time (config.watch_budget)"
+                    f"a check cost {_seconds(track.thin_cost_s / n)} against "
+                    f"{_seconds(track.thin_gap_s / n)} between the calls it skipped (averages), so "
+                    f"checks were thinned to stay within {budget * 100:g}% of the step time "
+                    "(config.watch_budget)"
                 )
             else:
                 reasons.append(w)

@@ -167,6 +167,16 @@ class NanGuard:
                 f"{KEEP} calls behind), so the call cannot be replayed"
             )
         treedef, leaves = previous
+        spanning = [x for x in leaves if not getattr(x, "is_fully_addressable", True)]
+        if spanning:
+            import jax
+
+            return (
+                f"call {call - 1} was not replayed: {len(spanning)} of its inputs are arrays "
+                f"across the job's {jax.process_count()} processes, and a replay run by this "
+                "process alone would wait forever in collectives the others never join. What is "
+                "exact is above: the first non-finite call and its leaves on this process"
+            )
         if any(getattr(x, "is_deleted", lambda: False)() for x in leaves):
             return (
                 f"call {call - 1}'s inputs were donated to {self.name}, so it cannot be replayed; "
@@ -203,9 +213,12 @@ class NanGuard:
     def wait(self, timeout: float = 60.0) -> str | None:
         """Wait for the replay after an alert (tests, notebooks); returns ``cause``, or None at
         once when every call's check has been read and none was non-finite (a clean loop does
-        not wait out the timeout)."""
+        not wait out the timeout). The last call is checked first if the cost cap had thinned
+        it out, as at a cell's end: outside a notebook nothing else would, and a run whose
+        last calls were all thinned would read clean."""
         deadline = time.monotonic() + timeout
         try:
+            self._watcher.check_latest(0.0)
             self._watcher.checker.drain(timeout)
         except Exception as exc:  # noqa: BLE001
             errors.record("nan_guard.wait", exc)
