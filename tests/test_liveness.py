@@ -75,6 +75,48 @@ def test_a_thread_that_keeps_being_woken_is_never_waiting(stuck_after):
         worker.join()
 
 
+def test_a_long_step_on_the_cpu_backend_is_running_not_waiting(stuck_after):
+    """A step of several seconds on the CPU backend: the main thread waits at one line for the
+    result, but XLA's threads are computing it, so the process is never called waiting (it
+    read stuck after config.stuck_after_s). A hang, with nothing computing, still is (above)."""
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+
+    assert jax.default_backend() == "cpu"
+
+    @functools.partial(jax.jit, static_argnums=2)
+    def long_step(x, w, n):
+        return jax.lax.fori_loop(0, n, lambda i, x: jnp.tanh(x @ w), x)
+
+    x, w = jnp.ones((600, 600)) / 600, jnp.eye(600)
+    long_step(x, w, 20).block_until_ready()
+    t = time.perf_counter()
+    long_step(x, w, 20).block_until_ready()
+    n = max(20, int(20 * 4.0 / (time.perf_counter() - t)))  # about 4 s, whatever the machine
+    long_step(x, w, n)  # compiled before it is timed
+    done = threading.Event()
+
+    def train():
+        float(long_step(x, w, n).sum())  # the line the main thread waits at
+        done.set()
+
+    worker = threading.Thread(target=train, name="trainer")
+    started = time.perf_counter()
+    worker.start()
+    try:
+        probe = stacklib.Probe(thread=worker)
+        readings = []
+        while not done.wait(0.5):
+            readings.append(probe.read()[0])
+        took = time.perf_counter() - started
+    finally:
+        worker.join()
+    assert took > 2 * stacklib.WAITING_AFTER_S, took  # long enough to have read "waiting"
+    assert readings and all(r.activity == "running" for r in readings), [(r.activity, r.still_s) for r in readings]
+
+
 def test_the_doorbell_rings_from_a_signal():
     bell = stacklib.Doorbell()
     try:

@@ -41,6 +41,18 @@ def backends_initialized() -> bool:
     return bool(getattr(xla_bridge, "_backends", None))
 
 
+def default_platform() -> str | None:
+    """``jax.default_backend()`` ("cpu", "gpu", "tpu") once the backends have started; None
+    before (asking never starts them)."""
+    if not backends_initialized():
+        return None
+    jax = loaded_module("jax")
+    try:
+        return str(jax.default_backend()) if jax is not None else None
+    except Exception:  # noqa: BLE001 - a backend that failed to start
+        return None
+
+
 def current_mesh_text() -> str | None:
     """The mesh set by ``jax.sharding.use_mesh`` / ``with mesh:`` as text, or None."""
     mesh_lib = loaded_module("jax._src.mesh")

@@ -6,7 +6,8 @@ JAX's C++, in a collective or for a device result, as those release the GIL) and
 the main thread was woken (its context switches in ``/proc``, Linux) and its CPU clock. The main
 thread is *waiting* when a reading finds the same frame object at the same instruction as the
 last one (the call it is in has not returned: a collective, a device result, a lock, a sleep),
-woken at most ``QUIET_WAKEUPS`` times a second and with almost no CPU of its own. A loop that
+woken at most ``QUIET_WAKEUPS`` times a second and with almost no CPU of its own (and, on the CPU
+backend, while the process's other threads, XLA's, are not computing a step). A loop that
 waits for each step's result is in a new frame at each step, and is woken at every step. The
 stack is formatted only when it has waited for ``config.stuck_after_s`` or when someone asks
 (a doorbell signal).
@@ -33,7 +34,7 @@ from typing import Any
 from .. import errors
 from ..config import config
 from ..records import LivenessRecord, Location, StackFrame, StackRecord
-from . import compilelib
+from . import compat, compilelib
 
 MAX_FRAMES = 60  # frames kept in a stack record (the innermost)
 IDLE_FRAMES = 4  # frames of a stack without the user's code shown in its text
@@ -41,6 +42,9 @@ QUIET_CPU = 0.05  # main-thread CPU seconds per wall second below which it count
 # wake-ups per second of a blocked main thread: JAX waits for a device result in slices (~5/s
 # here, to let Ctrl-C through); a loop that makes progress is woken hundreds of times a second
 QUIET_WAKEUPS = 20
+# CPU of the process's other threads (cores) above which a main thread that waits for a result
+# is not waiting on the CPU backend: XLA's own threads are computing it (the device is the host)
+DEVICE_BUSY_CPU = 0.5
 WAITING_AFTER_S = 2.0  # still this long at one place: "waiting" (the stack waits for stuck_after_s)
 DOORBELL = getattr(signal, "SIGURG", None)
 _COMPILER_FILES = ("/jax/_src/compiler.py", "/jax/_src/interpreters/pxla.py", "/jax/_src/dispatch.py")
@@ -179,6 +183,7 @@ class Probe:
         self._lasti: int | None = None
         self._since = clock()
         self._last_cpu = self._cpu()
+        self._last_proc = time.process_time()
         self._last_time = clock()
         self._stack_for: tuple[int, float] | None = None  # the stall it showed
         self.seq = 0
@@ -201,7 +206,9 @@ class Probe:
         cpu = self._cpu()
         dt = max(1e-6, now - self._last_time)
         cpu_s = None if cpu is None or self._last_cpu is None else max(0.0, cpu - self._last_cpu)
-        self._last_cpu, self._last_time = cpu, now
+        proc = time.process_time()
+        others = max(0.0, proc - self._last_proc - (cpu_s or 0.0)) / dt  # other threads' cores
+        self._last_cpu, self._last_proc, self._last_time = cpu, proc, now
         inner = frames[0] if frames else None
         lasti = None if inner is None else inner.f_lasti
         # the same frame object (held from the last reading, so its address cannot be reused by
@@ -213,6 +220,10 @@ class Probe:
         quiet = (woken is None or woken <= QUIET_WAKEUPS * dt) and (cpu_s is None or cpu_s / dt < QUIET_CPU)
         if asked and same:
             quiet = True  # the doorbell itself woke the main thread (its handler ran there)
+        if quiet and others >= DEVICE_BUSY_CPU and compat.default_platform() == "cpu":
+            # a long step on the CPU backend: XLA's threads compute what the main thread waits
+            # for. (Not on GPU/TPU: there host threads can spin in a hung collective.)
+            quiet = False
         if not (same and quiet):
             self._since = now
         self._frame, self._lasti = inner, lasti
