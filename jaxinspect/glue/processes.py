@@ -532,7 +532,7 @@ def connect_engine(shell: Any, inspector: Inspector | None = None, buffers_every
 
     def publisher(insp: Inspector) -> remote.Outbox:
         return ippbridge.EnginePublisher(
-            insp.hub, shell.data_pub.publish_data, _identity(insp, eid), eid,
+            insp.hub, ippbridge.unparented(shell.data_pub), _identity(insp, eid), eid,
             on_identity=lambda _identity: _register_atexit(again=True),
         )
 

@@ -1,9 +1,10 @@
 """Many processes through ipyparallel: engines publish through ipyparallel's own messaging.
 
 On an engine (``%px %load_ext jaxinspect``): an ``EnginePublisher`` subscribes to the engine's
-hub and sends each batch with ipyparallel's data publication (``publish_data``: an IOPub
-``data_message`` signed with the cluster's session key), from its own thread, while a ``%%px``
-cell runs and between cells. Every publication carries the engine's identity, so a notebook that
+hub and sends each batch as ipyparallel's data publication does (an IOPub ``data_message``
+signed with the cluster's session key, but without a parent request, so the notebook's Client
+and the controller's database skip it), from its own thread, while a ``%%px`` cell runs and
+between cells. Every publication carries the engine's identity, so a notebook that
 starts listening late still knows who sent it.
 
 In the notebook: an ``IppBridge`` listens on the controller's IOPub channel with its own socket
@@ -33,8 +34,8 @@ ENGINES_EVERY = 1.0  # seconds between looks at the cluster's engine list
 
 
 class EnginePublisher(Outbox):
-    """An engine's end: every batch of ``hub`` goes out through ``send(dict)`` (ipyparallel's
-    ``publish_data``) from its own thread."""
+    """An engine's end: every batch of ``hub`` goes out through ``send(dict)`` (``unparented``
+    data publications) from its own thread."""
 
     def __init__(
         self,
@@ -90,6 +91,24 @@ class EnginePublisher(Outbox):
         finally:
             with self._cond:
                 self.state = "closed"
+
+
+def unparented(data_pub: Any) -> Callable[[dict[str, Any]], None]:
+    """``data_pub.publish_data`` without a parent: the engine's data publisher stamps each
+    message with the request it runs (or ran last), and the notebook's Client then keeps the
+    data in that request's metadata, the user's ``AsyncResult.data``, and the controller's task
+    database. A message without a parent is skipped by both; ``IppBridge`` reads it anyway."""
+    from ipyparallel.serialize import serialize_object
+
+    def send(data: dict[str, Any]) -> None:
+        session = data_pub.session
+        buffers = serialize_object(
+            data, buffer_threshold=session.buffer_threshold, item_threshold=session.item_threshold
+        )
+        session.send(data_pub.pub_socket, "data_message", content={"keys": list(data)}, parent={},
+                     buffers=buffers, ident=data_pub.topic)  # fmt: skip
+
+    return send
 
 
 class BridgeError(Exception):
