@@ -189,6 +189,7 @@ class ConfigureParams(TypedDict, total=False):
     storm_threshold: int  # recompiles of one function that raise a "recompile storm" alert
     print_alerts: bool  # print each alert as one line in the cell's output (else: sidebar only)
     track_keys_on_load: bool  # start PRNG key tracking when jaxinspect loads (and now, if newly on)
+    stuck_after_s: float  # seconds a process waits at one place before the Processes tab says stuck
 
 
 #: the ``config`` settings ``configure`` may set (the keys of ``ConfigureParams``)
@@ -206,14 +207,27 @@ class ConfigureResult(TypedDict):
     tracking: bool  # whether PRNG key tracking is on after the request
 
 
+class StacksParams(TypedDict, total=False):
+    timeout_s: float  # how long to wait for the answers (0 to 60; default 3)
+
+
+class StacksResult(TypedDict):
+    """The stacks themselves arrive with the next ``processes`` record (each process's
+    ``stack``); this says whom it asked and who answered in time."""
+
+    asked: list[int]  # connection ids of the processes asked (``process`` records' ``id``)
+    answered: list[int]  # those whose fresh stack arrived within the timeout
+    problems: list[str]  # one line each: a process that could not be asked, or no collector
+
+
 class NoParams(TypedDict):
     """A method without parameters: the frontend sends ``{}``."""
 
 
-RpcParams = NoParams | CompileDiffParams | InterestParams | TrackKeysParams | ConfigureParams
+RpcParams = NoParams | CompileDiffParams | InterestParams | TrackKeysParams | ConfigureParams | StacksParams
 RpcResult = (
     HelloResult | PingResult | SnapshotResult | CompileDiffResult | InterestResult | TrackKeysResult
-    | ConfigureResult
+    | ConfigureResult | StacksResult
 )
 
 # method -> (params, result); the order is the ``methods`` list of SCHEMA
@@ -225,6 +239,7 @@ METHODS: dict[str, tuple[type, type]] = {
     "interest": (InterestParams, InterestResult),
     "track_keys": (TrackKeysParams, TrackKeysResult),
     "configure": (ConfigureParams, ConfigureResult),
+    "stacks": (StacksParams, StacksResult),
 }
 
 # message type -> shape, for ``message()`` and the schema

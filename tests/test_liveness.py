@@ -264,6 +264,16 @@ def test_a_loopback_process_is_named_stuck_its_stack_is_asked_for_and_a_kill_mak
         stacks = c.stacks(timeout=10)  # the doorbell: a signal to a process on this host
         assert stacks.asked == {row["id"]}, stacks.problems
         assert "taken just now, when asked" in repr(stacks) and "gate.wait()" in repr(stacks)
+        # the sidebar's "Ask for stacks" button: the same, through the RPC (stacks then come
+        # with the next processes record)
+        from jaxinspect.glue import processes
+
+        time.sleep(1.5)
+        assert c.processes()[0]["stack_age_s"] >= 1
+        assert processes.stacks_rpc({"timeout_s": 10}) == {"asked": [row["id"]], "answered": [row["id"]], "problems": []}
+        assert c.processes()[0]["stack_age_s"] < 1 and c.processes()[0]["stack_reason"] == "asked"
+        with pytest.raises(ValueError, match="timeout_s takes 0 to 60 seconds, got -1"):
+            processes.stacks_rpc({"timeout_s": -1})
         proc.kill()
         assert wait_for(lambda: c.processes()[0]["state"] == "lost", timeout=30)
         assert c.processes()[0]["activity"] == "lost" and not c.snapshot()["stuck"]
@@ -271,6 +281,9 @@ def test_a_loopback_process_is_named_stuck_its_stack_is_asked_for_and_a_kill_mak
         proc.kill()
         proc.wait(timeout=30)
         c.close()
+    from jaxinspect.glue import processes
+
+    assert processes.stacks_rpc({})["problems"][0].startswith("no collector is open in this kernel")
 
 
 def _one_slow_step():

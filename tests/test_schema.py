@@ -320,7 +320,12 @@ def produced():
             from jaxinspect.config import config  # the settings as they are, and one refused
 
             call("configure", {"storm_threshold": 0, "print_alerts": config.print_alerts,
-                               "track_keys_on_load": config.track_keys_on_load})
+                               "track_keys_on_load": config.track_keys_on_load,
+                               "stuck_after_s": config.stuck_after_s})
+            from jaxinspect.glue import processes as processes_glue  # what %load_ext registers
+
+            insp.transport.register_method("stacks", processes_glue.stacks_rpc)
+            call("stacks", {"timeout_s": 0.5})
             recompile = next(r for r in own if r["kind"] == "compile" and r["fun_name"] == "step"
                              and r["reasons"] and r["reasons"][0]["kind"] == "shape")
             call("compile_diff", {"event_id": recompile["id"]})

@@ -93,6 +93,8 @@ def _load(ip: Any, partial: list[Inspector]) -> None:
     filename_map = getattr(getattr(ip, "compile", None), "_filename_map", None)
     cell_of = filename_map.get if isinstance(filename_map, dict) else None
     inspector.start(cell_of=cell_of, namespace=lambda: ip.user_ns)
+    if inspector.transport is not None:
+        inspector.transport.register_method("stacks", processes.stacks_rpc)
     if engine is not None:
         processes.connect_engine(ip, inspector)
 

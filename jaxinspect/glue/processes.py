@@ -324,6 +324,25 @@ def current_collector() -> ProcessCollector | None:
     return _collector
 
 
+def stacks_rpc(params: Any) -> dict[str, Any]:
+    """The sidebar's "Ask for stacks" (RPC ``stacks``): rings every connected process's doorbell
+    through the open collector and waits up to ``timeout_s`` (default 3) for the answers. The
+    stacks reach the sidebar with the next ``processes`` record; this says whom it asked and who
+    answered. Runs on the RPC subshell, never on the kernel's main thread."""
+    timeout = (params or {}).get("timeout_s", 3.0) if isinstance(params, dict) else 3.0
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout <= 60:
+        raise ValueError(f"stacks: timeout_s takes 0 to 60 seconds, got {timeout!r}")
+    c = _collector
+    if c is None or not c.running:
+        return {"asked": [], "answered": [], "problems": [
+            "no collector is open in this kernel: run c = jaxinspect.collect_processes(rc) first"]}
+    out = c.stacks(timeout=float(timeout))
+    if not isinstance(out, Stacks):
+        return {"asked": [], "answered": [], "problems": [getattr(out, "text", str(out))]}
+    answered = sorted(e["id"] for e in out.entries if e["id"] in out.asked and _answered(e["stack"], out.since))
+    return {"asked": sorted(out.asked), "answered": answered, "problems": list(out.problems)}
+
+
 def close_collector() -> None:
     c = _collector
     if c is not None:

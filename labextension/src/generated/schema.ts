@@ -55,7 +55,8 @@ export const SCHEMA = {
     "compile_diff",
     "interest",
     "track_keys",
-    "configure"
+    "configure",
+    "stacks"
   ],
   "records": {
     "Device": {

@@ -1332,7 +1332,7 @@ export interface RequestMessage {
   type: "request";
   id: number;
   method: string;
-  params: NoParams | CompileDiffParams | InterestParams | TrackKeysParams | ConfigureParams;
+  params: NoParams | CompileDiffParams | InterestParams | TrackKeysParams | ConfigureParams | StacksParams;
 }
 /**
  * A method without parameters: the frontend sends ``{}``.
@@ -1373,6 +1373,16 @@ export interface ConfigureParams {
    * start PRNG key tracking when jaxinspect loads (and now, if newly on)
    */
   track_keys_on_load?: boolean;
+  /**
+   * seconds a process waits at one place before the Processes tab says stuck
+   */
+  stuck_after_s?: number;
+}
+export interface StacksParams {
+  /**
+   * how long to wait for the answers (0 to 60; default 3)
+   */
+  timeout_s?: number;
 }
 /**
  * kernel -> frontend on the rpc comm; the result of each method: ``METHODS`` (null when
@@ -1391,6 +1401,7 @@ export interface ResponseMessage {
     | InterestResult
     | TrackKeysResult
     | ConfigureResult
+    | StacksResult
     | null;
   error: string | null;
 }
@@ -1463,6 +1474,10 @@ export interface ConfigureParams1 {
    * start PRNG key tracking when jaxinspect loads (and now, if newly on)
    */
   track_keys_on_load?: boolean;
+  /**
+   * seconds a process waits at one place before the Processes tab says stuck
+   */
+  stuck_after_s?: number;
 }
 export interface ConfigureRefusal {
   /**
@@ -1473,6 +1488,24 @@ export interface ConfigureRefusal {
    * one line: what the setting takes, what was sent, the value kept
    */
   message: string;
+}
+/**
+ * The stacks themselves arrive with the next ``processes`` record (each process's
+ * ``stack``); this says whom it asked and who answered in time.
+ */
+export interface StacksResult {
+  /**
+   * connection ids of the processes asked (``process`` records' ``id``)
+   */
+  asked: number[];
+  /**
+   * those whose fresh stack arrived within the timeout
+   */
+  answered: number[];
+  /**
+   * one line each: a process that could not be asked, or no collector
+   */
+  problems: string[];
 }
 /**
  * engine -> notebook through ipyparallel (``live.ippbridge``): the value of the key
