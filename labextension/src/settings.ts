@@ -29,6 +29,8 @@ export interface IJaxinspectSettings {
   trackKeysOnLoad: boolean;
   /** Alerts printed as one line in the cell's output too (`config.print_alerts`), or sidebar only. */
   alerts: AlertsShown;
+  /** Seconds a process waits at one place before the Processes tab says stuck (`config.stuck_after_s`). */
+  stuckAfter: number;
 }
 
 /** The defaults (also those of plugin.json and of `jaxinspect.config`). */
@@ -37,12 +39,17 @@ export const DEFAULT_SETTINGS: Readonly<IJaxinspectSettings> = Object.freeze({
   paramsInterval: 1,
   stormThreshold: 5,
   trackKeysOnLoad: false,
-  alerts: 'cell-and-sidebar'
+  alerts: 'cell-and-sidebar',
+  stuckAfter: 20
 });
 
 /** The sampling intervals the kernel accepts (it clamps to this range). */
 export const MIN_INTERVAL_S = 0.25;
 export const MAX_INTERVAL_S = 60;
+
+/** The range the Settings offer for `stuckAfter` (the kernel takes any number > 0). */
+export const MIN_STUCK_AFTER_S = 1;
+export const MAX_STUCK_AFTER_S = 3600;
 
 function isNumber(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
@@ -83,6 +90,14 @@ export function readSettings(raw: unknown): {
       refuse('stormThreshold', 'a whole number ≥ 1');
     }
   }
+  if (src.stuckAfter !== undefined) {
+    const v = src.stuckAfter;
+    if (isNumber(v) && v >= MIN_STUCK_AFTER_S && v <= MAX_STUCK_AFTER_S) {
+      settings.stuckAfter = v;
+    } else {
+      refuse('stuckAfter', `a number of seconds from ${MIN_STUCK_AFTER_S} to ${MAX_STUCK_AFTER_S}`);
+    }
+  }
   if (src.trackKeysOnLoad !== undefined) {
     if (typeof src.trackKeysOnLoad === 'boolean') {
       settings.trackKeysOnLoad = src.trackKeysOnLoad;
@@ -105,7 +120,8 @@ export function configureParams(settings: IJaxinspectSettings): ConfigureParams 
   return {
     storm_threshold: settings.stormThreshold,
     print_alerts: settings.alerts === 'cell-and-sidebar',
-    track_keys_on_load: settings.trackKeysOnLoad
+    track_keys_on_load: settings.trackKeysOnLoad,
+    stuck_after_s: settings.stuckAfter
   };
 }
 
@@ -121,7 +137,8 @@ export function refusals(result: unknown): string[] {
 const KERNEL_SETTINGS: ReadonlyArray<[keyof IJaxinspectSettings, keyof ConfigureParams]> = [
   ['stormThreshold', 'storm_threshold'],
   ['alerts', 'print_alerts'],
-  ['trackKeysOnLoad', 'track_keys_on_load']
+  ['trackKeysOnLoad', 'track_keys_on_load'],
+  ['stuckAfter', 'stuck_after_s']
 ];
 
 /** `configureParams(settings)` restricted to the given settings (kernel ones only). */

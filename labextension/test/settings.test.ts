@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { SessionModel } from '../src/model';
 import {
   configureParams,
+  configureSome,
   DEFAULT_SETTINGS,
   InterestBook,
   KernelSettings,
@@ -56,20 +57,24 @@ describe('readSettings', () => {
       paramsInterval: 0.01,
       stormThreshold: 2.5,
       trackKeysOnLoad: 'yes',
-      alerts: 'sidebar-only'
+      alerts: 'sidebar-only',
+      stuckAfter: 0
     });
     expect(settings).toEqual({
       buffersInterval: 2.5,
       paramsInterval: 1,
       stormThreshold: 5,
       trackKeysOnLoad: false,
-      alerts: 'sidebar-only'
+      alerts: 'sidebar-only',
+      stuckAfter: 20
     });
     expect(problems).toEqual([
       'jaxinspect settings: paramsInterval takes a number of seconds from 0.25 to 60, got 0.01; using 1',
       'jaxinspect settings: stormThreshold takes a whole number ≥ 1, got 2.5; using 5',
+      'jaxinspect settings: stuckAfter takes a number of seconds from 1 to 3600, got 0; using 20',
       'jaxinspect settings: trackKeysOnLoad takes true or false, got "yes"; using false'
     ]);
+    expect(readSettings({ stuckAfter: 5 }).settings.stuckAfter).toBe(5);
     expect(readSettings(null).settings).toEqual(DEFAULT_SETTINGS);
   });
 
@@ -77,8 +82,10 @@ describe('readSettings', () => {
     expect(configureParams({ ...DEFAULT_SETTINGS, stormThreshold: 9, alerts: 'sidebar-only' })).toEqual({
       storm_threshold: 9,
       print_alerts: false,
-      track_keys_on_load: false
+      track_keys_on_load: false,
+      stuck_after_s: 20
     });
+    expect(configureSome({ ...DEFAULT_SETTINGS, stuckAfter: 5 }, ['stuckAfter'])).toEqual({ stuck_after_s: 5 });
     expect(configureParams(DEFAULT_SETTINGS).print_alerts).toBe(true);
     expect(refusals({ applied: {}, refused: [{ setting: 'x', message: 'one line' }] })).toEqual([
       'one line'
