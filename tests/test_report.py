@@ -113,6 +113,7 @@ def session(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(paramlib.Watcher, "_affordable", staticmethod(lambda track: True))  # every step checked
     shell = InteractiveShell.instance()
+    keyslib.tracker().clear()  # the key reuses counted are this session's (an earlier test's stay otherwise)
     shell.run_line_magic("load_ext", "jaxinspect")
     cells = []
     try:
