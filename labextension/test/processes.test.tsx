@@ -132,15 +132,36 @@ describe('Processes tab', () => {
       processRecord({ id: 3, process_index: 2, process_count: 3, state: 'lost' }),
       processesRecord({ summary: '3 processes · 2 connected · 1 lost' })
     ]);
-    expect(text(render(model), 'jaxinspect-processes-summary')).toBe(
-      '3 processes · 2 connected · 1 lost'
-    );
+    // the panel's heading says "Processes: 3 processes": the line does not say it again
+    expect(text(render(model), 'jaxinspect-processes-summary')).toBe('2 connected · 1 lost');
     expect(processesSummary(model.processesSummary, model.processes, 4)).toBe(
-      '3 processes · 2 connected · 1 lost · 4 older not kept'
+      '2 connected · 1 lost · 4 older not kept'
     );
-    // before the kernel's first summary arrives: a bare count
+    // a count other than the heading's is not a repeat: it stays
+    expect(
+      processesSummary({ ...model.processesSummary!, summary: '5 processes · 5 connected' }, model.processes)
+    ).toBe('5 processes · 5 connected');
+    // before the kernel's first summary arrives: nothing beyond the heading's count, so no line
     const one = modelWith([processRecord({ process_count: 1 })]);
-    expect(text(render(one), 'jaxinspect-processes-summary')).toBe('1 process');
+    expect(render(one)).not.toContain('jaxinspect-processes-summary');
+    expect(processesSummary(one.processesSummary, one.processes, 2)).toBe('2 older not kept');
+    // a single process: its card says its state and that it is stuck; "job of 4" is news
+    const alone = modelWith([
+      processRecord({ id: 1, process_index: 0, process_count: 4 }),
+      processesRecord({
+        summary: '1 process · 1 connected · 1 stuck · job of 4',
+        processes: [stuckFacts({ id: 1 })],
+        stuck: [1]
+      })
+    ]);
+    for (const html of [render(alone), renderNarrow(alone)]) {
+      expect(text(html, 'jaxinspect-processes-summary')).toBe('job of 4');
+    }
+    const calm = modelWith([
+      processRecord({ id: 1, process_index: 0 }),
+      processesRecord({ summary: '1 process · 1 connected', processes: [processFacts({ id: 1 })] })
+    ]);
+    expect(renderNarrow(calm)).not.toContain('jaxinspect-processes-summary');
   });
 
   it('shows one column per process, side by side', () => {
@@ -826,12 +847,19 @@ describe('Processes tab: engines, liveness, the stuck process and the stacks', (
     const model = enginesStuck();
     for (const html of [renderNarrow(model), render(model)]) {
       expect(html.indexOf('jaxinspect-processes-diagnosis')).toBeLessThan(
-        html.indexOf('jaxinspect-processes-summary')
+        html.indexOf('jaxinspect-processes-col-')
       );
-      expect(html).toMatch(/<div class="[^"]*" role="alert" data-testid="jaxinspect-processes-diagnosis">/);
+      // the visible banner is no live region: its seconds change every second
+      expect(html).toMatch(/<div class="jp-JaxInspect-processesDiagnosis" data-testid="jaxinspect-processes-diagnosis">/);
       expect(text(html, 'jaxinspect-processes-diagnosis')).toBe(
         'engine 1 · p1 has waited 14 s at cell [3] line 7 (step); engine 0 · p0 is not there: idle, last step 42'
       );
+      // the hidden live region says who is stuck, by label
+      expect(html).toMatch(
+        /<div class="jp-JaxInspect-processesLive" role="alert" data-testid="jaxinspect-processes-diagnosis-live">Stuck: engine 1 · p1<\/div>/
+      );
+      expect(count(html, 'jaxinspect-processes-diagnosis-live')).toBe(1);
+      expect(html.split('role="alert"').length - 1).toBe(1);
       // engine 1 (p1) comes before engine 0 (p0), and only it is marked
       expect(html.indexOf('jaxinspect-processes-col-2')).toBeLessThan(
         html.indexOf('jaxinspect-processes-col-1')
@@ -843,12 +871,60 @@ describe('Processes tab: engines, liveness, the stuck process and the stacks', (
     // nobody stuck: no banner, process_index order
     const calm = enginesStuck({}, { stuck: [], diagnosis: null, processes: [processFacts({ id: 1 }), processFacts({ id: 2, process_index: 1 })] });
     const html = renderNarrow(calm);
-    expect(html).not.toContain('jaxinspect-processes-diagnosis');
-    expect(html).not.toContain('role="alert"');
+    expect(html).not.toContain('data-testid="jaxinspect-processes-diagnosis"');
+    // the live region stays in place (so a later change is announced), empty
+    expect(text(html, 'jaxinspect-processes-diagnosis-live')).toBe('');
     expect(html.indexOf('jaxinspect-processes-col-1')).toBeLessThan(
       html.indexOf('jaxinspect-processes-col-2')
     );
     expect(html).not.toContain('data-stuck="true"');
+  });
+
+  it('tells screen readers who is stuck, only when that changes, never the banner\'s seconds', () => {
+    const live = (m: SessionModel) => text(renderNarrow(m), 'jaxinspect-processes-diagnosis-live');
+    const at = (seconds: number, summary: Partial<IProcessesSummary> = {}) =>
+      enginesStuck({}, { diagnosis: `engine 1 · p1 has waited ${seconds} s at cell [3] line 7`, ...summary });
+    // the banner's seconds change; what is announced does not
+    expect(text(renderNarrow(at(5)), 'jaxinspect-processes-diagnosis')).not.toBe(
+      text(renderNarrow(at(6)), 'jaxinspect-processes-diagnosis')
+    );
+    expect(live(at(5))).toBe('Stuck: engine 1 · p1');
+    expect(live(at(6))).toBe('Stuck: engine 1 · p1');
+    // a second process stuck: both, by label, in the tab's order
+    const both = at(7, {
+      stuck: [1, 2],
+      processes: [stuckFacts({ id: 1, process_index: 0, engine_id: 0 }), stuckFacts({ id: 2, process_index: 1, engine_id: 1 })]
+    });
+    expect(live(both)).toBe('Stuck: engine 0 · p0, engine 1 · p1');
+    // a label is text
+    const evil = modelWith([
+      processRecord({ id: 1, process_index: 0, label: EVIL }),
+      processesRecord({ processes: [stuckFacts({ id: 1, label: EVIL })], stuck: [1] })
+    ]);
+    expect(live(evil)).toBe(`Stuck: ${EVIL_TEXT}`);
+    expect(renderNarrow(evil)).not.toContain('<img');
+  });
+
+  it('lets the banner wrap at the "/" of a path before it cuts a word', () => {
+    const diagnosis =
+      'p0 has waited 5 s at hang.py:5, inside python3.12/threading.py:655 (wait). Not there: <b>x</b>';
+    const model = enginesStuck({}, { diagnosis });
+    for (const html of [renderNarrow(model), render(model)]) {
+      const at = html.indexOf('data-testid="jaxinspect-processes-diagnosis"');
+      const inner = html.slice(html.indexOf('>', at) + 1, html.indexOf('</div>', at));
+      expect(inner).toBe(
+        'p0 has waited 5 s at hang.py:5, inside python3.12/<wbr/>threading.py:655 (wait). Not there: &lt;b&gt;x&lt;/<wbr/>b&gt;'
+      );
+      expect(text(html, 'jaxinspect-processes-diagnosis')).toBe(
+        'p0 has waited 5 s at hang.py:5, inside python3.12/threading.py:655 (wait). Not there: &lt;b&gt;x&lt;/b&gt;'
+      );
+    }
+    const many = enginesStuck({}, { diagnosis: '/a//b/' });
+    const at = renderNarrow(many).indexOf('data-testid="jaxinspect-processes-diagnosis"');
+    const html = renderNarrow(many);
+    expect(html.slice(html.indexOf('>', at) + 1, html.indexOf('</div>', at))).toBe(
+      '/<wbr/>a/<wbr/>/<wbr/>b/<wbr/>'
+    );
   });
 
   it('shows the stacks beside them: open for the stuck process, closed for the others', () => {

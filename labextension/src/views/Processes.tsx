@@ -4,12 +4,13 @@
  * (`jaxinspect.collect_processes()` here, `jaxinspect.connect()` there).
  *
  * The kernel's diagnosis when a process is stuck (a banner naming it, where it waits and what the
- * others do), a summary line, then one column per process side by side (liveness: what its main
- * thread does, where, its last step and compile; state, backend, compiles, memory, alerts,
- * records), stuck processes first, the processes' main-thread stacks (open for a stuck one), the
- * compiles per function across processes (a function compiled a different number of times on
- * different processes is marked: in a multi-controller job such processes usually hang at the
- * next collective), the memory per device and the newest alerts. A process goes by its kernel
+ * others do; screen readers are told only who is stuck, when that changes), a summary line (what
+ * the panel's heading and the cards do not already say), then one column per process side by
+ * side (liveness: what its main thread does, where, its last step and compile; state, backend,
+ * compiles, memory, alerts, records), stuck processes first, the processes' main-thread stacks
+ * (open for a stuck one), the compiles per function across processes (a function compiled a
+ * different number of times on different processes is marked: in a multi-controller job such
+ * processes usually hang at the next collective), the memory per device and the newest alerts. A process goes by its kernel
  * label ("engine 0 · p0" for an ipyparallel engine, else "p0"). Strings from other processes are
  * rendered as React text only; a place in an engine's cell is not a link (its cell numbers are
  * the engine's, not this notebook's).
@@ -170,6 +171,45 @@ export function stackSummary(label: string, f: IProcessFacts, now: number): stri
   return parts.join(' · ');
 }
 
+/**
+ * What the screen-reader alert says while processes are stuck: "Stuck: engine 0 · p0, engine 1 ·
+ * p1" (their labels, in the tab's order), '' when none is. It changes only when the set of stuck
+ * processes changes, never with the banner's seconds, so it is announced once per change.
+ */
+export function stuckAnnouncement(
+  processes: readonly ProcessModel[],
+  stuck: Set<number>,
+  labels: Map<number, string>
+): string {
+  const names = processes
+    .filter(p => stuck.has(p.info.id))
+    .map(p => labels.get(p.info.id) ?? processLabel(p.info));
+  return names.length > 0 ? `Stuck: ${names.join(', ')}` : '';
+}
+
+/**
+ * `text` as React text pieces with a line-break opportunity (`<wbr/>`) after each "/", so a path
+ * like "python3.12/threading.py:655" wraps at its slashes before it is cut inside a word. Text
+ * only: the pieces are React text nodes, never HTML.
+ */
+export function BreakAtSlashes(props: { text: string }): React.ReactElement {
+  const pieces = props.text.split('/');
+  return (
+    <>
+      {pieces.map((piece, i) =>
+        i < pieces.length - 1 ? (
+          <React.Fragment key={i}>
+            {piece + '/'}
+            <wbr />
+          </React.Fragment>
+        ) : (
+          <React.Fragment key={i}>{piece}</React.Fragment>
+        )
+      )}
+    </>
+  );
+}
+
 /** "host:pid" ("?" for an unknown pid). */
 export function hostText(info: IProcessRecord): string {
   return `${info.host}:${info.pid > 0 ? info.pid : '?'}`;
@@ -192,8 +232,11 @@ export function stateText(p: ProcessModel, now: number): string {
 }
 
 /**
- * The kernel's summary line ("3 processes · 2 connected · 1 lost · job of 4"), with what this
- * sidebar dropped to stay bounded; a bare count before the kernel's first `processes` record.
+ * The line under the panel's heading, which already says how many processes there are
+ * ("Processes: 3 processes"): the kernel's summary ("3 processes · 2 connected · 1 lost · job of
+ * 4") without that count, with what this sidebar dropped to stay bounded. With a single process
+ * its card says its state and whether it is stuck, so "1 connected" / "1 stuck" are left out too.
+ * '' when nothing is left to say (no line then: each fact shows once).
  */
 export function processesSummary(
   summary: IProcessesSummary | null,
@@ -201,7 +244,16 @@ export function processesSummary(
   droppedProcesses = 0
 ): string {
   const n = processes.length;
-  const parts = [summary?.summary || plural(n, 'process', 'processes')];
+  let parts = (summary?.summary || '')
+    .split(' · ')
+    .map(part => part.trim())
+    .filter(Boolean);
+  if (parts[0] === plural(n, 'process', 'processes')) {
+    parts = parts.slice(1);
+  }
+  if (n === 1) {
+    parts = parts.filter(part => !/^1 [a-z]+$/.test(part));
+  }
   if (droppedProcesses > 0) {
     parts.push(`${droppedProcesses} older not kept`);
   }
@@ -322,24 +374,36 @@ export function Processes(props: ITabProps): React.ReactElement {
   const memory = memoryRows(processes);
   const alerts = processAlerts(processes);
   const diagnosis = typeof summary?.diagnosis === 'string' ? summary.diagnosis : '';
+  // the banner's text changes every second ("has waited 5 s"): it is not a live region; this
+  // hidden one is, and says only who is stuck
+  const summaryLine = processesSummary(summary, processes, model.processesDropped);
+  const announcement = stuckAnnouncement(stuckFirst(processes, stuck), stuck, labels);
   const duplicates = Object.entries(summary?.duplicates ?? {}).map(([index, connected]) => ({
     index,
     connected
   }));
   return (
     <div className="jp-JaxInspect-processes">
+      <div
+        className="jp-JaxInspect-processesLive"
+        role="alert"
+        data-testid="jaxinspect-processes-diagnosis-live"
+      >
+        {announcement}
+      </div>
       {diagnosis && (
         <div
           className="jp-JaxInspect-processesDiagnosis"
-          role="alert"
           data-testid="jaxinspect-processes-diagnosis"
         >
-          {diagnosis}
+          <BreakAtSlashes text={diagnosis} />
         </div>
       )}
-      <div className="jp-JaxInspect-processesSummary" data-testid="jaxinspect-processes-summary">
-        {processesSummary(summary, processes, model.processesDropped)}
-      </div>
+      {summaryLine && (
+        <div className="jp-JaxInspect-processesSummary" data-testid="jaxinspect-processes-summary">
+          {summaryLine}
+        </div>
+      )}
       {duplicates.map(d => (
         <p
           key={d.index}
