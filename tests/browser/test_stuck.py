@@ -15,6 +15,54 @@ def test_a_stuck_process_is_named_with_its_line_and_its_stack_then_lost(page, la
     banner.wait_for(timeout=90_000)
     said = banner.inner_text()
     assert "p0 has waited" in said and "hang.py:5" in said, said
+    # the banner is no live region (its seconds change every second); a hidden one says who is
+    # stuck and keeps saying the same while the seconds run
+    assert banner.get_attribute("role") is None and banner.get_attribute("aria-live") is None
+    live = page.locator(f'{SIDEBAR} [data-testid="jaxinspect-processes-diagnosis-live"]')
+    assert live.get_attribute("role") == "alert"
+    page.wait_for_function("el => el.textContent === 'Stuck: p0'", arg=live.element_handle(), timeout=10_000)
+    # it is read, not shown: a 1 px clipped box
+    box = live.bounding_box()
+    assert box is None or (box["width"] <= 1 and box["height"] <= 1), box
+    # watch it for a few seconds while the banner's seconds change
+    changes = page.evaluate(
+        """([live, banner]) => new Promise(done => {
+            const seen = {live: [live.textContent], banner: [banner.textContent]};
+            const t = setInterval(() => {
+                for (const [k, el] of [['live', live], ['banner', banner]]) {
+                    if (seen[k][seen[k].length - 1] !== el.textContent) seen[k].push(el.textContent);
+                }
+            }, 100);
+            setTimeout(() => { clearInterval(t); done(seen); }, 3500);
+        })""",
+        [live.element_handle(), banner.element_handle()],
+    )
+    assert changes["live"] == ["Stuck: p0"], changes
+    assert len(changes["banner"]) >= 2, changes  # the seconds did change meanwhile
+    # the banner wraps at the path's "/" before it cuts a word: no line starts inside a word
+    # of "python3.12/threading.py"
+    lines = banner.evaluate(
+        """el => {
+            const r = document.createRange(), out = [];
+            const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+            let top = null, line = '';
+            for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+                for (let i = 0; i < n.length; i++) {
+                    r.setStart(n, i); r.setEnd(n, i + 1);
+                    const rect = r.getClientRects()[0];
+                    if (!rect) continue;
+                    if (top !== null && rect.top > top + 2) { out.push(line); line = ''; }
+                    top = rect.top; line += n.data[i];
+                }
+            }
+            out.push(line);
+            return out;
+        }"""
+    )
+    words = set(said.replace("/", " ").split())
+    for a, b in zip(lines, lines[1:]):
+        # a break between lines is at a space or right after a "/", never inside a word
+        assert a.endswith((" ", "/")) or b.startswith(" ") or a.split()[-1] in words and b.split()[0] in words, lines
     card = page.locator(f'{SIDEBAR} [data-testid^="jaxinspect-processes-col-"][data-stuck="true"]')
     card.wait_for(timeout=30_000)
     assert "gate.wait()" in card.inner_text()  # the line's code, as text
