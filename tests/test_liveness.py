@@ -138,13 +138,13 @@ def _process(table, pid, index, engine=None, state="connected", seen=None):
                "label": f"engine {engine} · p{index}" if engine is not None else f"p{index}"})
 
 
-def _live(table, pid, index, activity, still, line=7, step=None, t=None):
+def _live(table, pid, index, activity, still, line=7, step=None, t=None, inner=None):
     table.add({"kind": "remote", "source": pid, "process_index": index, "record": {
         "kind": "liveness", "seq": 1, "time": t or time.time(), "busy": activity != "idle",
         "activity": activity, "still_s": still, "cpu_s": 0.0, "function": "step",
         "where": {"cell": 3, "line": line, "code": "<b>y</b> = psum(x)", "path": None,
                   "text": f"cell [3] line {line}"},
-        "inner": None, "last_step": step, "last_step_time": time.time(), "last_compile": None,
+        "inner": inner, "last_step": step, "last_step_time": time.time(), "last_compile": None,
         "last_compile_time": None, "stuck_after_s": 1.0}})
 
 
@@ -163,6 +163,15 @@ def test_the_table_names_the_stuck_process_and_what_the_others_do(stuck_after):
     assert facts[0].stuck and facts[0].activity == "stuck" and facts[0].activity_text.startswith("stuck 14 s")
     assert facts[1].activity == "idle" and facts[1].last_step_text.startswith("step 4 ·")
     assert rec.diagnosis == text and rec.stuck == (0,)
+    # what it waits for, in plain words, where the innermost call is one we know
+    for inner, words in (
+        ("jax/_src/array.py:696 (_value)", " for a device result (a step or a collective in it), inside jax/_src/array.py:696 (_value)."),
+        ("jax/_src/distributed.py:301 (wait_at_barrier)", " for the other processes (a jax.distributed call), inside "),
+        ("python3.12/queue.py:171 (get)", " for a queue, inside python3.12/queue.py:171 (get)."),
+        ("jax/_src/api.py:3090 (jit)", "(step), inside jax/_src/api.py:3090 (jit)."),  # not a wait we know: no words
+    ):
+        _live(table, 0, 0, "waiting", 14.0, inner=inner)
+        assert words in table.diagnosis()[1], (inner, table.diagnosis()[1])
     assert "1 stuck" in table.summary()
     # waiting below the threshold is not stuck; a running process never is
     _live(table, 0, 0, "waiting", 0.5)
@@ -259,7 +268,7 @@ def test_a_loopback_process_is_named_stuck_its_stack_is_asked_for_and_a_kill_mak
         row = c.processes()[0]
         assert row["label"] == "p0" and row["where"]["code"].startswith("gate.wait()")
         assert row["where"]["path"] == str(script) and row["where"]["line"] == 7
-        assert c.snapshot()["diagnosis"].startswith("p0 has waited ") and "hang.py:7, inside " in c.snapshot()["diagnosis"]
+        assert c.snapshot()["diagnosis"].startswith("p0 has waited ") and "hang.py:7 for another thread (a lock, an event or a join), inside " in c.snapshot()["diagnosis"]
         assert wait_for(lambda: c.processes()[0]["stack_reason"] == "waiting", timeout=10)
         stacks = c.stacks(timeout=10)  # the doorbell: a signal to a process on this host
         assert stacks.asked == {row["id"]}, stacks.problems

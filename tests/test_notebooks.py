@@ -242,12 +242,13 @@ def test_ipyparallel_notebook(monkeypatch):
     # the hang: engine 0 named stuck at the engine's cell 5, line 5 (what the text says)
     diagnosis = outputs(wait).strip()
     assert re.fullmatch(
-        r"engine 0 · p0 has waited \d+ s at engine cell \[5\] line 5, inside jax/_src/array\.py:\d+ \(_value\)\. "
+        r"engine 0 · p0 has waited \d+ s at engine cell \[5\] line 5 for a device result \(a step or a collective in it\), "
+        r"inside jax/_src/array\.py:\d+ \(_value\)\. "
         r"Not there: engine 1 · p1 idle, last step 319 — the process the others wait for is elsewhere",
         diagnosis), diagnosis
     text = outputs(view)
     assert "1 stuck" in text and "⚠ Stuck: engine 0 · p0 has waited " in text, text
-    assert "at engine cell [5] line 5, inside jax/_src/array.py" in text, text
+    assert "at engine cell [5] line 5 for a device result (a step or a collective in it), inside jax/_src/array.py" in text, text
     assert re.search(r"main thread\s+⚠ stuck \d+ s\s+idle", text), text  # the columns, short
     assert re.search(r"⚠ engine 0 · p0: stuck \d+ s at engine cell \[5\] line 5\n\s+losses\.append\(float\(loss\)\)\n"
                      r"\s+inside jax/_src/array\.py:\d+ \(_value\)\n\s*engine 1 · p1: idle\n", text), text

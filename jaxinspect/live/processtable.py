@@ -169,6 +169,32 @@ class _Proc:
         }
 
 
+# what a main thread waits for, by the innermost call it is in (``stacklib``'s "file:line (fn)")
+_WAITS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("jax/_src/distributed.py", (), "the other processes (a jax.distributed call)"),
+    ("jax/experimental/multihost_utils.py", (), "the other processes (a multihost_utils call)"),
+    ("jax/_src/array.py", (), "a device result (a step or a collective in it)"),
+    ("jax/_src/api.py", ("block_until_ready",), "a device result (a step or a collective in it)"),
+    ("/queue.py", (), "a queue"),
+    ("/threading.py", (), "another thread (a lock, an event or a join)"),
+    ("/selectors.py", (), "input/output (a socket or a pipe)"),
+    ("/socket.py", (), "input/output (a socket)"),
+    ("/subprocess.py", (), "a subprocess"),
+)
+
+
+def waiting_for(inner: str) -> str | None:
+    """What a main thread inside ``inner`` ("jax/_src/array.py:696 (_value)") waits for, in
+    plain words; None when the call is not one we know."""
+    path, _, fn = inner.partition(" (")
+    fn = fn.rstrip(")")
+    path = path.rsplit(":", 1)[0].replace("\\", "/")
+    for suffix, functions, words in _WAITS:
+        if ("/" + path).endswith(suffix) and (not functions or fn in functions):
+            return words
+    return None
+
+
 def _int(x: Any) -> int:
     return x if isinstance(x, int) and not isinstance(x, bool) else 0
 
@@ -410,7 +436,10 @@ class ProcessTable:
         named = []
         for p in stuck[:DIAGNOSED]:
             live = p.liveness or {}
-            inner = f", inside {live['inner']}" if live.get("inner") else ""
+            inner = ""
+            if live.get("inner"):
+                what = waiting_for(str(live["inner"]))
+                inner = (f" for {what}" if what else "") + f", inside {live['inner']}"
             named.append(f"{p.info.get('label')} has waited {units.stillness(p.still(now))} at "
                          f"{p.site() or 'an unknown place'}{inner}")
         text = "; ".join(named)
