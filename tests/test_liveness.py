@@ -357,3 +357,33 @@ def test_stacks_refuses_a_bad_timeout_in_one_line():
         assert "No process is publishing" in repr(c.stacks(timeout=0))
     finally:
         c.close()
+
+
+def test_an_alert_updated_with_its_cause_is_one_alert_named_by_the_process_label():
+    """nan_guard re-sends its alert with the replay's cause under the same id: the table keeps
+    the newest version (the sidebar does too), counts it once, and names the process as the
+    columns do ("engine 1 · p1", not "p1")."""
+    from jaxinspect.render import processview
+
+    table = ProcessTable()
+    _process(table, 0, 0, engine=0)
+    _process(table, 1, 1, engine=1)
+
+    def alert(pid, index, rid, message):
+        table.add({"kind": "remote", "source": pid, "process_index": index, "record": {
+            "kind": "params_alert", "id": rid, "message": message}})
+
+    alert(1, 1, 0, "step inputs: first NaN at call 6")
+    alert(0, 0, 0, "step inputs: first NaN at call 6")
+    alert(1, 1, 0, "step inputs: first NaN at call 6. Cause: call 5 was not replayed")
+    alert(1, 1, 1, "params: first NaN at step 5")
+    snap = table.snapshot()
+    assert [(a["label"], a["message"]) for a in snap["alerts"]] == [
+        ("engine 0 · p0", "step inputs: first NaN at call 6"),
+        ("engine 1 · p1", "step inputs: first NaN at call 6. Cause: call 5 was not replayed"),
+        ("engine 1 · p1", "params: first NaN at step 5"),
+    ]
+    assert {r["label"]: r["alerts"] for r in snap["processes"]} == {"engine 0 · p0": 1, "engine 1 · p1": 2}
+    text = processview.text(snap)
+    assert "engine 1 · p1: step inputs: first NaN at call 6. Cause" in text and "\n  p1:" not in text, text
+    assert text.count("first NaN at call 6") == 2, text

@@ -294,14 +294,21 @@ class ProcessTable:
         elif kind in ("compile_alert", "buffer_alert", "params_alert", "key_reuse", "internal_error"):
             if kind == "key_reuse" and rec.get("count", 1) != 1:
                 return
-            proc.alerts += 1
             message = rec.get("message")
             if kind == "internal_error":
                 message = f"jaxinspect internal error in {rec.get('where')}: {message}"
-            self.alerts.append(
-                {"id": proc.info["id"], "process_index": proc.info["process_index"],
-                 "kind": kind, "message": str(message)}
-            )
+            # a re-send replaces the alert it updates (nan_guard's cause comes under the same
+            # id; an internal error's count under its place), as in the sidebar
+            same = rec.get("where") if kind == "internal_error" else rec.get("id") if kind == "params_alert" else None
+            entry = {"id": proc.info["id"], "process_index": proc.info["process_index"],
+                     "label": proc.info.get("label"), "kind": kind, "message": str(message), "_same": same}
+            old = None if same is None else next(
+                (a for a in self.alerts if a["id"] == entry["id"] and a["kind"] == kind and a["_same"] == same), None)
+            if old is not None:
+                self.alerts.remove(old)
+            else:
+                proc.alerts += 1
+            self.alerts.append(entry)
 
     # -- reading ---------------------------------------------------------------------------
     def _sorted(self) -> list[_Proc]:
@@ -523,6 +530,6 @@ class ProcessTable:
             "processes": self.rows(),
             "functions": rows,
             "more_functions": more,
-            "alerts": list(self.alerts),
+            "alerts": [{k: v for k, v in a.items() if k != "_same"} for a in self.alerts],
             "summary": self.summary(),
         }

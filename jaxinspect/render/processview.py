@@ -173,7 +173,8 @@ def processes_doc(snap: dict[str, Any], address: str | None = None, now: float |
         children += [Blank(), Section(title_parts, [table], fold=False, indent=0, colon=False)]
     alerts = snap.get("alerts") or []
     if alerts:
-        items = [f"p{a.get('process_index')}: {_cut(a.get('message'), 200)}" for a in alerts[-ALERTS:][::-1]]
+        items = [f"{a.get('label') or 'p' + str(a.get('process_index'))}: {_cut(a.get('message'), 200)}"
+                 for a in alerts[-ALERTS:][::-1]]
         children += [
             Blank(),
             Section("Alerts", [Items(items), More(len(alerts) - ALERTS, "more alerts")], fold=False, colon=False),
