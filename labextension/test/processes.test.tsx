@@ -938,9 +938,37 @@ describe('Processes tab: engines, liveness, the stuck process and the stacks', (
       expect(other).not.toMatch(/^<details[^>]* open/);
       expect(stuck).toMatch(/<summary[^>]*>engine 1 · p1 · taken 4\.0 s ago when it looked stuck<\/summary>/);
       expect(other).toMatch(/<summary[^>]*>engine 0 · p0 · taken 2\.0 s ago when asked<\/summary>/);
-      expect(stuck).toContain('<pre class="jp-JaxInspect-processStack">Thread MainThread, innermost last:\n');
-      expect(stuck).toContain('  cell [3] line 7, in step\n');
+      if (html === render(model)) {
+        // the wide view: as the kernel wrote it; long lines scroll inside the block
+        expect(stuck).toContain('<pre class="jp-JaxInspect-processStack">Thread MainThread, innermost last:\n');
+        expect(stuck).toContain('  cell [3] line 7, in step\n');
+      } else {
+        // the narrow sidebar: a block per line, which wraps
+        expect(stuck).toContain(
+          '<pre class="jp-JaxInspect-processStack jp-JaxInspect-processStack-wrap" data-testid="jaxinspect-process-stack-lines">' +
+            '<span class="jp-JaxInspect-processStackLine" style="padding-left:4ch;text-indent:-4ch">Thread MainThread, innermost last:</span>'
+        );
+        // a continued line hangs 4 columns right of its line's own indentation
+        expect(stuck).toContain(
+          '<span class="jp-JaxInspect-processStackLine" style="padding-left:6ch;text-indent:-6ch">  cell [3] line 7, in step</span>'
+        );
+      }
     }
+    // narrow: every line of the kernel's stack, in order, with a break chance after each "/"
+    const deep = enginesStuck({}, {
+      processes: [stuckFacts({ id: 2, process_index: 1, engine_id: 1, stack: 'a\n  /usr/lib/python3.12/threading.py:355\n\n<b>x</b>\n' })]
+    });
+    const narrow = renderNarrow(deep);
+    const lines = Array.from(
+      narrow.matchAll(/<span class="jp-JaxInspect-processStackLine"[^>]*>([\s\S]*?)<\/span>/g),
+      m => m[1]
+    );
+    expect(lines).toEqual([
+      'a',
+      '  /<wbr/>usr/<wbr/>lib/<wbr/>python3.12/<wbr/>threading.py:355',
+      '',
+      '&lt;b&gt;x&lt;/<wbr/>b&gt;'
+    ]);
     // a process without a stack says nothing there; with none at all there is no section
     const one = enginesStuck({ stack: null, stack_reason: null, stack_age_s: null });
     expect(attrs(renderNarrow(one), 'jaxinspect-process-stack', 'data-process-id')).toEqual(['2']);
@@ -1003,7 +1031,9 @@ describe('Processes tab: engines, liveness, the stuck process and the stacks', (
       expect(text(html, 'jaxinspect-processes-diagnosis')).toBe(EVIL_TEXT);
       expect(text(html, 'jaxinspect-process-activity')).toBe(EVIL_TEXT);
       expect(text(html, 'jaxinspect-process-inner')).toBe(EVIL_TEXT);
-      expect(html).toContain(`<pre class="jp-JaxInspect-processStack">${EVIL_TEXT}</pre>`);
+      expect(html).toMatch(
+        new RegExp(`<pre class="jp-JaxInspect-processStack[^"]*"[^>]*>(<span class="jp-JaxInspect-processStackLine"[^>]*>)?${EVIL_TEXT.replace(/[()]/g, '\\$&')}(</span>)?</pre>`)
+      );
       // an unknown activity gets the neutral tone, never its string as a class
       expect(html).not.toMatch(/class="[^"]*&lt;/);
       expect(html).toContain('jp-JaxInspect-processActivity-normal');

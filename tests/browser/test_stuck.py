@@ -72,6 +72,8 @@ def test_a_stuck_process_is_named_with_its_line_and_its_stack_then_lost(page, la
     pre = stack.first.locator("pre").inner_text()
     assert "hang.py:5, in <module>" in pre and "gate.wait()  # <b>never set</b>" in pre, pre
     assert page.locator(f"{SIDEBAR} b", has_text="never set").count() == 0  # kernel text is text
+    # in the sidebar the stack's lines wrap: nothing runs past its right edge
+    assert stack.first.locator("pre").evaluate("el => el.scrollWidth <= el.clientWidth + 1"), pre
     # the tab strip's count turns into an alert while a process is stuck
     assert page.locator(tid("jaxinspect-tab-processes")).get_attribute("aria-label").lower().count("stuck") >= 1
     run_cell(page, 2, wait_done=True)

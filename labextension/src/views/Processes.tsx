@@ -845,7 +845,8 @@ function ProcessCards(props: {
 
 /**
  * The processes' newest main-thread stacks, one fold each (open for a stuck process), as the
- * kernel wrote them; long lines scroll inside their block only. Processes without one are absent.
+ * kernel wrote them; in the wide view long lines scroll inside their block, in the narrow sidebar
+ * they wrap. Processes without one are absent.
  */
 function Stacks(props: {
   columns: ProcessModel[];
@@ -888,12 +889,46 @@ function Stacks(props: {
               open={isStuck}
             >
               <summary title={summary}>{summary}</summary>
-              <pre className="jp-JaxInspect-processStack">{stack}</pre>
+              {wide ? (
+                <pre className="jp-JaxInspect-processStack">{stack}</pre>
+              ) : (
+                <StackLines stack={stack} />
+              )}
             </details>
           );
         })}
       </div>
     </section>
+  );
+}
+
+/**
+ * A stack in the narrow sidebar: one block per line that wraps (at spaces, then after a path's
+ * "/"), a continued line 4 columns right of its line's indentation, so nothing is cut at the
+ * sidebar's right edge; copied or read aloud it is still one line per frame line.
+ */
+function StackLines(props: { stack: string }): React.ReactElement {
+  const lines = props.stack.replace(/\n$/, '').split('\n');
+  return (
+    <pre
+      className="jp-JaxInspect-processStack jp-JaxInspect-processStack-wrap"
+      data-testid="jaxinspect-process-stack-lines"
+    >
+      {lines.map((line, i) => {
+        // a continued line starts 4 columns right of its own line's indentation (a number, never
+        // the kernel's text, goes into the style)
+        const hang = Math.min(line.length - line.trimStart().length, 40) + 4;
+        return (
+          <span
+            key={i}
+            className="jp-JaxInspect-processStackLine"
+            style={{ paddingLeft: `${hang}ch`, textIndent: `-${hang}ch` }}
+          >
+            <BreakAtSlashes text={line} />
+          </span>
+        );
+      })}
+    </pre>
   );
 }
 
