@@ -10,10 +10,10 @@
  * compiles, memory, alerts, records), stuck processes first, the processes' main-thread stacks
  * (open for a stuck one), the compiles per function across processes (a function compiled a
  * different number of times on different processes is marked: in a multi-controller job such
- * processes usually hang at the next collective), the memory per device and the newest alerts. A process goes by its kernel
- * label ("engine 0 · p0" for an ipyparallel engine, else "p0"). Strings from other processes are
- * rendered as React text only; a place in an engine's cell is not a link (its cell numbers are
- * the engine's, not this notebook's).
+ * processes usually hang at the next collective), the memory per device and the newest alerts. A
+ * process goes by its kernel label ("engine 0 · p0" for an ipyparallel engine, else "p0").
+ * Strings from other processes are rendered as React text only; a place in an engine's cell is
+ * not a link (its cell numbers are the engine's, not this notebook's).
  *
  * The facts per process and the compiles per function with their divergence marks are computed
  * once, by the kernel's collector (the `processes` record, `jaxinspect/live/processtable.py`);
@@ -374,9 +374,9 @@ export function Processes(props: ITabProps): React.ReactElement {
   const memory = memoryRows(processes);
   const alerts = processAlerts(processes);
   const diagnosis = typeof summary?.diagnosis === 'string' ? summary.diagnosis : '';
+  const summaryLine = processesSummary(summary, processes, model.processesDropped);
   // the banner's text changes every second ("has waited 5 s"): it is not a live region; this
   // hidden one is, and says only who is stuck
-  const summaryLine = processesSummary(summary, processes, model.processesDropped);
   const announcement = stuckAnnouncement(stuckFirst(processes, stuck), stuck, labels);
   const duplicates = Object.entries(summary?.duplicates ?? {}).map(([index, connected]) => ({
     index,
