@@ -49,13 +49,16 @@ WORKER = textwrap.dedent(
             local[0] = -1.0                  # sqrt of a negative, in process 1's batch only
         x = jax.make_array_from_process_local_data(batch, local)
         params, l = step(params, x)
+        jaxinspect.watch("params", params, step=i)
     cause = step.wait(60)
+    watched = [a for a in jaxinspect.api.SESSION.watcher.alerts if a.name == "params"]
     print(json.dumps({
         "cause": cause,
         "message": step.alert and step.alert.message,
         "hint": step.alert and step.alert.hint,
         "leaves": step.alert and list(step.alert.leaves),
         "errors": [f"{e.where}: {e.message}" for e in errors.recent()],
+        "watched": [(a.step, a.hint) for a in watched],
     }), flush=True)
     """
 )
@@ -102,3 +105,7 @@ def test_a_nan_in_a_two_process_job_is_named_on_each_process_and_never_replayed(
         assert got["leaves"] == ["params['dense']"], got["leaves"]
         assert got["cause"].startswith(f"call {first - 1} was not replayed: 3 of its inputs are arrays across the job's 2 processes")
         assert "not replayed" in got["hint"] and "replay of the call before" not in got["hint"]
+        # watch() of the same parameters: the step is named, and nan_guard is not offered
+        # (it would not replay a multi-process step either)
+        ((at, hint),) = got["watched"]
+        assert at >= 5 and "nan_guard" not in hint and "not replayed" in hint, got["watched"]

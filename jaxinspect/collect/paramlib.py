@@ -763,15 +763,15 @@ class Watcher:
         else:
             when = f"{what} at {unit} {at}, the first {unit} checked"
         self._alert_id += 1
-        hint = (
-            "the operation and line that made it follow when the replay of the call before ends"
-            if name in self.listeners and not track.across
-            else "a multi-process job's step is not replayed (one process alone would wait in its "
-            "collectives forever): the call and leaves above are what is known"
-            if name in self.listeners
-            else "find the operation that made it: wrap the step with jaxinspect.nan_guard(step) "
-            "to replay that step with NaN checking"
-        ) + "; lower the learning rate or clip gradients (optax.clip_by_global_norm)"
+        if track.across:  # nan_guard never replays a multi-process step, so it is not offered
+            hint = ("a multi-process job's step is not replayed (one process alone would wait in "
+                    "its collectives forever): the step and leaves above are what is known")
+        elif name in self.listeners:
+            hint = "the operation and line that made it follow when the replay of the call before ends"
+        else:
+            hint = ("find the operation that made it: wrap the step with jaxinspect.nan_guard(step) "
+                    "to replay that step with NaN checking")
+        hint += "; lower the learning rate or clip gradients (optax.clip_by_global_norm)"
         return ParamAlert(
             id=self._alert_id, time=_time.time(), name=name, step=at if is_step else None,
             path=rows[0][0] if rows else "", nan=nan, inf=inf,
