@@ -184,10 +184,17 @@ class Probe:
         self._since = clock()
         self._last_cpu = self._cpu()
         self._last_proc = time.process_time()
+        self._platform: str | None = None
         self._last_time = clock()
         self._stack_for: tuple[int, float] | None = None  # the stall it showed
         self.seq = 0
         self.stack_seq = 0
+
+    def _platform_now(self) -> str | None:
+        """JAX's default platform, asked once the backends have started (it cannot change)."""
+        if self._platform is None:
+            self._platform = compat.default_platform()
+        return self._platform
 
     def _frames(self) -> list[Any]:
         """The main thread's frames, innermost first (empty when it has none)."""
@@ -220,7 +227,7 @@ class Probe:
         quiet = (woken is None or woken <= QUIET_WAKEUPS * dt) and (cpu_s is None or cpu_s / dt < QUIET_CPU)
         if asked and same:
             quiet = True  # the doorbell itself woke the main thread (its handler ran there)
-        if quiet and others >= DEVICE_BUSY_CPU and compat.default_platform() == "cpu":
+        if quiet and others >= DEVICE_BUSY_CPU and self._platform_now() == "cpu":
             # a long step on the CPU backend: XLA's threads compute what the main thread waits
             # for. (Not on GPU/TPU: there host threads can spin in a hung collective.)
             quiet = False
