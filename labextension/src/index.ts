@@ -18,6 +18,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import type { Message } from '@lumino/messaging';
 
 import { KernelConnector } from './connector';
+import type { StacksParams, StacksResult } from './protocol';
 import { jaxinspectIcon } from './icon';
 import { SessionModel } from './model';
 import { installCellLinks, revealCell } from './reveal';
@@ -145,6 +146,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
           // e.g. a kernel whose jaxinspect predates `track_keys`.
           console.warn('jaxinspect: track_keys request failed', err);
         }
+      },
+      askStacks: async (params: StacksParams, model?: SessionModel | null) => {
+        const entry = model ? entryOf(model) : current();
+        if (!entry) {
+          throw new Error('no notebook is open');
+        }
+        // the kernel waits up to timeout_s for the answers: give the reply that long and more
+        const waitMs = (params.timeout_s ?? 3) * 1000 + 10000;
+        return (await entry.connector.request('stacks', params, waitMs)) as StacksResult;
       },
       revealCell: (cell: number, line: number | null, code?: string | null) => {
         // the notebook the panel follows (still the current one when the main view has focus)

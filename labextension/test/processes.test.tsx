@@ -1,6 +1,6 @@
 import * as React from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { SessionModel } from '../src/model';
 import type { IProcessFacts, IProcessesSummary } from '../src/model';
@@ -17,8 +17,10 @@ import {
   MAX_FUNCTION_ROWS,
   MAX_PROCESS_COLUMNS,
   NOT_CONNECTED_TEXT,
+  ASK_STACKS_TIMEOUT_S,
   Processes,
   activityTone,
+  askNote,
   processesBadge,
   processesBadgeTitle,
   processesSummary
@@ -1049,5 +1051,52 @@ describe('Processes tab: engines, liveness, the stuck process and the stacks', (
     );
     expect(html).toContain('<code>c = jaxinspect.collect_processes(rc)</code>');
     expect(html).toContain('<code>%px %load_ext jaxinspect</code>');
+  });
+
+  it('asks every process for its stack with a button, and says who answered, as text', async () => {
+    const model = enginesStuck();
+    // without the action there is no button
+    expect(renderNarrow(model)).not.toContain('jaxinspect-processes-ask-stacks');
+    let answer!: (r: unknown) => void;
+    const askStacks = vi.fn(() => new Promise(resolve => (answer = resolve)));
+    const acts = { ...actions, askStacks };
+    const html = renderNarrow(model, NOW, acts);
+    expect(text(html, 'jaxinspect-processes-ask-stacks')).toBe('Ask for stacks');
+    const [button] = findAll(
+      <Processes model={model} now={NOW} actions={acts as any} />,
+      el => el.props['data-testid'] === 'jaxinspect-processes-ask-stacks'
+    );
+    const touched = vi.fn();
+    model.stateChanged.connect(touched);
+    button.props.onClick();
+    expect(askStacks).toHaveBeenCalledWith({ timeout_s: ASK_STACKS_TIMEOUT_S }, model);
+    expect(touched).toHaveBeenCalled(); // the tab re-renders: pending
+    const pending = renderNarrow(model, NOW, acts);
+    expect(text(pending, 'jaxinspect-processes-ask-stacks')).toBe('Asking…');
+    expect(pending).toMatch(/<button[^>]*disabled=""[^>]*data-testid="jaxinspect-processes-ask-stacks"|data-testid="jaxinspect-processes-ask-stacks"[^>]*disabled=""/);
+    // a second click while it runs asks nothing more
+    button.props.onClick();
+    expect(askStacks).toHaveBeenCalledTimes(1);
+    answer({ asked: [1, 2], answered: [1], problems: ['<b>p9</b> is on another host: not asked'] });
+    await new Promise(resolve => setTimeout(resolve, 0));
+    const done = renderNarrow(model, NOW, acts);
+    expect(text(done, 'jaxinspect-processes-ask-stacks')).toBe('Ask for stacks');
+    expect(text(done, 'jaxinspect-processes-ask-result')).toBe(
+      '1 of 2 answered; engine 1 · p1 did not answer within 3 s (its last stack shows, with its age); ' +
+        '&lt;b&gt;p9&lt;/b&gt; is on another host: not asked'
+    );
+    // a failed request says so, and the button is back
+    const failing = { ...actions, askStacks: vi.fn(() => Promise.reject(new Error('timed out'))) };
+    const [again] = findAll(
+      <Processes model={model} now={NOW} actions={failing as any} />,
+      el => el.props['data-testid'] === 'jaxinspect-processes-ask-stacks'
+    );
+    again.props.onClick();
+    await new Promise(resolve => setTimeout(resolve, 0));
+    expect(text(renderNarrow(model, NOW, failing), 'jaxinspect-processes-ask-result')).toBe('Could not ask: timed out');
+    expect(askNote({ asked: [], answered: [], problems: ['no collector is open'] }, new Map())).toBe(
+      'no process could be asked; no collector is open'
+    );
+    expect(askNote({ asked: [1, 2], answered: [1, 2], problems: [] }, new Map())).toBe('2 of 2 answered');
   });
 });

@@ -60,7 +60,7 @@ def test_a_stuck_process_is_named_with_its_line_and_its_stack_then_lost(page, la
         }"""
     )
     words = set(said.replace("/", " ").split())
-    for a, b in zip(lines, lines[1:]):
+    for a, b in zip(lines, lines[1:], strict=False):
         # a break between lines is at a space or right after a "/", never inside a word
         assert a.endswith((" ", "/")) or b.startswith(" ") or a.split()[-1] in words and b.split()[0] in words, lines
     card = page.locator(f'{SIDEBAR} [data-testid^="jaxinspect-processes-col-"][data-stuck="true"]')
@@ -76,6 +76,19 @@ def test_a_stuck_process_is_named_with_its_line_and_its_stack_then_lost(page, la
     assert stack.first.locator("pre").evaluate("el => el.scrollWidth <= el.clientWidth + 1"), pre
     # the tab strip's count turns into an alert while a process is stuck
     assert page.locator(tid("jaxinspect-tab-processes")).get_attribute("aria-label").lower().count("stuck") >= 1
+    # "Ask for stacks": the kernel rings the process's doorbell; it answers while blocked, and its
+    # fresh stack replaces the one taken when it looked stuck
+    assert "when it looked stuck" in stack.first.locator("summary").inner_text()
+    page.locator(tid("jaxinspect-processes-ask-stacks")).click()
+    result = page.locator(tid("jaxinspect-processes-ask-result"))
+    result.wait_for(timeout=30_000)
+    assert result.inner_text().strip() == "1 of 1 answered", result.inner_text()
+    page.wait_for_function(
+        "sel => document.querySelector(sel).textContent.includes('when asked')",
+        arg=f'{SIDEBAR} [data-testid="jaxinspect-process-stack"] summary',
+        timeout=30_000,
+    )
+    assert "gate.wait()" in stack.first.locator("pre").inner_text()
     run_cell(page, 2, wait_done=True)
     page.wait_for_function(
         "sel => [...document.querySelectorAll(sel)].every(el => el.dataset.state === 'lost')",

@@ -30,7 +30,7 @@ import type {
   ProcessModel,
   SessionModel
 } from '../model';
-import type { IDeviceMemory, IProcessRecord } from '../protocol';
+import type { IDeviceMemory, IProcessRecord, StacksResult } from '../protocol';
 import { bounded, formatAge, formatClock } from './format';
 import { CellLocation } from './location';
 import { NamedText } from './names';
@@ -423,6 +423,13 @@ export function Processes(props: ITabProps): React.ReactElement {
         <div className="jp-JaxInspect-more" data-testid="jaxinspect-processes-columns-more">
           {`${moreColumns} more ${moreColumns === 1 ? 'process' : 'processes'} not shown`}
         </div>
+      )}
+      {props.actions?.askStacks && processes.some(p => p.info.state === 'connected') && (
+        <AskStacks
+          ask={props.actions.askStacks}
+          model={model}
+          labels={labels}
+        />
       )}
       <Stacks columns={columns} facts={facts} stuck={stuck} now={now} wide={!!wide} />
       {functions.length > 0 && (
@@ -848,6 +855,96 @@ function ProcessCards(props: {
  * kernel wrote them; in the wide view long lines scroll inside their block, in the narrow sidebar
  * they wrap. Processes without one are absent.
  */
+/** How long the "Ask for stacks" button lets the processes answer. */
+export const ASK_STACKS_TIMEOUT_S = 3;
+
+/** Per kernel: whether an "Ask for stacks" request runs, and the note on the last one. */
+const ASKS = new WeakMap<SessionModel, { asking: boolean; note: string | null }>();
+
+/**
+ * Ask every connected process for its stack through `model`'s kernel (`stacks` RPC); the note
+ * is kept per kernel and the tab re-renders through `model.touch()`.
+ */
+export function askForStacks(
+  ask: NonNullable<ITabProps['actions']['askStacks']>,
+  model: SessionModel,
+  labels: Map<number, string>
+): Promise<void> {
+  if (ASKS.get(model)?.asking) {
+    return Promise.resolve();
+  }
+  ASKS.set(model, { asking: true, note: null });
+  model.touch();
+  let request: Promise<StacksResult>;
+  try {
+    request = Promise.resolve(ask({ timeout_s: ASK_STACKS_TIMEOUT_S }, model));
+  } catch (err) {
+    request = Promise.reject(err);
+  }
+  return request
+    .then(result => askNote(result, labels))
+    .catch(err => `Could not ask: ${err instanceof Error ? err.message : String(err)}`)
+    .then(note => {
+      ASKS.set(model, { asking: false, note });
+      model.touch();
+    });
+}
+
+/**
+ * "Ask for stacks": rings every connected process's doorbell through the kernel's collector;
+ * the stacks arrive with the next `processes` record, in the Stacks section. The note under the
+ * button says who answered in time, as text. (No hooks: the state is kept per kernel above.)
+ */
+function AskStacks(props: {
+  ask: NonNullable<ITabProps['actions']['askStacks']>;
+  model: SessionModel;
+  labels: Map<number, string>;
+}): React.ReactElement {
+  const { ask, model, labels } = props;
+  const state = ASKS.get(model);
+  return (
+    <div className="jp-JaxInspect-processesAsk">
+      <button
+        className="jp-JaxInspect-button jp-mod-styled"
+        data-testid="jaxinspect-processes-ask-stacks"
+        disabled={!!state?.asking}
+        title="Ask every connected process for its main thread's stack now (heard while it waits in a collective)"
+        onClick={() => void askForStacks(ask, model, labels)}
+      >
+        {state?.asking ? 'Asking…' : 'Ask for stacks'}
+      </button>
+      {state?.note && (
+        <p className="jp-JaxInspect-hint" data-testid="jaxinspect-processes-ask-result">
+          {state.note}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** "2 of 2 answered" / "1 of 2 answered; engine 1 · p1 did not answer within 3 s", then problems. */
+export function askNote(result: StacksResult, labels: Map<number, string>): string {
+  const asked = Array.isArray(result?.asked) ? result.asked : [];
+  const answered = new Set(Array.isArray(result?.answered) ? result.answered : []);
+  const parts: string[] = [];
+  if (asked.length > 0) {
+    parts.push(`${asked.filter(id => answered.has(id)).length} of ${asked.length} answered`);
+    const silent = asked.filter(id => !answered.has(id)).map(id => labels.get(id) ?? `process ${id}`);
+    if (silent.length > 0) {
+      const last = silent.length === 1 ? 'its last stack shows' : 'their last stacks show';
+      parts.push(
+        `${silent.join(', ')} did not answer within ${ASK_STACKS_TIMEOUT_S} s (${last}, with its age)`
+      );
+    }
+  } else {
+    parts.push('no process could be asked');
+  }
+  for (const problem of Array.isArray(result?.problems) ? result.problems : []) {
+    parts.push(String(problem));
+  }
+  return parts.join('; ');
+}
+
 function Stacks(props: {
   columns: ProcessModel[];
   facts: Map<number, IProcessFacts>;

@@ -6,6 +6,7 @@
 import type * as React from 'react';
 
 import type { SessionModel } from '../model';
+import type { StacksParams, StacksResult } from '../protocol';
 
 /** What the panel gives each tab. Tabs read the model; they never talk to the kernel. */
 export interface ITabProps {
@@ -62,6 +63,13 @@ export interface IPanelActions {
    * thrown. Optional: frontends without it hide the Keys tab's track / stop buttons.
    */
   trackKeys?(on: boolean, model?: SessionModel | null): Promise<void> | void;
+  /**
+   * Ask every process of the job for its main-thread stack (`stacks` RPC), through the kernel of
+   * `model` when given, else the current notebook's. The stacks come with the next `processes`
+   * record; the answer says whom it asked and who answered. Rejects on an error or a timeout.
+   * Optional: without it the Processes tab shows no "Ask for stacks" button.
+   */
+  askStacks?(params: StacksParams, model?: SessionModel | null): Promise<StacksResult>;
   /**
    * Open the same tabs in the main area, laid out wide (full tables), beside the notebook.
    * Optional: without it the sidebar shows no "Open in main area" button.
