@@ -227,6 +227,7 @@ def test_a_skipped_collective_names_the_stuck_engine_and_its_line(job, shell_and
     stacks = c.stacks(timeout=10)
     assert stacks.asked == {0, 1}, stacks.problems
     text = repr(stacks)
+    assert "engine 0 · p0: stuck" in text and "engine 1 · p1: idle" in text, text
     assert text.index("engine 0 · p0: stuck") < text.index("engine 1 · p1: idle"), text
     assert text.count("taken just now, when asked") == 2, text
     assert "s = float(total(x))" in text

@@ -117,6 +117,36 @@ def test_a_long_step_on_the_cpu_backend_is_running_not_waiting(stuck_after):
     assert readings and all(r.activity == "running" for r in readings), [(r.activity, r.still_s) for r in readings]
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="context switches come from /proc")
+def test_a_stack_asked_just_after_a_reading_keeps_a_blocked_thread_waiting(stuck_after):
+    """The doorbell brings a reading a few ms after the last one: a few ms of another thread's
+    work there must not read as XLA computing (it turned a stuck engine into 'running' in CI,
+    whenever its publisher had just worked)."""
+    import jax
+
+    jax.devices()  # the CPU backend is up: the rule for long CPU steps applies
+    event = threading.Event()
+    worker = threading.Thread(target=_blocked, args=(event,), name="trainer")
+    worker.start()
+    try:
+        time.sleep(0.2)
+        probe = stacklib.Probe(thread=worker)
+        for _ in range(4):
+            live, _stack = probe.read()
+            time.sleep(0.8)
+        live, _stack = probe.read()
+        assert live.activity == "waiting", live
+        end = time.process_time() + 0.03  # another thread's short burst of work, then the bell
+        while time.process_time() < end:
+            pass
+        asked, stack = probe.read(asked=True)
+        assert asked.activity == "waiting" and asked.still_s > live.still_s, asked
+        assert stack is not None and stack.reason == "asked"
+    finally:
+        event.set()
+        worker.join()
+
+
 def test_the_doorbell_rings_from_a_signal():
     bell = stacklib.Doorbell()
     try:

@@ -45,6 +45,7 @@ QUIET_WAKEUPS = 20
 # CPU of the process's other threads (cores) above which a main thread that waits for a result
 # is not waiting on the CPU backend: XLA's own threads are computing it (the device is the host)
 DEVICE_BUSY_CPU = 0.5
+CPU_WINDOW_S = 0.5  # the shortest interval over which that share is judged
 WAITING_AFTER_S = 2.0  # still this long at one place: "waiting" (the stack waits for stuck_after_s)
 DOORBELL = getattr(signal, "SIGURG", None)
 _COMPILER_FILES = ("/jax/_src/compiler.py", "/jax/_src/interpreters/pxla.py", "/jax/_src/dispatch.py")
@@ -225,12 +226,14 @@ class Probe:
         woken = None if switches is None or self._last_switches is None else switches - self._last_switches
         self._last_switches = switches
         quiet = (woken is None or woken <= QUIET_WAKEUPS * dt) and (cpu_s is None or cpu_s / dt < QUIET_CPU)
+        if quiet and dt >= CPU_WINDOW_S and others >= DEVICE_BUSY_CPU and self._platform_now() == "cpu":
+            # a long step on the CPU backend: XLA's threads compute what the main thread waits
+            # for. (Not on GPU/TPU: there host threads can spin in a hung collective.) Judged
+            # over a regular interval only: a reading the doorbell brings early comes a few ms
+            # after the last, where a few ms of any thread's work reads as a busy core
+            quiet = False
         if asked and same:
             quiet = True  # the doorbell itself woke the main thread (its handler ran there)
-        if quiet and others >= DEVICE_BUSY_CPU and self._platform_now() == "cpu":
-            # a long step on the CPU backend: XLA's threads compute what the main thread waits
-            # for. (Not on GPU/TPU: there host threads can spin in a hung collective.)
-            quiet = False
         if not (same and quiet):
             self._since = now
         self._frame, self._lasti = inner, lasti
