@@ -2,6 +2,7 @@
 stack taken once per stall or when the doorbell rings, and the collector's table turning readings
 into "stuck", "silent", "done", "lost" and one sentence naming the stuck process."""
 
+import contextlib
 import os
 import threading
 import time
@@ -30,8 +31,9 @@ def _busy(stop):
         time.sleep(0.01)  # woken a hundred times a second: progress
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="context switches come from /proc")
-def test_a_thread_blocked_for_good_is_waiting_and_its_stack_is_taken_once(stuck_after):
+@contextlib.contextmanager
+def _blocked_and_read():
+    """A thread blocked for good, its probe, and four readings 0.8 s apart."""
     event = threading.Event()
     worker = threading.Thread(target=_blocked, args=(event,), name="trainer")
     worker.start()
@@ -42,6 +44,15 @@ def test_a_thread_blocked_for_good_is_waiting_and_its_stack_is_taken_once(stuck_
         for _ in range(4):
             readings.append(probe.read())
             time.sleep(0.8)
+        yield probe, readings
+    finally:
+        event.set()
+        worker.join()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="context switches come from /proc")
+def test_a_thread_blocked_for_good_is_waiting_and_its_stack_is_taken_once(stuck_after):
+    with _blocked_and_read() as (probe, readings):
         live, stack = readings[-1]
         assert live.activity == "waiting" and live.still_s >= 2.0, live
         assert live.function == "_blocked" and live.where.code == "event.wait()  # the line a stuck reading must name"
@@ -53,9 +64,6 @@ def test_a_thread_blocked_for_good_is_waiting_and_its_stack_is_taken_once(stuck_
         # asked: a stack now, the stall goes on (the doorbell's wake-up is not progress)
         live2, asked = probe.read(asked=True)
         assert asked.reason == "asked" and live2.activity == "waiting" and live2.still_s > live.still_s
-    finally:
-        event.set()
-        worker.join()
 
 
 def test_a_thread_that_keeps_being_woken_is_never_waiting(stuck_after):
@@ -125,15 +133,7 @@ def test_a_stack_asked_just_after_a_reading_keeps_a_blocked_thread_waiting(stuck
     import jax
 
     jax.devices()  # the CPU backend is up: the rule for long CPU steps applies
-    event = threading.Event()
-    worker = threading.Thread(target=_blocked, args=(event,), name="trainer")
-    worker.start()
-    try:
-        time.sleep(0.2)
-        probe = stacklib.Probe(thread=worker)
-        for _ in range(4):
-            live, _stack = probe.read()
-            time.sleep(0.8)
+    with _blocked_and_read() as (probe, _readings):
         live, _stack = probe.read()
         assert live.activity == "waiting", live
         end = time.process_time() + 0.03  # another thread's short burst of work, then the bell
@@ -142,9 +142,6 @@ def test_a_stack_asked_just_after_a_reading_keeps_a_blocked_thread_waiting(stuck
         asked, stack = probe.read(asked=True)
         assert asked.activity == "waiting" and asked.still_s > live.still_s, asked
         assert stack is not None and stack.reason == "asked"
-    finally:
-        event.set()
-        worker.join()
 
 
 def test_the_doorbell_rings_from_a_signal():

@@ -236,6 +236,11 @@ class Stacks:
         self.problems = problems
         self.diagnosis = diagnosis
 
+    @property
+    def answered(self) -> list[int]:
+        """The processes asked whose fresh stack arrived in time."""
+        return sorted(e["id"] for e in self.entries if e["id"] in self.asked and _answered(e["stack"], self.since))
+
     def to_json(self) -> dict[str, Any]:
         return {"entries": self.entries, "asked": sorted(self.asked), "problems": self.problems,
                 "diagnosis": self.diagnosis}
@@ -339,8 +344,7 @@ def stacks_rpc(params: Any) -> dict[str, Any]:
     out = c.stacks(timeout=float(timeout))
     if not isinstance(out, Stacks):
         return {"asked": [], "answered": [], "problems": [getattr(out, "text", str(out))]}
-    answered = sorted(e["id"] for e in out.entries if e["id"] in out.asked and _answered(e["stack"], out.since))
-    return {"asked": sorted(out.asked), "answered": answered, "problems": list(out.problems)}
+    return {"asked": sorted(out.asked), "answered": out.answered, "problems": list(out.problems)}
 
 
 def close_collector() -> None:

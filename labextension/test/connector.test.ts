@@ -177,27 +177,35 @@ describe('KernelConnector', () => {
     expect(rpc.sent[0]).toMatchObject({ v: PROTOCOL_VERSION, type: 'request', method: 'ping', params: { x: 1 } });
   });
 
-  it('pings the kernel while connected and stops when disposed', async () => {
-    const kernel = new FakeKernel('loaded');
+  /** A connector pinging at most every `pingMs`; `pings()` counts the pings sent after `waitMs`. */
+  async function pinging(kernel: FakeKernel, pingMs: number, waitMs: number) {
     const sessionContext = new FakeSessionContext(kernel);
     const model = new SessionModel({ name: 'nb.ipynb' });
-    const connector = new KernelConnector({ sessionContext, model, subshellTimeoutMs: 1000, pingMs: 20 });
+    const connector = new KernelConnector({ sessionContext, model, subshellTimeoutMs: 1000, pingMs });
     await settle();
     const rpc = kernel.opened('jaxinspect.rpc')[0];
-    await new Promise(r => setTimeout(r, 90));
+    await new Promise(r => setTimeout(r, waitMs));
     const pings = () => rpc.sent.filter((m: any) => m.method === 'ping').length;
-    expect(pings()).toBeGreaterThanOrEqual(2);
+    return { connector, rpc, pings };
+  }
+
+  /** Dispose `connector`: no ping after that. */
+  async function stopsPinging(connector: KernelConnector, pings: () => number) {
     connector.dispose();
     const after = pings();
     await new Promise(r => setTimeout(r, 60));
     expect(pings()).toBe(after);
+  }
+
+  it('pings the kernel while connected and stops when disposed', async () => {
+    const { connector, rpc, pings } = await pinging(new FakeKernel('loaded'), 20, 90);
+    expect(pings()).toBeGreaterThanOrEqual(2);
+    await stopsPinging(connector, pings);
     expect(rpc.closedByClient).toBe(true);
   });
 
   it('pings at the pace the kernel answers with, never slower than pingMs', async () => {
     const kernel = new FakeKernel('loaded');
-    const sessionContext = new FakeSessionContext(kernel);
-    const model = new SessionModel({ name: 'nb.ipynb' });
     kernel.rpcHandler = req => ({
       v: PROTOCOL_VERSION,
       type: 'response',
@@ -206,17 +214,10 @@ describe('KernelConnector', () => {
       result: { time: 0, every_s: 0.01 },
       error: null
     });
-    const connector = new KernelConnector({ sessionContext, model, subshellTimeoutMs: 1000, pingMs: 60_000 });
-    await settle();
-    const rpc = kernel.opened('jaxinspect.rpc')[0];
-    await new Promise(r => setTimeout(r, 120));
-    const pings = () => rpc.sent.filter((m: any) => m.method === 'ping').length;
+    const { connector, pings } = await pinging(kernel, 60_000, 120);
     // the first ping goes at once, the next ones every 10 ms (the kernel's pace), not every 60 s
     expect(pings()).toBeGreaterThanOrEqual(4);
-    connector.dispose();
-    const after = pings();
-    await new Promise(r => setTimeout(r, 60));
-    expect(pings()).toBe(after);
+    await stopsPinging(connector, pings);
   });
 
   it('rejects an error response and times out an unanswered request', async () => {

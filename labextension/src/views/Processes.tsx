@@ -850,11 +850,6 @@ function ProcessCards(props: {
   );
 }
 
-/**
- * The processes' newest main-thread stacks, one fold each (open for a stuck process), as the
- * kernel wrote them; in the wide view long lines scroll inside their block, in the narrow sidebar
- * they wrap. Processes without one are absent.
- */
 /** How long the "Ask for stacks" button lets the processes answer. */
 export const ASK_STACKS_TIMEOUT_S = 3;
 
@@ -945,6 +940,11 @@ export function askNote(result: StacksResult, labels: Map<number, string>): stri
   return parts.join('; ');
 }
 
+/**
+ * The processes' newest main-thread stacks, one fold each (open for a stuck process), as the
+ * kernel wrote them; in the wide view long lines scroll inside their block, in the narrow sidebar
+ * they wrap. Processes without one are absent.
+ */
 function Stacks(props: {
   columns: ProcessModel[];
   facts: Map<number, IProcessFacts>;
